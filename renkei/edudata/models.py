@@ -1,0 +1,337 @@
+"""The canonical education data model of one municipality (tenant schema).
+
+Aligned with OneRoster 1.2 (Japan profile) for the roster and with the MEXT education data
+standard's split into subject / content / activity information. Analytics tables key pupils by
+``Student`` (pseudonymous id); names and source ids live only in ``StudentIdentity``, which
+only school-scoped views read. Every table has a natural key so a re-import updates instead of
+duplicating.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.db.models import Q
+
+from renkei.tenants.codes import SCHOOL_TYPES
+
+
+def school_year_of(day: dt.date) -> int:
+    """年度: the school year starts in April, so 2026-03-31 belongs to 2025."""
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def school_year_bounds(year: int) -> tuple[dt.date, dt.date]:
+    """First and last day of 年度 ``year`` (April 1 – March 31)."""
+    return dt.date(year, 4, 1), dt.date(year + 1, 3, 31)
+
+
+class Sensitive:
+    """Marks fields (or whole models) as sensitive: school-only, never aggregated across
+    tenants, readable only after step-up authentication. The policy module reads this."""
+
+    def __init__(self, *fields: str, whole_model: bool = False):
+        self.fields = frozenset(fields)
+        self.whole_model = whole_model
+
+
+class School(models.Model):
+    code = models.CharField("学校コード", max_length=13, unique=True)
+    name = models.CharField("学校名", max_length=100)
+    school_type = models.CharField("学校種", max_length=2,
+                                   choices=sorted(SCHOOL_TYPES.items()))
+
+    class Meta:
+        verbose_name = "学校"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Homeroom(models.Model):
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="homerooms")
+    school_year = models.PositiveSmallIntegerField("年度")
+    grade = models.PositiveSmallIntegerField("学年")
+    name = models.CharField("学級名", max_length=50)
+
+    class Meta:
+        verbose_name = "学級"
+        constraints = [models.UniqueConstraint(fields=["school", "school_year", "name"],
+                                               name="homeroom_natural_key")]
+
+    def __str__(self) -> str:
+        return f"{self.school_year}年度 {self.name}"
+
+
+class StudentQuerySet(models.QuerySet):
+    def analyzable(self) -> StudentQuerySet:
+        """The only entry point for aggregates: pupils who have not opted out of analysis."""
+        return self.filter(opted_out_at__isnull=True)
+
+
+class Student(models.Model):
+    """A pupil, keyed by a pseudonymous id. No name, no source id here."""
+
+    class Sex(models.TextChoices):
+        MALE = "male", "男"
+        FEMALE = "female", "女"
+        OTHER = "other", "その他"
+        UNSPECIFIED = "unspecified", "未回答"
+
+    pseudonym = models.CharField("仮名ID", max_length=32, unique=True)
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students")
+    grade = models.PositiveSmallIntegerField("学年")
+    birth_year_month = models.CharField("生年月", max_length=7, blank=True,
+                                        help_text="YYYY-MM（日は保持しない）")
+    sex = models.CharField("性別", max_length=12, choices=Sex.choices, default=Sex.UNSPECIFIED)
+    graduation_date = models.DateField("卒業日", null=True, blank=True)
+    opted_out_at = models.DateTimeField("分析除外の申出日時", null=True, blank=True)
+
+    objects = StudentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "児童生徒"
+        indexes = [models.Index(fields=["school", "grade"]),
+                   models.Index(fields=["graduation_date"])]
+        constraints = [models.CheckConstraint(
+            condition=Q(birth_year_month="") | Q(birth_year_month__regex=r"^\d{4}-(0[1-9]|1[0-2])$"),
+            name="student_birth_year_month_format")]
+
+    def __str__(self) -> str:
+        return f"児童生徒 {self.pseudonym[:8]}"
+
+
+class StudentIdentity(models.Model):
+    """Who a pupil is in one source system. Read only through school-scoped views."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="identities")
+    source_system = models.CharField("連携元", max_length=40)
+    source_id = models.CharField("連携元ID", max_length=100)
+    family_name = models.CharField("姓", max_length=50, blank=True)
+    given_name = models.CharField("名", max_length=50, blank=True)
+    family_name_kana = models.CharField("姓（かな）", max_length=50, blank=True)
+    given_name_kana = models.CharField("名（かな）", max_length=50, blank=True)
+    principal_name = models.CharField("ユーザープリンシパル名", max_length=254, blank=True)
+
+    class Meta:
+        verbose_name = "児童生徒の識別情報"
+        constraints = [models.UniqueConstraint(fields=["source_system", "source_id"],
+                                               name="identity_natural_key")]
+        indexes = [models.Index(fields=["principal_name"])]
+
+
+class Enrollment(models.Model):
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
+    homeroom = models.ForeignKey(Homeroom, on_delete=models.CASCADE, related_name="enrollments")
+    attendance_number = models.PositiveSmallIntegerField("出席番号", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "在籍"
+        constraints = [models.UniqueConstraint(fields=["student", "homeroom"],
+                                               name="enrollment_natural_key")]
+
+
+class AttendanceStatus(models.TextChoices):
+    PRESENT = "present", "出席"
+    ABSENT_ILLNESS = "absent_illness", "欠席（病気）"
+    ABSENT_ACCIDENT = "absent_accident", "欠席（事故）"
+    ABSENT_OTHER = "absent_other", "欠席（その他）"
+    LATE = "late", "遅刻"
+    EARLY_LEAVE = "early_leave", "早退"
+    SUSPENSION = "suspension", "出席停止"
+    MOURNING = "mourning", "忌引"
+
+
+# 出席停止 and 忌引 are not absences; late and early leave are attendance.
+ABSENCE_STATUSES = frozenset({AttendanceStatus.ABSENT_ILLNESS, AttendanceStatus.ABSENT_ACCIDENT,
+                              AttendanceStatus.ABSENT_OTHER})
+NOT_COUNTED_STATUSES = frozenset({AttendanceStatus.SUSPENSION, AttendanceStatus.MOURNING})
+
+
+class AttendanceDay(models.Model):
+    """One row per pupil per school day (出席簿, a legal record: kept even after opt-out)."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance")
+    date = models.DateField("日付")
+    status = models.CharField("出欠", max_length=16, choices=AttendanceStatus.choices)
+    reason = models.CharField("欠席等の理由", max_length=200, blank=True)
+
+    sensitive = Sensitive("reason")
+
+    class Meta:
+        verbose_name = "出欠"
+        constraints = [models.UniqueConstraint(fields=["student", "date"],
+                                               name="attendance_natural_key")]
+        indexes = [models.Index(fields=["date"])]
+
+
+class HealthObservation(models.Model):
+    """健康観察: the morning check."""
+
+    class Condition(models.TextChoices):
+        GOOD = "good", "良い"
+        FAIR = "fair", "ふつう"
+        POOR = "poor", "よくない"
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="health")
+    date = models.DateField("日付")
+    condition = models.CharField("体調", max_length=8, choices=Condition.choices)
+    symptoms = models.CharField("症状", max_length=200, blank=True)
+
+    sensitive = Sensitive("symptoms")
+
+    class Meta:
+        verbose_name = "健康観察"
+        constraints = [models.UniqueConstraint(fields=["student", "date"],
+                                               name="health_natural_key")]
+
+
+class NurseVisit(models.Model):
+    """保健室利用."""
+
+    class Reason(models.TextChoices):
+        INJURY = "injury", "けが"
+        ILLNESS = "illness", "体調不良"
+        MENTAL = "mental", "心の相談"
+        OTHER = "other", "その他"
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="nurse_visits")
+    visited_at = models.DateTimeField("来室日時")
+    reason_category = models.CharField("来室理由", max_length=8, choices=Reason.choices)
+    note = models.TextField("記録", blank=True)
+
+    sensitive = Sensitive("note")
+
+    class Meta:
+        verbose_name = "保健室利用"
+        constraints = [models.UniqueConstraint(fields=["student", "visited_at"],
+                                               name="nurse_visit_natural_key")]
+
+
+class AssessmentResult(models.Model):
+    class Kind(models.TextChoices):
+        PERIODIC = "periodic", "定期考査"
+        UNIT = "unit", "単元テスト"
+        SURVEY = "survey", "学力調査"
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="assessments")
+    school_year = models.PositiveSmallIntegerField("年度")
+    kind = models.CharField("種別", max_length=8, choices=Kind.choices)
+    name = models.CharField("テスト名", max_length=100)
+    subject = models.CharField("教科", max_length=40)
+    taken_on = models.DateField("実施日")
+    score = models.DecimalField("得点", max_digits=6, decimal_places=1)
+    max_score = models.DecimalField("満点", max_digits=6, decimal_places=1)
+
+    class Meta:
+        verbose_name = "テスト結果"
+        constraints = [
+            models.UniqueConstraint(fields=["student", "school_year", "kind", "name", "subject"],
+                                    name="assessment_natural_key"),
+            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=models.F("max_score")),
+                                   name="assessment_score_within_max"),
+        ]
+
+
+class SubjectEvaluation(models.Model):
+    """評定 (1–5) and 観点別評価 (A/B/C per viewpoint)."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="evaluations")
+    school_year = models.PositiveSmallIntegerField("年度")
+    term = models.CharField("学期", max_length=20)
+    subject = models.CharField("教科", max_length=40)
+    rating = models.PositiveSmallIntegerField("評定", null=True, blank=True)
+    viewpoints = models.JSONField("観点別評価", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "評価"
+        constraints = [
+            models.UniqueConstraint(fields=["student", "school_year", "term", "subject"],
+                                    name="evaluation_natural_key"),
+            models.CheckConstraint(condition=Q(rating__isnull=True) | Q(rating__range=(1, 5)),
+                                   name="evaluation_rating_1_to_5"),
+        ]
+
+
+class LearningActivity(models.Model):
+    """Activity information (xAPI-like): actor, verb, object, time, duration."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="activities")
+    verb = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=300)
+    object_name = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField()
+    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
+    source_system = models.CharField(max_length=40)
+
+    class Meta:
+        verbose_name = "学習活動"
+        constraints = [models.UniqueConstraint(
+            fields=["student", "verb", "object_id", "occurred_at"], name="activity_natural_key")]
+
+
+class M365DailyUsage(models.Model):
+    """Microsoft 365 app use per pupil per day, from the Graph usage reports. No UPN here."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="m365_usage")
+    date = models.DateField()
+    app = models.CharField(max_length=20)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "Microsoft 365 利用"
+        constraints = [models.UniqueConstraint(fields=["student", "date", "app"],
+                                               name="m365_usage_natural_key")]
+
+
+class SurveyResponse(models.Model):
+    """Survey answers (e.g. 心の天気): sensitive as a whole, school-only, never aggregated
+    across tenants."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="surveys")
+    survey = models.CharField("アンケート", max_length=100)
+    answered_on = models.DateField("回答日")
+    answers = models.JSONField("回答", default=dict)
+
+    sensitive = Sensitive(whole_model=True)
+
+    class Meta:
+        verbose_name = "アンケート回答"
+        constraints = [models.UniqueConstraint(fields=["student", "survey", "answered_on"],
+                                               name="survey_natural_key")]
+
+
+class OptOut(models.Model):
+    """A request to be left out of analysis (分析を望まない児童生徒), and its withdrawal."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="opt_outs")
+    requested_at = models.DateTimeField("申出日時")
+    recorded_by_user_id = models.BigIntegerField("記録者")
+    withdrawn_at = models.DateTimeField("取下げ日時", null=True, blank=True)
+    withdrawn_by_user_id = models.BigIntegerField("取下げ記録者", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "分析除外の申出"
+        constraints = [models.UniqueConstraint(fields=["student"],
+                                               condition=Q(withdrawn_at__isnull=True),
+                                               name="one_open_opt_out_per_student")]
+
+
+class AccessLog(models.Model):
+    """Every read of individual data. Append-only in the database itself (a trigger rejects
+    UPDATE, DELETE and TRUNCATE). No foreign keys: the log outlives purged pupils and
+    deleted users, and keys only pseudonyms."""
+
+    at = models.DateTimeField("日時", auto_now_add=True)
+    user_id = models.BigIntegerField("利用者ID")
+    username = models.CharField("利用者", max_length=150)
+    student_pseudonym = models.CharField("児童生徒（仮名ID）", max_length=32)
+    what = models.CharField("閲覧内容", max_length=100)
+    via = models.CharField("経路", max_length=40)
+    sensitive = models.BooleanField("要配慮情報", default=False)
+
+    class Meta:
+        verbose_name = "閲覧記録"
+        indexes = [models.Index(fields=["student_pseudonym", "at"]), models.Index(fields=["at"])]

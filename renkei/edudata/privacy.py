@@ -1,0 +1,125 @@
+"""Privacy actions inside one tenant: opt-out and its withdrawal, and the retention purge.
+
+Each is one transaction and the only way that change happens. Logs carry counts and
+pseudonymous ids at most, never names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from renkei.edudata.models import OptOut, Student
+from renkei.platform import policy
+from renkei.platform.keys import pseudonym
+
+log = logging.getLogger(__name__)
+
+
+def pseudonym_for(municipality, source_system: str, source_id: str) -> str:
+    """The pseudonymous id of a pupil of ``municipality`` known by a source system's id."""
+    return pseudonym(municipality.pseudonym_key, source_system, source_id)
+
+
+class OptOutError(ValueError):
+    pass
+
+
+def _require_may_record(principal: policy.Principal, municipality, student: Student) -> None:
+    allowed = (policy.may_administer_tenant(principal, municipality)
+               or policy.may_see_pupil(principal, municipality, student))
+    policy.require(allowed, "分析除外の申出を記録する権限がありません（自治体管理者または所属校の教職員）。")
+
+
+@transaction.atomic
+def do_record_opt_out(principal: policy.Principal, municipality, student: Student,
+                      requested_at: dt.datetime | None = None) -> OptOut:
+    """Record that a pupil (or guardian) asked to be left out of analysis. From now on the
+    pupil is outside ``Student.objects.analyzable()``; school records stay."""
+    _require_may_record(principal, municipality, student)
+    student = Student.objects.select_for_update().get(pk=student.pk)
+    if student.opted_out_at is not None:
+        raise OptOutError("この児童生徒は既に分析除外の申出が記録されています。")
+    requested_at = requested_at or timezone.now()
+    opt_out = OptOut.objects.create(student=student, requested_at=requested_at,
+                                    recorded_by_user_id=principal.user_id or 0)
+    student.opted_out_at = requested_at
+    student.save(update_fields=["opted_out_at"])
+    log.info("opt-out recorded in %s", municipality.code)
+    return opt_out
+
+
+@transaction.atomic
+def do_withdraw_opt_out(principal: policy.Principal, municipality, student: Student) -> OptOut:
+    """Withdraw an opt-out: the pupil is analyzable again from now on."""
+    _require_may_record(principal, municipality, student)
+    student = Student.objects.select_for_update().get(pk=student.pk)
+    opt_out = OptOut.objects.filter(student=student, withdrawn_at__isnull=True).first()
+    if opt_out is None:
+        raise OptOutError("取り下げる分析除外の申出がありません。")
+    opt_out.withdrawn_at = timezone.now()
+    opt_out.withdrawn_by_user_id = principal.user_id or 0
+    opt_out.save(update_fields=["withdrawn_at", "withdrawn_by_user_id"])
+    student.opted_out_at = None
+    student.save(update_fields=["opted_out_at"])
+    log.info("opt-out withdrawn in %s", municipality.code)
+    return opt_out
+
+
+@dataclass
+class PurgeReport:
+    municipality_code: str
+    cutoff: dt.date
+    dry_run: bool
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def students(self) -> int:
+        return self.deleted.get("edudata.Student", 0)
+
+
+def expired_students(municipality, today: dt.date):
+    """Pupils whose graduation is more than the tenant's retention period ago."""
+    cutoff = _years_before(today, municipality.retention_years)
+    return Student.objects.filter(graduation_date__lt=cutoff), cutoff
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def do_purge_expired(municipality, today: dt.date | None = None, *, dry_run: bool = False
+                     ) -> PurgeReport:
+    """Delete pupils (and every row of theirs) past retention. A dry run counts only.
+
+    The access log is kept: it holds pseudonyms, not foreign keys, and is append-only.
+    """
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        students, cutoff = expired_students(municipality, today)
+        report = PurgeReport(municipality.code, cutoff, dry_run)
+        if dry_run:
+            report.deleted = _count_cascade(students)
+        else:
+            _, per_model = students.delete()
+            report.deleted = {label: n for label, n in per_model.items() if n}
+    log.info("retention purge %s in %s: cutoff %s, %s", "dry run" if dry_run else "done",
+             municipality.code, cutoff, report.deleted or "nothing to delete")
+    return report
+
+
+def _count_cascade(students) -> dict[str, int]:
+    """What a real purge would delete, counted in SQL (nothing loaded into memory)."""
+    counts = {Student._meta.label: students.count()}
+    for relation in Student._meta.related_objects:
+        model = relation.related_model
+        counts[model._meta.label] = model.objects.filter(
+            **{f"{relation.field.name}__in": students}).count()
+    return {label: n for label, n in counts.items() if n}

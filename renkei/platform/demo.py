@@ -1,0 +1,115 @@
+"""`renkei demo`: a working platform on a fresh machine, reused when run again.
+
+Part of the CLI, the composition root: it may call every area.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+DEMO_PREFECTURE = "13"
+DEMO_MUNICIPALITIES = [("131130", "渋谷区"), ("131041", "新宿区"), ("132012", "八王子市")]
+DEMO_PASSWORD = "renkei-demo"  # noqa: S105 - demo accounts on 127.0.0.1 only
+
+
+def demo_school_codes(municipality_code: str) -> list[str]:
+    """Deterministic 学校コード for a demo municipality's schools: two primary, one lower
+    secondary. Synthetic data uses the same codes."""
+    pref, local = municipality_code[:2], municipality_code[2:5]
+    codes = []
+    for school_type, number in (("B1", 1), ("B1", 2), ("C1", 1)):
+        body = f"{school_type}{pref}2{local}{number:04d}"
+        codes.append(body + str(sum(int(c) for c in body[2:]) % 10))
+    return codes
+
+
+def demo_users(municipality_code: str) -> list[tuple[str, str, list[str]]]:
+    """(username, role, schools) of the demo accounts of one municipality."""
+    first_school = demo_school_codes(municipality_code)[0]
+    return [
+        (f"admin-{municipality_code}", "tenant_admin", []),
+        (f"teacher-{municipality_code}", "teacher", [first_school]),
+        (f"manager-{municipality_code}", "school_manager", [first_school]),
+        (f"board-{municipality_code}", "board_analyst", []),
+    ]
+
+
+def totp_secret_hex(username: str) -> str:
+    """Demo-only, deterministic TOTP key so the printed secret stays valid across runs."""
+    return hashlib.sha1(f"renkei-demo-totp:{username}".encode()).hexdigest()  # noqa: S324
+
+
+def prepare(verbosity: int = 0) -> None:
+    from renkei.tenants.actions import do_onboard_municipality
+    from renkei.tenants.models import Municipality
+    from renkei.tenants.template import migrate_all
+
+    migrate_all(verbosity=verbosity)
+    for code, name in DEMO_MUNICIPALITIES:
+        municipality = Municipality.objects.filter(code=code).first()
+        if municipality is None:
+            municipality = do_onboard_municipality(code, name, DEMO_PREFECTURE)
+        load_demo_data(municipality)
+    _ensure_users()
+
+
+def load_demo_data(municipality) -> None:
+    """Fill a demo municipality with data. Until the connectors land this creates the demo
+    schools only; the synthetic-data import will take its place."""
+    from renkei.edudata.models import School
+    from renkei.tenants.context import in_tenant
+
+    names = ["第一小学校", "第二小学校", "第一中学校"]
+    with in_tenant(municipality):
+        for code, name in zip(demo_school_codes(municipality.code), names, strict=True):
+            School.objects.get_or_create(code=code, defaults={
+                "name": f"{municipality.name}立{name}", "school_type": code[:2]})
+
+
+def _ensure_users() -> None:
+    from django.contrib.auth import get_user_model
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from renkei.platform.models import Membership
+    from renkei.tenants.models import Municipality, Prefecture
+
+    user_model = get_user_model()
+
+    def user(username: str, **extra):
+        u, created = user_model.objects.get_or_create(username=username, defaults=extra)
+        if created:
+            u.set_password(DEMO_PASSWORD)
+            u.save()
+        TOTPDevice.objects.get_or_create(user=u, name="demo", defaults={
+            "key": totp_secret_hex(username), "confirmed": True})
+        return u
+
+    user("admin", is_staff=True, is_superuser=True)
+    for code, _ in DEMO_MUNICIPALITIES:
+        municipality = Municipality.objects.get(code=code)
+        for username, role, schools in demo_users(code):
+            Membership.objects.get_or_create(user=user(username), role=role,
+                                             municipality=municipality,
+                                             defaults={"school_codes": schools})
+    Membership.objects.get_or_create(user=user(f"pref-{DEMO_PREFECTURE}"),
+                                     role="prefecture_analyst",
+                                     prefecture=Prefecture.for_code(DEMO_PREFECTURE))
+
+
+def print_welcome(port: int = 8000) -> None:
+    import base64
+
+    base = f"http://127.0.0.1:{port}"
+    print("\nRenkei 連携 デモ環境の準備ができました。\n")
+    print(f"  トップページ       {base}/")
+    for code, name in DEMO_MUNICIPALITIES:
+        print(f"  {name:<6}         {base}/m/{code}/   （または http://{code}.localhost:{port}/）")
+    print(f"  管理画面           {base}/admin/   （admin / {DEMO_PASSWORD}）")
+    print(f"\nデモ用アカウント（パスワードはすべて {DEMO_PASSWORD}）:")
+    for code, name in DEMO_MUNICIPALITIES[:1]:
+        for username, role, _ in demo_users(code):
+            print(f"  {username:<18} {role}（{name}）")
+    print(f"  pref-{DEMO_PREFECTURE:<13} prefecture_analyst（東京都）")
+    print("  他の自治体も同じ形式です（例: teacher-131041）。")
+    secret = base64.b32encode(bytes.fromhex(totp_secret_hex("teacher-131130"))).decode()
+    print(f"\n二要素認証（TOTP）: teacher-131130 の秘密鍵 {secret}（認証アプリに登録）\n")

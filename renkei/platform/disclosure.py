@@ -1,0 +1,514 @@
+"""Statistical disclosure control for every aggregate that leaves a tenant.
+
+Pure Python, no Django: the same code protects a municipality's own export and each
+municipality's share of a prefecture view (see DESIGN.md, "Disclosure control").
+
+Model
+-----
+A table is the full cross-classification of one or more :class:`Dimension` objects.
+Each dimension has leaf codes, an optional hierarchy (child -> parent, e.g. month ->
+year or grade -> school type) and the :data:`TOTAL` marker at its root. Callers pass
+counts for leaf keys only; :func:`protect_table` builds every margin itself (grand
+total, per-dimension totals, hierarchy parents), so a cell is keyed by one code per
+dimension, any of which may be an intermediate code or ``TOTAL``. Leaf keys missing
+from ``counts`` count as 0.
+
+The additive relations are: for every cell whose code in dimension *d* has children,
+that cell equals the sum of the cells obtained by replacing the code with each of its
+children. Every row, column, layer and hierarchy level of the table is one relation.
+
+Protection
+----------
+1. Primary suppression: every cell (leaf or margin) covering fewer than *k* pupils is
+   suppressed, ``k >= 10`` (a tenant may only raise it).
+
+   Zeros: a 0 reveals "nobody in this group", which is as telling as a 1 (for example
+   "no pupil of this school is a foreign national"), so zero cells are suppressed like
+   any other cell below *k*. Only zeros the caller declares *structural* (impossible
+   by definition, e.g. grade 7 in an elementary school) are released as 0; they carry
+   no information about pupils. A margin is a structural zero when all of its leaves
+   are.
+
+2. Complementary suppression, until for every relation that has a suppressed member:
+
+   * at least two members are suppressed (one unknown in a sum can be solved for), and
+   * the suppressed members hold at least *k* pupils together, or every member that is
+     not a structural zero is suppressed. Otherwise the difference "total minus the
+     released members" would disclose a group below *k* (3 + 4 = 7 pupils).
+
+   Complements are the smallest released cells of the relation (ties: leaf cells
+   before margins, then table order), so the result is deterministic.
+
+3. Linear audit. The two rules above are the classic heuristic for linked tables and
+   they are not sufficient on their own: suppressed cells whose rows and columns all
+   hold two suppressions can still be solved when the relations are combined (a
+   suppressed cell "bridging" two otherwise separate suppression cycles). The audit
+   solves the relations exactly (Gauss-Jordan over fractions, released values taken
+   as known) and, while some suppressed cell is uniquely determined, suppresses
+   further cells around it and repeats steps 2-3. When the loop ends no suppressed cell
+   is a linear function of the released cells.
+
+This remains a heuristic, not an optimal suppression (that is an integer programme):
+it may suppress more than necessary, and it does not compute the protection intervals
+that a linear-programming attacker could derive from "counts are >= 0" beyond what the
+rules in step 2 ensure. The tests attack random tables with exact elimination and
+bound propagation to check the guarantees above.
+
+Rounding and rates
+------------------
+Optional rounding (``rounding_base``) happens after suppression: every released count,
+totals included, is rounded on its own to the nearest multiple of the base, halves
+upward. Rounded tables therefore need not add up, and a rounded value may be below
+*k* (11 -> 10 with k = 11) although the cell covers at least *k* pupils.
+
+Rates and means are computed from released values only (:func:`rate`, :func:`rates`):
+when the numerator or the denominator is suppressed, so is the rate.
+
+Suppressed cells are always explicit: ``value is None`` with a reason code from
+:data:`REASONS`, never 0.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Final
+
+__all__ = [
+    "MIN_K",
+    "REASONS",
+    "TOTAL",
+    "Cell",
+    "Dimension",
+    "RateCell",
+    "ReleasedTable",
+    "protect_table",
+    "rate",
+    "rates",
+]
+
+#: Marker for "all codes of this dimension" in a cell key.
+TOTAL: Final = "__total__"
+
+#: The smallest k anybody may use; tenants may only raise it.
+MIN_K: Final = 10
+
+PRIMARY: Final = "primary"
+COMPLEMENTARY: Final = "complementary"
+NUMERATOR_SUPPRESSED: Final = "numerator_suppressed"
+DENOMINATOR_SUPPRESSED: Final = "denominator_suppressed"
+ZERO_DENOMINATOR: Final = "zero_denominator"
+
+#: Reason codes of suppressed cells, with the label shown to users.
+REASONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        PRIMARY: "対象が k 人未満のため秘匿",
+        COMPLEMENTARY: "他のセルからの逆算を防ぐため秘匿",
+        NUMERATOR_SUPPRESSED: "分子が秘匿されているため秘匿",
+        DENOMINATOR_SUPPRESSED: "分母が秘匿されているため秘匿",
+        ZERO_DENOMINATOR: "分母が 0 のため算出不可",
+    }
+)
+
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One classification of a table, with an optional hierarchy.
+
+    ``leaves`` are the finest codes, the ones used in the counts passed to
+    :func:`protect_table`. ``parents`` maps a code to its parent code; codes without
+    a parent roll up to :data:`TOTAL`. Example (school type > grade)::
+
+        Dimension("grade", ("E1", "E2", "J1"), {"E1": "E", "E2": "E", "J1": "J"})
+
+    For year > month use month codes that are unique across years ("2025-04" ->
+    "2025"), so that the month cells are the children of exactly one year.
+    """
+
+    name: str
+    leaves: tuple[str, ...]
+    parents: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        leaves = tuple(self.leaves)
+        parents = MappingProxyType(dict(self.parents))
+        object.__setattr__(self, "leaves", leaves)
+        object.__setattr__(self, "parents", parents)
+        if not self.name:
+            raise ValueError("a dimension needs a name")
+        if not leaves:
+            raise ValueError(f"dimension {self.name!r} has no leaves")
+        if len(set(leaves)) != len(leaves):
+            raise ValueError(f"dimension {self.name!r} has duplicate leaves")
+        codes = set(leaves) | set(parents) | set(parents.values())
+        if TOTAL in codes:
+            raise ValueError(f"{TOTAL!r} is reserved for the total of a dimension")
+        groups = set(parents.values())
+        if groups & set(leaves):
+            raise ValueError(f"dimension {self.name!r}: a leaf cannot have children")
+        orphans = set(parents) - set(leaves) - groups
+        if orphans:
+            # A group without leaves would be a cell nobody can fill.
+            raise ValueError(f"dimension {self.name!r}: codes without leaves: {sorted(orphans)}")
+        for code in parents:
+            seen = {code}
+            while code in parents:
+                code = parents[code]
+                if code in seen:
+                    raise ValueError(f"dimension {self.name!r}: cycle in the hierarchy")
+                seen.add(code)
+
+    @cached_property
+    def codes(self) -> tuple[str, ...]:
+        """Every code of the dimension: leaves, then groups, then TOTAL."""
+        groups: dict[str, None] = {}
+        for leaf in self.leaves:
+            for code in self.ancestors(leaf)[1:-1]:
+                groups.setdefault(code)
+        return (*self.leaves, *groups, TOTAL)
+
+    @cached_property
+    def children(self) -> Mapping[str, tuple[str, ...]]:
+        """Children of every code that has any (groups and TOTAL)."""
+        result: dict[str, list[str]] = {}
+        for code in self.codes[:-1]:
+            result.setdefault(self.parents.get(code, TOTAL), []).append(code)
+        return MappingProxyType({code: tuple(kids) for code, kids in result.items()})
+
+    def ancestors(self, code: str) -> tuple[str, ...]:
+        """``code`` itself, its parent, ... up to and including TOTAL."""
+        chain = [code]
+        while code in self.parents:
+            code = self.parents[code]
+            chain.append(code)
+        return (*chain, TOTAL)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell as released: ``value`` is None exactly when the cell is suppressed."""
+
+    key: Key
+    value: int | None
+    suppressed: bool
+    reason: str | None
+
+    @property
+    def label(self) -> str | None:
+        """User-facing reason of the suppression (Japanese)."""
+        return REASONS[self.reason] if self.reason else None
+
+
+@dataclass(frozen=True)
+class RateCell:
+    """A ratio of two released counts; suppressed when either count is."""
+
+    key: Key
+    value: float | None
+    suppressed: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ReleasedTable:
+    """The protected table: every cell, leaves and margins. Holds no hidden values."""
+
+    dimensions: tuple[Dimension, ...]
+    k: int
+    rounding_base: int | None
+    cells: Mapping[Key, Cell] = field(hash=False)
+
+    def __getitem__(self, key: Key) -> Cell:
+        return self.cells[tuple(key)]
+
+    def cell(self, *codes: str) -> Cell:
+        """Look a cell up by its codes, e.g. ``table.cell("2025", TOTAL)``."""
+        return self.cells[codes]
+
+    def __iter__(self) -> Iterator[Cell]:
+        return iter(self.cells.values())
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    @property
+    def suppressed(self) -> tuple[Cell, ...]:
+        return tuple(cell for cell in self.cells.values() if cell.suppressed)
+
+    @property
+    def released(self) -> tuple[Cell, ...]:
+        return tuple(cell for cell in self.cells.values() if not cell.suppressed)
+
+
+def protect_table(
+    counts: Mapping[Key, int],
+    dimensions: Sequence[Dimension],
+    k: int,
+    *,
+    rounding_base: int | None = None,
+    structural_zeros: Collection[Key] = (),
+) -> ReleasedTable:
+    """Build all margins from leaf ``counts`` and apply disclosure control.
+
+    ``structural_zeros`` lists leaf keys that are zero by definition; they (and margins
+    made only of them) are released as 0. All other cells below ``k`` are suppressed.
+    """
+    dims = tuple(dimensions)
+    _check_arguments(counts, dims, k, rounding_base, structural_zeros)
+
+    keys = list(itertools.product(*(dim.codes for dim in dims)))
+    index = {key: i for i, key in enumerate(keys)}
+    is_leaf = [
+        all(code not in dim.children for code, dim in zip(key, dims, strict=True)) for key in keys
+    ]
+    values = [0] * len(keys)
+    open_leaves = [0] * len(keys)  # leaves below the cell that are not structural zeros
+    for leaf_key in itertools.product(*(dim.leaves for dim in dims)):
+        value = counts.get(leaf_key, 0)
+        structural = leaf_key in structural_zeros
+        chains = (dim.ancestors(code) for code, dim in zip(leaf_key, dims, strict=True))
+        for key in itertools.product(*chains):
+            i = index[key]
+            values[i] += value
+            open_leaves[i] += not structural
+
+    relations = _relations(keys, index, dims)
+    state: list[str | None] = [
+        PRIMARY if open_leaves[i] and values[i] < k else None for i in range(len(keys))
+    ]
+    _suppress(values, open_leaves, is_leaf, state, relations, k)
+
+    cells = {}
+    for i, key in enumerate(keys):
+        if state[i] is None:
+            value = values[i] if rounding_base is None else _round(values[i], rounding_base)
+            cells[key] = Cell(key, value, False, None)
+        else:
+            cells[key] = Cell(key, None, True, state[i])
+    return ReleasedTable(dims, k, rounding_base, MappingProxyType(cells))
+
+
+def rate(numerator: Cell, denominator: Cell) -> RateCell:
+    """numerator / denominator from released values; suppressed if either is."""
+    key = numerator.key
+    if numerator.value is None or numerator.suppressed:
+        return RateCell(key, None, True, NUMERATOR_SUPPRESSED)
+    if denominator.value is None or denominator.suppressed:
+        return RateCell(key, None, True, DENOMINATOR_SUPPRESSED)
+    if denominator.value == 0:
+        return RateCell(key, None, True, ZERO_DENOMINATOR)
+    return RateCell(key, numerator.value / denominator.value, False, None)
+
+
+def rates(numerator: ReleasedTable, denominator: ReleasedTable) -> dict[Key, RateCell]:
+    """Cell-by-cell :func:`rate` of two tables over the same dimensions."""
+    if numerator.cells.keys() != denominator.cells.keys():
+        raise ValueError("numerator and denominator tables have different cells")
+    return {key: rate(cell, denominator.cells[key]) for key, cell in numerator.cells.items()}
+
+
+# --- internals -------------------------------------------------------------------
+
+
+def _check_arguments(
+    counts: Mapping[Key, int],
+    dims: tuple[Dimension, ...],
+    k: int,
+    rounding_base: int | None,
+    structural_zeros: Collection[Key],
+) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < MIN_K:
+        raise ValueError(f"k must be an integer >= {MIN_K}, got {k!r}")
+    if rounding_base is not None and (
+        isinstance(rounding_base, bool)
+        or not isinstance(rounding_base, int)
+        or not 2 <= rounding_base <= 2 * k
+    ):
+        # Up to 2k a released count (>= k) never rounds to 0, which would read as "nobody".
+        raise ValueError(f"rounding_base must be an integer in 2..{2 * k}, got {rounding_base!r}")
+    if not dims:
+        raise ValueError("a table needs at least one dimension")
+    if len({dim.name for dim in dims}) != len(dims):
+        raise ValueError("dimension names must be unique")
+    leaves = [set(dim.leaves) for dim in dims]
+
+    def check_leaf_key(key: object) -> None:
+        if (
+            not isinstance(key, tuple)
+            or len(key) != len(dims)
+            or not all(code in codes for code, codes in zip(key, leaves, strict=True))
+        ):
+            raise ValueError(f"{key!r} is not a leaf key of this table")
+
+    for key, value in counts.items():
+        check_leaf_key(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"count for {key!r} must be a non-negative integer, got {value!r}")
+    for key in structural_zeros:
+        check_leaf_key(key)
+        if counts.get(key, 0) != 0:
+            raise ValueError(f"{key!r} is declared a structural zero but has a count")
+
+
+def _relations(
+    keys: list[Key], index: Mapping[Key, int], dims: tuple[Dimension, ...]
+) -> list[tuple[int, ...]]:
+    """Every additive relation as (total, *children) cell indices."""
+    relations = []
+    for d, dim in enumerate(dims):
+        for key in keys:
+            kids = dim.children.get(key[d])
+            if kids:
+                total = index[key]
+                members = [index[(*key[:d], kid, *key[d + 1 :])] for kid in kids]
+                relations.append((total, *members))
+    return relations
+
+
+def _suppress(
+    values: list[int],
+    open_leaves: list[int],
+    is_leaf: list[bool],
+    state: list[str | None],
+    relations: list[tuple[int, ...]],
+    k: int,
+) -> None:
+    """Complementary suppression (relation rules + linear audit), in place on ``state``."""
+    relations_of: list[list[int]] = [[] for _ in values]
+    for r, members in enumerate(relations):
+        for member in members:
+            relations_of[member].append(r)
+
+    def cost(i: int) -> tuple[int, bool, int]:
+        # Smallest count first; prefer leaves, whose loss hurts least; then table order.
+        return (values[i], not is_leaf[i], i)
+
+    def candidates(r: int) -> list[int]:
+        return [m for m in relations[r] if state[m] is None and open_leaves[m]]
+
+    def suppress(i: int, queue: deque[int], queued: list[bool]) -> None:
+        state[i] = COMPLEMENTARY
+        for r in relations_of[i]:
+            if not queued[r]:
+                queued[r] = True
+                queue.append(r)
+
+    def enforce_relation_rules(queue: deque[int], queued: list[bool]) -> None:
+        while queue:
+            r = queue.popleft()
+            queued[r] = False
+            hidden = [m for m in relations[r] if state[m] is not None]
+            if not hidden:
+                continue
+            free = candidates(r)
+            if free and (len(hidden) == 1 or sum(values[m] for m in hidden) < k):
+                suppress(min(free, key=cost), queue, queued)
+
+    queued = [False] * len(relations)
+    queue: deque[int] = deque()
+    for r, members in enumerate(relations):
+        if any(state[m] is not None for m in members):
+            queued[r] = True
+            queue.append(r)
+    while True:
+        enforce_relation_rules(queue, queued)
+        determined = _linearly_determined(state, relations)
+        if not determined:
+            return
+        touched: set[int] = set()
+        for i in determined:
+            if touched.intersection(relations_of[i]):
+                continue  # a complement chosen this round already changed i's relations
+            choice = _nearest_candidate(i, relations, relations_of, candidates, cost)
+            if choice is None:
+                continue  # cannot happen: with nothing released nothing is determined
+            suppress(choice, queue, queued)
+            touched.update(relations_of[choice])
+
+
+def _nearest_candidate(
+    i: int,
+    relations: list[tuple[int, ...]],
+    relations_of: list[list[int]],
+    candidates: Callable[[int], list[int]],
+    cost: Callable[[int], tuple[int, bool, int]],
+) -> int | None:
+    """Cheapest released cell in the relations around ``i``, widening ring by ring."""
+    seen_cells = {i}
+    seen_relations: set[int] = set()
+    ring = [i]
+    while ring:
+        ring_relations = list(
+            dict.fromkeys(r for c in ring for r in relations_of[c] if r not in seen_relations)
+        )
+        seen_relations.update(ring_relations)
+        found = [m for r in ring_relations for m in candidates(r)]
+        if found:
+            return min(found, key=cost)
+        ring = []
+        for r in ring_relations:
+            for m in relations[r]:
+                if m not in seen_cells:
+                    seen_cells.add(m)
+                    ring.append(m)
+    return None
+
+
+def _linearly_determined(state: list[str | None], relations: list[tuple[int, ...]]) -> list[int]:
+    """Suppressed cells whose value follows from the released cells by linear algebra.
+
+    Exact Gauss-Jordan elimination over the relations restricted to suppressed cells
+    (released cells only shift the right-hand side, which does not matter for whether
+    a value is determined). Rows are integer vectors kept primitive by their gcd, which
+    is exact and much faster than fractions. A cell is determined exactly when its unit
+    vector lies in the row space, i.e. its reduced row has no other entry.
+    """
+    rows = []
+    for members in relations:
+        row: dict[int, int] = {}
+        for position, m in enumerate(members):
+            if state[m] is not None:
+                row[m] = row.get(m, 0) + (1 if position == 0 else -1)
+        row = {c: v for c, v in row.items() if v}
+        if row:
+            rows.append(row)
+    rows.sort(key=len)  # short rows first keeps fill-in low; the sort is stable
+    pivots: dict[int, dict[int, int]] = {}  # pivot column -> reduced row
+    for row in rows:
+        for col in [c for c in row if c in pivots]:
+            row = _eliminate(row, pivots[col], col)
+        if not row:
+            continue
+        pivot = min(row)
+        for col, other in pivots.items():
+            if pivot in other:
+                pivots[col] = _eliminate(other, row, pivot)
+        pivots[pivot] = row
+    return sorted(col for col, row in pivots.items() if len(row) == 1)
+
+
+def _eliminate(row: dict[int, int], pivot_row: dict[int, int], col: int) -> dict[int, int]:
+    """``row`` with column ``col`` cancelled by a multiple of ``pivot_row``."""
+    g = math.gcd(row[col], pivot_row[col])
+    a, b = row[col] // g, pivot_row[col] // g
+    result = {c: v * b for c, v in row.items()}
+    for c, v in pivot_row.items():
+        new = result.get(c, 0) - a * v
+        if new:
+            result[c] = new
+        else:
+            result.pop(c, None)
+    g = math.gcd(*result.values()) if result else 1
+    return {c: v // g for c, v in result.items()} if g > 1 else result
+
+
+def _round(value: int, base: int) -> int:
+    """Nearest multiple of ``base``, halves upward (counts are never negative)."""
+    return (value + base // 2) // base * base

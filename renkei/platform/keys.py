@@ -1,0 +1,53 @@
+"""Per-tenant pseudonymization keys, encrypted at rest with the platform's master key.
+
+A tenant's key lives in the public schema, encrypted (Fernet); it is never written to the
+tenant's own schema, so a dump of one tenant schema cannot be re-identified on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from functools import cache
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+
+from renkei.platform import environment
+
+
+@cache
+def _master() -> Fernet:
+    key = settings.RENKEI_MASTER_KEY
+    if not key:
+        key = _embedded_master_key(environment.home() / "master.key")
+    return Fernet(key.encode() if isinstance(key, str) else key)
+
+
+def _embedded_master_key(path: Path) -> str:
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
+def new_encrypted_tenant_key() -> str:
+    """A fresh 256-bit HMAC key, encrypted for storage in the public schema."""
+    return _master().encrypt(secrets.token_bytes(32)).decode()
+
+
+def _decrypt(encrypted: str) -> bytes:
+    return _master().decrypt(encrypted.encode())
+
+
+_decrypt_cached = cache(_decrypt)
+
+
+def pseudonym(encrypted_key: str, source_system: str, source_id: str) -> str:
+    """Keyed HMAC-SHA256 of (source system, source id), as 32 hex characters (128 bits)."""
+    message = f"{source_system}\x1f{source_id}".encode()
+    return hmac.new(_decrypt_cached(encrypted_key), message, hashlib.sha256).hexdigest()[:32]

@@ -1,0 +1,207 @@
+"""The one place that answers "may this user see this".
+
+Every view and resolver asks here, and takes its querysets from here, already scoped:
+
+* teachers and school managers see individual data of the schools they belong to, nothing else;
+* tenant admins and board analysts see their municipality's aggregates, never a single pupil;
+* prefecture analysts see released aggregates of their prefecture's municipalities, no rows;
+* sensitive items (``Sensitive`` on a model) need step-up authentication (a second factor);
+* every read of an individual pupil's records writes an ``AccessLog`` row.
+
+Models of the tenant apps are reached through the app registry, so this module does not import
+upward (platform ← tenants ← edudata).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import QuerySet
+
+from renkei.platform.models import SCHOOL_ROLES, Membership, Role
+
+FORBIDDEN_TENANT = "この自治体のデータを見る権限がありません。"
+FORBIDDEN_PUPIL = "この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。"
+FORBIDDEN_AGGREGATES = "この集計を見る権限がありません。"
+STEP_UP_NEEDED = "要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。"
+
+ADMIN_ROLES = frozenset({Role.TENANT_ADMIN})
+AGGREGATE_ROLES = frozenset({Role.TENANT_ADMIN, Role.BOARD_ANALYST})
+
+
+class AccessDenied(PermissionDenied):
+    """Refused by the policy; the message is shown to the user."""
+
+
+class StepUpRequired(AccessDenied):
+    """Sensitive data asked for without a verified second factor."""
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    municipality_code: str | None
+    prefecture_code: str | None
+    school_codes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """What the policy knows about whoever asks: their grants, and whether they passed a
+    second factor in this session."""
+
+    user_id: int | None
+    username: str
+    grants: tuple[Grant, ...]
+    step_up: bool = False
+
+    def grants_in(self, municipality) -> list[Grant]:
+        return [g for g in self.grants if g.municipality_code == municipality.code]
+
+    def memberships_in(self, municipality) -> list[Membership]:
+        return list(Membership.objects.filter(user_id=self.user_id,
+                                              municipality__code=municipality.code))
+
+    def roles_in(self, municipality) -> set[str]:
+        return {g.role for g in self.grants_in(municipality)}
+
+    def school_codes_in(self, municipality) -> frozenset[str]:
+        codes: set[str] = set()
+        for grant in self.grants_in(municipality):
+            if grant.role in SCHOOL_ROLES:
+                codes |= grant.school_codes
+        return frozenset(codes)
+
+
+ANONYMOUS = Principal(user_id=None, username="", grants=())
+
+
+def principal_for(request_or_user, *, step_up: bool | None = None) -> Principal:
+    """The principal of a request (second factor read from django-otp) or of a user."""
+    user = getattr(request_or_user, "user", request_or_user)
+    if user is None or not user.is_authenticated:
+        return ANONYMOUS
+    if step_up is None:
+        is_verified = getattr(user, "is_verified", None)
+        step_up = bool(is_verified()) if callable(is_verified) else False
+    memberships = Membership.objects.filter(user=user).select_related("municipality")
+    grants = tuple(
+        Grant(role=m.role,
+              municipality_code=m.municipality.code if m.municipality_id else None,
+              prefecture_code=m.prefecture_id,
+              school_codes=frozenset(m.school_codes))
+        for m in memberships
+    )
+    return Principal(user_id=user.pk, username=user.get_username(), grants=grants, step_up=step_up)
+
+
+# -- tenants and aggregates -------------------------------------------------------------------
+
+def may_enter_tenant(principal: Principal, municipality) -> bool:
+    """Any role inside the municipality. Prefecture analysts never enter a tenant."""
+    return bool(principal.grants_in(municipality))
+
+
+def may_see_tenant_aggregates(principal: Principal, municipality) -> bool:
+    """Municipality-wide statistics: its admins and board analysts, and (released tables
+    only, through the federation) the analysts of its prefecture."""
+    if principal.roles_in(municipality) & AGGREGATE_ROLES:
+        return True
+    return any(g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == municipality.code[:2]
+               for g in principal.grants)
+
+
+def may_see_school_aggregates(principal: Principal, municipality, school_code: str) -> bool:
+    if principal.roles_in(municipality) & AGGREGATE_ROLES:
+        return True
+    return school_code in principal.school_codes_in(municipality)
+
+
+def may_administer_tenant(principal: Principal, municipality) -> bool:
+    return bool(principal.roles_in(municipality) & ADMIN_ROLES)
+
+
+def require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise AccessDenied(message)
+
+
+# -- individual pupils ------------------------------------------------------------------------
+
+def _current_tenant_or_refuse(municipality):
+    tenant = getattr(connection, "tenant", None)
+    if tenant is None or getattr(tenant, "code", None) != municipality.code:
+        raise AccessDenied("自治体のスキーマに入っていないため、個人の記録は読めません。")
+
+
+def visible_students(principal: Principal, municipality) -> QuerySet:
+    """Pupils whose individual records this principal may see: those of their own schools.
+    Must be called inside the municipality's schema."""
+    _current_tenant_or_refuse(municipality)
+    student = apps.get_model("edudata", "Student")
+    codes = principal.school_codes_in(municipality)
+    if not codes:
+        return student.objects.none()
+    return student.objects.filter(school__code__in=codes)
+
+
+def may_see_pupil(principal: Principal, municipality, student) -> bool:
+    return student.school.code in principal.school_codes_in(municipality)
+
+
+def read_pupil(principal: Principal, municipality, student_pk: int, *, what: str, via: str,
+               sensitive: bool = False):
+    """Fetch one pupil for reading their records, after checking, and log the read.
+
+    ``what`` names the records read (e.g. "student_board"); ``sensitive`` says whether
+    sensitive items are part of it, which needs step-up.
+    """
+    student = visible_students(principal, municipality).select_related("school").filter(
+        pk=student_pk).first()
+    if student is None:
+        raise AccessDenied(FORBIDDEN_PUPIL)
+    if sensitive and not principal.step_up:
+        raise StepUpRequired(STEP_UP_NEEDED)
+    log_pupil_read(principal, [student], what=what, via=via, sensitive=sensitive)
+    return student
+
+
+def log_pupil_read(principal: Principal, students: Iterable, *, what: str, via: str,
+                   sensitive: bool = False) -> None:
+    """Append one access-log row per pupil read (one INSERT for the whole batch)."""
+    access_log = apps.get_model("edudata", "AccessLog")
+    access_log.objects.bulk_create([
+        access_log(user_id=principal.user_id or 0, username=principal.username,
+                   student_pseudonym=s.pseudonym, what=what, via=via, sensitive=sensitive)
+        for s in students
+    ])
+
+
+# -- sensitive fields -------------------------------------------------------------------------
+
+def sensitive_fields(model) -> frozenset[str]:
+    """The field names of ``model`` classed sensitive (all concrete fields if the whole model
+    is)."""
+    marker = getattr(model, "sensitive", None)
+    if marker is None:
+        return frozenset()
+    if marker.whole_model:
+        return frozenset(f.name for f in model._meta.concrete_fields)
+    return marker.fields
+
+
+def check_fields(principal: Principal, model, field_names: Iterable[str]) -> None:
+    """Refuse sensitive fields unless the principal passed step-up."""
+    asked = frozenset(field_names) & sensitive_fields(model)
+    if asked and not principal.step_up:
+        raise StepUpRequired(STEP_UP_NEEDED)
+
+
+def readable_fields(principal: Principal, model) -> list[str]:
+    """Concrete field names this principal may read on ``model`` right now."""
+    hidden = frozenset() if principal.step_up else sensitive_fields(model)
+    return [f.name for f in model._meta.concrete_fields if f.name not in hidden]

@@ -1,0 +1,139 @@
+"""Django settings, driven by the environment. Every setting has a safe default for the
+embedded demo; the production value is documented next to it and in infra/README.md."""
+
+from __future__ import annotations
+
+import os
+
+from django.utils.translation import gettext_lazy as _
+
+from renkei.platform import environment
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+HOME = environment.home()
+
+# Production: a long random DJANGO_SECRET_KEY from the secret store; DEBUG off.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "renkei-embedded-demo-only-not-secret"
+DEBUG = _flag("DEBUG")
+
+# Tenants are reached as <code>.<base domain> or under /m/<code>/ on any allowed host.
+BASE_DOMAIN = os.environ.get("RENKEI_BASE_DOMAIN", "localhost")
+ALLOWED_HOSTS = os.environ.get(
+    "RENKEI_ALLOWED_HOSTS", f"{BASE_DOMAIN},.{BASE_DOMAIN},127.0.0.1,testserver"
+).split(",")
+
+SHARED_APPS = [
+    "django_tenants",
+    "renkei.tenants",
+    "renkei.platform",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.admin",
+    "django.contrib.postgres",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "renkei.edudata",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Municipality"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+# New tenants are cloned from this migrated template schema instead of running every
+# migration (PITFALLS: django-tenants); `renkei migrate` keeps it migrated.
+TENANT_CREATION_FAKES_MIGRATIONS = True
+TENANT_BASE_SCHEMA = "tenant_template"
+PUBLIC_SCHEMA_URLCONF = "renkei.platform.urls_public"
+ROOT_URLCONF = "renkei.platform.urls_tenant"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django_tenants.postgresql_backend",
+        "CONN_MAX_AGE": int(os.environ.get("RENKEI_CONN_MAX_AGE", "0")),
+        **environment.database_settings(),
+    }
+}
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"  # Citus needs 64-bit keys
+
+MIDDLEWARE = [
+    "renkei.tenants.middleware.TenantRoutingMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+WSGI_APPLICATION = "renkei.platform.wsgi.application"
+
+# Japanese by default; English available.
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", _("日本語")), ("en", _("English"))]
+LOCALE_PATHS = [os.path.join(os.path.dirname(__file__), "locale")]
+USE_I18N = True
+TIME_ZONE = "Asia/Tokyo"
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = HOME / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _flag("RENKEI_SECURE_COOKIES")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        # Cache keys carry the tenant (PITFALLS: django-tenants).
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+}
+
+# Encrypts each tenant's pseudonymization key. Production: a Fernet key from the secret store;
+# the embedded default keeps one in the data directory.
+RENKEI_MASTER_KEY = os.environ.get("RENKEI_MASTER_KEY", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"renkei": {"handlers": ["console"], "level": "INFO"}},
+}

@@ -1,0 +1,12 @@
+"""URLs inside one municipality (``<code>.<domain>/...`` or ``/m/<code>/...``)."""
+
+from django.urls import include, path
+
+from renkei.platform import views
+
+urlpatterns = [
+    path("", views.tenant_home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("renkei.platform.urls_accounts")),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,60 @@
+"""Writes to the tenant registry. Each action is one transaction and the only way that change
+happens (the CLI and the admin both call these)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from renkei.platform.keys import new_encrypted_tenant_key
+from renkei.tenants.codes import (
+    CodeError,
+    validate_municipality_code,
+    validate_prefecture_code,
+)
+from renkei.tenants.models import Domain, Municipality, Prefecture
+
+log = logging.getLogger(__name__)
+
+
+class OnboardingError(ValueError):
+    """Onboarding refused; the message says why in Japanese."""
+
+
+def do_onboard_municipality(code: str, name: str, prefecture_code: str | None = None
+                            ) -> Municipality:
+    """Create a municipality, its domain and its schema (cloned from the template), atomically.
+
+    Either the rows and the schema all exist afterwards, or none of them do.
+    """
+    code = (code or "").strip()
+    name = (name or "").strip()
+    try:
+        validate_municipality_code(code)
+        if prefecture_code is not None:
+            validate_prefecture_code(prefecture_code)
+    except CodeError as e:
+        raise OnboardingError(str(e)) from e
+    if prefecture_code is not None and prefecture_code != code[:2]:
+        raise OnboardingError(
+            f"自治体コード {code} は都道府県コード {code[:2]} に属しますが、"
+            f"--prefecture {prefecture_code} が指定されました。")
+    if not name:
+        raise OnboardingError("自治体名を指定してください（例: --name 渋谷区）。")
+    existing = Municipality.objects.filter(code=code).first()
+    if existing:
+        raise OnboardingError(f"自治体コード {code}（{existing.name}）は既に登録されています。")
+    if connection.schema_name != "public":
+        raise OnboardingError("自治体の登録は public スキーマから行ってください。")
+
+    with transaction.atomic():
+        municipality = Municipality(
+            code=code, name=name, prefecture=Prefecture.for_code(code[:2]),
+            pseudonym_key=new_encrypted_tenant_key())
+        municipality.save(verbosity=0)  # clones the template schema (TENANT_BASE_SCHEMA)
+        Domain.objects.create(domain=f"{code}.{settings.BASE_DOMAIN}", tenant=municipality,
+                              is_primary=True)
+    log.info("onboarded municipality %s (schema %s)", code, municipality.schema_name)
+    return municipality
