@@ -13,7 +13,7 @@ import re
 from django.conf import settings
 from django.db import connection
 from django.shortcuts import render
-from django.urls import get_script_prefix, set_script_prefix, set_urlconf
+from django.urls import set_script_prefix, set_urlconf
 
 from renkei.tenants.codes import CodeError, validate_municipality_code
 from renkei.tenants.models import Domain, Municipality
@@ -33,6 +33,7 @@ class TenantRoutingMiddleware:
 
     def __call__(self, request):
         connection.set_schema_to_public()
+        set_script_prefix(self._script_name(request) + "/")
         try:
             response = self._route(request)
             return response if response is not None else self.get_response(request)
@@ -63,9 +64,13 @@ class TenantRoutingMiddleware:
         if tenant is None:
             return _not_found(request, f"自治体コード {code} の自治体は登録されていません。")
         request.path_info = rest
-        set_script_prefix(f"{get_script_prefix().rstrip('/')}/m/{code}/")
+        set_script_prefix(f"{self._script_name(request)}/m/{code}/")
         self._enter(request, tenant)
         return None
+
+    @staticmethod
+    def _script_name(request) -> str:
+        return request.META.get("SCRIPT_NAME", "").rstrip("/")
 
     @staticmethod
     def _enter(request, tenant: Municipality) -> None:

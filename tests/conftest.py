@@ -1,0 +1,99 @@
+"""Shared fixtures. Tests talk to a real PostgreSQL: the embedded pgserver one of RENKEI_HOME
+(in its own test database) unless DATABASE_URL names another. Tenant schemas are created once
+per session (PITFALLS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+TEST_TENANTS = {
+    "shibuya": ("131130", "渋谷区"),
+    "shinjuku": ("131041", "新宿区"),
+    "osaka": ("271004", "大阪市"),
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Migrate, build the template schema and onboard the test tenants, once."""
+    from renkei.tenants.actions import do_onboard_municipality
+    from renkei.tenants.models import Municipality
+    from renkei.tenants.template import ensure_template
+
+    with django_db_blocker.unblock():
+        ensure_template(migrate=True)
+        for code, name in TEST_TENANTS.values():
+            if not Municipality.objects.filter(code=code).exists():
+                do_onboard_municipality(code, name)
+
+
+@pytest.fixture(autouse=True)
+def _back_to_public():
+    """A test that forgets to leave a tenant must not leak it into the next test."""
+    yield
+    from django.db import connection
+
+    if hasattr(connection, "set_schema_to_public"):
+        connection.set_schema_to_public()
+
+
+def _tenant(key):
+    from renkei.tenants.models import Municipality
+
+    return Municipality.objects.select_related("prefecture").get(code=TEST_TENANTS[key][0])
+
+
+@pytest.fixture
+def shibuya(db):
+    return _tenant("shibuya")
+
+
+@pytest.fixture
+def shinjuku(db):
+    return _tenant("shinjuku")
+
+
+@pytest.fixture
+def osaka(db):
+    return _tenant("osaka")
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("name", role, municipality=..., prefecture=..., schools=[...])."""
+    from django.contrib.auth import get_user_model
+
+    from renkei.platform.models import Membership
+
+    def make(username, role=None, *, municipality=None, prefecture=None, schools=()):
+        user = get_user_model().objects.create_user(username=username, password="pw-" + username)
+        if role:
+            Membership.objects.create(user=user, role=role, municipality=municipality,
+                                      prefecture=prefecture, school_codes=list(schools))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def school_world(shibuya):
+    """Inside 渋谷区: two schools, two pupils in each, one graduated long ago."""
+    from renkei.edudata.models import School, Student
+    from renkei.edudata.privacy import pseudonym_for
+    from renkei.tenants.context import in_tenant
+
+    with in_tenant(shibuya):
+        a = School.objects.create(code="B113211300012", name="渋谷区立第一小学校", school_type="B1")
+        b = School.objects.create(code="B113211300023", name="渋谷区立第二小学校", school_type="B1")
+        pupils = {}
+        for school, tag in ((a, "a"), (b, "b")):
+            for n in (1, 2):
+                pupils[f"{tag}{n}"] = Student.objects.create(
+                    pseudonym=pseudonym_for(shibuya, "test", f"{tag}{n}"), school=school,
+                    grade=3, birth_year_month="2017-05")
+        pupils["old"] = Student.objects.create(
+            pseudonym=pseudonym_for(shibuya, "test", "old"), school=a, grade=6,
+            graduation_date=dt.date(2015, 3, 20))
+    return {"municipality": shibuya, "A": a, "B": b, **pupils}
