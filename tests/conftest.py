@@ -17,13 +17,11 @@ TEST_TENANTS = {
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """Migrate, build the template schema and onboard the test tenants, once."""
+    """Migrate and onboard the test tenants, once."""
     from renkei.tenants.actions import do_onboard_municipality
     from renkei.tenants.models import Municipality
-    from renkei.tenants.template import ensure_template
 
     with django_db_blocker.unblock():
-        ensure_template(migrate=True)
         for code, name in TEST_TENANTS.values():
             if not Municipality.objects.filter(code=code).exists():
                 do_onboard_municipality(code, name)

@@ -3,7 +3,7 @@
     renkei demo                       migrate, onboard the demo municipalities, serve
     renkei onboard --code C --name N  onboard one municipality
     renkei tenants                    list tenants
-    renkei migrate                    migrate public, the template and every tenant
+    renkei migrate                    migrate public, and every tenant
     renkei purge [--dry-run]          retention purge in every (or one) tenant
     renkei serve [--port N]           serve on 127.0.0.1
     renkei manage ARGS...             Django management commands, same data dir and database
@@ -33,7 +33,7 @@ def cmd_manage(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     _setup_django()
-    from renkei.tenants.template import migrate_all
+    from renkei.tenants.schema import migrate_all
 
     migrate_all(verbosity=args.verbosity)
     return 0
@@ -42,9 +42,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_onboard(args: argparse.Namespace) -> int:
     _setup_django()
     from renkei.tenants.actions import OnboardingError, do_onboard_municipality
-    from renkei.tenants.template import ensure_template
 
-    ensure_template()
     try:
         m = do_onboard_municipality(args.code, args.name, args.prefecture)
     except OnboardingError as e:
@@ -137,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tenants", help="登録済みの自治体を一覧する")
     p.set_defaults(func=cmd_tenants)
 
-    p = sub.add_parser("migrate", help="public・テンプレート・全テナントのスキーマを更新する")
+    p = sub.add_parser("migrate", help="public と全テナントのスキーマを更新する")
     p.add_argument("-v", "--verbosity", type=int, default=1)
     p.set_defaults(func=cmd_migrate)
 

@@ -42,7 +42,7 @@ def totp_secret_hex(username: str) -> str:
 def prepare(verbosity: int = 0) -> None:
     from renkei.tenants.actions import do_onboard_municipality
     from renkei.tenants.models import Municipality
-    from renkei.tenants.template import migrate_all
+    from renkei.tenants.schema import migrate_all
 
     migrate_all(verbosity=verbosity)
     for code, name in DEMO_MUNICIPALITIES:

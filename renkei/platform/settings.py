@@ -48,10 +48,8 @@ INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_
 
 TENANT_MODEL = "tenants.Municipality"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
-# New tenants are cloned from this migrated template schema instead of running every
-# migration (PITFALLS: django-tenants); `renkei migrate` keeps it migrated.
-TENANT_CREATION_FAKES_MIGRATIONS = True
-TENANT_BASE_SCHEMA = "tenant_template"
+# New tenant schemas are created by replaying the tenant migrations' SQL, collected once per
+# process (renkei.tenants.schema), not by migrating each from scratch.
 PUBLIC_SCHEMA_URLCONF = "renkei.platform.urls_public"
 ROOT_URLCONF = "renkei.platform.urls_tenant"
 

@@ -15,6 +15,7 @@ from renkei.tenants.codes import (
     validate_prefecture_code,
 )
 from renkei.tenants.models import Domain, Municipality, Prefecture
+from renkei.tenants.schema import create_tenant_schema
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ class OnboardingError(ValueError):
 
 def do_onboard_municipality(code: str, name: str, prefecture_code: str | None = None
                             ) -> Municipality:
-    """Create a municipality, its domain and its schema (cloned from the template), atomically.
+    """Create a municipality, its domain and its schema, atomically.
 
     Either the rows and the schema all exist afterwards, or none of them do.
     """
@@ -53,7 +54,8 @@ def do_onboard_municipality(code: str, name: str, prefecture_code: str | None = 
         municipality = Municipality(
             code=code, name=name, prefecture=Prefecture.for_code(code[:2]),
             pseudonym_key=new_encrypted_tenant_key())
-        municipality.save(verbosity=0)  # clones the template schema (TENANT_BASE_SCHEMA)
+        municipality.save()
+        create_tenant_schema(municipality.schema_name)
         Domain.objects.create(domain=f"{code}.{settings.BASE_DOMAIN}", tenant=municipality,
                               is_primary=True)
     log.info("onboarded municipality %s (schema %s)", code, municipality.schema_name)

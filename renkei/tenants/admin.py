@@ -1,9 +1,8 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from renkei.tenants.actions import OnboardingError, do_onboard_municipality
+from renkei.tenants.actions import do_onboard_municipality
 from renkei.tenants.models import Domain, Municipality, Prefecture
-from renkei.tenants.template import ensure_template
 
 
 class OnboardForm(forms.ModelForm):
@@ -47,12 +46,8 @@ class MunicipalityAdmin(admin.ModelAdmin):
         if change:
             obj.save()
             return
-        ensure_template()
-        try:
-            created = do_onboard_municipality(obj.code, obj.name, obj.prefecture_id)
-        except OnboardingError as e:
-            messages.error(request, str(e))
-            raise
+        # The form validated the code; the action re-checks and creates row, domain and schema.
+        created = do_onboard_municipality(obj.code, obj.name, obj.prefecture_id)
         obj.pk = created.pk
         obj._state.adding = False
 

@@ -78,7 +78,8 @@ class Municipality(TenantMixin):
     # The tenant's pseudonymization key, encrypted with the master key (renkei.platform.keys).
     pseudonym_key = models.TextField(editable=False)
 
-    auto_create_schema = True
+    # The schema is created by do_onboard_municipality (renkei.tenants.schema), not on save.
+    auto_create_schema = False
     auto_drop_schema = False
 
     class Meta:

@@ -14,11 +14,11 @@ def _tables(schema):
         return c.fetchone()[0]
 
 
-def test_onboarding_clones_the_template_with_migrations_recorded():
+def test_onboarding_creates_a_migrated_schema_and_domain():
     m = do_onboard_municipality("141003", "横浜市", "14")
     assert m.schema_name == "m141003"
     assert schema_exists("m141003")
-    assert _tables("m141003") == _tables("tenant_template") > 10
+    assert _tables("m141003") == _tables("m131130") > 10
     with connection.cursor() as c:
         c.execute('SELECT count(*) FROM "m141003".django_migrations WHERE app = %s', ["edudata"])
         assert c.fetchone()[0] >= 2
