@@ -1,0 +1,164 @@
+"""Canonical records: what a connector yields, one pydantic model per edudata entity.
+
+Pupils are referred to by their id in the connector's source system (``student_source_id``),
+or for Microsoft 365 by user principal name; the pipeline resolves them through the roster
+(``StudentIdentity``) and never stores those ids in analytics tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from renkei.edudata.models import AttendanceStatus, HealthObservation, NurseVisit, Student
+from renkei.tenants.codes import CodeError, validate_school_code
+
+
+class Origin(BaseModel):
+    """Where a record came from, for the quarantine and the error report."""
+
+    model_config = ConfigDict(frozen=True)
+    file: str
+    line: int
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    stream: ClassVar[str]
+    origin: Origin | None = Field(default=None, exclude=True)
+
+
+def _school_code(value: str) -> str:
+    try:
+        return validate_school_code(value)
+    except CodeError as e:
+        raise ValueError(str(e)) from None
+
+
+class SchoolRecord(Record):
+    stream: ClassVar[str] = "schools"
+    code: str
+    name: str = Field(min_length=1, max_length=100)
+
+    _check_code = field_validator("code")(_school_code)
+
+    @property
+    def school_type(self) -> str:
+        return self.code[:2]
+
+
+class HomeroomRecord(Record):
+    stream: ClassVar[str] = "homerooms"
+    school_code: str
+    school_year: int = Field(ge=2000, le=2100)
+    grade: int = Field(ge=1, le=12)
+    name: str = Field(min_length=1, max_length=50)
+
+    _check_code = field_validator("school_code")(_school_code)
+
+
+class StudentRecord(Record):
+    stream: ClassVar[str] = "students"
+    source_id: str = Field(min_length=1, max_length=100)
+    school_code: str
+    grade: int = Field(ge=1, le=12)
+    birth_year_month: str = ""
+    sex: Literal["male", "female", "other", "unspecified"] = "unspecified"
+    graduation_date: dt.date | None = None
+    family_name: str = Field(default="", max_length=50)
+    given_name: str = Field(default="", max_length=50)
+    family_name_kana: str = Field(default="", max_length=50)
+    given_name_kana: str = Field(default="", max_length=50)
+    principal_name: str = Field(default="", max_length=254)
+    # Ids of the same pupil in other systems (OneRoster userIds, e.g. {"c4th": "12345"}).
+    other_ids: dict[str, str] = Field(default_factory=dict)
+
+    _check_code = field_validator("school_code")(_school_code)
+
+    @field_validator("birth_year_month")
+    @classmethod
+    def _year_month(cls, value: str) -> str:
+        if value and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+            raise ValueError(f"生年月「{value}」は YYYY-MM の形ではありません")
+        return value
+
+
+class EnrollmentRecord(Record):
+    stream: ClassVar[str] = "enrollments"
+    student_source_id: str = Field(min_length=1)
+    school_code: str
+    school_year: int = Field(ge=2000, le=2100)
+    homeroom_name: str = Field(min_length=1, max_length=50)
+    attendance_number: int | None = Field(default=None, ge=1, le=999)
+
+
+class AttendanceRecord(Record):
+    stream: ClassVar[str] = "attendance"
+    student_source_id: str = Field(min_length=1)
+    date: dt.date
+    status: AttendanceStatus
+    reason: str = Field(default="", max_length=200)
+
+
+class HealthObservationRecord(Record):
+    stream: ClassVar[str] = "health"
+    student_source_id: str = Field(min_length=1)
+    date: dt.date
+    condition: HealthObservation.Condition
+    symptoms: str = Field(default="", max_length=200)
+
+
+class NurseVisitRecord(Record):
+    stream: ClassVar[str] = "nurse_visits"
+    student_source_id: str = Field(min_length=1)
+    visited_at: dt.datetime
+    reason_category: NurseVisit.Reason
+    note: str = Field(default="", max_length=2000)
+
+
+class AssessmentRecord(Record):
+    stream: ClassVar[str] = "assessments"
+    student_source_id: str = Field(min_length=1)
+    school_year: int = Field(ge=2000, le=2100)
+    kind: Literal["periodic", "unit", "survey"]
+    name: str = Field(min_length=1, max_length=100)
+    subject: str = Field(min_length=1, max_length=40)
+    taken_on: dt.date
+    score: Decimal = Field(ge=0, max_digits=6, decimal_places=1)
+    max_score: Decimal = Field(gt=0, max_digits=6, decimal_places=1)
+
+    @model_validator(mode="after")
+    def _score_within_max(self) -> AssessmentRecord:
+        if self.score > self.max_score:
+            raise ValueError(f"得点 {self.score} が満点 {self.max_score} を超えています")
+        return self
+
+
+class EvaluationRecord(Record):
+    stream: ClassVar[str] = "evaluations"
+    student_source_id: str = Field(min_length=1)
+    school_year: int = Field(ge=2000, le=2100)
+    term: str = Field(min_length=1, max_length=20)
+    subject: str = Field(min_length=1, max_length=40)
+    rating: int | None = Field(default=None, ge=1, le=5)
+    viewpoints: dict[str, Literal["A", "B", "C"]] = Field(default_factory=dict)
+
+
+class M365UsageRecord(Record):
+    stream: ClassVar[str] = "m365_usage"
+    principal_name: str = Field(min_length=3, max_length=254)
+    date: dt.date
+    app: str = Field(min_length=1, max_length=20)
+    active: bool = True
+
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    r.stream: r for r in (SchoolRecord, HomeroomRecord, StudentRecord, EnrollmentRecord,
+                          AttendanceRecord, HealthObservationRecord, NurseVisitRecord,
+                          AssessmentRecord, EvaluationRecord, M365UsageRecord)
+}
+SEX_VALUES = tuple(Student.Sex.values)

@@ -1,0 +1,195 @@
+"""The connector SDK: the whole supported API for vendors (docs/connectors.md names it).
+
+A connector is a small class: a name and version, a pydantic ``Config``, which config fields
+are secret, ``check(config)``, ``discover()`` and ``read(config, state)``. The SDK owns the
+rest of the pipeline (archive, decode, validate, pseudonymize, load, rollups, the run record).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from renkei.connectors.records import RECORD_TYPES, Origin, Record
+from renkei.connectors.textio import DecodeError, open_text
+
+SDK_VERSION = "1.0"  # a connector declares the major version it was written for
+
+
+class SourceError(Exception):
+    """The source cannot be read at all (unreachable, wrong encoding, missing columns): the
+    whole run fails up front with this message (Japanese, says what to do)."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One input row that cannot become a record. It is quarantined, never dropped."""
+
+    origin: Origin
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A kind of record a connector produces."""
+
+    name: str
+    description: str = ""
+
+    @property
+    def record_type(self) -> type[Record]:
+        return RECORD_TYPES[self.name]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    message: str
+
+
+@dataclass
+class RunState:
+    """What a connector may keep between runs (``data``, e.g. the last day fetched), and
+    where it archives raw input it fetched itself (files given on the command line are
+    archived by the pipeline)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    archive: Any = None  # callable(name: str, content: bytes) -> None, set by the pipeline
+
+
+class ConnectorConfig(BaseModel):
+    """Base of connector configs. File connectors get the input ``paths`` from the pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+    paths: list[Path] = []
+
+
+class Connector:
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+    sdk_version: ClassVar[str] = "1"
+    title: ClassVar[str] = ""
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Namespace of ``student_source_id`` in this connector's records (StudentIdentity).
+    identity_system: ClassVar[str | None] = None
+
+    def check(self, config: ConnectorConfig) -> CheckResult:
+        return CheckResult(True, "OK")
+
+    def discover(self) -> list[Stream]:
+        raise NotImplementedError
+
+    def read(self, config: ConnectorConfig, state: RunState) -> Iterator[Record | RowError]:
+        raise NotImplementedError
+
+    # -- helpers connectors may use ----------------------------------------------------------
+
+    @classmethod
+    def source_system(cls) -> str:
+        return cls.identity_system or cls.name
+
+    @classmethod
+    def redacted(cls, config: ConnectorConfig) -> dict[str, Any]:
+        """The config with secret fields masked, for logs and the UI."""
+        return {k: ("********" if k in cls.secret_fields and v else v)
+                for k, v in config.model_dump(mode="json").items()}
+
+
+def build(record_type: type[Record], origin: Origin, fields: Mapping[str, Any],
+          columns: Mapping[str, str] | None = None) -> Record | RowError:
+    """Validate ``fields`` into a record, or a RowError naming the column and the reason.
+
+    ``columns`` maps record field names to the source's column names for the message.
+    """
+    try:
+        return record_type(origin=origin, **fields)
+    except ValidationError as e:
+        first = e.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        column = (columns or {}).get(name, name)
+        value = fields.get(name, "")
+        return RowError(origin, column, "" if value is None else str(value),
+                        _japanese_reason(first))
+
+
+def _japanese_reason(error: dict) -> str:
+    kind, message = error.get("type", ""), error.get("msg", "")
+    ctx = error.get("ctx") or {}
+    if kind == "value_error":
+        return str(ctx.get("error", message)).removeprefix("Value error, ")
+    if kind == "missing":
+        return "必須の値がありません"
+    if kind in ("string_too_short",):
+        return "値が空です"
+    if kind == "string_too_long":
+        return f"長すぎます（{ctx.get('max_length')} 文字まで）"
+    if kind in ("int_parsing", "decimal_parsing", "float_parsing"):
+        return "数値として読めません"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return f"範囲外の値です（{message}）"
+    if kind == "enum" or kind == "literal_error":
+        return f"使えない値です（{ctx.get('expected', '')}）"
+    if kind.startswith("date") or kind.startswith("datetime"):
+        return "日付として読めません"
+    return message
+
+
+# A field may be large (a free-text note) but not unbounded: a row over this is quarantined.
+MAX_FIELD_CHARS = 1_000_000
+csv.field_size_limit(MAX_FIELD_CHARS)
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    line: int
+    values: dict[str, str]
+    problem: str | None = None  # set when the row's shape is wrong; values may be partial
+
+
+def csv_rows(path: Path, required: list[str] | tuple[str, ...] = ()) -> Iterator[CsvRow]:
+    """Stream a CSV file row by row, decoding as PITFALLS says (BOM, UTF-8, CP932).
+
+    Raises SourceError up front for an undecodable file, an empty file or missing required
+    columns. A row with too few or too many cells, or an oversized field, comes back with a
+    ``problem`` so the caller quarantines it. ``line`` is the physical line where the row ends.
+    """
+    name = path.name
+    try:
+        with open_text(path) as text:
+            reader = csv.reader(text)
+            try:
+                header = [h.strip() for h in next(reader)]
+            except StopIteration:
+                raise SourceError(f"{name}: ファイルが空です（見出し行がありません）。") from None
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise SourceError(
+                    f"{name}: 必須の列がありません: {'、'.join(missing)}"
+                    f"（見出し行にあるのは {'、'.join(header) or '（なし）'}）。")
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as e:
+                    yield CsvRow(reader.line_num, {}, f"CSV として読めない行です（{e}）")
+                    continue
+                if not any(cell.strip() for cell in row):
+                    continue
+                values = dict(zip(header, row, strict=False))
+                problem = None
+                if len(row) < len(header):
+                    problem = f"列の数が足りません（{len(header)} 列のはずが {len(row)} 列。行が途中で切れていませんか）"
+                elif len(row) > len(header):
+                    problem = f"列の数が多すぎます（{len(header)} 列のはずが {len(row)} 列）"
+                yield CsvRow(reader.line_num, values, problem)
+    except DecodeError as e:
+        raise SourceError(f"{name}: {e}") from e
