@@ -94,6 +94,9 @@ class Mapping(BaseModel):
 
     @model_validator(mode="after")
     def _codes_exist(self) -> Mapping:
+        # Cells are width-normalized before lookup (Ｒ５ → R5, （ → (), so the keys are too.
+        self.codes = {name: {normalize_width(k): v for k, v in table.items()}
+                      for name, table in self.codes.items()}
         for record in self.records:
             for name, spec in record.fields.items():
                 if spec.codes and spec.codes not in self.codes:

@@ -335,3 +335,140 @@ class AccessLog(models.Model):
     class Meta:
         verbose_name = "閲覧記録"
         indexes = [models.Index(fields=["student_pseudonym", "at"]), models.Index(fields=["at"])]
+
+
+# -- imports ------------------------------------------------------------------------------------
+
+class ImportRun(models.Model):
+    """One run of a connector into this tenant. rows_read = rows_accepted + rows_rejected."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "実行中"
+        SUCCEEDED = "succeeded", "完了"
+        FAILED = "failed", "失敗"
+        INTERRUPTED = "interrupted", "中断"
+
+    connector = models.CharField("コネクタ", max_length=60)
+    connector_version = models.CharField("バージョン", max_length=30)
+    status = models.CharField("状態", max_length=12, choices=Status.choices,
+                              default=Status.RUNNING)
+    message = models.TextField("メッセージ", blank=True)
+    started_at = models.DateTimeField("開始", auto_now_add=True)
+    finished_at = models.DateTimeField("終了", null=True, blank=True)
+    started_by = models.CharField("実行者", max_length=150, blank=True)
+    files = models.JSONField("取り込んだファイル（保管先）", default=list, blank=True)
+    config = models.JSONField("設定（秘密の値は伏せ字）", default=dict, blank=True)
+    state = models.JSONField("コネクタの状態", default=dict, blank=True)
+    rows_read = models.PositiveBigIntegerField("読んだ行", default=0)
+    rows_accepted = models.PositiveBigIntegerField("取り込んだ行", default=0)
+    rows_rejected = models.PositiveBigIntegerField("除外した行", default=0)
+
+    class Meta:
+        verbose_name = "取り込み"
+        ordering = ["-started_at"]
+        constraints = [models.CheckConstraint(
+            condition=~Q(status="succeeded")
+            | Q(rows_read=models.F("rows_accepted") + models.F("rows_rejected")),
+            name="import_run_counts_add_up")]
+
+    def __str__(self) -> str:
+        return f"{self.connector} #{self.pk}"
+
+
+class QuarantinedRow(models.Model):
+    """An input row that was not accepted, with where it was and why (Japanese)."""
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="quarantine")
+    file = models.CharField("ファイル", max_length=255)
+    line = models.PositiveIntegerField("行")
+    column = models.CharField("列", max_length=100, blank=True)
+    value = models.TextField("値", blank=True)
+    reason = models.TextField("理由")
+
+    class Meta:
+        verbose_name = "除外した行"
+        indexes = [models.Index(fields=["run", "file", "line"])]
+
+
+# -- rollups: what dashboards and aggregates read; opted-out pupils are never in them ---------
+
+class AttendancePupilMonth(models.Model):
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+    school_type = models.CharField(max_length=2)
+    grade = models.PositiveSmallIntegerField()
+    school_year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField()
+    school_days = models.PositiveSmallIntegerField()
+    present = models.PositiveSmallIntegerField()
+    late = models.PositiveSmallIntegerField()
+    early_leave = models.PositiveSmallIntegerField()
+    absent_illness = models.PositiveSmallIntegerField()
+    absent_accident = models.PositiveSmallIntegerField()
+    absent_other = models.PositiveSmallIntegerField()
+    suspension = models.PositiveSmallIntegerField()
+    mourning = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["student", "school_year", "month"],
+                                               name="rollup_pupil_month_key")]
+        indexes = [models.Index(fields=["school_year", "month"])]
+
+
+class AttendancePupilYear(models.Model):
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+    school_type = models.CharField(max_length=2)
+    grade = models.PositiveSmallIntegerField()
+    school_year = models.PositiveSmallIntegerField()
+    school_days = models.PositiveSmallIntegerField()
+    absence_days = models.PositiveSmallIntegerField()
+    absent_illness = models.PositiveSmallIntegerField()
+    absent_accident = models.PositiveSmallIntegerField()
+    absent_other = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["student", "school_year"],
+                                               name="rollup_pupil_year_key")]
+        indexes = [models.Index(fields=["school_year"])]
+
+
+class NurseVisitMonth(models.Model):
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+    school_type = models.CharField(max_length=2)
+    grade = models.PositiveSmallIntegerField()
+    school_year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField()
+    reason_category = models.CharField(max_length=8)
+    visits = models.PositiveIntegerField()
+    pupils = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["school_year"])]
+
+
+class M365AppMonth(models.Model):
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+    school_type = models.CharField(max_length=2)
+    grade = models.PositiveSmallIntegerField()
+    school_year = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField()
+    app = models.CharField(max_length=20)
+    active_pupils = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["school_year"])]
+
+
+class AssessmentBin(models.Model):
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+    school_type = models.CharField(max_length=2)
+    grade = models.PositiveSmallIntegerField()
+    school_year = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=8)
+    subject = models.CharField(max_length=40)
+    score_bin = models.PositiveSmallIntegerField(help_text="0–9: 得点率の 10% 刻み（100% は 9）")
+    pupils = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["school_year"])]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from renkei.edudata import rollups
 from renkei.edudata.models import OptOut, Student
 from renkei.platform import policy
 from renkei.platform.keys import pseudonym
@@ -49,6 +50,7 @@ def do_record_opt_out(principal: policy.Principal, municipality, student: Studen
                                     recorded_by_user_id=principal.user_id or 0)
     student.opted_out_at = requested_at
     student.save(update_fields=["opted_out_at"])
+    rollups.refresh(rollups.years_with_data())
     log.info("opt-out recorded in %s", municipality.code)
     return opt_out
 
@@ -66,6 +68,7 @@ def do_withdraw_opt_out(principal: policy.Principal, municipality, student: Stud
     opt_out.save(update_fields=["withdrawn_at", "withdrawn_by_user_id"])
     student.opted_out_at = None
     student.save(update_fields=["opted_out_at"])
+    rollups.refresh(rollups.years_with_data())
     log.info("opt-out withdrawn in %s", municipality.code)
     return opt_out
 

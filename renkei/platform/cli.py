@@ -7,6 +7,10 @@
     renkei purge [--dry-run]          retention purge in every (or one) tenant
     renkei serve [--port N]           serve on 127.0.0.1
     renkei manage ARGS...             Django management commands, same data dir and database
+    renkei connectors                 list installed connectors and their streams
+    renkei import C --tenant T PATH   import with connector C into tenant T
+    renkei errors --tenant T RUN      CSV report of the rows a run rejected
+    renkei synth --tenant T --out D   write synthetic data in every built-in format
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def _setup_django() -> None:
@@ -97,6 +102,105 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connectors(args: argparse.Namespace) -> int:
+    _setup_django()
+    from renkei.connectors import registry
+
+    connectors, problems = registry.discover()
+    for name, cls in connectors.items():
+        streams = ", ".join(s.name for s in cls().discover())
+        print(f"{name:<10} {cls.version:<6} {cls.title}\n{'':<17}streams: {streams}")
+    for problem in problems:
+        print(f"読み込めないコネクタ: {problem.entry_point}（パッケージ {problem.package}）: "
+              f"{problem.message}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    _setup_django()
+    import json
+    import time
+
+    import yaml
+
+    from renkei.connectors import registry
+    from renkei.connectors.pipeline import run_import
+    from renkei.tenants.codes import CodeError
+    from renkei.tenants.context import UnknownTenant, get_municipality
+
+    try:
+        municipality = get_municipality(args.tenant)
+        connector = registry.get(args.connector)
+    except (UnknownTenant, CodeError, registry.UnknownConnector) as e:
+        print(f"エラー: {e}", file=sys.stderr)
+        return 2
+    config = {}
+    if args.config:
+        text = Path(args.config).read_text(encoding="utf-8")
+        config = (json.loads(text) if args.config.endswith(".json") else yaml.safe_load(text)) or {}
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit=" 行", unit_scale=True, desc=f"{connector.name} → {municipality.code}")
+    last = 0
+
+    def progress(rows: int) -> None:
+        nonlocal last
+        if bar is not None:
+            bar.update(rows - last)
+        last = rows
+
+    started = time.monotonic()
+    run = run_import(connector, municipality, paths=[Path(p) for p in args.paths],
+                     config=config, started_by="cli", progress=progress)
+    seconds = time.monotonic() - started
+    if bar is not None:
+        bar.close()
+    if run.status != "succeeded":
+        print(f"取り込みに失敗しました（#{run.pk}）: {run.message}", file=sys.stderr)
+        return 1
+    rate = run.rows_read / seconds if seconds else 0
+    print(f"取り込み #{run.pk} 完了: 読んだ行 {run.rows_read:,} / 取り込んだ行 {run.rows_accepted:,} / "
+          f"除外した行 {run.rows_rejected:,} / {seconds:.1f} 秒 / {rate:,.0f} 行/秒")
+    if run.rows_rejected:
+        print(f"除外した行の一覧: renkei errors --tenant {municipality.code} {run.pk} > errors.csv")
+    return 0
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    _setup_django()
+    from renkei.connectors.error_report import error_report_lines
+    from renkei.edudata.models import ImportRun
+    from renkei.tenants.context import in_tenant
+
+    with in_tenant(args.tenant):
+        run = ImportRun.objects.filter(pk=args.run).first()
+        if run is None:
+            print(f"エラー: 取り込み #{args.run} はありません。", file=sys.stderr)
+            return 2
+        for line in error_report_lines(run):
+            sys.stdout.write(line)
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from renkei.tenants.codes import CodeError, validate_municipality_code
+
+    try:
+        validate_municipality_code(args.tenant)
+    except CodeError as e:
+        print(f"エラー: {e}", file=sys.stderr)
+        return 2
+    _setup_django()
+    from renkei.connectors import synth
+
+    summary = synth.generate(args.tenant, Path(args.out), students=args.students,
+                             days=args.days, seed=args.seed)
+    print(summary)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import call_command
@@ -143,6 +247,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="件数を数えるだけで削除しない")
     p.add_argument("--tenant", help="自治体コード（省略時は全自治体）")
     p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("connectors", help="インストール済みのコネクタを一覧する")
+    p.set_defaults(func=cmd_connectors)
+
+    p = sub.add_parser("import", help="コネクタでデータを取り込む")
+    p.add_argument("connector", help="コネクタ名（renkei connectors で一覧）")
+    p.add_argument("--tenant", required=True, help="自治体コード")
+    p.add_argument("--config", help="コネクタの設定ファイル（YAML または JSON）")
+    p.add_argument("paths", nargs="*", help="取り込むファイルまたはディレクトリ")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("errors", help="取り込みで除外した行を CSV で出力する")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("run", type=int, help="取り込みの番号")
+    p.set_defaults(func=cmd_errors)
+
+    p = sub.add_parser("synth", help="合成データ（各コネクタの形式）を書き出す")
+    p.add_argument("--tenant", required=True, help="自治体コード")
+    p.add_argument("--students", type=int, default=600)
+    p.add_argument("--days", type=int, default=200)
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("serve", help="http://127.0.0.1:PORT で起動する")
     p.add_argument("--port", type=int, default=8000)

@@ -1,0 +1,90 @@
+"""C4th and スズキ校務: CSV exports read through declarative mappings (renkei/connectors/
+mappings/<vendor>/*.yaml). A municipality with a different layout copies those files, edits
+the column names or codes, and points ``mappings_dir`` at its copies."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from renkei.connectors.mapping import Mapping, choose_mapping, load_mappings
+from renkei.connectors.records import RECORD_TYPES, Record
+from renkei.connectors.sdk import (
+    CheckResult,
+    Connector,
+    ConnectorConfig,
+    RowError,
+    RunState,
+    SourceError,
+    Stream,
+    csv_rows,
+)
+from renkei.connectors.textio import DecodeError, open_text
+
+MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+
+
+class VendorCsvConfig(ConnectorConfig):
+    mappings_dir: Path | None = None
+
+
+class VendorCsvConnector(Connector):
+    vendor: ClassVar[str]
+    Config = VendorCsvConfig
+
+    @classmethod
+    def mappings(cls, config: VendorCsvConfig | None = None) -> list[Mapping]:
+        return load_mappings(MAPPINGS / cls.vendor, config.mappings_dir if config else None)
+
+    def discover(self) -> list[Stream]:
+        streams = {r.stream for m in self.mappings() for r in m.records}
+        return [Stream(name, RECORD_TYPES[name].__doc__ or "") for name in RECORD_TYPES
+                if name in streams]
+
+    def check(self, config: VendorCsvConfig) -> CheckResult:
+        try:
+            for path in config.paths:
+                self._mapping_for(path, self.mappings(config))
+        except SourceError as e:
+            return CheckResult(False, str(e))
+        return CheckResult(True, f"{len(config.paths)} 件のファイルを読めます。")
+
+    def read(self, config: VendorCsvConfig, state: RunState) -> Iterator[Record | RowError]:
+        mappings = self.mappings(config)
+        # Decide every file's layout before reading any row: a file that fits no layout
+        # fails the run up front.
+        plan = [(path, self._mapping_for(path, mappings)) for path in config.paths]
+        for path, mapping in plan:
+            for row in csv_rows(path, mapping.required_columns()):
+                yield from mapping.apply(row, path.name)
+
+    @staticmethod
+    def _mapping_for(path: Path, mappings: list[Mapping]) -> Mapping:
+        if not path.is_file():
+            raise SourceError(f"ファイル {path} がありません。")
+        try:
+            with open_text(path) as text:
+                header = [h.strip() for h in next(csv.reader(text), [])]
+        except DecodeError as e:
+            raise SourceError(f"{path.name}: {e}") from e
+        if not header:
+            raise SourceError(f"{path.name}: ファイルが空です（見出し行がありません）。")
+        return choose_mapping(mappings, header, path.name)
+
+
+class C4thConnector(VendorCsvConnector):
+    name = "c4th"
+    vendor = "c4th"
+    version = "1.0"
+    title = "EDUCOM Manager C4th（CSV 出力）"
+    identity_system = "c4th"
+
+
+class SuzukiConnector(VendorCsvConnector):
+    name = "suzuki"
+    vendor = "suzuki"
+    version = "1.0"
+    title = "スズキ校務シリーズ（CSV 出力）"
+    identity_system = "suzuki"

@@ -1,0 +1,99 @@
+"""Rollups: precomputed tables that dashboards and cross-tenant aggregates read instead of raw
+rows. Only analyzable pupils (no opt-out) are in them. Refreshed per school year by imports and
+by opt-out changes; each refresh replaces the year's rows in the caller's transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.db import connection
+
+from renkei.edudata.models import school_year_bounds
+
+log = logging.getLogger(__name__)
+
+_ANALYZABLE = "st.opted_out_at IS NULL"
+
+_REFRESH = [
+    ("edudata_attendancepupilmonth", f"""
+        INSERT INTO edudata_attendancepupilmonth (student_id, school_id, school_type, grade,
+            school_year, month, school_days, present, late, early_leave, absent_illness,
+            absent_accident, absent_other, suspension, mourning)
+        SELECT a.student_id, st.school_id, sc.school_type, st.grade, %(year)s,
+               extract(month FROM a.date)::int, count(*),
+               count(*) FILTER (WHERE a.status = 'present'),
+               count(*) FILTER (WHERE a.status = 'late'),
+               count(*) FILTER (WHERE a.status = 'early_leave'),
+               count(*) FILTER (WHERE a.status = 'absent_illness'),
+               count(*) FILTER (WHERE a.status = 'absent_accident'),
+               count(*) FILTER (WHERE a.status = 'absent_other'),
+               count(*) FILTER (WHERE a.status = 'suspension'),
+               count(*) FILTER (WHERE a.status = 'mourning')
+        FROM edudata_attendanceday a
+        JOIN edudata_student st ON st.id = a.student_id AND {_ANALYZABLE}
+        JOIN edudata_school sc ON sc.id = st.school_id
+        WHERE a.date BETWEEN %(start)s AND %(end)s
+        GROUP BY a.student_id, st.school_id, sc.school_type, st.grade,
+                 extract(month FROM a.date)"""),
+    # Built from the monthly rollup (already analyzable only): cheap.
+    ("edudata_attendancepupilyear", """
+        INSERT INTO edudata_attendancepupilyear (student_id, school_id, school_type, grade,
+            school_year, school_days, absence_days, absent_illness, absent_accident, absent_other)
+        SELECT student_id, school_id, school_type, grade, school_year, sum(school_days),
+               sum(absent_illness + absent_accident + absent_other), sum(absent_illness),
+               sum(absent_accident), sum(absent_other)
+        FROM edudata_attendancepupilmonth WHERE school_year = %(year)s
+        GROUP BY student_id, school_id, school_type, grade, school_year"""),
+    ("edudata_nursevisitmonth", f"""
+        INSERT INTO edudata_nursevisitmonth (school_id, school_type, grade, school_year, month,
+            reason_category, visits, pupils)
+        SELECT st.school_id, sc.school_type, st.grade, %(year)s,
+               extract(month FROM v.visited_at AT TIME ZONE 'Asia/Tokyo')::int,
+               v.reason_category, count(*), count(DISTINCT v.student_id)
+        FROM edudata_nursevisit v
+        JOIN edudata_student st ON st.id = v.student_id AND {_ANALYZABLE}
+        JOIN edudata_school sc ON sc.id = st.school_id
+        WHERE (v.visited_at AT TIME ZONE 'Asia/Tokyo')::date BETWEEN %(start)s AND %(end)s
+        GROUP BY 1, 2, 3, 5, 6"""),
+    ("edudata_m365appmonth", f"""
+        INSERT INTO edudata_m365appmonth (school_id, school_type, grade, school_year, month, app,
+            active_pupils)
+        SELECT st.school_id, sc.school_type, st.grade, %(year)s,
+               extract(month FROM u.date)::int, u.app, count(DISTINCT u.student_id)
+        FROM edudata_m365dailyusage u
+        JOIN edudata_student st ON st.id = u.student_id AND {_ANALYZABLE}
+        JOIN edudata_school sc ON sc.id = st.school_id
+        WHERE u.active AND u.date BETWEEN %(start)s AND %(end)s
+        GROUP BY 1, 2, 3, 5, 6"""),
+    ("edudata_assessmentbin", f"""
+        INSERT INTO edudata_assessmentbin (school_id, school_type, grade, school_year, kind,
+            subject, score_bin, pupils)
+        SELECT st.school_id, sc.school_type, st.grade, r.school_year, r.kind, r.subject,
+               least(floor(r.score / r.max_score * 10), 9)::int, count(DISTINCT r.student_id)
+        FROM edudata_assessmentresult r
+        JOIN edudata_student st ON st.id = r.student_id AND {_ANALYZABLE}
+        JOIN edudata_school sc ON sc.id = st.school_id
+        WHERE r.school_year = %(year)s
+        GROUP BY 1, 2, 3, 4, 5, 6, 7"""),
+]
+
+
+def refresh(school_years: Iterable[int]) -> None:
+    """Recompute every rollup for the given school years in the current tenant."""
+    with connection.cursor() as cursor:
+        for year in sorted(set(school_years)):
+            start, end = school_year_bounds(year)
+            params = {"year": year, "start": start, "end": end}
+            for table, insert in _REFRESH:
+                cursor.execute(f"DELETE FROM {table} WHERE school_year = %(year)s", params)
+                cursor.execute(insert, params)
+    log.info("rollups refreshed for school years %s", sorted(set(school_years)))
+
+
+def years_with_data() -> list[int]:
+    """School years that have rollups in this tenant (the years an opt-out change touches)."""
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ".join(
+            f"SELECT DISTINCT school_year FROM {table}" for table, _ in _REFRESH))
+        return sorted(row[0] for row in cursor.fetchall())
