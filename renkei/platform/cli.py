@@ -282,7 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse gives `nargs="*"` nothing when the paths follow an option
+    # (`renkei import c4th --tenant 131130 a.csv`): take them here.
+    if extra and args.command == "import" and not any(e.startswith("-") for e in extra):
+        args.paths = [*args.paths, *extra]
+    elif extra and args.command != "manage":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args.func(args)
 
 
