@@ -18,8 +18,9 @@
 ############################################################################
 FROM python:3.11.15-slim-bookworm AS builder
 
+# pip byte-compiles what it installs: the runtime image starts without compiling and
+# never writes .pyc files (PYTHONDONTWRITEBYTECODE, read-only root filesystem).
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
@@ -66,12 +67,21 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY infra/gunicorn.conf.py ./infra/gunicorn.conf.py
 
-# Static files are collected at build time, as root, so that the running process
-# (uid 10001) cannot modify them. The secret key is a throw-away value that exists
-# only for this one command: it is not an ENV or ARG and does not persist in the image.
+# Static files are collected at build time (into RENKEI_HOME/static, STATIC_ROOT), as
+# root, so that the running process (uid 10001) cannot modify them. The values given to
+# this one command are throw-away, not ENV or ARG, and do not persist in the image:
+# the secret key is a dummy, and DATABASE_URL only keeps settings from starting the
+# embedded PostgreSQL (collectstatic never connects).
 RUN mkdir -p /var/lib/renkei \
- && DJANGO_SECRET_KEY=build-only-not-a-secret renkei manage collectstatic --noinput \
+ && DJANGO_SECRET_KEY=build-only-not-a-secret \
+    DATABASE_URL=postgresql://collectstatic@127.0.0.1:1/unused \
+    renkei manage collectstatic --noinput \
  && chown renkei:renkei /var/lib/renkei
+
+# The only writable paths when the root filesystem is read-only (ECS
+# readonlyRootFilesystem). Declared as volumes so that ECS copies the image's content
+# (collected static files, ownership, /tmp's sticky bit) into the task's volumes.
+VOLUME ["/tmp", "/var/lib/renkei"]
 
 USER 10001:10001
 

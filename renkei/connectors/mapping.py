@@ -122,50 +122,87 @@ class Mapping(BaseModel):
         return self.identify_by or self.required_columns()
 
     def apply(self, row: CsvRow, file: str) -> Iterator[Record | RowError]:
-        """The records of one CSV row, or RowErrors saying which column is wrong and why."""
-        origin = Origin(file=file, line=row.line)
-        if row.problem:
-            yield RowError(origin, "", _preview(row.values), row.problem)
-            return
-        for record in self.records:
-            fields: dict[str, Any] = {}
-            columns: dict[str, str] = {}
-            error = None
-            for name, spec in record.fields.items():
-                columns[name] = spec.column or ""
-                try:
-                    value = self._value(spec, row.values)
-                except _CellError as e:
-                    error = RowError(origin, e.column, e.value, e.reason)
-                    break
-                if value is not None:
-                    fields[name] = value
-            yield error or build(RECORD_TYPES[record.stream], origin, fields, columns)
+        """The records of one CSV row, or RowErrors saying which column is wrong and why.
+        (For many rows of one file, ``reader`` compiles the mapping once.)"""
+        return self.reader(row.header, file)(row)
 
-    def _value(self, spec: FieldSpec, values: dict[str, str]) -> Any:
-        if spec.type == "const":
-            return spec.value
-        if spec.type == "viewpoints":
-            return {label: normalize_text(values.get(col, "")) for label, col in
-                    (spec.columns or {}).items() if normalize_text(values.get(col, ""))}
-        if spec.type == "format":
-            parts = {c: normalize_width(normalize_text(values.get(c, "")))
-                     for c in spec.source_columns()}
-            if not all(parts.values()):
-                empty = next(c for c, v in parts.items() if not v)
-                raise _CellError(empty, "", "必須の値が空です")
-            return (spec.template or "").format_map(parts)
-        raw = normalize_text(values.get(spec.column or "", ""))
+    def reader(self, header: list[str], file: str):
+        """A function from a row of this header to its records or RowErrors, with the
+        mapping compiled for the header: a row costs a few list lookups, no name lookups."""
+        plan = self._plan(header)
+
+        def read(row: CsvRow) -> Iterator[Record | RowError]:
+            origin = Origin(file=file, line=row.line)
+            if row.problem:
+                yield RowError(origin, "", ",".join(row.cells)[:200], row.problem)
+                return
+            cells = row.cells
+            for record_type, getters, columns in plan:
+                fields: dict[str, Any] = {}
+                try:
+                    for name, getter in getters:
+                        value = getter(cells)
+                        if value is not None:
+                            fields[name] = value
+                except _CellError as e:
+                    yield RowError(origin, e.column, e.value, e.reason)
+                    continue
+                yield build(record_type, origin, fields, columns)
+
+        return read
+
+    def _plan(self, header: list[str]) -> list[tuple[type[Record], list, dict[str, str]]]:
+        """Compile the mapping for one header: per field a getter bound to column indexes,
+        so a row costs a few list lookups instead of name lookups and dispatch."""
+        index = {name: i for i, name in enumerate(header)}
+        return [(RECORD_TYPES[record.stream],
+                 [(name, _getter(self, spec, index)) for name, spec in record.fields.items()],
+                 {name: spec.column or "" for name, spec in record.fields.items()})
+                for record in self.records]
+
+
+def _getter(mapping: Mapping, spec: FieldSpec, index: dict[str, int]):
+    if spec.type == "const":
+        return lambda cells: spec.value
+    if spec.type == "viewpoints":
+        pairs = [(label, index.get(column)) for label, column in (spec.columns or {}).items()]
+
+        def viewpoints(cells):
+            found = {label: normalize_text(cells[i]) for label, i in pairs if i is not None}
+            return {label: value for label, value in found.items() if value}
+
+        return viewpoints
+    if spec.type == "format":
+        parts = [(c, index.get(c)) for c in spec.source_columns()]
+
+        def formatted(cells):
+            values = {}
+            for column, i in parts:
+                value = normalize_width(normalize_text(cells[i])) if i is not None else ""
+                if not value:
+                    raise _CellError(column, "", "必須の値が空です")
+                values[column] = value
+            return (spec.template or "").format_map(values)
+
+        return formatted
+    i = index.get(spec.column or "")
+    convert = _CONVERTERS[spec.type]
+    times = index.get(spec.time_column or "")
+
+    def value(cells):
+        raw = normalize_text(cells[i]) if i is not None else ""
         if raw == "" and spec.type != "code":
             if spec.optional:
                 return None
             raise _CellError(spec.column, raw, "必須の値が空です")
         try:
-            return _CONVERTERS[spec.type](self, spec, raw, values)
+            return convert(mapping, spec, raw, cells, times)
         except _CellError:
             raise
         except (ValueError, InvalidOperation) as e:
             raise _CellError(spec.column, raw, str(e)) from None
+
+    return value
 
 
 class _CellError(Exception):
@@ -174,28 +211,24 @@ class _CellError(Exception):
         self.column, self.value, self.reason = column or "", value, reason
 
 
-def _preview(values: dict[str, str]) -> str:
-    return ",".join(values.values())[:200]
-
-
 @lru_cache(maxsize=8192)
 def _cached_date(raw: str, formats: tuple[str, ...] | None) -> dt.date:
     # Dates repeat on every row of a day's attendance: parse each distinct string once.
     return parse_date(raw, formats)
 
 
-def _date(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> dt.date:
+def _date(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> dt.date:
     try:
         return _cached_date(raw, tuple(spec.formats) if spec.formats else None)
     except DateParseError as e:
         raise _CellError(spec.column, raw, str(e)) from None
 
 
-def _datetime(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> dt.datetime:
+def _datetime(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> dt.datetime:
     from django.utils import timezone
 
-    day = _date(mapping, spec, raw, values)
-    time_text = normalize_width(normalize_text(values.get(spec.time_column or "", ""))) or "00:00"
+    day = _date(mapping, spec, raw, cells)
+    time_text = normalize_width(normalize_text(cells[times] if times is not None else "")) or "00:00"
     try:
         hour, minute = (int(p) for p in time_text.split(":")[:2])
         moment = dt.datetime.combine(day, dt.time(hour, minute))
@@ -204,7 +237,7 @@ def _datetime(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> dt.d
     return timezone.make_aware(moment)
 
 
-def _code(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> str:
+def _code(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str:
     table = mapping.codes[spec.codes or ""]
     key = normalize_width(raw)
     if key not in table:
@@ -213,21 +246,21 @@ def _code(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> str:
     return table[key]
 
 
-def _int(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> int:
+def _int(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> int:
     try:
         return int(normalize_width(raw))
     except ValueError:
         raise _CellError(spec.column, raw, "整数として読めません") from None
 
 
-def _decimal(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> Decimal:
+def _decimal(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> Decimal:
     try:
         return Decimal(normalize_width(raw))
     except InvalidOperation:
         raise _CellError(spec.column, raw, "数値として読めません") from None
 
 
-def _year_month(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> str:
+def _year_month(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str:
     text = normalize_width(raw)
     if len(text) in (6, 7) and text.replace("/", "").replace("-", "").isdigit() and len(
             text.replace("/", "").replace("-", "")) == 6:
@@ -237,7 +270,7 @@ def _year_month(mapping: Mapping, spec: FieldSpec, raw: str, values: dict) -> st
 
 
 _CONVERTERS = {
-    "str": lambda mapping, spec, raw, values: raw,
+    "str": lambda mapping, spec, raw, cells, times: raw,
     "int": _int,
     "decimal": _decimal,
     "date": _date,

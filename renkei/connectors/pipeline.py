@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,22 @@ class DataStream:
     date_column: str | None = None        # for the school years to refresh
     label: str = ""                       # Japanese name of the natural key, for messages
 
-    def values(self, record: Record) -> tuple:
-        out = []
-        for name, sql_type in self.columns:
-            value = getattr(record, name)
-            if sql_type == "jsonb":
-                value = json.dumps(value, ensure_ascii=False)
-            elif hasattr(value, "value") and not isinstance(value, (dt.date, dt.datetime)):
-                value = value.value  # enums
-            out.append(value)
-        return tuple(out)
+    def __post_init__(self) -> None:
+        getter = attrgetter(self.ref, *(name for name, _ in self.columns))
+        json_at = [i + 1 for i, (_, t) in enumerate(self.columns) if t == "jsonb"]
+        if json_at:
+            def values(record: Record) -> tuple:
+                row = list(getter(record))
+                for i in json_at:
+                    row[i] = json.dumps(row[i], ensure_ascii=False)
+                return tuple(row)
+            object.__setattr__(self, "values", values)
+        else:
+            object.__setattr__(self, "values", getter)
+
+    # values(record) -> (pupil reference, *column values), set above for speed: every row
+    # of every import goes through it.
+    values: Callable[[Record], tuple] = field(init=False, repr=False, compare=False)
 
 
 DATA_STREAMS = {s.name: s for s in (
@@ -105,6 +112,7 @@ DATA_STREAMS = {s.name: s for s in (
                label="同じ利用者・日付・アプリ"),
 )}
 ROSTER_STREAMS = ("schools", "homerooms", "students", "enrollments")
+_UNKNOWN = Origin(file="?", line=0)  # a record a connector yielded without its origin
 
 
 class ImportFailed(Exception):
@@ -231,23 +239,25 @@ class Loader:
         """Consume the connector's output: roster records are kept (bounded by the number of
         pupils), data records are COPYed into staging tables in batches, row errors go to
         the quarantine. Memory does not grow with the size of the input."""
-        last_origin: tuple | None = None
+        last: Origin | None = None
         for item in items:
-            origin = item.origin if item.origin is not None else Origin(file="?", line=0)
-            key = (origin.file, origin.line)
-            if key != last_origin or key == ("?", 0):
+            origin = item.origin
+            # Records of one input row share its origin; count rows, not records.
+            if origin is None or last is None or (
+                    origin is not last and (origin.line != last.line or origin.file != last.file)):
                 self.rows_read += 1
-                last_origin = key
+                last = origin
                 if progress and self.rows_read % 10_000 == 0:
                     progress(self.rows_read)
-            if isinstance(item, RowError):
-                self.reject(item.origin, item.column, item.value, item.reason)
-            elif item.stream in DATA_STREAMS:
+            if type(item) is RowError:
+                self.reject(origin, item.column, item.value, item.reason)
+                continue
+            stream = DATA_STREAMS.get(item.stream)
+            if stream is not None:
                 self._seq += 1
-                stream = DATA_STREAMS[item.stream]
                 batch = self._batches.setdefault(item.stream, [])
-                batch.append((self._seq, origin.file, origin.line, getattr(item, stream.ref),
-                              *stream.values(item)))
+                origin = origin or _UNKNOWN
+                batch.append((self._seq, origin.file, origin.line, *stream.values(item)))
                 if len(batch) >= BATCH_ROWS:
                     self._flush(item.stream)
             elif item.stream in ROSTER_STREAMS:
@@ -261,7 +271,7 @@ class Loader:
             progress(self.rows_read)
 
     def reject(self, origin: Origin | None, column: str, value: str, reason: str) -> None:
-        origin = origin or Origin(file="?", line=0)
+        origin = origin or _UNKNOWN
         self._quarantine.append((self.run.pk, origin.file[:255], origin.line, column[:100],
                                  str(value)[:MAX_QUARANTINED_VALUE], reason))
         if len(self._quarantine) >= BATCH_ROWS:
@@ -429,13 +439,19 @@ class Loader:
                 for h in Homeroom.objects.select_related("school")}
 
     def _load_students(self, schools: dict[str, School]) -> None:
+        """Create or update pupils and their identities in bulk (a city has 100k pupils)."""
         records: list[StudentRecord] = self._roster.get("students", [])
         if not records:
             return
         identities = {(i.source_system, i.source_id): i for i in StudentIdentity.objects.all()}
         students = {s.pk: s for s in Student.objects.all()}
         by_pseudonym = {s.pseudonym: s for s in students.values()}
+        owner_of: dict[tuple[str, str], Student] = {
+            key: students[i.student_id] for key, i in identities.items()}
         seen: dict[str, Origin | None] = {}
+        new_students: dict[str, Student] = {}
+        changed_students: dict[int, Student] = {}
+        identity_rows: list[tuple[Student, str, str, dict | None]] = []
         for record in records:
             if record.source_id in seen:
                 first = seen[record.source_id]
@@ -447,49 +463,57 @@ class Loader:
                 self.reject(record.origin, "学校コード", record.school_code,
                             f"学校コード「{record.school_code}」の学校が登録されていません。")
                 continue
+            keys = [(self.system, record.source_id), *record.other_ids.items()]
+            owners = {id(owner_of[k]): owner_of[k] for k in keys if k in owner_of}
+            if len(owners) > 1:
+                self.reject(record.origin, "userIds", ",".join(f"{s}:{i}" for s, i in keys),
+                            "これらの ID は別々の児童生徒に紐付いています。名簿を確かめてください。")
+                continue
             seen[record.source_id] = record.origin
-            student = self._student_for(record, identities, students, by_pseudonym)
-            values = {"school": schools[record.school_code], "grade": record.grade,
+            student = next(iter(owners.values()), None)
+            if student is None:
+                pseudonym = pseudonym_for(self.municipality, self.system, record.source_id)
+                student = by_pseudonym.get(pseudonym) or new_students.setdefault(
+                    pseudonym, Student(pseudonym=pseudonym))
+            values = {"school_id": schools[record.school_code].pk, "grade": record.grade,
                       "birth_year_month": record.birth_year_month, "sex": record.sex,
                       "graduation_date": record.graduation_date}
-            if student.pk is None or any(getattr(student, k) != v for k, v in values.items()):
+            if any(getattr(student, k, None) != v for k, v in values.items()):
                 for k, v in values.items():
                     setattr(student, k, v)
-                student.save()
-                students[student.pk] = student
-            self._link(student, self.system, record.source_id, identities, record)
-            for system, source_id in record.other_ids.items():
-                owner = identities.get((system, source_id))
-                if owner is not None and owner.student_id != student.pk:
-                    self.reject(record.origin, "userIds", f"{system}:{source_id}",
-                                f"{system} の ID「{source_id}」は別の児童生徒に紐付いています。")
-                    continue
-                self._link(student, system, source_id, identities, None)
-
-    def _student_for(self, record, identities, students, by_pseudonym) -> Student:
-        for system, source_id in ((self.system, record.source_id), *record.other_ids.items()):
-            identity = identities.get((system, source_id))
-            if identity is not None:
-                return students[identity.student_id]
-        pseudonym = pseudonym_for(self.municipality, self.system, record.source_id)
-        return by_pseudonym.get(pseudonym) or Student(pseudonym=pseudonym)
+                if student.pk is not None:
+                    changed_students[student.pk] = student
+            names = {"family_name": record.family_name, "given_name": record.given_name,
+                     "family_name_kana": record.family_name_kana,
+                     "given_name_kana": record.given_name_kana,
+                     "principal_name": record.principal_name}
+            for key in keys:
+                owner_of.setdefault(key, student)
+                identity_rows.append((student, *key, names if key == keys[0] else None))
+        Student.objects.bulk_create(new_students.values(), batch_size=2000)
+        Student.objects.bulk_update(changed_students.values(), [
+            "school_id", "grade", "birth_year_month", "sex", "graduation_date"], batch_size=2000)
+        self._save_identities(identities, identity_rows)
 
     @staticmethod
-    def _link(student: Student, system: str, source_id: str, identities: dict,
-              record: StudentRecord | None) -> None:
-        names = {} if record is None else {
-            "family_name": record.family_name, "given_name": record.given_name,
-            "family_name_kana": record.family_name_kana,
-            "given_name_kana": record.given_name_kana, "principal_name": record.principal_name}
-        identity = identities.get((system, source_id))
-        if identity is None:
-            identity = StudentIdentity.objects.create(student=student, source_system=system,
-                                                      source_id=source_id, **names)
-            identities[(system, source_id)] = identity
-        elif any(getattr(identity, k) != v for k, v in names.items()):
-            for k, v in names.items():
-                setattr(identity, k, v)
-            identity.save()
+    def _save_identities(identities: dict, rows: list[tuple[Student, str, str, dict | None]]
+                         ) -> None:
+        new, changed = [], []
+        for student, system, source_id, names in rows:
+            identity = identities.get((system, source_id))
+            if identity is None:
+                identity = StudentIdentity(student=student, source_system=system,
+                                           source_id=source_id, **(names or {}))
+                identities[(system, source_id)] = identity
+                new.append(identity)
+            elif names and any(getattr(identity, k) != v for k, v in names.items()):
+                for k, v in names.items():
+                    setattr(identity, k, v)
+                changed.append(identity)
+        StudentIdentity.objects.bulk_create(new, batch_size=2000)
+        StudentIdentity.objects.bulk_update(changed, ["family_name", "given_name",
+                                                      "family_name_kana", "given_name_kana",
+                                                      "principal_name"], batch_size=2000)
 
     def _load_enrollments(self, homerooms: dict[tuple, Homeroom]) -> None:
         records: list[EnrollmentRecord] = self._roster.get("enrollments", [])

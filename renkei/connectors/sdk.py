@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -147,11 +148,17 @@ MAX_FIELD_CHARS = 1_000_000
 csv.field_size_limit(MAX_FIELD_CHARS)
 
 
-@dataclass(frozen=True)
+@dataclass
 class CsvRow:
     line: int
-    values: dict[str, str]
-    problem: str | None = None  # set when the row's shape is wrong; values may be partial
+    cells: list[str]
+    header: list[str]
+    problem: str | None = None  # set when the row's shape is wrong; cells may be partial
+
+    @cached_property
+    def values(self) -> dict[str, str]:
+        """The row by column name."""
+        return dict(zip(self.header, self.cells, strict=False))
 
 
 def csv_rows(path: Path, required: list[str] | tuple[str, ...] = ()) -> Iterator[CsvRow]:
@@ -174,22 +181,23 @@ def csv_rows(path: Path, required: list[str] | tuple[str, ...] = ()) -> Iterator
                 raise SourceError(
                     f"{name}: 必須の列がありません: {'、'.join(missing)}"
                     f"（見出し行にあるのは {'、'.join(header) or '（なし）'}）。")
+            width = len(header)
             while True:
                 try:
                     row = next(reader)
                 except StopIteration:
                     return
                 except csv.Error as e:
-                    yield CsvRow(reader.line_num, {}, f"CSV として読めない行です（{e}）")
+                    yield CsvRow(reader.line_num, [], header, f"CSV として読めない行です（{e}）")
                     continue
-                if not any(cell.strip() for cell in row):
-                    continue
-                values = dict(zip(header, row, strict=False))
+                if not any(row):
+                    continue  # a blank line, or one of empty cells (Excel leaves those)
                 problem = None
-                if len(row) < len(header):
-                    problem = f"列の数が足りません（{len(header)} 列のはずが {len(row)} 列。行が途中で切れていませんか）"
-                elif len(row) > len(header):
-                    problem = f"列の数が多すぎます（{len(header)} 列のはずが {len(row)} 列）"
-                yield CsvRow(reader.line_num, values, problem)
+                if len(row) != width:
+                    if len(row) < width:
+                        problem = f"列の数が足りません（{width} 列のはずが {len(row)} 列。行が途中で切れていませんか）"
+                    else:
+                        problem = f"列の数が多すぎます（{width} 列のはずが {len(row)} 列）"
+                yield CsvRow(reader.line_num, row, header, problem)
     except DecodeError as e:
         raise SourceError(f"{name}: {e}") from e

@@ -73,7 +73,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -280,10 +280,7 @@ def protect_table(
             open_leaves[i] += not structural
 
     relations = _relations(keys, index, dims)
-    state: list[str | None] = [
-        PRIMARY if open_leaves[i] and values[i] < k else None for i in range(len(keys))
-    ]
-    _suppress(values, open_leaves, is_leaf, state, relations, k)
+    state = _Protector(values, open_leaves, is_leaf, relations, k).run()
 
     cells = {}
     for i, key in enumerate(keys):
@@ -372,126 +369,213 @@ def _relations(
     return relations
 
 
-def _suppress(
-    values: list[int],
-    open_leaves: list[int],
-    is_leaf: list[bool],
-    state: list[str | None],
-    relations: list[tuple[int, ...]],
-    k: int,
-) -> None:
-    """Complementary suppression (relation rules + linear audit), in place on ``state``."""
-    relations_of: list[list[int]] = [[] for _ in values]
-    for r, members in enumerate(relations):
-        for member in members:
-            relations_of[member].append(r)
+class _Protector:
+    """Working state of one :func:`protect_table` call; cells are list indices."""
 
-    def cost(i: int) -> tuple[int, bool, int]:
+    def __init__(
+        self,
+        values: list[int],
+        open_leaves: list[int],
+        is_leaf: list[bool],
+        relations: list[tuple[int, ...]],
+        k: int,
+    ) -> None:
+        self.values = values
+        self.open_leaves = open_leaves
+        self.is_leaf = is_leaf
+        self.relations = relations
+        self.k = k
+        self.state: list[str | None] = [
+            PRIMARY if open_leaves[i] and values[i] < k else None for i in range(len(values))
+        ]
+        self.relations_of: list[list[int]] = [[] for _ in values]
+        for r, members in enumerate(relations):
+            for member in members:
+                self.relations_of[member].append(r)
+        self.queued = [False] * len(relations)
+        self.queue: deque[int] = deque()
+        for r, members in enumerate(relations):
+            if any(self.state[m] for m in members):
+                self._enqueue(r)
+
+    def run(self) -> list[str | None]:
+        """Suppress until the relation rules hold and the audits find nothing."""
+        while True:
+            self._enforce_relation_rules()
+            # unsafe cell -> relations an attacker combines to find it
+            unsafe = _linearly_determined(self.state, self.relations)
+            for i, source in self._pinned().items():
+                unsafe.setdefault(i, [source] if source is not None else [])
+            if not unsafe:
+                return self.state
+            touched: set[int] = set()
+            for i in sorted(unsafe):
+                hints = unsafe[i] or self.relations_of[i]
+                if touched.intersection(hints):
+                    continue  # a complement chosen this round already changed the attack
+                free = [m for r in hints for m in self._candidates(r)]
+                choice = min(free, key=self._cost) if free else self._nearest_candidate(i)
+                if choice is not None:
+                    self._suppress(choice)
+                    touched.update(self.relations_of[choice])
+            if not touched:
+                # Only when every cell that is not a structural zero is suppressed.
+                return self.state
+
+    def _enqueue(self, r: int) -> None:
+        if not self.queued[r]:
+            self.queued[r] = True
+            self.queue.append(r)
+
+    def _suppress(self, i: int) -> None:
+        self.state[i] = COMPLEMENTARY
+        for r in self.relations_of[i]:
+            self._enqueue(r)
+
+    def _cost(self, i: int) -> tuple[int, bool, int]:
         # Smallest count first; prefer leaves, whose loss hurts least; then table order.
-        return (values[i], not is_leaf[i], i)
+        return (self.values[i], not self.is_leaf[i], i)
 
-    def candidates(r: int) -> list[int]:
-        return [m for m in relations[r] if state[m] is None and open_leaves[m]]
+    def _candidates(self, r: int) -> list[int]:
+        return [m for m in self.relations[r] if self.state[m] is None and self.open_leaves[m]]
 
-    def suppress(i: int, queue: deque[int], queued: list[bool]) -> None:
-        state[i] = COMPLEMENTARY
-        for r in relations_of[i]:
-            if not queued[r]:
-                queued[r] = True
-                queue.append(r)
-
-    def enforce_relation_rules(queue: deque[int], queued: list[bool]) -> None:
-        while queue:
-            r = queue.popleft()
-            queued[r] = False
-            hidden = [m for m in relations[r] if state[m] is not None]
+    def _enforce_relation_rules(self) -> None:
+        while self.queue:
+            r = self.queue.popleft()
+            self.queued[r] = False
+            hidden = [m for m in self.relations[r] if self.state[m]]
             if not hidden:
                 continue
-            free = candidates(r)
-            if free and (len(hidden) == 1 or sum(values[m] for m in hidden) < k):
-                suppress(min(free, key=cost), queue, queued)
+            free = self._candidates(r)
+            if free and (len(hidden) == 1 or sum(self.values[m] for m in hidden) < self.k):
+                self._suppress(min(free, key=self._cost))
 
-    queued = [False] * len(relations)
-    queue: deque[int] = deque()
-    for r, members in enumerate(relations):
-        if any(state[m] is not None for m in members):
-            queued[r] = True
-            queue.append(r)
-    while True:
-        enforce_relation_rules(queue, queued)
-        determined = _linearly_determined(state, relations)
-        if not determined:
-            return
-        touched: set[int] = set()
-        for i in determined:
-            if touched.intersection(relations_of[i]):
-                continue  # a complement chosen this round already changed i's relations
-            choice = _nearest_candidate(i, relations, relations_of, candidates, cost)
-            if choice is None:
-                continue  # cannot happen: with nothing released nothing is determined
-            suppress(choice, queue, queued)
-            touched.update(relations_of[choice])
+    def _nearest_candidate(self, i: int) -> int | None:
+        """Cheapest released cell in the relations around ``i``, widening ring by ring."""
+        seen_cells = {i}
+        seen_relations: set[int] = set()
+        ring = [i]
+        while ring:
+            ring_relations = list(
+                dict.fromkeys(
+                    r for c in ring for r in self.relations_of[c] if r not in seen_relations
+                )
+            )
+            seen_relations.update(ring_relations)
+            found = [m for r in ring_relations for m in self._candidates(r)]
+            if found:
+                return min(found, key=self._cost)
+            ring = []
+            for r in ring_relations:
+                for m in self.relations[r]:
+                    if m not in seen_cells:
+                        seen_cells.add(m)
+                        ring.append(m)
+        return None
+
+    def _pinned(self) -> dict[int, int | None]:
+        """Suppressed cells whose interval collapses under bound propagation.
+
+        The attacker's view: released values are exact, structural zeros are 0, and the
+        reason codes tell that a primary cell holds 0..k-1 pupils and a complementary
+        one at least k. Each relation "total = sum of children" then bounds every member
+        by the others; propagate until nothing changes. Returns each pinned cell with
+        the relation that tightened it last, where another complement helps most.
+        """
+        k, state, values, relations = self.k, self.state, self.values, self.relations
+        inf = math.inf
+        lo: list[float] = []
+        hi: list[float] = []
+        for i, reason in enumerate(state):
+            if reason is None:
+                lo.append(values[i])
+                hi.append(values[i])
+            elif reason == PRIMARY:
+                lo.append(0)
+                hi.append(k - 1)
+            else:
+                lo.append(k)
+                hi.append(inf)
+        source: list[int | None] = [None] * len(state)
+        queued = [False] * len(relations)
+        queue: deque[int] = deque()
+        for r, members in enumerate(relations):
+            if any(state[m] for m in members):
+                queued[r] = True
+                queue.append(r)
+        budget = 200 * len(relations)  # integer bounds converge; this only caps pathologies
+        while queue and budget:
+            budget -= 1
+            r = queue.popleft()
+            queued[r] = False
+            total, *kids = relations[r]
+            lo_sum = sum(lo[c] for c in kids)
+            hi_sum = sum(hi[c] for c in kids)
+            changed = []
+            if lo_sum > lo[total] or hi_sum < hi[total]:
+                lo[total] = max(lo[total], lo_sum)
+                hi[total] = min(hi[total], hi_sum)
+                changed.append(total)
+            for c in kids:
+                if hi[c] == inf:
+                    others_hi = sum(hi[o] for o in kids if o != c)
+                else:
+                    others_hi = hi_sum - hi[c]
+                new_lo = max(lo[c], lo[total] - others_hi)
+                new_hi = min(hi[c], hi[total] - (lo_sum - lo[c]))
+                if new_lo != lo[c] or new_hi != hi[c]:
+                    lo[c], hi[c] = new_lo, new_hi
+                    changed.append(c)
+            for c in changed:
+                source[c] = r
+                for other in self.relations_of[c]:
+                    if not queued[other]:
+                        queued[other] = True
+                        queue.append(other)
+        return {i: source[i] for i, reason in enumerate(state) if reason and lo[i] >= hi[i]}
 
 
-def _nearest_candidate(
-    i: int,
-    relations: list[tuple[int, ...]],
-    relations_of: list[list[int]],
-    candidates: Callable[[int], list[int]],
-    cost: Callable[[int], tuple[int, bool, int]],
-) -> int | None:
-    """Cheapest released cell in the relations around ``i``, widening ring by ring."""
-    seen_cells = {i}
-    seen_relations: set[int] = set()
-    ring = [i]
-    while ring:
-        ring_relations = list(
-            dict.fromkeys(r for c in ring for r in relations_of[c] if r not in seen_relations)
-        )
-        seen_relations.update(ring_relations)
-        found = [m for r in ring_relations for m in candidates(r)]
-        if found:
-            return min(found, key=cost)
-        ring = []
-        for r in ring_relations:
-            for m in relations[r]:
-                if m not in seen_cells:
-                    seen_cells.add(m)
-                    ring.append(m)
-    return None
-
-
-def _linearly_determined(state: list[str | None], relations: list[tuple[int, ...]]) -> list[int]:
+def _linearly_determined(
+    state: list[str | None], relations: list[tuple[int, ...]]
+) -> dict[int, list[int]]:
     """Suppressed cells whose value follows from the released cells by linear algebra.
 
     Exact Gauss-Jordan elimination over the relations restricted to suppressed cells
     (released cells only shift the right-hand side, which does not matter for whether
     a value is determined). Rows are integer vectors kept primitive by their gcd, which
     is exact and much faster than fractions. A cell is determined exactly when its unit
-    vector lies in the row space, i.e. its reduced row has no other entry.
+    vector lies in the row space, i.e. its reduced row has no other entry. Each row
+    remembers (as a bit set) the relations combined into it: for a determined cell
+    these are the relations an attacker would use, so a complement belongs there.
     """
     rows = []
-    for members in relations:
+    for r, members in enumerate(relations):
         row: dict[int, int] = {}
         for position, m in enumerate(members):
             if state[m] is not None:
                 row[m] = row.get(m, 0) + (1 if position == 0 else -1)
         row = {c: v for c, v in row.items() if v}
         if row:
-            rows.append(row)
-    rows.sort(key=len)  # short rows first keeps fill-in low; the sort is stable
-    pivots: dict[int, dict[int, int]] = {}  # pivot column -> reduced row
-    for row in rows:
+            rows.append((row, 1 << r))
+    rows.sort(key=lambda item: len(item[0]))  # short rows first: less fill-in; stable
+    pivots: dict[int, tuple[dict[int, int], int]] = {}  # pivot column -> (row, origin)
+    for row, origin in rows:
         for col in [c for c in row if c in pivots]:
-            row = _eliminate(row, pivots[col], col)
+            pivot_row, pivot_origin = pivots[col]
+            row = _eliminate(row, pivot_row, col)
+            origin |= pivot_origin
         if not row:
             continue
         pivot = min(row)
-        for col, other in pivots.items():
+        for col, (other, other_origin) in pivots.items():
             if pivot in other:
-                pivots[col] = _eliminate(other, row, pivot)
-        pivots[pivot] = row
-    return sorted(col for col, row in pivots.items() if len(row) == 1)
+                pivots[col] = (_eliminate(other, row, pivot), other_origin | origin)
+        pivots[pivot] = (row, origin)
+    return {
+        col: [r for r in range(origin.bit_length()) if origin >> r & 1]
+        for col, (row, origin) in sorted(pivots.items())
+        if len(row) == 1
+    }
 
 
 def _eliminate(row: dict[int, int], pivot_row: dict[int, int], col: int) -> dict[int, int]:

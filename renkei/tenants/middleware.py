@@ -32,6 +32,12 @@ class TenantRoutingMiddleware:
         self.public_hosts = _public_hosts()
 
     def __call__(self, request):
+        if request.path_info == "/healthz":
+            # Load balancers probe with the task's IP as Host: answer before host checks and
+            # tenant routing, and touch nothing but the database connection.
+            from renkei.platform.views import healthz
+
+            return healthz(request)
         connection.set_schema_to_public()
         set_script_prefix(self._script_name(request) + "/")
         try:

@@ -148,35 +148,47 @@ def solve_suppressed(
 
 
 def propagate_bounds(
-    released: Mapping[Key, int], suppressed: Sequence[Key], relations: list, rounds: int = 60
-) -> dict[Key, tuple[int, float]]:
-    """Interval of every suppressed cell implied by the relations and counts >= 0."""
+    table: ReleasedTable, truth: Mapping[Key, int], relations: list, rounds: int = 1000
+) -> dict[Key, tuple[float, float]]:
+    """Interval of every suppressed cell implied by the relations and what is published.
+
+    The attacker knows the released values (exact ones, see ``attack``), that counts are
+    >= 0, and what the reason codes say: a primary cell holds 0..k-1 pupils, a
+    complementary one at least k.
+    """
     inf = float("inf")
-    bounds: dict[Key, list] = {key: [value, value] for key, value in released.items()}
-    bounds.update({key: [0, inf] for key in suppressed})
+    bounds: dict[Key, list] = {}
+    for cell in table:
+        if not cell.suppressed:
+            bounds[cell.key] = [truth[cell.key], truth[cell.key]]
+        elif cell.reason == "primary":
+            bounds[cell.key] = [0, table.k - 1]
+        else:
+            bounds[cell.key] = [table.k, inf]
     for _ in range(rounds):
         changed = False
         for total, kids in relations:
-            lo_sum = sum(bounds[k][0] for k in kids)
-            hi_sum = sum(bounds[k][1] for k in kids)
             t = bounds[total]
-            new_t = [max(t[0], lo_sum), min(t[1], hi_sum)]
+            new_t = [
+                max(t[0], sum(bounds[c][0] for c in kids)),
+                min(t[1], sum(bounds[c][1] for c in kids)),
+            ]
+            if new_t != t:
+                bounds[total] = t = new_t
+                changed = True
             for kid in kids:
                 b = bounds[kid]
-                others_lo = lo_sum - b[0]
-                others_hi = (
-                    hi_sum - b[1] if b[1] != inf else sum(bounds[k][1] for k in kids if k != kid)
-                )
+                others_lo = sum(bounds[c][0] for c in kids if c != kid)
+                others_hi = sum(bounds[c][1] for c in kids if c != kid)
                 new_b = [max(b[0], t[0] - others_hi), min(b[1], t[1] - others_lo)]
                 if new_b != b:
                     bounds[kid] = new_b
                     changed = True
-            if new_t != t:
-                bounds[total] = new_t
-                changed = True
         if not changed:
             break
-    return {key: (bounds[key][0], bounds[key][1]) for key in suppressed}
+    else:
+        raise AssertionError("bound propagation did not settle")
+    return {cell.key: tuple(bounds[cell.key]) for cell in table if cell.suppressed}
 
 
 def attack(table: ReleasedTable, truth: Mapping[Key, int]) -> tuple[dict, dict]:
@@ -190,7 +202,7 @@ def attack(table: ReleasedTable, truth: Mapping[Key, int]) -> tuple[dict, dict]:
     suppressed = [c.key for c in table if c.suppressed]
     return (
         solve_suppressed(released, suppressed, relations),
-        propagate_bounds(released, suppressed, relations),
+        propagate_bounds(table, truth, relations),
     )
 
 
@@ -354,11 +366,14 @@ GRID = {
 
 
 def hand_made(dims: Sequence[Dimension], counts: dict, hidden: set[Key]) -> ReleasedTable:
+    """A table with the given cells suppressed and nothing else: no protect_table."""
     truth = true_values(counts, dims)
-    cells = {
-        key: Cell(key, None, True, "primary") if key in hidden else Cell(key, v, False, None)
-        for key, v in truth.items()
-    }
+    cells = {}
+    for key, value in truth.items():
+        if key in hidden:
+            cells[key] = Cell(key, None, True, "primary" if value < 10 else "complementary")
+        else:
+            cells[key] = Cell(key, value, False, None)
     return ReleasedTable(tuple(dims), 10, None, cells)
 
 

@@ -116,3 +116,8 @@ def test_anonymous_is_sent_to_the_tenants_login(client, shibuya):
 def test_healthz(client, db):
     response = client.get("/healthz", HTTP_HOST="localhost")
     assert response.status_code == 200 and response.json()["database"] == "up"
+
+
+def test_healthz_answers_any_host_without_tenant_routing(client, db):
+    response = client.get("/healthz", HTTP_HOST="10.0.3.17:8000")
+    assert response.status_code == 200 and response.json()["status"] == "ok"

@@ -57,8 +57,11 @@ class VendorCsvConnector(Connector):
         # fails the run up front.
         plan = [(path, self._mapping_for(path, mappings)) for path in config.paths]
         for path, mapping in plan:
+            read = None
             for row in csv_rows(path, mapping.required_columns()):
-                yield from mapping.apply(row, path.name)
+                if read is None:
+                    read = mapping.reader(row.header, path.name)
+                yield from read(row)
 
     @staticmethod
     def _mapping_for(path: Path, mappings: list[Mapping]) -> Mapping:

@@ -1,0 +1,161 @@
+"""Ingest speed against raw COPY, and peak memory against file size.
+
+    .venv/bin/python bench/ingest.py [--rows 2000000] [--big]  (--big: 10,000,000 rows)
+                                      [--memory-rows 1000000 4000000] [--skip-memory]
+
+Generates N daily-attendance rows in the C4th format, then in the same run measures
+(a) `renkei import c4th` end to end (decode, validate, pseudonymize, COPY to staging, upsert,
+rollups) and (b) raw PostgreSQL COPY of the same rows into the same table of another tenant,
+and prints rows/s of both and the ratio (target ≥ 0.5, aim 0.8). Then imports files of
+different sizes in fresh processes and prints each one's peak RSS (flat is the target).
+Uses a fresh embedded PostgreSQL in a temporary RENKEI_HOME unless DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCHOOL = "B113211300012"
+MARKS = ["", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "病", "遅", "欠"]
+RUNNER = """
+import resource, sys
+from renkei.platform.cli import main
+code = main(sys.argv[1:])
+print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+sys.exit(code)
+"""
+
+
+def school_days(count: int) -> list[dt.date]:
+    days, day = [], dt.date(2025, 4, 7)
+    while len(days) < count:
+        if day.weekday() < 5:
+            days.append(day)
+        day += dt.timedelta(days=1)
+    return days
+
+
+def write_exports(directory: Path, rows: int, pupils: int = 10_000) -> tuple[Path, Path]:
+    pupils = min(pupils, rows)
+    roster = directory / "roster.csv"
+    with roster.open("w", encoding="cp932", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["年度", "学校コード", "学校名", "学年", "組", "出席番号", "児童生徒ID", "氏名（姓）",
+                    "氏名（名）", "性別"])
+        for n in range(pupils):
+            w.writerow(["2025", SCHOOL, "第一小学校", n % 6 + 1, n // 40 % 9 + 1, n % 40 + 1,
+                        f"C{n:07d}", "山田", "太郎", "男"])
+    attendance = directory / f"attendance_{rows}.csv"
+    days = school_days(-(-rows // pupils))
+    with attendance.open("w", encoding="cp932", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["学校コード", "児童生徒ID", "日付", "出欠", "理由"])
+        written = 0
+        for day in days:
+            date = f"R{day.year - 2018}.{day.month}.{day.day}"
+            for n in range(pupils):
+                if written == rows:
+                    break
+                w.writerow([SCHOOL, f"C{n:07d}", date, MARKS[(n * 7 + day.day) % len(MARKS)], ""])
+                written += 1
+    return roster, attendance
+
+
+def renkei(env: dict, *args: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", RUNNER, *args], env=env, check=True,
+                         capture_output=True, text=True)
+    return time.perf_counter() - started, out.stdout
+
+
+def raw_copy_seconds(env: dict, attendance: Path) -> float:
+    """COPY the same rows, already resolved to student ids, into the same table."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from renkei.connectors.eras import parse_date
+    from renkei.edudata.models import StudentIdentity
+    from renkei.tenants.context import in_tenant
+
+    status = {"": "present", "病": "absent_illness", "遅": "late", "欠": "absent_other"}
+    prepared = attendance.with_suffix(".copy.tsv")
+    with in_tenant("131041"):
+        ids = dict(StudentIdentity.objects.filter(source_system="c4th")
+                   .values_list("source_id", "student_id"))
+        dates: dict[str, str] = {}
+        with attendance.open(encoding="cp932", newline="") as src, prepared.open("w") as out:
+            reader = csv.reader(src)
+            next(reader)
+            for _, source_id, date, mark, reason in reader:
+                iso = dates.get(date) or dates.setdefault(date, parse_date(date).isoformat())
+                out.write(f"{ids[source_id]}\t{iso}\t{status[mark]}\t{reason}\n")
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE edudata_attendanceday")
+            started = time.perf_counter()
+            with prepared.open("rb") as f, cursor.cursor.copy(
+                    "COPY edudata_attendanceday (student_id, date, status, reason) FROM STDIN"
+            ) as copy:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+            seconds = time.perf_counter() - started
+    prepared.unlink()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--big", action="store_true", help="10,000,000 rows")
+    parser.add_argument("--memory-rows", type=int, nargs="*", default=[1_000_000, 4_000_000])
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    rows = 10_000_000 if args.big else args.rows
+    work = Path(tempfile.mkdtemp(prefix="renkei-ingest-"))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if "DATABASE_URL" not in env:
+        env["RENKEI_HOME"] = str(work / "home")
+
+    renkei(env, "migrate", "-v", "0")
+    for code, name in (("131130", "渋谷区"), ("131041", "新宿区")):
+        renkei(env, "onboard", "--code", code, "--name", name)
+    started = time.perf_counter()
+    roster, attendance = write_exports(work, rows)
+    print(f"generated {rows:,} attendance rows in {time.perf_counter() - started:.1f} s "
+          f"({attendance.stat().st_size / 1e6:.0f} MB, cp932)")
+    renkei(env, "import", "c4th", "--tenant", "131041", str(roster))
+
+    pipeline, out = renkei(env, "import", "c4th", "--tenant", "131130", str(roster),
+                           str(attendance))
+    print(out.strip().splitlines()[0])
+    raw = raw_copy_seconds(env, attendance)
+    print(f"(a) renkei import c4th end to end: {pipeline:.1f} s, {rows / pipeline:,.0f} rows/s "
+          "(includes process start, roster, rollups)")
+    print(f"(b) raw COPY of the same rows:      {raw:.1f} s, {rows / raw:,.0f} rows/s")
+    print(f"ratio (a)/(b) in rows/s: {raw / pipeline:.2f}  (target ≥ 0.5, aim 0.8)")
+
+    if args.skip_memory:
+        return
+    for size in args.memory_rows:
+        code = {0: "132012", 1: "141003"}.get(args.memory_rows.index(size), "401307")
+        renkei(env, "onboard", "--code", code, "--name", f"メモリ{size}")
+        _, small = write_exports(work, size)
+        _, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(small))
+        peak = next(line for line in out.splitlines() if line.startswith("PEAK_RSS_KB"))
+        print(f"peak RSS importing {size:,} rows: {int(peak.split()[1]) / 1024:.0f} MB")
+        small.unlink()
+
+
+if __name__ == "__main__":
+    main()

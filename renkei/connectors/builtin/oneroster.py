@@ -1,0 +1,762 @@
+"""OneRoster 1.2 CSV (Japan profile) connector: schools, homerooms, pupils and enrollments.
+
+Input is the bulk CSV set a 校務支援システム or 学習eポータル exports: a folder or a zip holding
+``manifest.csv`` and the files it declares. Japan profile specifics (PITFALLS "Identifiers"):
+``orgs.identifier`` is the 学校コード of a school (the 6-digit board code of a district),
+kana in ``metadata.jp.kanaGivenName``/``kanaFamilyName``, 出席番号 in
+``enrollments.metadata.jp.ShussekiNo``, school years titled like ``2025年度``, grade codes
+P1-P6 (小学校), J1-J3 (中学校), H1-H3 (高等学校). ``userIds`` (``{c4th:C0001234},{…}``) carries
+the pupil's ids in other systems, which links this roster to C4th and スズキ校務 rows.
+
+OneRoster 1.1 sets (a ``role`` and ``orgSourcedIds`` column in users.csv, no roles.csv) are read
+as well. Delta files are refused: this connector replaces a roster, it does not patch one.
+
+Memory: orgs, classes, academic sessions and per-user facts (role, school, birth month) are kept
+in dicts; enrollments, the largest file, are streamed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from renkei.connectors.eras import normalize_width
+from renkei.connectors.records import (
+    EnrollmentRecord,
+    HomeroomRecord,
+    Origin,
+    Record,
+    SchoolRecord,
+    StudentRecord,
+)
+from renkei.connectors.sdk import (
+    CheckResult,
+    Connector,
+    ConnectorConfig,
+    CsvRow,
+    RowError,
+    RunState,
+    SourceError,
+    Stream,
+    build,
+    csv_rows,
+)
+from renkei.connectors.textio import normalize_text
+
+MANIFEST = "manifest.csv"
+# The files this connector reads, by manifest property (file.<name>).
+_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "academicSessions": ("sourcedId",),
+    "orgs": ("sourcedId", "name", "type", "identifier"),
+    "classes": ("sourcedId", "title", "classType", "schoolSourcedId"),
+    "demographics": ("sourcedId",),
+    "roles": ("userSourcedId", "role", "orgSourcedId"),
+    "users": ("sourcedId", "username", "givenName", "familyName"),
+    "enrollments": ("classSourcedId", "schoolSourcedId", "userSourcedId", "role"),
+}
+_GRADE_RE = re.compile(r"([PEJH])([1-9])")
+_CEDS_GRADE_RE = re.compile(r"(0[1-9]|1[0-2])")
+_USER_ID_RE = re.compile(r"\{([^{}:]+):([^{}]+)\}")
+_SCHOOL_YEAR_TITLE_RE = re.compile(r"(\d{4})\s*年度")
+_HOMEROOM_GRADE_RE = re.compile(r"(\d{1,2})\s*年")
+_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_CEDS_OFFSETS = {"C1": (6, 3), "D1": (9, 3), "D2": (6, 6), "C2": (0, 9)}  # (offset, top grade)
+_SEX = {
+    "male": "male",
+    "female": "female",
+    "other": "other",
+    "unspecified": "unspecified",
+    "m": "male",
+    "f": "female",
+    "": "unspecified",
+}
+
+
+class OneRosterConfig(ConnectorConfig):
+    """``paths``: a folder or a .zip with manifest.csv and the CSV files it declares (or the
+    CSV files themselves, manifest.csv among them)."""
+
+
+class OneRosterConnector(Connector):
+    """Reads a OneRoster 1.2 CSV bulk set (Japan profile)."""
+
+    name = "oneroster"
+    version = "1"
+    sdk_version = "1"
+    title = "OneRoster 1.2 CSV（日本プロファイル）"
+    Config = OneRosterConfig
+    identity_system = "oneroster"
+
+    def check(self, config: ConnectorConfig) -> CheckResult:
+        """Only cheap checks: the inputs exist and a manifest is there."""
+        if not config.paths:
+            return CheckResult(
+                False,
+                "入力が指定されていません。OneRoster の zip ファイルかフォルダを指定してください。",
+            )
+        for path in config.paths:
+            if not path.exists():
+                return CheckResult(False, f"{path} がありません。パスを確認してください。")
+        try:
+            for source in _sources(config.paths):
+                if not source.has_manifest():
+                    return CheckResult(False, _no_manifest(source.label))
+        except SourceError as e:
+            return CheckResult(False, str(e))
+        return CheckResult(True, "OneRoster CSV（manifest.csv あり）を確認しました。")
+
+    def discover(self) -> list[Stream]:
+        return [
+            Stream("schools", "学校（orgs.csv の type=school、identifier の学校コード）"),
+            Stream("homerooms", "学級（classes.csv の classType=homeroom）"),
+            Stream("students", "児童生徒（users.csv と roles.csv・demographics.csv）"),
+            Stream("enrollments", "学級への在籍と出席番号（enrollments.csv）"),
+        ]
+
+    def read(self, config: ConnectorConfig, state: RunState) -> Iterator[Record | RowError]:
+        if not config.paths:
+            raise SourceError(
+                "入力が指定されていません。OneRoster の zip ファイルかフォルダを指定してください。"
+            )
+        for source in _sources(config.paths):
+            with source.files() as files:
+                yield from _Reader(files, source.label).read()
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the files: a folder, a zip, or loose CSV files
+
+
+def _no_manifest(label: str) -> str:
+    return (
+        f"{label}: manifest.csv がありません。OneRoster CSV は manifest.csv と各 CSV を"
+        "まとめた zip（またはフォルダ）で指定してください。"
+    )
+
+
+@dataclass
+class _Source:
+    label: str
+    folder: Path | None = None
+    archive: Path | None = None
+    loose: dict[str, Path] | None = None
+
+    def has_manifest(self) -> bool:
+        if self.archive is not None:
+            return any(PurePosixPath(n).name.lower() == MANIFEST for n in _zip_names(self.archive))
+        if self.folder is not None:
+            return _find_manifest_folder(self.folder) is not None
+        return MANIFEST in (self.loose or {})
+
+    @contextmanager
+    def files(self) -> Iterator[dict[str, Path]]:
+        """The CSV files by lower-case name. Zip members are extracted (streamed) to a temporary
+        folder that lives as long as the reading does: the decoder needs a seekable file."""
+        if self.loose is not None:
+            yield self.loose
+            return
+        if self.folder is not None:
+            folder = _find_manifest_folder(self.folder)
+            if folder is None:
+                raise SourceError(_no_manifest(self.label))
+            yield {p.name.lower(): p for p in folder.iterdir() if p.suffix.lower() == ".csv"}
+            return
+        assert self.archive is not None
+        with tempfile.TemporaryDirectory(prefix="renkei-oneroster-") as tmp:
+            yield _extract(self.archive, Path(tmp), self.label)
+
+
+def _sources(paths: list[Path]) -> list[_Source]:
+    sources: list[_Source] = []
+    loose: dict[str, Path] = {}
+    for path in paths:
+        if path.is_dir():
+            sources.append(_Source(path.name, folder=path))
+        elif path.suffix.lower() == ".csv":
+            name = path.name.lower()
+            if name in loose:
+                raise SourceError(
+                    f"{path.name} が 2 つ指定されています。1 組の OneRoster CSV を指定してください。"
+                )
+            loose[name] = path
+        elif path.is_file() and zipfile.is_zipfile(path):
+            sources.append(_Source(path.name, archive=path))
+        elif not path.exists():
+            raise SourceError(f"{path} がありません。パスを確認してください。")
+        else:
+            raise SourceError(
+                f"{path.name}: zip ファイルでも CSV でもフォルダでもありません。"
+                "OneRoster CSV をまとめた zip を指定してください。"
+            )
+    if loose:
+        sources.append(_Source(next(iter(loose.values())).parent.name or "CSV", loose=loose))
+    return sources
+
+
+def _find_manifest_folder(folder: Path) -> Path | None:
+    """The folder itself, or its only sub-folder (zips of a folder unpack that way)."""
+    if (folder / MANIFEST).is_file():
+        return folder
+    subfolders = [p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).is_file()]
+    return subfolders[0] if len(subfolders) == 1 else None
+
+
+def _zip_names(archive: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            return zf.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise SourceError(f"{archive.name}: zip ファイルとして読めません（{e}）。") from e
+
+
+def _extract(archive: Path, target: Path, label: str) -> dict[str, Path]:
+    """Extract the .csv members by base name only (no paths from the archive are trusted)."""
+    files: dict[str, Path] = {}
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                name = PurePosixPath(info.filename.replace("\\", "/")).name
+                if info.is_dir() or not name.lower().endswith(".csv") or name.startswith("."):
+                    continue
+                key = name.lower()
+                if key in files:
+                    raise SourceError(
+                        f"{label}: zip の中に {name} が複数あります。1 組だけにしてください。"
+                    )
+                files[key] = target / key
+                with zf.open(info) as src, open(files[key], "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise SourceError(f"{label}: zip ファイルとして読めません（{e}）。") from e
+    if MANIFEST not in files:
+        raise SourceError(_no_manifest(label))
+    return files
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one set
+
+
+def _cell(row: CsvRow, column: str) -> str:
+    return normalize_text(row.values.get(column, ""))
+
+
+def _ref(value: str) -> str:
+    """A sourcedId reference; the Japan profile writes NULL for "none"."""
+    return "" if value.upper() == "NULL" else value
+
+
+def parse_grade(code: str, school_type: str = "") -> int:
+    """A OneRoster grade code as the grade within the school.
+
+    Japan profile codes P1-P6 (小学校), J1-J3 (中学校; 7-9 in a 義務教育学校 C2), H1-H3 (高等学校;
+    4-6 in a 中等教育学校 D2). E1-E6 is read like P: some exports use E for elementary, though
+    the profile reserves E1-E3 for 幼稚園. CEDS numbers 01-12 count from 小学1年 and are
+    converted by the school type. Raises ValueError with a Japanese message.
+    """
+    text = normalize_width(code).strip().upper()
+    if m := _GRADE_RE.fullmatch(text):
+        level, n = m[1], int(m[2])
+        if n <= {"P": 6, "E": 6, "J": 3, "H": 3}[level]:
+            if level == "J" and school_type == "C2":
+                return n + 6
+            if level == "H" and school_type == "D2":
+                return n + 3
+            return n
+    elif _CEDS_GRADE_RE.fullmatch(text):
+        offset, top = _CEDS_OFFSETS.get(school_type, (0, 6))
+        if 1 <= int(text) - offset <= top:
+            return int(text) - offset
+    raise ValueError(f"学年コード「{code}」は読めません（P1〜P6、J1〜J3、H1〜H3 のいずれか）")
+
+
+def parse_user_ids(value: str) -> dict[str, str]:
+    """``{c4th:C0001234},{suzuki:S0001234}`` → ``{"c4th": "C0001234", "suzuki": "S0001234"}``.
+    Raises ValueError (Japanese message) for anything else."""
+    ids: dict[str, str] = {}
+    text = value.strip()
+    position = 0
+    for m in _USER_ID_RE.finditer(text):
+        between = text[position : m.start()].strip()
+        if between not in ("", ","):
+            break
+        ids[m[1].strip().lower()] = m[2].strip()
+        position = m.end()
+    else:
+        if text[position:].strip() in ("", ","):
+            return ids
+    raise ValueError(
+        f"userIds「{value}」の形が違います（{{種別:ID}} をカンマで区切って並べます。"
+        "例: {c4th:C0001234},{suzuki:S0001234}）"
+    )
+
+
+def _birth_year_month(value: str) -> str:
+    text = normalize_width(value).strip()
+    m = _DATE_RE.fullmatch(text)
+    if m is None:
+        raise ValueError(f"birthDate「{value}」は YYYY-MM-DD の日付ではありません")
+    year, month, day = (int(g) for g in m.groups())
+    try:
+        dt.date(year, month, day)
+    except ValueError:
+        raise ValueError(f"birthDate「{value}」は存在しない日付です") from None
+    return f"{year:04d}-{month:02d}"  # the day is never kept
+
+
+@dataclass(frozen=True, slots=True)
+class _School:
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Homeroom:
+    school_org: str
+    school_code: str
+    school_year: int
+    title: str
+
+
+class _Reader:
+    """One pass over one OneRoster set, in dependency order: sessions, orgs (schools), classes
+    (homerooms), demographics and roles, users (pupils), enrollments."""
+
+    def __init__(self, files: dict[str, Path], label: str):
+        self.files = files
+        self.label = label
+        self.modes: dict[str, str] = {}
+        self.version = ""
+        self.sessions: dict[str, int | None] = {}
+        self.orgs: dict[str, str] = {}  # sourcedId -> type, every org
+        self.schools: dict[str, _School] = {}  # sourcedId -> school that became a record
+        self.homerooms: dict[str, _Homeroom] = {}
+        self.other_classes: set[str] = set()
+        self.students: dict[str, str] = {}  # sourcedId -> school code (accepted pupils)
+        self.rejected_students: set[str] = set()
+        self.other_users: set[str] = set()  # teachers and other staff
+
+    # -- files -------------------------------------------------------------------------------
+
+    def _path(self, name: str) -> Path | None:
+        """The file for manifest property ``file.<name>`` if the manifest declares it bulk."""
+        mode = self.modes.get(name, "absent")
+        if mode == "absent":
+            return None
+        if mode != "bulk":
+            raise SourceError(
+                f"{self.label}: manifest.csv の file.{name} が「{mode}」です。差分（delta）には"
+                "対応していません。一括（bulk）で出力し直してください。"
+            )
+        path = self.files.get(f"{name}.csv".lower())
+        if path is None:
+            raise SourceError(
+                f"{self.label}: manifest.csv で file.{name} が bulk になっていますが、"
+                f"{name}.csv がありません。出力し直すか、{name}.csv を含めてください。"
+            )
+        return path
+
+    def _rows(self, name: str, extra: tuple[str, ...] = ()) -> Iterator[CsvRow]:
+        path = self._path(name)
+        if path is None:
+            return
+        for row in csv_rows(path, required=[*_REQUIRED_COLUMNS[name], *extra]):
+            if _cell(row, "status").lower() == "tobedeleted":
+                continue  # a bulk file may still list records marked for deletion
+            yield row
+
+    def _origin(self, name: str, row: CsvRow) -> Origin:
+        return Origin(file=f"{name}.csv", line=row.line)
+
+    def _error(
+        self, name: str, row: CsvRow, column: str, reason: str, value: str | None = None
+    ) -> RowError:
+        value = _cell(row, column) if value is None else value
+        return RowError(self._origin(name, row), column, value, reason)
+
+    def _shape(self, name: str, row: CsvRow) -> RowError | None:
+        if row.problem:
+            preview = ",".join(row.values.values())[:200]
+            return RowError(self._origin(name, row), "", preview, row.problem)
+        return None
+
+    # -- the pass ----------------------------------------------------------------------------
+
+    def read(self) -> Iterator[Record | RowError]:
+        self._read_manifest()
+        self._read_sessions()
+        yield from self._read_orgs()
+        yield from self._read_classes()
+        birth: dict[str, tuple[str, str]] = {}
+        yield from self._read_demographics(birth)
+        roles: dict[str, tuple[str, str, str]] = {}
+        yield from self._read_roles(roles)
+        yield from self._read_users(roles, birth)
+        del roles, birth
+        yield from self._read_enrollments()
+
+    def _read_manifest(self) -> None:
+        path = self.files.get(MANIFEST)
+        if path is None:
+            raise SourceError(_no_manifest(self.label))
+        for row in csv_rows(path, required=["propertyName", "value"]):
+            key, value = _cell(row, "propertyName"), _cell(row, "value")
+            if key.startswith("file."):
+                self.modes[key.removeprefix("file.")] = value.lower()
+            elif key == "oneroster.version":
+                self.version = value
+        if self.version and self.version not in ("1.1", "1.2"):
+            raise SourceError(
+                f"{self.label}: oneroster.version「{self.version}」には対応していません"
+                "（1.2 と 1.1 に対応しています）。"
+            )
+        for name in ("orgs", "users"):
+            if self.modes.get(name, "absent") == "absent":
+                raise SourceError(
+                    f"{self.label}: manifest.csv で file.{name} が bulk になっていません。"
+                    f"{name}.csv のない OneRoster CSV は取り込めません。"
+                )
+            self._path(name)
+        self._preflight()
+
+    def _preflight(self) -> None:
+        """Decode every declared file and check its header now, so that a broken file fails
+        the run before the first record (SourceError is "up front")."""
+        for name, columns in _REQUIRED_COLUMNS.items():
+            path = self._path(name)
+            if path is None:
+                continue
+            legacy = name == "users" and self._path("roles") is None
+            rows = csv_rows(path, required=[*columns, *(("role",) if legacy else ())])
+            try:
+                next(rows, None)
+            except SourceError as e:
+                if legacy and "role" in str(e):
+                    raise SourceError(
+                        f"{e} 利用者の役割がわかりません: OneRoster 1.2 なら roles.csv を、"
+                        "1.1 なら users.csv の role 列を含めてください。"
+                    ) from e
+                raise
+            finally:
+                rows.close()
+
+    def _read_sessions(self) -> None:
+        for row in self._rows("academicSessions"):
+            if row.problem:
+                continue  # a session is not a record; classes that need it will say so
+            self.sessions[_cell(row, "sourcedId")] = _session_year(row)
+
+    def _read_orgs(self) -> Iterator[Record | RowError]:
+        for row in self._rows("orgs"):
+            if error := self._shape("orgs", row):
+                yield error
+                continue
+            org_id, org_type = _cell(row, "sourcedId"), _cell(row, "type").lower()
+            self.orgs[org_id] = org_type
+            if org_type != "school":
+                continue  # district (教育委員会) and other levels are not schools
+            record = build(
+                SchoolRecord,
+                self._origin("orgs", row),
+                {
+                    "code": normalize_width(_cell(row, "identifier")).upper(),
+                    "name": _cell(row, "name"),
+                },
+                {"code": "identifier", "name": "name"},
+            )
+            if isinstance(record, SchoolRecord):
+                self.schools[org_id] = _School(record.code)
+            yield record
+
+    def _school_for(self, name: str, row: CsvRow, column: str, org_id: str) -> _School | RowError:
+        if school := self.schools.get(org_id):
+            return school
+        if not org_id:
+            return self._error(name, row, column, "学校の sourcedId がありません")
+        org_type = self.orgs.get(org_id)
+        if org_type is None:
+            reason = f"学校 {org_id} が orgs.csv にありません"
+        elif org_type == "school":
+            reason = f"学校 {org_id} は orgs.csv の行に誤りがあり取り込めませんでした"
+        else:
+            reason = f"{org_id} は学校ではありません（orgs.csv の type は {org_type}）"
+        return self._error(name, row, column, reason, value=org_id)
+
+    def _read_classes(self) -> Iterator[Record | RowError]:
+        for row in self._rows("classes"):
+            if error := self._shape("classes", row):
+                yield error
+                continue
+            class_id = _cell(row, "sourcedId")
+            if _cell(row, "classType").lower() != "homeroom":
+                self.other_classes.add(class_id)  # 教科の授業クラス: not a 学級
+                continue
+            school_org = _ref(_cell(row, "schoolSourcedId"))
+            school = self._school_for("classes", row, "schoolSourcedId", school_org)
+            if isinstance(school, RowError):
+                yield school
+                continue
+            year = self._class_year(row)
+            if isinstance(year, RowError):
+                yield year
+                continue
+            title = _cell(row, "title")
+            grade = self._class_grade(row, school, title)
+            if isinstance(grade, RowError):
+                yield grade
+                continue
+            record = build(
+                HomeroomRecord,
+                self._origin("classes", row),
+                {"school_code": school.code, "school_year": year, "grade": grade, "name": title},
+                {
+                    "school_code": "schoolSourcedId",
+                    "school_year": "termSourcedIds",
+                    "grade": "grades",
+                    "name": "title",
+                },
+            )
+            if isinstance(record, HomeroomRecord):
+                self.homerooms[class_id] = _Homeroom(school_org, school.code, year, record.name)
+            yield record
+
+    def _class_year(self, row: CsvRow) -> int | RowError:
+        terms = [_ref(t.strip()) for t in _cell(row, "termSourcedIds").split(",") if t.strip()]
+        for term in terms:
+            if self.sessions.get(term):
+                return self.sessions[term]  # type: ignore[return-value]
+        if m := _SCHOOL_YEAR_TITLE_RE.search(normalize_width(_cell(row, "title"))):
+            return int(m[1])
+        if not terms:
+            reason = "年度がわかりません（termSourcedIds が空です）"
+        elif any(t in self.sessions for t in terms):
+            reason = "年度がわかりません（academicSessions.csv の学期に schoolYear がありません）"
+        else:
+            reason = f"学期 {'、'.join(terms)} が academicSessions.csv にありません"
+        return self._error("classes", row, "termSourcedIds", reason)
+
+    def _class_grade(self, row: CsvRow, school: _School, title: str) -> int | RowError:
+        grades = [g.strip() for g in _cell(row, "grades").split(",") if g.strip()]
+        if grades:
+            try:
+                return parse_grade(grades[0], school.code[:2])
+            except ValueError as e:
+                return self._error("classes", row, "grades", str(e))
+        if m := _HOMEROOM_GRADE_RE.match(normalize_width(title)):
+            return int(m[1])
+        return self._error(
+            "classes",
+            row,
+            "grades",
+            "学年がわかりません（grades が空で、title も「3年1組」の形ではありません）",
+        )
+
+    def _read_demographics(self, birth: dict[str, tuple[str, str]]) -> Iterator[RowError]:
+        for row in self._rows("demographics"):
+            if error := self._shape("demographics", row):
+                yield error
+                continue
+            user_id = _cell(row, "sourcedId")
+            year_month = ""
+            if raw := _cell(row, "birthDate"):
+                try:
+                    year_month = _birth_year_month(raw)
+                except ValueError as e:
+                    # Reported here; the pupil is still read, without a birth month.
+                    yield self._error("demographics", row, "birthDate", str(e))
+            sex = _SEX.get(_cell(row, "sex").lower())
+            if sex is None:
+                yield self._error(
+                    "demographics",
+                    row,
+                    "sex",
+                    "性別は male、female、other、unspecified のいずれかです",
+                )
+                sex = "unspecified"
+            birth[user_id] = (year_month, sex)
+
+    def _read_roles(self, roles: dict[str, tuple[str, str, str]]) -> Iterator[RowError]:
+        """user -> (role, org, roleType) of the user's primary role (else the first one)."""
+        for row in self._rows("roles"):
+            if error := self._shape("roles", row):
+                yield error
+                continue
+            user_id = _cell(row, "userSourcedId")
+            role = (
+                _cell(row, "role").lower(),
+                _ref(_cell(row, "orgSourcedId")),
+                _cell(row, "roleType").lower(),
+            )
+            previous = roles.get(user_id)
+            if previous is None or (previous[2] != "primary" and role[2] == "primary"):
+                roles[user_id] = role
+
+    def _read_users(
+        self, roles: dict[str, tuple[str, str, str]], birth: dict[str, tuple[str, str]]
+    ) -> Iterator[Record | RowError]:
+        legacy_role = self._path("roles") is None
+        for row in self._rows("users", ("role",) if legacy_role else ()):
+            if error := self._shape("users", row):
+                yield error
+                continue
+            user_id = _cell(row, "sourcedId")
+            if legacy_role:
+                orgs = [
+                    _ref(o.strip()) for o in _cell(row, "orgSourcedIds").split(",") if o.strip()
+                ]
+                role, role_org = _cell(row, "role").lower(), (orgs[0] if orgs else "")
+            elif user_id in roles:
+                role, role_org, _ = roles[user_id]
+            else:
+                yield self._error(
+                    "users", row, "sourcedId", "この利用者の役割が roles.csv にありません"
+                )
+                continue
+            if role != "student":
+                self.other_users.add(user_id)
+                continue
+            record = self._student(row, user_id, role_org, birth.pop(user_id, ("", "unspecified")))
+            if isinstance(record, StudentRecord):
+                self.students[user_id] = record.school_code
+            else:
+                self.rejected_students.add(user_id)
+            yield record
+
+    def _student(
+        self, row: CsvRow, user_id: str, role_org: str, birth: tuple[str, str]
+    ) -> Record | RowError:
+        primary = _ref(_cell(row, "primaryOrgSourcedId"))
+        org_id = primary or role_org
+        column = (
+            "orgSourcedIds"
+            if not primary and "orgSourcedIds" in row.values
+            else "primaryOrgSourcedId"
+        )
+        if not org_id:
+            return self._error(
+                "users",
+                row,
+                column,
+                "所属校がわかりません（primaryOrgSourcedId も役割の orgSourcedId も空です）",
+            )
+        school = self._school_for("users", row, column, org_id)
+        if isinstance(school, RowError):
+            return school
+        grades = [g.strip() for g in _cell(row, "grades").split(",") if g.strip()]
+        if not grades:
+            return self._error("users", row, "grades", "学年がありません（grades が空です）")
+        try:
+            grade = parse_grade(grades[0], school.code[:2])
+        except ValueError as e:
+            return self._error("users", row, "grades", str(e))
+        try:
+            other_ids = parse_user_ids(_cell(row, "userIds"))
+        except ValueError as e:
+            return self._error("users", row, "userIds", str(e))
+        username, email = _cell(row, "username"), _cell(row, "email")
+        fields: dict[str, Any] = {
+            "source_id": user_id,
+            "school_code": school.code,
+            "grade": grade,
+            "birth_year_month": birth[0],
+            "sex": birth[1],
+            "family_name": _cell(row, "familyName"),
+            "given_name": _cell(row, "givenName"),
+            "family_name_kana": _cell(row, "metadata.jp.kanaFamilyName"),
+            "given_name_kana": _cell(row, "metadata.jp.kanaGivenName"),
+            "principal_name": username if "@" in username or not email else email,
+            "other_ids": other_ids,
+        }
+        return build(
+            StudentRecord,
+            self._origin("users", row),
+            fields,
+            {
+                "source_id": "sourcedId",
+                "school_code": column,
+                "grade": "grades",
+                "family_name": "familyName",
+                "given_name": "givenName",
+                "family_name_kana": "metadata.jp.kanaFamilyName",
+                "given_name_kana": "metadata.jp.kanaGivenName",
+                "principal_name": "username",
+                "birth_year_month": "birthDate",
+                "sex": "sex",
+                "other_ids": "userIds",
+            },
+        )
+
+    def _read_enrollments(self) -> Iterator[Record | RowError]:
+        for row in self._rows("enrollments"):
+            if error := self._shape("enrollments", row):
+                yield error
+                continue
+            class_id, user_id = _cell(row, "classSourcedId"), _cell(row, "userSourcedId")
+            if class_id in self.other_classes:
+                continue  # 授業クラスへの登録: only 学級 enrollments are records
+            if _cell(row, "role").lower() != "student" or user_id in self.other_users:
+                continue  # 担任 and other staff
+            homeroom = self.homerooms.get(class_id)
+            if homeroom is None:
+                yield self._error(
+                    "enrollments",
+                    row,
+                    "classSourcedId",
+                    f"学級 {class_id} が classes.csv にない（または取り込めなかった）ため登録できません",
+                )
+                continue
+            if user_id not in self.students:
+                reason = (
+                    f"児童生徒 {user_id} は users.csv の行に誤りがあり取り込めませんでした"
+                    if user_id in self.rejected_students
+                    else f"児童生徒 {user_id} が users.csv にありません"
+                )
+                yield self._error("enrollments", row, "userSourcedId", reason)
+                continue
+            school_org = _ref(_cell(row, "schoolSourcedId"))
+            if school_org and school_org != homeroom.school_org:
+                yield self._error(
+                    "enrollments",
+                    row,
+                    "schoolSourcedId",
+                    f"学校 {school_org} が学級 {class_id} の学校と違います",
+                )
+                continue
+            number: Any = normalize_width(_cell(row, "metadata.jp.ShussekiNo")) or None
+            yield build(
+                EnrollmentRecord,
+                self._origin("enrollments", row),
+                {
+                    "student_source_id": user_id,
+                    "school_code": homeroom.school_code,
+                    "school_year": homeroom.school_year,
+                    "homeroom_name": homeroom.title,
+                    "attendance_number": number,
+                },
+                {
+                    "student_source_id": "userSourcedId",
+                    "school_code": "schoolSourcedId",
+                    "homeroom_name": "classSourcedId",
+                    "attendance_number": "metadata.jp.ShussekiNo",
+                },
+            )
+
+
+def _session_year(row: CsvRow) -> int | None:
+    """schoolYear, else the title (「2025年度」), else the start date (April starts the year)."""
+    text = normalize_width(_cell(row, "schoolYear"))
+    if text.isdigit() and len(text) == 4:
+        return int(text)
+    if m := _SCHOOL_YEAR_TITLE_RE.search(normalize_width(_cell(row, "title"))):
+        return int(m[1])
+    if m := _DATE_RE.fullmatch(normalize_width(_cell(row, "startDate"))):
+        year, month = int(m[1]), int(m[2])
+        return year if month >= 4 else year - 1
+    return None

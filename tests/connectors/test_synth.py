@@ -1,0 +1,360 @@
+"""The synthetic data generator: deterministic, realistic, and readable by our own connectors."""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+import renkei.connectors
+from renkei.connectors.builtin.oneroster import OneRosterConnector
+from renkei.connectors.eras import parse_date
+from renkei.connectors.mapping import Mapping, choose_mapping, load_mappings
+from renkei.connectors.records import StudentRecord
+from renkei.connectors.sdk import RowError, RunState, csv_rows
+from renkei.connectors.synth import (
+    HOLIDAYS,
+    M365_HEADER,
+    SUPPORTED_SCHOOL_YEARS,
+    generate,
+    school_codes,
+    school_days,
+    synthesize_c4th_attendance,
+    write_c4th_attendance,
+)
+from renkei.connectors.textio import detect_encoding
+from renkei.platform.demo import demo_school_codes
+
+MAPPINGS = Path(renkei.connectors.__file__).parent / "mappings"
+VENDOR_FILES = {
+    "roster": "roster",
+    "attendance": "attendance",
+    "nurse_visits": "nurse_visits",
+    "tests": "assessments",
+    "evaluations": "evaluations",
+}  # file -> mapping kind
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A small but complete year: every term ends, every test happens."""
+    out = tmp_path_factory.mktemp("synth-small")
+    return out, generate("131130", out, students=90, days=250, seed=7)
+
+
+@pytest.fixture(scope="module")
+def plausible(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth-2000")
+    return out, generate("271004", out, students=2000, days=200, seed=3)
+
+
+@pytest.fixture(scope="module")
+def plausible_attendance(plausible):
+    return read_csv(plausible[0] / "c4th" / "attendance.csv")[1:]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def read_csv(path: Path, encoding: str = "cp932") -> list[list[str]]:
+    with open(path, encoding=encoding, newline="") as f:
+        return list(csv.reader(f))
+
+
+# --- determinism -----------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
+    first = generate("131041", tmp_path / "a", students=120, days=30, seed=1)
+    generate("131041", tmp_path / "b", students=120, days=30, seed=1)
+    generate("131041", tmp_path / "c", students=120, days=30, seed=2)
+    a, b, c = tree(tmp_path / "a"), tree(tmp_path / "b"), tree(tmp_path / "c")
+    assert a == b
+    assert set(a) == {str(p.relative_to(tmp_path / "a")) for p in first.files}
+    assert a.keys() == c.keys()
+    for name in (
+        "oneroster/users.csv",
+        "c4th/roster.csv",
+        "c4th/attendance.csv",
+        "suzuki/tests.csv",
+    ):
+        assert a[name] != c[name], name
+
+
+def test_other_municipality_gives_other_pupils(tmp_path):
+    generate("131130", tmp_path / "a", students=30, days=5)
+    generate("131041", tmp_path / "b", students=30, days=5)
+    assert tree(tmp_path / "a")["c4th/roster.csv"] != tree(tmp_path / "b")["c4th/roster.csv"]
+
+
+# --- schools ---------------------------------------------------------------------------------
+
+
+def test_demo_school_codes_come_first():
+    codes = school_codes("131130", 9)
+    assert codes[:3] == demo_school_codes("131130")
+    assert [c[:2] for c in codes] == ["B1", "B1", "C1"] * 3
+    assert len(set(codes)) == 9
+    assert school_codes("131130", 2) == demo_school_codes("131130")[:2]
+
+
+def test_schools_and_homerooms_scale_with_pupils(small, plausible):
+    _, summary = small
+    assert summary.schools == 3
+    orgs = read_csv(small[0] / "oneroster" / "orgs.csv", "utf-8")
+    assert [row[5] for row in orgs[2:]] == demo_school_codes("131130")
+    assert orgs[1][4:6] == ["district", "131130"]
+    _, big = plausible
+    assert big.schools == 6
+    assert big.students / big.homerooms == pytest.approx(30, abs=5)
+
+
+# --- vendor files ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vendor", ["c4th", "suzuki"])
+def test_vendor_files_are_cp932_with_the_mapping_columns_and_parse_without_errors(small, vendor):
+    out, summary = small
+    mappings = load_mappings(MAPPINGS / vendor)
+    for file, kind in VENDOR_FILES.items():
+        path = out / vendor / f"{file}.csv"
+        assert detect_encoding(path) == "cp932"
+        path.read_bytes().decode("cp932")  # strict
+        header = read_csv(path)[0]
+        mapping = choose_mapping(mappings, header, path.name)
+        assert mapping.kind == kind
+        assert set(mapping.required_columns()) <= set(header)
+        assert set(header) <= known_columns(mapping), path
+        records = collections.Counter()
+        for row in csv_rows(path, required=mapping.required_columns()):
+            for item in mapping.apply(row, path.name):
+                assert not isinstance(item, RowError), (path.name, item)
+                records[item.stream] += 1
+        assert records, path
+    assert records["evaluations"] == summary.evaluation_rows
+
+
+def known_columns(mapping: Mapping) -> set[str]:
+    return {c for r in mapping.records for spec in r.fields.values() for c in spec.source_columns()}
+
+
+def test_vendor_date_styles(small):
+    out, _ = small
+    c4th = read_csv(out / "c4th" / "attendance.csv")[1]
+    suzuki = read_csv(out / "suzuki" / "attendance.csv")[1]
+    assert c4th[1] == "R7.4.7" and suzuki[1] == "令和7年4月7日"
+    assert read_csv(out / "c4th" / "nurse_visits.csv")[1][1].startswith("2025/")
+    assert read_csv(out / "c4th" / "roster.csv")[1][12].count("/") == 2
+    assert read_csv(out / "suzuki" / "roster.csv")[1][12].startswith(("平成", "令和"))
+
+
+def test_same_story_in_c4th_and_suzuki(small):
+    out, summary = small
+    c4th = read_csv(out / "c4th" / "attendance.csv")[1:]
+    suzuki = read_csv(out / "suzuki" / "attendance.csv")[1:]
+    assert len(c4th) == len(suzuki) == summary.attendance_rows == 90 * summary.school_days
+    to_suzuki = {
+        "": "出席",
+        "病": "欠席（病気）",
+        "事": "欠席（事故）",
+        "欠": "欠席（その他）",
+        "遅": "遅刻",
+        "早": "早退",
+        "停": "出席停止",
+        "忌": "忌引",
+    }
+    assert [to_suzuki[r[2]] for r in c4th] == [r[2] for r in suzuki]
+
+
+# --- calendar --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("year", SUPPORTED_SCHOOL_YEARS)
+def test_school_calendar(year):
+    days = school_days(year)
+    assert 195 <= len(days) <= 205
+    assert days[0].month == 4 and 7 <= days[0].day <= 9
+    assert days[-1] <= dt.date(year + 1, 3, 24)
+    assert all(d.weekday() < 5 and d not in HOLIDAYS for d in days)
+    assert not [d for d in days if dt.date(year, 7, 21) <= d <= dt.date(year, 8, 31)]
+    assert not [d for d in days if dt.date(year, 12, 26) <= d <= dt.date(year + 1, 1, 7)]
+    assert dt.date(year, 5, 3) in HOLIDAYS and dt.date(year + 1, 1, 1) in HOLIDAYS
+
+
+def test_unsupported_school_year_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="2023"):
+        generate("131130", tmp_path, students=10, days=5, school_year=2023)
+
+
+def test_attendance_dates_are_school_days_from_april(small):
+    out, summary = small
+    dates = {parse_date(row[1]) for row in read_csv(out / "c4th" / "attendance.csv")[1:]}
+    calendar = school_days(2025)
+    assert sorted(dates) == calendar[: summary.school_days]
+    assert min(dates) == dt.date(2025, 4, 7)
+
+
+def test_days_limits_the_attendance(tmp_path):
+    summary = generate("131130", tmp_path, students=40, days=12)
+    dates = {parse_date(r[1]) for r in read_csv(tmp_path / "c4th" / "attendance.csv")[1:]}
+    assert sorted(dates) == school_days(2025)[:12]
+    assert summary.attendance_rows == 40 * 12
+
+
+# --- plausibility ----------------------------------------------------------------------------
+
+
+def test_attendance_rates_are_plausible(plausible, plausible_attendance):
+    out, summary = plausible
+    marks = collections.Counter()
+    absences = collections.Counter()
+    for pupil, _date, mark, _reason in plausible_attendance:
+        marks[mark] += 1
+        if mark in ("病", "事", "欠"):
+            absences[pupil] += 1
+    rows = sum(marks.values())
+    assert rows == summary.attendance_rows == 2000 * 200
+    attended = (marks[""] + marks["遅"] + marks["早"]) / rows
+    assert 0.95 <= attended <= 0.99
+    # some late arrivals, early leaves, 出席停止 and 忌引, all rare
+    assert 0.002 < marks["遅"] / rows < 0.02
+    assert 0.001 < marks["早"] / rows < 0.02
+    assert 0 < marks["停"] / rows < 0.01
+    assert 0 < marks["忌"] / rows < 0.002
+    long_term = sum(1 for n in absences.values() if n >= 30)
+    assert long_term == summary.long_term_absent
+    assert 0.005 <= long_term / summary.students <= 0.06
+    # most pupils are rarely absent
+    pupils = {r[3] for r in read_csv(out / "c4th" / "roster.csv")[1:]}
+    typical = sorted(absences.get(p, 0) for p in pupils)
+    assert typical[len(typical) // 2] <= 6
+
+
+def test_long_term_absence_is_concentrated_in_junior_high(plausible, plausible_attendance):
+    out, _ = plausible
+    junior = {r[3] for r in read_csv(out / "c4th" / "roster.csv")[1:] if r[1].startswith("C1")}
+    absences = collections.Counter(r[0] for r in plausible_attendance if r[2] in ("病", "事", "欠"))
+    long_term = {p for p, n in absences.items() if n >= 30}
+    share_junior = len(long_term & junior) / len(junior)
+    share_elementary = len(long_term - junior) / (2000 - len(junior))
+    assert share_junior > 2 * share_elementary
+
+
+def test_illness_comes_in_runs(plausible_attendance):
+    by_pupil = collections.defaultdict(list)
+    for pupil, _date, mark, _reason in plausible_attendance:
+        by_pupil[pupil].append(mark == "病")
+    runs = collections.Counter()
+    for marks in by_pupil.values():
+        current = 0
+        for ill in [*marks, False]:
+            if ill:
+                current += 1
+            elif current:
+                runs[min(current, 5)] += 1
+                current = 0
+    assert runs[2] + runs[3] + runs[4] > 0.8 * runs[1]  # illness usually lasts 2-4 days
+
+
+def test_scores_ratings_and_visits_are_in_range(plausible):
+    out, summary = plausible
+    tests = read_csv(out / "c4th" / "tests.csv")[1:]
+    scores = [int(r[6]) for r in tests]
+    assert all(0 <= s <= 100 for s in scores) and all(r[7] == "100" for r in tests)
+    assert 60 < sum(scores) / len(scores) < 85
+    assert {r[2] for r in tests} == {"定期考査", "単元テスト", "学力調査"}
+    evaluations = read_csv(out / "c4th" / "evaluations.csv")[1:]
+    junior = {r[3] for r in read_csv(out / "c4th" / "roster.csv")[1:] if r[1].startswith("C1")}
+    ratings = collections.Counter(r[4] for r in evaluations if r[1] in junior)
+    assert set(ratings) == {"1", "2", "3", "4", "5"} and ratings["3"] == max(ratings.values())
+    assert {r[4] for r in evaluations if r[1] not in junior} == {""}
+    assert {v for r in evaluations for v in r[5:8]} == {"A", "B", "C"}
+    assert 1.5 < summary.nurse_visits / summary.students < 5
+
+
+# --- OneRoster and M365 ----------------------------------------------------------------------
+
+
+def test_oneroster_parses_with_zero_row_errors_and_links_every_pupil(small):
+    out, summary = small
+    connector = OneRosterConnector()
+    items = list(connector.read(connector.Config(paths=[out / "oneroster"]), RunState()))
+    assert [i for i in items if isinstance(i, RowError)] == []
+    streams = collections.Counter(i.stream for i in items)
+    assert streams == {
+        "schools": summary.schools,
+        "homerooms": summary.homerooms,
+        "students": summary.students,
+        "enrollments": summary.students,
+    }
+    pupils = [i for i in items if isinstance(i, StudentRecord)]
+    c4th_ids = {r[3] for r in read_csv(out / "c4th" / "roster.csv")[1:]}
+    suzuki_ids = {r[6] for r in read_csv(out / "suzuki" / "roster.csv")[1:]}
+    for pupil in pupils:
+        assert pupil.family_name_kana and pupil.given_name_kana
+        assert pupil.principal_name.endswith("@m131130.example.ed.jp")
+        assert set(pupil.other_ids) == {"c4th", "suzuki"}
+        assert pupil.birth_year_month[:4].isdigit()
+    assert {p.other_ids["c4th"] for p in pupils} == c4th_ids
+    assert {p.other_ids["suzuki"] for p in pupils} == suzuki_ids
+
+
+def test_birth_year_matches_grade(small):
+    out, _ = small
+    for row in read_csv(out / "c4th" / "roster.csv")[1:]:
+        school, grade, birth = row[1], int(row[4]), dt.date(*map(int, row[12].split("/")))
+        age_grade = grade + (6 if school.startswith("C1") else 0)
+        assert dt.date(2019 - age_grade, 4, 2) <= birth <= dt.date(2020 - age_grade, 4, 1)
+
+
+def test_m365_reports(small):
+    out, summary = small
+    files = sorted((out / "msgraph").glob("*.csv"))
+    assert len(files) == 10
+    upns = {
+        r[4] for r in read_csv(out / "oneroster" / "users.csv", "utf-8")[1:] if r[4].startswith("s")
+    }
+    teams = rows = 0
+    for path in files:
+        assert path.read_bytes().startswith(codecs.BOM_UTF8)
+        table = read_csv(path, "utf-8-sig")
+        assert table[0] == M365_HEADER
+        assert {r[1] for r in table[1:]} == upns
+        assert {v for r in table[1:] for v in r[5:]} <= {"Yes", "No"}
+        teams += sum(r[M365_HEADER.index("Teams")] == "Yes" for r in table[1:])
+        rows += len(table) - 1
+    assert rows == summary.m365_rows
+    assert teams / rows > 0.5  # most pupils use Teams on a school day
+
+
+# --- the benchmark helpers -------------------------------------------------------------------
+
+
+def test_synthesize_c4th_attendance_writes_exactly_n_rows(tmp_path):
+    path = tmp_path / "attendance.csv"
+    assert synthesize_c4th_attendance(path, 12_345, seed=5) == 12_345
+    mapping = choose_mapping(load_mappings(MAPPINGS / "c4th"), read_csv(path)[0], path.name)
+    rows = list(csv_rows(path))
+    assert len(rows) == 12_345
+    assert not [i for r in rows for i in mapping.apply(r, path.name) if isinstance(i, RowError)]
+    synthesize_c4th_attendance(tmp_path / "again.csv", 12_345, seed=5)
+    assert path.read_bytes() == (tmp_path / "again.csv").read_bytes()
+
+
+def test_write_c4th_attendance(tmp_path):
+    path = tmp_path / "attendance.csv"
+    rows = [
+        ("C0000001", dt.date(2025, 4, 8), "", ""),
+        ("C0000002", dt.date(2025, 4, 8), "病", "発熱"),
+    ]
+    assert write_c4th_attendance(path, rows) == 2
+    assert path.read_bytes().decode("cp932") == (
+        "児童生徒ID,日付,出欠,理由\r\nC0000001,R7.4.8,,\r\nC0000002,R7.4.8,病,発熱\r\n"
+    )
