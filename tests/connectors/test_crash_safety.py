@@ -12,7 +12,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from cli_support import RENKEI, query, renkei, scratch_database  # noqa: E402
+from cli_support import RENKEI, query, renkei, scratch_database
 
 pytestmark = pytest.mark.slow
 
