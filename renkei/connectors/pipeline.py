@@ -185,9 +185,14 @@ def _run(cls: type[Connector], municipality, run: ImportRun, paths: list[Path],
 
     with transaction.atomic():
         loader = Loader(municipality, run, cls.source_system())
+        clock = time.monotonic()
         loader.stage(cls().read(cfg, state), progress)
+        staged = time.monotonic()
         loader.load()
+        loaded = time.monotonic()
         rollups.refresh(loader.school_years)
+        log.info("import #%s phases: read and stage %.1f s, load %.1f s, rollups %.1f s", run.pk,
+                 staged - clock, loaded - staged, time.monotonic() - loaded)
         run.rows_read = loader.rows_read
         run.rows_rejected = loader.rejected_rows()
         run.rows_accepted = run.rows_read - run.rows_rejected

@@ -53,17 +53,38 @@ def prepare(verbosity: int = 0) -> None:
     _ensure_users()
 
 
+DEMO_STUDENTS = 600
+# 八王子市 runs スズキ校務 in the demo, the others C4th: both connectors get exercised.
+DEMO_VENDOR = {"132012": "suzuki"}
+
+
 def load_demo_data(municipality) -> None:
-    """Fill a demo municipality with data. Until the connectors land this creates the demo
-    schools only; the synthetic-data import will take its place."""
-    from renkei.edudata.models import School
+    """Synthetic data for a demo municipality, written in each system's own format and
+    loaded through the real connectors (OneRoster roster, C4th or スズキ校務, Microsoft 365
+    report exports). Skipped when an import already succeeded."""
+    from renkei.connectors import synth
+    from renkei.connectors.pipeline import run_import
+    from renkei.edudata.models import ImportRun
+    from renkei.platform import environment
     from renkei.tenants.context import in_tenant
 
-    names = ["第一小学校", "第二小学校", "第一中学校"]
     with in_tenant(municipality):
-        for code, name in zip(demo_school_codes(municipality.code), names, strict=True):
-            School.objects.get_or_create(code=code, defaults={
-                "name": f"{municipality.name}立{name}", "school_type": code[:2]})
+        if ImportRun.objects.filter(status=ImportRun.Status.SUCCEEDED).exists():
+            return
+    out = environment.home() / "demo-data" / municipality.code
+    synth.generate(municipality.code, out, students=DEMO_STUDENTS,
+                   seed=int(municipality.code))
+    vendor = DEMO_VENDOR.get(municipality.code, "c4th")
+    steps = [("oneroster", [out / "oneroster"]),
+             (vendor, sorted((out / vendor).glob("*.csv"))),
+             ("msgraph", [out / "msgraph"])]
+    for connector, paths in steps:
+        run = run_import(connector, municipality, paths=paths, started_by="demo")
+        if run.status != ImportRun.Status.SUCCEEDED:
+            raise RuntimeError(f"demo import {connector} into {municipality.code} failed: "
+                               f"{run.message}")
+        print(f"  {municipality.name}: {connector} 取り込み {run.rows_accepted:,} 行"
+              f"（除外 {run.rows_rejected:,} 行）", flush=True)
 
 
 def _ensure_users() -> None:

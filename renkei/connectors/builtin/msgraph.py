@@ -36,7 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 import msal
 import requests
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from renkei.connectors.records import M365UsageRecord, Origin, Record
 from renkei.connectors.sdk import (
@@ -91,11 +91,13 @@ CONCEALED_MESSAGE = (
 
 
 class MicrosoftGraphConfig(ConnectorConfig):
-    """Where and how to read the usage reports. ``paths`` is not used."""
+    """Where and how to read the usage reports: from Microsoft Graph (tenant, app, secret), or
+    from report CSVs already exported (``paths``: files or directories; the admin centre's
+    export, or files fetched elsewhere), which needs no credentials."""
 
-    tenant_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
-    client_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9-]+$")
-    client_secret: str = Field(min_length=1)
+    tenant_id: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9.-]*)?$")
+    client_id: str = Field(default="", pattern=r"^[A-Za-z0-9-]*$")
+    client_secret: str = ""
     authority_host: str = "https://login.microsoftonline.com"
     graph_url: str = "https://graph.microsoft.com/v1.0"
     dates: list[dt.date] | None = None  # explicit days; otherwise the last ``days`` days
@@ -112,6 +114,13 @@ class MicrosoftGraphConfig(ConnectorConfig):
         if parts.scheme != "https" or not parts.hostname:
             raise ValueError(f"「{value}」は https:// で始まる URL ではありません")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _credentials_unless_files(self) -> MicrosoftGraphConfig:
+        if not self.paths and not (self.tenant_id and self.client_id and self.client_secret):
+            raise ValueError("tenant_id・client_id・client_secret を指定するか、"
+                             "エクスポートしたレポートの CSV を指定してください")
+        return self
 
     @property
     def scope(self) -> str:
@@ -171,6 +180,9 @@ class MicrosoftGraphConnector(Connector):
         return CheckResult(True, "Microsoft Graph に接続し、利用状況レポートを読めました。")
 
     def read(self, config: MicrosoftGraphConfig, state: RunState) -> Iterator[Record | RowError]:
+        if config.paths:
+            yield from self._read_files(config.paths)
+            return
         days = self._days_to_fetch(config, state)
         log.info("msgraph: %d day(s) to fetch", len(days))
         if not days:
@@ -211,6 +223,35 @@ class MicrosoftGraphConnector(Connector):
                 state.data["fetched"] = sorted(d for d in fetched if d >= oldest)
             else:  # Graph answers an empty report while a day is still being processed
                 log.info("msgraph: no rows for %s yet; it will be fetched again next run", day)
+
+    def _read_files(self, paths: list[Path]) -> Iterator[Record | RowError]:
+        """Exported report CSVs: the report is told by its columns, the day by the file name
+        (…YYYY-MM-DD.csv) or else by the rows' Report Refresh Date."""
+        files = sorted(f for p in paths for f in ([p] if p.is_file() else p.glob("*.csv")))
+        if not files:
+            raise SourceError("レポートの CSV ファイルが見つかりません。")
+        for path in files:
+            content = path.read_bytes()  # one row per user: small even for a large city
+            header = content.decode("utf-8-sig", errors="replace").split("\n", 1)[0]
+            report = M365_REPORT if all(c in header for c in APP_COLUMNS) else TEAMS_REPORT
+            rows = _csv_rows(path.name, content, report)
+            _refuse_concealed(rows)
+            named = _ISO_DATE.search(path.stem)
+            refreshed = next((r.values.get(REFRESH_DATE, "") for r in rows if r.values), "")
+            day_text = named.group() if named else refreshed.strip()
+            try:
+                day = dt.date.fromisoformat(day_text)
+            except ValueError:
+                raise SourceError(f"{path.name}: レポートの日付がわかりません（ファイル名に "
+                                  "YYYY-MM-DD を含めてください）。") from None
+            seen: set[tuple[str, str]] = set()
+            for item in _interpret(report, day, rows):
+                if isinstance(item, M365UsageRecord):
+                    key = (item.principal_name.casefold(), item.app)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                yield item
 
     def _days_to_fetch(self, config: MicrosoftGraphConfig, state: RunState) -> list[dt.date]:
         """Explicit ``dates`` always; otherwise the last ``days`` complete days not yet fetched."""
