@@ -34,14 +34,17 @@ def install() -> None:
     if not (BIN / "python").exists():
         print("creating .venv …", flush=True)
         venv.create(VENV, with_pip=True)
-    wanted = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()
-                            ).hexdigest()
+    wanted = hashlib.sha256(b"".join(p.read_bytes() for p in (
+        LOCK, ROOT / "pyproject.toml", ROOT / "examples/renkei-connector-kenko/pyproject.toml"))
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     print("installing locked dependencies …", flush=True)
     pip = [BIN / "python", "-m", "pip", "--disable-pip-version-check", "-q"]
     run(*pip, "install", "--require-hashes", "-r", LOCK)
     run(*pip, "install", "--no-deps", "-e", ".")
+    # The example vendor connector is installed as its own package, as a vendor's would be.
+    run(*pip, "install", "--no-deps", "-e", "examples/renkei-connector-kenko")
     STAMP.write_text(wanted)
 
 

@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from renkei.edudata.models import AttendanceStatus, HealthObservation, NurseVisit, Student
+from renkei.edudata.codes import AttendanceStatus, HealthCondition, NurseVisitReason, Sex
 from renkei.tenants.codes import CodeError, validate_school_code
 
 
@@ -108,7 +108,7 @@ class HealthObservationRecord(Record):
     stream: ClassVar[str] = "health"
     student_source_id: str = Field(min_length=1)
     date: dt.date
-    condition: HealthObservation.Condition
+    condition: HealthCondition
     symptoms: str = Field(default="", max_length=200)
 
 
@@ -116,7 +116,7 @@ class NurseVisitRecord(Record):
     stream: ClassVar[str] = "nurse_visits"
     student_source_id: str = Field(min_length=1)
     visited_at: dt.datetime
-    reason_category: NurseVisit.Reason
+    reason_category: NurseVisitReason
     note: str = Field(default="", max_length=2000)
 
 
@@ -161,4 +161,4 @@ RECORD_TYPES: dict[str, type[Record]] = {
                           AttendanceRecord, HealthObservationRecord, NurseVisitRecord,
                           AssessmentRecord, EvaluationRecord, M365UsageRecord)
 }
-SEX_VALUES = tuple(Student.Sex.values)
+SEX_VALUES = tuple(Sex.values)

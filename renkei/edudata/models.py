@@ -14,6 +14,15 @@ import datetime as dt
 from django.db import models
 from django.db.models import Q
 
+from renkei.edudata.codes import (  # noqa: F401 - re-exported for callers of models
+    ABSENCE_STATUSES,
+    NOT_COUNTED_STATUSES,
+    AssessmentKind,
+    AttendanceStatus,
+    HealthCondition,
+    NurseVisitReason,
+    Sex,
+)
 from renkei.tenants.codes import SCHOOL_TYPES
 
 
@@ -74,11 +83,7 @@ class StudentQuerySet(models.QuerySet):
 class Student(models.Model):
     """A pupil, keyed by a pseudonymous id. No name, no source id here."""
 
-    class Sex(models.TextChoices):
-        MALE = "male", "男"
-        FEMALE = "female", "女"
-        OTHER = "other", "その他"
-        UNSPECIFIED = "unspecified", "未回答"
+    Sex = Sex
 
     pseudonym = models.CharField("仮名ID", max_length=32, unique=True)
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students")
@@ -133,21 +138,6 @@ class Enrollment(models.Model):
                                                name="enrollment_natural_key")]
 
 
-class AttendanceStatus(models.TextChoices):
-    PRESENT = "present", "出席"
-    ABSENT_ILLNESS = "absent_illness", "欠席（病気）"
-    ABSENT_ACCIDENT = "absent_accident", "欠席（事故）"
-    ABSENT_OTHER = "absent_other", "欠席（その他）"
-    LATE = "late", "遅刻"
-    EARLY_LEAVE = "early_leave", "早退"
-    SUSPENSION = "suspension", "出席停止"
-    MOURNING = "mourning", "忌引"
-
-
-# 出席停止 and 忌引 are not absences; late and early leave are attendance.
-ABSENCE_STATUSES = frozenset({AttendanceStatus.ABSENT_ILLNESS, AttendanceStatus.ABSENT_ACCIDENT,
-                              AttendanceStatus.ABSENT_OTHER})
-NOT_COUNTED_STATUSES = frozenset({AttendanceStatus.SUSPENSION, AttendanceStatus.MOURNING})
 
 
 class AttendanceDay(models.Model):
@@ -170,10 +160,7 @@ class AttendanceDay(models.Model):
 class HealthObservation(models.Model):
     """健康観察: the morning check."""
 
-    class Condition(models.TextChoices):
-        GOOD = "good", "良い"
-        FAIR = "fair", "ふつう"
-        POOR = "poor", "よくない"
+    Condition = HealthCondition
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="health")
     date = models.DateField("日付")
@@ -191,11 +178,7 @@ class HealthObservation(models.Model):
 class NurseVisit(models.Model):
     """保健室利用."""
 
-    class Reason(models.TextChoices):
-        INJURY = "injury", "けが"
-        ILLNESS = "illness", "体調不良"
-        MENTAL = "mental", "心の相談"
-        OTHER = "other", "その他"
+    Reason = NurseVisitReason
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="nurse_visits")
     visited_at = models.DateTimeField("来室日時")
@@ -211,10 +194,7 @@ class NurseVisit(models.Model):
 
 
 class AssessmentResult(models.Model):
-    class Kind(models.TextChoices):
-        PERIODIC = "periodic", "定期考査"
-        UNIT = "unit", "単元テスト"
-        SURVEY = "survey", "学力調査"
+    Kind = AssessmentKind
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="assessments")
     school_year = models.PositiveSmallIntegerField("年度")
