@@ -137,3 +137,27 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"renkei": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# -- GraphQL --------------------------------------------------------------------------------
+# Introspection and GraphiQL only with DEBUG on; depth and cost limits always.
+GRAPHQL_MAX_DEPTH = int(os.environ.get("RENKEI_GRAPHQL_MAX_DEPTH", "8"))
+# Remote tenants (municipalities running their own deployment) the federation calls over HTTP:
+# JSON list of {"code": "271004", "url": "https://renkei.city.osaka.example/federation/tenant"}.
+RENKEI_FEDERATION_REMOTES = os.environ.get("RENKEI_FEDERATION_REMOTES", "[]")
+# Signs service tokens between deployments (production: a shared secret from the secret store).
+RENKEI_SERVICE_TOKEN_KEY = os.environ.get("RENKEI_SERVICE_TOKEN_KEY", SECRET_KEY)
+RENKEI_FEDERATION_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_FEDERATION_TIMEOUT", "5"))
+
+# -- Jobs -----------------------------------------------------------------------------------
+# With no broker, tasks run in-process (the embedded default); production: Redis.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+
+# -- Storage --------------------------------------------------------------------------------
+# "local" (a directory under RENKEI_HOME) or "s3" (per-tenant prefix, SSE-KMS).
+RENKEI_STORAGE = os.environ.get("RENKEI_STORAGE", "local")
+RENKEI_S3_BUCKET = os.environ.get("RENKEI_S3_BUCKET", "")
+RENKEI_S3_KMS_KEY_ID = os.environ.get("RENKEI_S3_KMS_KEY_ID", "")
+RENKEI_S3_ENDPOINT_URL = os.environ.get("RENKEI_S3_ENDPOINT_URL") or None
+AWS_REGION = os.environ.get("AWS_REGION", "ap-northeast-1")

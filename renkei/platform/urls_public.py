@@ -11,4 +11,5 @@ urlpatterns = [
     path("accounts/", include("renkei.platform.urls_accounts")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("", include("renkei.graphql.federation.urls")),
 ]

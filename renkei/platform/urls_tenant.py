@@ -9,4 +9,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("renkei.platform.urls_accounts")),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("renkei.graphql.tenant.urls")),
 ]

@@ -1,0 +1,3 @@
+"""URLs of the prefecture federation subgraph (public host)."""
+
+urlpatterns: list = []

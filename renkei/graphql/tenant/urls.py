@@ -1,0 +1,3 @@
+"""URLs of the municipality GraphQL API (inside a tenant)."""
+
+urlpatterns: list = []
