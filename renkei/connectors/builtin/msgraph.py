@@ -205,12 +205,8 @@ class MicrosoftGraphConnector(Connector):
                 rows_in_day += len(rows)
                 _refuse_concealed(rows)
                 records = errors = 0
-                for item in _interpret(report, day, rows):
+                for item in _unique(_interpret(report, day, rows), seen):
                     if isinstance(item, M365UsageRecord):
-                        key = (item.principal_name.casefold(), item.app)
-                        if key in seen:
-                            continue
-                        seen.add(key)
                         records += 1
                     else:
                         errors += 1
@@ -244,14 +240,7 @@ class MicrosoftGraphConnector(Connector):
             except ValueError:
                 raise SourceError(f"{path.name}: レポートの日付がわかりません（ファイル名に "
                                   "YYYY-MM-DD を含めてください）。") from None
-            seen: set[tuple[str, str]] = set()
-            for item in _interpret(report, day, rows):
-                if isinstance(item, M365UsageRecord):
-                    key = (item.principal_name.casefold(), item.app)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                yield item
+            yield from _unique(_interpret(report, day, rows), set())
 
     def _days_to_fetch(self, config: MicrosoftGraphConfig, state: RunState) -> list[dt.date]:
         """Explicit ``dates`` always; otherwise the last ``days`` complete days not yet fetched."""
@@ -494,6 +483,18 @@ def _interpret(report: str, day: dt.date, rows: list[_Row]) -> Iterator[Record |
             yield build(M365UsageRecord, row.origin,
                         {"principal_name": upn, "date": day, "app": app, "active": True},
                         {"principal_name": UPN})
+
+
+def _unique(items: Iterable[Record | RowError], seen: set[tuple[str, str]]
+            ) -> Iterator[Record | RowError]:
+    """Drop a user/app of one day already yielded (both reports may mark Teams use)."""
+    for item in items:
+        if isinstance(item, M365UsageRecord):
+            key = (item.principal_name.casefold(), item.app)
+            if key in seen:
+                continue
+            seen.add(key)
+        yield item
 
 
 def _date(values: dict[str, str], column: str) -> dt.date | None:
