@@ -372,12 +372,21 @@ class QuarantinedRow(models.Model):
 
 # -- rollups: what dashboards and aggregates read; opted-out pupils are never in them ---------
 
-class AttendancePupilMonth(models.Model):
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+class RollupCell(models.Model):
+    """What every rollup row is broken down by: the school (and its type) and the grade, in
+    a school year. Rows only ever aggregate analyzable pupils."""
+
     school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
     school_type = models.CharField(max_length=2)
     grade = models.PositiveSmallIntegerField()
     school_year = models.PositiveSmallIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class AttendancePupilMonth(RollupCell):
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
     month = models.PositiveSmallIntegerField()
     school_days = models.PositiveSmallIntegerField()
     present = models.PositiveSmallIntegerField()
@@ -395,12 +404,8 @@ class AttendancePupilMonth(models.Model):
         indexes = [models.Index(fields=["school_year", "month"])]
 
 
-class AttendancePupilYear(models.Model):
+class AttendancePupilYear(RollupCell):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
-    school_type = models.CharField(max_length=2)
-    grade = models.PositiveSmallIntegerField()
-    school_year = models.PositiveSmallIntegerField()
     school_days = models.PositiveSmallIntegerField()
     absence_days = models.PositiveSmallIntegerField()
     absent_illness = models.PositiveSmallIntegerField()
@@ -413,11 +418,7 @@ class AttendancePupilYear(models.Model):
         indexes = [models.Index(fields=["school_year"])]
 
 
-class NurseVisitMonth(models.Model):
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
-    school_type = models.CharField(max_length=2)
-    grade = models.PositiveSmallIntegerField()
-    school_year = models.PositiveSmallIntegerField()
+class NurseVisitMonth(RollupCell):
     month = models.PositiveSmallIntegerField()
     reason_category = models.CharField(max_length=8)
     visits = models.PositiveIntegerField()
@@ -427,11 +428,7 @@ class NurseVisitMonth(models.Model):
         indexes = [models.Index(fields=["school_year"])]
 
 
-class M365AppMonth(models.Model):
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
-    school_type = models.CharField(max_length=2)
-    grade = models.PositiveSmallIntegerField()
-    school_year = models.PositiveSmallIntegerField()
+class M365AppMonth(RollupCell):
     month = models.PositiveSmallIntegerField()
     app = models.CharField(max_length=20)
     active_pupils = models.PositiveIntegerField()
@@ -440,11 +437,7 @@ class M365AppMonth(models.Model):
         indexes = [models.Index(fields=["school_year"])]
 
 
-class AssessmentBin(models.Model):
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
-    school_type = models.CharField(max_length=2)
-    grade = models.PositiveSmallIntegerField()
-    school_year = models.PositiveSmallIntegerField()
+class AssessmentBin(RollupCell):
     kind = models.CharField(max_length=8)
     subject = models.CharField(max_length=40)
     score_bin = models.PositiveSmallIntegerField(help_text="0–9: 得点率の 10% 刻み（100% は 9）")
