@@ -39,20 +39,31 @@ Protection
    Complements are the smallest released cells of the relation (ties: leaf cells
    before margins, then table order), so the result is deterministic.
 
-3. Linear audit. The two rules above are the classic heuristic for linked tables and
-   they are not sufficient on their own: suppressed cells whose rows and columns all
-   hold two suppressions can still be solved when the relations are combined (a
-   suppressed cell "bridging" two otherwise separate suppression cycles). The audit
-   solves the relations exactly (Gauss-Jordan over fractions, released values taken
-   as known) and, while some suppressed cell is uniquely determined, suppresses
-   further cells around it and repeats steps 2-3. When the loop ends no suppressed cell
-   is a linear function of the released cells.
+3. Audits. The two rules above are the classic heuristic for linked tables and they
+   are not sufficient on their own: cells whose rows and columns all hold two
+   suppressions can still be solved when relations are combined (a suppressed cell
+   "bridging" two otherwise separate suppression cycles), and "counts are >= 0" can
+   pin a cell that linear algebra leaves open. So after step 2 the table is attacked
+   the way an outsider would, with everything that is published: released values,
+   structural zeros, and the reason codes, which tell that a primary cell holds
+   0..k-1 pupils and a complementary one at least k.
 
-This remains a heuristic, not an optimal suppression (that is an integer programme):
-it may suppress more than necessary, and it does not compute the protection intervals
-that a linear-programming attacker could derive from "counts are >= 0" beyond what the
-rules in step 2 ensure. The tests attack random tables with exact elimination and
-bound propagation to check the guarantees above.
+   * Linear: exact Gauss-Jordan elimination over the relations (integer arithmetic).
+     A suppressed cell is determined when its unit vector lies in the row space of
+     the relations restricted to suppressed cells.
+   * Bounds: interval propagation over every relation until nothing changes. A
+     suppressed cell is pinned when its lower and upper bounds meet.
+
+   Each unsafe cell gets one more complement, the cheapest released cell in the
+   relations the attack used (else the nearest one), and steps 2-3 repeat. When the
+   loop ends no suppressed cell is a linear function of the published figures and
+   none is pinned by bound propagation.
+
+This is a heuristic, not an optimal suppression (that is an integer programme): it may
+suppress more than necessary. Bound propagation is weaker than linear programming:
+an attacker with an LP solver can, rarely, still pin a suppressed cell that sits at
+one of its bounds (a 0, or a complement of exactly k) in a table of three dimensions.
+The tests attack random tables with exact elimination and bound propagation.
 
 Rounding and rates
 ------------------
@@ -215,6 +226,11 @@ class RateCell:
     suppressed: bool
     reason: str | None
 
+    @property
+    def label(self) -> str | None:
+        """User-facing reason of the suppression (Japanese)."""
+        return REASONS[self.reason] if self.reason else None
+
 
 @dataclass(frozen=True)
 class ReleasedTable:
@@ -261,6 +277,7 @@ def protect_table(
     made only of them) are released as 0. All other cells below ``k`` are suppressed.
     """
     dims = tuple(dimensions)
+    structural_zeros = frozenset(structural_zeros)
     _check_arguments(counts, dims, k, rounding_base, structural_zeros)
 
     keys = list(itertools.product(*(dim.codes for dim in dims)))
@@ -510,7 +527,9 @@ class _Protector:
             queued[r] = False
             total, *kids = relations[r]
             lo_sum = sum(lo[c] for c in kids)
-            hi_sum = sum(hi[c] for c in kids)
+            unbounded = sum(hi[c] == inf for c in kids)
+            finite_hi_sum = sum(hi[c] for c in kids if hi[c] != inf)
+            hi_sum = inf if unbounded else finite_hi_sum
             changed = []
             if lo_sum > lo[total] or hi_sum < hi[total]:
                 lo[total] = max(lo[total], lo_sum)
@@ -518,9 +537,9 @@ class _Protector:
                 changed.append(total)
             for c in kids:
                 if hi[c] == inf:
-                    others_hi = sum(hi[o] for o in kids if o != c)
+                    others_hi = inf if unbounded > 1 else finite_hi_sum
                 else:
-                    others_hi = hi_sum - hi[c]
+                    others_hi = inf if unbounded else finite_hi_sum - hi[c]
                 new_lo = max(lo[c], lo[total] - others_hi)
                 new_hi = min(hi[c], hi[total] - (lo_sum - lo[c]))
                 if new_lo != lo[c] or new_hi != hi[c]:
