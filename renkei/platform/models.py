@@ -61,3 +61,47 @@ class Membership(models.Model):
     def __str__(self) -> str:
         scope = self.municipality_id or self.prefecture_id
         return f"{self.user} {self.role} @ {scope}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for one municipality's GraphQL API (renkei.platform.tokens).
+
+    Only the SHA-256 of the secret is stored; the secret is shown once, when issued. The token
+    acts with one role of its user in one municipality and never more: the user's memberships
+    are checked again on every use, so removing a membership disables its tokens. A widget
+    token is read-only and can only read the metrics it names.
+    """
+
+    class Kind(models.TextChoices):
+        API = "api", "API"
+        WIDGET = "widget", "ウィジェット（指標のみ）"
+
+    name = models.CharField("名前", max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="api_tokens")
+    municipality = models.ForeignKey("tenants.Municipality", on_delete=models.CASCADE,
+                                     related_name="api_tokens")
+    role = models.CharField("役割", max_length=32, choices=Role.choices)
+    kind = models.CharField("種類", max_length=8, choices=Kind.choices, default=Kind.API)
+    metrics = ArrayField(models.CharField(max_length=60), default=list, blank=True,
+                         verbose_name="読める指標（空ならすべて）")
+    token_hash = models.CharField("トークンの SHA-256", max_length=64, unique=True,
+                                  editable=False)
+    prefix = models.CharField("先頭の文字（識別用）", max_length=16, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField("有効期限")
+    revoked_at = models.DateTimeField("失効日時", null=True, blank=True)
+    last_used_at = models.DateTimeField("最終利用", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API トークン"
+        verbose_name_plural = "API トークン"
+        constraints = [
+            models.CheckConstraint(name="api_token_not_prefecture_role",
+                                   condition=~Q(role="prefecture_analyst")),
+            models.CheckConstraint(name="api_token_widget_names_metrics",
+                                   condition=Q(kind="api") | ~Q(metrics=[])),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

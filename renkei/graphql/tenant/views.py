@@ -1,0 +1,127 @@
+"""The HTTP endpoint: POST /graphql inside a tenant (/m/<code>/graphql or <code>.<domain>/graphql).
+
+Before any GraphQL runs, the request is authenticated and admitted here:
+
+* ``Authorization: Bearer <token>``: the token is the only credential looked at (cookies are
+  ignored, never mixed in). It must belong to this municipality. CSRF does not apply: a browser
+  never attaches this header on its own, so another site cannot make a victim's browser send
+  it (no CORS is configured that would allow it).
+* Otherwise the Django session (the login page's), and then CSRF *is* enforced, exactly as
+  Django's CsrfViewMiddleware would: the view is ``csrf_exempt`` only so that the check can
+  be skipped for bearer requests; session requests run the same middleware check by hand
+  (as Django REST framework's SessionAuthentication does).
+* Anonymous → 401; no role in this municipality (another tenant's users, prefecture analysts)
+  → 403; both as a GraphQL error body with ``extensions.code``.
+
+Only POST with a JSON (or application/graphql) body: a GET query would let another site
+trigger pupil reads (and access-log rows) through an image tag, and form-encoded posts are
+what a cross-site page can send without a CORS preflight. No batching: a JSON list of
+operations is refused with a clear error (batching would multiply the cost limit).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from graphene_django.views import GraphQLView
+
+from renkei.graphql.tenant import validation
+from renkei.graphql.tenant.context import RequestContext
+from renkei.graphql.tenant.errors import format_error
+from renkei.graphql.tenant.schema import schema
+from renkei.platform import policy, tokens
+
+UNAUTHENTICATED = "ログインしてください（またはAPI トークンを Authorization: Bearer で送ってください）。"
+BAD_AUTH_SCHEME = "Authorization ヘッダーは「Bearer <トークン>」の形式で送ってください。"
+CSRF_FAILED = "CSRF トークンが確認できません。ページを再読み込みしてから送信してください。"
+POST_ONLY = "GraphQL は POST（JSON 本文）で送ってください。"
+NO_BATCHING = "一括リクエスト（操作の配列）には対応していません。操作を 1 つずつ送ってください。"
+NO_TENANT = "自治体が特定できません。/m/<自治体コード>/graphql に送ってください。"
+JSON_ONLY = "Content-Type は application/json（または application/graphql）にしてください。"
+CONTENT_TYPES = frozenset({"application/json", "application/graphql"})
+
+
+def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
+                            status=status, json_dumps_params={"ensure_ascii": False})
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
+    check = CsrfViewMiddleware(lambda _request: HttpResponse())
+    check.process_request(request)
+    return check.process_view(request, None, (), {})
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class TenantGraphQLView(GraphQLView):
+    """graphene-django's view with our admission, context, validation rules and errors."""
+
+    graphiql = False
+    batch = False
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST":
+            return _error(405, "METHOD_NOT_ALLOWED", POST_ONLY, Allow="POST")
+        if self.get_content_type(request) not in CONTENT_TYPES:
+            # Form posts are what a cross-site page can send without a preflight.
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE", JSON_ONLY)
+        municipality = getattr(request, "tenant", None)
+        if municipality is None:
+            return _error(404, "NOT_FOUND", NO_TENANT)
+        header = request.headers.get("Authorization", "")
+        token = None
+        if header:
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                return _error(401, "UNAUTHENTICATED", BAD_AUTH_SCHEME,
+                              **{"WWW-Authenticate": 'Bearer error="invalid_request"'})
+            try:
+                token, principal = tokens.authenticate_bearer(secret, municipality)
+            except tokens.TokenRefused as refused:
+                return _error(401, "UNAUTHENTICATED", str(refused),
+                              **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        else:
+            if _csrf_failure(request) is not None:
+                return _error(403, "CSRF_FAILED", CSRF_FAILED)
+            principal = policy.principal_for(request)
+            if principal.user_id is None:
+                return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
+        if not policy.may_enter_tenant(principal, municipality):
+            return _error(403, "FORBIDDEN", policy.FORBIDDEN_TENANT)
+        if _is_batch(request):
+            return _error(400, "BATCHING_NOT_SUPPORTED", NO_BATCHING)
+        request.renkei_context = RequestContext(request=request, municipality=municipality,
+                                                principal=principal, token=token)
+        # Fresh rule classes per request: introspection follows DEBUG as it is now.
+        self.validation_rules = validation.rules_for_request()
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context(self, request: HttpRequest) -> RequestContext:
+        return request.renkei_context
+
+    @staticmethod
+    def format_error(error) -> dict:
+        return format_error(error)
+
+
+def _is_batch(request: HttpRequest) -> bool:
+    if GraphQLView.get_content_type(request) != "application/json":
+        return False
+    try:
+        return isinstance(json.loads(request.body or b"null"), list)
+    except (ValueError, UnicodeDecodeError):
+        return False  # graphene answers invalid JSON itself
+
+
+def graphql_view():
+    """The view as mounted in urls.py: the schema, no GraphiQL, no batching, and validation
+    rules (set again per request in ``dispatch``)."""
+    return TenantGraphQLView.as_view(schema=schema, graphiql=False, batch=False, middleware=[],
+                                     validation_rules=validation.rules_for_request())

@@ -1,0 +1,146 @@
+"""API tokens for the tenant GraphQL API: issue, authenticate, revoke.
+
+Design (why it looks like this):
+
+* **Hashed at rest.** A token is ``rk_`` + 32 random bytes (urlsafe base64). Only its SHA-256
+  is stored; the secret is returned once by ``issue_token`` and cannot be shown again. A plain
+  hash (no salt, no slow KDF) is right here: the secret has 256 bits of entropy, so nothing can
+  be guessed offline, and lookups stay one indexed query.
+* **Scoped.** A token belongs to one municipality and acts with one role. Used against any
+  other municipality it is refused, whatever else it may do.
+* **Never more than its user.** The role must be one the user holds there (a tenant admin may
+  also issue board-analyst tokens, which can only read aggregates). Memberships are checked on
+  every use, so removing a membership or deactivating a user disables their tokens at once.
+* **Expiry** is mandatory (``MAX_LIFETIME`` at most); revocation is immediate.
+* **Widget tokens** are read-only and metric-scoped: they can read the metrics they name and
+  nothing else (the GraphQL layer enforces "metric queries only"); any token may also be
+  limited to a list of metrics.
+* **No second factor through a token**: its principal never has step-up, so sensitive items
+  are never readable with a token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from renkei.platform import policy
+from renkei.platform.models import SCHOOL_ROLES, ApiToken, Membership, Role
+
+TOKEN_PREFIX = "rk_"  # noqa: S105 - a marker that makes leaked tokens greppable, not a secret
+DEFAULT_LIFETIME = dt.timedelta(days=90)
+MAX_LIFETIME = dt.timedelta(days=366)
+# Touch last_used_at at most this often: one UPDATE per request would be a write per query.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
+
+REFUSED = "API トークンが無効です。"
+REFUSED_UNKNOWN = REFUSED + "トークンを確認してください（発行時に一度だけ表示されたものです）。"
+REFUSED_OTHER_TENANT = "この API トークンはこの自治体では使えません（発行した自治体でのみ有効です）。"
+REFUSED_EXPIRED = "API トークンの有効期限が切れています。新しいトークンを発行してください。"
+REFUSED_REVOKED = "API トークンは失効しています。新しいトークンを発行してください。"
+REFUSED_NO_MEMBERSHIP = "API トークンの利用者は、この自治体でこの役割をもう持っていません。"
+
+
+class TokenError(ValueError):
+    """A token cannot be issued as asked; the message says why (Japanese)."""
+
+
+class TokenRefused(Exception):
+    """A presented token is not accepted; the message is shown to the client."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown once, never stored
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _held_roles(user, municipality) -> set[str]:
+    return set(Membership.objects.filter(user=user, municipality=municipality)
+               .values_list("role", flat=True))
+
+
+def _may_carry(held: set[str], role: str) -> bool:
+    """A token carries a role its user holds, or (for an admin) the aggregate-only role."""
+    return role in held or (role == Role.BOARD_ANALYST and Role.TENANT_ADMIN in held)
+
+
+@transaction.atomic
+def issue_token(user, municipality, *, name: str, role: str | None = None,
+                metrics: Sequence[str] = (), widget: bool = False,
+                expires_in: dt.timedelta = DEFAULT_LIFETIME) -> IssuedToken:
+    """Create a token and return it with its secret (the only time the secret exists).
+
+    ``role`` defaults to the user's one role in the municipality; a user with several must
+    choose. Widget tokens must name their metrics.
+    """
+    held = _held_roles(user, municipality)
+    if role is None:
+        if len(held) != 1:
+            raise TokenError("この自治体での役割が 1 つに決まりません。役割を指定してください。")
+        role = next(iter(held))
+    if not _may_carry(held, role):
+        raise TokenError(f"この自治体で役割「{role}」を持っていないため、そのトークンは発行できません。")
+    metric_names = sorted({m.strip() for m in metrics if m.strip()})
+    if widget and not metric_names:
+        raise TokenError("ウィジェット用トークンには、読める指標を 1 つ以上指定してください。")
+    if not (dt.timedelta(0) < expires_in <= MAX_LIFETIME):
+        raise TokenError(f"有効期間は {MAX_LIFETIME.days} 日以内で指定してください。")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        name=name, user=user, municipality=municipality, role=role,
+        kind=ApiToken.Kind.WIDGET if widget else ApiToken.Kind.API, metrics=metric_names,
+        token_hash=hash_secret(secret), prefix=secret[:10],
+        expires_at=timezone.now() + expires_in)
+    return IssuedToken(token=token, secret=secret)
+
+
+def revoke_token(token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Principal]:
+    """The token a bearer secret names and the principal it acts as, or TokenRefused.
+
+    Checks, in order: known, this municipality, not revoked, not expired, user active and still
+    holding the role there.
+    """
+    token = (ApiToken.objects.select_related("user", "municipality")
+             .filter(token_hash=hash_secret(secret.strip())).first())
+    if token is None:
+        raise TokenRefused(REFUSED_UNKNOWN)
+    if token.municipality.code != municipality.code:
+        raise TokenRefused(REFUSED_OTHER_TENANT)
+    now = timezone.now()
+    if token.revoked_at is not None:
+        raise TokenRefused(REFUSED_REVOKED)
+    if token.expires_at <= now:
+        raise TokenRefused(REFUSED_EXPIRED)
+    memberships = list(Membership.objects.filter(user=token.user, municipality=municipality))
+    if not token.user.is_active or not _may_carry({m.role for m in memberships}, token.role):
+        raise TokenRefused(REFUSED_NO_MEMBERSHIP)
+    school_codes: frozenset[str] = frozenset()
+    if token.role in SCHOOL_ROLES:
+        school_codes = frozenset(code for m in memberships if m.role == token.role
+                                 for code in m.school_codes)
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    principal = policy.Principal(
+        user_id=token.user_id,
+        username=f"{token.user.get_username()[:120]} [token {token.prefix}]",
+        grants=(policy.Grant(role=token.role, municipality_code=municipality.code,
+                             prefecture_code=None, school_codes=school_codes),),
+        step_up=False)
+    return token, principal

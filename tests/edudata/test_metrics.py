@@ -1,0 +1,573 @@
+"""The metric registry against the raw rows, and an attacker's view of everything it releases.
+
+Values: every released figure equals the same figure computed here straight from the raw
+tables (AttendanceDay, NurseVisit, M365DailyUsage, AssessmentResult) for analyzable pupils,
+independently of the rollups. Disclosure: every suppressed cell is None with a reason; and
+the differencing battery asks every metric at every allowed combination of breakdowns, for
+the municipality and for each school, collects every released figure as a linear form over
+the finest cells ("atoms"), and proves that no withheld figure lies in their span - i.e. no
+subtraction (or any linear combination) of released figures recovers it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graphql" / "federation"))
+from fed_world import METRICS_WORLD, SCHOOL_YEAR, build_world, drop_world
+
+from renkei.edudata import metrics
+from renkei.edudata.metrics import METRICS, TOTAL, compute
+from renkei.platform.disclosure import REASONS
+from renkei.tenants.context import in_tenant
+
+CODE = next(iter(METRICS_WORLD))
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        built = build_world(METRICS_WORLD, with_users=False)
+    yield built
+    with django_db_blocker.unblock():
+        drop_world(METRICS_WORLD, users=False)
+
+
+@pytest.fixture
+def muni(world, db):
+    return world.municipality(CODE)
+
+
+def _sql(sql, params=()):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# -- raw figures ---------------------------------------------------------------------------------
+
+RAW_PUPIL_MONTHS = """
+    SELECT st.id, sc.code, sc.school_type, st.grade, extract(month FROM a.date)::int,
+           count(*),
+           count(*) FILTER (WHERE a.status IN ('suspension', 'mourning')),
+           count(*) FILTER (WHERE a.status = 'absent_illness'),
+           count(*) FILTER (WHERE a.status = 'absent_accident'),
+           count(*) FILTER (WHERE a.status = 'absent_other')
+    FROM edudata_attendanceday a
+    JOIN edudata_student st ON st.id = a.student_id
+    JOIN edudata_school sc ON sc.id = st.school_id
+    WHERE st.opted_out_at IS NULL AND a.date BETWEEN %s AND %s
+    GROUP BY 1, 2, 3, 4, 5"""
+
+
+def raw_pupil_months():
+    """(pupil, school, grade code, month code) -> dict of day counts, analyzable pupils only."""
+    rows = _sql(RAW_PUPIL_MONTHS, [f"{SCHOOL_YEAR}-04-01", f"{SCHOOL_YEAR + 1}-03-31"])
+    out = {}
+    for pid, school, kind, grade, month, days, excused, ill, acc, oth in rows:
+        out[pid, school, f"{kind}-{grade}", metrics.month_code(SCHOOL_YEAR, month)] = {
+            "days": days, "required": days - excused, "ill": ill, "acc": acc, "oth": oth}
+    return out
+
+
+def raw_pupil_years():
+    years = defaultdict(lambda: {"ill": 0, "acc": 0, "oth": 0, "required": 0})
+    for (pid, school, grade, _m), v in raw_pupil_months().items():
+        y = years[pid, school, grade]
+        for f in ("ill", "acc", "oth", "required"):
+            y[f] += v[f]
+    return years
+
+
+def absence_bin(y):
+    total = y["ill"] + y["acc"] + y["oth"]
+    if total >= 30:
+        if y["ill"] >= y["acc"] and y["ill"] >= y["oth"]:
+            return "30+:illness"
+        return "30+:accident" if y["acc"] >= y["oth"] else "30+:other"
+    return "10-29" if total >= 10 else "1-9" if total >= 1 else "0"
+
+
+def in_grade(grade_leaf, code):
+    return code == TOTAL or code == grade_leaf or (("-" not in code) and grade_leaf.startswith(code + "-"))
+
+
+LONG_TERM_BINS = {"long_term": {"30+:illness", "30+:accident", "30+:other"},
+                  "illness": {"30+:illness"}, "accident": {"30+:accident"},
+                  "other": {"30+:other"}, "not_long_term": {"0", "1-9", "10-29"}}
+DISTRIBUTION_BINS = {"0": {"0"}, "1-9": {"1-9"}, "10-29": {"10-29"},
+                     "30+": {"30+:illness", "30+:accident", "30+:other"}}
+ALL_BINS = {"0", "1-9", "10-29", "30+:illness", "30+:accident", "30+:other"}
+
+
+def assert_rate(cell):
+    if not cell.suppressed:
+        assert cell.value == pytest.approx(100.0 * cell.numerator / cell.denominator)
+
+
+# -- the registry and its errors ------------------------------------------------------------
+
+def test_registry_names_labels_and_dimensions():
+    assert set(METRICS) == {"attendance_rate", "absence_days_distribution", "long_term_absence",
+                            "monthly_absence_10_days", "nurse_visits_per_100",
+                            "m365_active_rate", "assessment_score_distribution"}
+    for spec in METRICS.values():
+        assert spec.label_ja and spec.label_en and spec.description_ja and spec.description_en
+        assert spec.unit and spec.source.startswith("edudata.")
+        assert set(spec.dimensions) <= {"month", "grade"}
+        assert "municipality" not in spec.all_dimensions
+        assert spec.min_cell_size >= 10
+
+
+def test_unknown_metric_and_breakdown_are_refused_in_japanese(muni):
+    with in_tenant(muni):
+        with pytest.raises(ValueError, match="指標「pupil_names」はありません"):
+            compute("pupil_names", muni, school_year=SCHOOL_YEAR)
+        with pytest.raises(ValueError, match="内訳できません"):
+            compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["month"])
+        with pytest.raises(ValueError, match="内訳できません"):
+            compute("attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["sex"])
+        with pytest.raises(ValueError, match="都道府県"):
+            compute("attendance_rate", muni, school_year=SCHOOL_YEAR,
+                    breakdown=["municipality"])
+
+
+def test_compute_refuses_to_run_outside_the_tenant(muni):
+    with pytest.raises(ValueError, match="in_tenant"):
+        compute("long_term_absence", muni, school_year=SCHOOL_YEAR)
+
+
+# -- values equal the raw rows ------------------------------------------------------------
+
+def test_long_term_absence_and_distribution_equal_the_raw_rows(muni):
+    with in_tenant(muni):
+        years = raw_pupil_years()
+        long_term = compute("long_term_absence", muni, school_year=SCHOOL_YEAR,
+                            breakdown=["grade"])
+        distribution = compute("absence_days_distribution", muni, school_year=SCHOOL_YEAR,
+                               breakdown=["grade"])
+    assert long_term.dimensions == ["grade", "absence_category"]
+    checked = 0
+    for table, bins, dim in ((long_term, LONG_TERM_BINS, "absence_category"),
+                             (distribution, DISTRIBUTION_BINS, "absence_days")):
+        for cell in table.cells:
+            g, c = cell.key["grade"], cell.key[dim]
+            wanted = ALL_BINS if c == TOTAL else bins[c]
+            true = sum(1 for (_p, _s, grade), y in years.items()
+                       if in_grade(grade, g) and absence_bin(y) in wanted)
+            if cell.suppressed and cell.pupils is None:
+                continue
+            assert cell.pupils == true, (cell.key, cell.pupils, true)
+            if not cell.suppressed:
+                total = sum(1 for (_p, _s, grade) in years if in_grade(grade, g))
+                assert cell.denominator == total
+                assert_rate(cell)
+            checked += 1
+    assert checked > 20
+    # The whole population is released, and it is the analyzable pupils.
+    assert long_term.cell(grade=TOTAL, absence_category=TOTAL).pupils == len(years)
+
+
+def test_attendance_rate_equals_the_raw_rows(muni):
+    with in_tenant(muni):
+        months = raw_pupil_months()
+        table = compute("attendance_rate", muni, school_year=SCHOOL_YEAR,
+                        breakdown=["month", "grade"])
+    released = [c for c in table.cells if not c.suppressed]
+    assert len(released) > 10
+    for cell in released:
+        m, g = cell.key["month"], cell.key["grade"]
+        rows = [v for (_p, _s, grade, month), v in months.items()
+                if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)]
+        required = sum(v["required"] for v in rows)
+        absent = sum(v["ill"] + v["acc"] + v["oth"] for v in rows)
+        assert (cell.numerator, cell.denominator) == (required - absent, required), cell.key
+        pupils = {p for (p, _s, grade, month) in months
+                  if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)}
+        assert cell.pupils == len(pupils)
+        assert_rate(cell)
+
+
+def test_monthly_absence_equals_the_raw_rows(muni):
+    with in_tenant(muni):
+        months = raw_pupil_months()
+        table = compute("monthly_absence_10_days", muni, school_year=SCHOOL_YEAR,
+                        breakdown=["month", "grade"])
+    for cell in table.cells:
+        if cell.pupils is None:
+            continue
+        m, g, c = cell.key["month"], cell.key["grade"], cell.key["monthly_absence"]
+        n = sum(1 for (_p, _s, grade, month), v in months.items()
+                if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)
+                and (c == TOTAL or (v["ill"] + v["acc"] + v["oth"] >= 10) == (c == "ge10")))
+        assert cell.pupils == n, cell.key
+
+
+def test_nurse_visits_equal_the_raw_rows(muni):
+    with in_tenant(muni):
+        visits = _sql("""
+            SELECT extract(month FROM v.visited_at AT TIME ZONE 'Asia/Tokyo')::int,
+                   sc.school_type || '-' || st.grade, v.reason_category, count(*),
+                   count(DISTINCT v.student_id)
+            FROM edudata_nursevisit v JOIN edudata_student st ON st.id = v.student_id
+            JOIN edudata_school sc ON sc.id = st.school_id
+            WHERE st.opted_out_at IS NULL GROUP BY 1, 2, 3""")
+        months = raw_pupil_months()
+        table = compute("nurse_visits_per_100", muni, school_year=SCHOOL_YEAR,
+                        breakdown=["month", "grade"])
+    released = [c for c in table.cells if not c.suppressed]
+    assert released
+    for cell in released:
+        m, g, r = cell.key["month"], cell.key["grade"], cell.key["nurse_reason"]
+        rows = [row for row in visits
+                if (m == str(SCHOOL_YEAR) or metrics.month_code(SCHOOL_YEAR, row[0]) == m)
+                and in_grade(row[1], g) and (r == TOTAL or row[2] == r)]
+        assert cell.numerator == sum(row[3] for row in rows)
+        if m != str(SCHOOL_YEAR):
+            enrolled = {p for (p, _s, grade, month) in months if month == m and in_grade(grade, g)}
+            assert cell.denominator == len(enrolled)
+        assert cell.value == pytest.approx(100.0 * cell.numerator / cell.denominator)
+
+
+def test_m365_active_rate_equals_the_raw_rows(muni):
+    with in_tenant(muni):
+        usage = _sql("""
+            SELECT extract(month FROM u.date)::int, sc.school_type || '-' || st.grade, u.app,
+                   count(DISTINCT u.student_id)
+            FROM edudata_m365dailyusage u JOIN edudata_student st ON st.id = u.student_id
+            JOIN edudata_school sc ON sc.id = st.school_id
+            WHERE st.opted_out_at IS NULL AND u.active GROUP BY 1, 2, 3""")
+        table = compute("m365_active_rate", muni, school_year=SCHOOL_YEAR,
+                        breakdown=["month", "grade"])
+    released = [c for c in table.cells if not c.suppressed and c.key["month"] != str(SCHOOL_YEAR)]
+    assert released
+    for cell in released:
+        m, g, app = cell.key["month"], cell.key["grade"], cell.key["app"]
+        assert cell.pupils == sum(row[3] for row in usage
+                                  if metrics.month_code(SCHOOL_YEAR, row[0]) == m
+                                  and in_grade(row[1], g) and row[2] == app)
+        assert_rate(cell)
+
+
+def test_assessment_distribution_equals_the_raw_rows(muni):
+    with in_tenant(muni):
+        results = _sql("""
+            SELECT r.subject, sc.school_type || '-' || st.grade,
+                   least(floor(r.score / r.max_score * 10), 9)::int, count(DISTINCT r.student_id)
+            FROM edudata_assessmentresult r JOIN edudata_student st ON st.id = r.student_id
+            JOIN edudata_school sc ON sc.id = st.school_id
+            WHERE st.opted_out_at IS NULL AND r.kind = 'survey' AND r.school_year = %s
+            GROUP BY 1, 2, 3""", [SCHOOL_YEAR])
+        table = compute("assessment_score_distribution", muni, school_year=SCHOOL_YEAR,
+                        breakdown=["grade"])
+    leaves = metrics._SCORE_LEAVES
+    groups = {"0-39": leaves[:4], "40-69": leaves[4:7], "70-100": leaves[7:]}
+    checked = 0
+    for cell in table.cells:
+        if cell.pupils is None:
+            continue
+        subject, g, b = cell.key["subject"], cell.key["grade"], cell.key["score_bin"]
+        wanted = set(leaves) if b == TOTAL else set(groups.get(b, (b,)))
+        assert cell.pupils == sum(row[3] for row in results if row[0] == subject
+                                  and in_grade(row[1], g) and leaves[row[2]] in wanted)
+        checked += 1
+    assert checked
+
+
+# -- opt-out, k, suppression ------------------------------------------------------------------
+
+def test_opted_out_pupils_are_in_no_figure(world, muni):
+    opted_out = world.opted_out[CODE]
+    assert len(opted_out) == 8
+    with in_tenant(muni):
+        everyone = _sql("SELECT count(DISTINCT student_id) FROM edudata_attendanceday")[0][0]
+        analyzable = _sql("""SELECT count(DISTINCT a.student_id) FROM edudata_attendanceday a
+                             JOIN edudata_student st ON st.id = a.student_id
+                             WHERE st.opted_out_at IS NULL""")[0][0]
+        total = compute("long_term_absence", muni, school_year=SCHOOL_YEAR).cell(
+            absence_category=TOTAL)
+        attendance = compute("attendance_rate", muni, school_year=SCHOOL_YEAR).cells[0]
+        days_all = _sql("""SELECT count(*) FILTER (WHERE status NOT IN ('suspension', 'mourning'))
+                           FROM edudata_attendanceday""")[0][0]
+    assert analyzable == everyone - len(opted_out)
+    assert total.pupils == analyzable
+    assert attendance.pupils == analyzable
+    assert attendance.denominator < days_all  # their school days are not counted either
+
+
+def test_suppressed_cells_are_null_with_a_reason_never_zero(muni):
+    seen_suppressed = 0
+    with in_tenant(muni):
+        for spec in METRICS.values():
+            for breakdown in _subsets(spec.dimensions):
+                table = compute(spec.name, muni, school_year=SCHOOL_YEAR, breakdown=breakdown)
+                assert table.k == 10
+                for cell in table.cells:
+                    if cell.suppressed:
+                        seen_suppressed += 1
+                        assert cell.value is None and cell.numerator is None
+                        assert cell.reason and cell.reason == metrics.REASON_LABELS[cell.reason_code]
+                    else:
+                        assert cell.value is not None and cell.reason is None
+                        assert cell.pupils is not None and cell.pupils >= table.k
+                    if cell.pupils is not None:
+                        assert cell.pupils >= table.k  # a released count is never under k
+    assert seen_suppressed > 50
+
+
+def test_cells_under_k_are_suppressed_and_labelled(muni):
+    with in_tenant(muni):
+        years = raw_pupil_years()
+        table = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
+    small = 0
+    for cell in table.cells:
+        g, c = cell.key["grade"], cell.key["absence_category"]
+        wanted = ALL_BINS if c == TOTAL else LONG_TERM_BINS[c]
+        true = sum(1 for (_p, _s, grade), y in years.items()
+                   if in_grade(grade, g) and absence_bin(y) in wanted)
+        if true < 10:
+            small += 1
+            assert cell.suppressed and cell.pupils is None and cell.value is None
+            assert cell.reason in (REASONS["primary"],)
+    assert small > 5
+
+
+def test_the_tenant_k_applies_when_larger(muni):
+    muni.min_cell_size = 40  # not saved: compute reads the object it is given
+    with in_tenant(muni):
+        table = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
+    assert table.k == 40
+    assert all(c.pupils is None or c.pupils >= 40 for c in table.cells)
+
+
+def test_school_answers_come_from_the_same_protected_table(muni):
+    with in_tenant(muni):
+        schools = [row[0] for row in _sql("""
+            SELECT DISTINCT sc.code FROM edudata_attendancepupilyear y
+            JOIN edudata_school sc ON sc.id = y.school_id ORDER BY 1""")]
+        whole = compute("attendance_rate", muni, school_year=SCHOOL_YEAR)
+        parts = [compute("attendance_rate", muni, school_year=SCHOOL_YEAR, school_code=s)
+                 for s in schools]
+        with pytest.raises(ValueError, match="学校コード"):
+            compute("attendance_rate", muni, school_year=SCHOOL_YEAR, school_code="B113999999999")
+    assert len(schools) >= 2
+    if all(not p.cells[0].suppressed for p in parts):
+        assert sum(p.cells[0].numerator for p in parts) == whole.cells[0].numerator
+
+
+# -- the differencing battery -----------------------------------------------------------------
+
+class Span:
+    """Row space of integer vectors over GF(p), p = 2^61 - 1.
+
+    "Not in the span over GF(p)" implies "not in the span over the rationals" (a rational
+    combination reduces mod p), so asserting a withheld figure is outside this span is sound.
+    """
+
+    P = (1 << 61) - 1
+
+    def __init__(self):
+        self.rows: dict[int, dict[int, int]] = {}
+
+    def _reduce(self, vector: dict[int, int]) -> dict[int, int]:
+        vec = {c: v % self.P for c, v in vector.items() if v % self.P}
+        heap = list(vec)
+        heapq.heapify(heap)
+        while heap:
+            col = heapq.heappop(heap)
+            if col not in vec or col not in self.rows:
+                continue
+            factor = vec[col]
+            for c, v in self.rows[col].items():
+                new = (vec.get(c, 0) - factor * v) % self.P
+                if new:
+                    if c not in vec:
+                        heapq.heappush(heap, c)
+                    vec[c] = new
+                else:
+                    vec.pop(c, None)
+        return vec
+
+    def add(self, vector: dict[int, int]) -> None:
+        rest = self._reduce(vector)
+        if rest:
+            pivot = min(rest)
+            inverse = pow(rest[pivot], self.P - 2, self.P)
+            self.rows[pivot] = {c: v * inverse % self.P for c, v in rest.items()}
+
+    def contains(self, vector: dict[int, int]) -> bool:
+        return not self._reduce(vector)
+
+
+class Battery:
+    """Released figures and withheld figures, per quantity, as sets of atoms."""
+
+    def __init__(self):
+        self.atom_ids: dict[tuple, int] = {}
+        self.released: dict[str, list[frozenset]] = defaultdict(list)
+        self.withheld: dict[str, list[tuple[frozenset, object]]] = defaultdict(list)
+
+    def figure(self, quantity: str, atoms, value, what) -> None:
+        atoms = frozenset(atoms)
+        if not atoms:
+            return
+        if value is None:
+            self.withheld[quantity].append((atoms, what))
+        else:
+            self.released[quantity].append(atoms)
+
+    def leaks(self) -> list:
+        found = []
+        for quantity, withheld in self.withheld.items():
+            span = Span()
+            for atoms in set(self.released[quantity]):
+                span.add({self._id(a): 1 for a in atoms})
+            for atoms, what in withheld:
+                if span.contains({self._id(a): 1 for a in atoms}):
+                    found.append((quantity, what))
+        return found
+
+    def _id(self, atom) -> int:
+        return self.atom_ids.setdefault(atom, len(self.atom_ids))
+
+
+def _subsets(dims):
+    return [list(c) for n in range(len(dims) + 1) for c in itertools.combinations(dims, n)]
+
+
+class Universe:
+    """The finest cells of each quantity, from the raw data of one municipality."""
+
+    def __init__(self, prefix=()):
+        self.prefix = tuple(prefix)
+        rows = _sql("""SELECT DISTINCT sc.code, sc.school_type FROM edudata_attendancepupilyear y
+                       JOIN edudata_school sc ON sc.id = y.school_id""")
+        self.schools = dict(rows)
+        self.grades: set[str] = set()
+        self.months: set[str] = set()
+        self.nurse_months: set[str] = set()
+        self.m365_months: set[str] = set()
+
+    def school_grades(self, school, g):
+        schools = self.schools if school == TOTAL else {school: self.schools[school]}
+        return [(s, leaf) for s, kind in schools.items() for leaf in self.grades
+                if leaf.startswith(kind + "-") and in_grade(leaf, g)]
+
+    def months_of(self, m, months):
+        return sorted(months) if m == str(SCHOOL_YEAR) else [m]
+
+    def atoms(self, school, g, *rest):
+        return [self.prefix + sg + tuple(r) for sg in self.school_grades(school, g)
+                for r in itertools.product(*rest)]
+
+
+def collect(battery: Battery, universe: Universe, muni, schools) -> None:
+    """Ask every metric at every breakdown, for the municipality and each school."""
+    U = universe
+    tables = []
+    for spec in METRICS.values():
+        for breakdown in _subsets(spec.dimensions):
+            for school in (TOTAL, *schools):
+                table = compute(spec.name, muni, school_year=SCHOOL_YEAR, breakdown=breakdown,
+                                school_code=None if school == TOTAL else school)
+                tables.append((spec.name, school, table))
+                for cell in table.cells:
+                    g = cell.key.get("grade", TOTAL)
+                    if "-" in g:
+                        U.grades.add(g)
+                    m = cell.key.get("month", str(SCHOOL_YEAR))
+                    if m != str(SCHOOL_YEAR):
+                        {"nurse_visits_per_100": U.nurse_months,
+                         "m365_active_rate": U.m365_months}.get(spec.name, U.months).add(m)
+    months_all = U.months | U.nurse_months
+    for name, school, table in tables:
+        for cell in table.cells:
+            if cell.reason_code == metrics.NO_DATA:
+                continue
+            key = cell.key
+            g = key.get("grade", TOTAL)
+            m = key.get("month", str(SCHOOL_YEAR))
+            what = (name, school, tuple(sorted(key.items())))
+            if name in ("long_term_absence", "absence_days_distribution"):
+                dim = "absence_category" if name == "long_term_absence" else "absence_days"
+                bins = LONG_TERM_BINS if name == "long_term_absence" else DISTRIBUTION_BINS
+                c = key[dim]
+                battery.figure("pop", U.atoms(school, g, ALL_BINS if c == TOTAL else bins[c]),
+                               cell.pupils, what)
+                battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.denominator, what)
+            elif name == "attendance_rate":
+                if m == str(SCHOOL_YEAR):
+                    battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.pupils, what)
+                else:
+                    battery.figure("month", U.atoms(school, g, ("lt10", "ge10"), [m]),
+                                   cell.pupils, what)
+                days = U.atoms(school, g, ("lt10", "ge10"), U.months_of(m, U.months))
+                battery.figure("attended", days, cell.numerator, what)
+                battery.figure("required", days, cell.denominator, what)
+            elif name == "monthly_absence_10_days":
+                c = key["monthly_absence"]
+                cats = ("lt10", "ge10") if c == TOTAL else (c,)
+                battery.figure("month", U.atoms(school, g, cats, U.months_of(m, U.months)),
+                               cell.pupils, what)
+                battery.figure("month", U.atoms(school, g, ("lt10", "ge10"),
+                                                U.months_of(m, U.months)),
+                               cell.denominator, what)
+            elif name == "nurse_visits_per_100":
+                r = key["nurse_reason"]
+                reasons = metrics.NURSE_REASONS if r == TOTAL else (r,)
+                atoms = U.atoms(school, g, reasons, U.months_of(m, months_all))
+                battery.figure("nurse_pupils", atoms, cell.pupils, what)
+                battery.figure("nurse_visits", atoms, cell.numerator, what)
+                if m == str(SCHOOL_YEAR):
+                    battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.denominator, what)
+                else:
+                    battery.figure("month", U.atoms(school, g, ("lt10", "ge10"), [m]),
+                                   cell.denominator, what)
+            elif name == "m365_active_rate":
+                battery.figure("m365", U.atoms(school, g, (key["app"],),
+                                               U.months_of(m, U.m365_months)),
+                               cell.pupils, what)
+                battery.figure("month", U.atoms(school, g, ("lt10", "ge10"),
+                                                U.months_of(m, U.m365_months)),
+                               cell.denominator, what)
+            elif name == "assessment_score_distribution":
+                leaves = metrics._SCORE_LEAVES
+                groups = {"0-39": leaves[:4], "40-69": leaves[4:7], "70-100": leaves[7:]}
+                b = key["score_bin"]
+                bins = leaves if b == TOTAL else groups.get(b, (b,))
+                battery.figure("assessment", U.atoms(school, g, (key["subject"],), bins),
+                               cell.pupils, what)
+                battery.figure("assessment", U.atoms(school, g, (key["subject"],), leaves),
+                               cell.denominator, what)
+
+
+def test_no_withheld_figure_can_be_derived_from_released_ones(muni):
+    # given every answer the municipality gives, for itself and for each of its schools
+    battery = Battery()
+    with in_tenant(muni):
+        universe = Universe()
+        collect(battery, universe, muni, sorted(universe.schools))
+    # then
+    assert sum(len(v) for v in battery.withheld.values()) > 500
+    assert sum(len(v) for v in battery.released.values()) > 500
+    assert battery.leaks() == []
+
+
+def test_the_battery_finds_a_leak_when_there_is_one():
+    # given a table whose only suppressed cell is recoverable as total minus the rest
+    battery = Battery()
+    battery.figure("pop", [1, 2, 3], 30, "total")
+    battery.figure("pop", [1, 2], 25, "released part")
+    battery.figure("pop", [3], None, "hidden part")
+    battery.figure("pop", [4, 5], None, "hidden pair")
+    # then the first is found, the unrelated pair is not
+    assert battery.leaks() == [("pop", "hidden part")]
