@@ -1,0 +1,154 @@
+"""Celery tasks for imports: one import into one tenant, and the nightly Microsoft Graph pull.
+
+    from renkei.connectors import tasks
+    tasks.import_data.delay("131130", "c4th", paths=["/data/出欠.csv"])
+    tasks.import_data.delay("131130", "oneroster", storage_keys=["uploads/7/users.csv", ...])
+
+Inputs are files the worker can read (``paths``) or keys in the tenant's storage
+(``storage_keys``; downloaded to a temporary directory first, which is how the web process
+hands an upload to a worker on another machine). Connector settings come from a YAML or
+JSON file (``config_file``), never from the message: the broker must not carry secrets.
+In a config file, ``<name>_env: VARIABLE`` sets ``<name>`` from the environment, so a
+secret can come from the secret store (ECS injects Secrets Manager values as variables)::
+
+    # RENKEI_HOME/connectors/131130/msgraph.yaml  (read by the nightly pull)
+    tenant_id: contoso.onmicrosoft.com
+    client_id: 00000000-0000-0000-0000-000000000000
+    client_secret_env: RENKEI_MSGRAPH_SECRET_131130
+    days: 3
+
+Nightly Graph pull: beat runs ``renkei.schedule_msgraph_pulls`` at 04:00 Asia/Tokyo; it
+queues one ``renkei.pull_msgraph`` for every tenant that has
+``RENKEI_HOME/connectors/<code>/msgraph.yaml`` (until connector settings are stored per
+tenant in the database, that file is where a tenant's Graph app registration is configured;
+every worker must see the same file, e.g. from a shared volume).
+
+Every run is traced as a ``renkei.connector.run`` span with the rows read, accepted and
+rejected, and counted in the import metrics (``renkei.platform.telemetry.traced_import``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from renkei.connectors import pipeline
+from renkei.edudata.tasks import fan_out, in_task_tenant, tenant_codes
+from renkei.platform import environment, telemetry
+from renkei.platform.celery import app
+from renkei.platform.storage import check_key, get_storage
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A connector config file that cannot be used."""
+
+
+def connector_config_path(tenant_code: str, connector: str = "msgraph") -> Path:
+    """Where a tenant's stored settings for ``connector`` live: RENKEI_HOME/connectors/<code>/."""
+    check_key(tenant_code, f"{connector}.yaml")
+    return environment.home() / "connectors" / tenant_code / f"{connector}.yaml"
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """A connector config file (YAML, or JSON by extension); ``x_env: NAME`` -> ``x``."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = (json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)) or {}
+    except (ValueError, yaml.YAMLError) as e:
+        # Not the parser's message: it quotes the offending line, which may hold a secret.
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else getattr(e, "lineno", None)
+        where = f" (line {line})" if line else ""
+        raise ConfigError(f"{path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}"
+                          f"{where}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path.name}: the settings must be a mapping")
+    config: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(key, str) and key.endswith("_env") and isinstance(value, str):
+            name = key.removesuffix("_env")
+            if value not in os.environ:
+                raise ConfigError(f"{path.name}: {key} names {value}, which is not set")
+            config[name] = os.environ[value]
+        else:
+            config[key] = value
+    return config
+
+
+def _result(code: str, connector: str, run) -> dict:
+    # Counts and status only: the worker logs task results.
+    return {"tenant": code, "connector": connector, "run": run.pk, "status": run.status,
+            "rows_read": run.rows_read, "rows_accepted": run.rows_accepted,
+            "rows_rejected": run.rows_rejected}
+
+
+def run_traced_import(code: str, connector: str, *, paths: Iterable[str | Path] = (),
+                      config: dict[str, Any] | None = None, started_by: str = "task") -> dict:
+    """Run one import inside tenant ``code`` through the pipeline, traced."""
+    run_import = telemetry.traced_import(pipeline.run_import)
+    with in_task_tenant(code) as municipality:
+        run = run_import(connector, municipality, paths=[Path(p) for p in paths],
+                         config=config or {}, started_by=started_by)
+    return _result(code, connector, run)
+
+
+@app.task(name="renkei.import", acks_late=True)
+def import_data(tenant_code: str, connector: str, paths: list[str] | None = None, *,
+                storage_keys: list[str] | None = None, config_file: str | None = None,
+                started_by: str = "task") -> dict:
+    """Import ``paths`` and/or ``storage_keys`` with ``connector`` into the tenant.
+
+    Late acknowledgement: if the worker's machine dies mid-run the message is delivered
+    again, and re-running an import is safe (a re-run ends in the state of one clean run).
+    """
+    config = load_config(config_file) if config_file else {}
+    inputs = [Path(p) for p in paths or ()]
+    if not storage_keys:
+        return run_traced_import(tenant_code, connector, paths=inputs, config=config,
+                                 started_by=started_by)
+    storage = get_storage()
+    with tempfile.TemporaryDirectory(prefix="renkei-import-") as tmp:
+        for key in storage_keys:
+            target = Path(tmp) / check_key(tenant_code, key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with storage.open(tenant_code, key) as source, target.open("wb") as out:
+                shutil.copyfileobj(source, out, length=1 << 20)
+            inputs.append(target)
+        return run_traced_import(tenant_code, connector, paths=inputs, config=config,
+                                 started_by=started_by)
+
+
+@app.task(name="renkei.pull_msgraph", acks_late=True)
+def pull_msgraph(tenant_code: str) -> dict:
+    """Pull the Microsoft 365 usage reports of one tenant with its stored settings."""
+    path = connector_config_path(tenant_code, "msgraph")
+    if not path.is_file():
+        raise ConfigError(f"{tenant_code}: no Microsoft Graph settings ({path})")
+    return run_traced_import(tenant_code, "msgraph", config=load_config(path),
+                             started_by="nightly")
+
+
+def msgraph_tenants() -> list[str]:
+    """Tenants that have Microsoft Graph settings."""
+    return [code for code in tenant_codes() if connector_config_path(code, "msgraph").is_file()]
+
+
+@app.task(name="renkei.schedule_msgraph_pulls")
+def schedule_msgraph_pulls() -> list[str]:
+    """Nightly (beat): one ``renkei.pull_msgraph`` per tenant with Graph settings."""
+    return fan_out(pull_msgraph, msgraph_tenants())
+
+
+__all__ = ["connector_config_path", "import_data", "load_config", "msgraph_tenants",
+           "pull_msgraph", "run_traced_import", "schedule_msgraph_pulls"]

@@ -1,0 +1,163 @@
+"""Celery tasks on one tenant's education data: rollup refresh, retention purge, the refresh
+of what the federation reads, and the nightly fan-out of the purge.
+
+Every tenant task takes the tenant code as its first argument and runs inside that tenant
+(:func:`in_task_tenant`); nothing runs in public by accident. Arguments and results are JSON:
+codes, years, counts, never personal data (the worker logs results).
+
+    from renkei.edudata import tasks
+    tasks.refresh_rollups.delay("131130")            # every school year with data
+    tasks.purge_expired.delay("131130", dry_run=True)
+
+With no broker (the embedded default) ``delay`` runs the task at once, in-process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.db import connection, transaction
+from django.db.models import Max, Min
+
+from renkei.edudata import rollups
+from renkei.edudata.models import AttendanceDay, Homeroom, school_year_of
+from renkei.edudata.privacy import do_purge_expired
+from renkei.platform import telemetry
+from renkei.platform.celery import app
+from renkei.tenants.codes import CodeError
+from renkei.tenants.context import UnknownTenant, in_tenant
+from renkei.tenants.models import Municipality
+
+log = logging.getLogger(__name__)
+
+
+class TaskFailed(Exception):
+    """What a task raises instead of an unexpected error: its type and where it happened,
+    never its message. The worker logs a failed task's exception and the result backend
+    keeps it, and a database error quotes row values (``Key (source_id)=(…)``)."""
+
+
+# Exceptions whose messages are ours and name only codes, paths or settings: kept as they are.
+PLAIN_ERRORS: tuple[type[BaseException], ...] = (UnknownTenant, CodeError, TypeError)
+
+
+@contextmanager
+def in_task_tenant(code: str) -> Iterator[Municipality]:
+    """Enter the tenant a task was given (validated code, known municipality) and tag the
+    task's span with it; the previous schema is restored on exit. An unexpected error leaves
+    as :class:`TaskFailed` with its type and place only: its message is dropped, not logged."""
+    if not isinstance(code, str):
+        raise TypeError(f"tasks take the tenant code as a string, not {type(code).__name__}")
+    try:
+        with in_tenant(code) as municipality:
+            telemetry.mark_tenant(municipality.code)
+            yield municipality
+    except PLAIN_ERRORS:
+        raise
+    except Exception as e:
+        raise TaskFailed(describe_error(e, code)) from None
+
+
+def describe_error(error: BaseException, code: str) -> str:
+    """``<type> at <file>:<line> (tenant <code>)``: enough to find it, nothing from the data."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(error).__module__}.{type(error).__qualname__}{where} (tenant {code})"
+
+
+def tenant_lock() -> None:
+    """Wait for the tenant's running import (the pipeline holds the same advisory lock for a
+    whole run), then hold it to the end of the current transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                       [f"renkei-import:{connection.schema_name}"])
+
+
+def tenant_codes() -> list[str]:
+    """Every onboarded municipality, for the fan-out jobs (run in public)."""
+    return list(Municipality.objects.order_by("code").values_list("code", flat=True))
+
+
+def fan_out(task, codes: Iterable[str], **kwargs) -> list[str]:
+    """One ``task`` per tenant (its own message, retried and failing on its own)."""
+    codes = list(codes)
+    for code in codes:
+        task.delay(code, **kwargs)
+    log.info("%s queued for %d tenant(s)", task.name, len(codes))
+    return codes
+
+
+def school_years_with_data() -> list[int]:
+    """School years the current tenant has rollups, homerooms or attendance for."""
+    years = set(rollups.years_with_data())
+    years |= set(Homeroom.objects.values_list("school_year", flat=True).distinct())
+    dates = AttendanceDay.objects.aggregate(first=Min("date"), last=Max("date"))
+    if dates["first"] is not None:
+        years |= set(range(school_year_of(dates["first"]), school_year_of(dates["last"]) + 1))
+    return sorted(years)
+
+
+def _refresh(school_years: Iterable[int] | None) -> list[int]:
+    with transaction.atomic():
+        tenant_lock()
+        years = sorted(set(school_years)) if school_years is not None else school_years_with_data()
+        rollups.refresh(years)
+    return years
+
+
+@app.task(name="renkei.refresh_rollups")
+def refresh_rollups(tenant_code: str, school_years: list[int] | None = None) -> dict:
+    """Recompute the rollups of ``school_years`` (default: every year with data) in one
+    transaction: readers see the old rollups until the new ones are complete."""
+    with in_task_tenant(tenant_code):
+        years = _refresh(school_years)
+    return {"tenant": tenant_code, "school_years": years}
+
+
+@app.task(name="renkei.refresh_federation")
+def refresh_federation(tenant_code: str) -> dict:
+    """Bring up to date what the federation reads from this tenant.
+
+    The federation answers cross-tenant queries from each tenant's rollups, never from raw
+    rows (DESIGN: scale), so today this rebuilds every rollup of every school year with
+    data. When the federation keeps precomputed state of its own (e.g. released tables per
+    metric), its refresh function belongs here, called inside the tenant after the rollups.
+    """
+    with in_task_tenant(tenant_code):
+        years = _refresh(None)
+    return {"tenant": tenant_code, "school_years": years}
+
+
+@app.task(name="renkei.purge_expired")
+def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = None) -> dict:
+    """Retention purge in one tenant: delete pupils graduated longer ago than the tenant's
+    retention period (``today``: ISO date, default today in Asia/Tokyo)."""
+    day = dt.date.fromisoformat(today) if today else None
+    with in_task_tenant(tenant_code) as municipality, transaction.atomic():
+        tenant_lock()  # not while an import of this tenant runs
+        report = do_purge_expired(municipality, day, dry_run=dry_run)
+    return {"tenant": tenant_code, "cutoff": report.cutoff.isoformat(), "dry_run": dry_run,
+            "deleted": report.deleted}
+
+
+@app.task(name="renkei.schedule_retention_purges")
+def schedule_retention_purges(dry_run: bool = False) -> list[str]:
+    """Nightly (beat): one ``renkei.purge_expired`` per tenant."""
+    return fan_out(purge_expired, tenant_codes(), dry_run=dry_run)
+
+
+@app.task(name="renkei.schedule_federation_refresh")
+def schedule_federation_refresh() -> list[str]:
+    """One ``renkei.refresh_federation`` per tenant (not scheduled by default: imports and
+    opt-outs refresh the rollups they touch; use it after changing a rollup definition)."""
+    return fan_out(refresh_federation, tenant_codes())
+
+
+__all__ = ["TaskFailed", "fan_out", "in_task_tenant", "purge_expired", "refresh_federation",
+           "refresh_rollups", "schedule_federation_refresh", "schedule_retention_purges",
+           "tenant_codes"]
