@@ -9,39 +9,42 @@ call it, so nobody re-implements counting or suppression.
 Why the tables are built the way they are
 -----------------------------------------
 Suppressing each answer on its own is not enough: the same figures appear in many answers
-(a grade total is the denominator of four metrics, a yearly cell is the sum of the monthly
-ones, a school is a part of its municipality), and a cell hidden in one answer can be
-recovered by subtracting figures released in another. So every answer is a *projection* of a
-few canonical tables per tenant and school year, each protected once over the full
-cross-classification of everything it can be broken down by:
+(a grade total is the denominator of several metrics, a yearly figure is the sum of the
+monthly ones, a school is a part of its municipality), and a cell hidden in one answer could
+be recovered by subtracting figures released in another. So every answer is a *projection*
+of a few canonical tables per tenant and school year, each protected once
+(``disclosure.protect_table``, cached while its inputs are unchanged) over the full
+cross-classification of what it can be broken down by, with the school as a dimension (a
+municipality is the total over its schools, so school and municipality answers come from the
+same protected table):
 
-* ``population`` (rollup ``AttendancePupilYear``): school x grade x absence days in the
-  year. Its absence-day hierarchy (0 / 1-9 / 10-29 under "0-29", and 30+ split by the main
-  absence category) serves the absence-day distribution, long-term absence (長期欠席) and the
-  yearly pupil count (the denominator of every yearly rate). Long-term absence is therefore a
+* ``population`` (rollup ``AttendancePupilYear``): school x grade x absence days in the year.
+  Its absence-day hierarchy (0 / 1-9 / 10-29 under "0-29"; 30+ split by the main absence
+  category) serves the absence-day distribution, long-term absence (長期欠席) and the yearly
+  pupil count, the denominator of every yearly rate. Long-term absence is therefore a
   categorical table whose category total is the pupil count: the count and its denominator
   are protected together, and "pupils minus long-term absentees" is a cell of the same table
-  ("0-29"), released only if it covers k pupils.
-* ``month`` (``AttendancePupilMonth``): school x month x grade x (fewer than / at least 10
-  absence days in the month). Its category total is the monthly pupil count (the
+  ("0-29"), released only if it covers k pupils and protected like any other.
+* ``month:<month>`` (``AttendancePupilMonth``): school x grade x (fewer than / at least 10
+  absence days), one table per month. Its category total is the month's pupil count (the
   denominator of monthly rates); the attendance day sums follow its suppression pattern.
-* ``nurse`` (``NurseVisitMonth``), ``m365:<app>`` (``M365AppMonth``, one table per app) and
-  ``assessment:<subject>`` (``AssessmentBin``, 学力調査 only): numerators of their metrics.
+* ``nurse:<month>:<reason>`` (``NurseVisitMonth``), ``m365:<month>:<app>``
+  (``M365AppMonth``) and ``assessment:<subject>`` (``AssessmentBin``, 学力調査 only): school
+  x grade (x score bin), the numerators of their metrics.
+
+Only dimensions that partition pupils go into one protected table, because *k* counts
+pupils: a pupil is in every month and may visit the nurse for two reasons, so a sum over
+months or reasons is not a number of pupils. Figures over those dimensions - the year of a
+monthly metric (pupil-months, 延べ人数), all reasons of nurse visits - are sums of released
+cells, withheld when any part is withheld (:func:`_sum`). A sum of released figures discloses
+nothing the parts do not, so no cell hidden in one table can be recovered through them. (The
+price: a yearly figure of a monthly metric is withheld as soon as one month's is. Rollups
+with a yearly distinct-pupil count - nurse visits and Microsoft 365 per year - would let
+those yearly figures be protected directly.)
 
 Dimensions come from fixed hierarchies only: school year > month ("2025-04" ... under
-"2025"), school type > grade ("B1-3" = 小学校 3 年 under "B1"), the school (a municipality
-is the total over its schools, so school and municipality figures come from the same
-protected table), and one fixed category list per metric. No filter takes free values.
-
-Pupils, not rows
-----------------
-*k* counts pupils. Monthly tables count pupils per month; their yearly margins are sums over
-months (延べ人数, pupil-months), which can exceed the number of distinct pupils. Where a
-dimension is not a partition of pupils (months; nurse-visit reasons, one pupil can visit for
-two reasons), the number of distinct pupils behind a cell or behind a group of suppressed
-cells is bounded from below by its largest part, and cells whose bound is under *k* are
-suppressed too (:func:`_protect`). The rollups without a pupil key (nurse visits, Microsoft
-365) cannot do better than that bound.
+"2025"), school type > grade ("B1-3" = 小学校 3年 under "B1"), the school, and one fixed
+category list per metric. No filter takes free values.
 
 Every read goes through the rollups (never raw rows) and through
 ``Student.objects.analyzable()`` where the rollup has a pupil key, so an opt-out is honoured
@@ -61,7 +64,7 @@ from django.db import connection
 from django.db.models import Case, Count, F, Q, Sum, Value, When
 
 from renkei.edudata.codes import AssessmentKind, NurseVisitReason
-from renkei.platform import disclosure
+from renkei.platform import disclosure, telemetry
 from renkei.platform.disclosure import MIN_K, TOTAL, Dimension
 from renkei.tenants.codes import SCHOOL_TYPES
 
@@ -282,8 +285,8 @@ def compute(metric: str, municipality, *, school_year: int, breakdown: Sequence[
         raise ValueError(f"自治体 {municipality.code} のスキーマの中で呼び出してください（in_tenant）。")
     k = max(MIN_K, spec.min_cell_size, int(municipality.min_cell_size))
     loader = _Loader(municipality.schema_name, int(school_year), k)
-    school = TOTAL if school_code is None else school_code
-    if school_code is not None and school_code not in loader.schools:
+    school = TOTAL if school_code is None else loader.school_key(school_code)
+    if school not in (TOTAL, *loader.schools):
         raise ValueError(f"学校コード {school_code} の {school_year} 年度の集計対象の児童生徒はいません。")
     assert spec._build is not None
     cells = spec._build(loader, set(dims), school)
@@ -291,6 +294,8 @@ def compute(metric: str, municipality, *, school_year: int, breakdown: Sequence[
     out_dims = sorted({*dims, *spec.categories}, key=order.__getitem__)
     for cell in cells:
         cell.key = {d: cell.key[d] for d in out_dims}
+    telemetry.record_suppressed_cells(sum(c.suppressed for c in cells), spec.name,
+                                      tenant_code=municipality.code)
     return MetricTable(metric=spec.name, municipality_code=municipality.code,
                        school_year=int(school_year), dimensions=out_dims, k=k, cells=cells,
                        unit=spec.unit, school_code=school_code)
@@ -446,6 +451,24 @@ def _margins(counts: Mapping[Key, int], dims: Sequence[Dimension]) -> dict[Key, 
     return values
 
 
+_COMPILED: dict[tuple[str, int], tuple[str, tuple]] = {}
+
+
+def _rows(name: str, year: int, queryset: Callable[[], Any]) -> list[tuple]:
+    """Run a rollup query, compiled by the ORM once per process and school year.
+
+    The SQL names tables without a schema (the tenant's search_path picks them), so the same
+    statement serves every tenant; compiling it is most of a small query's cost.
+    """
+    compiled = _COMPILED.get((name, year))
+    if compiled is None:
+        sql, params = queryset().query.sql_with_params()
+        compiled = _COMPILED[name, year] = (sql, tuple(params))
+    with connection.cursor() as cursor:
+        cursor.execute(*compiled)
+        return cursor.fetchall()
+
+
 class _Loader:
     """The canonical tables of one tenant and school year.
 
@@ -483,15 +506,17 @@ class _Loader:
             When(absence_days__gte=10, then=Value("10-29")),
             When(absence_days__gte=1, then=Value("1-9")),
             default=Value("0"))
-        rows = (AttendancePupilYear.objects
-                .filter(school_year=self.year, student__in=Student.objects.analyzable())
-                .annotate(bin=bin_)
-                .values_list("school__code", "school_type", "grade", "bin")
-                .annotate(n=Count("id")).order_by())
+        rows = _rows("population", self.year, lambda: (
+            AttendancePupilYear.objects
+            .filter(school_year=self.year, student__in=Student.objects.analyzable())
+            .annotate(bin=bin_)
+            .values_list("school_id", "school_type", "grade", "bin")
+            .annotate(n=Count("id")).order_by()))
         schools: dict[str, str] = {}
         counts: dict[Key, int] = {}
         pairs: set[tuple[str, int]] = set()
-        for school, kind, grade, bin_code, n in rows:
+        for school_id, kind, grade, bin_code, n in rows:
+            school = str(school_id)
             schools[school] = kind
             pairs.add((kind, grade))
             key = (school, grade_code(kind, grade), bin_code)
@@ -503,7 +528,16 @@ class _Loader:
 
     @property
     def schools(self) -> dict[str, str]:
+        """School key -> school type, for the schools of the population."""
         return self.population()[0]
+
+    def school_key(self, school_code: str) -> str:
+        """The school's code in the tables (its row id: the rollups carry it, so no query
+        has to join the school table just for the 学校コード)."""
+        from renkei.edudata.models import School
+
+        pk = School.objects.filter(code=school_code).values_list("pk", flat=True).first()
+        return "" if pk is None else str(pk)
 
     def school_dim(self, schools: Iterable[str] | None = None) -> Dimension:
         return Dimension(SCHOOL, tuple(sorted(self.schools if schools is None else schools)))
@@ -547,16 +581,18 @@ class _Loader:
 
         absences = F("absent_illness") + F("absent_accident") + F("absent_other")
         required = F("school_days") - F("suspension") - F("mourning")
-        rows = (AttendancePupilMonth.objects
-                .filter(school_year=self.year, student__in=Student.objects.analyzable())
-                .annotate(absences=absences)
-                .annotate(bin=Case(When(absences__gte=MONTHLY_ABSENCE_DAYS, then=Value("ge10")),
-                                   default=Value("lt10")))
-                .values_list("school__code", "school_type", "grade", "month", "bin")
-                .annotate(n=Count("id"), required=Sum(required),
-                          attended=Sum(required - absences)).order_by())
+        rows = _rows("months", self.year, lambda: (
+            AttendancePupilMonth.objects
+            .filter(school_year=self.year, student__in=Student.objects.analyzable())
+            .annotate(absences=absences)
+            .annotate(bin=Case(When(absences__gte=MONTHLY_ABSENCE_DAYS, then=Value("ge10")),
+                               default=Value("lt10")))
+            .values_list("school_id", "school_type", "grade", "month", "bin")
+            .annotate(n=Count("id"), required=Sum(required),
+                      attended=Sum(required - absences)).order_by()))
         per_month: dict[str, tuple[dict, dict, dict]] = {}
-        for school, kind, grade, month, bin_code, n, req, att in rows:
+        for school_id, kind, grade, month, bin_code, n, req, att in rows:
+            school = str(school_id)
             if school not in self.schools:
                 continue  # not in the yearly rollup: not part of the population
             counts, req_days, att_days = per_month.setdefault(
@@ -592,12 +628,14 @@ class _Loader:
     def _read_nurse(self):
         from renkei.edudata.models import NurseVisitMonth
 
-        rows = (NurseVisitMonth.objects.filter(school_year=self.year,
-                                               reason_category__in=NURSE_REASONS)
-                .values_list("school__code", "school_type", "grade", "month", "reason_category")
-                .annotate(p=Sum("pupils"), v=Sum("visits")).order_by())
+        rows = _rows("nurse", self.year, lambda: (
+            NurseVisitMonth.objects.filter(school_year=self.year,
+                                           reason_category__in=NURSE_REASONS)
+            .values_list("school_id", "school_type", "grade", "month", "reason_category")
+            .annotate(p=Sum("pupils"), v=Sum("visits")).order_by()))
         data: dict[tuple[str, str], tuple[dict, dict]] = {}
-        for school, kind, grade, month, reason, p, v in rows:
+        for school_id, kind, grade, month, reason, p, v in rows:
+            school = str(school_id)
             if school not in self.schools:
                 continue
             counts, visits = data.setdefault((month_code(self.year, month), reason), ({}, {}))
@@ -624,11 +662,13 @@ class _Loader:
     def _read_m365(self):
         from renkei.edudata.models import M365AppMonth
 
-        rows = (M365AppMonth.objects.filter(school_year=self.year, app__in=M365_APPS)
-                .values_list("school__code", "school_type", "grade", "month", "app")
-                .annotate(n=Sum("active_pupils")).order_by())
+        rows = _rows("m365", self.year, lambda: (
+            M365AppMonth.objects.filter(school_year=self.year, app__in=M365_APPS)
+            .values_list("school_id", "school_type", "grade", "month", "app")
+            .annotate(n=Sum("active_pupils")).order_by()))
         data: dict[tuple[str, str], dict] = {}
-        for school, kind, grade, month, app, n in rows:
+        for school_id, kind, grade, month, app, n in rows:
+            school = str(school_id)
             if school not in self.schools:
                 continue
             counts = data.setdefault((month_code(self.year, month), app), {})
@@ -661,11 +701,13 @@ class _Loader:
     def _read_assessment(self) -> dict[str, _Protected]:
         from renkei.edudata.models import AssessmentBin
 
-        rows = (AssessmentBin.objects.filter(school_year=self.year, kind=ASSESSMENT_KIND)
-                .values_list("school__code", "school_type", "grade", "subject", "score_bin")
-                .annotate(n=Sum("pupils")).order_by())
+        rows = _rows("assessment", self.year, lambda: (
+            AssessmentBin.objects.filter(school_year=self.year, kind=ASSESSMENT_KIND)
+            .values_list("school_id", "school_type", "grade", "subject", "score_bin")
+            .annotate(n=Sum("pupils")).order_by()))
         per_subject: dict[str, dict[Key, int]] = {}
-        for school, kind, grade, subject, score_bin, n in rows:
+        for school_id, kind, grade, subject, score_bin, n in rows:
+            school = str(school_id)
             if school not in self.schools:
                 continue
             key = (school, grade_code(kind, grade), _SCORE_LEAVES[min(max(score_bin, 0), 9)])

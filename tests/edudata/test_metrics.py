@@ -11,7 +11,6 @@ subtraction (or any linear combination) of released figures recovers it.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import sys
 from collections import defaultdict
@@ -20,6 +19,14 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "graphql" / "federation"))
+from differencing import (
+    ALL_BINS,
+    DISTRIBUTION_BINS,
+    LONG_TERM_BINS,
+    Battery,
+    absence_bin,
+    in_grade,
+)
 from fed_world import METRICS_WORLD, SCHOOL_YEAR, build_world, drop_world
 
 from renkei.edudata import metrics
@@ -86,27 +93,6 @@ def raw_pupil_years():
         for f in ("ill", "acc", "oth", "required"):
             y[f] += v[f]
     return years
-
-
-def absence_bin(y):
-    total = y["ill"] + y["acc"] + y["oth"]
-    if total >= 30:
-        if y["ill"] >= y["acc"] and y["ill"] >= y["oth"]:
-            return "30+:illness"
-        return "30+:accident" if y["acc"] >= y["oth"] else "30+:other"
-    return "10-29" if total >= 10 else "1-9" if total >= 1 else "0"
-
-
-def in_grade(grade_leaf, code):
-    return code == TOTAL or code == grade_leaf or (("-" not in code) and grade_leaf.startswith(code + "-"))
-
-
-LONG_TERM_BINS = {"long_term": {"30+:illness", "30+:accident", "30+:other"},
-                  "illness": {"30+:illness"}, "accident": {"30+:accident"},
-                  "other": {"30+:other"}, "not_long_term": {"0", "1-9", "10-29"}}
-DISTRIBUTION_BINS = {"0": {"0"}, "1-9": {"1-9"}, "10-29": {"10-29"},
-                     "30+": {"30+:illness", "30+:accident", "30+:other"}}
-ALL_BINS = {"0", "1-9", "10-29", "30+:illness", "30+:accident", "30+:other"}
 
 
 def assert_rate(cell):
@@ -365,80 +351,6 @@ def test_school_answers_come_from_the_same_protected_table(muni):
 
 
 # -- the differencing battery -----------------------------------------------------------------
-
-class Span:
-    """Row space of integer vectors over GF(p), p = 2^61 - 1.
-
-    "Not in the span over GF(p)" implies "not in the span over the rationals" (a rational
-    combination reduces mod p), so asserting a withheld figure is outside this span is sound.
-    """
-
-    P = (1 << 61) - 1
-
-    def __init__(self):
-        self.rows: dict[int, dict[int, int]] = {}
-
-    def _reduce(self, vector: dict[int, int]) -> dict[int, int]:
-        vec = {c: v % self.P for c, v in vector.items() if v % self.P}
-        heap = list(vec)
-        heapq.heapify(heap)
-        while heap:
-            col = heapq.heappop(heap)
-            if col not in vec or col not in self.rows:
-                continue
-            factor = vec[col]
-            for c, v in self.rows[col].items():
-                new = (vec.get(c, 0) - factor * v) % self.P
-                if new:
-                    if c not in vec:
-                        heapq.heappush(heap, c)
-                    vec[c] = new
-                else:
-                    vec.pop(c, None)
-        return vec
-
-    def add(self, vector: dict[int, int]) -> None:
-        rest = self._reduce(vector)
-        if rest:
-            pivot = min(rest)
-            inverse = pow(rest[pivot], self.P - 2, self.P)
-            self.rows[pivot] = {c: v * inverse % self.P for c, v in rest.items()}
-
-    def contains(self, vector: dict[int, int]) -> bool:
-        return not self._reduce(vector)
-
-
-class Battery:
-    """Released figures and withheld figures, per quantity, as sets of atoms."""
-
-    def __init__(self):
-        self.atom_ids: dict[tuple, int] = {}
-        self.released: dict[str, list[frozenset]] = defaultdict(list)
-        self.withheld: dict[str, list[tuple[frozenset, object]]] = defaultdict(list)
-
-    def figure(self, quantity: str, atoms, value, what) -> None:
-        atoms = frozenset(atoms)
-        if not atoms:
-            return
-        if value is None:
-            self.withheld[quantity].append((atoms, what))
-        else:
-            self.released[quantity].append(atoms)
-
-    def leaks(self) -> list:
-        found = []
-        for quantity, withheld in self.withheld.items():
-            span = Span()
-            for atoms in set(self.released[quantity]):
-                span.add({self._id(a): 1 for a in atoms})
-            for atoms, what in withheld:
-                if span.contains({self._id(a): 1 for a in atoms}):
-                    found.append((quantity, what))
-        return found
-
-    def _id(self, atom) -> int:
-        return self.atom_ids.setdefault(atom, len(self.atom_ids))
-
 
 def _subsets(dims):
     return [list(c) for n in range(len(dims) + 1) for c in itertools.combinations(dims, n)]

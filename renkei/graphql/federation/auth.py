@@ -1,0 +1,212 @@
+"""Who may use the federation, and the two kinds of token it knows.
+
+Access
+------
+Only prefecture analysts (``Membership`` with role ``prefecture_analyst`` of a prefecture),
+and only for the municipalities of that prefecture. Teachers, school managers, tenant admins
+and board analysts have the municipality API for their own data and are refused here, even
+for their own municipality: the federation is the prefecture's instrument. The per-
+municipality check also goes through ``policy.may_see_tenant_aggregates`` so that the policy
+module stays the one place that says what a principal may see.
+
+Analyst bearer tokens
+---------------------
+A gateway (Apollo Router or ``@apollo/gateway``) calls this subgraph server-to-server and has
+no browser session. It sends ``Authorization: Bearer rkf1.<token>``, a token issued for one
+analyst and one prefecture (:func:`issue_analyst_token`). The token is signed with Django's
+``SECRET_KEY`` (``django.core.signing``, its own salt), expires (default one day), and is
+checked against the database on every request: the membership must still exist, the user be
+active, and the password unchanged since issue (a password change revokes every token).
+There is no token table, so a single token cannot be revoked on its own: remove the
+membership, change the password, or rotate the secret key.
+
+Service tokens
+--------------
+When a municipality runs its own deployment, the federation calls it over HTTP
+(``/federation/tenant``) with a short-lived JWT (HS256 with
+``settings.RENKEI_SERVICE_TOKEN_KEY``, shared between the deployments): issuer
+``renkei-federation``, audience = the municipality code, subject = the asking prefecture,
+expiry one minute, and ``req`` = SHA-256 of the request body, so a token cannot be replayed
+for another municipality or another question. The remote side verifies all of it and
+answers with the released table only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.utils.crypto import salted_hmac
+
+from renkei.platform import policy
+from renkei.platform.models import Role
+from renkei.tenants.codes import PREFECTURES
+
+# Names and labels, not secrets (ruff S105 reads "TOKEN" as a password).
+ANALYST_TOKEN_PREFIX = "rkf1."  # noqa: S105
+ANALYST_TOKEN_SALT = "renkei.federation.analyst-token"  # noqa: S105
+ANALYST_TOKEN_TTL_SECONDS = 24 * 3600
+
+SERVICE_TOKEN_ISSUER = "renkei-federation"  # noqa: S105
+SERVICE_TOKEN_TTL_SECONDS = 60
+SERVICE_TOKEN_LEEWAY_SECONDS = 5
+
+NOT_SIGNED_IN = ("ログインしてください。都道府県連携 API は都道府県の分析担当者のアカウント"
+                 "（または連携用トークン）で利用します。")
+NOT_PREFECTURE_ANALYST = ("都道府県連携 API は都道府県の分析担当者のみ利用できます。"
+                          "市区町村のデータは各自治体の API から参照してください。")
+BAD_ANALYST_TOKEN = "連携用トークンが無効か期限切れです。新しいトークンを発行してください。"  # noqa: S105
+
+
+class FederationError(Exception):
+    """An error whose message is meant for the caller (Japanese); never masked."""
+
+
+class FederationPermissionError(FederationError):
+    """Refused by the access rules."""
+
+
+class ServiceTokenError(Exception):
+    """A service token that does not verify; the message says why (Japanese)."""
+
+
+# -- access -----------------------------------------------------------------------------------
+
+def analyst_prefectures(principal: policy.Principal) -> frozenset[str]:
+    """Prefecture codes the principal is an analyst of."""
+    return frozenset(g.prefecture_code for g in principal.grants
+                     if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code)
+
+
+def require_analyst(principal: policy.Principal, auth_error: str | None = None) -> None:
+    """Refuse anyone who is not a prefecture analyst of some prefecture."""
+    if principal.user_id is None:
+        raise FederationPermissionError(auth_error or NOT_SIGNED_IN)
+    if not analyst_prefectures(principal):
+        raise FederationPermissionError(NOT_PREFECTURE_ANALYST)
+
+
+def require_prefecture(principal: policy.Principal, prefecture_code: str,
+                       auth_error: str | None = None) -> None:
+    """Refuse unless the principal is an analyst of this prefecture."""
+    require_analyst(principal, auth_error)
+    if prefecture_code not in analyst_prefectures(principal):
+        name = PREFECTURES.get(prefecture_code, prefecture_code)
+        raise FederationPermissionError(
+            f"{name}（{prefecture_code}）のデータを見る権限がありません。"
+            "所属する都道府県の市区町村のみ照会できます。")
+
+
+def require_municipality(principal: policy.Principal, municipality,
+                         auth_error: str | None = None) -> None:
+    """Refuse unless the principal is an analyst of the municipality's prefecture and the
+    policy lets them see its aggregates. ``municipality`` needs ``.code`` (it may be a
+    remote tenant that has no row here)."""
+    require_prefecture(principal, municipality.code[:2], auth_error)
+    if not policy.may_see_tenant_aggregates(principal, municipality):
+        raise FederationPermissionError(policy.FORBIDDEN_AGGREGATES)
+
+
+# -- analyst bearer tokens ----------------------------------------------------------------------
+
+def _user_fingerprint(user) -> str:
+    """Changes when the password does, so a password change revokes issued tokens."""
+    return salted_hmac(ANALYST_TOKEN_SALT, f"{user.pk}:{user.password}").hexdigest()[:16]
+
+
+def issue_analyst_token(user, prefecture_code: str, *,
+                        ttl_seconds: int = ANALYST_TOKEN_TTL_SECONDS) -> str:
+    """A bearer token for a gateway acting for ``user`` in one prefecture.
+
+    Refused (FederationPermissionError) unless the user is an analyst of that prefecture now.
+    """
+    principal = policy.principal_for(user, step_up=False)
+    require_prefecture(principal, prefecture_code)
+    payload = {"u": user.pk, "p": prefecture_code, "f": _user_fingerprint(user),
+               "exp": int(time.time()) + int(ttl_seconds)}
+    return ANALYST_TOKEN_PREFIX + signing.dumps(payload, salt=ANALYST_TOKEN_SALT)
+
+
+def principal_for_analyst_token(token: str) -> policy.Principal:
+    """The principal a token stands for, narrowed to the token's prefecture.
+
+    Raises FederationPermissionError when the token is malformed, forged, expired, or the
+    user or their membership is no longer what it was.
+    """
+    if not token.startswith(ANALYST_TOKEN_PREFIX):
+        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+    try:
+        payload = signing.loads(token[len(ANALYST_TOKEN_PREFIX):], salt=ANALYST_TOKEN_SALT)
+    except signing.BadSignature:
+        raise FederationPermissionError(BAD_ANALYST_TOKEN) from None
+    if not isinstance(payload, dict) or int(payload.get("exp", 0)) < time.time():
+        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+    user = get_user_model().objects.filter(pk=payload.get("u"), is_active=True).first()
+    if user is None or not hmac.compare_digest(_user_fingerprint(user), str(payload.get("f"))):
+        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+    principal = policy.principal_for(user, step_up=False)
+    scope = str(payload.get("p"))
+    grants = tuple(g for g in principal.grants
+                   if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == scope)
+    if not grants:
+        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+    return policy.Principal(user_id=principal.user_id, username=principal.username,
+                            grants=grants, step_up=False)
+
+
+# -- service tokens -----------------------------------------------------------------------------
+
+def request_digest(body: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a tenant request (binds a token to one question)."""
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _service_key() -> str:
+    key = settings.RENKEI_SERVICE_TOKEN_KEY
+    if not key:
+        raise ServiceTokenError("サービス間トークンの鍵（RENKEI_SERVICE_TOKEN_KEY）が設定されていません。")
+    return key
+
+
+def issue_service_token(audience: str, *, prefecture_code: str, digest: str,
+                        ttl_seconds: int = SERVICE_TOKEN_TTL_SECONDS) -> str:
+    """A short-lived token for asking municipality ``audience`` one question."""
+    now = int(time.time())
+    claims = {"iss": SERVICE_TOKEN_ISSUER, "aud": audience, "sub": f"prefecture:{prefecture_code}",
+              "iat": now, "exp": now + int(ttl_seconds), "jti": secrets.token_hex(8),
+              "req": digest}
+    return jwt.encode(claims, _service_key(), algorithm="HS256")
+
+
+def verify_service_token(token: str, *, audience: str, digest: str) -> dict[str, Any]:
+    """The claims of a valid token for this municipality and this request, else
+    ServiceTokenError with a Japanese reason."""
+    try:
+        claims = jwt.decode(
+            token, _service_key(), algorithms=["HS256"], audience=audience,
+            issuer=SERVICE_TOKEN_ISSUER, leeway=SERVICE_TOKEN_LEEWAY_SECONDS,
+            options={"require": ["iss", "aud", "sub", "iat", "exp", "req"]})
+    except jwt.ExpiredSignatureError:
+        raise ServiceTokenError("サービス間トークンの有効期限が切れています。") from None
+    except jwt.InvalidAudienceError:
+        raise ServiceTokenError("このサービス間トークンは別の自治体あてです。") from None
+    except jwt.InvalidTokenError as e:
+        raise ServiceTokenError(f"サービス間トークンが無効です（{type(e).__name__}）。") from None
+    if claims["exp"] - claims["iat"] > SERVICE_TOKEN_TTL_SECONDS * 5:
+        raise ServiceTokenError("サービス間トークンの有効期間が長すぎます。")
+    if not hmac.compare_digest(str(claims["req"]), digest):
+        raise ServiceTokenError("サービス間トークンは別の照会のために発行されています。")
+    sub = str(claims["sub"])
+    if sub != f"prefecture:{audience[:2]}":
+        raise ServiceTokenError("このサービス間トークンの発行元はこの自治体の都道府県ではありません。")
+    return claims

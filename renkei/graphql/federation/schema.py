@@ -1,0 +1,384 @@
+"""The prefecture federation: an Apollo Federation v2 subgraph (strawberry).
+
+``Prefecture`` and ``Municipality`` are entities keyed by ``code``; each has one field per
+metric of the registry (:data:`renkei.edudata.metrics.METRICS`), generated from it, whose
+arguments are exactly the breakdowns the metric allows (``byMonth``, ``byGrade``, and at the
+prefecture level ``byMunicipality``). A metric answers with a ``MetricResult``: released cells
+only (a withheld cell has ``value: null`` and a reason, never 0) and the status of every
+municipality asked. A cell's ``key`` lists its codes in the order of ``dimensions``; the
+labels of the codes come once per table (``labels``), which keeps a 60-municipality answer
+of thousands of cells cheap to serialise.
+
+No type in this schema can hold a single pupil: the object types are the two entities, the
+metric catalogue and the released tables (``MetricResult``, ``MetricCell``, ``CodeLabel``,
+``MunicipalityAnswer``); their fields are codes, labels and counts of at least *k* pupils.
+A test walks the schema to keep it that way.
+
+Limits: query depth (``settings.GRAPHQL_MAX_DEPTH``), tokens, aliases and the number of
+metric fields per request; introspection only with ``DEBUG`` (``_service { sdl }`` always
+works, which is what federation routers use); errors are masked except the ones written for
+the caller (:class:`~renkei.graphql.federation.auth.FederationError`) and GraphQL validation
+errors. Extensions are passed as factories, so every request gets fresh instances.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import strawberry
+from django.conf import settings
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from renkei.edudata import metrics
+from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, Metric
+from renkei.graphql.federation import auth, fanout
+from renkei.platform import policy
+from renkei.tenants.codes import PREFECTURES, CodeError, validate_municipality_code
+
+MAX_METRIC_FIELDS_PER_REQUEST = 10
+MAX_TOKENS = 2000
+MAX_ALIASES = 20
+MIN_SCHOOL_YEAR, MAX_SCHOOL_YEAR = 2000, 2100
+
+
+# -- context ----------------------------------------------------------------------------------
+
+@dataclass
+class FederationContext:
+    """Per request: who asks, and the answers already fetched (so that two aliases of the
+    same question fan out once). Never shared between requests."""
+
+    principal: policy.Principal
+    auth_error: str | None = None
+    request: Any = None
+    response: Any = None
+    fanouts: int = 0
+    _answers: dict[tuple, fanout.FederatedTable] = field(default_factory=dict)
+
+    def federated(self, targets: list[fanout.Target], prefecture_code: str, spec: Metric,
+                  school_year: int, breakdown: tuple[str, ...], scope: str
+                  ) -> fanout.FederatedTable:
+        key = (scope, spec.name, school_year, breakdown)
+        if key not in self._answers:
+            self.fanouts += 1
+            if self.fanouts > MAX_METRIC_FIELDS_PER_REQUEST:
+                raise auth.FederationError(
+                    f"1 回の照会で使える指標は {MAX_METRIC_FIELDS_PER_REQUEST} 個までです。"
+                    "照会を分けてください。")
+            inner = tuple(d for d in breakdown if d != MUNICIPALITY)
+            answers = fanout.ask(targets, spec.name, school_year, inner,
+                                 prefecture_code=prefecture_code)
+            self._answers[key] = fanout.combine(spec, school_year, breakdown, answers)
+        return self._answers[key]
+
+
+def _context(info: strawberry.Info) -> FederationContext:
+    context = info.context
+    if not isinstance(context, FederationContext):
+        raise auth.FederationPermissionError(auth.NOT_SIGNED_IN)
+    return context
+
+
+# -- released tables ------------------------------------------------------------------------
+
+@strawberry.enum(description="市区町村の応答状況")
+class AnswerStatus(enum.Enum):
+    OK = "ok"
+    NO_DATA = "no_data"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+
+@strawberry.type(description="次元のコードとその表示名（例: grade の B1-3 = 小学校 3年）")
+class CodeLabel:
+    dimension: str
+    code: str = strawberry.field(description="コード。__total__ はその次元の計")
+    label: str = strawberry.field(description="表示名（日本語）")
+
+
+@strawberry.type(description=(
+    "公開されたセル。秘匿されたセルは value が null で、理由（reason）が付く（0 にはしない）。"
+    "pupils は k 人以上のときだけ返る。"))
+class MetricCell:
+    key: list[str] = strawberry.field(description=(
+        "セルのコード。MetricResult.dimensions と同じ順（__total__ はその次元の計）。"
+        "表示名は MetricResult.labels"))
+    pupils: int | None = strawberry.field(description="対象の児童生徒数（月の値の年計は延べ人数）")
+    numerator: int | None = strawberry.field(description="値の分子（公開された数）")
+    denominator: int | None = strawberry.field(description="値の分母（公開された数）")
+    value: float | None = strawberry.field(description="値（単位は指標の unit）。秘匿なら null")
+    suppressed: bool
+    reason: str | None = strawberry.field(description="秘匿・算出不可の理由")
+    reason_code: str | None
+
+
+@strawberry.type(description="照会した市区町村と、その応答状況")
+class MunicipalityAnswer:
+    code: str
+    name: str
+    status: AnswerStatus
+    reason: str | None
+    remote: bool
+
+
+@strawberry.type(description="指標の定義")
+class MetricDefinition:
+    name: str
+    label_ja: str
+    label_en: str
+    description_ja: str
+    description_en: str
+    unit: str
+    dimensions: list[str] = strawberry.field(description="指定できる内訳（市区町村別は都道府県のみ）")
+    categories: list[str] = strawberry.field(description="常に含まれる指標固有の区分")
+    min_cell_size: int = strawberry.field(description="最小セルサイズ k の下限（自治体の設定が大きければそちら）")
+
+    @classmethod
+    def of(cls, spec: Metric) -> MetricDefinition:
+        return cls(name=spec.name, label_ja=spec.label_ja, label_en=spec.label_en,
+                   description_ja=spec.description_ja, description_en=spec.description_en,
+                   unit=spec.unit, dimensions=list(spec.dimensions),
+                   categories=list(spec.categories), min_cell_size=spec.min_cell_size)
+
+
+@strawberry.type(description="指標の集計結果（開示制御済み）")
+class MetricResult:
+    metric: MetricDefinition
+    school_year: int
+    dimensions: list[str] = strawberry.field(description="セルの key の各コードの次元（順番どおり）")
+    labels: list[CodeLabel] = strawberry.field(description="表に現れるコードの表示名（日本語）")
+    k: int = strawberry.field(description="適用された最小セルサイズ（市区町村ごとの k のうち最小のもの）")
+    complete: bool = strawberry.field(description="すべての市区町村が応答したか")
+    cells: list[MetricCell]
+    municipalities: list[MunicipalityAnswer]
+    missing: list[MunicipalityAnswer] = strawberry.field(
+        description="応答しなかった市区町村（失敗・時間切れ）。合計はそれ以外の市区町村のもの")
+
+    @classmethod
+    def of(cls, table: fanout.FederatedTable) -> MetricResult:
+        names = {a.target.code: a.target.name for a in table.answers}
+        answers = [MunicipalityAnswer(code=a.target.code, name=a.target.name,
+                                      status=AnswerStatus(a.status), reason=a.reason,
+                                      remote=a.target.remote) for a in table.answers]
+        cells = [MetricCell(
+            key=list(cell.key.values()), pupils=cell.pupils, numerator=cell.numerator,
+            denominator=cell.denominator, value=cell.value, suppressed=cell.suppressed,
+            reason=cell.reason, reason_code=cell.reason_code) for cell in table.cells]
+        codes = {(d, c): None for cell in table.cells for d, c in cell.key.items()}
+        labels = [CodeLabel(dimension=d, code=c, label=_label(d, c, names, table.school_year))
+                  for d, c in codes]
+        return cls(metric=MetricDefinition.of(table.metric), school_year=table.school_year,
+                   dimensions=table.dimensions, labels=labels, k=table.k,
+                   complete=table.complete, cells=cells, municipalities=answers,
+                   missing=[a for a in answers if a.status in (AnswerStatus.FAILED,
+                                                               AnswerStatus.TIMEOUT)])
+
+
+def _label(dimension: str, code: str, names: dict[str, str], school_year: int) -> str:
+    if dimension == MUNICIPALITY:
+        return "計" if code == TOTAL else names.get(code, code)
+    return metrics.code_label(dimension, code, school_year)
+
+
+# -- entities ---------------------------------------------------------------------------------
+
+def _breakdown(*, by_month: bool = False, by_grade: bool = False,
+               by_municipality: bool = False) -> tuple[str, ...]:
+    chosen = ((MONTH, by_month), (GRADE, by_grade), (MUNICIPALITY, by_municipality))
+    return tuple(d for d, on in chosen if on)
+
+
+def _check_year(school_year: int) -> int:
+    if not MIN_SCHOOL_YEAR <= school_year <= MAX_SCHOOL_YEAR:
+        raise auth.FederationError(f"年度 {school_year} は範囲外です（{MIN_SCHOOL_YEAR}〜{MAX_SCHOOL_YEAR}）。")
+    return school_year
+
+
+_FLAG_ARGUMENTS = {MONTH: "by_month", GRADE: "by_grade", MUNICIPALITY: "by_municipality"}
+_FLAG_HELP = {MONTH: "年度・月別に内訳する", GRADE: "学校種・学年別に内訳する",
+              MUNICIPALITY: "市区町村別に内訳する"}
+
+
+def _metric_field(spec: Metric, resolve: Callable[..., MetricResult], *, prefecture: bool
+                  ) -> Any:
+    """A strawberry field for one metric, its arguments taken from the registry."""
+    dims = [d for d in spec.dimensions if d in _FLAG_ARGUMENTS]
+    if prefecture:
+        dims.append(MUNICIPALITY)
+    parameters = [
+        inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                          annotation=strawberry.Info),
+        inspect.Parameter("school_year", inspect.Parameter.KEYWORD_ONLY, annotation=int),
+    ]
+    parameters += [inspect.Parameter(
+        _FLAG_ARGUMENTS[d], inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[bool, strawberry.argument(description=_FLAG_HELP[d])],
+        default=False) for d in dims]
+
+    def resolver(root, info, **arguments) -> MetricResult:
+        return resolve(root, info, spec, **arguments)
+
+    resolver.__name__ = spec.name
+    resolver.__signature__ = inspect.Signature(parameters,  # type: ignore[attr-defined]
+                                               return_annotation=MetricResult)
+    return strawberry.field(resolver=resolver, description=f"{spec.label_ja}（{spec.unit}）。"
+                            f"{spec.description_ja}")
+
+
+class Municipality:
+    """A municipality (市区町村): a tenant here, or a remote deployment."""
+
+    code: str
+    name: str
+    prefecture_code: str
+
+    @classmethod
+    def resolve_reference(cls, info: strawberry.Info, code: str) -> Municipality:
+        return _municipality(info, code)
+
+
+class Prefecture:
+    """A prefecture (都道府県) and its municipalities."""
+
+    code: str
+    name: str
+
+    @classmethod
+    def resolve_reference(cls, info: strawberry.Info, code: str) -> Prefecture:
+        return _prefecture(info, code)
+
+
+def _municipality(info: strawberry.Info, code: str) -> Municipality:
+    context = _context(info)
+    auth.require_analyst(context.principal, context.auth_error)
+    try:
+        validate_municipality_code(code)
+    except CodeError as e:
+        raise auth.FederationError(str(e)) from None
+    auth.require_prefecture(context.principal, code[:2], context.auth_error)
+    target = fanout.municipality_target(code)
+    if target is None:
+        raise auth.FederationError(f"自治体コード {code} の自治体は登録されていません。")
+    auth.require_municipality(context.principal, target, context.auth_error)
+    return Municipality(code=target.code, name=target.name, prefecture_code=code[:2])
+
+
+def _prefecture(info: strawberry.Info, code: str) -> Prefecture:
+    context = _context(info)
+    auth.require_analyst(context.principal, context.auth_error)
+    if code not in PREFECTURES:
+        raise auth.FederationError(f"都道府県コード「{code}」はありません（01〜47）。")
+    auth.require_prefecture(context.principal, code, context.auth_error)
+    return Prefecture(code=code, name=PREFECTURES[code])
+
+
+def _resolve_prefecture_metric(root: Prefecture, info: strawberry.Info, spec: Metric, *,
+                               school_year: int, **flags: bool) -> MetricResult:
+    context = _context(info)
+    auth.require_prefecture(context.principal, root.code, context.auth_error)
+    targets = fanout.prefecture_targets(root.code)
+    for target in targets:
+        auth.require_municipality(context.principal, target, context.auth_error)
+    breakdown = _breakdown(**flags)
+    table = context.federated(targets, root.code, spec, _check_year(school_year), breakdown,
+                              scope=f"prefecture:{root.code}")
+    return MetricResult.of(table)
+
+
+def _resolve_municipality_metric(root: Municipality, info: strawberry.Info, spec: Metric, *,
+                                 school_year: int, **flags: bool) -> MetricResult:
+    context = _context(info)
+    target = fanout.municipality_target(root.code)
+    if target is None:
+        raise auth.FederationError(f"自治体コード {root.code} の自治体は登録されていません。")
+    auth.require_municipality(context.principal, target, context.auth_error)
+    breakdown = _breakdown(**flags)
+    table = context.federated([target], root.code[:2], spec, _check_year(school_year),
+                              breakdown, scope=f"municipality:{root.code}")
+    return MetricResult.of(table)
+
+
+def _municipalities(root: Prefecture, info: strawberry.Info) -> list[Municipality]:
+    context = _context(info)
+    auth.require_prefecture(context.principal, root.code, context.auth_error)
+    return [Municipality(code=t.code, name=t.name, prefecture_code=root.code)
+            for t in fanout.prefecture_targets(root.code)]
+
+
+for _spec in METRICS.values():
+    setattr(Prefecture, _spec.name,
+            _metric_field(_spec, _resolve_prefecture_metric, prefecture=True))
+    setattr(Municipality, _spec.name,
+            _metric_field(_spec, _resolve_municipality_metric, prefecture=False))
+Prefecture.municipalities = strawberry.field(  # type: ignore[attr-defined]
+    resolver=_municipalities, description="この都道府県の市区町村（連携先を含む）")
+
+Municipality = strawberry.federation.type(  # type: ignore[misc]
+    keys=["code"], description="市区町村（自治体）。集計は開示制御済みの表のみ")(Municipality)
+Prefecture = strawberry.federation.type(  # type: ignore[misc]
+    keys=["code"], description="都道府県。集計は市区町村の公開された表の合計のみ")(Prefecture)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="都道府県（所属する都道府県のみ）")
+    def prefecture(self, info: strawberry.Info, code: str) -> Prefecture | None:
+        return _prefecture(info, code)
+
+    @strawberry.field(description="市区町村（所属する都道府県の市区町村のみ）")
+    def municipality(self, info: strawberry.Info, code: str) -> Municipality | None:
+        return _municipality(info, code)
+
+    @strawberry.field(description="指標の一覧")
+    def metrics(self, info: strawberry.Info) -> list[MetricDefinition]:
+        context = _context(info)
+        auth.require_analyst(context.principal, context.auth_error)
+        return [MetricDefinition.of(spec) for spec in METRICS.values()]
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+class _NoExtension(SchemaExtension):
+    """Stands in for an extension that is off for this request."""
+
+
+def _introspection_guard() -> SchemaExtension:
+    """Introspection only with DEBUG on (read per request, so tests can flip it)."""
+    return _NoExtension() if settings.DEBUG else DisableIntrospection()
+
+
+def should_mask_error(error: GraphQLError) -> bool:
+    """Mask everything but messages written for the caller and GraphQL's own validation."""
+    original = error.original_error
+    if original is None:
+        return False  # syntax and validation errors: about the query, not our internals
+    return not isinstance(original, auth.FederationError)
+
+
+MASKED_MESSAGE = "内部エラーが発生しました。時間をおいて再度お試しください。"
+
+schema = strawberry.federation.Schema(
+    query=Query,
+    types=[Prefecture, Municipality],
+    federation_version="2.11",  # Federation v2 (strawberry 0.327 dropped enable_federation_2)
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        _introspection_guard,
+        lambda: MaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE),
+    ],
+)

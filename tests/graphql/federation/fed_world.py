@@ -1,0 +1,128 @@
+"""A small committed world for the metric and federation tests.
+
+The federation's fan-out threads and the HTTP server thread use their own database
+connections, so they only see committed rows: this module onboards dedicated municipalities
+(never the session's shibuya/shinjuku/osaka, which other tests expect empty), loads
+synthetic data through the real connectors, commits, and removes everything again at the
+end. Used by tests/graphql/federation/conftest.py and tests/edudata/test_metrics.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from renkei.tenants.codes import municipality_check_digit
+
+SCHOOL_YEAR = 2025
+
+
+def _code(first_five: str) -> str:
+    return first_five + str(municipality_check_digit(first_five))
+
+
+# code -> (name, pupils, seed, pupils who opt out)
+WORLD = {
+    _code("13101"): ("連携テスト区A", 300, 11, 6),
+    _code("13102"): ("連携テスト区B", 200, 12, 0),
+    _code("27102"): ("連携テスト市C", 200, 13, 0),
+}
+TOKYO_A, TOKYO_B, OSAKA_C = WORLD
+# tests/edudata/test_metrics.py has its own municipality, so the two never step on each other.
+METRICS_WORLD = {_code("13103"): ("指標テスト区", 400, 21, 8)}
+
+
+@dataclass
+class World:
+    codes: list[str]
+    users: dict[str, object] = field(default_factory=dict)
+    opted_out: dict[str, list[int]] = field(default_factory=dict)
+
+    def municipality(self, code: str):
+        from renkei.tenants.models import Municipality
+
+        return Municipality.objects.select_related("prefecture").get(code=code)
+
+
+def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = True) -> World:
+    """Onboard the municipalities of ``spec`` (default WORLD), import synthetic data, record
+    opt-outs, create the test users; all committed."""
+    from django.contrib.auth import get_user_model
+
+    from renkei.connectors import synth
+    from renkei.connectors.pipeline import run_import
+    from renkei.edudata.models import ImportRun, Student
+    from renkei.edudata.privacy import do_record_opt_out
+    from renkei.platform import policy
+    from renkei.platform.models import Membership
+    from renkei.tenants.actions import do_onboard_municipality
+    from renkei.tenants.context import in_tenant
+    from renkei.tenants.models import Municipality, Prefecture
+
+    spec = WORLD if spec is None else spec
+    drop_world(spec, users=with_users)
+    world = World(codes=list(spec))
+    out = Path(tempfile.mkdtemp(prefix="renkei-fed-world-"))
+    for code, (name, pupils, seed, opt_outs) in spec.items():
+        municipality = do_onboard_municipality(code, name)
+        synth.generate(code, out / code, students=pupils, days=days, seed=seed,
+                       school_year=SCHOOL_YEAR)
+        steps = [("oneroster", [out / code / "oneroster"]),
+                 ("c4th", sorted((out / code / "c4th").glob("*.csv"))),
+                 ("msgraph", [out / code / "msgraph"])]
+        for connector, paths in steps:
+            run = run_import(connector, municipality, paths=paths, started_by="test")
+            assert run.status == ImportRun.Status.SUCCEEDED, (connector, run.message)
+        if opt_outs:
+            admin = policy.Principal(user_id=1, username="test-admin", grants=(policy.Grant(
+                role="tenant_admin", municipality_code=code, prefecture_code=None,
+                school_codes=frozenset()),))
+            with in_tenant(municipality):
+                # The pupils with the most absences: opting them out changes the figures.
+                from renkei.edudata.models import AttendancePupilYear
+
+                ids = list(AttendancePupilYear.objects.filter(school_year=SCHOOL_YEAR)
+                           .order_by("-absence_days", "student_id")
+                           .values_list("student_id", flat=True)[:opt_outs])
+                for student in Student.objects.filter(pk__in=ids):
+                    do_record_opt_out(admin, municipality, student,
+                                      requested_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))
+            world.opted_out[code] = ids
+    if with_users:
+        users = get_user_model().objects
+        a = Municipality.objects.get(code=next(iter(spec)))
+        specs = {
+            "fed-pref13": ("prefecture_analyst", None, "13"),
+            "fed-pref27": ("prefecture_analyst", None, "27"),
+            "fed-board": ("board_analyst", a, None),
+            "fed-admin": ("tenant_admin", a, None),
+            "fed-teacher": ("teacher", a, None),
+            "fed-nobody": (None, None, None),
+        }
+        for username, (role, municipality, pref) in specs.items():
+            user = users.create_user(username=username, password="pw-" + username)
+            if role:
+                Membership.objects.create(
+                    user=user, role=role, municipality=municipality,
+                    prefecture=Prefecture.for_code(pref) if pref else None,
+                    school_codes=[])
+            world.users[username] = user
+    return world
+
+
+def drop_world(spec: dict | None = None, *, users: bool = True) -> None:
+    """Remove the municipalities of ``spec`` (schemas, rows) and the test users."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from renkei.tenants.models import Domain, Municipality
+
+    if users:
+        get_user_model().objects.filter(username__startswith="fed-").delete()
+    for municipality in Municipality.objects.filter(code__in=list(WORLD if spec is None else spec)):
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{municipality.schema_name}" CASCADE')
+        Domain.objects.filter(tenant=municipality).delete()
+        municipality.delete()
