@@ -146,8 +146,15 @@ CATEGORY_LABELS: Mapping[str, Mapping[str, str]] = {
 # Reasons for a withheld value beyond disclosure.REASONS.
 NO_DATA = "no_data"
 PART_SUPPRESSED = "part_suppressed"
+# Whether a cell was withheld for being small (primary: 0..k-1 pupils) or to protect another
+# (complementary: >= k) is not released: an attacker can use the distinction as bounds and
+# pin cells with linear programming (found by the disclosure tests' LP attack). Both are
+# released as one code, as e-Stat shows one "X".
+SUPPRESSED = "suppressed"
+PUBLIC_REASON = {disclosure.PRIMARY: SUPPRESSED, disclosure.COMPLEMENTARY: SUPPRESSED}
 REASON_LABELS: Mapping[str, str] = {
     **disclosure.REASONS,
+    SUPPRESSED: "秘匿（少人数のため、または他のセルからの逆算を防ぐため）",
     NO_DATA: "集計対象のデータがないため算出不可",
     PART_SUPPRESSED: "内訳に秘匿されたセルがあるため秘匿",
 }
@@ -214,6 +221,7 @@ class MetricCell:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MetricCell:
         reason_code = data.get("reason_code")
+        reason_code = PUBLIC_REASON.get(reason_code, reason_code)
         return cls(key={str(d): str(c) for d, c in dict(data["key"]).items()},
                    pupils=_int_or_none(data.get("pupils")),
                    value=None if data.get("value") is None else float(data["value"]),
@@ -740,6 +748,7 @@ def _cell(key: dict[str, str], pupils: disclosure.Cell, numerator: disclosure.Ce
     rate = _pct(numerator, denominator)
     withheld = rate.value is None or pupils.suppressed
     reason = next((c.reason for c in (pupils, numerator) if c.suppressed), rate.reason)
+    reason = PUBLIC_REASON.get(reason, reason)
     return MetricCell(key=key, pupils=pupils.value, value=None if withheld else rate.value,
                       suppressed=withheld,
                       reason=REASON_LABELS.get(reason) if withheld and reason else None,

@@ -432,8 +432,8 @@ def _distrust(table: MetricTable) -> MetricTable:
             log.error("federation: remote %s released a cell under k; withheld",
                       table.municipality_code)
             cell.suppressed, cell.value, cell.numerator, cell.pupils = True, None, None, None
-            cell.reason_code = "primary"
-            cell.reason = metrics.REASON_LABELS["primary"]
+            cell.reason_code = metrics.SUPPRESSED
+            cell.reason = metrics.REASON_LABELS[metrics.SUPPRESSED]
     return table
 
 
