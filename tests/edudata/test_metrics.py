@@ -31,7 +31,6 @@ from fed_world import METRICS_WORLD, SCHOOL_YEAR, build_world, drop_world
 
 from renkei.edudata import metrics
 from renkei.edudata.metrics import METRICS, TOTAL, compute
-from renkei.platform.disclosure import REASONS
 from renkei.tenants.context import in_tenant
 
 CODE = next(iter(METRICS_WORLD))
