@@ -7,7 +7,8 @@ Generates N daily-attendance rows in the C4th format, then in the same run measu
 (a) `renkei import c4th` end to end (decode, validate, pseudonymize, COPY to staging, upsert,
 rollups) and (b) raw PostgreSQL COPY of the same rows into the same table of another tenant,
 and prints rows/s of both and the ratio (target ≥ 0.5, aim 0.8). Then imports files of
-different sizes in fresh processes and prints each one's peak RSS (flat is the target).
+different sizes in fresh processes and prints each one's peak RSS, and that of its reader
+process (flat is the target).
 Uses a fresh embedded PostgreSQL in a temporary RENKEI_HOME unless DATABASE_URL is set.
 """
 
@@ -29,7 +30,8 @@ RUNNER = """
 import resource, sys
 from renkei.platform.cli import main
 code = main(sys.argv[1:])
-print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(code)
 """
 
@@ -73,6 +75,9 @@ def renkei(env: dict, *args: str) -> tuple[float, str]:
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", RUNNER, *args], env=env, check=True,
                          capture_output=True, text=True)
+    for line in out.stderr.splitlines():
+        if " phases: " in line:  # the pipeline's log of where the time went
+            print("   ", line.split(" INFO ", 1)[-1])
     return time.perf_counter() - started, out.stdout
 
 
@@ -153,7 +158,9 @@ def main() -> None:
         _, small = write_exports(work, size)
         _, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(small))
         peak = next(line for line in out.splitlines() if line.startswith("PEAK_RSS_KB"))
-        print(f"peak RSS importing {size:,} rows: {int(peak.split()[1]) / 1024:.0f} MB")
+        own, child = (int(kb) / 1024 for kb in peak.split()[1:])
+        print(f"peak RSS importing {size:,} rows: {own:.0f} MB "
+              f"(largest child process, the reader: {child:.0f} MB)")
         small.unlink()
 
 

@@ -190,7 +190,7 @@ def _getter(mapping: Mapping, spec: FieldSpec, index: dict[str, int]):
     times = index.get(spec.time_column or "")
 
     def value(cells):
-        raw = normalize_text(cells[i]) if i is not None else ""
+        raw = _normalized(cells[i]) if i is not None else ""
         if raw == "" and spec.type != "code":
             if spec.optional:
                 return None
@@ -202,7 +202,31 @@ def _getter(mapping: Mapping, spec: FieldSpec, index: dict[str, int]):
         except (ValueError, InvalidOperation) as e:
             raise _CellError(spec.column, raw, str(e)) from None
 
-    return value
+    if spec.type not in ("date", "code") or i is None:
+        return value
+    # A date or a code depends on its cell alone, and cells repeat (a day on every row of
+    # an attendance export, a handful of marks): a cell read once is remembered.
+    remembered: dict[str, Any] = {}
+
+    def remembered_value(cells):
+        cell = cells[i]
+        found = remembered.get(cell)
+        if found is None:
+            found = value(cells)  # raises for a bad cell, which is never remembered
+            if len(remembered) < _REMEMBERED_CELLS:
+                remembered[cell] = found
+        return found
+
+    return remembered_value
+
+
+_REMEMBERED_CELLS = 10_000  # per column of a file
+
+
+def _normalized(cell: str) -> str:
+    # normalize_text, minus its character table for the ASCII cells of most rows (the
+    # table only maps non-ASCII characters).
+    return cell.strip() if cell.isascii() else normalize_text(cell)
 
 
 class _CellError(Exception):

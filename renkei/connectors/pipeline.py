@@ -1,33 +1,47 @@
 """The import pipeline, in one place. Connectors only read; this module does the rest:
 
 archive the raw input → let the connector decode and parse it → validate every record →
-pseudonymize → bulk load into the tenant schema (COPY into staging tables, then upsert by
+pseudonymize → bulk load into the tenant schema (COPY into staging tables, then insert by
 natural key) → refresh the rollups → record the run.
 
 Guarantees: rows read = accepted + rejected, always; a bad row is quarantined with file, line,
-column, value and reason, never dropped; re-running the same input changes nothing (upserts
-touch only rows whose values differ); all data of a run commits in one transaction, so a run
+column, value and reason, never dropped; re-running the same input changes nothing (rows are
+written only where values differ); all data of a run commits in one transaction, so a run
 killed at any point leaves nothing half-applied and a re-run ends in the state of one clean run.
+
+Data rows are loaded in chunks while the connector is still reading (reading.py: for file
+connectors in a child process, so parsing and loading use a core each). A chunk is COPYed
+into its own staging table and its new rows are inserted at once. Everything that must see
+the whole run waits for the end: rows of pupils not (yet) on the roster, updates of rows
+stored before, and duplicates (the first row of a key wins, wherever the others are).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 from pydantic import ValidationError
 
-from renkei.connectors import registry
+from renkei.connectors import reading, registry
+from renkei.connectors.reading import (
+    MAX_QUARANTINED_VALUE,
+    UNKNOWN_ORIGIN,
+    Batch,
+    Chunk,
+    End,
+    Rejected,
+    Roster,
+)
 from renkei.connectors.records import (
     EnrollmentRecord,
     HomeroomRecord,
@@ -36,7 +50,7 @@ from renkei.connectors.records import (
     SchoolRecord,
     StudentRecord,
 )
-from renkei.connectors.sdk import Connector, RowError, RunState, SourceError
+from renkei.connectors.sdk import Connector, RunState, SourceError
 from renkei.edudata import rollups
 from renkei.edudata.models import (
     Enrollment,
@@ -53,11 +67,14 @@ from renkei.tenants.context import in_tenant
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 20_000
-MAX_QUARANTINED_VALUE = 1_000  # characters kept of an enormous field
+BATCH_ROWS = 20_000  # quarantined rows per COPY
+# PostgreSQL keeps up to 64 subtransactions of a transaction in shared memory; past that,
+# every other session's snapshots get slower until COMMIT. Savepoints (one per chunk that
+# bets on new rows, see Loader._insert_all) stay below.
+MAX_SAVEPOINTS = 50
 
 
-# -- the pupil-keyed data streams: staged with COPY, resolved and upserted in SQL -----------
+# -- the pupil-keyed data streams: staged with COPY, resolved and inserted in SQL -----------
 
 @dataclass(frozen=True)
 class DataStream:
@@ -70,21 +87,43 @@ class DataStream:
     label: str = ""                       # Japanese name of the natural key, for messages
 
     def __post_init__(self) -> None:
-        getter = attrgetter(self.ref, *(name for name, _ in self.columns))
-        json_at = [i + 1 for i, (_, t) in enumerate(self.columns) if t == "jsonb"]
-        if json_at:
-            def values(record: Record) -> tuple:
-                row = list(getter(record))
-                for i in json_at:
-                    row[i] = json.dumps(row[i], ensure_ascii=False)
-                return tuple(row)
-            object.__setattr__(self, "values", values)
-        else:
-            object.__setattr__(self, "values", getter)
+        object.__setattr__(self, "copy_text", reading.copy_text(
+            [self.ref, *self.names], ["text", *(t for _, t in self.columns)]))
 
-    # values(record) -> (pupil reference, *column values), set above for speed: every row
-    # of every import goes through it.
-    values: Callable[[Record], tuple] = field(init=False, repr=False, compare=False)
+    # copy_text(record) -> the pupil reference and the column values as COPY text, set above
+    # for speed: every row of every import goes through it.
+    copy_text: Callable[[Record], str] = field(init=False, repr=False, compare=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+    @property
+    def updated(self) -> list[str]:
+        """The columns an import may change in a stored row (all but the key)."""
+        return [name for name in self.names if name not in self.key]
+
+    @property
+    def resolver(self) -> str:
+        """SQL: (ref, student_id) of every pupil a record of this stream can name."""
+        if self.ref == "principal_name":
+            return ("(SELECT DISTINCT ON (lower(principal_name)) lower(principal_name) AS ref,"
+                    " student_id FROM edudata_studentidentity WHERE principal_name <> '' "
+                    "ORDER BY lower(principal_name), student_id)")
+        return ("(SELECT source_id AS ref, student_id FROM edudata_studentidentity "
+                "WHERE source_system = %(system)s)")
+
+    @property
+    def ref_key(self) -> str:
+        """SQL: a staged row's pupil reference (alias ``s``) as the resolver has it."""
+        return "lower(s.ref)" if self.ref == "principal_name" else "s.ref"
+
+    @property
+    def unknown(self) -> tuple[str, str]:
+        """The column and the reason for a row whose pupil is not on the roster."""
+        if self.ref == "principal_name":
+            return "ユーザープリンシパル名", "名簿にない利用者です"
+        return "児童生徒ID", "名簿にない児童生徒です"
 
 
 DATA_STREAMS = {s.name: s for s in (
@@ -111,8 +150,6 @@ DATA_STREAMS = {s.name: s for s in (
                key=("date", "app"), ref="principal_name", date_column="date",
                label="同じ利用者・日付・アプリ"),
 )}
-ROSTER_STREAMS = ("schools", "homerooms", "students", "enrollments")
-_UNKNOWN = Origin(file="?", line=0)  # a record a connector yielded without its origin
 
 
 class ImportFailed(Exception):
@@ -186,13 +223,13 @@ def _run(cls: type[Connector], municipality, run: ImportRun, paths: list[Path],
     with transaction.atomic():
         loader = Loader(municipality, run, cls.source_system())
         clock = time.monotonic()
-        loader.stage(cls().read(cfg, state), progress)
-        staged = time.monotonic()
-        loader.load()
+        with reading.read(cls, cfg, state, DATA_STREAMS) as batches:
+            loader.load(batches, progress)
         loaded = time.monotonic()
         rollups.refresh(loader.school_years)
-        log.info("import #%s phases: read and stage %.1f s, load %.1f s, rollups %.1f s", run.pk,
-                 staged - clock, loaded - staged, time.monotonic() - loaded)
+        log.info("import #%s phases: read and load %.1f s (%.1f s of it waiting for the "
+                 "reader), rollups %.1f s", run.pk, loaded - clock, loader.waited,
+                 time.monotonic() - loaded)
         run.rows_read = loader.rows_read
         run.rows_rejected = loader.rejected_rows()
         run.rows_accepted = run.rows_read - run.rows_rejected
@@ -226,61 +263,87 @@ def _archive(municipality, run: ImportRun, paths: list[Path]) -> list[str]:
 # -- the loader -----------------------------------------------------------------------------
 
 @dataclass
+class Staged:
+    """One data stream's staging in this run: chunk tables stg_<name>_1, _2, … (children of
+    stg_<name>, which so holds every staged row of the run), and two tables of rows kept for
+    the end: stg_<name>_set_aside and stg_<name>_changes."""
+
+    chunks: int = 0
+    set_aside: int = 0        # rows whose pupil was not on the roster when their chunk loaded
+    met_stored: bool = False  # a row met a stored row: an update, or a duplicate in this run
+    changes: int = 0          # rows with values for a stored row, applied at the end
+
+
+@dataclass
 class Loader:
     municipality: Any
     run: ImportRun
     system: str
     rows_read: int = 0
     school_years: set[int] = field(default_factory=set)
-    _roster: dict[str, list[Record]] = field(default_factory=dict)
-    _batches: dict[str, list[tuple]] = field(default_factory=dict)
+    waited: float = 0.0  # seconds spent waiting for the reader
+    _roster: list[Record] = field(default_factory=list)  # read, not loaded yet
+    _students_seen: dict[str, Origin | None] = field(default_factory=dict)
+    _enrollments_seen: set[tuple] = field(default_factory=set)
+    _files: list[str] = field(default_factory=list)      # staged rows' file numbers → names
+    _staged: dict[str, Staged] = field(default_factory=dict)
+    _immediate: list[str] = field(default_factory=list)  # constraints checked per statement
+    _savepoints: int = 0
     _quarantine: list[tuple] = field(default_factory=list)
-    _staged: set[str] = field(default_factory=set)
-    _seq: int = 0
 
-    # staging ------------------------------------------------------------------------------
-
-    def stage(self, items: Iterator[Record | RowError], progress=None) -> None:
-        """Consume the connector's output: roster records are kept (bounded by the number of
-        pupils), data records are COPYed into staging tables in batches, row errors go to
-        the quarantine. Memory does not grow with the size of the input."""
-        last: Origin | None = None
-        for item in items:
-            origin = item.origin
-            # Records of one input row share its origin; count rows, not records.
-            if origin is None or last is None or (
-                    origin is not last and (origin.line != last.line or origin.file != last.file)):
-                self.rows_read += 1
-                last = origin
-                if progress and self.rows_read % 10_000 == 0:
-                    progress(self.rows_read)
-            if type(item) is RowError:
-                self.reject(origin, item.column, item.value, item.reason)
-                continue
-            stream = DATA_STREAMS.get(item.stream)
-            if stream is not None:
-                self._seq += 1
-                batch = self._batches.setdefault(item.stream, [])
-                origin = origin or _UNKNOWN
-                batch.append((self._seq, origin.file, origin.line, *stream.values(item)))
-                if len(batch) >= BATCH_ROWS:
-                    self._flush(item.stream)
-            elif item.stream in ROSTER_STREAMS:
-                self._roster.setdefault(item.stream, []).append(item)
-            else:
-                raise SourceError(f"未知のストリーム {item.stream} です。")
-        for stream in list(self._batches):
-            self._flush(stream)
+    def load(self, batches: Iterable[Batch], progress=None) -> None:
+        """Consume the reader's batches: roster records are loaded before the first data rows
+        that follow them (a city has ~100k pupils; memory never grows with the data), data
+        rows chunk by chunk, row errors straight to the quarantine. Then finish every data
+        stream with what needs the whole run."""
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            # Each chunk's statements look big enough to JIT-compile, which costs more than
+            # it saves, chunk after chunk.
+            cursor.execute("SET LOCAL jit = off")
+        batches = iter(batches)
+        while True:
+            clock = time.monotonic()
+            batch = next(batches, None)
+            self.waited += time.monotonic() - clock
+            if batch is None:
+                break
+            if isinstance(batch, Chunk):
+                self._load_roster()
+                self._files = batch.files
+                self._stage(DATA_STREAMS[batch.stream], batch)
+            elif isinstance(batch, Roster):
+                self._roster.extend(batch.records)
+            elif isinstance(batch, Rejected):
+                self._quarantine.extend((self.run.pk, *row) for row in batch.rows)
+                self._flush_quarantine()
+            elif isinstance(batch, End):
+                self.rows_read = batch.rows_read
+            if progress:
+                progress(batch.rows_read)
+        self._load_roster()  # a roster read after the data rows, or a roster alone
+        for name, staged in self._staged.items():
+            self._finish(DATA_STREAMS[name], staged)
         self._flush_quarantine()
-        if progress:
-            progress(self.rows_read)
+        with connection.cursor() as cursor:
+            for name in self._staged:
+                cursor.execute(f"DROP TABLE stg_{name}, stg_{name}_set_aside, "
+                               f"stg_{name}_changes CASCADE")
+            if self._immediate:  # back to COMMIT, as declared, for the rest of the transaction
+                cursor.execute(f"SET CONSTRAINTS {', '.join(self._immediate)} DEFERRED")
 
     def reject(self, origin: Origin | None, column: str, value: str, reason: str) -> None:
-        origin = origin or _UNKNOWN
+        origin = origin or UNKNOWN_ORIGIN
         self._quarantine.append((self.run.pk, origin.file[:255], origin.line, column[:100],
                                  str(value)[:MAX_QUARANTINED_VALUE], reason))
         if len(self._quarantine) >= BATCH_ROWS:
             self._flush_quarantine()
+
+    def rejected_rows(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM (SELECT DISTINCT file, line FROM "
+                           "edudata_quarantinedrow WHERE run_id = %s) q", [self.run.pk])
+            return cursor.fetchone()[0]
 
     def _flush_quarantine(self) -> None:
         if not self._quarantine:
@@ -292,117 +355,219 @@ class Loader:
                 copy.write_row(row)
         self._quarantine.clear()
 
-    def _flush(self, name: str) -> None:
-        stream, rows = DATA_STREAMS[name], self._batches.get(name)
-        if not rows:
-            return
-        staging = f"stg_{name}"
-        with connection.cursor() as cursor:
-            if name not in self._staged:
-                columns = ", ".join(f"{c} {t}" for c, t in stream.columns)
-                cursor.execute(f"DROP TABLE IF EXISTS {staging}")
-                cursor.execute(f"CREATE TEMP TABLE {staging} (seq bigint, file text, line int, "
-                               f"ref text, {columns}) ON COMMIT DROP")
-                self._staged.add(name)
-            names = ", ".join(c for c, _ in stream.columns)
-            with cursor.cursor.copy(f"COPY {staging} (seq, file, line, ref, {names}) "
-                                    "FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        rows.clear()
+    @property
+    def _params(self) -> dict[str, Any]:
+        return {"run": self.run.pk, "system": self.system, "files": self._files}
 
-    # loading ------------------------------------------------------------------------------
+    # data rows, chunk by chunk ------------------------------------------------------------
 
-    def load(self) -> None:
-        """Upsert everything staged, roster first, then the data streams."""
-        if any(self._roster.values()):
-            schools = self._load_schools()
-            homerooms = self._load_homerooms(schools)
-            self._load_students(schools)
-            self._load_enrollments(homerooms)
-        for name in DATA_STREAMS:
-            if name in self._staged:
-                self._load_data(DATA_STREAMS[name])
-        self._flush_quarantine()
+    def _begin(self, stream: DataStream) -> Staged:
+        name = stream.name
+        columns = ", ".join(f"{c} {t}" for c, t in stream.columns)
+        updated = ", ".join(f"{c} {t}" for c, t in stream.columns if c in stream.updated)
         with connection.cursor() as cursor:
-            for name in self._staged:
-                cursor.execute(f"DROP TABLE stg_{name}")
+            cursor.execute(f"DROP TABLE IF EXISTS stg_{name}, stg_{name}_set_aside, "
+                           f"stg_{name}_changes CASCADE")
+            cursor.execute(f"CREATE TEMP TABLE stg_{name} (seq bigint, file int, line int, "
+                           f"ref text, {columns}) ON COMMIT DROP")
+            cursor.execute(f"CREATE TEMP TABLE stg_{name}_set_aside (LIKE stg_{name}) "
+                           "ON COMMIT DROP")
+            cursor.execute(f"CREATE TEMP TABLE stg_{name}_changes (seq bigint, id bigint"
+                           f"{', ' if updated else ''}{updated}) ON COMMIT DROP")
+            # Check each chunk's references to pupils when it is inserted rather than all at
+            # COMMIT: the same checks, made while the reader parses the next chunk.
+            cursor.execute("""
+                SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname)
+                FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+                WHERE c.conrelid = %s::regclass AND c.contype = 'f' AND c.condeferred""",
+                           [stream.table])
+            constraints = [row[0] for row in cursor.fetchall()]
+            if constraints:
+                cursor.execute(f"SET CONSTRAINTS {', '.join(constraints)} IMMEDIATE")
+                self._immediate += constraints
+        staged = self._staged[name] = Staged()
+        return staged
 
-    def rejected_rows(self) -> int:
+    def _stage(self, stream: DataStream, chunk: Chunk) -> None:
+        staged = self._staged.get(stream.name) or self._begin(stream)
+        staged.chunks += 1
+        table = f"stg_{stream.name}_{staged.chunks}"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM (SELECT DISTINCT file, line FROM "
-                           "edudata_quarantinedrow WHERE run_id = %s) q", [self.run.pk])
-            return cursor.fetchone()[0]
-
-    def _load_data(self, stream: DataStream) -> None:
-        staging, table = f"stg_{stream.name}", stream.table
-        if stream.ref == "principal_name":
-            resolver = ("(SELECT DISTINCT ON (lower(principal_name)) lower(principal_name) AS ref,"
-                        " student_id FROM edudata_studentidentity WHERE principal_name <> '' "
-                        "ORDER BY lower(principal_name), student_id)")
-            ref_expr, column, who = "lower(s.ref)", "ユーザープリンシパル名", "名簿にない利用者です"
-        else:
-            resolver = ("(SELECT source_id AS ref, student_id FROM edudata_studentidentity "
-                        "WHERE source_system = %(system)s)")
-            ref_expr, column, who = "s.ref", "児童生徒ID", "名簿にない児童生徒です"
-        params = {"run": self.run.pk, "system": self.system, "column": column,
-                  "reason": f"{who}（{column}「", "label": stream.label}
-        names = [c for c, _ in stream.columns]
-        key = ", ".join(("ref", *stream.key))
+            cursor.execute(f"CREATE TEMP TABLE {table} () INHERITS (stg_{stream.name}) "
+                           "ON COMMIT DROP")
+            with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                copy.write(chunk.data)
+        inserted = None if staged.met_stored else self._insert_all(stream, table)
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = '256MB'")
+            if inserted is None:
+                inserted = self._insert(cursor, stream, table)
+            if inserted == chunk.rows:
+                return
+            # Some rows are not in: their pupil is not on the roster (it may be on one read
+            # later: such rows wait for the end), or they met a stored row.
             cursor.execute(f"""
-                INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason)
-                SELECT %(run)s, s.file, s.line, %(column)s, s.ref,
-                       %(reason)s || s.ref || '」）。先に名簿を取り込んでください。'
-                FROM {staging} s WHERE NOT EXISTS (
-                    SELECT 1 FROM {resolver} r WHERE r.ref = {ref_expr})""", params)
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {staging} GROUP BY {key} "
-                           "HAVING count(*) > 1)")
-            if cursor.fetchone()[0]:
+                INSERT INTO stg_{stream.name}_set_aside SELECT * FROM {table} s
+                WHERE NOT EXISTS (SELECT 1 FROM {stream.resolver} r
+                                  WHERE r.ref = {stream.ref_key})""", self._params)
+            staged.set_aside += cursor.rowcount
+            if inserted < chunk.rows - cursor.rowcount:
+                # A stored row was met: one stored before this run (to update if it differs),
+                # or one this run inserted (a duplicate key). Either way nothing is written
+                # now; the end of the run decides, knowing every duplicate.
+                staged.met_stored = True
+                staged.changes += self._collect_changes(cursor, stream, table)
+
+    def _insert_all(self, stream: DataStream, table: str) -> int | None:
+        """Insert the rows of ``table`` whose pupil is known, betting that no row meets a
+        stored one (so far none has, in this run): a plain INSERT costs less than one that
+        looks for a stored row first. Lost, the bet costs the statement (undone, back to its
+        savepoint; returns None) and this stream goes the careful way from then on."""
+        if self._savepoints == MAX_SAVEPOINTS:
+            return None
+        self._savepoints += 1
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(self._insert_sql(stream, table, ""), self._params)
+                return cursor.rowcount
+        except IntegrityError as e:
+            if not isinstance(e.__cause__, UniqueViolation):
+                raise
+            self._staged[stream.name].met_stored = True
+            return None
+
+    def _insert(self, cursor, stream: DataStream, table: str) -> int:
+        """Insert the rows of ``table`` whose pupil is known and whose key is new."""
+        conflict = ", ".join(("student_id", *stream.key))
+        cursor.execute(self._insert_sql(stream, table, f"ON CONFLICT ({conflict}) DO NOTHING"),
+                       self._params)
+        return cursor.rowcount
+
+    @staticmethod
+    def _insert_sql(stream: DataStream, table: str, on_conflict: str) -> str:
+        # In the order of the natural key: the indexes are then written page after page.
+        return f"""
+            INSERT INTO {stream.table} (student_id, {", ".join(stream.names)})
+            SELECT r.student_id, {", ".join(f"s.{c}" for c in stream.names)}
+            FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+            ORDER BY r.student_id, {", ".join(f"s.{k}" for k in stream.key)}, s.seq
+            {on_conflict}"""
+
+    def _collect_changes(self, cursor, stream: DataStream, table: str) -> int:
+        """Keep the rows of ``table`` whose stored row (same pupil and key) differs."""
+        if not stream.updated:
+            return 0
+        updated = ", ".join(stream.updated)
+        same_key = " AND ".join(f"{k} = s.{k}" for k in stream.key)
+        # LIMIT 1 (the key is unique anyway) keeps it one index lookup per row, whatever
+        # the planner makes of the sizes of the tables.
+        cursor.execute(f"""
+            INSERT INTO stg_{stream.name}_changes (seq, id, {updated})
+            SELECT s.seq, t.id, {", ".join(f"s.{c}" for c in stream.updated)}
+            FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+            CROSS JOIN LATERAL (SELECT id, {updated} FROM {stream.table}
+                                WHERE student_id = r.student_id AND {same_key} LIMIT 1) t
+            WHERE ({", ".join(f"t.{c}" for c in stream.updated)}) IS DISTINCT FROM
+                  ({", ".join(f"s.{c}" for c in stream.updated)})""", self._params)
+        return cursor.rowcount
+
+    # what needs the whole run ---------------------------------------------------------------
+
+    def _finish(self, stream: DataStream, staged: Staged) -> None:
+        set_aside = f"stg_{stream.name}_set_aside"
+        with connection.cursor() as cursor:
+            if staged.set_aside:
+                self._quarantine_unknown(cursor, stream)
+            # Without a row meeting a stored one, only rows set aside can share a key.
+            if staged.met_stored or staged.set_aside:
+                self._quarantine_duplicates(
+                    cursor, stream, f"stg_{stream.name}" if staged.met_stored else set_aside)
+            if staged.set_aside:  # rows of pupils on a roster read after them
                 cursor.execute(f"""
-                    WITH ranked AS (
-                        SELECT seq, file, line, ref, row_number() OVER w AS n,
-                               first_value(file) OVER w AS first_file,
-                               first_value(line) OVER w AS first_line
-                        FROM {staging} WINDOW w AS (PARTITION BY {key} ORDER BY seq)),
-                    dropped AS (
-                        INSERT INTO edudata_quarantinedrow
-                            (run_id, file, line, "column", value, reason)
-                        SELECT %(run)s, file, line, '', ref,
-                               %(label)s || 'の行が ' || first_file || ' の ' || first_line
-                               || ' 行目にもあります（重複。最初の行を取り込みました）。'
-                        FROM ranked WHERE n > 1 RETURNING line)
-                    DELETE FROM {staging} WHERE seq IN (SELECT seq FROM ranked WHERE n > 1)""",
-                               params)
-            conflict = ", ".join(("student_id", *stream.key))
-            updated = [c for c in names if c not in stream.key]
-            assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-            changed = (f"({', '.join(f't.{c}' for c in updated)}) IS DISTINCT FROM "
-                       f"({', '.join(f'EXCLUDED.{c}' for c in updated)})")
-            selected = ", ".join(f"s.{c}" for c in names)
-            action = (f"DO UPDATE SET {assignments} WHERE {changed}" if updated else "DO NOTHING")
-            cursor.execute(f"""
-                INSERT INTO {table} AS t (student_id, {", ".join(names)})
-                SELECT r.student_id, {selected}
-                FROM {staging} s JOIN {resolver} r ON r.ref = {ref_expr}
-                ON CONFLICT ({conflict}) {action}""", params)
-            if stream.date_column:
-                cursor.execute(f"SELECT min({stream.date_column}), max({stream.date_column}) "
-                               f"FROM {staging}")
-                first, last = cursor.fetchone()
-                if first is not None:
-                    first, last = (timezone.localdate(d) if isinstance(d, dt.datetime) else d
-                                   for d in (first, last))
-                    self.school_years |= set(range(school_year_of(first),
-                                                   school_year_of(last) + 1))
-            elif "school_year" in names:
-                cursor.execute(f"SELECT DISTINCT school_year FROM {staging}")
-                self.school_years |= {row[0] for row in cursor.fetchall()}
+                    SELECT count(*) FROM {set_aside} s WHERE EXISTS (
+                        SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
+                               self._params)
+                known = cursor.fetchone()[0]
+                if known and self._insert(cursor, stream, set_aside) < known:
+                    staged.changes += self._collect_changes(cursor, stream, set_aside)
+            if staged.changes:
+                self._apply_changes(cursor, stream)
+            self._note_school_years(cursor, stream)
 
-    def _load_schools(self) -> dict[str, School]:
+    def _quarantine_unknown(self, cursor, stream: DataStream) -> None:
+        column, who = stream.unknown
+        cursor.execute(f"""
+            INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason)
+            SELECT %(run)s, (%(files)s::text[])[s.file], s.line, %(column)s, s.ref,
+                   %(reason)s || s.ref || '」）。先に名簿を取り込んでください。'
+            FROM stg_{stream.name}_set_aside s WHERE NOT EXISTS (
+                SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
+                       {**self._params, "column": column, "reason": f"{who}（{column}「"})
+
+    def _quarantine_duplicates(self, cursor, stream: DataStream, scope: str) -> None:
+        """Quarantine every staged row but the first of its key; none of them is applied."""
+        key = ", ".join((stream.ref_key, *(f"s.{k}" for k in stream.key)))
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {scope} s GROUP BY {key} "
+                       "HAVING count(*) > 1)")
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute(f"""
+            WITH ranked AS (
+                SELECT seq, file, line, ref, row_number() OVER w AS n,
+                       first_value(file) OVER w AS first_file,
+                       first_value(line) OVER w AS first_line
+                FROM {scope} s WINDOW w AS (PARTITION BY {key} ORDER BY seq)),
+            later AS (SELECT * FROM ranked WHERE n > 1),
+            quarantined AS (
+                INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason)
+                SELECT %(run)s, (%(files)s::text[])[file], line, '', ref,
+                       %(label)s || 'の行が ' || (%(files)s::text[])[first_file] || ' の '
+                       || first_line || ' 行目にもあります（重複。最初の行を取り込みました）。'
+                FROM later),
+            not_changed AS (
+                DELETE FROM stg_{stream.name}_changes WHERE seq IN (SELECT seq FROM later))
+            DELETE FROM stg_{stream.name}_set_aside WHERE seq IN (SELECT seq FROM later)""",
+                       {**self._params, "label": stream.label})
+
+    def _apply_changes(self, cursor, stream: DataStream) -> None:
+        # Two references to one pupil could name the same stored row: the first read wins.
+        cursor.execute(f"""
+            UPDATE {stream.table} AS t SET {", ".join(f"{c} = c.{c}" for c in stream.updated)}
+            FROM (SELECT DISTINCT ON (id) * FROM stg_{stream.name}_changes ORDER BY id, seq) c
+            WHERE t.id = c.id AND ({", ".join(f"t.{c}" for c in stream.updated)})
+                  IS DISTINCT FROM ({", ".join(f"c.{c}" for c in stream.updated)})""")
+
+    def _note_school_years(self, cursor, stream: DataStream) -> None:
+        staging = f"stg_{stream.name}"
+        if stream.date_column:
+            cursor.execute(f"SELECT min({stream.date_column}), max({stream.date_column}) "
+                           f"FROM {staging}")
+            first, last = cursor.fetchone()
+            if first is not None:
+                first, last = (timezone.localdate(d) if isinstance(d, dt.datetime) else d
+                               for d in (first, last))
+                self.school_years |= set(range(school_year_of(first), school_year_of(last) + 1))
+        elif "school_year" in stream.names:
+            cursor.execute(f"SELECT DISTINCT school_year FROM {staging}")
+            self.school_years |= {row[0] for row in cursor.fetchall()}
+
+    # the roster -----------------------------------------------------------------------------
+
+    def _load_roster(self) -> None:
+        """Upsert the roster records read so far: schools, homerooms, pupils, enrollments."""
+        if not self._roster:
+            return
+        records: dict[str, list] = {}
+        for record in self._roster:
+            records.setdefault(record.stream, []).append(record)
+        self._roster = []
+        schools = self._load_schools(records.get("schools", []))
+        homerooms = self._load_homerooms(records.get("homerooms", []), schools)
+        self._load_students(records.get("students", []), schools)
+        self._load_enrollments(records.get("enrollments", []), homerooms)
+
+    def _load_schools(self, records: list[SchoolRecord]) -> dict[str, School]:
         wanted: dict[str, SchoolRecord] = {}
-        for record in self._roster.get("schools", []):
+        for record in records:
             wanted[record.code] = record  # the same school on every roster row: last one wins
         existing = {s.code: s for s in School.objects.filter(code__in=wanted)}
         changed = []
@@ -418,9 +583,10 @@ class Loader:
         School.objects.bulk_update(changed, ["name", "school_type"])
         return {s.code: s for s in School.objects.all()}
 
-    def _load_homerooms(self, schools: dict[str, School]) -> dict[tuple, Homeroom]:
+    def _load_homerooms(self, records: list[HomeroomRecord], schools: dict[str, School]
+                        ) -> dict[tuple, Homeroom]:
         wanted: dict[tuple, HomeroomRecord] = {}
-        for record in self._roster.get("homerooms", []):
+        for record in records:
             if record.school_code not in schools:
                 self.reject(record.origin, "学校コード", record.school_code,
                             f"学校コード「{record.school_code}」の学校が登録されていません。")
@@ -443,9 +609,8 @@ class Loader:
         return {(h.school.code, h.school_year, h.name): h
                 for h in Homeroom.objects.select_related("school")}
 
-    def _load_students(self, schools: dict[str, School]) -> None:
+    def _load_students(self, records: list[StudentRecord], schools: dict[str, School]) -> None:
         """Create or update pupils and their identities in bulk (a city has 100k pupils)."""
-        records: list[StudentRecord] = self._roster.get("students", [])
         if not records:
             return
         identities = {(i.source_system, i.source_id): i for i in StudentIdentity.objects.all()}
@@ -453,7 +618,7 @@ class Loader:
         by_pseudonym = {s.pseudonym: s for s in students.values()}
         owner_of: dict[tuple[str, str], Student] = {
             key: students[i.student_id] for key, i in identities.items()}
-        seen: dict[str, Origin | None] = {}
+        seen = self._students_seen  # over the whole run, should its roster come in parts
         new_students: dict[str, Student] = {}
         changed_students: dict[int, Student] = {}
         identity_rows: list[tuple[Student, str, str, dict | None]] = []
@@ -520,14 +685,14 @@ class Loader:
                                                       "family_name_kana", "given_name_kana",
                                                       "principal_name"], batch_size=2000)
 
-    def _load_enrollments(self, homerooms: dict[tuple, Homeroom]) -> None:
-        records: list[EnrollmentRecord] = self._roster.get("enrollments", [])
+    def _load_enrollments(self, records: list[EnrollmentRecord],
+                          homerooms: dict[tuple, Homeroom]) -> None:
         if not records:
             return
         owners = dict(StudentIdentity.objects.filter(source_system=self.system)
                       .values_list("source_id", "student_id"))
         current = {(e.student_id, e.homeroom_id): e for e in Enrollment.objects.all()}
-        seen: set[tuple] = set()
+        seen = self._enrollments_seen
         new, changed = [], []
         for record in records:
             student_id = owners.get(record.student_source_id)

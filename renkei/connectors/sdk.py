@@ -8,11 +8,12 @@ rest of the pipeline (archive, decode, validate, pseudonymize, load, rollups, th
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -81,6 +82,10 @@ class Connector:
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     # Namespace of ``student_source_id`` in this connector's records (StudentIdentity).
     identity_system: ClassVar[str | None] = None
+    # True: the pipeline runs ``read`` in a forked process, parsing while the database loads
+    # what was parsed before. ``read`` must then not use the database; ``state`` (``data`` and
+    # ``archive``) works as usual. Worth it for large inputs parsed in Python (files).
+    parallel_read: ClassVar[bool] = False
 
     def check(self, config: ConnectorConfig) -> CheckResult:
         return CheckResult(True, "OK")
@@ -161,17 +166,20 @@ class CsvRow:
         return dict(zip(self.header, self.cells, strict=False))
 
 
-def csv_rows(path: Path, required: list[str] | tuple[str, ...] = ()) -> Iterator[CsvRow]:
+def csv_rows(path: Path, required: list[str] | tuple[str, ...] = (),
+             encoding: str | None = None) -> Iterator[CsvRow]:
     """Stream a CSV file row by row, decoding as PITFALLS says (BOM, UTF-8, CP932).
 
     Raises SourceError up front for an undecodable file, an empty file or missing required
     columns. A row with too few or too many cells, or an oversized field, comes back with a
     ``problem`` so the caller quarantines it. ``line`` is the physical line where the row ends.
+    ``encoding``: what ``detect_encoding`` found for this file, if the caller ran it already
+    (it reads the whole file); decoding stays strict either way.
     """
     name = path.name
     try:
-        with open_text(path) as text:
-            reader = csv.reader(text)
+        with open_text(path, encoding) as text:
+            reader = csv.reader(_lines(text))
             try:
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
@@ -201,3 +209,19 @@ def csv_rows(path: Path, required: list[str] | tuple[str, ...] = ()) -> Iterator
                 yield CsvRow(reader.line_num, row, header, problem)
     except DecodeError as e:
         raise SourceError(f"{name}: {e}") from e
+
+
+def _lines(text: TextIO, block: int = 1 << 16) -> Iterator[str]:
+    """The lines of ``text`` as iterating over it gives them (each with its end: LF, CRLF or
+    CR), read a block at a time: far cheaper per line than the checked stream's iteration."""
+    start: list[str] = []  # the start of a line that goes on in the next block
+    while data := text.read(block):
+        if start and "\n" not in data and "\r" not in data:
+            start.append(data)  # a very long line
+            continue
+        lines = io.StringIO("".join(start) + data, newline="").readlines()
+        # The last line may go on in the next block (a CR may be the first half of a CRLF).
+        start = [] if lines[-1].endswith("\n") else [lines.pop()]
+        yield from lines
+    if start:
+        yield "".join(start)

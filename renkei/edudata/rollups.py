@@ -16,26 +16,28 @@ log = logging.getLogger(__name__)
 _ANALYZABLE = "st.opted_out_at IS NULL"
 
 _REFRESH = [
+    # Days are counted per pupil and month first (a city-year is millions of rows), then the
+    # few pupil-month rows get their school and grade.
     ("edudata_attendancepupilmonth", f"""
         INSERT INTO edudata_attendancepupilmonth (student_id, school_id, school_type, grade,
             school_year, month, school_days, present, late, early_leave, absent_illness,
             absent_accident, absent_other, suspension, mourning)
-        SELECT a.student_id, st.school_id, sc.school_type, st.grade, %(year)s,
-               extract(month FROM a.date)::int, count(*),
-               count(*) FILTER (WHERE a.status = 'present'),
-               count(*) FILTER (WHERE a.status = 'late'),
-               count(*) FILTER (WHERE a.status = 'early_leave'),
-               count(*) FILTER (WHERE a.status = 'absent_illness'),
-               count(*) FILTER (WHERE a.status = 'absent_accident'),
-               count(*) FILTER (WHERE a.status = 'absent_other'),
-               count(*) FILTER (WHERE a.status = 'suspension'),
-               count(*) FILTER (WHERE a.status = 'mourning')
-        FROM edudata_attendanceday a
+        SELECT a.student_id, st.school_id, sc.school_type, st.grade, %(year)s, a.month,
+               a.school_days, a.present, a.late, a.early_leave, a.absent_illness,
+               a.absent_accident, a.absent_other, a.suspension, a.mourning
+        FROM (SELECT student_id, date_part('month', date)::int AS month, count(*) AS school_days,
+                     count(*) FILTER (WHERE status = 'present') AS present,
+                     count(*) FILTER (WHERE status = 'late') AS late,
+                     count(*) FILTER (WHERE status = 'early_leave') AS early_leave,
+                     count(*) FILTER (WHERE status = 'absent_illness') AS absent_illness,
+                     count(*) FILTER (WHERE status = 'absent_accident') AS absent_accident,
+                     count(*) FILTER (WHERE status = 'absent_other') AS absent_other,
+                     count(*) FILTER (WHERE status = 'suspension') AS suspension,
+                     count(*) FILTER (WHERE status = 'mourning') AS mourning
+              FROM edudata_attendanceday WHERE date BETWEEN %(start)s AND %(end)s
+              GROUP BY student_id, date_part('month', date)::int) a
         JOIN edudata_student st ON st.id = a.student_id AND {_ANALYZABLE}
-        JOIN edudata_school sc ON sc.id = st.school_id
-        WHERE a.date BETWEEN %(start)s AND %(end)s
-        GROUP BY a.student_id, st.school_id, sc.school_type, st.grade,
-                 extract(month FROM a.date)"""),
+        JOIN edudata_school sc ON sc.id = st.school_id"""),
     # Built from the monthly rollup (already analyzable only): cheap.
     ("edudata_attendancepupilyear", """
         INSERT INTO edudata_attendancepupilyear (student_id, school_id, school_type, grade,

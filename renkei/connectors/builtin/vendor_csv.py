@@ -21,7 +21,7 @@ from renkei.connectors.sdk import (
     Stream,
     csv_rows,
 )
-from renkei.connectors.textio import DecodeError, open_text
+from renkei.connectors.textio import DecodeError, detect_encoding, open_text
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -33,6 +33,7 @@ class VendorCsvConfig(ConnectorConfig):
 class VendorCsvConnector(Connector):
     vendor: ClassVar[str]
     Config = VendorCsvConfig
+    parallel_read = True
 
     @classmethod
     def mappings(cls, config: VendorCsvConfig | None = None) -> list[Mapping]:
@@ -53,28 +54,34 @@ class VendorCsvConnector(Connector):
 
     def read(self, config: VendorCsvConfig, state: RunState) -> Iterator[Record | RowError]:
         mappings = self.mappings(config)
-        # Decide every file's layout before reading any row: a file that fits no layout
-        # fails the run up front.
-        plan = [(path, self._mapping_for(path, mappings)) for path in config.paths]
-        for path, mapping in plan:
+        # Decide every file's layout before reading any row: a file that fits no layout, or
+        # does not decode, fails the run up front.
+        plan = [(path, *self._layout(path, mappings)) for path in config.paths]
+        for path, mapping, encoding in plan:
             read = None
-            for row in csv_rows(path, mapping.required_columns()):
+            for row in csv_rows(path, mapping.required_columns(), encoding):
                 if read is None:
                     read = mapping.reader(row.header, path.name)
                 yield from read(row)
 
+    @classmethod
+    def _mapping_for(cls, path: Path, mappings: list[Mapping]) -> Mapping:
+        return cls._layout(path, mappings)[0]
+
     @staticmethod
-    def _mapping_for(path: Path, mappings: list[Mapping]) -> Mapping:
+    def _layout(path: Path, mappings: list[Mapping]) -> tuple[Mapping, str]:
+        """The file's mapping, and its encoding (checked over the whole file)."""
         if not path.is_file():
             raise SourceError(f"ファイル {path} がありません。")
         try:
-            with open_text(path) as text:
+            encoding = detect_encoding(path)
+            with open_text(path, encoding) as text:
                 header = [h.strip() for h in next(csv.reader(text), [])]
         except DecodeError as e:
             raise SourceError(f"{path.name}: {e}") from e
         if not header:
             raise SourceError(f"{path.name}: ファイルが空です（見出し行がありません）。")
-        return choose_mapping(mappings, header, path.name)
+        return choose_mapping(mappings, header, path.name), encoding
 
 
 class C4thConnector(VendorCsvConnector):
