@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
@@ -523,7 +522,8 @@ def test_bad_input_is_refused() -> None:
         Dimension("d", ("a",), {"a": "g", "g": "h", "h": "g"})
 
 
-def test_prefecture_sized_table_is_fast_and_safe() -> None:
+def test_prefecture_sized_table_is_safe() -> None:
+    # Its speed is measured by bench/disclosure.py, not asserted here.
     rng = random.Random(20250401)
     municipalities = Dimension("municipality", tuple(f"M{i:02d}" for i in range(60)))
     grades = ("E1", "E2", "E3", "E4", "E5", "E6", "J1", "J2", "J3")
@@ -534,11 +534,8 @@ def test_prefecture_sized_table_is_fast_and_safe() -> None:
         key: rng.choice([rng.randint(0, 12), rng.randint(0, 300)])
         for key in itertools.product(*(d.leaves for d in dims))
     }
-    started = time.perf_counter()
     table = protect_table(counts, dims, 10)
-    elapsed = time.perf_counter() - started
     assert len(table) == 61 * (9 + 2 + 1) * 4
-    assert elapsed < 0.5, f"{elapsed:.2f}s"
     solved, intervals = attack(table, true_values(counts, dims))
     assert solved == {}
     assert all(lo < hi for lo, hi in intervals.values())
