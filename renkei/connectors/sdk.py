@@ -123,10 +123,17 @@ def build(record_type: type[Record], origin: Origin, fields: Mapping[str, Any],
         column = (columns or {}).get(name, name)
         value = fields.get(name, "")
         return RowError(origin, column, "" if value is None else str(value),
-                        _japanese_reason(first))
+                        japanese_reason(first))
 
 
-def _japanese_reason(error: dict) -> str:
+_BOUNDS = {"less_than_equal": ("le", "以下にしてください"),
+           "greater_than_equal": ("ge", "以上にしてください"),
+           "less_than": ("lt", "未満にしてください"),
+           "greater_than": ("gt", "より大きい値にしてください")}
+
+
+def japanese_reason(error: dict) -> str:
+    """A pydantic error as a short Japanese reason (quarantined rows, connector settings)."""
     kind, message = error.get("type", ""), error.get("msg", "")
     ctx = error.get("ctx") or {}
     if kind == "value_error":
@@ -137,10 +144,21 @@ def _japanese_reason(error: dict) -> str:
         return "値が空です"
     if kind == "string_too_long":
         return f"長すぎます（{ctx.get('max_length')} 文字まで）"
+    if kind == "string_pattern_mismatch":
+        return f"使えない文字が含まれています（形式: {ctx.get('pattern', '')}）"
     if kind in ("int_parsing", "decimal_parsing", "float_parsing"):
         return "数値として読めません"
-    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-        return f"範囲外の値です（{message}）"
+    if kind in ("int_from_float", "int_parsing_size"):
+        return "整数で指定してください"
+    if kind in _BOUNDS:
+        key, text = _BOUNDS[kind]
+        return f"範囲外の値です（{ctx.get(key)} {text}）"
+    if kind == "bool_parsing":
+        return "はい／いいえで指定してください"
+    if kind == "extra_forbidden":
+        return "この設定項目はありません"
+    if kind in ("path_type", "list_type"):
+        return "形式が正しくありません"
     if kind == "enum" or kind == "literal_error":
         return f"使えない値です（{ctx.get('expected', '')}）"
     if kind.startswith("date") or kind.startswith("datetime"):

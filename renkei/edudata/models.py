@@ -445,3 +445,43 @@ class AssessmentBin(RollupCell):
 
     class Meta:
         indexes = [models.Index(fields=["school_year"])]
+
+
+# -- connector settings -------------------------------------------------------------------------
+
+class ConnectorSetting(models.Model):
+    """How this municipality configured one installed connector (the 管理 pages edit it).
+
+    ``config`` holds the non-secret values as JSON; the values of the connector's
+    ``secret_fields`` are kept only in ``secrets``, a JSON object encrypted with the platform's
+    master key (Fernet, the key of renkei.platform.keys), so a dump of the tenant schema does
+    not carry them in clear. Read and write them only through ``secret_values`` /
+    ``set_secret_values``.
+    """
+
+    connector = models.CharField("コネクタ", max_length=60, unique=True)
+    config = models.JSONField("設定（秘密の値を除く）", default=dict, blank=True)
+    secrets = models.TextField("秘密の値（暗号化）", blank=True)
+    enabled = models.BooleanField("有効", default=True)
+    updated_at = models.DateTimeField("更新日時", auto_now=True)
+    updated_by = models.CharField("更新者", max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "コネクタ設定"
+        ordering = ["connector"]
+
+    def __str__(self) -> str:
+        return self.connector
+
+    def secret_values(self) -> dict[str, str]:
+        """The stored secret values, decrypted (never render them)."""
+        from renkei.platform.keys import decrypt_json
+
+        return decrypt_json(self.secrets) if self.secrets else {}
+
+    def set_secret_values(self, values: dict[str, str]) -> None:
+        """Encrypt and keep ``values`` (empty values are dropped)."""
+        from renkei.platform.keys import encrypt_json
+
+        kept = {k: v for k, v in sorted(values.items()) if v}
+        self.secrets = encrypt_json(kept) if kept else ""

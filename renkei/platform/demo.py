@@ -132,5 +132,12 @@ def print_welcome(port: int = 8000) -> None:
             print(f"  {username:<18} {role}（{name}）")
     print(f"  pref-{DEMO_PREFECTURE:<13} prefecture_analyst（東京都）")
     print("  他の自治体も同じ形式です（例: teacher-131041）。")
+    code = DEMO_MUNICIPALITIES[0][0]
+    print("\nダッシュボード:")
+    print(f"  学級ボード（教員）         {base}/m/{code}/boards/classes/")
+    print(f"  長期欠席（教育委員会）     {base}/m/{code}/analysis/long-term-absence/")
+    print(f"  学校カルテ（教育委員会）   {base}/m/{code}/analysis/schools/")
+    print(f"  市区町村の比較（都道府県） {base}/prefecture/")
+    print(f"  管理（自治体管理者）       {base}/m/{code}/manage/")
     secret = base64.b32encode(bytes.fromhex(totp_secret_hex("teacher-131130"))).decode()
     print(f"\n二要素認証（TOTP）: teacher-131130 の秘密鍵 {secret}（認証アプリに登録）\n")

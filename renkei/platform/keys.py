@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from functools import cache
@@ -38,6 +39,16 @@ def _embedded_master_key(path: Path) -> str:
 def new_encrypted_tenant_key() -> str:
     """A fresh 256-bit HMAC key, encrypted for storage in the public schema."""
     return _master().encrypt(secrets.token_bytes(32)).decode()
+
+
+def encrypt_json(value) -> str:
+    """Encrypt a JSON-serialisable value with the master key (stored secrets such as a
+    connector's client secret)."""
+    return _master().encrypt(json.dumps(value, ensure_ascii=False).encode()).decode()
+
+
+def decrypt_json(encrypted: str):
+    return json.loads(_master().decrypt(encrypted.encode()).decode())
 
 
 def _decrypt(encrypted: str) -> bytes:

@@ -7,14 +7,16 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    TENANT_ADMIN = "tenant_admin", "自治体管理者"
-    TEACHER = "teacher", "教員"
-    SCHOOL_MANAGER = "school_manager", "管理職"
-    BOARD_ANALYST = "board_analyst", "教育委員会（分析）"
-    PREFECTURE_ANALYST = "prefecture_analyst", "都道府県（分析）"
+    TENANT_ADMIN = "tenant_admin", _("自治体管理者")
+    TEACHER = "teacher", _("教員")
+    SCHOOL_MANAGER = "school_manager", _("管理職")
+    BOARD_ANALYST = "board_analyst", _("教育委員会（分析）")
+    PREFECTURE_ANALYST = "prefecture_analyst", _("都道府県（分析）")
 
 
 SCHOOL_ROLES = frozenset({Role.TEACHER, Role.SCHOOL_MANAGER})
@@ -63,6 +65,12 @@ class Membership(models.Model):
         return f"{self.user} {self.role} @ {scope}"
 
 
+class ApiTokenQuerySet(models.QuerySet):
+    def live(self) -> ApiTokenQuerySet:
+        """Tokens that still work: not revoked, not expired."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
 class ApiToken(models.Model):
     """A bearer token for one municipality's GraphQL API (renkei.platform.tokens).
 
@@ -85,6 +93,10 @@ class ApiToken(models.Model):
     kind = models.CharField("種類", max_length=8, choices=Kind.choices, default=Kind.API)
     metrics = ArrayField(models.CharField(max_length=60), default=list, blank=True,
                          verbose_name="読める指標（空ならすべて）")
+    # Web pages (origins: scheme://host[:port]) that may use the token from a browser. A
+    # request carrying any other Origin is refused; empty means "not from other sites".
+    allowed_origins = ArrayField(models.CharField(max_length=200), default=list, blank=True,
+                                 verbose_name="利用を許可するサイト（オリジン）")
     token_hash = models.CharField("トークンの SHA-256", max_length=64, unique=True,
                                   editable=False)
     prefix = models.CharField("先頭の文字（識別用）", max_length=16, editable=False)
@@ -92,6 +104,8 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField("有効期限")
     revoked_at = models.DateTimeField("失効日時", null=True, blank=True)
     last_used_at = models.DateTimeField("最終利用", null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
         verbose_name = "API トークン"

@@ -21,13 +21,14 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from renkei.platform.models import SCHOOL_ROLES, Membership, Role
 
-FORBIDDEN_TENANT = "この自治体のデータを見る権限がありません。"
-FORBIDDEN_PUPIL = "この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。"
-FORBIDDEN_AGGREGATES = "この集計を見る権限がありません。"
-STEP_UP_NEEDED = "要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。"
+FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありません。")
+FORBIDDEN_PUPIL = _("この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。")
+FORBIDDEN_AGGREGATES = _("この集計を見る権限がありません。")
+STEP_UP_NEEDED = _("要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。")
 
 ADMIN_ROLES = frozenset({Role.TENANT_ADMIN})
 AGGREGATE_ROLES = frozenset({Role.TENANT_ADMIN, Role.BOARD_ANALYST})
@@ -62,9 +63,8 @@ class Principal:
     def grants_in(self, municipality) -> list[Grant]:
         return [g for g in self.grants if g.municipality_code == municipality.code]
 
-    def memberships_in(self, municipality) -> list[Membership]:
-        return list(Membership.objects.filter(user_id=self.user_id,
-                                              municipality__code=municipality.code))
+    def role_labels_in(self, municipality) -> list[str]:
+        return [Role(g.role).label for g in self.grants_in(municipality)]
 
     def roles_in(self, municipality) -> set[str]:
         return {g.role for g in self.grants_in(municipality)}
@@ -81,7 +81,18 @@ ANONYMOUS = Principal(user_id=None, username="", grants=())
 
 
 def principal_for(request_or_user, *, step_up: bool | None = None) -> Principal:
-    """The principal of a request (second factor read from django-otp) or of a user."""
+    """The principal of a request (second factor read from django-otp) or of a user. A
+    request's is worked out once (the view, the menu and the API all ask)."""
+    is_request = hasattr(request_or_user, "user") and step_up is None
+    if is_request and hasattr(request_or_user, "_renkei_principal"):
+        return request_or_user._renkei_principal
+    principal = _principal(request_or_user, step_up)
+    if is_request:
+        request_or_user._renkei_principal = principal
+    return principal
+
+
+def _principal(request_or_user, step_up: bool | None) -> Principal:
     user = getattr(request_or_user, "user", request_or_user)
     if user is None or not user.is_authenticated:
         return ANONYMOUS
@@ -119,6 +130,12 @@ def may_see_school_aggregates(principal: Principal, municipality, school_code: s
     if principal.roles_in(municipality) & AGGREGATE_ROLES:
         return True
     return school_code in principal.school_codes_in(municipality)
+
+
+def analyst_prefectures(principal: Principal) -> list[str]:
+    """The prefectures whose released aggregates this principal analyses (in code order)."""
+    return sorted({g.prefecture_code for g in principal.grants
+                   if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code})
 
 
 def may_administer_tenant(principal: Principal, municipality) -> bool:

@@ -30,6 +30,8 @@ SHARED_APPS = [
     "django_tenants",
     "renkei.tenants",
     "renkei.platform",
+    "renkei.dashboards",
+    "renkei.graphql.widgets",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
@@ -58,6 +60,8 @@ DATABASES = {
         "ENGINE": "django_tenants.postgresql_backend",
         "CONN_MAX_AGE": int(os.environ.get("RENKEI_CONN_MAX_AGE", "0")),
         **environment.database_settings(),
+        # Several test runs on one server (parallel checkouts, CI jobs) each need their own.
+        "TEST": {"NAME": os.environ.get("RENKEI_TEST_DATABASE") or None},
     }
 }
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
@@ -75,6 +79,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "renkei.platform.security.FrameAncestorsMiddleware",
 ]
 
 TEMPLATES = [
@@ -87,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "renkei.dashboards.navigation.nav",
             ]
         },
     }

@@ -15,6 +15,10 @@ Design (why it looks like this):
 * **Widget tokens** are read-only and metric-scoped: they can read the metrics they name and
   nothing else (the GraphQL layer enforces "metric queries only"); any token may also be
   limited to a list of metrics.
+* **Allowed origins.** A browser sends ``Origin`` with every cross-site request. A token used
+  from a page of any origin other than the platform's own and those listed on the token is
+  refused, and CORS headers are only ever sent for a listed origin (without credentials:
+  cookies never travel cross-site). Widget tokens embedded in another site list that site.
 * **No second factor through a token**: its principal never has step-up, so sensitive items
   are never readable with a token.
 """
@@ -26,6 +30,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -45,6 +50,8 @@ REFUSED_OTHER_TENANT = "この API トークンはこの自治体では使えま
 REFUSED_EXPIRED = "API トークンの有効期限が切れています。新しいトークンを発行してください。"
 REFUSED_REVOKED = "API トークンは失効しています。新しいトークンを発行してください。"
 REFUSED_NO_MEMBERSHIP = "API トークンの利用者は、この自治体でこの役割をもう持っていません。"
+REFUSED_ORIGIN = ("このトークンは、このサイト（{origin}）からは使えません。"
+                  "トークンの「利用を許可するサイト」に登録されたサイトからのみ使えます。")
 
 
 class TokenError(ValueError):
@@ -75,14 +82,49 @@ def _may_carry(held: set[str], role: str) -> bool:
     return role in held or (role == Role.BOARD_ANALYST and Role.TENANT_ADMIN in held)
 
 
+def normalize_origin(text: str) -> str:
+    """``scheme://host[:port]`` in lower case, as browsers send it in ``Origin``; TokenError
+    (Japanese) for anything else (a path, a query, a wildcard, another scheme)."""
+    value = text.strip().rstrip("/")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.path or parts.query or parts.fragment or parts.username
+            or "*" in value):
+        raise TokenError(f"「{text.strip()}」はサイトのオリジンではありません。"
+                         "https://example.jp または http://127.0.0.1:8080 の形で書いてください"
+                         "（パスや * は書けません）。")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def origin_allowed(token: ApiToken, origin: str | None, own_origin: str) -> bool:
+    """May a request with this ``Origin`` header use the token? No header (not a browser's
+    cross-site request) and the platform's own origin are always fine."""
+    if not origin:
+        return True
+    try:
+        origin = normalize_origin(origin)
+    except TokenError:
+        return False  # "null" (sandboxed frames, file:// pages) or garbage
+    return origin == own_origin or origin in token.allowed_origins
+
+
 @transaction.atomic
 def issue_token(user, municipality, *, name: str, role: str | None = None,
                 metrics: Sequence[str] = (), widget: bool = False,
+                allowed_origins: Sequence[str] = (),
                 expires_in: dt.timedelta = DEFAULT_LIFETIME) -> IssuedToken:
     """Create a token and return it with its secret (the only time the secret exists).
 
     ``role`` defaults to the user's one role in the municipality; a user with several must
-    choose. Widget tokens must name their metrics.
+    choose. Widget tokens must name their metrics. ``allowed_origins`` are the sites whose
+    pages may use the token from a browser.
     """
     held = _held_roles(user, municipality)
     if role is None:
@@ -94,12 +136,14 @@ def issue_token(user, municipality, *, name: str, role: str | None = None,
     metric_names = sorted({m.strip() for m in metrics if m.strip()})
     if widget and not metric_names:
         raise TokenError("ウィジェット用トークンには、読める指標を 1 つ以上指定してください。")
+    origins = sorted({normalize_origin(o) for o in allowed_origins if o.strip()})
     if not (dt.timedelta(0) < expires_in <= MAX_LIFETIME):
         raise TokenError(f"有効期間は {MAX_LIFETIME.days} 日以内で指定してください。")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         name=name, user=user, municipality=municipality, role=role,
         kind=ApiToken.Kind.WIDGET if widget else ApiToken.Kind.API, metrics=metric_names,
+        allowed_origins=origins,
         token_hash=hash_secret(secret), prefix=secret[:10],
         expires_at=timezone.now() + expires_in)
     return IssuedToken(token=token, secret=secret)

@@ -12,4 +12,5 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("renkei.graphql.federation.urls")),
+    path("prefecture/", include("renkei.dashboards.urls_public")),
 ]

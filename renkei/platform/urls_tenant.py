@@ -2,12 +2,16 @@
 
 from django.urls import include, path
 
+from renkei.dashboards import views as dashboards_views
 from renkei.platform import views
 
 urlpatterns = [
-    path("", views.tenant_home, name="home"),
+    path("", dashboards_views.tenant_home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("renkei.platform.urls_accounts")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("renkei.graphql.tenant.urls")),
+    path("", include("renkei.dashboards.urls")),
+    path("manage/", include("renkei.dashboards.manage.urls")),
+    path("widgets/", include("renkei.graphql.widgets.urls")),
 ]

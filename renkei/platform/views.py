@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from django.apps import apps
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
+from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.forms import OTPTokenForm
-
-from renkei.platform import policy
 
 
 @never_cache
@@ -31,30 +30,28 @@ def landing(request: HttpRequest) -> HttpResponse:
     return render(request, "platform/landing.html", {"municipalities": municipalities})
 
 
-@login_required
-def tenant_home(request: HttpRequest) -> HttpResponse:
-    principal = policy.principal_for(request)
-    if not policy.may_enter_tenant(principal, request.tenant):
-        raise PermissionDenied(policy.FORBIDDEN_TENANT)
-    school_model = apps.get_model("edudata", "School")
-    if policy.may_see_tenant_aggregates(principal, request.tenant):
-        schools = school_model.objects.all()
-    else:
-        schools = school_model.objects.filter(code__in=principal.school_codes_in(request.tenant))
-    return render(request, "platform/tenant_home.html", {
-        "municipality": request.tenant,
-        "roles": [m.get_role_display() for m in principal.memberships_in(request.tenant)],
-        "schools": schools.order_by("code"),
-        "step_up": principal.step_up,
-    })
+class SecondFactorForm(OTPTokenForm):
+    otp_error_messages = dict(
+        OTPTokenForm.otp_error_messages,
+        token_required=_("ワンタイムパスワードを入力してください。"),
+        invalid_token=_("ワンタイムパスワードが違います。認証アプリの最新の 6 桁を入力してください。"),
+    )
 
 
 @login_required
 def verify_second_factor(request: HttpRequest) -> HttpResponse:
     """Step-up: a TOTP code from the user's authenticator unlocks sensitive items for the
-    rest of the session (django-otp)."""
-    form = OTPTokenForm(request.user, request, data=request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    rest of the session (django-otp). The user's (first confirmed) device is the one asked."""
+    device = next(devices_for_user(request.user, confirmed=True), None)
+    data = None
+    if request.method == "POST":
+        data = request.POST.copy()
+        data["otp_device"] = device.persistent_id if device else ""
+    form = SecondFactorForm(request.user, request, data=data)
+    if data is not None and device is not None and form.is_valid():
         otp_login(request, request.user.otp_device)
-        return redirect(request.GET.get("next") or "home")
-    return render(request, "platform/verify.html", {"form": form})
+        next_url = request.GET.get("next", "")
+        if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}):
+            next_url = ""
+        return redirect(next_url or "home")
+    return render(request, "platform/verify.html", {"form": form, "device": device})

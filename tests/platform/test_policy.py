@@ -133,15 +133,17 @@ def test_step_up_comes_from_a_verified_totp_device(client, people, shibuya):
     client.force_login(user)
     home = client.get("/m/131130/")
     assert "二要素認証で本人確認" in home.content.decode()
-    wrong = client.post("/m/131130/accounts/verify/", {"otp_device": device.persistent_id,
-                                                       "otp_token": "000000"})
+    # The page asks the user's own device: the form posts the code only.
+    wrong = client.post("/m/131130/accounts/verify/", {"otp_token": "000000"})
     assert wrong.status_code == 200  # form redisplayed, not verified
+    assert "ワンタイムパスワードが違います" in wrong.content.decode()
     device.refresh_from_db()
     device.throttle_reset()  # django-otp throttles after a failure; that is not under test
     token = f"{totp(device.bin_key):06d}"
-    ok = client.post("/m/131130/accounts/verify/", {"otp_device": device.persistent_id,
-                                                    "otp_token": token})
+    ok = client.post("/m/131130/accounts/verify/?next=https://evil.example/",
+                     {"otp_token": token})
     assert ok.status_code == 302
+    assert "evil.example" not in ok["Location"]  # no open redirect after the second factor
     home = client.get("/m/131130/")
     assert "二要素認証で本人確認" not in home.content.decode()
 

@@ -3,9 +3,10 @@
 import datetime as dt
 import json
 
+from renkei_connector_kenko import KenkoConnector
+
 from renkei.connectors.records import HealthObservationRecord
 from renkei.connectors.sdk import RowError, RunState, SourceError
-from renkei_connector_kenko import KenkoConnector
 
 
 def export(tmp_path, *lines):

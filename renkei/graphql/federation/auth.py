@@ -81,17 +81,11 @@ class ServiceTokenError(Exception):
 
 # -- access -----------------------------------------------------------------------------------
 
-def analyst_prefectures(principal: policy.Principal) -> frozenset[str]:
-    """Prefecture codes the principal is an analyst of."""
-    return frozenset(g.prefecture_code for g in principal.grants
-                     if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code)
-
-
 def require_analyst(principal: policy.Principal, auth_error: str | None = None) -> None:
     """Refuse anyone who is not a prefecture analyst of some prefecture."""
     if principal.user_id is None:
         raise FederationPermissionError(auth_error or NOT_SIGNED_IN)
-    if not analyst_prefectures(principal):
+    if not policy.analyst_prefectures(principal):
         raise FederationPermissionError(NOT_PREFECTURE_ANALYST)
 
 
@@ -99,7 +93,7 @@ def require_prefecture(principal: policy.Principal, prefecture_code: str,
                        auth_error: str | None = None) -> None:
     """Refuse unless the principal is an analyst of this prefecture."""
     require_analyst(principal, auth_error)
-    if prefecture_code not in analyst_prefectures(principal):
+    if prefecture_code not in policy.analyst_prefectures(principal):
         name = PREFECTURES.get(prefecture_code, prefecture_code)
         raise FederationPermissionError(
             f"{name}（{prefecture_code}）のデータを見る権限がありません。"

@@ -13,6 +13,11 @@ Before any GraphQL runs, the request is authenticated and admitted here:
 * Anonymous → 401; no role in this municipality (another tenant's users, prefecture analysts)
   → 403; both as a GraphQL error body with ``extensions.code``.
 
+Browsers on other sites (embedded widgets) may use a token when its ``allowed_origins`` list
+their origin: the preflight is approved only for an origin some live token of this
+municipality lists, the request itself only when *its* token lists it, and the answer then
+carries ``Access-Control-Allow-Origin`` for that origin alone, never with credentials.
+
 Only POST with a JSON (or application/graphql) body: a GET query would let another site
 trigger pupil reads (and access-log rows) through an image tag, and form-encoded posts are
 what a cross-site page can send without a CORS preflight. No batching: a JSON list of
@@ -25,6 +30,7 @@ import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from graphene_django.views import GraphQLView
@@ -34,6 +40,7 @@ from renkei.graphql.tenant.context import RequestContext
 from renkei.graphql.tenant.errors import format_error
 from renkei.graphql.tenant.schema import schema
 from renkei.platform import policy, tokens
+from renkei.platform.models import ApiToken
 
 UNAUTHENTICATED = "ログインしてください（またはAPI トークンを Authorization: Bearer で送ってください）。"
 BAD_AUTH_SCHEME = "Authorization ヘッダーは「Bearer <トークン>」の形式で送ってください。"
@@ -67,6 +74,8 @@ class TenantGraphQLView(GraphQLView):
     batch = False
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "OPTIONS":
+            return _preflight(request)
         if request.method != "POST":
             return _error(405, "METHOD_NOT_ALLOWED", POST_ONLY, Allow="POST")
         if self.get_content_type(request) not in CONTENT_TYPES:
@@ -87,6 +96,10 @@ class TenantGraphQLView(GraphQLView):
             except tokens.TokenRefused as refused:
                 return _error(401, "UNAUTHENTICATED", str(refused),
                               **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            origin = request.headers.get("Origin")
+            if not tokens.origin_allowed(token, origin, _own_origin(request)):
+                return _error(403, "ORIGIN_NOT_ALLOWED",
+                              tokens.REFUSED_ORIGIN.format(origin=origin))
         else:
             if _csrf_failure(request) is not None:
                 return _error(403, "CSRF_FAILED", CSRF_FAILED)
@@ -101,7 +114,10 @@ class TenantGraphQLView(GraphQLView):
                                                 principal=principal, token=token)
         # Fresh rule classes per request: introspection follows DEBUG as it is now.
         self.validation_rules = validation.rules_for_request()
-        return super().dispatch(request, *args, **kwargs)
+        response = super().dispatch(request, *args, **kwargs)
+        if token is not None and request.headers.get("Origin"):
+            _allow_origin(response, request.headers["Origin"])
+        return response
 
     def get_context(self, request: HttpRequest) -> RequestContext:
         return request.renkei_context
@@ -109,6 +125,37 @@ class TenantGraphQLView(GraphQLView):
     @staticmethod
     def format_error(error) -> dict:
         return format_error(error)
+
+
+def _own_origin(request: HttpRequest) -> str:
+    return tokens.normalize_origin(f"{request.scheme}://{request.get_host()}")
+
+
+def _allow_origin(response: HttpResponse, origin: str) -> None:
+    """CORS for one origin already checked; no Allow-Credentials, so no cookies."""
+    response["Access-Control-Allow-Origin"] = origin
+    patch_vary_headers(response, ["Origin"])
+
+
+def _preflight(request: HttpRequest) -> HttpResponse:
+    """Approve a CORS preflight when a live token of this municipality lists the origin (the
+    preflight carries no token; the request itself is checked against its own token)."""
+    origin = request.headers.get("Origin", "")
+    municipality = getattr(request, "tenant", None)
+    try:
+        origin = tokens.normalize_origin(origin)
+    except tokens.TokenError:
+        origin = ""
+    listed = municipality is not None and origin and ApiToken.objects.live().filter(
+        municipality__code=municipality.code, allowed_origins__contains=[origin]).exists()
+    if not listed:
+        return HttpResponse(status=403)
+    response = HttpResponse(status=204)
+    _allow_origin(response, origin)
+    response["Access-Control-Allow-Methods"] = "POST"
+    response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response["Access-Control-Max-Age"] = "600"
+    return response
 
 
 def _is_batch(request: HttpRequest) -> bool:

@@ -1,0 +1,1 @@
+"""Municipality administration pages (tenant admins only)."""

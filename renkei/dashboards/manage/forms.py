@@ -1,0 +1,347 @@
+"""Forms of the municipality administration pages.
+
+Every form checks what the database would refuse (its CHECK and UNIQUE constraints) before
+anything is written, and says what is wrong in Japanese next to the field concerned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _l
+from pydantic import BaseModel, ValidationError
+
+from renkei.connectors.sdk import japanese_reason
+from renkei.edudata.metrics import METRICS
+from renkei.edudata.models import School, StudentIdentity
+from renkei.platform.models import SCHOOL_ROLES, Membership, Role
+from renkei.platform.tokens import MAX_LIFETIME, TokenError, normalize_origin
+
+# -- connector settings -------------------------------------------------------------------------
+
+_LIST_HELP = _l("1 行に 1 つずつ書いてください。")
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    """``X | None`` → (X, True); anything else → (annotation, False)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
+            return args[0], True
+    return annotation, False
+
+
+def _kind(annotation: Any) -> tuple[str, bool, tuple[str, ...]]:
+    """How a config field is edited: ("bool" | "int" | "float" | "choice" | "list" | "text"),
+    whether it may be empty (None), and the choices of a Literal."""
+    inner, optional = _unwrap_optional(annotation)
+    origin = typing.get_origin(inner)
+    if inner is bool:
+        return "bool", optional, ()
+    if inner is int:
+        return "int", optional, ()
+    if inner is float:
+        return "float", optional, ()
+    if origin is typing.Literal:
+        return "choice", optional, tuple(str(a) for a in typing.get_args(inner))
+    if origin in (list, tuple, set, frozenset):
+        return "list", optional, ()
+    return "text", optional, ()  # str, Path, dates and anything else: typed as text
+
+
+def field_label(name: str, info) -> str:
+    return info.title or info.description or name
+
+
+def _initial(value: Any, kind: str) -> Any:
+    if value is None:
+        return "" if kind != "bool" else False
+    if kind == "list":
+        return "\n".join(str(v) for v in value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+class ConnectorSettingForm(forms.Form):
+    """Built from a connector's pydantic ``Config``: one input per field, secrets as password
+    inputs that are never pre-filled (blank keeps the stored value)."""
+
+    enabled = forms.BooleanField(label=_l("この設定を使う（有効）"), required=False)
+
+    def __init__(self, connector_cls, setting=None, *args, **kwargs):
+        self.connector_cls = connector_cls
+        self.setting = setting
+        self.stored_secrets = setting.secret_values() if setting else {}
+        stored = dict(setting.config) if setting else {}
+        initial = {"enabled": setting.enabled if setting else True}
+        super().__init__(*args, initial=initial, **kwargs)
+        self.config_fields: list[str] = []
+        self.kinds: dict[str, tuple[str, bool]] = {}
+        secrets = connector_cls.secret_fields
+        for name, info in connector_cls.Config.model_fields.items():
+            kind, optional, choices = _kind(info.annotation)
+            self.kinds[name] = (kind, optional)
+            label = field_label(name, info)
+            if label != name:
+                label = f"{label}（{name}）"
+            if name in secrets:
+                help_text = (_("設定済みです。変更するときだけ入力してください（空欄なら今の値のまま）。")
+                             if self.stored_secrets.get(name) else "")
+                field = forms.CharField(label=label, required=False, strip=False,
+                                        help_text=help_text,
+                                        widget=forms.PasswordInput(render_value=False,
+                                                                   attrs={"autocomplete": "off"}))
+            elif kind == "bool":
+                field = forms.BooleanField(label=label, required=False)
+            elif kind == "choice":
+                options = [("", _l("（未指定）"))] if optional else []
+                field = forms.ChoiceField(label=label, required=False,
+                                          choices=options + [(c, c) for c in choices])
+            elif kind == "list":
+                field = forms.CharField(label=label, required=False, help_text=_LIST_HELP,
+                                        widget=forms.Textarea(attrs={"rows": 3}))
+            elif kind in ("int", "float"):
+                attrs = {"step": "any"} if kind == "float" else {"step": "1"}
+                field = forms.CharField(label=label, required=False,
+                                        widget=forms.NumberInput(attrs=attrs))
+            else:
+                field = forms.CharField(label=label, required=False)
+            if name not in secrets:
+                value = stored[name] if name in stored else (
+                    None if info.is_required() else info.get_default(call_default_factory=True))
+                self.initial[name] = _initial(value, kind)
+            self.fields[name] = field
+            self.config_fields.append(name)
+
+    def is_secret(self, name: str) -> bool:
+        return name in self.connector_cls.secret_fields
+
+    def _raw_values(self) -> dict[str, Any]:
+        """The cleaned form as input to the pydantic model (secrets: new or stored)."""
+        data: dict[str, Any] = {}
+        for name in self.config_fields:
+            kind, optional = self.kinds[name]
+            value = self.cleaned_data.get(name)
+            if self.is_secret(name):
+                data[name] = value or self.stored_secrets.get(name, "")
+                continue
+            if kind == "bool":
+                data[name] = bool(value)
+                continue
+            text = (value or "").strip() if isinstance(value, str) else value
+            if kind == "list":
+                items = [line.strip() for line in (text or "").splitlines() if line.strip()]
+                if items or not optional:
+                    data[name] = items
+                else:
+                    data[name] = None
+            elif text in ("", None):
+                if optional:
+                    data[name] = None
+                # otherwise left out: the model's default applies (or it says "required")
+            else:
+                data[name] = text
+        return data
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.config = self.connector_cls.Config.model_validate(self._raw_values())
+        except ValidationError as e:
+            for error in e.errors():
+                name = str(error["loc"][0]) if error["loc"] else ""
+                reason = japanese_reason(error)
+                if name in self.fields:
+                    self.add_error(name, f"{name}: {reason}")
+                else:
+                    self.add_error(None, f"{name}: {reason}" if name else reason)
+        return cleaned
+
+    def save(self, setting, username: str):
+        """Store the validated config: secrets encrypted, the rest as JSON."""
+        secrets = self.connector_cls.secret_fields
+        dumped = self.config.model_dump(mode="json")
+        setting.config = {k: v for k, v in dumped.items() if k not in secrets}
+        setting.set_secret_values({k: str(dumped.get(k) or "") for k in secrets})
+        setting.enabled = self.cleaned_data["enabled"]
+        setting.updated_by = username
+        setting.save()
+        return setting
+
+
+def connector_config(connector_cls, setting) -> BaseModel:
+    """The stored setting as the connector's validated Config (secrets decrypted)."""
+    return connector_cls.Config.model_validate({**setting.config, **setting.secret_values()})
+
+
+# -- opt-outs -----------------------------------------------------------------------------------
+
+class OptOutForm(forms.Form):
+    school = forms.ModelChoiceField(label=_l("学校"), queryset=School.objects.none(),
+                                    empty_label=_l("（学校を選んでください）"))
+    source_id = forms.CharField(
+        label=_l("児童生徒の ID（校務システムでの ID）"), max_length=100,
+        help_text=_l("学校の校務システム（C4th、スズキ校務、OneRoster など）に登録されている ID です。"
+                     "氏名では探せません。"))
+    requested_on = forms.DateField(label=_l("申出日（空欄なら今日）"), required=False,
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["school"].queryset = School.objects.order_by("code")
+
+    def clean_requested_on(self):
+        day = self.cleaned_data.get("requested_on")
+        if day and day > timezone.localdate():
+            raise forms.ValidationError(_("申出日に未来の日付は指定できません。"))
+        return day
+
+    def clean(self):
+        cleaned = super().clean()
+        school, source_id = cleaned.get("school"), (cleaned.get("source_id") or "").strip()
+        if school is None or not source_id:
+            return cleaned
+        students = list(StudentIdentity.objects.filter(student__school=school, source_id=source_id)
+                        .values_list("student_id", flat=True).distinct())
+        if not students:
+            self.add_error("source_id", _("%(school)s（%(code)s）に ID「%(id)s」の児童生徒は"
+                                          "見つかりません。学校と ID を確かめてください。")
+                           % {"school": school.name, "code": school.code, "id": source_id})
+        elif len(students) > 1:
+            self.add_error("source_id", _("%(school)s で ID「%(id)s」に当たる児童生徒が複数います。"
+                                          "学校の校務システムの管理者に確認してください。")
+                           % {"school": school.name, "id": source_id})
+        else:
+            cleaned["student_id"] = students[0]
+        return cleaned
+
+    def requested_at(self) -> dt.datetime | None:
+        day = self.cleaned_data.get("requested_on")
+        if day is None:
+            return None
+        return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+# -- access log ---------------------------------------------------------------------------------
+
+class AccessLogFilterForm(forms.Form):
+    username = forms.CharField(label=_l("利用者（部分一致）"), required=False, max_length=150)
+    pseudonym = forms.CharField(label=_l("児童生徒（仮名ID、完全一致）"), required=False, max_length=32)
+    date_from = forms.DateField(label=_l("期間（から）"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_l("期間（まで）"), required=False,
+                              widget=forms.DateInput(attrs={"type": "date"}))
+    sensitive = forms.BooleanField(label=_l("要配慮情報の閲覧だけ"), required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("「まで」は「から」以降の日付にしてください。"))
+        return cleaned
+
+    def filter(self, queryset):
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        if data.get("username"):
+            queryset = queryset.filter(username__icontains=data["username"].strip())
+        if data.get("pseudonym"):
+            queryset = queryset.filter(student_pseudonym=data["pseudonym"].strip())
+        if data.get("date_from"):
+            queryset = queryset.filter(at__date__gte=data["date_from"])
+        if data.get("date_to"):
+            queryset = queryset.filter(at__date__lte=data["date_to"])
+        if data.get("sensitive"):
+            queryset = queryset.filter(sensitive=True)
+        return queryset
+
+
+# -- widget tokens ------------------------------------------------------------------------------
+
+class WidgetTokenForm(forms.Form):
+    name = forms.CharField(label=_l("名前（どこで使うか）"), max_length=100)
+    metrics = forms.MultipleChoiceField(label=_l("表示できる指標"), widget=forms.CheckboxSelectMultiple,
+                                        choices=[])
+    allowed_origins = forms.CharField(
+        label=_l("埋め込むサイト（オリジン）"), widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_l("1 行に 1 つ、https://example.jp の形で書いてください（パスは書けません）。"))
+    expires_in_days = forms.IntegerField(label=_l("有効期間（日）"), initial=90, min_value=1,
+                                         max_value=MAX_LIFETIME.days)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["metrics"].choices = [(m.name, m.label_ja) for m in METRICS.values()]
+
+    def clean_allowed_origins(self):
+        lines = [line.strip() for line in self.cleaned_data["allowed_origins"].splitlines()
+                 if line.strip()]
+        origins, problems = [], []
+        for line in lines:
+            try:
+                origins.append(normalize_origin(line))
+            except TokenError as e:
+                problems.append(str(e))
+        if problems:
+            raise forms.ValidationError(problems)
+        if not origins:
+            raise forms.ValidationError(_("埋め込むサイトを 1 つ以上書いてください。"))
+        return origins
+
+    def ordered_metrics(self) -> list[str]:
+        """The chosen metrics in the registry's order (the snippet shows the first)."""
+        chosen = set(self.cleaned_data["metrics"])
+        return [name for name in METRICS if name in chosen]
+
+
+# -- members ------------------------------------------------------------------------------------
+
+TENANT_ROLES = (Role.TENANT_ADMIN, Role.TEACHER, Role.SCHOOL_MANAGER, Role.BOARD_ANALYST)
+
+
+class MembershipForm(forms.Form):
+    username = forms.CharField(label=_l("ユーザー名"), max_length=150,
+                               help_text=_l("既にアカウントのある人のユーザー名です。"))
+    role = forms.ChoiceField(label=_l("役割"), choices=[(r.value, r.label) for r in TENANT_ROLES])
+    schools = forms.MultipleChoiceField(
+        label=_l("所属校"), required=False, widget=forms.CheckboxSelectMultiple, choices=[],
+        help_text=_l("教員・管理職は所属校を 1 つ以上選んでください。それ以外の役割では選べません。"))
+
+    def __init__(self, municipality, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.municipality = municipality
+        self.fields["schools"].choices = [(s.code, f"{s.name}（{s.code}）")
+                                          for s in School.objects.order_by("code")]
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError(_("ユーザー「%(user)s」は登録されていません。"
+                                          "先にアカウントを作ってください。") % {"user": username})
+        self.user = user
+        return username
+
+    def clean(self):
+        cleaned = super().clean()
+        role, schools = cleaned.get("role"), cleaned.get("schools") or []
+        if role in SCHOOL_ROLES and not schools:
+            self.add_error("schools", _("教員・管理職には所属校を 1 つ以上選んでください。"))
+        elif role and role not in SCHOOL_ROLES and schools:
+            self.add_error("schools", _("この役割には所属校を指定できません（教員・管理職だけです）。"))
+        user = getattr(self, "user", None)
+        if user is not None and role and Membership.objects.filter(
+                user=user, role=role, municipality=self.municipality).exists():
+            self.add_error("role", _("「%(user)s」は既にこの自治体で「%(role)s」の役割を持っています。")
+                           % {"user": user.get_username(), "role": Role(role).label})
+        return cleaned

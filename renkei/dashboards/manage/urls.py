@@ -1,0 +1,25 @@
+"""Municipality administration (mounted at ``manage/`` inside a tenant)."""
+
+from django.urls import path
+
+from renkei.dashboards.manage import views
+
+app_name = "manage"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("imports/", views.imports, name="imports"),
+    path("imports/<int:run_id>/", views.import_detail, name="import_detail"),
+    path("imports/<int:run_id>/errors.csv", views.import_errors_csv, name="import_errors_csv"),
+    path("connectors/", views.connectors, name="connectors"),
+    path("connectors/<str:name>/", views.connector_edit, name="connector_edit"),
+    path("connectors/<str:name>/check/", views.connector_check, name="connector_check"),
+    path("opt-outs/", views.opt_outs, name="opt_outs"),
+    path("opt-outs/<int:opt_out_id>/withdraw/", views.opt_out_withdraw, name="opt_out_withdraw"),
+    path("access-log/", views.access_log, name="access_log"),
+    path("access-log.csv", views.access_log_csv, name="access_log_csv"),
+    path("widgets/", views.widgets, name="widgets"),
+    path("widgets/<int:token_id>/revoke/", views.widget_revoke, name="widget_revoke"),
+    path("members/", views.members, name="members"),
+    path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+]

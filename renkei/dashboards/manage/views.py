@@ -1,0 +1,406 @@
+"""Municipality administration: imports, connector settings, opt-outs, the access log, widget
+tokens and members. Tenant admins only (``admin_view``); they see aggregates and
+administrative records, never a pupil's records: pupils appear here only by pseudonym."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import logging
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from renkei.connectors import registry
+from renkei.connectors.error_report import error_report_lines
+from renkei.dashboards.access import tenant_principal
+from renkei.dashboards.manage import forms
+from renkei.dashboards.views import school_years
+from renkei.edudata.metrics import METRICS
+from renkei.edudata.models import (
+    AccessLog,
+    ConnectorSetting,
+    ImportRun,
+    OptOut,
+    School,
+    Student,
+)
+from renkei.edudata.privacy import OptOutError, do_record_opt_out, do_withdraw_opt_out
+from renkei.platform import policy
+from renkei.platform.models import ApiToken, Membership, Role
+from renkei.platform.tokens import TokenError, issue_token, revoke_token
+from renkei.tenants.context import in_tenant
+
+log = logging.getLogger(__name__)
+
+FORBIDDEN_MANAGE = gettext_lazy("自治体の管理画面は、この自治体の自治体管理者だけが使えます。"
+                                "必要なときは自治体管理者に役割の追加を依頼してください。")
+PAGE_SIZE = 50
+QUARANTINE_SHOWN = 100
+
+
+def admin_view(view):
+    """Signed in, with a role here, and a tenant admin of this municipality; 403 otherwise."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        principal = tenant_principal(request)
+        policy.require(policy.may_administer_tenant(principal, request.tenant),
+                       str(FORBIDDEN_MANAGE))
+        request.principal = principal
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _page(request, queryset, param: str = "page"):
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get(param))
+
+
+def _query_without(request, *names: str) -> str:
+    """The current query string minus ``names`` (for pagination links that keep filters)."""
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
+def _live_widget_tokens(municipality):
+    return ApiToken.objects.live().filter(municipality=municipality, kind=ApiToken.Kind.WIDGET)
+
+
+# -- overview -----------------------------------------------------------------------------------
+
+@admin_view
+def index(request):
+    context = {
+        "last_run": ImportRun.objects.order_by("-started_at", "-pk").first(),
+        "open_opt_outs": OptOut.objects.filter(withdrawn_at__isnull=True).count(),
+        "live_widget_tokens": _live_widget_tokens(request.tenant).count(),
+        "members": Membership.objects.filter(municipality=request.tenant).count(),
+        "connector_settings": ConnectorSetting.objects.filter(enabled=True).count(),
+    }
+    return render(request, "dashboards/manage/index.html", context)
+
+
+# -- imports ------------------------------------------------------------------------------------
+
+@admin_view
+def imports(request):
+    runs = ImportRun.objects.order_by("-started_at", "-pk")
+    return render(request, "dashboards/manage/imports.html", {"page": _page(request, runs)})
+
+
+@admin_view
+def import_detail(request, run_id: int):
+    run = get_object_or_404(ImportRun, pk=run_id)
+    quarantine = run.quarantine.order_by("file", "line", "id")[:QUARANTINE_SHOWN]
+    return render(request, "dashboards/manage/import_detail.html", {
+        "run": run, "quarantine": quarantine, "quarantine_shown": QUARANTINE_SHOWN,
+        "config_items": sorted(run.config.items()) if isinstance(run.config, dict) else [],
+    })
+
+
+@admin_view
+def import_errors_csv(request, run_id: int):
+    """The same report as ``renkei errors`` (UTF-8 with BOM), streamed."""
+    run = get_object_or_404(ImportRun, pk=run_id)
+    tenant = request.tenant
+
+    def lines():
+        with in_tenant(tenant):  # the body is streamed after the view returns
+            yield from error_report_lines(run)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{run.pk}-errors.csv"'
+    return response
+
+
+# -- connector settings -------------------------------------------------------------------------
+
+def _connector_or_404(name: str):
+    connectors, _problems = registry.discover()
+    if name not in connectors:
+        raise Http404(_("コネクタ「%(name)s」はインストールされていません。") % {"name": name})
+    return connectors[name]
+
+
+@admin_view
+def connectors(request):
+    installed, problems = registry.discover()
+    settings = {s.connector: s for s in ConnectorSetting.objects.all()}
+    rows = [{"name": name, "cls": cls, "setting": settings.get(name)}
+            for name, cls in installed.items()]
+    orphans = [s for name, s in settings.items() if name not in installed]
+    return render(request, "dashboards/manage/connectors.html",
+                  {"rows": rows, "problems": problems, "orphans": orphans})
+
+
+@admin_view
+def connector_edit(request, name: str):
+    connector_cls = _connector_or_404(name)
+    setting = ConnectorSetting.objects.filter(connector=name).first()
+    if request.method == "POST":
+        form = forms.ConnectorSettingForm(connector_cls, setting, request.POST)
+        if form.is_valid():
+            with transaction.atomic():
+                target = (ConnectorSetting.objects.select_for_update().filter(connector=name)
+                          .first() or ConnectorSetting(connector=name))
+                form.save(target, request.user.get_username())
+            messages.success(request, _("コネクタ「%(name)s」の設定を保存しました。")
+                             % {"name": connector_cls.title or name})
+            return redirect("manage:connector_edit", name=name)
+    else:
+        form = forms.ConnectorSettingForm(connector_cls, setting)
+    return render(request, "dashboards/manage/connector_edit.html", {
+        "connector": connector_cls, "name": name, "setting": setting, "form": form,
+        "config_fields": [form[n] for n in form.config_fields],
+        "secret_set": {n for n in connector_cls.secret_fields if form.stored_secrets.get(n)},
+    })
+
+
+@admin_view
+@require_POST
+def connector_check(request, name: str):
+    """Run the connector's own ``check`` with the stored setting; the answer is a message."""
+    connector_cls = _connector_or_404(name)
+    setting = ConnectorSetting.objects.filter(connector=name).first()
+    if setting is None:
+        messages.error(request, _("先に設定を保存してください。"))
+        return redirect("manage:connector_edit", name=name)
+    try:
+        result = connector_cls().check(forms.connector_config(connector_cls, setting))
+    except Exception as e:  # a vendor connector may fail in any way: report, never crash
+        log.warning("connector check %s failed: %s", name, type(e).__name__)
+        messages.error(request, _("接続を確認できませんでした（%(error)s）。設定を見直してください。")
+                       % {"error": type(e).__name__})
+    else:
+        (messages.success if result.ok else messages.error)(
+            request, _("接続の確認: %(message)s") % {"message": result.message})
+    return redirect("manage:connector_edit", name=name)
+
+
+# -- opt-outs -----------------------------------------------------------------------------------
+
+@admin_view
+def opt_outs(request):
+    form = forms.OptOutForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        student = Student.objects.select_related("school").get(pk=form.cleaned_data["student_id"])
+        try:
+            do_record_opt_out(request.principal, request.tenant, student,
+                              requested_at=form.requested_at())
+        except (OptOutError, policy.AccessDenied) as e:
+            form.add_error(None, str(e))
+        else:
+            messages.success(request, _("分析除外の申出を記録しました（仮名ID %(pseudonym)s）。"
+                                        "この児童生徒は集計から除かれます。")
+                             % {"pseudonym": student.pseudonym})
+            return redirect("manage:opt_outs")
+    base = OptOut.objects.select_related("student__school")
+    open_page = _page(request, base.filter(withdrawn_at__isnull=True)
+                      .order_by("-requested_at", "-pk"), "open")
+    withdrawn_page = _page(request, base.filter(withdrawn_at__isnull=False)
+                           .order_by("-withdrawn_at", "-pk"), "withdrawn")
+    return render(request, "dashboards/manage/opt_outs.html", {
+        "form": form, "open_page": open_page, "withdrawn_page": withdrawn_page,
+    })
+
+
+@admin_view
+@require_POST
+def opt_out_withdraw(request, opt_out_id: int):
+    opt_out = get_object_or_404(OptOut.objects.select_related("student__school"), pk=opt_out_id)
+    try:
+        do_withdraw_opt_out(request.principal, request.tenant, opt_out.student)
+    except (OptOutError, policy.AccessDenied) as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, _("分析除外の申出を取り下げました（仮名ID %(pseudonym)s）。"
+                                    "この児童生徒は再び集計に含まれます。")
+                         % {"pseudonym": opt_out.student.pseudonym})
+    return redirect("manage:opt_outs")
+
+
+# -- access log ---------------------------------------------------------------------------------
+
+ACCESS_LOG_HEADER = ["日時", "利用者", "児童生徒（仮名ID）", "閲覧内容", "経路", "要配慮情報"]
+
+
+def _access_log(request):
+    form = forms.AccessLogFilterForm(request.GET or None)
+    rows = form.filter(AccessLog.objects.order_by("-at", "-pk"))
+    return form, rows
+
+
+@admin_view
+def access_log(request):
+    form, rows = _access_log(request)
+    return render(request, "dashboards/manage/access_log.html", {
+        "form": form, "page": _page(request, rows), "query": _query_without(request, "page"),
+    })
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@admin_view
+def access_log_csv(request):
+    """The filtered rows as CSV (UTF-8 with BOM for Excel), streamed."""
+    _form, rows = _access_log(request)
+    tenant = request.tenant
+    writer = csv.writer(_Echo())
+
+    def lines():
+        with in_tenant(tenant):
+            yield "\ufeff" + writer.writerow(ACCESS_LOG_HEADER)
+            values = rows.values_list("at", "username", "student_pseudonym", "what", "via",
+                                      "sensitive")
+            for at, username, pseudonym, what, via, sensitive in values.iterator(chunk_size=5000):
+                yield writer.writerow([timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S"),
+                                       username, pseudonym, what, via,
+                                       "はい" if sensitive else ""])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localdate().strftime("%Y%m%d")
+    response["Content-Disposition"] = (f'attachment; filename="access-log-{tenant.code}-{stamp}'
+                                       '.csv"')
+    return response
+
+
+# -- widget tokens ------------------------------------------------------------------------------
+
+def _widget_tokens(municipality):
+    return (ApiToken.objects.filter(municipality=municipality, kind=ApiToken.Kind.WIDGET)
+            .select_related("user").order_by("-created_at", "-pk"))
+
+
+def widget_snippets(request, token: ApiToken, secret: str, metric: str) -> dict[str, str]:
+    """The copy-paste code for a new widget token: the web component, and an iframe."""
+    spec = METRICS[metric]
+    year = school_years()[-1]
+    # A trend by month where the metric has one: months rarely fall under k, grades often do.
+    breakdown = "month" if "month" in spec.dimensions else ""
+    script = request.build_absolute_uri(static("renkei/widgets.js"))
+    endpoint = request.build_absolute_uri(reverse("tenant-graphql"))
+    breakdown_attr = f' breakdown="{breakdown}" kind="line"' if breakdown else ""
+    component = (f'<script src="{script}" defer></script>\n'
+                 f'<renkei-chart endpoint="{endpoint}" token="{secret}" metric="{metric}" '
+                 f'school-year="{year}"{breakdown_attr}></renkei-chart>')
+    params = {"metric": metric, "school-year": year}
+    if breakdown:
+        params["breakdown"] = breakdown
+        params["kind"] = "line"
+    frame = request.build_absolute_uri(reverse("widget_frame", args=[token.pk]))
+    iframe = (f'<iframe src="{frame}?{urlencode(params)}#token={secret}" '
+              f'title="{spec.label_ja}（{request.tenant.name}）" width="720" height="480" '
+              'style="border:0"></iframe>')
+    return {"component": component, "iframe": iframe}
+
+
+@admin_view
+def widgets(request):
+    form = forms.WidgetTokenForm(request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        metrics = form.ordered_metrics()
+        try:
+            issued = issue_token(request.user, request.tenant, name=data["name"],
+                                 role=Role.BOARD_ANALYST, widget=True, metrics=metrics,
+                                 allowed_origins=data["allowed_origins"],
+                                 expires_in=dt.timedelta(days=data["expires_in_days"]))
+        except TokenError as e:
+            form.add_error(None, str(e))
+    page = _page(request, _widget_tokens(request.tenant))
+    for token in page:
+        token.metric_labels = [METRICS[m].label_ja if m in METRICS else m for m in token.metrics]
+    context = {"form": form, "page": page, "now": timezone.now()}
+    if issued is not None:
+        # Shown on this response only: rendered, never redirected with the secret in a URL.
+        context["issued"] = issued
+        context["snippets"] = widget_snippets(request, issued.token, issued.secret,
+                                              form.ordered_metrics()[0])
+        context["form"] = forms.WidgetTokenForm()
+        messages.success(request, _("ウィジェット用トークン「%(name)s」を発行しました。")
+                         % {"name": issued.token.name})
+    response = render(request, "dashboards/manage/widgets.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_view
+@require_POST
+def widget_revoke(request, token_id: int):
+    token = get_object_or_404(ApiToken, pk=token_id, municipality=request.tenant,
+                              kind=ApiToken.Kind.WIDGET)
+    revoke_token(token)
+    messages.success(request, _("トークン「%(name)s」（%(prefix)s…）を失効させました。")
+                     % {"name": token.name, "prefix": token.prefix})
+    return redirect("manage:widgets")
+
+
+# -- members ------------------------------------------------------------------------------------
+
+@admin_view
+def members(request):
+    form = forms.MembershipForm(request.tenant, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        membership = Membership.objects.create(
+            user=form.user, role=data["role"], municipality=request.tenant,
+            school_codes=sorted(data["schools"]))
+        messages.success(request, _("「%(user)s」に役割「%(role)s」を追加しました。")
+                         % {"user": form.user.get_username(),
+                            "role": membership.get_role_display()})
+        return redirect("manage:members")
+    names = dict(School.objects.values_list("code", "name"))
+    rows = (Membership.objects.filter(municipality=request.tenant).select_related("user")
+            .order_by("user__username", "role"))
+    page = _page(request, rows)
+    for m in page:
+        m.schools = [(code, names.get(code, "")) for code in m.school_codes]
+    return render(request, "dashboards/manage/members.html", {"form": form, "page": page})
+
+
+@admin_view
+@require_POST
+def member_remove(request, membership_id: int):
+    with transaction.atomic():
+        membership = get_object_or_404(
+            Membership.objects.select_for_update().select_related("user"),
+            pk=membership_id, municipality=request.tenant)
+        username = membership.user.get_username()
+        if membership.role == Role.TENANT_ADMIN:
+            admins = (Membership.objects.select_for_update()
+                      .filter(municipality=request.tenant, role=Role.TENANT_ADMIN))
+            # Locks every admin row: two admins removing each other at once cannot both win.
+            if len(list(admins)) <= 1:
+                messages.error(request, _("最後の自治体管理者は削除できません。"
+                                          "先に別の人を自治体管理者にしてください。"))
+                return redirect("manage:members")
+            if membership.user_id == request.user.pk:
+                messages.error(request, _("自分の自治体管理者の役割は削除できません。"
+                                          "ほかの自治体管理者に依頼してください。"))
+                return redirect("manage:members")
+        label = membership.get_role_display()
+        membership.delete()
+    messages.success(request, _("「%(user)s」の役割「%(role)s」を削除しました。")
+                     % {"user": username, "role": label})
+    return redirect("manage:members")
+

@@ -1,0 +1,114 @@
+"""都道府県 EBPM page: the prefecture's municipalities side by side for one metric and year.
+
+The page asks the federation GraphQL schema (the same one gateways use) with the analyst's
+session, so it can only ever show released, disclosure-controlled tables. Municipalities are
+columns in code order - a comparison, not a ranking.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from strawberry.utils.str_converters import to_camel_case  # as the schema names fields
+
+from renkei.edudata.metrics import METRICS, MUNICIPALITY, TOTAL
+from renkei.edudata.models import school_year_of
+from renkei.graphql.federation.schema import FederationContext, schema
+from renkei.platform import policy
+from renkei.tenants.codes import PREFECTURES
+
+BREAKDOWNS = {"": "byMunicipality: true", "grade": "byMunicipality: true, byGrade: true",
+              "month": "byMunicipality: true, byMonth: true"}
+QUERY = """
+query Compare($code: String!, $year: Int!) {
+  prefecture(code: $code) {
+    name
+    result: %(field)s(schoolYear: $year, %(flags)s) {
+      metric { name labelJa labelEn unit descriptionJa descriptionEn }
+      dimensions k complete
+      labels { dimension code label }
+      cells { key value pupils suppressed reason }
+      municipalities { code name status reason }
+    }
+  }
+}
+"""
+NOT_ANALYST = gettext_lazy("都道府県の比較は、都道府県の分析担当者だけが見られます。")
+
+
+def _prefecture_code(principal: policy.Principal) -> str:
+    codes = policy.analyst_prefectures(principal)
+    policy.require(bool(codes), NOT_ANALYST)
+    return codes[0]
+
+
+def comparison(principal: policy.Principal, prefecture_code: str, metric: str, year: int,
+               breakdown: str) -> tuple[dict | None, str | None]:
+    """Run the federation query; (the result, None) or (None, the error's message)."""
+    query = QUERY % {"field": to_camel_case(metric), "flags": BREAKDOWNS[breakdown]}
+    answer = schema.execute_sync(query, variable_values={"code": prefecture_code, "year": year},
+                                 context_value=FederationContext(principal=principal))
+    if answer.errors:
+        return None, answer.errors[0].message
+    return answer.data["prefecture"]["result"], None
+
+
+def side_by_side(result: dict) -> dict:
+    """Rows = every combination of the other dimensions, columns = municipalities (by code)
+    and the prefecture total last."""
+    dims = result["dimensions"]
+    where = dims.index(MUNICIPALITY)
+    labels = {(label["dimension"], label["code"]): label["label"] for label in result["labels"]}
+    names = {m["code"]: m["name"] for m in result["municipalities"]}
+    columns = [*sorted(names), TOTAL]
+    rows: dict[tuple, dict] = {}
+    for cell in result["cells"]:
+        rest = tuple(code for i, code in enumerate(cell["key"]) if i != where)
+        rows.setdefault(rest, {})[cell["key"][where]] = cell
+    other = [d for d in dims if d != MUNICIPALITY]
+
+    def row_label(key: tuple) -> str:
+        parts = [labels.get((d, code), code) for d, code in zip(other, key, strict=True)]
+        return " / ".join(parts) or _("計")
+
+    return {
+        "columns": [{"code": c, "label": names.get(c) or _("計")} for c in columns],
+        "rows": [{"label": row_label(key), "cells": [rows[key].get(c) for c in columns]}
+                 for key in rows],
+    }
+
+
+@login_required
+def prefecture_home(request):
+    principal = policy.principal_for(request)
+    code = _prefecture_code(principal)
+    current = school_year_of(timezone.localdate())
+    years = list(range(current - 4, current + 1))
+    metric = request.GET.get("metric") if request.GET.get("metric") in METRICS else \
+        "long_term_absence"
+    try:
+        year = int(request.GET.get("year", ""))
+    except ValueError:
+        year = current - 1
+    if year not in years:
+        year = current - 1
+    spec = METRICS[metric]
+    breakdown = request.GET.get("breakdown", "")
+    if breakdown not in BREAKDOWNS or (breakdown and breakdown not in spec.dimensions):
+        breakdown = ""
+    result, error = comparison(principal, code, metric, year, breakdown)
+    english = (get_language() or "ja").startswith("en")
+    return render(request, "dashboards/prefecture.html", {
+        "prefecture_name": PREFECTURES.get(code, code), "prefecture_code": code,
+        "metrics": [(name, s.label_en if english else s.label_ja) for name, s in METRICS.items()],
+        "metric": metric, "spec": spec, "years": years, "year": year,
+        "breakdowns": [("", _("内訳なし")), *[(d, {"grade": _("学校種・学年別"),
+                                                    "month": _("月別")}[d])
+                                               for d in spec.dimensions]],
+        "breakdown": breakdown, "error": error,
+        "result": result, "table": side_by_side(result) if result else None,
+        "has_months": "month" in spec.dimensions,
+    })

@@ -1,0 +1,16 @@
+"""Pages inside one municipality (mounted at the tenant root)."""
+
+from django.urls import path
+
+from renkei.dashboards import views
+
+app_name = "dashboards"
+
+urlpatterns = [
+    path("boards/classes/", views.class_list, name="class_list"),
+    path("boards/classes/<int:homeroom_id>/", views.class_board, name="class_board"),
+    path("boards/students/<int:student_id>/", views.student_board, name="student_board"),
+    path("analysis/long-term-absence/", views.long_term_absence, name="long_term_absence"),
+    path("analysis/schools/", views.school_list, name="school_list"),
+    path("analysis/schools/<str:school_code>/", views.school_karte, name="school_karte"),
+]

@@ -1,0 +1,9 @@
+"""The prefecture's pages (public host: prefecture analysts are not inside a municipality)."""
+
+from django.urls import path
+
+from renkei.dashboards import prefecture
+
+urlpatterns = [
+    path("", prefecture.prefecture_home, name="prefecture_home"),
+]

@@ -1,0 +1,191 @@
+"""Pages inside one municipality: the teacher's boards and the board of education's analysis.
+
+Each view decides here, through ``renkei.platform.policy``, whether the page may be shown at
+all (403 with the policy's message otherwise); the widgets on the page then read the tenant
+GraphQL API with the same session, which asks the policy again for every field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Max
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from renkei.dashboards.access import tenant_principal
+from renkei.edudata.models import AttendanceDay, Homeroom, School, school_year_of
+from renkei.edudata.rollups import years_with_data
+from renkei.platform import policy
+
+FORBIDDEN_BOARDS = gettext_lazy("児童生徒ボード・学級ボードは、所属校の教員・管理職だけが見られます。")
+
+
+def default_as_of() -> dt.date:
+    """Today, or the last day with attendance records when the data stops earlier (a
+    municipality whose last import is behind, or the demo): a board of an empty day helps no
+    one. The page says which day it shows."""
+    today = timezone.localdate()
+    latest = AttendanceDay.objects.aggregate(latest=Max("date"))["latest"]
+    return min(today, latest) if latest else today
+
+
+def _as_of(request) -> tuple[dt.date, str | None]:
+    """The 基準日 asked for in ``?as_of=``, or the default; with a message when the input could
+    not be read or when the default is not today."""
+    text = request.GET.get("as_of", "").strip()
+    if text:
+        try:
+            return dt.date.fromisoformat(text), None
+        except ValueError:
+            return default_as_of(), _("基準日「%(text)s」は日付として読めません（例: 2026-04-01）。"
+                                      "最新の日付で表示しています。") % {"text": text[:20]}
+    as_of = default_as_of()
+    if as_of != timezone.localdate():
+        return as_of, _("今日の出欠記録はまだ取り込まれていません。記録のある最新の日"
+                        "（%(date)s）で表示しています。") % {"date": as_of.isoformat()}
+    return as_of, None
+
+
+def school_years() -> list[int]:
+    """School years with aggregates here, or the current one when there are none yet."""
+    return years_with_data() or [school_year_of(timezone.localdate())]
+
+
+def _years(request) -> tuple[list[int], int]:
+    years = school_years()
+    try:
+        year = int(request.GET.get("year", ""))
+    except ValueError:
+        year = years[-1]
+    return years, year if year in years else years[-1]
+
+
+def _require_school_staff(principal, tenant) -> frozenset[str]:
+    codes = principal.school_codes_in(tenant)
+    policy.require(bool(codes), FORBIDDEN_BOARDS)
+    return codes
+
+
+def _require_aggregates(principal, tenant) -> None:
+    policy.require(policy.may_see_tenant_aggregates(principal, tenant),
+                   _("この集計は自治体管理者・教育委員会だけが見られます。"))
+
+
+def _graphql_url() -> str:
+    return reverse("tenant-graphql")
+
+
+@login_required
+def tenant_home(request):
+    """The municipality's start page: what this user's roles can open."""
+    principal = tenant_principal(request)
+    sees_aggregates = policy.may_see_tenant_aggregates(principal, request.tenant)
+    own_schools = principal.school_codes_in(request.tenant)
+    if sees_aggregates:
+        schools = School.objects.all()
+    else:
+        schools = School.objects.filter(code__in=own_schools)
+    return render(request, "dashboards/home.html", {
+        "municipality": request.tenant,
+        "roles": principal.role_labels_in(request.tenant),
+        "schools": schools.order_by("code"),
+        "own_schools": own_schools,
+        "is_school_staff": bool(own_schools),
+        "sees_aggregates": sees_aggregates,
+        "administers": policy.may_administer_tenant(principal, request.tenant),
+        "step_up": principal.step_up,
+    })
+
+
+
+# -- teachers -------------------------------------------------------------------------------
+
+@login_required
+def class_list(request):
+    principal = tenant_principal(request)
+    codes = _require_school_staff(principal, request.tenant)
+    as_of, as_of_note = _as_of(request)
+    year = school_year_of(as_of)
+    schools = []
+    for school in School.objects.filter(code__in=codes).order_by("code"):
+        homerooms = (Homeroom.objects.filter(school=school, school_year=year)
+                     .annotate(pupils=Count("enrollments")).order_by("grade", "name"))
+        schools.append({"school": school, "homerooms": homerooms})
+    return render(request, "dashboards/class_list.html", {
+        "schools": schools, "as_of": as_of, "as_of_note": as_of_note, "school_year": year})
+
+
+@login_required
+def class_board(request, homeroom_id: int):
+    principal = tenant_principal(request)
+    codes = _require_school_staff(principal, request.tenant)
+    homeroom = Homeroom.objects.select_related("school").filter(pk=homeroom_id).first()
+    if homeroom is None:
+        raise Http404(_("学級が見つかりません。"))
+    policy.require(homeroom.school.code in codes, policy.FORBIDDEN_PUPIL)
+    as_of, as_of_note = _as_of(request)
+    return render(request, "dashboards/class_board.html", {
+        "homeroom": homeroom, "as_of": as_of, "as_of_note": as_of_note,
+        "endpoint": _graphql_url(),
+        "student_href": reverse("dashboards:student_board", args=[0]).replace("/0/", "/{id}/"),
+    })
+
+
+@login_required
+def student_board(request, student_id: int):
+    principal = tenant_principal(request)
+    _require_school_staff(principal, request.tenant)
+    # The page itself shows no record (the widget reads them, logged, through the API), but a
+    # pupil of another school must not even get a page: the same check as the API's.
+    if not policy.visible_students(principal, request.tenant).filter(pk=student_id).exists():
+        raise policy.AccessDenied(policy.FORBIDDEN_PUPIL)
+    as_of, as_of_note = _as_of(request)
+    return render(request, "dashboards/student_board.html", {
+        "student_id": student_id, "as_of": as_of, "as_of_note": as_of_note,
+        "endpoint": _graphql_url(),
+        "verify_href": f"{reverse('verify')}?next={request.path}",
+        "step_up": principal.step_up,
+    })
+
+
+# -- board of education ---------------------------------------------------------------------
+
+@login_required
+def long_term_absence(request):
+    principal = tenant_principal(request)
+    _require_aggregates(principal, request.tenant)
+    years, year = _years(request)
+    return render(request, "dashboards/long_term_absence.html", {
+        "years": years, "year": year, "endpoint": _graphql_url(),
+        "schools": School.objects.order_by("code"),
+        "k": request.tenant.min_cell_size,
+    })
+
+
+@login_required
+def school_list(request):
+    principal = tenant_principal(request)
+    _require_aggregates(principal, request.tenant)
+    return render(request, "dashboards/school_list.html", {
+        "schools": School.objects.order_by("code")})
+
+
+@login_required
+def school_karte(request, school_code: str):
+    principal = tenant_principal(request)
+    school = School.objects.filter(code=school_code).first()
+    if school is None:
+        raise Http404(_("学校が見つかりません。"))
+    policy.require(policy.may_see_school_aggregates(principal, request.tenant, school.code),
+                   _("この学校の集計を見る権限がありません。"))
+    years, year = _years(request)
+    return render(request, "dashboards/school_karte.html", {
+        "school": school, "years": years, "year": year, "endpoint": _graphql_url(),
+        "k": request.tenant.min_cell_size,
+    })

@@ -1,0 +1,1402 @@
+// Teacher boards, rendered in the light DOM:
+//
+//   <renkei-class-board endpoint="/m/131130/graphql" homeroom-id="12" as-of="2026-03-18"
+//                       student-href="/m/131130/boards/students/{id}/">
+//   <renkei-student-board endpoint="/m/131130/graphql" student-id="345" as-of="2026-03-18"
+//                         verify-href="/m/131130/accounts/verify/?next=...">
+//
+// Both read the tenant GraphQL API with the session (school staff only; every read is logged
+// by the server). Pupil data goes only into the DOM: never to the console, never into a URL
+// except the pupil id in student-href. Sensitive items (reasons, symptoms, nurse notes,
+// surveys) are asked for in a second query only when `me { stepUp }` is true, because
+// selecting them without step-up makes the server refuse the whole board.
+//
+// data-state on the element: loading → ready | error. The student board's sensitive section
+// has its own data-state: locked | loading | ready | error.
+
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+} from "chart.js";
+import { ensureStyles, graphqlRequest, renderError, t, WidgetError } from "./graphql.js";
+import {
+  addDays,
+  ASSESSMENT_KINDS,
+  asOfAttribute,
+  CONDITIONS,
+  dayRange,
+  ensureBoardStyles,
+  FONT_STACK,
+  fullDay,
+  h,
+  hrefFrom,
+  isoDay,
+  label,
+  longDay,
+  markSymbol,
+  maybeLink,
+  monthLabel,
+  NURSE_REASONS,
+  parseDay,
+  pupilName,
+  requiredAttribute,
+  ruleBadge,
+  schoolDateTime,
+  schoolYearMonths,
+  section,
+  SERIES,
+  shortDay,
+  shortMonth,
+  statusLabel,
+  statusLegend,
+  todayBadge,
+  vh,
+  weekday,
+} from "./boards-common.js";
+
+Chart.register(
+  LineController,
+  LineElement,
+  PointElement,
+  BarController,
+  BarElement,
+  LinearScale,
+  CategoryScale,
+  Tooltip,
+  Legend,
+);
+
+// -- queries (constant strings, so that their hashes can be allow-listed) -----------------------
+
+export const CLASS_BOARD_QUERY = `query RenkeiClassBoard($homeroomId: ID!, $asOf: Date) {
+  classBoard(homeroomId: $homeroomId, asOf: $asOf) {
+    asOf
+    homeroom { id name grade schoolYear school { name } }
+    rules { rule threshold description }
+    pupils {
+      attendanceNumber
+      pupil { id name nameKana optedOut }
+      absenceSummary { thisMonth thisSchoolYear consecutive consecutiveFrom consecutiveTo }
+      alerts { rule days threshold firstDate lastDate message }
+      alertsExcludedReason
+      recentAttendance(days: 14) { date status }
+    }
+  }
+}`;
+
+export const STUDENT_BOARD_QUERY = `query RenkeiStudentBoard($studentId: ID!, $asOf: Date) {
+  me { stepUp }
+  studentBoard(studentId: $studentId, asOf: $asOf) {
+    asOf
+    pupil { id name nameKana grade optedOut school { name } }
+    homeroom { name schoolYear }
+    attendanceNumber
+    absenceSummary { thisMonth thisSchoolYear consecutive consecutiveFrom consecutiveTo }
+    alerts { rule days threshold firstDate lastDate message }
+    alertsExcludedReason
+    attendance { date status statusLabel }
+    health { date condition }
+    nurseVisits { visitedAt reasonCategory }
+    assessments { name subject takenOn kind score maxScore }
+    evaluations { term subject rating viewpoints { name grade } }
+    m365Usage { date app active }
+  }
+}`;
+
+/** Only after step-up: selecting any of these without it makes the whole board fail. */
+export const STUDENT_BOARD_SENSITIVE_QUERY = `query RenkeiStudentBoardSensitive($studentId: ID!, $asOf: Date) {
+  studentBoard(studentId: $studentId, asOf: $asOf) {
+    attendance { date reason }
+    health { date symptoms }
+    nurseVisits { visitedAt note }
+    surveys { survey answeredOn answers }
+  }
+}`;
+
+const RECENT_DAYS = 14;
+
+// -- the common element behaviour ---------------------------------------------------------------
+
+class BoardElement extends HTMLElement {
+  constructor() {
+    super();
+    this._generation = 0;
+    this._charts = [];
+    this._queued = false;
+    this._pendingCharts = [];
+  }
+
+  connectedCallback() {
+    ensureStyles();
+    ensureBoardStyles();
+    this.classList.add("renkei-widget");
+    this._queue();
+  }
+
+  disconnectedCallback() {
+    this._generation += 1; // answers still under way are dropped
+    this._destroyCharts();
+  }
+
+  attributeChangedCallback(_name, oldValue, newValue) {
+    if (oldValue !== newValue && this.isConnected) this._queue();
+  }
+
+  _queue() {
+    this.dataset.state = "loading";
+    if (this._queued) return;
+    this._queued = true;
+    queueMicrotask(() => {
+      this._queued = false;
+      if (this.isConnected) this._run();
+    });
+  }
+
+  async _run() {
+    const generation = ++this._generation;
+    const current = () => generation === this._generation && this.isConnected;
+    this._destroyCharts();
+    this._pendingCharts = [];
+    this.dataset.state = "loading";
+    this.setAttribute("aria-busy", "true");
+    this.replaceChildren(
+      h("p", { class: "renkei-loading", role: "status" }, t(this, "読み込んでいます…", "Loading…")),
+    );
+    try {
+      await this.load(current);
+    } catch (error) {
+      if (!current()) return;
+      this._destroyCharts();
+      renderError(this, error);
+    } finally {
+      if (current()) this.removeAttribute("aria-busy");
+    }
+  }
+
+  _destroyCharts() {
+    for (const chart of this._charts) chart.destroy();
+    this._charts = [];
+  }
+
+  /**
+   * A sized box with a canvas described for screen readers, appended now; the Chart.js chart
+   * is drawn by renderCharts() once the board is in the document (Chart.js measures its box).
+   */
+  _chart(container, description, config) {
+    const canvas = h("canvas", { role: "img", "aria-label": description }, description);
+    container.append(h("div", { class: "renkei-board-chart" }, canvas));
+    this._pendingCharts.push(() => this._draw(canvas, config));
+  }
+
+  _draw(canvas, config) {
+    const axis = {
+      ticks: { color: "#3d444d", font: { family: FONT_STACK } },
+      grid: { color: "#e4e8ec" },
+    };
+    const extra = config.options || {};
+    const plugins = extra.plugins || {};
+    const scales = extra.scales || {};
+    const options = {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      plugins: {
+        legend: { labels: { color: "#1f2328", usePointStyle: true, font: { family: FONT_STACK } } },
+        tooltip: {
+          titleFont: { family: FONT_STACK },
+          bodyFont: { family: FONT_STACK },
+          ...plugins.tooltip,
+        },
+      },
+      scales: {
+        x: { ...axis, ...scales.x },
+        y: { ...axis, ...scales.y, ticks: { ...axis.ticks, ...(scales.y || {}).ticks } },
+      },
+    };
+    this._charts.push(new Chart(canvas, { type: config.type, data: config.data, options }));
+  }
+}
+
+function boardError(element, ja, en, code) {
+  return new WidgetError(t(element, ja, en), code);
+}
+
+function header(element, title, kana, meta) {
+  const node = h(
+    "header",
+    { class: "renkei-board-header" },
+    h("h2", {}, title),
+    kana ? h("p", { class: "renkei-kana" }, kana) : null,
+  );
+  const list = h("dl", { class: "renkei-board-meta" });
+  for (const [term, value] of meta) {
+    if (value === null || value === undefined || value === "") continue;
+    list.append(h("div", {}, h("dt", {}, term), h("dd", {}, value)));
+  }
+  node.append(list);
+  return node;
+}
+
+function emptyNote(text) {
+  return h("p", { class: "renkei-muted" }, text);
+}
+
+// -- <renkei-class-board> -----------------------------------------------------------------------
+
+export class RenkeiClassBoard extends BoardElement {
+  static tagName = "renkei-class-board";
+
+  static get observedAttributes() {
+    return ["endpoint", "homeroom-id", "as-of", "student-href", "lang"];
+  }
+
+  async load(current) {
+    const homeroomId = requiredAttribute(this, "homeroom-id");
+    const asOf = asOfAttribute(this);
+    const data = await graphqlRequest(this, CLASS_BOARD_QUERY, { homeroomId, asOf });
+    if (!current()) return;
+    const board = data.classBoard;
+    if (!board) {
+      throw boardError(
+        this,
+        "この学級の学級ボードを表示できません。",
+        "This class board cannot be shown.",
+        "NOT_FOUND",
+      );
+    }
+    this.replaceChildren(this.render(board));
+    this.dataset.state = "ready";
+  }
+
+  pupilLink(pupil) {
+    return hrefFrom(this.getAttribute("student-href"), pupil.id);
+  }
+
+  render(board) {
+    const root = h("div", { class: "renkei-board renkei-class-board" });
+    const homeroom = board.homeroom;
+    root.append(
+      header(this, homeroom.name, null, [
+        [t(this, "学校", "School"), homeroom.school && homeroom.school.name],
+        [
+          t(this, "年度", "School year"),
+          t(this, `${homeroom.schoolYear}年度`, String(homeroom.schoolYear)),
+        ],
+        [
+          t(this, "基準日", "As of"),
+          h("time", { datetime: board.asOf }, fullDay(this, board.asOf)),
+        ],
+        [
+          t(this, "人数", "Pupils"),
+          t(this, `${board.pupils.length} 人`, String(board.pupils.length)),
+        ],
+      ]),
+    );
+    root.append(this.renderRules(board.rules));
+    root.append(this.renderTimeline(board));
+    root.append(this.renderPupils(board));
+    return root;
+  }
+
+  renderRules(rules) {
+    const node = section(t(this, "アラートの規則", "Alert rules"), { class: "renkei-board-rules" });
+    node.append(
+      h(
+        "ul",
+        {},
+        rules.map((rule) => h("li", {}, ruleBadge(this, rule.rule), " ", rule.description)),
+      ),
+    );
+    node.append(
+      h(
+        "p",
+        { class: "renkei-board-note" },
+        t(
+          this,
+          "アラートは、出欠の記録が自治体の決めた規則に当てはまったことを示すだけです。点数や予測ではありません。",
+          "An alert only says that the attendance register matched a rule set by the municipality. It is not a score or a prediction.",
+        ),
+      ),
+    );
+    return node;
+  }
+
+  renderTimeline(board) {
+    const items = [];
+    for (const row of board.pupils) {
+      for (const alert of row.alerts || []) items.push({ row, alert });
+    }
+    const node = section(t(this, `アラート（${items.length} 件）`, `Alerts (${items.length})`), {
+      class: "renkei-board-timeline",
+    });
+    const list = h("ol", { class: "renkei-timeline", "data-testid": "alert-timeline" });
+    node.append(list);
+    if (!items.length) {
+      list.classList.add("is-empty");
+      list.append(
+        h(
+          "li",
+          { class: "renkei-timeline-empty" },
+          t(this, "アラートはありません", "There are no alerts"),
+        ),
+      );
+      return node;
+    }
+    // Newest lastDate first; within a day by attendance number (the register's order).
+    items.sort((a, b) => {
+      const da = a.alert.lastDate || "";
+      const db = b.alert.lastDate || "";
+      if (da !== db) return da < db ? 1 : -1;
+      return (a.row.attendanceNumber ?? 9999) - (b.row.attendanceNumber ?? 9999);
+    });
+    let group = null;
+    let groupDate;
+    for (const { row, alert } of items) {
+      const day = alert.lastDate || "";
+      const today = day === board.asOf;
+      if (!group || day !== groupDate) {
+        groupDate = day;
+        group = h("ol", { class: "renkei-timeline-items" });
+        list.append(
+          h(
+            "li",
+            { class: today ? "is-today" : null },
+            h(
+              "h4",
+              {},
+              day
+                ? h("time", { datetime: day }, longDay(this, day))
+                : t(this, "日付なし", "No date"),
+              today ? todayBadge(this) : null,
+            ),
+            group,
+          ),
+        );
+      }
+      const name = pupilName(this, row.pupil);
+      group.append(
+        h(
+          "li",
+          {
+            class: "renkei-alert",
+            "data-testid": "alert",
+            dataset: { rule: alert.rule, today: today ? "true" : "false" },
+          },
+          h(
+            "div",
+            { class: "renkei-alert-head" },
+            h(
+              "span",
+              { class: "renkei-alert-range" },
+              vh(t(this, "期間 ", "Period ")),
+              dayRange(alert.firstDate, alert.lastDate),
+            ),
+            h("span", { class: "renkei-alert-name" }, maybeLink(this.pupilLink(row.pupil), name)),
+            ruleBadge(this, alert.rule),
+            today ? todayBadge(this) : null,
+          ),
+          h("p", { class: "renkei-alert-message" }, alert.message),
+        ),
+      );
+    }
+    return node;
+  }
+
+  renderPupils(board) {
+    const node = section(t(this, "児童生徒", "Pupils"), { class: "renkei-board-pupils" });
+    const asOf = parseDay(board.asOf);
+    const days = [];
+    for (let i = RECENT_DAYS - 1; i >= 0; i -= 1) days.push(addDays(asOf, -i));
+    node.append(
+      h(
+        "p",
+        { class: "renkei-board-note" },
+        t(
+          this,
+          `出欠は基準日までの ${RECENT_DAYS} 日間です。氏名を選ぶと児童生徒ボードを開きます。`,
+          `Attendance for the ${RECENT_DAYS} days up to the reference day. Choose a name to open the pupil's board.`,
+        ),
+      ),
+    );
+    node.append(statusLegend(this));
+
+    const headRow = h(
+      "tr",
+      {},
+      h("th", { scope: "col", class: "c-no" }, t(this, "出席番号", "No.")),
+      h("th", { scope: "col", class: "c-name" }, t(this, "氏名", "Name")),
+    );
+    for (const day of days) {
+      const iso = isoDay(day);
+      const weekend = day.getUTCDay() === 0 || day.getUTCDay() === 6;
+      headRow.append(
+        h(
+          "th",
+          {
+            scope: "col",
+            class: ["c-day", weekend ? "is-weekend" : "", iso === board.asOf ? "is-asof" : ""]
+              .join(" ")
+              .trim(),
+            title: longDay(this, iso),
+          },
+          h("span", {}, shortDay(iso)),
+          h("span", { class: "renkei-muted" }, weekday(this, day)),
+        ),
+      );
+    }
+    headRow.append(
+      h("th", { scope: "col", class: "num" }, t(this, "今月の欠席", "Absent this month")),
+      h("th", { scope: "col", class: "num" }, t(this, "年度の欠席", "Absent this year")),
+      h("th", { scope: "col", class: "num" }, t(this, "連続欠席", "Consecutive")),
+      h("th", { scope: "col", class: "c-alerts" }, t(this, "アラート", "Alerts")),
+    );
+
+    const body = h("tbody");
+    for (const row of board.pupils) body.append(this.renderPupilRow(row, days, board.asOf));
+    if (!board.pupils.length) {
+      body.append(
+        h(
+          "tr",
+          {},
+          h(
+            "td",
+            { colspan: days.length + 6 },
+            t(this, "この学級に表示できる児童生徒はいません。", "No pupils to show in this class."),
+          ),
+        ),
+      );
+    }
+    const caption = h(
+      "caption",
+      { class: "renkei-vh" },
+      t(
+        this,
+        `${board.homeroom.name} の児童生徒と直近 ${RECENT_DAYS} 日の出欠`,
+        `Pupils of ${board.homeroom.name} and their attendance over the last ${RECENT_DAYS} days`,
+      ),
+    );
+    const table = h(
+      "table",
+      { class: "renkei-board-table renkei-pupils", "data-testid": "class-pupils" },
+      caption,
+      h("thead", {}, headRow),
+      body,
+    );
+    node.append(
+      h(
+        "div",
+        {
+          class: "renkei-board-scroll",
+          role: "region",
+          tabindex: "0",
+          "aria-label": t(
+            this,
+            "児童生徒の一覧（横にスクロールできます）",
+            "Pupils (scrolls sideways)",
+          ),
+        },
+        table,
+      ),
+    );
+    return node;
+  }
+
+  renderPupilRow(row, days, asOf) {
+    const pupil = row.pupil;
+    const marks = new Map((row.recentAttendance || []).map((mark) => [mark.date, mark.status]));
+    const name = pupilName(this, pupil);
+    const tr = h(
+      "tr",
+      { dataset: { pupilId: pupil.id } },
+      h("td", { class: "c-no num" }, row.attendanceNumber ?? "—"),
+      h(
+        "th",
+        { scope: "row", class: "c-name" },
+        maybeLink(this.pupilLink(pupil), name),
+        pupil.name && pupil.nameKana ? h("span", { class: "renkei-kana" }, pupil.nameKana) : null,
+      ),
+    );
+    for (const day of days) {
+      const iso = isoDay(day);
+      const status = marks.get(iso);
+      const text = `${longDay(this, iso)} ${status ? statusLabel(this, status) : t(this, "記録なし", "no record")}`;
+      const weekend = day.getUTCDay() === 0 || day.getUTCDay() === 6;
+      tr.append(
+        h(
+          "td",
+          {
+            class: `c-day${weekend ? " is-weekend" : ""}`,
+            title: text,
+            dataset: { date: iso, status: status || "" },
+          },
+          markSymbol(status),
+          vh(text),
+        ),
+      );
+    }
+    const summary = row.absenceSummary;
+    const consecutive =
+      summary.consecutive && summary.consecutiveFrom
+        ? h(
+            "span",
+            { title: dayRange(summary.consecutiveFrom, summary.consecutiveTo) },
+            summary.consecutive,
+          )
+        : summary.consecutive;
+    tr.append(
+      h("td", { class: "num" }, summary.thisMonth),
+      h("td", { class: "num" }, summary.thisSchoolYear),
+      h("td", { class: "num" }, consecutive),
+    );
+    const cell = h("td", { class: "c-alerts" });
+    if (row.alertsExcludedReason) {
+      cell.append(h("span", { class: "renkei-excluded" }, row.alertsExcludedReason));
+    } else if (row.alerts.length) {
+      cell.append(
+        h(
+          "span",
+          {
+            class: "renkei-badge renkei-badge--count",
+            title: row.alerts.map((alert) => alert.message).join("\n"),
+          },
+          row.alerts.length,
+          vh(t(this, " 件のアラート", " alerts")),
+        ),
+      );
+      const today = row.alerts.some((alert) => alert.lastDate === asOf);
+      if (today) cell.append(" ", todayBadge(this));
+    } else {
+      cell.append(
+        h("span", { class: "renkei-muted", "aria-hidden": "true" }, "—"),
+        vh(t(this, "アラートなし", "no alerts")),
+      );
+    }
+    tr.append(cell);
+    return tr;
+  }
+}
+
+// -- <renkei-student-board> ---------------------------------------------------------------------
+
+const HEALTH_MARKER = {
+  POOR: { text: "▲", class: "renkei-marker-poor" },
+  FAIR: { text: "△", class: "renkei-marker-fair" },
+};
+
+export class RenkeiStudentBoard extends BoardElement {
+  static tagName = "renkei-student-board";
+
+  static get observedAttributes() {
+    return ["endpoint", "student-id", "as-of", "verify-href", "lang"];
+  }
+
+  async load(current) {
+    const studentId = requiredAttribute(this, "student-id");
+    const asOf = asOfAttribute(this);
+    const variables = { studentId, asOf };
+    const data = await graphqlRequest(this, STUDENT_BOARD_QUERY, variables);
+    if (!current()) return;
+    const board = data.studentBoard;
+    if (!board) {
+      throw boardError(
+        this,
+        "この児童生徒のボードを表示できません。",
+        "This pupil's board cannot be shown.",
+        "NOT_FOUND",
+      );
+    }
+    const stepUp = Boolean(data.me && data.me.stepUp);
+    const sensitive = section(t(this, "要配慮情報", "Sensitive information"), {
+      class: "renkei-board-sensitive",
+      "data-testid": "sensitive",
+    });
+    this.replaceChildren(this.render(board, sensitive));
+    this.renderCharts(board);
+    if (!stepUp) {
+      this.renderLocked(sensitive);
+      this.dataset.state = "ready";
+      return;
+    }
+    // The rest of the board is shown; the element is ready once the sensitive part is in.
+    sensitive.dataset.state = "loading";
+    sensitive.append(
+      h(
+        "p",
+        { class: "renkei-loading", role: "status" },
+        t(this, "要配慮情報を読み込んでいます…", "Loading sensitive information…"),
+      ),
+    );
+    try {
+      const more = await graphqlRequest(this, STUDENT_BOARD_SENSITIVE_QUERY, variables);
+      if (!current()) return;
+      this.renderSensitive(sensitive, board, more.studentBoard || {});
+    } catch (error) {
+      if (!current()) return;
+      if (error instanceof WidgetError && error.code === "STEP_UP_REQUIRED") {
+        this.renderLocked(sensitive);
+      } else {
+        sensitive.querySelectorAll(".renkei-loading").forEach((node) => node.remove());
+        sensitive.dataset.state = "error";
+        sensitive.append(
+          h(
+            "p",
+            { role: "alert", class: "renkei-error" },
+            error instanceof WidgetError
+              ? error.message
+              : t(
+                  this,
+                  "要配慮情報を表示できませんでした。",
+                  "The sensitive information could not be shown.",
+                ),
+          ),
+        );
+      }
+    }
+    this.dataset.state = "ready";
+  }
+
+  render(board, sensitive) {
+    const root = h("div", { class: "renkei-board renkei-student-board" });
+    root.append(this.renderHeader(board));
+    root.append(this.renderCalendar(board));
+    root.append(this.renderNurseVisits(board));
+    root.append(this.renderAssessments(board));
+    root.append(this.renderEvaluations(board));
+    root.append(this.renderM365(board));
+    root.append(sensitive);
+    return root;
+  }
+
+  renderHeader(board) {
+    const pupil = board.pupil;
+    const name = pupilName(this, pupil);
+    const node = header(this, name, pupil.name ? pupil.nameKana : null, [
+      [t(this, "学校", "School"), pupil.school && pupil.school.name],
+      [
+        t(this, "学級", "Class"),
+        board.homeroom ? board.homeroom.name : t(this, "（学級の登録なし）", "(no class)"),
+      ],
+      [t(this, "出席番号", "No."), board.attendanceNumber],
+      [t(this, "基準日", "As of"), h("time", { datetime: board.asOf }, fullDay(this, board.asOf))],
+    ]);
+    node.classList.add("renkei-student-header");
+    if (board.alertsExcludedReason) {
+      node.append(
+        h(
+          "p",
+          {},
+          h(
+            "span",
+            { class: "renkei-badge renkei-badge--excluded" },
+            t(this, "分析除外", "Opted out"),
+          ),
+          " ",
+          board.alertsExcludedReason,
+        ),
+      );
+    } else if (board.alerts.length) {
+      node.append(
+        h(
+          "ul",
+          { class: "renkei-board-alerts", "aria-label": t(this, "アラート", "Alerts") },
+          board.alerts.map((alert) =>
+            h(
+              "li",
+              { "data-testid": "alert", dataset: { rule: alert.rule } },
+              ruleBadge(this, alert.rule),
+              h("span", { class: "renkei-badge renkei-badge--alert" }, alert.message),
+              alert.lastDate === board.asOf ? todayBadge(this) : null,
+            ),
+          ),
+        ),
+      );
+    } else {
+      node.append(
+        h("p", { class: "renkei-muted" }, t(this, "アラートはありません", "There are no alerts")),
+      );
+    }
+    return node;
+  }
+
+  renderCalendar(board) {
+    const node = section(t(this, "出欠カレンダー", "Attendance calendar"), {
+      class: "renkei-board-calendar",
+      "data-testid": "attendance-calendar",
+    });
+    const summary = board.absenceSummary;
+    const run =
+      summary.consecutive && summary.consecutiveFrom
+        ? h("small", {}, `(${dayRange(summary.consecutiveFrom, summary.consecutiveTo)})`)
+        : null;
+    const days = (n) => t(this, `${n} 日`, `${n} d`);
+    node.append(
+      h(
+        "dl",
+        { class: "renkei-summary" },
+        h(
+          "div",
+          {},
+          h("dt", {}, t(this, "今月の欠席", "Absent this month")),
+          h("dd", {}, days(summary.thisMonth)),
+        ),
+        h(
+          "div",
+          {},
+          h("dt", {}, t(this, "年度の欠席", "Absent this school year")),
+          h("dd", {}, days(summary.thisSchoolYear)),
+        ),
+        h(
+          "div",
+          {},
+          h("dt", {}, t(this, "連続欠席", "Consecutive absence")),
+          h("dd", {}, days(summary.consecutive), run),
+        ),
+      ),
+    );
+
+    const marker = (info, ja, en) => [
+      h("span", { class: info.class, "aria-hidden": "true" }, info.text),
+      t(this, ja, en),
+    ];
+    node.append(
+      statusLegend(this, [
+        marker(HEALTH_MARKER.POOR, "健康観察: よくない", "Health check: poor"),
+        marker(HEALTH_MARKER.FAIR, "健康観察: ふつう", "Health check: fair"),
+        marker(
+          { class: "renkei-marker-nurse", text: "✚" },
+          "保健室に来室",
+          "Visited the school nurse",
+        ),
+      ]),
+    );
+
+    const attendance = new Map(board.attendance.map((day) => [day.date, day]));
+    const health = new Map(board.health.map((row) => [row.date, row.condition]));
+    const visits = new Map();
+    for (const visit of board.nurseVisits) {
+      const { day } = schoolDateTime(visit.visitedAt);
+      visits.set(day, (visits.get(day) || 0) + 1);
+    }
+    const asOf = parseDay(board.asOf);
+    const grid = h("div", { class: "renkei-cal-grid" });
+    for (const { year, month } of schoolYearMonths(asOf)) {
+      grid.append(this.renderMonth(year, month, board.asOf, attendance, health, visits));
+    }
+    node.append(grid);
+    return node;
+  }
+
+  renderMonth(year, month, asOf, attendance, health, visits) {
+    const weekdays = [1, 2, 3, 4, 5, 6, 0].map((d) =>
+      weekday(this, new Date(Date.UTC(2024, 8, d + 1))),
+    );
+    // 2024-09-01 is a Sunday: day d+1 of that month has weekday d.
+    const table = h(
+      "table",
+      { class: "renkei-cal", dataset: { month: `${year}-${String(month + 1).padStart(2, "0")}` } },
+      h("caption", {}, monthLabel(this, year, month)),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          weekdays.map((w) => h("th", { scope: "col" }, w)),
+        ),
+      ),
+    );
+    const body = h("tbody");
+    table.append(body);
+    const first = new Date(Date.UTC(year, month, 1));
+    const lead = (first.getUTCDay() + 6) % 7; // Monday first
+    let tr = h("tr");
+    for (let i = 0; i < lead; i += 1) tr.append(h("td", { class: "is-blank" }));
+    for (let day = first; day.getUTCMonth() === month; day = addDays(day, 1)) {
+      if (tr.children.length === 7) {
+        body.append(tr);
+        tr = h("tr");
+      }
+      tr.append(this.renderDay(isoDay(day), day, asOf, attendance, health, visits));
+    }
+    while (tr.children.length < 7) tr.append(h("td", { class: "is-blank" }));
+    body.append(tr);
+    return table;
+  }
+
+  renderDay(iso, day, asOf, attendance, health, visits) {
+    const classes = [];
+    if (day.getUTCDay() === 0 || day.getUTCDay() === 6) classes.push("is-weekend");
+    if (iso > asOf) classes.push("is-future");
+    if (iso === asOf) classes.push("is-asof");
+    const cell = h("td", { class: classes.join(" ") || null, dataset: { date: iso } });
+    cell.append(h("span", { class: "renkei-cal-day", "aria-hidden": "true" }, day.getUTCDate()));
+    if (iso > asOf) {
+      cell.append(vh(longDay(this, iso)));
+      return cell;
+    }
+    const record = attendance.get(iso);
+    const parts = [longDay(this, iso)];
+    if (record) {
+      cell.dataset.status = record.status;
+      cell.append(markSymbol(record.status));
+      parts.push(statusLabel(this, record.status));
+    }
+    const markers = h("span", { class: "renkei-cal-markers", "aria-hidden": "true" });
+    const condition = health.get(iso);
+    if (HEALTH_MARKER[condition]) {
+      markers.append(
+        h("span", { class: HEALTH_MARKER[condition].class }, HEALTH_MARKER[condition].text),
+      );
+      parts.push(
+        t(
+          this,
+          `健康観察: ${label(this, CONDITIONS, condition)}`,
+          `health check: ${label(this, CONDITIONS, condition)}`,
+        ),
+      );
+      cell.dataset.condition = condition;
+    }
+    if (visits.get(iso)) {
+      markers.append(h("span", { class: "renkei-marker-nurse" }, "✚"));
+      parts.push(t(this, "保健室に来室", "visited the school nurse"));
+      cell.dataset.nurse = "true";
+    }
+    if (markers.childNodes.length) cell.append(markers);
+    if (parts.length === 1) parts.push(t(this, "記録なし", "no record"));
+    const text = parts.join(t(this, "、", ", "));
+    cell.title = text;
+    cell.append(vh(text));
+    return cell;
+  }
+
+  renderNurseVisits(board) {
+    const node = section(t(this, "保健室の来室", "Visits to the school nurse"), {
+      class: "renkei-board-nurse",
+    });
+    if (!board.nurseVisits.length) {
+      node.append(
+        emptyNote(t(this, "この年度の来室の記録はありません。", "No visits this school year.")),
+      );
+      return node;
+    }
+    node.append(
+      h(
+        "ul",
+        { class: "renkei-board-list" },
+        board.nurseVisits.map((visit) => {
+          const { day, time } = schoolDateTime(visit.visitedAt);
+          return h(
+            "li",
+            {},
+            h("time", { datetime: visit.visitedAt }, `${longDay(this, day)} ${time}`),
+            " — ",
+            label(this, NURSE_REASONS, visit.reasonCategory),
+          );
+        }),
+      ),
+    );
+    return node;
+  }
+
+  renderAssessments(board) {
+    const node = section(t(this, "テストの推移", "Test results over time"), {
+      class: "renkei-board-assessments",
+    });
+    const rows = board.assessments.filter((row) => row.maxScore > 0);
+    if (!rows.length) {
+      node.append(
+        emptyNote(
+          t(this, "この年度のテストの記録はありません。", "No test results this school year."),
+        ),
+      );
+      return node;
+    }
+    const percent = (row) => Math.round((row.score / row.maxScore) * 1000) / 10;
+    const dates = [...new Set(rows.map((row) => row.takenOn))].sort();
+    const subjects = [...new Set(rows.map((row) => row.subject))];
+    node.dataset.chart = "line";
+    this._chart(
+      node,
+      t(
+        this,
+        `テストの得点率（%）の推移の折れ線グラフ。教科: ${subjects.join("、")}。値は下の表にあります。`,
+        `Line chart of test scores (%) over time. Subjects: ${subjects.join(", ")}. The values are in the table below.`,
+      ),
+      {
+        type: "line",
+        data: {
+          labels: dates.map((d) => shortDay(d)),
+          datasets: subjects.map((subject, i) => {
+            const style = SERIES[i % SERIES.length];
+            return {
+              label: subject,
+              data: dates.map((d) => {
+                const found = rows.filter((row) => row.subject === subject && row.takenOn === d);
+                if (!found.length) return null;
+                return (
+                  Math.round((found.reduce((s, row) => s + percent(row), 0) / found.length) * 10) /
+                  10
+                );
+              }),
+              borderColor: style.color,
+              backgroundColor: style.color,
+              pointStyle: style.point,
+              pointRadius: 4,
+              pointHoverRadius: 6,
+              borderWidth: 2,
+              spanGaps: true,
+            };
+          }),
+        },
+        options: {
+          scales: { y: { min: 0, max: 100, ticks: { callback: (value) => `${value}%` } } },
+          plugins: {
+            tooltip: {
+              callbacks: { label: (item) => `${item.dataset.label}: ${item.formattedValue}%` },
+            },
+          },
+        },
+      },
+    );
+    const body = h(
+      "tbody",
+      {},
+      rows.map((row) =>
+        h(
+          "tr",
+          {},
+          h(
+            "td",
+            { class: "num" },
+            h("time", { datetime: row.takenOn }, longDay(this, row.takenOn)),
+          ),
+          h("th", { scope: "row" }, row.name),
+          h("td", {}, row.subject),
+          h("td", {}, label(this, ASSESSMENT_KINDS, row.kind)),
+          h("td", { class: "num" }, `${row.score} / ${row.maxScore}`),
+          h("td", { class: "num" }, `${percent(row)}%`),
+        ),
+      ),
+    );
+    node.append(
+      h(
+        "details",
+        {},
+        h("summary", {}, t(this, "表で見る", "Show as a table")),
+        h(
+          "div",
+          { class: "renkei-board-scroll" },
+          h(
+            "table",
+            { class: "renkei-board-table" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                h("th", { scope: "col" }, t(this, "実施日", "Date")),
+                h("th", { scope: "col" }, t(this, "テスト", "Test")),
+                h("th", { scope: "col" }, t(this, "教科", "Subject")),
+                h("th", { scope: "col" }, t(this, "種別", "Kind")),
+                h("th", { scope: "col", class: "num" }, t(this, "得点", "Score")),
+                h("th", { scope: "col", class: "num" }, t(this, "得点率", "Percent")),
+              ),
+            ),
+            body,
+          ),
+        ),
+      ),
+    );
+    return node;
+  }
+
+  renderEvaluations(board) {
+    const node = section(t(this, "評定・観点別評価", "Ratings and evaluation by viewpoint"), {
+      class: "renkei-board-evaluations",
+    });
+    if (!board.evaluations.length) {
+      node.append(
+        emptyNote(
+          t(this, "この年度の評価の記録はありません。", "No evaluations this school year."),
+        ),
+      );
+      return node;
+    }
+    const viewpoints = [];
+    for (const row of board.evaluations) {
+      for (const v of row.viewpoints) if (!viewpoints.includes(v.name)) viewpoints.push(v.name);
+    }
+    const table = h(
+      "table",
+      { class: "renkei-board-table" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, t(this, "学期", "Term")),
+          h("th", { scope: "col" }, t(this, "教科", "Subject")),
+          h("th", { scope: "col", class: "center" }, t(this, "評定", "Rating")),
+          viewpoints.map((name) => h("th", { scope: "col", class: "center" }, name)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        board.evaluations.map((row) => {
+          const grades = new Map(row.viewpoints.map((v) => [v.name, v.grade]));
+          return h(
+            "tr",
+            {},
+            h("td", {}, row.term),
+            h("th", { scope: "row" }, row.subject),
+            h("td", { class: "center" }, row.rating ?? "—"),
+            viewpoints.map((name) => h("td", { class: "center" }, grades.get(name) || "—")),
+          );
+        }),
+      ),
+    );
+    node.append(h("div", { class: "renkei-board-scroll" }, table));
+    return node;
+  }
+
+  renderM365(board) {
+    const node = section(t(this, "Microsoft 365 の利用", "Microsoft 365 use"), {
+      class: "renkei-board-m365",
+    });
+    const active = board.m365Usage.filter((row) => row.active);
+    if (!active.length) {
+      node.append(
+        emptyNote(
+          t(this, "この年度の利用の記録はありません。", "No use recorded this school year."),
+        ),
+      );
+      return node;
+    }
+    const months = schoolYearMonths(parseDay(board.asOf));
+    const key = (y, m) => `${y}-${String(m + 1).padStart(2, "0")}`;
+    const apps = [...new Set(active.map((row) => row.app))].sort();
+    const counts = new Map(); // "YYYY-MM|app" → active days
+    for (const row of active) {
+      const k = `${row.date.slice(0, 7)}|${row.app}`;
+      counts.set(k, (counts.get(k) || 0) + 1);
+    }
+    const count = (y, m, app) => counts.get(`${key(y, m)}|${app}`) || 0;
+    node.append(
+      h(
+        "p",
+        { class: "renkei-board-note" },
+        t(
+          this,
+          "月ごと・アプリごとに、使った日数を数えています。",
+          "Days with use, per month and app.",
+        ),
+      ),
+    );
+    this._chart(
+      node,
+      t(
+        this,
+        `Microsoft 365 のアプリごとの月別利用日数の棒グラフ。アプリ: ${apps.join("、")}。値は下の表にあります。`,
+        `Bar chart of days using each Microsoft 365 app per month. Apps: ${apps.join(", ")}. The values are in the table below.`,
+      ),
+      {
+        type: "bar",
+        data: {
+          labels: months.map(({ month }) => shortMonth(this, month)),
+          datasets: apps.map((app, i) => ({
+            label: app,
+            data: months.map(({ year, month }) => count(year, month, app)),
+            backgroundColor: SERIES[i % SERIES.length].color,
+            borderColor: SERIES[i % SERIES.length].color,
+            pointStyle: "rect",
+          })),
+        },
+        options: {
+          scales: {
+            y: {
+              beginAtZero: true,
+              ticks: { precision: 0 },
+              title: { display: true, text: t(this, "日数", "Days"), color: "#3d444d" },
+            },
+          },
+        },
+      },
+    );
+    const table = h(
+      "table",
+      { class: "renkei-board-table" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, t(this, "月", "Month")),
+          apps.map((app) => h("th", { scope: "col", class: "num" }, app)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        months.map(({ year, month }) =>
+          h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, monthLabel(this, year, month)),
+            apps.map((app) => h("td", { class: "num" }, count(year, month, app))),
+          ),
+        ),
+      ),
+    );
+    node.append(
+      h(
+        "details",
+        {},
+        h("summary", {}, t(this, "表で見る", "Show as a table")),
+        h("div", { class: "renkei-board-scroll" }, table),
+      ),
+    );
+    return node;
+  }
+
+  /** Charts are drawn after the board is in the document (Chart.js measures its box). */
+  renderCharts() {
+    const pending = this._pendingCharts;
+    this._pendingCharts = [];
+    for (const draw of pending) {
+      try {
+        draw();
+      } catch (_error) {
+        // The canvas keeps its text and the table below has the values; nothing to log.
+      }
+    }
+  }
+
+  renderLocked(node) {
+    node.querySelectorAll(":scope > :not(h3)").forEach((child) => child.remove());
+    node.dataset.state = "locked";
+    const verify = hrefFrom(this.getAttribute("verify-href"), "");
+    node.append(
+      h(
+        "div",
+        { class: "renkei-locked" },
+        h(
+          "p",
+          {},
+          t(
+            this,
+            "欠席の理由・症状・保健室の記録・アンケートは要配慮情報です。二要素認証で本人確認をすると表示されます。",
+            "Absence reasons, symptoms, the nurse's notes and surveys are sensitive information. They are shown after you confirm your identity with two-factor authentication.",
+          ),
+        ),
+        verify
+          ? h(
+              "p",
+              {},
+              h("a", { href: verify }, t(this, "二要素認証へ", "Go to two-factor authentication")),
+            )
+          : null,
+      ),
+    );
+  }
+
+  renderSensitive(node, board, more) {
+    node.querySelectorAll(":scope > :not(h3)").forEach((child) => child.remove());
+    node.dataset.state = "ready";
+    node.append(
+      h(
+        "p",
+        { class: "renkei-board-note" },
+        t(
+          this,
+          "二要素認証済みのため表示しています。閲覧は記録されます。画面の共有や印刷に注意してください。",
+          "Shown because you passed two-factor authentication. Viewing is logged; take care when sharing the screen or printing.",
+        ),
+      ),
+    );
+
+    // Absence days (and other non-present days) with their reasons.
+    const reasons = new Map((more.attendance || []).map((row) => [row.date, row.reason]));
+    const notPresent = board.attendance.filter(
+      (day) => day.status !== "PRESENT" || reasons.get(day.date),
+    );
+    node.append(h("h4", {}, t(this, "欠席等の理由", "Reasons for absence, lateness and leave")));
+    if (notPresent.length) {
+      node.append(
+        this.simpleTable(
+          [t(this, "日付", "Date"), t(this, "区分", "Status"), t(this, "理由", "Reason")],
+          notPresent
+            .slice()
+            .reverse()
+            .map((day) => [
+              h("time", { datetime: day.date }, longDay(this, day.date)),
+              [markSymbol(day.status), " ", statusLabel(this, day.status)],
+              reasons.get(day.date) || "—",
+            ]),
+        ),
+      );
+    } else {
+      node.append(
+        emptyNote(
+          t(
+            this,
+            "この年度の欠席・遅刻・早退等はありません。",
+            "No absences, late arrivals or early leaves this school year.",
+          ),
+        ),
+      );
+    }
+
+    const conditions = new Map(board.health.map((row) => [row.date, row.condition]));
+    const symptoms = (more.health || []).filter((row) => row.symptoms);
+    node.append(h("h4", {}, t(this, "健康観察の症状", "Symptoms in health checks")));
+    if (symptoms.length) {
+      node.append(
+        this.simpleTable(
+          [t(this, "日付", "Date"), t(this, "体調", "Condition"), t(this, "症状", "Symptoms")],
+          symptoms
+            .slice()
+            .reverse()
+            .map((row) => [
+              h("time", { datetime: row.date }, longDay(this, row.date)),
+              conditions.has(row.date) ? label(this, CONDITIONS, conditions.get(row.date)) : "—",
+              row.symptoms,
+            ]),
+        ),
+      );
+    } else {
+      node.append(emptyNote(t(this, "症状の記録はありません。", "No symptoms recorded.")));
+    }
+
+    const reasonsByVisit = new Map(
+      board.nurseVisits.map((visit) => [visit.visitedAt, visit.reasonCategory]),
+    );
+    const notes = more.nurseVisits || [];
+    node.append(h("h4", {}, t(this, "保健室の記録", "School nurse's notes")));
+    if (notes.length) {
+      node.append(
+        this.simpleTable(
+          [
+            t(this, "日時", "Date and time"),
+            t(this, "理由区分", "Reason"),
+            t(this, "記録", "Note"),
+          ],
+          notes
+            .slice()
+            .reverse()
+            .map((visit) => {
+              const { day, time } = schoolDateTime(visit.visitedAt);
+              return [
+                h("time", { datetime: visit.visitedAt }, `${longDay(this, day)} ${time}`),
+                reasonsByVisit.has(visit.visitedAt)
+                  ? label(this, NURSE_REASONS, reasonsByVisit.get(visit.visitedAt))
+                  : "—",
+                visit.note || "—",
+              ];
+            }),
+        ),
+      );
+    } else {
+      node.append(emptyNote(t(this, "保健室の記録はありません。", "No nurse's notes.")));
+    }
+
+    const surveys = more.surveys || [];
+    node.append(h("h4", {}, t(this, "アンケート", "Surveys")));
+    if (!surveys.length) {
+      node.append(emptyNote(t(this, "アンケートの回答はありません。", "No survey answers.")));
+      return;
+    }
+    for (const response of surveys.slice().reverse()) {
+      const answers = response.answers;
+      const entries =
+        answers && typeof answers === "object" && !Array.isArray(answers)
+          ? Object.entries(answers)
+          : [[t(this, "回答", "Answer"), answers]];
+      node.append(
+        h(
+          "div",
+          { class: "renkei-survey", "data-testid": "survey" },
+          h(
+            "p",
+            {},
+            h("strong", {}, response.survey),
+            " ",
+            h(
+              "time",
+              { class: "renkei-muted", datetime: response.answeredOn },
+              longDay(this, response.answeredOn),
+            ),
+          ),
+          h(
+            "dl",
+            {},
+            entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, answerText(this, v))]),
+          ),
+        ),
+      );
+    }
+  }
+
+  simpleTable(columns, rows) {
+    return h(
+      "div",
+      { class: "renkei-board-scroll" },
+      h(
+        "table",
+        { class: "renkei-board-table" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            columns.map((c) => h("th", { scope: "col" }, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          rows.map(([first, ...rest]) =>
+            h(
+              "tr",
+              {},
+              h("th", { scope: "row", class: "num" }, first),
+              rest.map((value, i) =>
+                h("td", { class: i === rest.length - 1 ? "wrap" : null }, value),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+}
+
+function answerText(element, value) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (typeof value === "boolean")
+    return t(element, value ? "はい" : "いいえ", value ? "yes" : "no");
+  if (Array.isArray(value) && value.every((v) => v === null || typeof v !== "object")) {
+    return value.map((v) => answerText(element, v)).join(t(element, "、", ", "));
+  }
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+if (typeof customElements !== "undefined") {
+  if (!customElements.get("renkei-class-board"))
+    customElements.define("renkei-class-board", RenkeiClassBoard);
+  if (!customElements.get("renkei-student-board"))
+    customElements.define("renkei-student-board", RenkeiStudentBoard);
+}
