@@ -27,6 +27,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.errors import UniqueViolation
@@ -50,9 +51,10 @@ from renkei.connectors.records import (
     SchoolRecord,
     StudentRecord,
 )
-from renkei.connectors.sdk import Connector, RunState, SourceError
+from renkei.connectors.sdk import Connector, RunState, SourceError, japanese_reason
 from renkei.edudata import rollups
 from renkei.edudata.models import (
+    ConnectorSetting,
     Enrollment,
     Homeroom,
     ImportRun,
@@ -198,12 +200,35 @@ def run_import(connector: str | type[Connector], municipality, *, paths: Iterabl
                                [f"renkei-import:{municipality.schema_name}"])
 
 
+def _config_values(cls: type[Connector], config: dict[str, Any],
+                   paths: list[Path]) -> dict[str, Any]:
+    """The municipality's stored setting (管理 › コネクタ設定) when it is enabled, then the
+    values given for this run (a config file, the task) key by key, then the input paths."""
+    values: dict[str, Any] = {}
+    setting = ConnectorSetting.objects.filter(connector=cls.name, enabled=True).first()
+    if setting is not None:
+        try:
+            secrets = setting.secret_values()
+        except InvalidToken as e:  # the master key changed since the setting was saved
+            raise SourceError(f"コネクタ {cls.name} の保存された秘密の値を復号できません。"
+                              "管理 › コネクタ設定で入力し直してください。") from e
+        values.update(setting.config)
+        values.update(secrets)
+    values.update(config)
+    if paths:
+        values["paths"] = paths
+    return values
+
+
 def _run(cls: type[Connector], municipality, run: ImportRun, paths: list[Path],
          config: dict[str, Any], progress) -> None:
     try:
-        cfg = cls.Config(**config, paths=paths) if paths else cls.Config(**config)
+        cfg = cls.Config(**_config_values(cls, config, paths))
     except ValidationError as e:
-        raise SourceError(f"コネクタ {cls.name} の設定が正しくありません: {e}") from e
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '設定'}: {japanese_reason(err)}"
+                             for err in e.errors())
+        raise SourceError(f"コネクタ {cls.name} の設定が正しくありません（{problems}）。"
+                          "管理 › コネクタ設定、または渡した設定ファイルを確認してください。") from e
     run.config = cls.redacted(cfg)
     run.files = _archive(municipality, run, paths)
     previous = (ImportRun.objects.filter(connector=cls.name, status=ImportRun.Status.SUCCEEDED)

@@ -17,11 +17,13 @@ secret can come from the secret store (ECS injects Secrets Manager values as var
     client_secret_env: RENKEI_MSGRAPH_SECRET_131130
     days: 3
 
-Nightly Graph pull: beat runs ``renkei.schedule_msgraph_pulls`` at 04:00 Asia/Tokyo; it
-queues one ``renkei.pull_msgraph`` for every tenant that has
-``RENKEI_HOME/connectors/<code>/msgraph.yaml`` (until connector settings are stored per
-tenant in the database, that file is where a tenant's Graph app registration is configured;
-every worker must see the same file, e.g. from a shared volume).
+Every import starts from the setting the municipality saved in 管理 › コネクタ設定 (stored in
+its schema, secrets encrypted; see ``pipeline._config_values``); a config file overrides it
+key by key. Nightly Graph pull: beat runs ``renkei.schedule_msgraph_pulls`` at 04:00
+Asia/Tokyo; it queues one ``renkei.pull_msgraph`` for every tenant that has an enabled
+Microsoft 365 setting there, or a file ``RENKEI_HOME/connectors/<code>/msgraph.yaml`` (for
+operators who keep settings outside the database; every worker must see the same file, e.g.
+from a shared volume).
 
 Every run is traced as a ``renkei.connector.run`` span with the rows read, accepted and
 rejected, and counted in the import metrics (``renkei.platform.telemetry.traced_import``).
@@ -41,6 +43,7 @@ from typing import Any
 import yaml
 
 from renkei.connectors import pipeline
+from renkei.edudata.models import ConnectorSetting
 from renkei.edudata.tasks import fan_out, in_task_tenant, tenant_codes
 from renkei.platform import environment, telemetry
 from renkei.platform.celery import app
@@ -132,16 +135,26 @@ def import_data(tenant_code: str, connector: str, paths: list[str] | None = None
 @app.task(name="renkei.pull_msgraph", acks_late=True)
 def pull_msgraph(tenant_code: str) -> dict:
     """Pull the Microsoft 365 usage reports of one tenant with its stored settings."""
+    if not has_settings(tenant_code, "msgraph"):
+        raise ConfigError(f"{tenant_code}: no Microsoft Graph settings (管理 › コネクタ設定, or "
+                          f"{connector_config_path(tenant_code, 'msgraph')})")
     path = connector_config_path(tenant_code, "msgraph")
-    if not path.is_file():
-        raise ConfigError(f"{tenant_code}: no Microsoft Graph settings ({path})")
-    return run_traced_import(tenant_code, "msgraph", config=load_config(path),
-                             started_by="nightly")
+    config = load_config(path) if path.is_file() else {}
+    return run_traced_import(tenant_code, "msgraph", config=config, started_by="nightly")
+
+
+def has_settings(tenant_code: str, connector: str) -> bool:
+    """Whether the tenant configured ``connector``: an enabled setting saved in 管理 ›
+    コネクタ設定, or a settings file."""
+    if connector_config_path(tenant_code, connector).is_file():
+        return True
+    with in_task_tenant(tenant_code):
+        return ConnectorSetting.objects.filter(connector=connector, enabled=True).exists()
 
 
 def msgraph_tenants() -> list[str]:
     """Tenants that have Microsoft Graph settings."""
-    return [code for code in tenant_codes() if connector_config_path(code, "msgraph").is_file()]
+    return [code for code in tenant_codes() if has_settings(code, "msgraph")]
 
 
 @app.task(name="renkei.schedule_msgraph_pulls")
@@ -150,5 +163,5 @@ def schedule_msgraph_pulls() -> list[str]:
     return fan_out(pull_msgraph, msgraph_tenants())
 
 
-__all__ = ["connector_config_path", "import_data", "load_config", "msgraph_tenants",
+__all__ = ["connector_config_path", "has_settings", "import_data", "load_config", "msgraph_tenants",
            "pull_msgraph", "run_traced_import", "schedule_msgraph_pulls"]
