@@ -95,3 +95,20 @@ def school_world(shibuya):
             pseudonym=pseudonym_for(shibuya, "test", "old"), school=a, grade=6,
             graduation_date=dt.date(2015, 3, 20))
     return {"municipality": shibuya, "A": a, "B": b, **pupils}
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory):
+    """A small synthetic export of 渋谷区 (131130): 20 pupils, 12 days, every connector's files."""
+    from renkei.connectors.synth import generate
+
+    out = tmp_path_factory.mktemp("synth")
+    generate("131130", out, students=20, days=12)
+    return out
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """RENKEI_HOME for this test (connector settings files, local storage)."""
+    monkeypatch.setenv("RENKEI_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"

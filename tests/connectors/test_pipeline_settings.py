@@ -9,24 +9,10 @@ import pytest
 
 from renkei.connectors import tasks as connector_tasks
 from renkei.connectors.pipeline import run_import
-from renkei.connectors.synth import generate
 from renkei.edudata.models import ConnectorSetting, ImportRun
 from renkei.tenants.context import in_tenant
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def synth_data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synth")
-    generate("131130", out, students=20, days=12)
-    return out
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("RENKEI_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def save_graph_setting(municipality, synth_data: Path, secret: str, **changes) -> None:

@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import connection
 
 from renkei.connectors import tasks as connector_tasks
-from renkei.connectors.synth import generate
 from renkei.edudata import tasks as edudata_tasks
 from renkei.edudata.models import AttendancePupilMonth, ImportRun, Student
 from renkei.platform.celery import app
@@ -31,20 +30,6 @@ from renkei.tenants.context import UnknownTenant, in_tenant
 
 REDIS = ("127.0.0.1", 6379)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def synth_data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synth")
-    generate("131130", out, students=20, days=12)
-    return out
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """RENKEI_HOME for this test (connector settings, local storage)."""
-    monkeypatch.setenv("RENKEI_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 # -- in-process (no broker) ------------------------------------------------------------------
