@@ -7,15 +7,21 @@ columns in code order - a comparison, not a ranking.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from strawberry.utils.str_converters import to_camel_case  # as the schema names fields
 
 from renkei.edudata.metrics import METRICS, MUNICIPALITY, TOTAL
 from renkei.edudata.models import school_year_of
+from renkei.graphql.federation import auth
 from renkei.graphql.federation.schema import FederationContext, schema
 from renkei.platform import policy
 from renkei.tenants.codes import PREFECTURES
@@ -36,6 +42,8 @@ query Compare($code: String!, $year: Int!) {
   }
 }
 """
+log = logging.getLogger(__name__)
+TOKEN_DAYS = (1, 7, 30)  # a gateway's token is renewed by a person: keep the choice short
 NOT_ANALYST = gettext_lazy("都道府県の比較は、都道府県の分析担当者だけが見られます。")
 
 
@@ -111,4 +119,35 @@ def prefecture_home(request):
         "breakdown": breakdown, "error": error,
         "result": result, "table": side_by_side(result) if result else None,
         "has_months": "month" in spec.dimensions,
+    })
+
+
+@login_required
+@never_cache  # the page that shows a token must not be kept by any cache
+def analyst_token(request):
+    """Issue a bearer token for the federation API (a gateway, or an analyst's own script).
+
+    The token acts for this user in their prefecture only, until it expires or their password
+    changes; it is shown once and never stored.
+    """
+    principal = policy.principal_for(request)
+    code = _prefecture_code(principal)
+    issued = error = None
+    days = TOKEN_DAYS[0]
+    if request.method == "POST":
+        chosen = request.POST.get("days", "")
+        if chosen in {str(d) for d in TOKEN_DAYS}:
+            days = int(chosen)
+            token = auth.issue_analyst_token(request.user, code, ttl_seconds=days * 86400)
+            issued = {"token": token, "expires": timezone.now() + dt.timedelta(days=days)}
+            log.info("analyst token issued: user %s, prefecture %s, %d day(s)",
+                     request.user.pk, code, days)
+        else:
+            error = _("有効期間は %(choices)s 日のどれかを選んでください。") % {
+                "choices": "・".join(str(d) for d in TOKEN_DAYS)}
+    return render(request, "dashboards/prefecture_token.html", {
+        "prefecture_name": PREFECTURES.get(code, code), "prefecture_code": code,
+        "token_days": TOKEN_DAYS, "days": days, "issued": issued, "error": error,
+        "example_year": school_year_of(timezone.localdate()) - 1,
+        "endpoint": request.build_absolute_uri(reverse("federation-graphql")),
     })

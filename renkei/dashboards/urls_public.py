@@ -6,4 +6,5 @@ from renkei.dashboards import prefecture
 
 urlpatterns = [
     path("", prefecture.prefecture_home, name="prefecture_home"),
+    path("token/", prefecture.analyst_token, name="prefecture_token"),
 ]

@@ -97,3 +97,34 @@ def test_prefecture_comparison(page, demo_server):
     assert response.status == 403, response.status
     assert page.locator("[role=alert]").count(), "the 403 page has no [role=alert] message"
     screenshot(page, "prefecture-municipality-403")
+
+
+def test_analyst_token_reads_the_federation_api(page, demo_server):
+    base = demo_server.base_url
+    sign_in(page, base, ANALYST)
+
+    # given the comparison page, the analyst follows the link to 連携用トークン
+    page.goto(f"{base}/prefecture/")
+    page.get_by_role("link", name="連携用トークン").click()
+    page.wait_for_url(f"{base}/prefecture/token/")
+
+    # when they choose 7 days and issue a token
+    page.get_by_label("有効期間").select_option("7")
+    with page.expect_navigation():
+        page.get_by_role("button", name="トークンを発行する").click()
+    token = page.get_by_test_id("analyst-token").input_value()
+    assert token.startswith("rkf1."), token
+    screenshot(page, "prefecture-token", tablet=True)
+    wide = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 1, f"the token page is {wide}px wider than the window"
+
+    # then a program without the browser's session reads the prefecture with it over HTTP
+    query = '{ prefecture(code: "13") { name } }'
+    api = page.context.request
+    page.context.clear_cookies()
+    answer = api.post(f"{base}/federation/graphql", data={"query": query},
+                      headers={"Authorization": f"Bearer {token}"})
+    assert answer.status == 200 and answer.json()["data"]["prefecture"]["name"] == "東京都"
+    # and without the token the same request is refused
+    anonymous = api.post(f"{base}/federation/graphql", data={"query": query}).json()
+    assert anonymous["data"] == {"prefecture": None}, anonymous
