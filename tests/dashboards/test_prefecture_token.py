@@ -3,6 +3,7 @@ token reads that prefecture's aggregates only, until it expires or the password 
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import logging
 import re
@@ -53,6 +54,14 @@ def test_an_analyst_issues_a_token_that_reads_their_prefecture(client, analyst, 
 
     payload = signing.loads(token[len(auth.ANALYST_TOKEN_PREFIX):], salt=auth.ANALYST_TOKEN_SALT)
     assert abs(payload["exp"] - (time.time() + 7 * 86400)) < 600
+
+    # the curl example on the page is a query the federation answers
+    example = re.search(r"-d '(.+)'</textarea>", html_module.unescape(html)).group(1)
+    answered = Client().post("/federation/graphql", data=example,
+                             content_type="application/json",
+                             HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert "errors" not in answered, answered
+    assert answered["data"]["prefecture"]["longTermAbsence"]["cells"] is not None
 
     answer = ask(token, "13")
     assert answer.get("errors") is None and answer["data"]["prefecture"]["name"] == "東京都"
