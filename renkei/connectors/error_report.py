@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from renkei.edudata.models import ImportRun
 
 HEADER = ["ファイル", "行", "列", "値", "理由"]
+COLUMNS = ["file", "line", "column", "value", "reason"]
 
 
 class _Line:
@@ -18,11 +19,18 @@ class _Line:
         return text
 
 
-def error_report_lines(run: ImportRun) -> Iterator[str]:
-    """The report line by line (streamed: a run may have quarantined millions of rows)."""
+def error_report_lines(run: ImportRun, *, values: bool = True) -> Iterator[str]:
+    """The report line by line (streamed: a run may have quarantined millions of rows).
+
+    ``values=False`` leaves the rejected values out: what the 管理 pages give a municipality
+    admin, who is not school staff. A value may be a pupil's name, birth date or absence
+    reason (or a whole unreadable row); file, line, column and reason find it in the file.
+    """
     writer = csv.writer(_Line())
-    yield "\ufeff" + writer.writerow(HEADER)
-    rows = run.quarantine.order_by("file", "line", "id").values_list(
-        "file", "line", "column", "value", "reason")
+    columns = list(COLUMNS)
+    if not values:
+        columns.remove("value")
+    yield "\ufeff" + writer.writerow([HEADER[i] for i, c in enumerate(COLUMNS) if c in columns])
+    rows = run.quarantine.order_by("file", "line", "id").values_list(*columns)
     for row in rows.iterator(chunk_size=5000):
         yield writer.writerow(row)

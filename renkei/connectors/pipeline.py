@@ -200,20 +200,27 @@ def run_import(connector: str | type[Connector], municipality, *, paths: Iterabl
                                [f"renkei-import:{municipality.schema_name}"])
 
 
+def stored_config_values(cls: type[Connector], setting: ConnectorSetting) -> dict[str, Any]:
+    """A saved setting as config values: secrets decrypted, server paths left out (the web
+    pages never set them; see ConnectorConfig.server_path_fields)."""
+    try:
+        secrets = setting.secret_values()
+    except InvalidToken as e:  # the master key changed since the setting was saved
+        raise SourceError(f"コネクタ {cls.name} の保存された秘密の値を復号できません。"
+                          "管理 › コネクタ設定で入力し直してください。") from e
+    server_paths = cls.Config.server_path_fields()
+    return {**{k: v for k, v in setting.config.items() if k not in server_paths}, **secrets}
+
+
 def _config_values(cls: type[Connector], config: dict[str, Any],
                    paths: list[Path]) -> dict[str, Any]:
-    """The municipality's stored setting (管理 › コネクタ設定) when it is enabled, then the
-    values given for this run (a config file, the task) key by key, then the input paths."""
+    """The municipality's stored setting (管理 › コネクタ設定) when it is enabled (without
+    server paths), then the values given for this run (a config file, the task) key by key,
+    then the input paths."""
     values: dict[str, Any] = {}
     setting = ConnectorSetting.objects.filter(connector=cls.name, enabled=True).first()
     if setting is not None:
-        try:
-            secrets = setting.secret_values()
-        except InvalidToken as e:  # the master key changed since the setting was saved
-            raise SourceError(f"コネクタ {cls.name} の保存された秘密の値を復号できません。"
-                              "管理 › コネクタ設定で入力し直してください。") from e
-        values.update(setting.config)
-        values.update(secrets)
+        values.update(stored_config_values(cls, setting))
     values.update(config)
     if paths:
         values["paths"] = paths
@@ -238,9 +245,9 @@ def _run(cls: type[Connector], municipality, run: ImportRun, paths: list[Path],
     storage = get_storage()
 
     def archive(name: str, content: bytes) -> None:
-        key = f"imports/{run.pk}/fetched/{name}"
-        storage.save(municipality.code, _safe_key(key), BytesIO(content))
-        run.files.append(key)
+        key = _safe_key(f"imports/{run.pk}/fetched/{name}")
+        storage.save(municipality.code, key, BytesIO(content))
+        run.files.append(key)  # the key it is stored under, so it can be opened again
 
     state.archive = archive
     run.save()
@@ -265,7 +272,8 @@ def _run(cls: type[Connector], municipality, run: ImportRun, paths: list[Path],
 
 
 def _safe_key(key: str) -> str:
-    return "".join(c if c.isascii() and (c.isalnum() or c in "._-/()=") else "_" for c in key)
+    """A storage key (storage.check_key's alphabet) from a file or API call name."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._-/") else "_" for c in key)
 
 
 def _archive(municipality, run: ImportRun, paths: list[Path]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -72,6 +73,23 @@ class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     paths: list[Path] = []
 
+    @classmethod
+    def server_path_fields(cls) -> frozenset[str]:
+        """Fields that name files or folders on the server (any type built on ``Path``).
+
+        Only the operator sets them (command line, config file); the 管理 pages neither show
+        nor store them, so a municipality's admin cannot point an import, or a check, at
+        files outside their own data (another tenant's archive, say).
+        """
+        return frozenset(name for name, info in cls.model_fields.items()
+                         if _mentions_path(info.annotation))
+
+
+def _mentions_path(annotation: Any) -> bool:
+    if annotation is Path:
+        return True
+    return any(_mentions_path(arg) for arg in typing.get_args(annotation))
+
 
 class Connector:
     name: ClassVar[str]
@@ -80,6 +98,10 @@ class Connector:
     title: ClassVar[str] = ""
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Config fields an admin may change while keeping the stored secrets (they do not change
+    # where a secret is sent). Changing any other field asks for the secrets again, so a
+    # stored secret can never be sent to a host the admin has just typed in.
+    secret_safe_fields: ClassVar[frozenset[str]] = frozenset()
     # Namespace of ``student_source_id`` in this connector's records (StudentIdentity).
     identity_system: ClassVar[str | None] = None
     # True: the pipeline runs ``read`` in a forked process, parsing while the database loads

@@ -8,7 +8,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from renkei.connectors.builtin.msgraph import MicrosoftGraphConnector
 from renkei.connectors.error_report import error_report_lines
+from renkei.connectors.pipeline import stored_config_values
 from renkei.dashboards.manage.views import FORBIDDEN_MANAGE
 from renkei.edudata.models import (
     AccessLog,
@@ -170,7 +172,8 @@ def test_imports_list_and_detail(admin_client, run_with_errors):
     detail = admin_client.get(url(f"imports/{run_with_errors.pk}/"))
     assert detail.status_code == 200
     html = detail.content.decode()
-    assert "R5.13.1" in html and "日付として読めません" in html  # the value, to fix the file
+    assert "students.csv" in html and "生年月日" in html and "日付として読めません" in html
+    assert "R5.13.1" not in html  # where and why, never the pupil's value (see below)
     assert "131130/imports/1/students.csv" in html
     assert "********" in html
     assert f"imports/{run_with_errors.pk}/errors.csv" in html
@@ -178,7 +181,8 @@ def test_imports_list_and_detail(admin_client, run_with_errors):
     assert admin_client.get(url("imports/999999/errors.csv")).status_code == 404
 
 
-def test_error_report_download_is_the_cli_report(admin_client, run_with_errors, shibuya):
+def test_error_report_download_is_the_cli_report_without_values(admin_client, run_with_errors,
+                                                               shibuya):
     response = admin_client.get(url(f"imports/{run_with_errors.pk}/errors.csv"))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
@@ -186,9 +190,29 @@ def test_error_report_download_is_the_cli_report(admin_client, run_with_errors, 
             == f'attachment; filename="import-{run_with_errors.pk}-errors.csv"')
     body = b"".join(response.streaming_content)
     with in_tenant(shibuya):
-        expected = "".join(error_report_lines(run_with_errors)).encode("utf-8")
+        expected = "".join(error_report_lines(run_with_errors, values=False)).encode("utf-8")
+        with_values = "".join(error_report_lines(run_with_errors)).encode("utf-8")
     assert body == expected
-    assert body.startswith(b"\xef\xbb\xbf") and b"R5.13.1" in body
+    assert body.startswith("\ufeffファイル,行,列,理由\r\n".encode())
+    assert "students.csv,4,生年月日,日付として読めません".encode() in body
+    assert b"R5.13.1" not in body and b"R5.13.1" in with_values  # the CLI keeps them
+
+
+def test_rejected_values_stay_off_the_admin_pages(admin_client, shibuya):
+    """A quarantined value can be anything a pupil's row held: a long absence reason, or
+    the whole unreadable row with a name in it."""
+    secret_reason = "家庭の事情で夜眠れず相談中" * 20
+    with in_tenant(shibuya):
+        run = ImportRun.objects.create(connector="c4th", status=ImportRun.Status.SUCCEEDED,
+                                       rows_read=2, rows_accepted=0, rows_rejected=2)
+        QuarantinedRow.objects.create(run=run, file="出欠.csv", line=7, column="理由",
+                                      value=secret_reason[:200], reason="200 文字を超えています")
+        QuarantinedRow.objects.create(run=run, file="名簿.csv", line=3, column="",
+                                      value="S-1,髙橋,一郎,2015-04-02", reason="列の数が違います")
+    for path in (f"imports/{run.pk}/", f"imports/{run.pk}/errors.csv"):
+        text = _text(admin_client.get(url(path)))
+        assert "200 文字を超えています" in text and "列の数が違います" in text, path
+        assert "家庭の事情" not in text and "髙橋" not in text and "2015-04-02" not in text, path
 
 
 # -- connector settings -----------------------------------------------------------------------------
@@ -243,6 +267,47 @@ def test_connector_secret_is_encrypted_never_rendered_and_kept_when_blank(admin_
         setting = ConnectorSetting.objects.get(connector="msgraph")
         assert setting.config["days"] == 3
         assert setting.secret_values() == {"client_secret": "s3cret-value-XYZ"}
+
+
+def test_server_paths_are_neither_offered_nor_stored(admin_client, shibuya):
+    """paths, ca_bundle, mappings_dir name files on the server: a municipality's admin must
+    not point an import (or a check) at another tenant's archive."""
+    form = admin_client.get(url("connectors/msgraph/")).content.decode()
+    assert 'name="tenant_id"' in form
+    assert 'name="paths"' not in form and 'name="ca_bundle"' not in form
+    c4th = admin_client.get(url("connectors/c4th/")).content.decode()
+    assert 'name="mappings_dir"' not in c4th and "画面で設定する項目はありません" in c4th
+    admin_client.post(url("connectors/msgraph/"),
+                      {**MSGRAPH, "paths": "/srv/renkei/storage/271004/imports/1/msgraph",
+                       "ca_bundle": "/etc/shadow"})
+    with in_tenant(shibuya):
+        setting = ConnectorSetting.objects.get(connector="msgraph")
+        assert "paths" not in setting.config and "ca_bundle" not in setting.config
+        # a setting stored with paths (before this rule) is read without them
+        setting.config = {**setting.config, "paths": ["/srv/other-tenant"]}
+        setting.save()
+        assert "paths" not in stored_config_values(MicrosoftGraphConnector, setting)
+
+
+def test_a_stored_secret_is_not_sent_to_a_new_destination(admin_client, shibuya):
+    admin_client.post(url("connectors/msgraph/"), MSGRAPH)
+    # when: the sign-in host changes and the secret is left blank
+    response = admin_client.post(url("connectors/msgraph/"), {
+        **MSGRAPH, "client_secret": "", "authority_host": "https://login.example.net"})
+    # then: the secret is asked for again, and nothing changed
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "authority_host を変えたときは、client_secret も入力し直してください" in html
+    with in_tenant(shibuya):
+        setting = ConnectorSetting.objects.get(connector="msgraph")
+        assert setting.config["authority_host"] == "https://login.microsoftonline.com"
+    # when: typed again, it is saved with the new host
+    admin_client.post(url("connectors/msgraph/"), {
+        **MSGRAPH, "client_secret": "new-secret", "authority_host": "https://login.example.net"})
+    with in_tenant(shibuya):
+        setting = ConnectorSetting.objects.get(connector="msgraph")
+        assert setting.config["authority_host"] == "https://login.example.net"
+        assert setting.secret_values() == {"client_secret": "new-secret"}
 
 
 def test_connector_check_reports_the_connectors_answer(admin_client):

@@ -157,6 +157,7 @@ class MicrosoftGraphConnector(Connector):
     title = "Microsoft 365（Graph 利用状況レポート）"
     Config = MicrosoftGraphConfig
     secret_fields = frozenset({"client_secret"})
+    secret_safe_fields = frozenset({"dates", "days", "format", "max_retries", "timeout_seconds"})
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep,
                  today: Callable[[], dt.date] | None = None) -> None:

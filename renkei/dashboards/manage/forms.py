@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 from pydantic import BaseModel, ValidationError
 
+from renkei.connectors.pipeline import stored_config_values
 from renkei.connectors.sdk import japanese_reason
 from renkei.edudata.metrics import METRICS
 from renkei.edudata.models import School, StudentIdentity
@@ -88,7 +89,10 @@ class ConnectorSettingForm(forms.Form):
         self.config_fields: list[str] = []
         self.kinds: dict[str, tuple[str, bool]] = {}
         secrets = connector_cls.secret_fields
+        server_paths = connector_cls.Config.server_path_fields()
         for name, info in connector_cls.Config.model_fields.items():
+            if name in server_paths:
+                continue  # the operator's, in a config file (see ConnectorConfig)
             kind, optional, choices = _kind(info.annotation)
             self.kinds[name] = (kind, optional)
             label = field_label(name, info)
@@ -167,13 +171,36 @@ class ConnectorSettingForm(forms.Form):
                     self.add_error(name, f"{name}: {reason}")
                 else:
                     self.add_error(None, f"{name}: {reason}" if name else reason)
+            return cleaned
+        self._ask_for_secrets_when_the_destination_changes()
         return cleaned
+
+    def _ask_for_secrets_when_the_destination_changes(self) -> None:
+        """A kept (blank) secret goes with the stored destination only: when a field outside
+        the connector's ``secret_safe_fields`` changes, the secrets must be typed again."""
+        kept = [name for name in self.connector_cls.secret_fields
+                if name in self.fields and not self.cleaned_data.get(name)
+                and self.stored_secrets.get(name)]
+        if not kept or self.setting is None:
+            return
+        stored = self.setting.config
+        dumped = self.config.model_dump(mode="json")
+        changed = [name for name in self.config_fields
+                   if name not in self.connector_cls.secret_fields
+                   and name not in self.connector_cls.secret_safe_fields
+                   and name in stored and stored[name] != dumped.get(name)]
+        if changed:
+            for name in kept:
+                self.add_error(name, _("%(fields)s を変えたときは、%(name)s も入力し直してください"
+                                       "（保存済みの値は、前の接続先にだけ使います）。")
+                               % {"fields": "・".join(changed), "name": name})
 
     def save(self, setting, username: str):
         """Store the validated config: secrets encrypted, the rest as JSON."""
         secrets = self.connector_cls.secret_fields
         dumped = self.config.model_dump(mode="json")
-        setting.config = {k: v for k, v in dumped.items() if k not in secrets}
+        setting.config = {k: v for k, v in dumped.items() if k in self.config_fields
+                          and k not in secrets}
         setting.set_secret_values({k: str(dumped.get(k) or "") for k in secrets})
         setting.enabled = self.cleaned_data["enabled"]
         setting.updated_by = username
@@ -183,7 +210,7 @@ class ConnectorSettingForm(forms.Form):
 
 def connector_config(connector_cls, setting) -> BaseModel:
     """The stored setting as the connector's validated Config (secrets decrypted)."""
-    return connector_cls.Config.model_validate({**setting.config, **setting.secret_values()})
+    return connector_cls.Config.model_validate(stored_config_values(connector_cls, setting))
 
 
 # -- opt-outs -----------------------------------------------------------------------------------

@@ -107,7 +107,8 @@ def imports(request):
 @admin_view
 def import_detail(request, run_id: int):
     run = get_object_or_404(ImportRun, pk=run_id)
-    quarantine = run.quarantine.order_by("file", "line", "id")[:QUARANTINE_SHOWN]
+    quarantine = (run.quarantine.order_by("file", "line", "id")
+                  .only("file", "line", "column", "reason")[:QUARANTINE_SHOWN])
     return render(request, "dashboards/manage/import_detail.html", {
         "run": run, "quarantine": quarantine, "quarantine_shown": QUARANTINE_SHOWN,
         "config_items": sorted(run.config.items()) if isinstance(run.config, dict) else [],
@@ -116,13 +117,14 @@ def import_detail(request, run_id: int):
 
 @admin_view
 def import_errors_csv(request, run_id: int):
-    """The same report as ``renkei errors`` (UTF-8 with BOM), streamed."""
+    """The report of ``renkei errors`` (UTF-8 with BOM) without the rejected values,
+    streamed (see error_report_lines)."""
     run = get_object_or_404(ImportRun, pk=run_id)
     tenant = request.tenant
 
     def lines():
         with in_tenant(tenant):  # the body is streamed after the view returns
-            yield from error_report_lines(run)
+            yield from error_report_lines(run, values=False)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{run.pk}-errors.csv"'
