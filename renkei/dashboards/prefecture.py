@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from strawberry.utils.str_converters import to_camel_case  # as the schema names fields
 
+from renkei.dashboards.views import year_not_available
 from renkei.edudata.metrics import METRICS, MUNICIPALITY, TOTAL
 from renkei.edudata.models import school_year_of
 from renkei.graphql.federation import auth
@@ -95,17 +96,23 @@ def prefecture_home(request):
     code = _prefecture_code(principal)
     current = school_year_of(timezone.localdate())
     years = list(range(current - 4, current + 1))
-    metric = request.GET.get("metric") if request.GET.get("metric") in METRICS else \
-        "long_term_absence"
-    try:
-        year = int(request.GET.get("year", ""))
-    except ValueError:
-        year = current - 1
+    notes = []  # what was asked for but could not be shown, said on the page
+    metric = request.GET.get("metric", "long_term_absence")
+    if metric not in METRICS:
+        notes.append(_("指標「%(asked)s」はありません。長期欠席を表示しています。")
+                     % {"asked": metric[:40]})
+        metric = "long_term_absence"
+    year_text = request.GET.get("year", "").strip()
+    year = int(year_text) if year_text.isascii() and year_text.isdigit() else None
     if year not in years:
+        if year_text:
+            notes.append(year_not_available(year_text, current - 1))
         year = current - 1
     spec = METRICS[metric]
     breakdown = request.GET.get("breakdown", "")
     if breakdown not in BREAKDOWNS or (breakdown and breakdown not in spec.dimensions):
+        notes.append(_("この指標は「%(asked)s」で内訳できません。内訳なしで表示しています。")
+                     % {"asked": breakdown[:40]})
         breakdown = ""
     result, error = comparison(principal, code, metric, year, breakdown)
     english = (get_language() or "ja").startswith("en")
@@ -116,7 +123,7 @@ def prefecture_home(request):
         "breakdowns": [("", _("内訳なし")), *[(d, {"grade": _("学校種・学年別"),
                                                     "month": _("月別")}[d])
                                                for d in spec.dimensions]],
-        "breakdown": breakdown, "error": error,
+        "breakdown": breakdown, "error": error, "notes": notes,
         "result": result, "table": side_by_side(result) if result else None,
         "has_months": "month" in spec.dimensions,
     })

@@ -57,13 +57,22 @@ def school_years() -> list[int]:
     return years_with_data() or [school_year_of(timezone.localdate())]
 
 
-def _years(request) -> tuple[list[int], int]:
+def _years(request) -> tuple[list[int], int, str | None]:
+    """The school years to choose from, the one shown, and a message when it is not the one
+    asked for in ``?year=``."""
     years = school_years()
-    try:
-        year = int(request.GET.get("year", ""))
-    except ValueError:
-        year = years[-1]
-    return years, year if year in years else years[-1]
+    text = request.GET.get("year", "").strip()
+    if not text:
+        return years, years[-1], None
+    year = int(text) if text.isascii() and text.isdigit() else None
+    if year in years:
+        return years, year, None
+    return years, years[-1], year_not_available(text, years[-1])
+
+
+def year_not_available(asked: str, shown: int) -> str:
+    return _("「%(asked)s」年度の集計はありません。%(shown)s年度で表示しています。") % {
+        "asked": asked[:20], "shown": shown}
 
 
 def _require_school_staff(principal, tenant) -> frozenset[str]:
@@ -160,9 +169,9 @@ def student_board(request, student_id: int):
 def long_term_absence(request):
     principal = tenant_principal(request)
     _require_aggregates(principal, request.tenant)
-    years, year = _years(request)
+    years, year, year_note = _years(request)
     return render(request, "dashboards/long_term_absence.html", {
-        "years": years, "year": year, "endpoint": _graphql_url(),
+        "years": years, "year": year, "year_note": year_note, "endpoint": _graphql_url(),
         "schools": School.objects.order_by("code"),
         "k": request.tenant.min_cell_size,
     })
@@ -184,8 +193,8 @@ def school_karte(request, school_code: str):
         raise Http404(_("学校が見つかりません。"))
     policy.require(policy.may_see_school_aggregates(principal, request.tenant, school.code),
                    _("この学校の集計を見る権限がありません。"))
-    years, year = _years(request)
+    years, year, year_note = _years(request)
     return render(request, "dashboards/school_karte.html", {
-        "school": school, "years": years, "year": year, "endpoint": _graphql_url(),
+        "school": school, "years": years, "year": year, "year_note": year_note, "endpoint": _graphql_url(),
         "k": request.tenant.min_cell_size,
     })

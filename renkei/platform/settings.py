@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "renkei.platform.errors.ClearErrorsMiddleware",  # after auth: its pages show the menu
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "renkei.platform.security.FrameAncestorsMiddleware",
 ]

@@ -82,6 +82,9 @@ def _may_carry(held: set[str], role: str) -> bool:
     return role in held or (role == Role.BOARD_ANALYST and Role.TENANT_ADMIN in held)
 
 
+MAX_ORIGIN_LENGTH = 200  # ApiToken.allowed_origins
+
+
 def normalize_origin(text: str) -> str:
     """``scheme://host[:port]`` in lower case, as browsers send it in ``Origin``; TokenError
     (Japanese) for anything else (a path, a query, a wildcard, another scheme)."""
@@ -100,7 +103,16 @@ def normalize_origin(text: str) -> str:
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    else:
+        try:  # browsers send an internationalised name as punycode (例え.jp -> xn--r8jz45g.jp)
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise TokenError(f"「{text.strip()[:60]}」のホスト名はドメイン名として正しくありません"
+                             "（区切りの間は 63 文字まで）。") from None
+    origin = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    if len(origin) > MAX_ORIGIN_LENGTH:
+        raise TokenError(f"「{text.strip()[:40]}…」は長すぎます（{MAX_ORIGIN_LENGTH} 文字まで）。")
+    return origin
 
 
 def origin_allowed(token: ApiToken, origin: str | None, own_origin: str) -> bool:

@@ -376,6 +376,20 @@ def test_opt_out_twice_is_a_form_error(admin_client, identities, shibuya):
         assert OptOut.objects.count() == 1
 
 
+def test_opt_out_date_before_the_platform_is_a_form_error(admin_client, identities, shibuya):
+    # 0001-01-01 midnight in Tokyo is before year 1 in UTC: it would break every later read
+    response = admin_client.post(url("opt-outs/"), {"school": identities["B"].pk,
+                                                    "source_id": "S-b1",
+                                                    "requested_on": "0001-01-01"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "申出日は 2000-01-01 以降の日付にしてください" in html
+    assert 'value="S-b1"' in html  # what was typed is kept
+    with in_tenant(shibuya):
+        assert not OptOut.objects.exists()
+    assert admin_client.get(url("opt-outs/")).status_code == 200
+
+
 # -- access log -------------------------------------------------------------------------------------
 
 def test_access_log_filters_and_csv(admin_client, shibuya):
@@ -403,6 +417,22 @@ def test_access_log_filters_and_csv(admin_client, shibuya):
     body = _text(response)
     assert body.startswith("\ufeff日時,利用者")
     assert "manager-b" in body and "teacher-a" not in body
+
+
+@pytest.mark.parametrize("bad", [{"username": "manager", "date_from": "2025-02-30"},
+                                 {"date_from": "2025-06-02", "date_to": "2025-06-01"},
+                                 {"pseudonym": "p" * 40}])
+def test_a_filter_with_an_error_lists_nothing_and_exports_nothing(admin_client, shibuya, bad):
+    with in_tenant(shibuya):
+        AccessLog.objects.create(user_id=1, username="teacher-a", student_pseudonym="p" * 32,
+                                 what="student_board", via="graphql")
+    page = admin_client.get(url("access-log/"), bad)
+    html = page.content.decode()
+    assert page.status_code == 200 and "form-errors" in html
+    assert "teacher-a" not in html  # never "all rows" because a part of the filter was wrong
+    export = admin_client.get(url("access-log.csv"), bad)
+    assert export.status_code == 400 and not export.streaming
+    assert "teacher-a" not in export.content.decode() and "form-errors" in export.content.decode()
 
 
 # -- widget tokens ----------------------------------------------------------------------------------

@@ -183,3 +183,35 @@ def test_refusals_are_explained_in_english_too(client, pages):
     r = client.get(f"/m/131130/boards/students/{pages['b1'].pk}/")
     assert r.status_code == 403
     assert "only staff of the pupil&#x27;s school can" in _text(r)
+
+
+def test_a_year_without_aggregates_is_named_not_silently_replaced(client, pages):
+    client.force_login(pages["board"])
+    for asked in ("1999", "２０２５", "abc"):
+        r = client.get(f"/m/131130/analysis/long-term-absence/?year={asked}")
+        assert r.status_code == 200
+        html = _text(r)
+        assert f"「{asked}」年度の集計はありません。2025年度で表示しています" in html, asked
+        assert 'school-year="2025"' in html
+    assert "年度の集計はありません" not in _text(
+        client.get("/m/131130/analysis/long-term-absence/?year=2025"))
+
+
+def test_prefecture_page_says_what_it_shows_instead(client, pages):
+    client.force_login(pages["pref"])
+    html = _text(client.get("/prefecture/?metric=nope&year=1999&breakdown=school"))
+    assert "指標「nope」はありません。長期欠席を表示しています" in html
+    assert "「1999」年度の集計はありません" in html
+    assert "この指標は「school」で内訳できません" in html
+    assert 'role="status" class="note"' not in _text(client.get("/prefecture/?metric=attendance_rate"))
+
+
+def test_a_missing_page_is_explained_in_japanese(client, pages):
+    client.force_login(pages["teacher"])
+    r = client.get("/m/131130/boards/classes/999999/")
+    assert r.status_code == 404
+    html = _text(r)
+    assert "ページが見つかりません" in html and "学級が見つかりません" in html  # the view's reason
+    r = client.get("/m/131130/no-such-page/")
+    assert r.status_code == 404
+    assert "URL が正しいか確かめてください" in _text(r) and "Resolver404" not in _text(r)

@@ -215,6 +215,10 @@ def connector_config(connector_cls, setting) -> BaseModel:
 
 # -- opt-outs -----------------------------------------------------------------------------------
 
+# No opt-out predates the platform; a typo like 0001-01-01 would not even fit a timestamp.
+EARLIEST_REQUEST = dt.date(2000, 1, 1)
+
+
 class OptOutForm(forms.Form):
     school = forms.ModelChoiceField(label=_l("学校"), queryset=School.objects.none(),
                                     empty_label=_l("（学校を選んでください）"))
@@ -233,6 +237,9 @@ class OptOutForm(forms.Form):
         day = self.cleaned_data.get("requested_on")
         if day and day > timezone.localdate():
             raise forms.ValidationError(_("申出日に未来の日付は指定できません。"))
+        if day and day < EARLIEST_REQUEST:
+            raise forms.ValidationError(_("申出日は %(day)s 以降の日付にしてください。")
+                                        % {"day": EARLIEST_REQUEST.isoformat()})
         return day
 
     def clean(self):
@@ -280,7 +287,10 @@ class AccessLogFilterForm(forms.Form):
         return cleaned
 
     def filter(self, queryset):
-        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        """The rows the filter asks for; none while it has an error (never all of them)."""
+        if self.is_bound and not self.is_valid():
+            return queryset.none()
+        data = self.cleaned_data if self.is_bound else {}
         if data.get("username"):
             queryset = queryset.filter(username__icontains=data["username"].strip())
         if data.get("pseudonym"):

@@ -263,8 +263,13 @@ class _Echo:
 
 @admin_view
 def access_log_csv(request):
-    """The filtered rows as CSV (UTF-8 with BOM for Excel), streamed."""
-    _form, rows = _access_log(request)
+    """The filtered rows as CSV (UTF-8 with BOM for Excel), streamed. A filter with an error
+    gets the page with the error, not a file."""
+    form, rows = _access_log(request)
+    if form.is_bound and not form.is_valid():
+        return render(request, "dashboards/manage/access_log.html", {
+            "form": form, "page": _page(request, rows), "query": _query_without(request, "page"),
+        }, status=400)
     tenant = request.tenant
     writer = csv.writer(_Echo())
 

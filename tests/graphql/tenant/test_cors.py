@@ -28,6 +28,12 @@ def test_origins_are_normalised_and_checked_when_issued(make_user, shibuya):
                                 metrics=["attendance_rate"],
                                 allowed_origins=["HTTPS://Portal.Example.JP/", "http://[::1]:81"])
     assert issued.token.allowed_origins == ["http://[::1]:81", "https://portal.example.jp"]
+    # an internationalised name is kept as browsers send it in Origin (punycode)
+    assert tokens.normalize_origin("https://例え.jp") == "https://xn--r8jz45g.jp"
+    with pytest.raises(tokens.TokenError, match="長すぎます"):
+        tokens.normalize_origin("https://" + ".".join(["a" * 50] * 4) + ".jp")
+    with pytest.raises(tokens.TokenError, match="ドメイン名として正しくありません"):
+        tokens.normalize_origin("https://" + "a" * 250 + ".jp")
     for bad in ("https://example.jp/path", "ftp://example.jp", "https://*.example.jp",
                 "example.jp", "https://example.jp?x=1"):
         with pytest.raises(tokens.TokenError, match="オリジン"):

@@ -1,0 +1,48 @@
+"""Requests we refuse before any view, and error answers that say what happened.
+
+* A NUL character in the path, the query string or a submitted form is refused with 400:
+  PostgreSQL cannot store it in text and would fail the query (a 500), and nobody types it.
+* A view that answers 405 (a GET on a POST-only action, e.g. a bookmarked 取り消し link)
+  gets a page that says so instead of an empty body.
+
+404 and 500 pages are the templates ``404.html`` and ``500.html``; 403 is ``403.html``.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+
+def _has_nul(request) -> bool:
+    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+        return True
+    if any("\x00" in value for values in request.GET.lists() for value in values[1]):
+        return True
+    # Our pages post urlencoded forms (no uploads); other bodies are the API views' to judge.
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        return any("\x00" in value for _, values in request.POST.lists() for value in values)
+    return False
+
+
+class ClearErrorsMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _has_nul(request):
+            return render(request, "platform/error.html", {
+                "title": _("入力を受け付けられません"),
+                "message": _("URL または入力に、使えない制御文字（NUL）が含まれています。"
+                             "入力し直してください。"),
+            }, status=400)
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.content:
+            allowed = response.get("Allow", "")
+            response = render(request, "platform/error.html", {
+                "title": _("この操作はできません"),
+                "message": _("このアドレスは、画面のボタンから送信したときだけ使えます。"
+                             "元の画面に戻って操作してください。"),
+            }, status=405)
+            response["Allow"] = allowed
+        return response
