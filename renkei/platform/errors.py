@@ -17,11 +17,9 @@ from django.utils.translation import gettext as _
 def _has_nul(request) -> bool:
     if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
         return True
-    if any("\x00" in value for values in request.GET.lists() for value in values[1]):
-        return True
     # Our pages post urlencoded forms (no uploads); other bodies are the API views' to judge.
     if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
-        return any("\x00" in value for _, values in request.POST.lists() for value in values)
+        return b"%00" in request.body or b"\x00" in request.body
     return False
 
 
@@ -37,7 +35,7 @@ class ClearErrorsMiddleware:
                              "入力し直してください。"),
             }, status=400)
         response = self.get_response(request)
-        if response.status_code == 405 and not response.content:
+        if response.status_code == 405 and not response.streaming and not response.content:
             allowed = response.get("Allow", "")
             response = render(request, "platform/error.html", {
                 "title": _("この操作はできません"),

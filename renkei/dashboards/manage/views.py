@@ -251,9 +251,13 @@ def _access_log(request):
 @admin_view
 def access_log(request):
     form, rows = _access_log(request)
+    return _access_log_page(request, form, rows)
+
+
+def _access_log_page(request, form, rows, status: int = 200):
     return render(request, "dashboards/manage/access_log.html", {
         "form": form, "page": _page(request, rows), "query": _query_without(request, "page"),
-    })
+    }, status=status)
 
 
 class _Echo:
@@ -267,9 +271,7 @@ def access_log_csv(request):
     gets the page with the error, not a file."""
     form, rows = _access_log(request)
     if form.is_bound and not form.is_valid():
-        return render(request, "dashboards/manage/access_log.html", {
-            "form": form, "page": _page(request, rows), "query": _query_without(request, "page"),
-        }, status=400)
+        return _access_log_page(request, form, rows, status=400)
     tenant = request.tenant
     writer = csv.writer(_Echo())
 
