@@ -584,3 +584,4 @@ def test_the_last_admin_and_ones_own_admin_role_are_kept(client, people, make_us
     response = client.post(url(f"members/{other.pk}/remove/"), follow=True)
     assert "「admin-2」の役割「自治体管理者」を削除しました" in response.content.decode()
     assert not Membership.objects.filter(pk=other.pk).exists()
+

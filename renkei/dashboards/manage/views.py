@@ -42,6 +42,7 @@ from renkei.platform import policy
 from renkei.platform.models import ApiToken, Membership, Role
 from renkei.platform.tokens import TokenError, issue_token, revoke_token
 from renkei.tenants.context import in_tenant
+from renkei.tenants.models import Municipality
 
 log = logging.getLogger(__name__)
 
@@ -391,15 +392,17 @@ def members(request):
 @require_POST
 def member_remove(request, membership_id: int):
     with transaction.atomic():
+        # One removal at a time per municipality: two admins removing each other at once can
+        # neither both win nor lock each other's rows in opposite order (a deadlock).
+        Municipality.objects.select_for_update().filter(pk=request.tenant.pk).first()
         membership = get_object_or_404(
-            Membership.objects.select_for_update().select_related("user"),
+            Membership.objects.select_related("user"),
             pk=membership_id, municipality=request.tenant)
         username = membership.user.get_username()
         if membership.role == Role.TENANT_ADMIN:
-            admins = (Membership.objects.select_for_update()
-                      .filter(municipality=request.tenant, role=Role.TENANT_ADMIN))
-            # Locks every admin row: two admins removing each other at once cannot both win.
-            if len(list(admins)) <= 1:
+            admins = Membership.objects.filter(municipality=request.tenant,
+                                               role=Role.TENANT_ADMIN)
+            if admins.count() <= 1:
                 messages.error(request, _("最後の自治体管理者は削除できません。"
                                           "先に別の人を自治体管理者にしてください。"))
                 return redirect("manage:members")
