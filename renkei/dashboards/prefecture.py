@@ -36,7 +36,7 @@ query Compare($code: String!, $year: Int!) {
     result: %(field)s(schoolYear: $year, %(flags)s) {
       metric { name labelJa labelEn unit descriptionJa descriptionEn }
       dimensions k complete
-      labels { dimension code label }
+      labels { dimension code label labelEn }
       cells { key value pupils suppressed reason }
       municipalities { code name status reason }
     }
@@ -65,12 +65,13 @@ def comparison(principal: policy.Principal, prefecture_code: str, metric: str, y
     return answer.data["prefecture"]["result"], None
 
 
-def side_by_side(result: dict) -> dict:
+def side_by_side(result: dict, english: bool = False) -> dict:
     """Rows = every combination of the other dimensions, columns = municipalities (by code)
     and the prefecture total last."""
     dims = result["dimensions"]
     where = dims.index(MUNICIPALITY)
-    labels = {(label["dimension"], label["code"]): label["label"] for label in result["labels"]}
+    field = "labelEn" if english else "label"
+    labels = {(label["dimension"], label["code"]): label[field] for label in result["labels"]}
     names = {m["code"]: m["name"] for m in result["municipalities"]}
     columns = [*sorted(names), TOTAL]
     rows: dict[tuple, dict] = {}
@@ -124,7 +125,7 @@ def prefecture_home(request):
                                                     "month": _("月別")}[d])
                                                for d in spec.dimensions]],
         "breakdown": breakdown, "error": error, "notes": notes,
-        "result": result, "table": side_by_side(result) if result else None,
+        "result": result, "table": side_by_side(result, english) if result else None,
         "has_months": "month" in spec.dimensions,
     })
 

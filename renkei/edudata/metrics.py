@@ -78,6 +78,7 @@ __all__ = [
     "MetricCell",
     "MetricTable",
     "code_label",
+    "code_label_en",
     "compute",
 ]
 
@@ -141,6 +142,29 @@ CATEGORY_LABELS: Mapping[str, Mapping[str, str]] = {
           "onenote": "OneNote", "outlook": "Outlook"},
     SCORE_BIN: {**{code: f"{code}%" for code in _SCORE_LEAVES},
                 "0-39": "0〜39%", "40-69": "40〜69%", "70-100": "70〜100%", TOTAL: "計"},
+}
+
+# English labels, for pages and widgets shown in English (codes without one keep their own).
+SCHOOL_TYPES_EN: Mapping[str, str] = {
+    "A1": "Kindergarten", "A2": "Integrated centre for early childhood",
+    "B1": "Elementary", "C1": "Junior high", "C2": "Compulsory education school",
+    "D1": "High school", "D2": "Secondary school", "E1": "Special needs school",
+    "F1": "University", "F2": "Junior college", "G1": "College of technology",
+    "H1": "Specialised training college", "H2": "Miscellaneous school",
+}  # fmt: skip
+CATEGORY_LABELS_EN: Mapping[str, Mapping[str, str]] = {
+    ABSENCE_CATEGORY: {"long_term": "Long-term absence (30+ days)",
+                       "illness": "Long-term absence (mainly illness)",
+                       "accident": "Long-term absence (mainly accident)",
+                       "other": "Long-term absence (mainly other reasons)",
+                       "not_long_term": "Not long-term absent"},
+    ABSENCE_DAYS: {"0": "0 days", "1-9": "1–9 days", "10-29": "10–29 days", "30+": "30+ days"},
+    MONTHLY_ABSENCE: {"ge10": "Absent 10+ days in the month", "lt10": "Absent under 10 days"},
+    NURSE_REASON: {"injury": "Injury", "illness": "Feeling unwell", "mental": "Counselling",
+                   "other": "Other"},
+    SUBJECT: {"国語": "Japanese", "算数": "Arithmetic", "数学": "Mathematics", "理科": "Science",
+              "社会": "Social studies", "英語": "English"},
+    SCORE_BIN: {"0-39": "0–39%", "40-69": "40–69%", "70-100": "70–100%"},
 }
 
 # Reasons for a withheld value beyond disclosure.REASONS.
@@ -337,6 +361,26 @@ def code_label(dimension: str, code: str, school_year: int | None = None) -> str
             return f"{int(year)}年{int(month)}月"
         return f"{code}年度"
     return CATEGORY_LABELS.get(dimension, {}).get(code, code)
+
+
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def code_label_en(dimension: str, code: str, school_year: int | None = None) -> str:
+    """The English label of a code, e.g. ("grade", "B1-3") -> "Elementary 3"."""
+    if code == TOTAL:
+        return "Total"
+    if dimension == GRADE:
+        kind, _, grade = code.partition("-")
+        name = SCHOOL_TYPES_EN.get(kind, kind)
+        return f"{name} grade {grade}" if grade else name
+    if dimension == MONTH:
+        if "-" in code:
+            year, month = code.split("-")
+            return f"{_MONTHS_EN[int(month) - 1]} {int(year)}"  # not strftime: locale-free
+        return f"FY{code}"
+    return CATEGORY_LABELS_EN.get(dimension, {}).get(code) or code_label(dimension, code,
+                                                                         school_year)
 
 
 # -- canonical tables -------------------------------------------------------------------------

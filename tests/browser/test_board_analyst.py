@@ -70,6 +70,20 @@ def test_long_term_absence_dashboard_and_school_karte(page, demo_server):
     widgets_ready(page, ("renkei-chart, renkei-table",))
     screenshot(page, "board-school-karte", tablet=True)
 
+    # when they switch the language to English with the header's switcher
+    page.goto(f"{server.base_url}/m/{CODE}/analysis/long-term-absence/")
+    page.locator("#language-select").select_option("en")
+    with page.expect_navigation():
+        page.locator("form.lang button[type=submit]").click()
+
+    # then the widgets label the cells in English too (categories, grades, totals)
+    assert page.locator("html").get_attribute("lang") == "en"
+    widgets_ready(page, ("renkei-chart", "renkei-table"))
+    tables = " ".join(page.locator("renkei-table").all_text_contents())
+    assert "Long-term absence (30+ days)" in tables and "Total" in tables, tables[:300]
+    assert "長期欠席（" not in tables and "小学校" not in tables, tables[:300]
+    screenshot(page, "board-long-term-absence-en")
+
 
 def test_no_pupil_name_reachable_and_boards_refused(page, demo_server):
     server = demo_server

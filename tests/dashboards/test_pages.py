@@ -215,3 +215,17 @@ def test_a_missing_page_is_explained_in_japanese(client, pages):
     r = client.get("/m/131130/no-such-page/")
     assert r.status_code == 404
     assert "URL が正しいか確かめてください" in _text(r) and "Resolver404" not in _text(r)
+
+
+def test_prefecture_rows_are_labelled_in_the_readers_language():
+    from renkei.dashboards.prefecture import side_by_side
+
+    result = {"dimensions": ["municipality", "grade"],
+              "labels": [{"dimension": "grade", "code": "B1-3", "label": "小学校 3年",
+                          "labelEn": "Elementary grade 3"},
+                         {"dimension": "municipality", "code": "131130", "label": "渋谷区",
+                          "labelEn": "渋谷区"}],
+              "municipalities": [{"code": "131130", "name": "渋谷区"}],
+              "cells": [{"key": ["131130", "B1-3"], "value": 1.0}]}
+    assert side_by_side(result)["rows"][0]["label"] == "小学校 3年"
+    assert side_by_side(result, english=True)["rows"][0]["label"] == "Elementary grade 3"

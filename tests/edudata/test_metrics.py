@@ -12,6 +12,7 @@ subtraction (or any linear combination) of released figures recovers it.
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -111,6 +112,20 @@ def test_registry_names_labels_and_dimensions():
         assert set(spec.dimensions) <= {"month", "grade"}
         assert "municipality" not in spec.all_dimensions
         assert spec.min_cell_size >= 10
+
+
+def test_every_fixed_code_has_an_english_label():
+    japanese = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+    codes = [(dim, code) for dim, labels in metrics.CATEGORY_LABELS.items() for code in labels]
+    codes += [("grade", f"{kind}-{g}") for kind in ("B1", "C1") for g in (1, 3)]
+    codes += [("month", "2025-04"), ("month", "2026-01"), ("month", "2025"),
+              ("grade", "B1"), ("subject", "数学")]
+    for dim, code in codes:
+        english = metrics.code_label_en(dim, code, 2025)
+        assert english and not japanese.search(english), (dim, code, english)
+    assert metrics.code_label_en("grade", "B1-3") == "Elementary grade 3"
+    assert metrics.code_label_en("month", "2026-01") == "Jan 2026"
+    assert metrics.code_label_en("absence_category", TOTAL) == "Total"
 
 
 def test_unknown_metric_and_breakdown_are_refused_in_japanese(muni):

@@ -106,6 +106,7 @@ class CodeLabel:
     dimension: str
     code: str = strawberry.field(description="コード。__total__ はその次元の計")
     label: str = strawberry.field(description="表示名（日本語）")
+    label_en: str = strawberry.field(description="表示名（英語。市区町村名は日本語のまま）")
 
 
 @strawberry.type(description=(
@@ -177,7 +178,8 @@ class MetricResult:
             denominator=cell.denominator, value=cell.value, suppressed=cell.suppressed,
             reason=cell.reason, reason_code=cell.reason_code) for cell in table.cells]
         codes = {(d, c): None for cell in table.cells for d, c in cell.key.items()}
-        labels = [CodeLabel(dimension=d, code=c, label=_label(d, c, names, table.school_year))
+        labels = [CodeLabel(dimension=d, code=c, label=_label(d, c, names, table.school_year),
+                            label_en=_label(d, c, names, table.school_year, english=True))
                   for d, c in codes]
         return cls(metric=MetricDefinition.of(table.metric), school_year=table.school_year,
                    dimensions=table.dimensions, labels=labels, k=table.k,
@@ -186,10 +188,12 @@ class MetricResult:
                                                                AnswerStatus.TIMEOUT)])
 
 
-def _label(dimension: str, code: str, names: dict[str, str], school_year: int) -> str:
-    if dimension == MUNICIPALITY:
-        return "計" if code == TOTAL else names.get(code, code)
-    return metrics.code_label(dimension, code, school_year)
+def _label(dimension: str, code: str, names: dict[str, str], school_year: int,
+           english: bool = False) -> str:
+    if dimension == MUNICIPALITY and code != TOTAL:
+        return names.get(code, code)  # a name, the same in both languages
+    return (metrics.code_label_en if english else metrics.code_label)(dimension, code,
+                                                                       school_year)
 
 
 # -- entities ---------------------------------------------------------------------------------

@@ -166,15 +166,18 @@ def resolve_metric(ctx: RequestContext, name: str, school_year: int,
     except ValueError as e:  # unknown metric, breakdown or school: a Japanese message
         raise UserInputError(str(e)) from None
     label = getattr(metrics, "code_label", None)
+    label_en = getattr(metrics, "code_label_en", None)
     return MetricTableType(
         metric=getattr(table.metric, "name", table.metric),
         municipality_code=table.municipality_code, school_code=school_code,
         school_year=table.school_year, unit=getattr(table, "unit", ""),
         dimensions=list(table.dimensions), k=table.k,
         cells=[MetricCellType(
-            key=[MetricKeyPartType(dimension=d, value=str(v),
-                                   label=label(d, str(v), table.school_year) if label else str(v))
-                 for d, v in c.key.items()],
+            key=[MetricKeyPartType(
+                dimension=d, value=str(v),
+                label=label(d, str(v), table.school_year) if label else str(v),
+                label_en=label_en(d, str(v), table.school_year) if label_en else str(v))
+                for d, v in c.key.items()],
             pupils=c.pupils, value=c.value, suppressed=c.suppressed, reason=c.reason,
             reason_code=getattr(c, "reason_code", None),
             numerator=getattr(c, "numerator", None), denominator=getattr(c, "denominator", None))

@@ -428,6 +428,7 @@ class MetricKeyPartType(graphene.ObjectType):
     dimension = graphene.String(required=True)
     value = graphene.String(required=True, description="コード（_total は計）")
     label = graphene.String(required=True, description="日本語の表示名")
+    label_en = graphene.String(required=True, description="英語の表示名（English label）")
 
 
 class MetricCellType(graphene.ObjectType):

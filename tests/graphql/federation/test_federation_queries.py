@@ -17,7 +17,7 @@ from renkei.tenants.context import in_tenant
 
 pytestmark = pytest.mark.slow
 
-CELLS = ("dimensions labels { dimension code label } "
+CELLS = ("dimensions labels { dimension code label labelEn } "
          "cells { key pupils numerator denominator value suppressed reason reasonCode }")
 ANSWERS = "municipalities { code name status reason remote } missing { code status reason }"
 
@@ -66,6 +66,14 @@ def test_prefecture_long_term_absence_by_municipality_and_grade(run, world):
     assert statuses[TOKYO_A] == statuses[TOKYO_B] == "OK"
     assert OSAKA_C not in statuses  # only the prefecture's own municipalities
     assert statuses["131130"] == "NO_DATA"  # 渋谷区 of the test session has no pupils
+    names = {a["code"]: a["name"] for a in table["municipalities"]}
+    for label in table["labels"]:  # in both languages; a municipality's name is a name
+        code, dimension = label["code"], label["dimension"]
+        if dimension == "municipality" and code != TOTAL:
+            assert label["label"] == label["labelEn"] == names[code]
+        else:
+            assert label["label"] == metrics.code_label(dimension, code, SCHOOL_YEAR)
+            assert label["labelEn"] == metrics.code_label_en(dimension, code, SCHOOL_YEAR)
     cells = cells_of(table)
     tables = {code: local(code, "long_term_absence", ["grade"]) for code in (TOKYO_A, TOKYO_B)}
     # each municipality's cells are exactly what it released itself

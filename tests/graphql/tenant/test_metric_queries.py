@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 TABLE = """query($name: String!, $school: String, $by: [String!]) {
   metric(name: $name, schoolYear: 2025, breakdown: $by, schoolCode: $school) {
     metric municipalityCode schoolCode schoolYear unit dimensions k
-    cells { key { dimension value label } pupils value suppressed reason reasonCode
+    cells { key { dimension value label labelEn } pupils value suppressed reason reasonCode
             numerator denominator } } }"""
 
 
@@ -60,6 +60,9 @@ def test_board_analyst_reads_released_tables_as_compute_released_them(client, gq
     assert len(table["cells"]) == len(expected.cells)
     for got, want in zip(table["cells"], expected.cells, strict=True):
         assert {p["dimension"]: p["value"] for p in got["key"]} == want.key
+        for part in got["key"]:  # both languages, from the one registry
+            assert part["label"] == metrics.code_label(part["dimension"], part["value"], 2025)
+            assert part["labelEn"] == metrics.code_label_en(part["dimension"], part["value"])
         assert (got["pupils"], got["value"], got["suppressed"]) == (
             want.pupils, want.value, want.suppressed)
         if got["suppressed"]:  # shown as suppressed, never as zero

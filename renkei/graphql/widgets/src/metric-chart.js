@@ -100,6 +100,15 @@ export function chartModel(table, fallbackLabel) {
   return { xDim, labels: xCodes.map((x) => x.label), series, truncated };
 }
 
+/** As many decimals as the step between ticks has (at most 3), so that neighbouring ticks
+ * never read the same: 0.05 steps show "1.65%", not "1.7%" twice. */
+function tickDigits(ticks) {
+  if (ticks.length < 2) return 1;
+  const step = Math.abs(ticks[1].value - ticks[0].value);
+  const decimals = (String(Number(step.toFixed(3))).split(".")[1] || "").length;
+  return Math.min(3, decimals);
+}
+
 function niceStep(range) {
   const raw = range / 5;
   const power = 10 ** Math.floor(Math.log10(raw));
@@ -273,7 +282,10 @@ export class RenkeiChart extends MetricElement {
             min: range.min,
             max: range.max,
             title: { display: Boolean(unit), text: unit },
-            ticks: { callback: (value) => formatValue(element, Number(value), unit) },
+            ticks: {
+              callback: (value, _index, ticks) =>
+                formatValue(element, Number(value), unit, tickDigits(ticks)),
+            },
           },
         },
         plugins: {

@@ -96,7 +96,9 @@ export async function loadMetric(element) {
       throw new WidgetError(t(element, "データがありません。", "No data."), "NO_DATA");
     }
     const r = prefecture.result;
-    const labels = new Map(r.labels.map((l) => [`${l.dimension}\u0000${l.code}`, l.label]));
+    const english = lang(element) === "en";
+    const labels = new Map(r.labels.map((l) => [`${l.dimension}\u0000${l.code}`,
+      english ? l.labelEn : l.label]));
     const cells = r.cells.map((cell) => {
       const key = {};
       const cellLabels = {};
@@ -122,12 +124,13 @@ export async function loadMetric(element) {
     throw new WidgetError(t(element, "データがありません。", "No data."), "NO_DATA");
   }
   const definition = (data.metrics || []).find((m) => m.name === table.metric) || null;
+  const english = lang(element) === "en";
   const cells = table.cells.map((cell) => {
     const key = {};
     const cellLabels = {};
     for (const part of cell.key) {
       key[part.dimension] = part.value;
-      cellLabels[part.dimension] = part.label;
+      cellLabels[part.dimension] = english ? part.labelEn : part.label;
     }
     return { ...cell, key, labels: cellLabels };
   });
@@ -185,9 +188,9 @@ export function formatNumber(element, value, digits = 1) {
   });
 }
 
-export function formatValue(element, value, unit) {
+export function formatValue(element, value, unit, digits = 1) {
   if (value === null || value === undefined) return "";
-  const number = formatNumber(element, value);
+  const number = formatNumber(element, value, digits);
   if (!unit) return number;
   return unit === "%" ? `${number}%` : `${number} ${unit}`;
 }

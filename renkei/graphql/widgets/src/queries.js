@@ -10,7 +10,7 @@ export const TENANT_METRIC = `query RenkeiWidgetMetric($name: String!, $schoolYe
   metrics { name labelJa labelEn unit descriptionJa descriptionEn dimensions categories }
   metric(name: $name, schoolYear: $schoolYear, breakdown: $breakdown, schoolCode: $schoolCode) {
     metric schoolCode schoolYear unit dimensions k
-    cells { key { dimension value label } pupils value suppressed reason reasonCode numerator denominator }
+    cells { key { dimension value label labelEn } pupils value suppressed reason reasonCode numerator denominator }
   }
 }`;
 
@@ -20,7 +20,7 @@ export const FEDERATION_METRIC = `query RenkeiWidgetFederationMetric($prefecture
     result: %FIELD%(schoolYear: $schoolYear%FLAGS%) {
       metric { name labelJa labelEn unit descriptionJa descriptionEn dimensions categories }
       schoolYear dimensions k complete
-      labels { dimension code label }
+      labels { dimension code label labelEn }
       cells { key pupils value suppressed reason reasonCode numerator denominator }
       missing { code name status reason }
     }
