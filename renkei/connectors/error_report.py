@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 from renkei.edudata.models import ImportRun
 
-HEADER = ["ファイル", "行", "列", "値", "理由"]
-COLUMNS = ["file", "line", "column", "value", "reason"]
+COLUMNS = {"file": "ファイル", "line": "行", "column": "列", "value": "値", "reason": "理由"}
 
 
 class _Line:
@@ -27,10 +26,8 @@ def error_report_lines(run: ImportRun, *, values: bool = True) -> Iterator[str]:
     reason (or a whole unreadable row); file, line, column and reason find it in the file.
     """
     writer = csv.writer(_Line())
-    columns = list(COLUMNS)
-    if not values:
-        columns.remove("value")
-    yield "\ufeff" + writer.writerow([HEADER[i] for i, c in enumerate(COLUMNS) if c in columns])
+    columns = [c for c in COLUMNS if values or c != "value"]
+    yield "\ufeff" + writer.writerow([COLUMNS[c] for c in columns])
     rows = run.quarantine.order_by("file", "line", "id").values_list(*columns)
     for row in rows.iterator(chunk_size=5000):
         yield writer.writerow(row)

@@ -135,10 +135,10 @@ def import_data(tenant_code: str, connector: str, paths: list[str] | None = None
 @app.task(name="renkei.pull_msgraph", acks_late=True)
 def pull_msgraph(tenant_code: str) -> dict:
     """Pull the Microsoft 365 usage reports of one tenant with its stored settings."""
+    path = connector_config_path(tenant_code, "msgraph")
     if not has_settings(tenant_code, "msgraph"):
         raise ConfigError(f"{tenant_code}: no Microsoft Graph settings (管理 › コネクタ設定, or "
-                          f"{connector_config_path(tenant_code, 'msgraph')})")
-    path = connector_config_path(tenant_code, "msgraph")
+                          f"{path})")
     config = load_config(path) if path.is_file() else {}
     return run_traced_import(tenant_code, "msgraph", config=config, started_by="nightly")
 

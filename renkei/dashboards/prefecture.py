@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from strawberry.utils.str_converters import to_camel_case  # as the schema names fields
 
-from renkei.dashboards.views import year_not_available
+from renkei.dashboards.views import chosen_year
 from renkei.edudata.metrics import METRICS, MUNICIPALITY, TOTAL
 from renkei.edudata.models import school_year_of
 from renkei.graphql.federation import auth
@@ -103,12 +103,9 @@ def prefecture_home(request):
         notes.append(_("指標「%(asked)s」はありません。長期欠席を表示しています。")
                      % {"asked": metric[:40]})
         metric = "long_term_absence"
-    year_text = request.GET.get("year", "").strip()
-    year = int(year_text) if year_text.isascii() and year_text.isdigit() else None
-    if year not in years:
-        if year_text:
-            notes.append(year_not_available(year_text, current - 1))
-        year = current - 1
+    year, year_note = chosen_year(request, years, current - 1)
+    if year_note:
+        notes.append(year_note)
     spec = METRICS[metric]
     breakdown = request.GET.get("breakdown", "")
     if breakdown not in BREAKDOWNS or (breakdown and breakdown not in spec.dimensions):

@@ -58,21 +58,22 @@ def school_years() -> list[int]:
 
 
 def _years(request) -> tuple[list[int], int, str | None]:
-    """The school years to choose from, the one shown, and a message when it is not the one
-    asked for in ``?year=``."""
+    """The school years with aggregates, the one shown, and a message (see chosen_year)."""
     years = school_years()
+    return years, *chosen_year(request, years, years[-1])
+
+
+def chosen_year(request, years, default: int) -> tuple[int, str | None]:
+    """The school year asked for in ``?year=`` when it is one of ``years``; otherwise
+    ``default`` and, when something else was asked for, a message that says so."""
     text = request.GET.get("year", "").strip()
-    if not text:
-        return years, years[-1], None
     year = int(text) if text.isascii() and text.isdigit() else None
     if year in years:
-        return years, year, None
-    return years, years[-1], year_not_available(text, years[-1])
-
-
-def year_not_available(asked: str, shown: int) -> str:
-    return _("「%(asked)s」年度の集計はありません。%(shown)s年度で表示しています。") % {
-        "asked": asked[:20], "shown": shown}
+        return year, None
+    if not text:
+        return default, None
+    return default, _("「%(asked)s」年度の集計はありません。%(shown)s年度で表示しています。") % {
+        "asked": text[:20], "shown": default}
 
 
 def _require_school_staff(principal, tenant) -> frozenset[str]:

@@ -367,7 +367,7 @@ _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oc
 
 
 def code_label_en(dimension: str, code: str, school_year: int | None = None) -> str:
-    """The English label of a code, e.g. ("grade", "B1-3") -> "Elementary 3"."""
+    """The English label of a code, e.g. ("grade", "B1-3") -> "Elementary grade 3"."""
     if code == TOTAL:
         return "Total"
     if dimension == GRADE:

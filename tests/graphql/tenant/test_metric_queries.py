@@ -8,8 +8,6 @@ metrics = pytest.importorskip("renkei.edudata.metrics")
 from tenant_api_support import access_log_rows  # noqa: E402
 
 from renkei.connectors import synth  # noqa: E402
-from renkei.connectors.pipeline import run_import  # noqa: E402
-from renkei.edudata.models import ImportRun  # noqa: E402
 from renkei.platform import tokens  # noqa: E402
 from renkei.tenants.context import in_tenant  # noqa: E402
 
@@ -23,13 +21,7 @@ TABLE = """query($name: String!, $school: String, $by: [String!]) {
 
 
 @pytest.fixture
-def loaded(shinjuku, make_user, tmp_path):
-    """新宿区 with 300 synthetic pupils imported (rollups refreshed by the imports)."""
-    out = tmp_path / "synth"
-    synth.generate(shinjuku.code, out, students=300, days=60, seed=11)
-    for connector, paths in (("oneroster", [out / "oneroster"]),
-                             ("c4th", sorted((out / "c4th").glob("*.csv")))):
-        assert run_import(connector, shinjuku, paths=paths).status == ImportRun.Status.SUCCEEDED
+def loaded(shinjuku, shinjuku_with_data, make_user):
     schools = synth.school_codes(shinjuku.code, 3)
     return {
         "schools": schools,

@@ -63,16 +63,7 @@ def test_a_breakdown_the_metric_does_not_have_is_refused_by_the_schema():
 # -- against data -----------------------------------------------------------------------------
 
 @pytest.fixture
-def loaded(shinjuku, make_user, tmp_path):
-    from renkei.connectors import synth
-    from renkei.connectors.pipeline import run_import
-    from renkei.edudata.models import ImportRun
-
-    out = tmp_path / "synth"
-    synth.generate(shinjuku.code, out, students=300, days=60, seed=11)
-    for connector, paths in (("oneroster", [out / "oneroster"]),
-                             ("c4th", sorted((out / "c4th").glob("*.csv")))):
-        assert run_import(connector, shinjuku, paths=paths).status == ImportRun.Status.SUCCEEDED
+def loaded(shinjuku_with_data, make_user, shinjuku):
     return make_user("widget-board", "board_analyst", municipality=shinjuku)
 
 
