@@ -58,6 +58,21 @@ proc_name = "renkei-web"
 
 
 # --- Hooks --------------------------------------------------------------------
+def on_starting(server):
+    """Refuse to start with a missing or published secret, in one line naming it. Only an
+    instance on loopback without DATABASE_URL may use keys generated under RENKEI_HOME."""
+    import sys
+
+    from renkei.platform import deploy_secrets
+
+    hosts = [a[0] for a in server.cfg.address if isinstance(a, tuple)]
+    hosts += ["unix-socket" for a in server.cfg.address if not isinstance(a, tuple)]
+    try:
+        deploy_secrets.refuse_to_start(bind_hosts=hosts)
+    except deploy_secrets.MissingSecret as e:
+        sys.exit(str(e))
+
+
 def post_fork(server, worker):
     """Start OpenTelemetry in the worker process, never in the arbiter."""
     try:

@@ -59,7 +59,7 @@ output "data_kms_key_arn" {
 }
 
 output "secret_arns" {
-  description = "Secrets Manager ARN per secret setting; RENKEI_MASTER_KEY and DATABASE_URL must be given a value before the first deploy."
+  description = "Secrets Manager ARN per secret setting; RENKEI_MASTER_KEY, RENKEI_SERVICE_TOKEN_KEY and DATABASE_URL must be given a value before the first deploy."
   value       = module.secrets.secret_arns
 }
 

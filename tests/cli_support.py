@@ -4,6 +4,7 @@ PostgreSQL server as the tests (embedded or DATABASE_URL)."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -35,12 +36,21 @@ def scratch_database(home: Path):
     url = (f"postgresql://{auth}@{port}/{name}?host={host}" if host.startswith("/")
            else f"postgresql://{auth}@{host}{port}/{name}")
     env = {**os.environ, "DATABASE_URL": url, "RENKEI_HOME": str(home),
-           "PYTHONWARNINGS": "ignore"}
+           "PYTHONWARNINGS": "ignore", **fresh_secrets()}
     try:
         yield env, name
     finally:
         with psycopg.connect(dbname="postgres", autocommit=True, **server) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def fresh_secrets() -> dict[str, str]:
+    """What a deployment with its own DATABASE_URL must be given (renkei.platform.deploy_secrets)."""
+    from cryptography.fernet import Fernet
+
+    return {"DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "RENKEI_SERVICE_TOKEN_KEY": secrets.token_urlsafe(48),
+            "RENKEI_MASTER_KEY": Fernet.generate_key().decode()}
 
 
 def renkei(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -22,6 +22,7 @@ when a pool process exits.
 from __future__ import annotations
 
 import os
+import sys
 
 from celery import Celery, signals
 from celery.schedules import crontab
@@ -65,6 +66,17 @@ def _forks(worker) -> bool:
     pool = getattr(worker, "pool_cls", None)
     name = pool if isinstance(pool, str) else f"{getattr(pool, '__module__', '')}"
     return "prefork" in name
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_weak_secrets(**kwargs) -> None:
+    from renkei.platform import deploy_secrets
+
+    try:
+        deploy_secrets.refuse_to_start()
+    except deploy_secrets.MissingSecret as e:
+        sys.exit(str(e))  # SystemExit: Celery's signal dispatch would log an Exception and go on
 
 
 @signals.worker_init.connect

@@ -6,6 +6,7 @@
     renkei migrate                    migrate public, and every tenant
     renkei purge [--dry-run]          retention purge in every (or one) tenant
     renkei serve [--port N]           serve on 127.0.0.1
+    renkei check [--deploy]           system checks (secrets, and production settings)
     renkei manage ARGS...             Django management commands, same data dir and database
     renkei connectors                 list installed connectors and their streams
     renkei import C --tenant T PATH   import with connector C into tenant T
@@ -21,18 +22,40 @@ import sys
 from pathlib import Path
 
 
-def _setup_django() -> None:
+def _setup_django(*, refuse_weak_secrets: bool = True) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
     import django
 
+    from renkei.platform import deploy_secrets
+
+    if refuse_weak_secrets:
+        try:  # `renkei serve` binds loopback; the embedded default may generate its keys
+            deploy_secrets.refuse_to_start(bind_hosts=["127.0.0.1"])
+        except deploy_secrets.MissingSecret as e:
+            sys.exit(str(e))
     django.setup()
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
-    _setup_django()
+    # Django's own system checks refuse (migrate, runserver); collectstatic at image build
+    # time needs no secret.
+    _setup_django(refuse_weak_secrets=False)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["renkei manage", *args.rest])
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    _setup_django(refuse_weak_secrets=False)
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    try:
+        call_command("check", deploy=args.deploy)
+    except SystemCheckError as e:
+        print(e, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -274,6 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="http://127.0.0.1:PORT で起動する")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check", help="設定を検査する（--deploy: 本番向けの項目も）")
+    p.add_argument("--deploy", action="store_true")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("manage", help="Django の管理コマンドを実行する", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

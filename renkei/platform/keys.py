@@ -9,31 +9,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from functools import cache
-from pathlib import Path
 
 from cryptography.fernet import Fernet
 from django.conf import settings
 
-from renkei.platform import environment
-
 
 @cache
 def _master() -> Fernet:
-    key = settings.RENKEI_MASTER_KEY
-    if not key:
-        key = _embedded_master_key(environment.home() / "master.key")
-    return Fernet(key.encode() if isinstance(key, str) else key)
-
-
-def _embedded_master_key(path: Path) -> str:
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(Fernet.generate_key().decode())
-    return path.read_text().strip()
+    # From the environment, or generated once under RENKEI_HOME (renkei.platform.deploy_secrets).
+    return Fernet(settings.RENKEI_MASTER_KEY.encode())
 
 
 def new_encrypted_tenant_key() -> str:

@@ -7,7 +7,7 @@ import os
 
 from django.utils.translation import gettext_lazy as _
 
-from renkei.platform import environment
+from renkei.platform import deploy_secrets, environment
 
 
 def _flag(name: str, default: bool = False) -> bool:
@@ -16,8 +16,11 @@ def _flag(name: str, default: bool = False) -> bool:
 
 HOME = environment.home()
 
-# Production: a long random DJANGO_SECRET_KEY from the secret store; DEBUG off.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "renkei-embedded-demo-only-not-secret"
+# Production: DJANGO_SECRET_KEY, RENKEI_SERVICE_TOKEN_KEY and RENKEI_MASTER_KEY from the secret
+# store (nothing starts without them, renkei.platform.deploy_secrets); the embedded default generates
+# them once under RENKEI_HOME.
+_SECRETS = deploy_secrets.resolve(os.environ, HOME)
+SECRET_KEY = _SECRETS[deploy_secrets.SECRET_KEY]
 DEBUG = _flag("DEBUG")
 
 # Tenants are reached as <code>.<base domain> or under /m/<code>/ on any allowed host.
@@ -133,16 +136,19 @@ CACHES = {
     }
 }
 
-# Encrypts each tenant's pseudonymization key. Production: a Fernet key from the secret store;
-# the embedded default keeps one in the data directory.
-RENKEI_MASTER_KEY = os.environ.get("RENKEI_MASTER_KEY", "")
+# Encrypts each tenant's pseudonymization key (a Fernet key).
+RENKEI_MASTER_KEY = _SECRETS[deploy_secrets.MASTER_KEY]
 
+# One console handler for everything (Django's request errors included, with DEBUG off too);
+# every line bounded in length.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"plain": {"()": "renkei.platform.log_format.BoundedFormatter",
+                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"renkei": {"handlers": ["console"], "level": "INFO"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"renkei": {"level": "INFO"}},  # propagates to the root handler
 }
 
 # -- GraphQL --------------------------------------------------------------------------------
@@ -153,8 +159,8 @@ GRAPHQL_MAX_ALIASES = int(os.environ.get("RENKEI_GRAPHQL_MAX_ALIASES", "30"))
 # Remote tenants (municipalities running their own deployment) the federation calls over HTTP:
 # JSON list of {"code": "271004", "url": "https://renkei.city.osaka.example/federation/tenant"}.
 RENKEI_FEDERATION_REMOTES = os.environ.get("RENKEI_FEDERATION_REMOTES", "[]")
-# Signs service tokens between deployments (production: a shared secret from the secret store).
-RENKEI_SERVICE_TOKEN_KEY = os.environ.get("RENKEI_SERVICE_TOKEN_KEY", SECRET_KEY)
+# Signs service tokens between deployments (a secret shared with them, never SECRET_KEY).
+RENKEI_SERVICE_TOKEN_KEY = _SECRETS[deploy_secrets.SERVICE_TOKEN_KEY]
 RENKEI_FEDERATION_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_FEDERATION_TIMEOUT", "5"))
 
 # -- Jobs -----------------------------------------------------------------------------------

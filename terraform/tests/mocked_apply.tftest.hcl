@@ -108,7 +108,7 @@ run "applies_with_defaults" {
   }
 
   assert {
-    condition     = toset(keys(output.secret_arns)) == toset(["DJANGO_SECRET_KEY", "RENKEI_MASTER_KEY", "DATABASE_URL", "CELERY_BROKER_URL"])
+    condition     = toset(keys(output.secret_arns)) == toset(["DJANGO_SECRET_KEY", "RENKEI_MASTER_KEY", "RENKEI_SERVICE_TOKEN_KEY", "DATABASE_URL", "CELERY_BROKER_URL"])
     error_message = "The tasks read exactly these four secrets."
   }
 

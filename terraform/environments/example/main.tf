@@ -101,7 +101,7 @@ output "ecr_repository_url" {
 }
 
 output "secret_arns" {
-  description = "Secrets to fill in before the first deploy (RENKEI_MASTER_KEY, DATABASE_URL)."
+  description = "Secrets to fill in before the first deploy (RENKEI_MASTER_KEY, RENKEI_SERVICE_TOKEN_KEY, DATABASE_URL)."
   value       = module.renkei.secret_arns
 }
 

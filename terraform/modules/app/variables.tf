@@ -116,7 +116,7 @@ variable "log_bucket_name" {
 }
 
 variable "secret_arns" {
-  description = "Secrets Manager ARN per secret environment variable (DJANGO_SECRET_KEY, RENKEI_MASTER_KEY, DATABASE_URL, CELERY_BROKER_URL)."
+  description = "Secrets Manager ARN per secret environment variable (DJANGO_SECRET_KEY, RENKEI_MASTER_KEY, RENKEI_SERVICE_TOKEN_KEY, DATABASE_URL, CELERY_BROKER_URL)."
   type        = map(string)
 }
 

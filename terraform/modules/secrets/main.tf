@@ -6,6 +6,8 @@
 #                              ElastiCache AUTH token from the secret's current value
 #   <name>/CELERY_BROKER_URL   built from the current token and the Redis endpoint
 #   <name>/RENKEI_MASTER_KEY   value put by an operator (never in Terraform state)
+#   <name>/RENKEI_SERVICE_TOKEN_KEY  value put by an operator: shared with the other
+#                              deployments of the federation (never in Terraform state)
 #   <name>/DATABASE_URL        value put by an operator once the application role exists
 #
 # Generated values are written once (ignore_changes): a later `put-secret-value` is the
@@ -128,6 +130,16 @@ resource "aws_secretsmanager_secret" "master_key" {
   #checkov:skip=CKV2_AWS_57:RENKEI_MASTER_KEY wraps every tenant's pseudonymization key; rotating it means re-wrapping them all inside the application, a procedure (infra/README.md) that a generic rotation Lambda cannot perform.
   name                    = "${var.name}/RENKEI_MASTER_KEY"
   description             = "Renkei master key: encrypts the per-tenant pseudonymization keys. Value put by an operator."
+  kms_key_id              = aws_kms_key.secrets.arn
+  recovery_window_in_days = var.recovery_window_in_days
+
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret" "service_token_key" {
+  #checkov:skip=CKV2_AWS_57:Shared with the other deployments of the federation; rotating it is a coordinated change between deployments (infra/README.md), not a Lambda.
+  name                    = "${var.name}/RENKEI_SERVICE_TOKEN_KEY"
+  description             = "Signs the service tokens between Renkei deployments (federation). Value put by an operator, shared with the other deployments."
   kms_key_id              = aws_kms_key.secrets.arn
   recovery_window_in_days = var.recovery_window_in_days
 

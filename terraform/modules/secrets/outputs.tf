@@ -6,10 +6,11 @@ output "kms_key_arn" {
 output "secret_arns" {
   description = "Secret ARN per environment variable the application reads."
   value = {
-    DJANGO_SECRET_KEY = aws_secretsmanager_secret.django_secret_key.arn
-    RENKEI_MASTER_KEY = aws_secretsmanager_secret.master_key.arn
-    DATABASE_URL      = aws_secretsmanager_secret.database_url.arn
-    CELERY_BROKER_URL = aws_secretsmanager_secret.celery_broker_url.arn
+    DJANGO_SECRET_KEY        = aws_secretsmanager_secret.django_secret_key.arn
+    RENKEI_MASTER_KEY        = aws_secretsmanager_secret.master_key.arn
+    RENKEI_SERVICE_TOKEN_KEY = aws_secretsmanager_secret.service_token_key.arn
+    DATABASE_URL             = aws_secretsmanager_secret.database_url.arn
+    CELERY_BROKER_URL        = aws_secretsmanager_secret.celery_broker_url.arn
   }
 }
 
