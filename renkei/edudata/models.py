@@ -13,6 +13,7 @@ import datetime as dt
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from renkei.edudata.codes import (  # noqa: F401 - re-exported for callers of models
     ABSENCE_STATUSES,
@@ -34,6 +35,31 @@ def school_year_of(day: dt.date) -> int:
 def school_year_bounds(year: int) -> tuple[dt.date, dt.date]:
     """First and last day of 年度 ``year`` (April 1 – March 31)."""
     return dt.date(year, 4, 1), dt.date(year + 1, 3, 31)
+
+
+# The school years a question may name. Anything outside is a mistake in the request, not a
+# question (and dates like 0001-01-01 or 9999-12-31 overflow the date arithmetic of the boards).
+FIRST_SCHOOL_YEAR, LAST_SCHOOL_YEAR = 2000, 2100
+
+
+class OutOfCalendar(ValueError):
+    """A school year or day outside FIRST_SCHOOL_YEAR..LAST_SCHOOL_YEAR (message in Japanese)."""
+
+
+def check_school_year(year: int) -> int:
+    if not FIRST_SCHOOL_YEAR <= year <= LAST_SCHOOL_YEAR:
+        raise OutOfCalendar(gettext("年度 %(year)s は範囲外です（%(first)s〜%(last)s 年度）。") % {
+            "year": year, "first": FIRST_SCHOOL_YEAR, "last": LAST_SCHOOL_YEAR})
+    return year
+
+
+def check_school_day(day: dt.date) -> dt.date:
+    first, _last = school_year_bounds(FIRST_SCHOOL_YEAR)
+    _first, last = school_year_bounds(LAST_SCHOOL_YEAR)
+    if not first <= day <= last:
+        raise OutOfCalendar(gettext("日付 %(day)s は範囲外です（%(first)s〜%(last)s）。") % {
+            "day": day.isoformat(), "first": first.isoformat(), "last": last.isoformat()})
+    return day
 
 
 class Sensitive:

@@ -37,6 +37,12 @@ class CodeError(ValueError):
     """A code that is malformed; the message is for the person who typed it."""
 
 
+def _shown(code: object) -> str:
+    """The code as quoted back in a message: bounded, whatever was sent."""
+    text = str(code)
+    return text if len(text) <= 20 else text[:20] + "…"
+
+
 def municipality_check_digit(first_five: str) -> int:
     """Check digit of a 全国地方公共団体コード: weights 6,5,4,3,2, then 11 − (sum mod 11)."""
     total = sum(int(d) * w for d, w in zip(first_five, (6, 5, 4, 3, 2), strict=True))
@@ -47,14 +53,14 @@ def validate_municipality_code(code: str) -> str:
     """Return ``code`` if it is a valid 6-digit 全国地方公共団体コード, else raise CodeError."""
     if not isinstance(code, str) or not _MUNICIPALITY_RE.fullmatch(code):
         raise CodeError(
-            f"自治体コード「{code}」は 6 桁の数字ではありません"
+            f"自治体コード「{_shown(code)}」は 6 桁の数字ではありません"
             "（全国地方公共団体コード、例: 渋谷区 131130）。"
         )
     validate_prefecture_code(code[:2])
     expected = municipality_check_digit(code[:5])
     if int(code[5]) != expected:
         raise CodeError(
-            f"自治体コード「{code}」の検査数字が違います: 末尾は {code[5]} ですが、"
+            f"自治体コード「{_shown(code)}」の検査数字が違います: 末尾は {code[5]} ですが、"
             f"{code[:5]} の検査数字は {expected} です（正しくは {code[:5]}{expected}）。"
         )
     return code
@@ -63,7 +69,7 @@ def validate_municipality_code(code: str) -> str:
 def validate_prefecture_code(code: str) -> str:
     """Return ``code`` if it is a JIS X 0401 prefecture code 01–47, else raise CodeError."""
     if not isinstance(code, str) or code not in PREFECTURES:
-        raise CodeError(f"都道府県コード「{code}」はありません（JIS X 0401 の 01〜47 を指定してください）。")
+        raise CodeError(f"都道府県コード「{_shown(code)}」はありません（JIS X 0401 の 01〜47 を指定してください）。")
     return code
 
 
@@ -77,10 +83,10 @@ def validate_school_code(code: str) -> str:
     match = _SCHOOL_RE.fullmatch(code or "")
     if not match:
         raise CodeError(
-            f"学校コード「{code}」の形式が違います（英字 1 文字 + 数字 12 桁の 13 文字、例: B113210000011）。"
+            f"学校コード「{_shown(code)}」の形式が違います（英字 1 文字 + 数字 12 桁の 13 文字、例: B113210000011）。"
         )
     if match["type"] not in SCHOOL_TYPES:
-        raise CodeError(f"学校コード「{code}」の学校種「{match['type']}」は知られていません。")
+        raise CodeError(f"学校コード「{_shown(code)}」の学校種「{match['type']}」は知られていません。")
     validate_prefecture_code(match["pref"])
     return code
 

@@ -68,11 +68,27 @@ BAD_ANALYST_TOKEN = "連携用トークンが無効か期限切れです。新�
 
 
 class FederationError(Exception):
-    """An error whose message is meant for the caller (Japanese); never masked."""
+    """An error whose message is meant for the caller (Japanese); never masked. ``code`` is
+    its ``extensions.code``."""
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 class FederationPermissionError(FederationError):
     """Refused by the access rules."""
+
+    code = "FORBIDDEN"
+
+
+class FederationAuthenticationError(FederationPermissionError):
+    """No credentials, or credentials that do not verify."""
+
+    code = "UNAUTHENTICATED"
 
 
 class ServiceTokenError(Exception):
@@ -84,7 +100,7 @@ class ServiceTokenError(Exception):
 def require_analyst(principal: policy.Principal, auth_error: str | None = None) -> None:
     """Refuse anyone who is not a prefecture analyst of some prefecture."""
     if principal.user_id is None:
-        raise FederationPermissionError(auth_error or NOT_SIGNED_IN)
+        raise FederationAuthenticationError(auth_error or NOT_SIGNED_IN)
     if not policy.analyst_prefectures(principal):
         raise FederationPermissionError(NOT_PREFECTURE_ANALYST)
 
@@ -137,22 +153,22 @@ def principal_for_analyst_token(token: str) -> policy.Principal:
     user or their membership is no longer what it was.
     """
     if not token.startswith(ANALYST_TOKEN_PREFIX):
-        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
     try:
         payload = signing.loads(token[len(ANALYST_TOKEN_PREFIX):], salt=ANALYST_TOKEN_SALT)
     except signing.BadSignature:
-        raise FederationPermissionError(BAD_ANALYST_TOKEN) from None
+        raise FederationAuthenticationError(BAD_ANALYST_TOKEN) from None
     if not isinstance(payload, dict) or int(payload.get("exp", 0)) < time.time():
-        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
     user = get_user_model().objects.filter(pk=payload.get("u"), is_active=True).first()
     if user is None or not hmac.compare_digest(_user_fingerprint(user), str(payload.get("f"))):
-        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
     principal = policy.principal_for(user, step_up=False)
     scope = str(payload.get("p"))
     grants = tuple(g for g in principal.grants
                    if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == scope)
     if not grants:
-        raise FederationPermissionError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
     return policy.Principal(user_id=principal.user_id, username=principal.username,
                             grants=grants, step_up=False)
 

@@ -387,6 +387,18 @@ def tenant_request(code: str, metric: str, school_year: int, breakdown: Sequence
             "breakdown": sorted(breakdown)}
 
 
+def _remote_refusal(data) -> str:
+    """The message of a remote refusal: {"errors": [{"message"}]}, or {"error"} from
+    deployments older than the one error format."""
+    if isinstance(data, dict):
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("message", ""))[:200] or "応答が不正です"
+        if data.get("error"):
+            return str(data["error"])[:200]
+    return "応答が不正です"
+
+
 def fetch_remote(target: Target, metric: str, school_year: int, breakdown: Sequence[str],
                  prefecture_code: str, timeout: float) -> MetricTable:
     """POST the question to the remote deployment with a service token; check the answer."""
@@ -409,8 +421,7 @@ def fetch_remote(target: Target, metric: str, school_year: int, breakdown: Seque
     except ValueError:
         data = {}
     if response.status_code != 200:
-        detail = data.get("error") if isinstance(data, dict) else None
-        raise RemoteError(f"HTTP {response.status_code}: {detail or '応答が不正です'}")
+        raise RemoteError(f"HTTP {response.status_code}: {_remote_refusal(data)}")
     try:
         table = MetricTable.from_json(data)
     except (KeyError, TypeError, ValueError):

@@ -40,9 +40,12 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.federation.schema import FederationAny
 
 from renkei.edudata import metrics
 from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, Metric
+from renkei.edudata.models import OutOfCalendar, check_school_year
+from renkei.graphql import edge
 from renkei.graphql.federation import auth, fanout
 from renkei.platform import policy
 from renkei.tenants.codes import PREFECTURES, CodeError, validate_municipality_code
@@ -50,7 +53,6 @@ from renkei.tenants.codes import PREFECTURES, CodeError, validate_municipality_c
 MAX_METRIC_FIELDS_PER_REQUEST = 10
 MAX_TOKENS = 2000
 MAX_ALIASES = 20
-MIN_SCHOOL_YEAR, MAX_SCHOOL_YEAR = 2000, 2100
 
 
 # -- context ----------------------------------------------------------------------------------
@@ -76,7 +78,7 @@ class FederationContext:
             if self.fanouts > MAX_METRIC_FIELDS_PER_REQUEST:
                 raise auth.FederationError(
                     f"1 回の照会で使える指標は {MAX_METRIC_FIELDS_PER_REQUEST} 個までです。"
-                    "照会を分けてください。")
+                    "照会を分けてください。", code="QUERY_TOO_COSTLY")
             inner = tuple(d for d in breakdown if d != MUNICIPALITY)
             answers = fanout.ask(targets, spec.name, school_year, inner,
                                  prefecture_code=prefecture_code)
@@ -205,9 +207,10 @@ def _breakdown(*, by_month: bool = False, by_grade: bool = False,
 
 
 def _check_year(school_year: int) -> int:
-    if not MIN_SCHOOL_YEAR <= school_year <= MAX_SCHOOL_YEAR:
-        raise auth.FederationError(f"年度 {school_year} は範囲外です（{MIN_SCHOOL_YEAR}〜{MAX_SCHOOL_YEAR}）。")
-    return school_year
+    try:
+        return check_school_year(school_year)
+    except OutOfCalendar as e:
+        raise auth.FederationError(str(e)) from None
 
 
 _FLAG_ARGUMENTS = {MONTH: "by_month", GRADE: "by_grade", MUNICIPALITY: "by_municipality"}
@@ -284,7 +287,7 @@ def _prefecture(info: strawberry.Info, code: str) -> Prefecture:
     context = _context(info)
     auth.require_analyst(context.principal, context.auth_error)
     if code not in PREFECTURES:
-        raise auth.FederationError(f"都道府県コード「{code}」はありません（01〜47）。")
+        raise auth.FederationError(f"都道府県コード「{code[:20]}」はありません（01〜47）。")
     auth.require_prefecture(context.principal, code, context.auth_error)
     return Prefecture(code=code, name=PREFECTURES[code])
 
@@ -365,16 +368,60 @@ def _introspection_guard() -> SchemaExtension:
 
 
 def should_mask_error(error: GraphQLError) -> bool:
-    """Mask everything but messages written for the caller and GraphQL's own validation."""
+    """Mask everything but messages written for the caller, GraphQL's own validation and
+    errors about the request itself (variable values, which have no path)."""
     original = error.original_error
-    if original is None:
-        return False  # syntax and validation errors: about the query, not our internals
+    if original is None or error.path is None:
+        return False  # about the query or its variables, not our internals
     return not isinstance(original, auth.FederationError)
 
 
-MASKED_MESSAGE = "内部エラーが発生しました。時間をおいて再度お試しください。"
+def error_code(error: GraphQLError) -> str:
+    """The stable ``extensions.code`` of an error of this subgraph."""
+    original = error.original_error
+    if isinstance(original, auth.FederationError):
+        return original.code
+    if (error.extensions or {}).get("code"):
+        return error.extensions["code"]
+    if error.path is None:
+        return "BAD_USER_INPUT" if original is not None else "GRAPHQL_VALIDATION_FAILED"
+    return "INTERNAL_SERVER_ERROR"
 
-schema = strawberry.federation.Schema(
+
+MASKED_MESSAGE = "内部エラーが発生しました。時間をおいて再度お試しください。"
+ENTITY_TYPES = {"Prefecture", "Municipality"}
+BAD_REPRESENTATION = ("_entities の representations は "
+                      '{"__typename": "Prefecture" または "Municipality", "code": "コード（文字列）"} '
+                      "の形で指定してください。")
+
+
+class FederationSchema(strawberry.federation.Schema):
+    """strawberry's federation schema, with checked ``_entities`` representations and one log
+    line per error (a refusal at INFO with its code; the cause of anything unexpected)."""
+
+    def entities_resolver(self, info: strawberry.Info,
+                          representations: list[FederationAny]) -> list[Any]:
+        checked, results = [], []
+        for representation in representations:
+            if (isinstance(representation, dict)
+                    and representation.keys() == {"__typename", "code"}
+                    and representation["__typename"] in ENTITY_TYPES
+                    and isinstance(representation["code"], str)):
+                checked.append(dict(representation))
+                results.append(None)
+            else:
+                results.append(auth.FederationError(BAD_REPRESENTATION))
+        resolved = iter(super().entities_resolver(info, checked))
+        return [next(resolved) if r is None else r for r in results]
+
+    def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:
+        for error in errors:
+            code = error_code(error)
+            edge.log_graphql_error(error, code, expected=code != "INTERNAL_SERVER_ERROR",
+                                   where="the federation")
+
+
+schema = FederationSchema(
     query=Query,
     types=[Prefecture, Municipality],
     federation_version="2.11",  # Federation v2 (strawberry 0.327 dropped enable_federation_2)

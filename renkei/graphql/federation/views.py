@@ -24,20 +24,29 @@ cookie: ``csrf_exempt`` is safe), with the released table as JSON and nothing el
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from cross_web import HTTPException
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from graphql import ExecutionResult, GraphQLError
 from strawberry.django.views import GraphQLView
+from strawberry.http import GraphQLRequestData
 
 from renkei.edudata import metrics
+from renkei.edudata.models import OutOfCalendar, check_school_year
+from renkei.graphql import edge
 from renkei.graphql.federation import auth
 from renkei.graphql.federation.fanout import tenant_request
-from renkei.graphql.federation.schema import FederationContext, schema
+from renkei.graphql.federation.schema import (
+    MAX_TOKENS,
+    FederationContext,
+    error_code,
+    schema,
+)
 from renkei.platform import policy
 from renkei.tenants.codes import CodeError
 from renkei.tenants.context import UnknownTenant, get_municipality, in_tenant
@@ -57,10 +66,15 @@ def _bearer(request: HttpRequest) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    """A GraphQL-shaped error for refusals that happen before GraphQL runs."""
-    return JsonResponse({"errors": [{"message": message}]}, status=status,
-                        json_dumps_params={"ensure_ascii": False})
+def _error(status: int, code: str, message) -> JsonResponse:
+    """A refusal that happens before GraphQL runs, in the one GraphQL shape."""
+    return edge.refusal_response(edge.Refusal(status, code, str(message)))
+
+
+POST_JSON_ONLY = _("POST（Content-Type: application/json）で送ってください。")
+JSON_ONLY = _("Content-Type は application/json にしてください。")
+CROSS_SITE = _("別のサイトからのセッションによる照会は受け付けません。")
+NOT_GRAPHQL = _("リクエストを処理できません: %(detail)s")
 
 
 def authenticate(request: HttpRequest) -> tuple[policy.Principal, str | None]:
@@ -81,18 +95,69 @@ class FederationView(GraphQLView):
     graphql_ide = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        edge.begin_request()
+        try:
+            return self._dispatch(request)
+        except Exception as e:  # the cause is logged with the id the answer shows
+            return edge.internal_error_response(e, "the federation")
+
+    def _dispatch(self, request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
-            return _error(405, "POST（Content-Type: application/json）で送ってください。")
+            return _error(405, "METHOD_NOT_ALLOWED", POST_JSON_ONLY)
         if _content_type(request) != JSON:
-            return _error(415, "Content-Type は application/json にしてください。")
+            return _error(415, "UNSUPPORTED_MEDIA_TYPE", JSON_ONLY)
         if _bearer(request) is None and not _same_origin(request):
-            return _error(403, "別のサイトからのセッションによる照会は受け付けません。")
-        return super().dispatch(request, *args, **kwargs)
+            return _error(403, "FORBIDDEN", CROSS_SITE)
+        try:
+            request.renkei_operation = edge.read_operation(request, max_tokens=MAX_TOKENS)
+            return self.run(request=request)
+        except edge.Refusal as refusal:
+            return edge.refusal_response(refusal)
+        except HTTPException as e:  # strawberry's own refusals (e.g. an unknown operationName)
+            return _error(e.status_code, "BAD_REQUEST", NOT_GRAPHQL % {"detail": e.reason})
+
+    def parse_http_body(self, request_adapter) -> GraphQLRequestData:
+        """The operation the edge has read and checked (strawberry would read it again)."""
+        operation = request_adapter.request.renkei_operation
+        return GraphQLRequestData(query=operation.query, variables=operation.variables,
+                                  operation_name=operation.operation_name,
+                                  extensions=operation.extensions)
+
+    def process_result(self, request: HttpRequest, result: ExecutionResult) -> dict:
+        data: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            data["errors"] = [_format_error(e) for e in result.errors]
+        if result.extensions:
+            data["extensions"] = result.extensions
+        return data
+
+    def create_response(self, response_data, sub_response: HttpResponse) -> HttpResponse:
+        response = super().create_response(response_data, sub_response)
+        if (isinstance(response_data, dict) and response_data.get("errors")
+                and response_data.get("data") is None):
+            response.status_code = 400  # nothing ran: the request was refused
+        return response
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> FederationContext:
         principal, error = authenticate(request)
         return FederationContext(principal=principal, auth_error=error, request=request,
                                  response=response)
+
+
+def _format_error(error: GraphQLError) -> dict[str, Any]:
+    """Every error with its stable code; graphql-core's own messages in the user's language
+    and without schema suggestions; internal ones with the id to quote."""
+    formatted = dict(error.formatted)
+    code = error_code(error)
+    extensions = {**(formatted.get("extensions") or {}), "code": code}
+    if code == "INTERNAL_SERVER_ERROR":
+        formatted["message"] = edge.internal_message()
+        extensions["requestId"] = edge.request_id.get()
+    elif not isinstance(error.original_error, auth.FederationError) and not (
+            error.extensions or {}).get("code"):
+        formatted["message"] = edge.about_the_query(error.message)
+    formatted["extensions"] = extensions
+    return formatted
 
 
 def _same_origin(request: HttpRequest) -> bool:
@@ -106,45 +171,56 @@ graphql_view = csrf_exempt(FederationView.as_view(schema=schema))
 
 
 @csrf_exempt
-@require_POST
 def tenant_metric(request: HttpRequest) -> JsonResponse:
     """Answer one metric question for a municipality held here, for another deployment."""
-    if _content_type(request) != JSON:
-        return JsonResponse({"error": "Content-Type は application/json にしてください。"},
-                            status=415, json_dumps_params={"ensure_ascii": False})
+    edge.begin_request()
     try:
-        body = json.loads(request.body)
-        code = str(body["municipality"])
-        metric = str(body["metric"])
-        school_year = int(body["school_year"])
-        breakdown = [str(d) for d in body.get("breakdown", [])]
-    except (ValueError, KeyError, TypeError):
-        return _json_error(400, "照会の形式が不正です（municipality, metric, school_year, breakdown）。")
+        return _tenant_metric(request)
+    except edge.Refusal as refusal:
+        return edge.refusal_response(refusal)
+    except Exception as e:  # the cause is logged with the id the answer shows
+        return edge.internal_error_response(e, "the federation tenant endpoint")
+
+
+def _tenant_metric(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return _error(405, "METHOD_NOT_ALLOWED", POST_JSON_ONLY)
+    if _content_type(request) != JSON:
+        return _error(415, "UNSUPPORTED_MEDIA_TYPE", JSON_ONLY)
+    body = edge.read_json(request)
+    try:
+        code = body["municipality"]
+        metric = body["metric"]
+        school_year = body["school_year"]
+        breakdown = body.get("breakdown", [])
+        if not (isinstance(code, str) and isinstance(metric, str) and type(school_year) is int
+                and isinstance(breakdown, list) and all(isinstance(d, str) for d in breakdown)):
+            raise TypeError
+    except (KeyError, TypeError, AttributeError):
+        return _error(400, "BAD_REQUEST", _("照会の形式が不正です（municipality, metric, "
+                                            "school_year, breakdown）。"))
     token = _bearer(request)
     if token is None:
-        return _json_error(401, "サービス間トークン（Authorization: Bearer）が必要です。")
+        return _error(401, "UNAUTHENTICATED", _("サービス間トークン（Authorization: Bearer）が必要です。"))
     try:
         claims = auth.verify_service_token(
             token, audience=code,
             digest=auth.request_digest(tenant_request(code, metric, school_year, breakdown)))
     except auth.ServiceTokenError as e:
-        log.warning("federation tenant endpoint: token refused for %s: %s", code, e)
-        return _json_error(401, str(e))
+        return _error(401, "UNAUTHENTICATED", str(e))
     try:
         municipality = get_municipality(code)
+        check_school_year(school_year)
     except (UnknownTenant, CodeError) as e:
-        return _json_error(404, str(e))
+        return _error(404, "NOT_FOUND", str(e))
+    except OutOfCalendar as e:
+        return _error(400, "BAD_USER_INPUT", str(e))
     try:
         with in_tenant(municipality):
             table = metrics.compute(metric, municipality, school_year=school_year,
                                     breakdown=breakdown)
     except ValueError as e:
-        return _json_error(400, str(e))
+        return _error(400, "BAD_USER_INPUT", str(e))
     log.info("federation tenant endpoint: %s %s %s for %s", code, metric, school_year,
              claims["sub"])
     return JsonResponse(table.to_json(), json_dumps_params={"ensure_ascii": False})
-
-
-def _json_error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status,
-                        json_dumps_params={"ensure_ascii": False})

@@ -1,20 +1,18 @@
 """How errors reach the client: every error carries ``extensions.code``; policy refusals keep
-their Japanese message; anything unexpected is masked (logged in English, with no personal
-data) unless DEBUG is on."""
+their Japanese message; graphql-core's own messages lose their schema suggestions; anything
+unexpected is masked (logged with its cause and the request id the answer carries) unless
+DEBUG is on. Refusals are logged as one INFO line with the code (renkei.graphql.edge)."""
 
 from __future__ import annotations
-
-import logging
 
 from django.conf import settings
 from graphene_django.views import HttpError
 from graphql import GraphQLError
 
+from renkei.graphql import edge
 from renkei.platform import policy
 
-log = logging.getLogger(__name__)
-
-INTERNAL = "サーバー内部でエラーが発生しました。時間をおいて再度お試しください。"
+WHERE = "the tenant GraphQL API"
 
 
 class UserInputError(Exception):
@@ -33,28 +31,38 @@ def code_for(error: BaseException | None) -> str | None:
 
 def format_error(error: Exception) -> dict:
     """The JSON of one error (graphene-django's format_error, with codes and masking)."""
-    if isinstance(error, HttpError):  # graphene-django's own request errors (bad JSON, ...)
+    if isinstance(error, HttpError):  # graphene-django's own request errors
         return {"message": error.message, "extensions": {"code": "BAD_REQUEST"}}
     if not isinstance(error, GraphQLError):
-        log.error("unexpected error in the tenant GraphQL API: %s", type(error).__name__,
-                  exc_info=error)
-        return {"message": str(error) if settings.DEBUG else INTERNAL,
-                "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+        edge.log_graphql_error(GraphQLError(str(type(error).__name__), original_error=error),
+                               "INTERNAL_SERVER_ERROR", expected=False, where=WHERE)
+        return _internal(str(error))
     formatted = dict(error.formatted)
     original = error.original_error
     extensions = dict(formatted.get("extensions") or {})
     code = code_for(original)
     if code is not None:
         formatted["message"] = str(original)
+    elif original is not None and error.path is None:
+        # Variable values that do not fit their types: about the request, not our internals.
+        code = "BAD_USER_INPUT"
+        formatted["message"] = edge.about_the_query(error.message)
     elif original is not None:
-        log.error("unexpected error in the tenant GraphQL API: %s", type(original).__name__,
-                  exc_info=original)
-        code = "INTERNAL_SERVER_ERROR"
-        if not settings.DEBUG:
-            formatted["message"] = INTERNAL
+        edge.log_graphql_error(error, "INTERNAL_SERVER_ERROR", expected=False, where=WHERE)
+        return {**_internal(str(original)), **{k: v for k, v in formatted.items()
+                                               if k in ("locations", "path")}}
+    elif extensions.get("code"):
+        code = extensions["code"]  # our validation rules: already a Japanese message
     else:
-        code = extensions.get("code") or (
-            "GRAPHQL_VALIDATION_FAILED" if error.path is None else "INTERNAL_SERVER_ERROR")
+        code = "GRAPHQL_VALIDATION_FAILED" if error.path is None else "INTERNAL_SERVER_ERROR"
+        formatted["message"] = edge.about_the_query(error.message)
+    edge.log_graphql_error(error, code, expected=True, where=WHERE)
     extensions["code"] = code
     formatted["extensions"] = extensions
     return formatted
+
+
+def _internal(debug_message: str) -> dict:
+    return {"message": debug_message if settings.DEBUG else edge.internal_message(),
+            "extensions": {"code": "INTERNAL_SERVER_ERROR",
+                           "requestId": edge.request_id.get()}}

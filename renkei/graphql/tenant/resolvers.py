@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from django.utils import timezone
 
 from renkei.edudata import alerts
-from renkei.edudata.models import Enrollment, Homeroom, School
+from renkei.edudata.models import (
+    Enrollment,
+    Homeroom,
+    OutOfCalendar,
+    School,
+    check_school_day,
+    check_school_year,
+)
 from renkei.graphql.tenant import permissions, selection
 from renkei.graphql.tenant.context import RequestContext
 from renkei.graphql.tenant.errors import UserInputError
@@ -44,7 +51,10 @@ def _pk(value: str | int) -> int:
 
 
 def _as_of(value: dt.date | None) -> dt.date:
-    return value or timezone.localdate()
+    try:
+        return check_school_day(value) if value else timezone.localdate()
+    except OutOfCalendar as e:
+        raise UserInputError(str(e)) from None
 
 
 # -- who and where ------------------------------------------------------------------------------
@@ -161,6 +171,7 @@ def resolve_metric(ctx: RequestContext, name: str, school_year: int,
     policy.require(allowed, policy.FORBIDDEN_AGGREGATES)
     metrics = _metrics_module()
     try:
+        check_school_year(school_year)
         table = metrics.compute(name, ctx.municipality, school_year=school_year,
                                 breakdown=list(breakdown or ()), school_code=school_code)
     except ValueError as e:  # unknown metric, breakdown or school: a Japanese message

@@ -18,7 +18,9 @@ their origin: the preflight is approved only for an origin some live token of th
 municipality lists, the request itself only when *its* token lists it, and the answer then
 carries ``Access-Control-Allow-Origin`` for that origin alone, never with credentials.
 
-Only POST with a JSON (or application/graphql) body: a GET query would let another site
+The body is read and checked by :mod:`renkei.graphql.edge` (size, encoding, JSON shape and
+nesting, control characters, token and fragment limits) before graphene sees it; every refusal
+has the same GraphQL shape with a stable code. Only POST with a JSON (or application/graphql) body: a GET query would let another site
 trigger pupil reads (and access-log rows) through an image tag, and form-encoded posts are
 what a cross-site page can send without a CORS preflight. No batching: a JSON list of
 operations is refused with a clear error (batching would multiply the cost limit).
@@ -26,15 +28,15 @@ operations is refused with a clear error (batching would multiply the cost limit
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from graphene_django.views import GraphQLView
 
+from renkei.graphql import edge
 from renkei.graphql.tenant import validation
 from renkei.graphql.tenant.context import RequestContext
 from renkei.graphql.tenant.errors import format_error
@@ -42,22 +44,18 @@ from renkei.graphql.tenant.schema import schema
 from renkei.platform import policy, tokens
 from renkei.platform.models import ApiToken
 
-UNAUTHENTICATED = "ログインしてください（またはAPI トークンを Authorization: Bearer で送ってください）。"
-BAD_AUTH_SCHEME = "Authorization ヘッダーは「Bearer <トークン>」の形式で送ってください。"
-CSRF_FAILED = "CSRF トークンが確認できません。ページを再読み込みしてから送信してください。"
-POST_ONLY = "GraphQL は POST（JSON 本文）で送ってください。"
-NO_BATCHING = "一括リクエスト（操作の配列）には対応していません。操作を 1 つずつ送ってください。"
-NO_TENANT = "自治体が特定できません。/m/<自治体コード>/graphql に送ってください。"
-JSON_ONLY = "Content-Type は application/json（または application/graphql）にしてください。"
+UNAUTHENTICATED = _("ログインしてください（またはAPI トークンを Authorization: Bearer で送ってください）。")
+BAD_AUTH_SCHEME = _("Authorization ヘッダーは「Bearer <トークン>」の形式で送ってください。")
+CSRF_FAILED = _("CSRF トークンが確認できません。ページを再読み込みしてから送信してください。")
+POST_ONLY = _("GraphQL は POST（JSON 本文）で送ってください。")
+NO_TENANT = _("自治体が特定できません。/m/<自治体コード>/graphql に送ってください。")
+JSON_ONLY = _("Content-Type は application/json（または application/graphql）にしてください。")
 CONTENT_TYPES = frozenset({"application/json", "application/graphql"})
+MAX_TOKENS = 3000  # the widgets' largest query has about 110
 
 
-def _error(status: int, code: str, message: str, **headers: str) -> JsonResponse:
-    response = JsonResponse({"errors": [{"message": message, "extensions": {"code": code}}]},
-                            status=status, json_dumps_params={"ensure_ascii": False})
-    for name, value in headers.items():
-        response[name] = value
-    return response
+def _error(status: int, code: str, message, **headers: str) -> JsonResponse:
+    return edge.refusal_response(edge.Refusal(status, code, str(message)), **headers)
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
@@ -74,6 +72,13 @@ class TenantGraphQLView(GraphQLView):
     batch = False
 
     def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        edge.begin_request()
+        try:
+            return self._dispatch(request, *args, **kwargs)
+        except Exception as e:  # the cause is logged with the id the answer shows
+            return edge.internal_error_response(e, "the tenant GraphQL API")
+
+    def _dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.method == "OPTIONS":
             return _preflight(request)
         if request.method != "POST":
@@ -108,8 +113,10 @@ class TenantGraphQLView(GraphQLView):
                 return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
         if not policy.may_enter_tenant(principal, municipality):
             return _error(403, "FORBIDDEN", policy.FORBIDDEN_TENANT)
-        if _is_batch(request):
-            return _error(400, "BATCHING_NOT_SUPPORTED", NO_BATCHING)
+        try:
+            request.renkei_operation = self._operation(request)
+        except edge.Refusal as refusal:
+            return edge.refusal_response(refusal)
         request.renkei_context = RequestContext(request=request, municipality=municipality,
                                                 principal=principal, token=token)
         # Fresh rule classes per request: introspection follows DEBUG as it is now.
@@ -118,6 +125,18 @@ class TenantGraphQLView(GraphQLView):
         if token is not None and request.headers.get("Origin"):
             _allow_origin(response, request.headers["Origin"])
         return response
+
+    def _operation(self, request: HttpRequest) -> edge.Operation:
+        if self.get_content_type(request) == "application/graphql":
+            text = edge.read_text(request)
+            edge.check_document(text, max_tokens=MAX_TOKENS)
+            return edge.Operation(query=text, variables=None, operation_name=None,
+                                  extensions=None)
+        return edge.read_operation(request, max_tokens=MAX_TOKENS)
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        """The operation the edge has read and checked (graphene would read it again)."""
+        return request.renkei_operation.as_dict()
 
     def get_context(self, request: HttpRequest) -> RequestContext:
         return request.renkei_context
@@ -156,15 +175,6 @@ def _preflight(request: HttpRequest) -> HttpResponse:
     response["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
     response["Access-Control-Max-Age"] = "600"
     return response
-
-
-def _is_batch(request: HttpRequest) -> bool:
-    if GraphQLView.get_content_type(request) != "application/json":
-        return False
-    try:
-        return isinstance(json.loads(request.body or b"null"), list)
-    except (ValueError, UnicodeDecodeError):
-        return False  # graphene answers invalid JSON itself
 
 
 def graphql_view():

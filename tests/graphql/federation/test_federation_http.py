@@ -194,14 +194,16 @@ def test_remote_tenant_refuses_bad_tokens(fed_server, world, case):
     response = tenant_post(fed_server, body, token)
     assert response.status_code == 401, (case, response.text)
     assert "cells" not in response.text
-    assert response.json()["error"]
+    [error] = response.json()["errors"]
+    assert error["message"] and error["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 def test_remote_tenant_unknown_municipality_is_404(fed_server, world):
     body = fanout.tenant_request("131032", "long_term_absence", SCHOOL_YEAR, [])
     response = tenant_post(fed_server, body, good_token(body))
     assert response.status_code == 404
-    assert "登録されていません" in response.json()["error"]
+    [error] = response.json()["errors"]
+    assert "登録されていません" in error["message"] and error["extensions"]["code"] == "NOT_FOUND"
 
 
 def test_prefecture_query_with_a_remote_tenant(run, fed_server, world, settings):
