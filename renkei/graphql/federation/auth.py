@@ -46,6 +46,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from renkei.platform import policy
 from renkei.platform.models import Role
@@ -60,11 +62,11 @@ SERVICE_TOKEN_ISSUER = "renkei-federation"  # noqa: S105
 SERVICE_TOKEN_TTL_SECONDS = 60
 SERVICE_TOKEN_LEEWAY_SECONDS = 5
 
-NOT_SIGNED_IN = ("ログインしてください。都道府県連携 API は都道府県の分析担当者のアカウント"
-                 "（または連携用トークン）で利用します。")
-NOT_PREFECTURE_ANALYST = ("都道府県連携 API は都道府県の分析担当者のみ利用できます。"
-                          "市区町村のデータは各自治体の API から参照してください。")
-BAD_ANALYST_TOKEN = "連携用トークンが無効か期限切れです。新しいトークンを発行してください。"  # noqa: S105
+NOT_SIGNED_IN = _("ログインしてください。都道府県連携 API は都道府県の分析担当者のアカウント"
+                  "（または連携用トークン）で利用します。")
+NOT_PREFECTURE_ANALYST = _("都道府県連携 API は都道府県の分析担当者のみ利用できます。"
+                           "市区町村のデータは各自治体の API から参照してください。")
+BAD_ANALYST_TOKEN = _("連携用トークンが無効か期限切れです。新しいトークンを発行してください。")
 
 
 class FederationError(Exception):
@@ -100,9 +102,9 @@ class ServiceTokenError(Exception):
 def require_analyst(principal: policy.Principal, auth_error: str | None = None) -> None:
     """Refuse anyone who is not a prefecture analyst of some prefecture."""
     if principal.user_id is None:
-        raise FederationAuthenticationError(auth_error or NOT_SIGNED_IN)
+        raise FederationAuthenticationError(auth_error or str(NOT_SIGNED_IN))
     if not policy.analyst_prefectures(principal):
-        raise FederationPermissionError(NOT_PREFECTURE_ANALYST)
+        raise FederationPermissionError(str(NOT_PREFECTURE_ANALYST))
 
 
 def require_prefecture(principal: policy.Principal, prefecture_code: str,
@@ -111,9 +113,9 @@ def require_prefecture(principal: policy.Principal, prefecture_code: str,
     require_analyst(principal, auth_error)
     if prefecture_code not in policy.analyst_prefectures(principal):
         name = PREFECTURES.get(prefecture_code, prefecture_code)
-        raise FederationPermissionError(
-            f"{name}（{prefecture_code}）のデータを見る権限がありません。"
-            "所属する都道府県の市区町村のみ照会できます。")
+        raise FederationPermissionError(gettext(
+            "%(name)s（%(code)s）のデータを見る権限がありません。"
+            "所属する都道府県の市区町村のみ照会できます。") % {"name": name, "code": prefecture_code})
 
 
 def require_municipality(principal: policy.Principal, municipality,
@@ -153,22 +155,22 @@ def principal_for_analyst_token(token: str) -> policy.Principal:
     user or their membership is no longer what it was.
     """
     if not token.startswith(ANALYST_TOKEN_PREFIX):
-        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
     try:
         payload = signing.loads(token[len(ANALYST_TOKEN_PREFIX):], salt=ANALYST_TOKEN_SALT)
     except signing.BadSignature:
-        raise FederationAuthenticationError(BAD_ANALYST_TOKEN) from None
+        raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN)) from None
     if not isinstance(payload, dict) or int(payload.get("exp", 0)) < time.time():
-        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
     user = get_user_model().objects.filter(pk=payload.get("u"), is_active=True).first()
     if user is None or not hmac.compare_digest(_user_fingerprint(user), str(payload.get("f"))):
-        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
     principal = policy.principal_for(user, step_up=False)
     scope = str(payload.get("p"))
     grants = tuple(g for g in principal.grants
                    if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == scope)
     if not grants:
-        raise FederationAuthenticationError(BAD_ANALYST_TOKEN)
+        raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
     return policy.Principal(user_id=principal.user_id, username=principal.username,
                             grants=grants, step_up=False)
 

@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 import strawberry
 from django.conf import settings
+from django.utils.translation import gettext
 from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
@@ -76,9 +77,9 @@ class FederationContext:
         if key not in self._answers:
             self.fanouts += 1
             if self.fanouts > MAX_METRIC_FIELDS_PER_REQUEST:
-                raise auth.FederationError(
-                    f"1 回の照会で使える指標は {MAX_METRIC_FIELDS_PER_REQUEST} 個までです。"
-                    "照会を分けてください。", code="QUERY_TOO_COSTLY")
+                raise auth.FederationError(gettext(
+                    "1 回の照会で使える指標は %(limit)s 個までです。照会を分けてください。")
+                    % {"limit": MAX_METRIC_FIELDS_PER_REQUEST}, code="QUERY_TOO_COSTLY")
             inner = tuple(d for d in breakdown if d != MUNICIPALITY)
             answers = fanout.ask(targets, spec.name, school_year, inner,
                                  prefecture_code=prefecture_code)
@@ -89,7 +90,7 @@ class FederationContext:
 def _context(info: strawberry.Info) -> FederationContext:
     context = info.context
     if not isinstance(context, FederationContext):
-        raise auth.FederationPermissionError(auth.NOT_SIGNED_IN)
+        raise auth.FederationAuthenticationError(str(auth.NOT_SIGNED_IN))
     return context
 
 
@@ -278,16 +279,20 @@ def _municipality(info: strawberry.Info, code: str) -> Municipality:
     auth.require_prefecture(context.principal, code[:2], context.auth_error)
     target = fanout.municipality_target(code)
     if target is None:
-        raise auth.FederationError(f"自治体コード {code} の自治体は登録されていません。")
+        raise auth.FederationError(_unknown_municipality(code))
     auth.require_municipality(context.principal, target, context.auth_error)
     return Municipality(code=target.code, name=target.name, prefecture_code=code[:2])
+
+
+def _unknown_municipality(code: str) -> str:
+    return gettext("自治体コード %(code)s の自治体は登録されていません。") % {"code": code}
 
 
 def _prefecture(info: strawberry.Info, code: str) -> Prefecture:
     context = _context(info)
     auth.require_analyst(context.principal, context.auth_error)
     if code not in PREFECTURES:
-        raise auth.FederationError(f"都道府県コード「{code[:20]}」はありません（01〜47）。")
+        raise auth.FederationError(gettext("都道府県コード「%(code)s」はありません（01〜47）。") % {"code": code[:20]})
     auth.require_prefecture(context.principal, code, context.auth_error)
     return Prefecture(code=code, name=PREFECTURES[code])
 
@@ -310,7 +315,7 @@ def _resolve_municipality_metric(root: Municipality, info: strawberry.Info, spec
     context = _context(info)
     target = fanout.municipality_target(root.code)
     if target is None:
-        raise auth.FederationError(f"自治体コード {root.code} の自治体は登録されていません。")
+        raise auth.FederationError(_unknown_municipality(root.code))
     auth.require_municipality(context.principal, target, context.auth_error)
     breakdown = _breakdown(**flags)
     table = context.federated([target], root.code[:2], spec, _check_year(school_year),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from graphene.validation import DisableIntrospection, depth_limit_validator
 from graphql import (
     FieldNode,
@@ -38,10 +39,10 @@ FIELD_COSTS: dict[tuple[str, str], int] = {
 DEFAULT_MAX_COST = 1000
 DEFAULT_MAX_ALIASES = 30
 
-TOO_DEEP = "クエリの入れ子が深すぎます（上限 {limit} 段）。"
-TOO_COSTLY = "クエリが大きすぎます（コスト {cost}、上限 {limit}）。ボードは 1 回のリクエストで数件までにしてください。"
-TOO_MANY_ALIASES = "別名（エイリアス）が多すぎます（{count} 個、上限 {limit} 個）。"
-INTROSPECTION_OFF = "本番環境ではスキーマの取得（イントロスペクション）は無効です。"
+TOO_DEEP = _("クエリの入れ子が深すぎます（上限 %(limit)s 段）。")
+TOO_COSTLY = _("クエリが大きすぎます（コスト %(cost)s、上限 %(limit)s）。ボードは 1 回のリクエストで数件までにしてください。")
+TOO_MANY_ALIASES = _("別名（エイリアス）が多すぎます（%(count)s 個、上限 %(limit)s 個）。")
+INTROSPECTION_OFF = _("本番環境ではスキーマの取得（イントロスペクション）は無効です。")
 
 
 def max_depth() -> int:
@@ -119,7 +120,7 @@ class DepthLimit(ValidationRule):
         silent = _Silenced(context)
         depth_limit_validator(max_depth=limit, callback=callback)(silent)
         if silent.errors or any(d > limit for d in reported):
-            self.report_error(GraphQLError(TOO_DEEP.format(limit=limit),
+            self.report_error(GraphQLError(str(TOO_DEEP) % {"limit": limit},
                                            extensions={"code": "QUERY_TOO_DEEP"}))
 
 
@@ -151,7 +152,7 @@ class CostLimit(ValidationRule):
         cost = self._cost(root, node.selection_set)
         limit = max_cost()
         if cost > limit:
-            self.report_error(GraphQLError(TOO_COSTLY.format(cost=cost, limit=limit), node,
+            self.report_error(GraphQLError(str(TOO_COSTLY) % {"cost": cost, "limit": limit}, node,
                                            extensions={"code": "QUERY_TOO_COSTLY"}))
 
     def _cost(self, parent: GraphQLObjectType, selection_set: SelectionSetNode | None) -> int:
@@ -194,7 +195,7 @@ class AliasLimit(ValidationRule):
     def leave_document(self, *_args):
         limit = max_aliases()
         if self.count > limit:
-            self.report_error(GraphQLError(TOO_MANY_ALIASES.format(count=self.count, limit=limit),
+            self.report_error(GraphQLError(str(TOO_MANY_ALIASES) % {"count": self.count, "limit": limit},
                                            extensions={"code": "TOO_MANY_ALIASES"}))
 
 
@@ -205,7 +206,7 @@ class NoIntrospection(DisableIntrospection):
     def enter_field(self, node: FieldNode, *_args):
         name = node.name.value
         if name.startswith("__") and name != "__typename":
-            self.report_error(GraphQLError(INTROSPECTION_OFF, node,
+            self.report_error(GraphQLError(str(INTROSPECTION_OFF), node,
                                            extensions={"code": "INTROSPECTION_DISABLED"}))
 
 

@@ -109,11 +109,18 @@ def test_every_refusal_before_graphql_is_json_with_a_code(client, world, request
     assert response.json()["errors"][0]["extensions"]["code"] == code
 
 
-def test_messages_follow_accept_language(client, bearer):
+def test_messages_follow_accept_language(client, bearer, world):
     _, ja = raw_post(client, b"null", bearer)
     _, en = raw_post(client, b"null", {**bearer, "HTTP_ACCEPT_LANGUAGE": "en"})
     assert "JSON オブジェクト" in only_error(ja)["message"]
     assert "JSON object" in only_error(en)["message"]
+    # refusals by the access rules too
+    client.force_login(world.users["fed-board"])
+    _, en = raw_post(client, json.dumps({"query": METRIC}),
+                     {"HTTP_HOST": "localhost", "HTTP_ACCEPT_LANGUAGE": "en"})
+    error = en["errors"][0]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert error["message"].startswith("Only prefecture analysts"), error
 
 
 # -- arguments ----------------------------------------------------------------------------------
