@@ -12,6 +12,7 @@ import re
 
 from django.conf import settings
 from django.db import connection
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import set_script_prefix, set_urlconf
 
@@ -88,4 +89,8 @@ class TenantRoutingMiddleware:
 
 def _not_found(request, reason: str):
     request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+    if request.path_info.rstrip("/").endswith("/graphql"):
+        # An API client reads errors in the GraphQL shape, like every other refusal there.
+        return JsonResponse({"errors": [{"message": reason, "extensions": {"code": "NOT_FOUND"}}]},
+                            status=404, json_dumps_params={"ensure_ascii": False})
     return render(request, "tenants/not_found.html", {"reason": reason}, status=404)

@@ -202,3 +202,16 @@ def test_an_unexpected_error_is_logged_with_the_request_id_the_answer_shows(
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(logged) == 1 and rid in logged[0].getMessage()
     assert logged[0].exc_info and logged[0].exc_info[0] is RuntimeError
+
+
+@pytest.mark.parametrize(("url", "host", "said"), [
+    ("/m/999990/graphql", "localhost", "都道府県コード「99」はありません"),
+    ("/m/131131/graphql", "localhost", "検査数字が違います"),
+    ("/graphql", "999990.localhost", "「999990.localhost」に対応する自治体は登録されていません"),
+])
+def test_an_unknown_tenant_is_a_graphql_404(client, url, host, said):
+    response = client.post(url, data=json.dumps({"query": ME}), content_type="application/json",
+                           HTTP_HOST=host)
+    assert response.status_code == 404
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "NOT_FOUND" and said in error["message"]
