@@ -15,8 +15,7 @@ from fed_world import SCHOOL_YEAR
 from renkei.graphql.federation import auth
 
 URL = "/federation/graphql"
-METRIC = ("{ prefecture(code: \"13\") { attendanceRate(schoolYear: %s) { complete } } }"
-          % SCHOOL_YEAR)
+METRIC = f'{{ prefecture(code: "13") {{ attendanceRate(schoolYear: {SCHOOL_YEAR}) {{ complete }} }} }}'
 
 
 @pytest.fixture
@@ -131,12 +130,11 @@ def post(client, bearer, query, variables=None):
 
 @pytest.mark.parametrize("year", [-1, 1999, 2101, 2147483647])
 def test_school_years_out_of_range(client, bearer, year):
-    got, answer = post(client, bearer, METRIC.replace(str(SCHOOL_YEAR), "$y").replace(
+    _, answer = post(client, bearer, METRIC.replace(str(SCHOOL_YEAR), "$y").replace(
         "{ prefecture", "query($y: Int!) { prefecture"), {"y": year})
     codes = [e["extensions"]["code"] for e in answer["errors"]]
     assert codes == ["BAD_USER_INPUT"], answer
-    assert "範囲外" in answer["errors"][0]["message"] or "Int cannot represent" in \
-        answer["errors"][0]["message"]
+    assert "範囲外" in answer["errors"][0]["message"]
 
 
 def test_a_string_variable_given_an_int(client, bearer):
