@@ -27,6 +27,7 @@ import binascii
 import ipaddress
 import os
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -146,7 +147,12 @@ def _read_or_create(path: Path, fresh: str) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip()
+        for _attempt in range(100):  # another process may have created it a moment ago
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise MissingSecret(f"{path} is empty: remove it to generate a new key") from None
     with os.fdopen(fd, "w") as f:
         f.write(fresh)
     return fresh
