@@ -159,6 +159,7 @@ ENTITIES = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Munici
 @pytest.mark.parametrize("representation", [
     {"__typename": "Municipality"},
     {"__typename": "Pupil", "code": "131130"},
+    {"__typename": "Query", "code": "131130"},  # a type, but not an entity (found by the fuzzer)
     {"__typename": "Municipality", "code": "131130", "extra": 1},
     {"__typename": "Municipality", "code": {"x": 1}},
     {"__typename": "Municipality", "code": ["131130"]},
