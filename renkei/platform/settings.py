@@ -156,6 +156,8 @@ LOGGING = {
 GRAPHQL_MAX_DEPTH = int(os.environ.get("RENKEI_GRAPHQL_MAX_DEPTH", "8"))
 GRAPHQL_MAX_COST = int(os.environ.get("RENKEI_GRAPHQL_MAX_COST", "1000"))  # a class board is 200
 GRAPHQL_MAX_ALIASES = int(os.environ.get("RENKEI_GRAPHQL_MAX_ALIASES", "30"))
+# A request body past this is refused with 413 before it is read (docs/api-errors.md).
+GRAPHQL_MAX_BODY_BYTES = int(os.environ.get("RENKEI_GRAPHQL_MAX_BODY_BYTES", str(256 * 1024)))
 # Remote tenants (municipalities running their own deployment) the federation calls over HTTP:
 # JSON list of {"code": "271004", "url": "https://renkei.city.osaka.example/federation/tenant"}.
 RENKEI_FEDERATION_REMOTES = os.environ.get("RENKEI_FEDERATION_REMOTES", "[]")
