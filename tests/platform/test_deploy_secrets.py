@@ -113,3 +113,15 @@ def test_the_container_entry_point_refuses_to_start(tmp_path, extra, named):
     assert result.returncode != 0
     assert named in result.stderr, result.stderr
     assert "Booting worker" not in result.stderr  # refused before any worker started
+
+
+def test_the_celery_worker_refuses_to_start(tmp_path):
+    env = _env(tmp_path, **PRODUCTION, CELERY_BROKER_URL="memory://", **{
+        k: v for k, v in fresh_secrets().items() if k != "RENKEI_MASTER_KEY"})
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "renkei.platform.celery:app",
+                             "worker", "--pool=solo"], env=env, cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0
+    refusal = [line for line in result.stderr.splitlines() if line.startswith("Renkei refuses")]
+    assert refusal == ["Renkei refuses to start: RENKEI_MASTER_KEY is not set: production needs "
+                       "a long random value from the secret store (infra/README.md, Secrets)"]
