@@ -261,6 +261,25 @@ def _spreads(selection_set: SelectionSetNode | None):
 
 # -- answers and logs ---------------------------------------------------------------------------
 
+def status_for(response: dict[str, Any]) -> int:
+    """400 when bad input left the answer empty (nothing but nulls), as for a request refused
+    before GraphQL ran; otherwise GraphQL's 200 with partial data (a gateway keeps the parts
+    that answered, e.g. the good ``_entities`` representations)."""
+    codes = {(e.get("extensions") or {}).get("code") for e in response.get("errors") or ()}
+    if "BAD_USER_INPUT" not in codes:
+        return 200
+    stack = [response.get("data")]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif value is not None:
+            return 200
+    return 400
+
+
 def refusal_response(refusal: Refusal, **headers: str) -> JsonResponse:
     log.info("graphql request refused: %s (HTTP %s) rid=%s", refusal.code, refusal.status,
              request_id.get())

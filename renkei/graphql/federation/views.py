@@ -133,9 +133,11 @@ class FederationView(GraphQLView):
 
     def create_response(self, response_data, sub_response: HttpResponse) -> HttpResponse:
         response = super().create_response(response_data, sub_response)
-        if (isinstance(response_data, dict) and response_data.get("errors")
-                and response_data.get("data") is None):
-            response.status_code = 400  # nothing ran: the request was refused
+        if isinstance(response_data, dict) and response_data.get("errors"):
+            if response_data.get("data") is None:
+                response.status_code = 400  # nothing ran: the request was refused
+            else:
+                response.status_code = edge.status_for(response_data)
         return response
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> FederationContext:

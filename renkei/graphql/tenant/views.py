@@ -28,6 +28,8 @@ operations is refused with a clear error (batching would multiply the cost limit
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.cache import patch_vary_headers
@@ -133,6 +135,12 @@ class TenantGraphQLView(GraphQLView):
             return edge.Operation(query=text, variables=None, operation_name=None,
                                   extensions=None)
         return edge.read_operation(request, max_tokens=MAX_TOKENS)
+
+    def get_response(self, request: HttpRequest, data: dict, show_graphiql: bool = False):
+        result, status = super().get_response(request, data, show_graphiql)
+        if status == 200 and result and '"BAD_USER_INPUT"' in result:
+            status = edge.status_for(json.loads(result))
+        return result, status
 
     def parse_body(self, request: HttpRequest) -> dict:
         """The operation the edge has read and checked (graphene would read it again)."""

@@ -130,10 +130,10 @@ def post(client, bearer, query, variables=None):
 
 @pytest.mark.parametrize("year", [-1, 1999, 2101, 2147483647])
 def test_school_years_out_of_range(client, bearer, year):
-    _, answer = post(client, bearer, METRIC.replace(str(SCHOOL_YEAR), "$y").replace(
+    got, answer = post(client, bearer, METRIC.replace(str(SCHOOL_YEAR), "$y").replace(
         "{ prefecture", "query($y: Int!) { prefecture"), {"y": year})
     codes = [e["extensions"]["code"] for e in answer["errors"]]
-    assert codes == ["BAD_USER_INPUT"], answer
+    assert (got, codes) == (400, ["BAD_USER_INPUT"]), answer
     assert "範囲外" in answer["errors"][0]["message"]
 
 

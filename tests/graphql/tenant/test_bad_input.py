@@ -131,7 +131,7 @@ def test_board_dates_outside_the_school_calendar(client, gql, people, world, as_
     client.force_login(people["teacher_a"])
     query = f"query($id: ID!, $d: Date) {{ {board_field}: $id, asOf: $d) {{ asOf }} }}"
     answer = gql(client, query, {"id": str(world[key].pk), "d": as_of})
-    assert answer.codes == ["BAD_USER_INPUT"], answer.text
+    assert (answer.status, answer.codes) == (400, ["BAD_USER_INPUT"]), answer.text
     assert "範囲外" in answer.errors[0]["message"]
 
 
@@ -146,7 +146,7 @@ def test_a_board_date_inside_the_calendar_still_works(client, gql, people, world
 def test_metric_years_outside_the_calendar(board, gql, year):
     answer = gql(board, "query($y: Int!) { metric(name: \"attendance_rate\", schoolYear: $y) "
                  "{ schoolYear } }", {"y": year})
-    assert answer.codes == ["BAD_USER_INPUT"], answer.text
+    assert (answer.status, answer.codes) == (400, ["BAD_USER_INPUT"]), answer.text
     assert "範囲外" in answer.errors[0]["message"]
 
 
