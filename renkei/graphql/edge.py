@@ -4,7 +4,7 @@ refusal they send.
 A request body is read at most ``GRAPHQL_MAX_BODY_BYTES`` (413 past it), must be UTF-8 (a
 BOM is tolerated), JSON of bounded nesting, and an object of the GraphQL-over-HTTP shape
 (``query`` a string; ``variables`` and ``extensions`` objects; ``operationName`` a string).
-No string in it may hold a control character other than tab and newline (NUL would reach
+No string in it may hold a control character other than tab, newline and carriage return (NUL would reach
 PostgreSQL). The query is parsed once here with a token limit, and fragments may not spread
 each other more than ``MAX_FRAGMENT_NESTING`` deep (graphql-core's validation recurses along
 such chains). Only then do graphene or strawberry see it.
