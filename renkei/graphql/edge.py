@@ -320,6 +320,14 @@ def about_the_query(detail: str) -> str:
     return gettext("クエリを実行できません: %(detail)s") % {"detail": without_suggestions(detail)}
 
 
+def is_bad_variable(error: GraphQLError) -> bool:
+    """graphql-core's report that a variable value does not fit its type: no path, and its
+    original error is graphql-core's own coercion error. Any other exception raised before
+    execution (strawberry wraps it the same way, also without a path) is ours, not the
+    caller's, and stays masked."""
+    return error.path is None and isinstance(error.original_error, GraphQLError)
+
+
 def log_graphql_error(error: GraphQLError, code: str, *, expected: bool, where: str) -> None:
     """One line per error: INFO with the code for a refusal, the cause for anything else."""
     if expected:

@@ -372,11 +372,14 @@ def _introspection_guard() -> SchemaExtension:
     return _NoExtension() if settings.DEBUG else DisableIntrospection()
 
 
+MASKED_MESSAGE = "内部エラーが発生しました。時間をおいて再度お試しください。"
+
+
 def should_mask_error(error: GraphQLError) -> bool:
     """Mask everything but messages written for the caller, GraphQL's own validation and
     errors about the request itself (variable values, which have no path)."""
     original = error.original_error
-    if original is None or error.path is None:
+    if original is None or edge.is_bad_variable(error):
         return False  # about the query or its variables, not our internals
     return not isinstance(original, auth.FederationError)
 
@@ -388,12 +391,11 @@ def error_code(error: GraphQLError) -> str:
         return original.code
     if (error.extensions or {}).get("code"):
         return error.extensions["code"]
-    if error.path is None:
-        return "BAD_USER_INPUT" if original is not None else "GRAPHQL_VALIDATION_FAILED"
-    return "INTERNAL_SERVER_ERROR"
-
-
-MASKED_MESSAGE = "内部エラーが発生しました。時間をおいて再度お試しください。"
+    if edge.is_bad_variable(error):
+        return "BAD_USER_INPUT"
+    if original is None and error.path is None and error.message != MASKED_MESSAGE:
+        return "GRAPHQL_VALIDATION_FAILED"
+    return "INTERNAL_SERVER_ERROR"  # MaskErrors' stand-in (it drops the original) included
 ENTITY_TYPES = {"Prefecture", "Municipality"}
 BAD_REPRESENTATION = ("_entities の representations は "
                       '{"__typename": "Prefecture" または "Municipality", "code": "コード（文字列）"} '

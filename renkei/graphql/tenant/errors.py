@@ -43,8 +43,7 @@ def format_error(error: Exception) -> dict:
     code = code_for(original)
     if code is not None:
         formatted["message"] = str(original)
-    elif original is not None and error.path is None:
-        # Variable values that do not fit their types: about the request, not our internals.
+    elif edge.is_bad_variable(error):
         code = "BAD_USER_INPUT"
         formatted["message"] = edge.about_the_query(error.message)
     elif original is not None:

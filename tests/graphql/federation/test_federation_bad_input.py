@@ -218,3 +218,25 @@ def test_refusals_are_quiet_one_line_infos(client, world, caplog):
     records = [r for r in caplog.records if r.name.startswith(("renkei", "strawberry"))]
     assert records and all(r.levelno == logging.INFO and r.exc_info is None for r in records)
     assert all(len(r.getMessage()) < 300 for r in records)
+
+
+def test_an_error_of_ours_before_execution_is_masked_not_blamed_on_the_caller(
+        client, bearer, monkeypatch, caplog, settings):
+    """strawberry wraps any exception before execution as a path-less error, as it does a bad
+    variable: it must stay an internal error (masked, logged with its cause)."""
+    import strawberry.schema.schema as strawberry_schema
+
+    settings.DEBUG = False
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("connection to 髙橋's row failed")
+
+    monkeypatch.setattr(strawberry_schema, "parse", broken)
+    caplog.set_level(logging.INFO)
+    _, answer = post(client, bearer, METRIC)
+    [error] = answer["errors"]
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    assert "髙橋" not in json.dumps(answer, ensure_ascii=False)
+    rid = error["extensions"]["requestId"]
+    [logged] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert rid in logged.getMessage() and logged.exc_info[0] is RuntimeError
