@@ -270,14 +270,19 @@ def protect_table(
     *,
     rounding_base: int | None = None,
     structural_zeros: Collection[Key] = (),
+    insensitive: Collection[Key] = (),
 ) -> ReleasedTable:
     """Build all margins from leaf ``counts`` and apply disclosure control.
 
     ``structural_zeros`` lists leaf keys that are zero by definition; they (and margins
-    made only of them) are released as 0. All other cells below ``k`` are suppressed.
+    made only of them) are released as 0. All other cells below ``k`` are suppressed,
+    except margins made only of ``insensitive`` leaves (leaf keys whose size tells nothing:
+    e.g. absence days in a month too short for anyone to be absent 10 days), which are
+    released unless they are needed as complements.
     """
     dims = tuple(dimensions)
     structural_zeros = frozenset(structural_zeros)
+    insensitive = frozenset(insensitive)
     _check_arguments(counts, dims, k, rounding_base, structural_zeros)
 
     keys = list(itertools.product(*(dim.codes for dim in dims)))
@@ -287,17 +292,20 @@ def protect_table(
     ]
     values = [0] * len(keys)
     open_leaves = [0] * len(keys)  # leaves below the cell that are not structural zeros
+    sensitive = [False] * len(keys)  # some leaf below is neither structural nor insensitive
     for leaf_key in itertools.product(*(dim.leaves for dim in dims)):
         value = counts.get(leaf_key, 0)
         structural = leaf_key in structural_zeros
+        telling = not structural and leaf_key not in insensitive
         chains = (dim.ancestors(code) for code, dim in zip(leaf_key, dims, strict=True))
         for key in itertools.product(*chains):
             i = index[key]
             values[i] += value
             open_leaves[i] += not structural
+            sensitive[i] = sensitive[i] or telling
 
     relations = _relations(keys, index, dims)
-    state = _Protector(values, open_leaves, is_leaf, relations, k).run()
+    state = _Protector(values, open_leaves, is_leaf, relations, k, sensitive).run()
 
     cells = {}
     for i, key in enumerate(keys):
@@ -396,6 +404,7 @@ class _Protector:
         is_leaf: list[bool],
         relations: list[tuple[int, ...]],
         k: int,
+        sensitive: list[bool],
     ) -> None:
         self.values = values
         self.open_leaves = open_leaves
@@ -403,7 +412,7 @@ class _Protector:
         self.relations = relations
         self.k = k
         self.state: list[str | None] = [
-            PRIMARY if open_leaves[i] and values[i] < k else None for i in range(len(values))
+            PRIMARY if sensitive[i] and values[i] < k else None for i in range(len(values))
         ]
         self.relations_of: list[list[int]] = [[] for _ in values]
         for r, members in enumerate(relations):
@@ -511,7 +520,8 @@ class _Protector:
                 lo.append(0)
                 hi.append(k - 1)
             else:
-                lo.append(k)
+                # A complement is at least k, except an insensitive cell taken as one.
+                lo.append(k if values[i] >= k else 0)
                 hi.append(inf)
         source: list[int | None] = [None] * len(state)
         queued = [False] * len(relations)
@@ -559,57 +569,68 @@ def _linearly_determined(
 ) -> dict[int, list[int]]:
     """Suppressed cells whose value follows from the released cells by linear algebra.
 
-    Exact Gauss-Jordan elimination over the relations restricted to suppressed cells
-    (released cells only shift the right-hand side, which does not matter for whether
-    a value is determined). Rows are integer vectors kept primitive by their gcd, which
-    is exact and much faster than fractions. A cell is determined exactly when its unit
-    vector lies in the row space, i.e. its reduced row has no other entry. Each row
-    remembers (as a bit set) the relations combined into it: for a determined cell
-    these are the relations an attacker would use, so a complement belongs there.
+    Gauss-Jordan elimination over the relations restricted to suppressed cells (released
+    cells only shift the right-hand side, which does not matter for whether a value is
+    determined), kept in reduced row echelon form. A cell is determined exactly when its
+    unit vector lies in the row space, i.e. it is a pivot whose row has no other entry.
+
+    Arithmetic is modulo the prime 2^61 - 1, which is exact for every combination that
+    matters here: a cell determined over the rationals is determined modulo p (relations
+    have coefficients 0 and +-1), and the converse fails only when p divides a
+    determinant of the relations, which makes a cell look determined - one complement too
+    many, never one too few. ``col_rows`` indexes which pivot rows hold a column, so a new
+    pivot is eliminated from exactly those rows instead of scanning every row: tables of a
+    whole prefecture have tens of thousands of suppressed cells.
     """
+    p = _PRIME
     rows = []
-    for r, members in enumerate(relations):
+    for members in relations:
         row: dict[int, int] = {}
         for position, m in enumerate(members):
             if state[m] is not None:
                 row[m] = row.get(m, 0) + (1 if position == 0 else -1)
-        row = {c: v for c, v in row.items() if v}
+        row = {c: v % p for c, v in row.items() if v % p}
         if row:
-            rows.append((row, 1 << r))
-    rows.sort(key=lambda item: len(item[0]))  # short rows first: less fill-in; stable
-    pivots: dict[int, tuple[dict[int, int], int]] = {}  # pivot column -> (row, origin)
-    for row, origin in rows:
+            rows.append(row)
+    rows.sort(key=len)  # short rows first: less fill-in; stable
+    pivots: dict[int, dict[int, int]] = {}  # pivot column -> its row (pivot entry 1)
+    col_rows: dict[int, set[int]] = {}  # non-pivot column -> pivot rows holding it
+    for row in rows:
         for col in [c for c in row if c in pivots]:
-            pivot_row, pivot_origin = pivots[col]
-            row = _eliminate(row, pivot_row, col)
-            origin |= pivot_origin
+            factor = row.get(col)
+            if factor:
+                _subtract(row, pivots[col], factor, p)
         if not row:
             continue
         pivot = min(row)
-        for col, (other, other_origin) in pivots.items():
-            if pivot in other:
-                pivots[col] = (_eliminate(other, row, pivot), other_origin | origin)
-        pivots[pivot] = (row, origin)
-    return {
-        col: [r for r in range(origin.bit_length()) if origin >> r & 1]
-        for col, (row, origin) in sorted(pivots.items())
-        if len(row) == 1
-    }
+        inverse = pow(row[pivot], p - 2, p)
+        row = {c: v * inverse % p for c, v in row.items()}
+        for other in col_rows.pop(pivot, ()):
+            other_row = pivots[other]
+            before = set(other_row)
+            _subtract(other_row, row, other_row[pivot], p)
+            for c in before - set(other_row):
+                col_rows.get(c, set()).discard(other)
+            for c in set(other_row) - before:
+                col_rows.setdefault(c, set()).add(other)
+        for c in row:
+            if c != pivot:
+                col_rows.setdefault(c, set()).add(pivot)
+        pivots[pivot] = row
+    return {col: [] for col, row in sorted(pivots.items()) if len(row) == 1}
 
 
-def _eliminate(row: dict[int, int], pivot_row: dict[int, int], col: int) -> dict[int, int]:
-    """``row`` with column ``col`` cancelled by a multiple of ``pivot_row``."""
-    g = math.gcd(row[col], pivot_row[col])
-    a, b = row[col] // g, pivot_row[col] // g
-    result = {c: v * b for c, v in row.items()}
-    for c, v in pivot_row.items():
-        new = result.get(c, 0) - a * v
+_PRIME: Final = (1 << 61) - 1
+
+
+def _subtract(row: dict[int, int], other: dict[int, int], factor: int, p: int) -> None:
+    """``row -= factor * other`` in place, modulo ``p``, dropping zeros."""
+    for c, v in other.items():
+        new = (row.get(c, 0) - factor * v) % p
         if new:
-            result[c] = new
+            row[c] = new
         else:
-            result.pop(c, None)
-    g = math.gcd(*result.values()) if result else 1
-    return {c: v // g for c, v in result.items()} if g > 1 else result
+            row.pop(c, None)
 
 
 def _round(value: int, base: int) -> int:
