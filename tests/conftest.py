@@ -15,6 +15,16 @@ TEST_TENANTS = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_background_warmup():
+    """Releases are made again after a data change in a background thread: off in tests
+    (a thread holding a connection at the end would keep the test database open); the
+    release tests turn it on and wait for it."""
+    from django.conf import settings
+
+    settings.RENKEI_RELEASE_WARMUP = False
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Migrate and onboard the test tenants, once."""

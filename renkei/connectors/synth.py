@@ -34,7 +34,11 @@ from pathlib import Path
 from typing import IO
 
 from renkei.connectors.eras import to_era
-from renkei.platform.demo import DEMO_MUNICIPALITIES, demo_school_codes
+from renkei.platform.demo import (
+    DEMO_MUNICIPALITIES,
+    DEMO_SMALL_MUNICIPALITIES,
+    demo_school_codes,
+)
 from renkei.tenants.codes import validate_municipality_code
 
 __all__ = [
@@ -420,7 +424,8 @@ def _split(total: int, parts: int) -> list[int]:
 
 
 def _municipality_name(code: str) -> str:
-    return dict(DEMO_MUNICIPALITIES).get(code, f"自治体{code}")
+    names = {**dict(DEMO_MUNICIPALITIES), **{c: n for c, n, _ in DEMO_SMALL_MUNICIPALITIES}}
+    return names.get(code, f"自治体{code}")
 
 
 def _build_world(code: str, year: int, students: int, seed: int) -> _World:

@@ -112,6 +112,7 @@ def do_purge_expired(municipality, today: dt.date | None = None, *, dry_run: boo
             report.deleted = _count_cascade(students)
         else:
             _, per_model = students.delete()
+            rollups.bump_data_version()  # pupil-keyed rollup rows went with them
             report.deleted = {label: n for label, n in per_model.items() if n}
     log.info("retention purge %s in %s: cutoff %s, %s", "dry run" if dry_run else "done",
              municipality.code, cutoff, report.deleted or "nothing to delete")

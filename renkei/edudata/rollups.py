@@ -5,6 +5,7 @@ by opt-out changes; each refresh replaces the year's rows in the caller's transa
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 
 from django.db import connection
@@ -90,7 +91,23 @@ def refresh(school_years: Iterable[int]) -> None:
             for table, insert in _REFRESH:
                 cursor.execute(f"DELETE FROM {table} WHERE school_year = %(year)s", params)
                 cursor.execute(insert, params)
+    bump_data_version()
     log.info("rollups refreshed for school years %s", sorted(set(school_years)))
+
+
+def bump_data_version() -> None:
+    """Mark the current tenant's aggregates as changed, in the caller's transaction: the
+    released tables of its prefecture are keyed by these versions (renkei.edudata.metrics),
+    so the next question gets a table computed from the new data, and a rolled-back change
+    leaves the old version, and the old release, in place."""
+    from renkei.edudata.metrics import release
+    from renkei.tenants.models import Municipality
+
+    tenant = connection.tenant
+    # A fresh random version, not a counter: a rolled-back change would give the next one
+    # the same number, and a process that read the uncommitted rows would serve them.
+    Municipality.objects.filter(pk=tenant.pk).update(data_version=secrets.randbits(62))
+    release.warm_after_commit(tenant.prefecture_id)
 
 
 def years_with_data() -> list[int]:

@@ -9,6 +9,11 @@ import hashlib
 
 DEMO_PREFECTURE = "13"
 DEMO_MUNICIPALITIES = [("131130", "渋谷区"), ("131041", "新宿区"), ("132012", "八王子市")]
+# Small towns and villages beside them (code, name, pupils): most of a prefecture's
+# municipalities are this size, and the 都道府県 page shows what they do to its tables.
+DEMO_SMALL_MUNICIPALITIES = [("133035", "瑞穂町", 320), ("133051", "日の出町", 180),
+                             ("133078", "檜原村", 45), ("133086", "奥多摩町", 70),
+                             ("133621", "利島村", 20)]
 DEMO_PASSWORD = "renkei-demo"  # noqa: S105 - demo accounts on 127.0.0.1 only
 
 
@@ -45,20 +50,21 @@ def prepare(verbosity: int = 0) -> None:
     from renkei.tenants.schema import migrate_all
 
     migrate_all(verbosity=verbosity)
-    for code, name in DEMO_MUNICIPALITIES:
+    sizes = {code: pupils for code, _, pupils in DEMO_SMALL_MUNICIPALITIES}
+    for code, name in [*DEMO_MUNICIPALITIES, *((c, n) for c, n, _ in DEMO_SMALL_MUNICIPALITIES)]:
         municipality = Municipality.objects.filter(code=code).first()
         if municipality is None:
             municipality = do_onboard_municipality(code, name, DEMO_PREFECTURE)
-        load_demo_data(municipality)
+        load_demo_data(municipality, students=sizes.get(code, DEMO_STUDENTS))
     _ensure_users()
 
 
-DEMO_STUDENTS = 600
+DEMO_STUDENTS = 600  # each of DEMO_MUNICIPALITIES
 # 八王子市 runs スズキ校務 in the demo, the others C4th: both connectors get exercised.
 DEMO_VENDOR = {"132012": "suzuki"}
 
 
-def load_demo_data(municipality) -> None:
+def load_demo_data(municipality, students: int = 600) -> None:
     """Synthetic data for a demo municipality, written in each system's own format and
     loaded through the real connectors (OneRoster roster, C4th or スズキ校務, Microsoft 365
     report exports). Skipped when an import already succeeded."""
@@ -72,8 +78,7 @@ def load_demo_data(municipality) -> None:
         if ImportRun.objects.filter(status=ImportRun.Status.SUCCEEDED).exists():
             return
     out = environment.home() / "demo-data" / municipality.code
-    synth.generate(municipality.code, out, students=DEMO_STUDENTS,
-                   seed=int(municipality.code))
+    synth.generate(municipality.code, out, students=students, seed=int(municipality.code))
     vendor = DEMO_VENDOR.get(municipality.code, "c4th")
     steps = [("oneroster", [out / "oneroster"]),
              (vendor, sorted((out / vendor).glob("*.csv"))),

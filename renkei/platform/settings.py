@@ -164,6 +164,13 @@ RENKEI_FEDERATION_REMOTES = os.environ.get("RENKEI_FEDERATION_REMOTES", "[]")
 # Signs service tokens between deployments (a secret shared with them, never SECRET_KEY).
 RENKEI_SERVICE_TOKEN_KEY = _SECRETS[deploy_secrets.SERVICE_TOKEN_KEY]
 RENKEI_FEDERATION_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_FEDERATION_TIMEOUT", "5"))
+# After a data change commits, protect again (in a background thread of the process that
+# made the change) the prefecture tables that were asked for before, so the next question is
+# answered from a stored release (renkei.edudata.metrics.release). "0" turns it off.
+RENKEI_RELEASE_WARMUP = os.environ.get("RENKEI_RELEASE_WARMUP", "1") != "0"
+# Time limit of the federation's call that makes (or loads) a prefecture's release: a release
+# made anew protects the whole prefecture's table at once.
+RENKEI_RELEASE_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_RELEASE_TIMEOUT", "60"))
 
 # -- Jobs -----------------------------------------------------------------------------------
 # With no broker, tasks run in-process (the embedded default); production: Redis.

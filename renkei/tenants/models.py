@@ -78,6 +78,11 @@ class Municipality(TenantMixin):
     # The tenant's pseudonymization key, encrypted with the master key (renkei.platform.keys).
     pseudonym_key = models.TextField(editable=False)
 
+    # Changed (to a random value) whenever the tenant's rollups change
+    # (renkei.edudata.rollups): the released tables of its prefecture are keyed by the
+    # versions of every municipality in it.
+    data_version = models.PositiveBigIntegerField(default=0, editable=False)
+
     # The schema is created by do_onboard_municipality (renkei.tenants.schema), not on save.
     auto_create_schema = False
     auto_drop_schema = False
@@ -121,3 +126,36 @@ class Domain(DomainMixin):
     class Meta:
         verbose_name = "ドメイン"
         verbose_name_plural = "ドメイン"
+
+
+class Release(models.Model):
+    """A released (disclosure-controlled) table of one prefecture, as every entry point
+    serves it: computed once per data version by renkei.edudata.metrics and stored so that
+    every process answers the same cells without protecting the table again.
+
+    ``cells`` holds released figures only: a withheld cell is stored without its value, so
+    nothing here is finer than what any analyst may see. ``version`` is a digest of the
+    data versions and k of the prefecture's municipalities; a change in any of them makes a
+    new row (old rows are removed when the new one is stored).
+    """
+
+    prefecture = models.ForeignKey(Prefecture, on_delete=models.CASCADE,
+                                   related_name="releases")
+    table = models.CharField(max_length=100)
+    school_year = models.PositiveSmallIntegerField()
+    version = models.CharField(max_length=64)
+    cells = models.JSONField()
+    primary_cells = models.PositiveIntegerField(
+        help_text="セル数のうち k 人未満（秘匿が必須）のもの")
+    withheld_cells = models.PositiveIntegerField(help_text="秘匿したセルの数（補完秘匿を含む）")
+    total_cells = models.PositiveIntegerField()
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "公開表"
+        verbose_name_plural = "公開表"
+        constraints = [models.UniqueConstraint(fields=["prefecture", "table", "school_year",
+                                                       "version"], name="release_once")]
+
+    def __str__(self) -> str:
+        return f"{self.prefecture_id} {self.table} {self.school_year}"

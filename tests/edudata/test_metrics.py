@@ -100,6 +100,17 @@ def assert_rate(cell):
         assert cell.value == pytest.approx(100.0 * cell.numerator / cell.denominator)
 
 
+# Released figures carry cell-key noise (docs/disclosure.md): a count is within NOISE_BOUND
+# of the truth, a sum of n released cells within n times that, days within 8 times that.
+NOISE = metrics.release.NOISE_BOUND
+DAYS_NOISE = NOISE * metrics.release.MEASURE_STEP["attended"]
+
+
+def near(released, true, parts=1, bound=NOISE):
+    """A released figure is the true one up to the published noise."""
+    return released is not None and abs(released - true) <= bound * parts
+
+
 # -- the registry and its errors ------------------------------------------------------------
 
 def test_registry_names_labels_and_dimensions():
@@ -141,9 +152,16 @@ def test_unknown_metric_and_breakdown_are_refused_in_japanese(muni):
                     breakdown=["municipality"])
 
 
-def test_compute_refuses_to_run_outside_the_tenant(muni):
-    with pytest.raises(ValueError, match="in_tenant"):
-        compute("long_term_absence", muni, school_year=SCHOOL_YEAR)
+def test_compute_answers_the_same_inside_and_outside_the_tenant(muni):
+    # The release is the prefecture's, read with schema-qualified queries: where the caller
+    # stands does not change a cell.
+    outside = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
+    metrics.clear_cache()
+    with in_tenant(muni):
+        inside = compute("long_term_absence", muni, school_year=SCHOOL_YEAR,
+                         breakdown=["grade"])
+    assert [c.to_json() for c in inside.cells] == [c.to_json() for c in outside.cells]
+    assert any(not c.suppressed for c in inside.cells)
 
 
 # -- values equal the raw rows ------------------------------------------------------------
@@ -166,15 +184,15 @@ def test_long_term_absence_and_distribution_equal_the_raw_rows(muni):
                        if in_grade(grade, g) and absence_bin(y) in wanted)
             if cell.suppressed and cell.pupils is None:
                 continue
-            assert cell.pupils == true, (cell.key, cell.pupils, true)
+            assert near(cell.pupils, true), (cell.key, cell.pupils, true)
             if not cell.suppressed:
                 total = sum(1 for (_p, _s, grade) in years if in_grade(grade, g))
-                assert cell.denominator == total
+                assert near(cell.denominator, total)
                 assert_rate(cell)
             checked += 1
     assert checked > 20
     # The whole population is released, and it is the analyzable pupils.
-    assert long_term.cell(grade=TOTAL, absence_category=TOTAL).pupils == len(years)
+    assert near(long_term.cell(grade=TOTAL, absence_category=TOTAL).pupils, len(years))
 
 
 def test_attendance_rate_equals_the_raw_rows(muni):
@@ -190,10 +208,11 @@ def test_attendance_rate_equals_the_raw_rows(muni):
                 if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)]
         required = sum(v["required"] for v in rows)
         absent = sum(v["ill"] + v["acc"] + v["oth"] for v in rows)
-        assert (cell.numerator, cell.denominator) == (required - absent, required), cell.key
+        assert near(cell.numerator, required - absent, bound=DAYS_NOISE), cell.key
+        assert near(cell.denominator, required, bound=DAYS_NOISE), cell.key
         pupils = {p for (p, _s, grade, month) in months
                   if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)}
-        assert cell.pupils == len(pupils)
+        assert near(cell.pupils, len(pupils))
         assert_rate(cell)
 
 
@@ -209,7 +228,7 @@ def test_monthly_absence_equals_the_raw_rows(muni):
         n = sum(1 for (_p, _s, grade, month), v in months.items()
                 if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)
                 and (c == TOTAL or (v["ill"] + v["acc"] + v["oth"] >= 10) == (c == "ge10")))
-        assert cell.pupils == n, cell.key
+        assert near(cell.pupils, n, parts=12 if m == str(SCHOOL_YEAR) else 1), cell.key
 
 
 def test_nurse_visits_equal_the_raw_rows(muni):
@@ -231,10 +250,11 @@ def test_nurse_visits_equal_the_raw_rows(muni):
         rows = [row for row in visits
                 if (m == str(SCHOOL_YEAR) or metrics.month_code(SCHOOL_YEAR, row[0]) == m)
                 and in_grade(row[1], g) and (r == TOTAL or row[2] == r)]
-        assert cell.numerator == sum(row[3] for row in rows)
+        parts = (12 if m == str(SCHOOL_YEAR) else 1) * (4 if r == TOTAL else 1)
+        assert near(cell.numerator, sum(row[3] for row in rows), parts=parts)
         if m != str(SCHOOL_YEAR):
             enrolled = {p for (p, _s, grade, month) in months if month == m and in_grade(grade, g)}
-            assert cell.denominator == len(enrolled)
+            assert near(cell.denominator, len(enrolled))
         assert cell.value == pytest.approx(100.0 * cell.numerator / cell.denominator)
 
 
@@ -252,9 +272,9 @@ def test_m365_active_rate_equals_the_raw_rows(muni):
     assert released
     for cell in released:
         m, g, app = cell.key["month"], cell.key["grade"], cell.key["app"]
-        assert cell.pupils == sum(row[3] for row in usage
-                                  if metrics.month_code(SCHOOL_YEAR, row[0]) == m
-                                  and in_grade(row[1], g) and row[2] == app)
+        assert near(cell.pupils, sum(row[3] for row in usage
+                                     if metrics.month_code(SCHOOL_YEAR, row[0]) == m
+                                     and in_grade(row[1], g) and row[2] == app))
         assert_rate(cell)
 
 
@@ -277,8 +297,8 @@ def test_assessment_distribution_equals_the_raw_rows(muni):
             continue
         subject, g, b = cell.key["subject"], cell.key["grade"], cell.key["score_bin"]
         wanted = set(leaves) if b == TOTAL else set(groups.get(b, (b,)))
-        assert cell.pupils == sum(row[3] for row in results if row[0] == subject
-                                  and in_grade(row[1], g) and leaves[row[2]] in wanted)
+        assert near(cell.pupils, sum(row[3] for row in results if row[0] == subject
+                                     and in_grade(row[1], g) and leaves[row[2]] in wanted))
         checked += 1
     assert checked
 
@@ -295,12 +315,19 @@ def test_opted_out_pupils_are_in_no_figure(world, muni):
                              WHERE st.opted_out_at IS NULL""")[0][0]
         total = compute("long_term_absence", muni, school_year=SCHOOL_YEAR).cell(
             absence_category=TOTAL)
-        attendance = compute("attendance_rate", muni, school_year=SCHOOL_YEAR).cells[0]
+        by_month = compute("attendance_rate", muni, school_year=SCHOOL_YEAR,
+                           breakdown=["month"]).cells
+        # A month whose days are released (a group's days are withheld where they would
+        # bound a withheld count: see the cross-metric tests).
+        attendance = next(c for c in by_month if c.denominator is not None)
+        month = int(attendance.key["month"].split("-")[1])
         days_all = _sql("""SELECT count(*) FILTER (WHERE status NOT IN ('suspension', 'mourning'))
-                           FROM edudata_attendanceday""")[0][0]
+                           FROM edudata_attendanceday
+                           WHERE date_part('month', date) = %s""", [month])[0][0]
     assert analyzable == everyone - len(opted_out)
-    assert total.pupils == analyzable
-    assert attendance.pupils == analyzable
+    assert len(opted_out) > 2 * NOISE  # the noise cannot hide whether they are counted
+    assert near(total.pupils, analyzable)
+    assert near(attendance.pupils, analyzable)
     assert attendance.denominator < days_all  # their school days are not counted either
 
 
@@ -320,10 +347,16 @@ def test_suppressed_cells_are_null_with_a_reason_never_zero(muni):
                         assert cell.reason_code not in ("primary", "complementary")
                     else:
                         assert cell.value is not None and cell.reason is None
-                        assert cell.pupils is not None and cell.pupils >= table.k
-                    if cell.pupils is not None:
+                        assert cell.pupils is not None
+                    if cell.pupils is not None and not _calendar_zero(spec, cell):
                         assert cell.pupils >= table.k  # a released count is never under k
     assert seen_suppressed > 50
+
+
+def _calendar_zero(spec, cell):
+    """A month of fewer than 10 school days: nobody can be absent 10 days, a released 0."""
+    return (spec.name == "monthly_absence_10_days" and cell.pupils == 0
+            and cell.key["monthly_absence"] == "ge10" and cell.key.get("month") != "2025")
 
 
 def test_cells_under_k_are_suppressed_and_labelled(muni):
@@ -344,7 +377,8 @@ def test_cells_under_k_are_suppressed_and_labelled(muni):
 
 
 def test_the_tenant_k_applies_when_larger(muni):
-    muni.min_cell_size = 40  # not saved: compute reads the object it is given
+    muni.min_cell_size = 40
+    muni.save(update_fields=["min_cell_size"])  # rolled back after the test
     with in_tenant(muni):
         table = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
     assert table.k == 40
@@ -363,7 +397,10 @@ def test_school_answers_come_from_the_same_protected_table(muni):
             compute("attendance_rate", muni, school_year=SCHOOL_YEAR, school_code="B113999999999")
     assert len(schools) >= 2
     if all(not p.cells[0].suppressed for p in parts):
-        assert sum(p.cells[0].numerator for p in parts) == whole.cells[0].numerator
+        # Each released figure has its own noise: the parts add up to the whole within the
+        # published tolerance (docs/disclosure.md), not exactly.
+        assert near(sum(p.cells[0].numerator for p in parts), whole.cells[0].numerator,
+                    parts=len(parts) + 1, bound=DAYS_NOISE)
 
 
 # -- the differencing battery -----------------------------------------------------------------

@@ -53,17 +53,16 @@ even before the next rollup refresh.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, F, Q, Sum, Value, When
 
 from renkei.edudata.codes import AssessmentKind, NurseVisitReason
+from renkei.edudata.metrics import release
 from renkei.platform import disclosure, telemetry
 from renkei.platform.disclosure import MIN_K, TOTAL, Dimension
 from renkei.tenants.codes import SCHOOL_TYPES
@@ -87,7 +86,7 @@ __all__ = [
 MONTH = "month"
 GRADE = "grade"
 MUNICIPALITY = "municipality"  # only at the prefecture level (renkei.graphql.federation)
-SCHOOL = "school"  # internal: a municipality is the total over its schools
+AREA = "area"  # internal: prefecture > municipality > school, one table per prefecture
 ABSENCE_DAYS = "absence_days"
 ABSENCE_CATEGORY = "absence_category"
 MONTHLY_ABSENCE = "monthly_absence"
@@ -122,6 +121,9 @@ LONG_TERM_CODES = {"30+": "long_term", "30+:illness": "illness", "30+:accident":
 DISTRIBUTION_CODES = {"0": "0", "1-9": "1-9", "10-29": "10-29", "30+": "30+", TOTAL: TOTAL}
 LONG_TERM_DAYS = 30
 MONTHLY_ABSENCE_DAYS = 10
+# Released absence days of a group bound its pupils absent 10+ days by days / 10: days are
+# withheld where that bound would be below this many pupils (see attendance_days_table).
+DAYS_BOUND_PUPILS = 3
 
 NURSE_REASONS = tuple(NurseVisitReason.values)
 M365_APPS = ("teams", "word", "excel", "powerpoint", "onenote", "outlook")
@@ -170,6 +172,7 @@ CATEGORY_LABELS_EN: Mapping[str, Mapping[str, str]] = {
 # Reasons for a withheld value beyond disclosure.REASONS.
 NO_DATA = "no_data"
 PART_SUPPRESSED = "part_suppressed"
+REMOTE_PART = "municipality_suppressed"
 # Whether a cell was withheld for being small (primary: 0..k-1 pupils) or to protect another
 # (complementary: >= k) is not released: an attacker can use the distinction as bounds and
 # pin cells with linear programming (found by the disclosure tests' LP attack). Both are
@@ -181,6 +184,7 @@ REASON_LABELS: Mapping[str, str] = {
     SUPPRESSED: "秘匿（少人数のため、または他のセルからの逆算を防ぐため）",
     NO_DATA: "集計対象のデータがないため算出不可",
     PART_SUPPRESSED: "内訳に秘匿されたセルがあるため秘匿",
+    REMOTE_PART: "市区町村の数値に秘匿されたセルがあるため秘匿",
 }
 
 Key = tuple[str, ...]
@@ -300,37 +304,187 @@ def _int_or_none(value: Any) -> int | None:
 
 def compute(metric: str, municipality, *, school_year: int, breakdown: Sequence[str] = (),
             school_code: str | None = None) -> MetricTable:
-    """Run ``metric`` for ``municipality`` and return its released table.
+    """``metric`` for ``municipality`` (or one of its schools), as released.
 
-    Call it inside the municipality's schema (``in_tenant``). Reads rollups only, counts
-    analyzable pupils only and applies disclosure control with k = the larger of the
-    tenant's ``min_cell_size`` and the metric's. ``school_code`` narrows the answer to one
-    school (the same protected table, so school and municipality answers agree).
-    Raises ValueError (Japanese message) for an unknown metric or breakdown.
+    The cells are those of the prefecture's release (:mod:`.release`): the municipality's
+    or the school's part of tables protected for the whole prefecture, so the municipality
+    API, the federation and every other entry point give each cell the same answer. Reads
+    rollups of analyzable pupils only; k is the largest of the prefecture's municipalities.
+    Raises ValueError (Japanese message) for an unknown metric, breakdown or school.
     """
+    spec = _spec(metric)
+    dims = check_breakdown(spec, breakdown)
+    loader = _Loader(release.scope_for(municipality.prefecture_id, include=municipality.code),
+                     int(school_year))
+    if school_code is None:
+        area = municipality.code
+    else:
+        area = loader.school_key(municipality.code, school_code)
+        if area not in loader.schools:
+            raise ValueError(f"学校コード {school_code} の {school_year} 年度の集計対象の児童生徒はいません。")
+    table = _answer(spec, loader, dims, area, municipality.code)
+    table.school_code = school_code
+    telemetry.record_suppressed_cells(sum(c.suppressed for c in table.cells), spec.name,
+                                      tenant_code=municipality.code)
+    return table
+
+
+def compute_prefecture(metric: str, prefecture_code: str, *, school_year: int,
+                       breakdown: Sequence[str] = (),
+                       municipalities: Iterable[str] | None = None) -> dict[str, MetricTable]:
+    """The prefecture's own table (key ``TOTAL``: its local municipalities together) and
+    each local municipality's (all, or those named), from the same release. ``breakdown``
+    must not name the municipality."""
+    spec = _spec(metric)
+    dims = check_breakdown(spec, breakdown)
+    loader = _loader(prefecture_code, school_year)
+    tables = {TOTAL: _answer(spec, loader, dims, TOTAL, prefecture_code)}
+    wanted = None if municipalities is None else set(municipalities)
+    for member in loader.scope.members:
+        if wanted is None or member.code in wanted:
+            tables[member.code] = _answer(spec, loader, dims, member.code, member.code)
+    return tables
+
+
+# Why a prefecture cell is withheld when a remote municipality withheld a part of it.
+REMOTE_PART_SUPPRESSED = REMOTE_PART
+
+
+def combine_prefecture(spec: Metric, breakdown: Sequence[str], local: MetricTable | None,
+                       remote: Sequence[MetricTable], municipalities: Sequence[MetricTable]
+                       ) -> tuple[list[str], list[MetricCell], int]:
+    """The prefecture's released table: (dimensions, cells, k).
+
+    The local municipalities' part is their joint release (``local``, from
+    :func:`compute_prefecture`). A remote municipality releases its own table, so a
+    prefecture cell adds its released cells to the local one and is withheld when any part
+    is (the total minus the released parts would reveal the withheld one). With the
+    municipality breakdown, every municipality's own cells come first, as it released them.
+    """
+    by_municipality = MUNICIPALITY in breakdown
+    base_dims = check_breakdown(spec, [d for d in breakdown if d != MUNICIPALITY])
+    order = {d: i for i, d in enumerate(spec.all_dimensions)}
+    dims = sorted({*base_dims, *spec.categories}, key=order.__getitem__)
+    cells: list[MetricCell] = []
+    if by_municipality:
+        for table in sorted(municipalities, key=lambda t: t.municipality_code):
+            for cell in table.cells:
+                cells.append(dataclasses.replace(
+                    cell, key={MUNICIPALITY: table.municipality_code, **cell.key}))
+    parts = [t for t in ([local] if local is not None else []) + list(remote) if t.cells]
+    lookups = [{tuple(c.key[d] for d in dims): c for c in t.cells} for t in parts]
+    for key in _ordered_keys(parts, dims):
+        cell = _add_up([lookup[key] for lookup in lookups if key in lookup])
+        cell.key = {**({MUNICIPALITY: TOTAL} if by_municipality else {}),
+                    **dict(zip(dims, key, strict=True))}
+        cells.append(cell)
+    out_dims = [MUNICIPALITY, *dims] if by_municipality else list(dims)
+    k = max((t.k for t in parts), default=max(MIN_K, spec.min_cell_size))
+    return out_dims, cells, k
+
+
+def _add_up(parts: Sequence[MetricCell]) -> MetricCell:
+    """One prefecture cell from its parts (the local release and remote tables)."""
+    if len(parts) == 1:
+        return dataclasses.replace(parts[0])
+    if any(p.suppressed for p in parts):
+        return MetricCell(key={}, pupils=None, value=None, suppressed=True,
+                          reason=REASON_LABELS[REMOTE_PART_SUPPRESSED],
+                          reason_code=REMOTE_PART_SUPPRESSED)
+    pupils = sum(p.pupils or 0 for p in parts)
+    numerator = sum(p.numerator or 0 for p in parts)
+    denominator = sum(p.denominator or 0 for p in parts)
+    if denominator == 0:
+        return MetricCell(key={}, pupils=pupils, value=None, suppressed=True,
+                          reason=REASON_LABELS[disclosure.ZERO_DENOMINATOR],
+                          reason_code=disclosure.ZERO_DENOMINATOR)
+    return MetricCell(key={}, pupils=pupils, value=100.0 * numerator / denominator,
+                      suppressed=False, reason=None, reason_code=None, numerator=numerator,
+                      denominator=denominator)
+
+
+def _ordered_keys(tables: Sequence[MetricTable], dims: Sequence[str]) -> list[tuple[str, ...]]:
+    """Every key of any table, ordered per dimension (leaves, groups, total)."""
+    seen: dict[tuple[str, ...], None] = {}
+    first: dict[str, dict[str, int]] = {d: {} for d in dims}
+    for table in tables:
+        for cell in table.cells:
+            key = tuple(cell.key[d] for d in dims)
+            seen.setdefault(key)
+            for d, code in zip(dims, key, strict=True):
+                first[d].setdefault(code, len(first[d]))
+
+    def rank(d: str, code: str) -> tuple:
+        if code == TOTAL:
+            return (3,)
+        if d == GRADE:
+            kind, _, grade = code.partition("-")
+            return (0, kind, int(grade)) if grade else (0, kind, 99)
+        if d == MONTH:
+            return (0, code) if "-" in code else (1, code)
+        return (0, first[d][code])
+
+    return sorted(seen, key=lambda key: tuple(rank(d, c) for d, c in zip(dims, key, strict=True)))
+
+
+def warm(prefecture_code: str) -> int:
+    """Make the current releases of the tables the prefecture has stored (after a data
+    change: see release.warm_after_commit). Returns how many tables were made or found."""
+    done = 0
+    for year, names in release.stored_tables(prefecture_code).items():
+        loader = _loader(prefecture_code, year)
+        for name in names:
+            kind, _, rest = name.partition(":")
+            if kind == "population":
+                loader.population_table()
+            elif kind == "attendance_days":
+                loader.attendance_days_table()
+            elif kind == "month" and rest in loader.months():
+                loader.month_table(rest)
+            elif kind == "nurse":
+                month, _, reason = rest.partition(":")
+                loader.nurse_table(month, reason)
+            elif kind == "m365":
+                month, _, app = rest.partition(":")
+                loader.m365_table(month, app)
+            elif kind == "assessment":
+                loader.assessment_tables()
+            else:
+                continue
+            done += 1
+    return done
+
+
+def prefecture_scope(prefecture_code: str) -> release.Scope:
+    """Who the prefecture's releases are made of (local municipalities and their versions)."""
+    return release.scope_for(prefecture_code)
+
+
+def _spec(metric: str) -> Metric:
     spec = METRICS.get(metric)
     if spec is None:
         raise ValueError(f"指標「{metric}」はありません。使える指標: {', '.join(METRICS)}")
-    dims = check_breakdown(spec, breakdown)
-    tenant = getattr(connection, "tenant", None)
-    if getattr(tenant, "code", None) != municipality.code:
-        raise ValueError(f"自治体 {municipality.code} のスキーマの中で呼び出してください（in_tenant）。")
-    k = max(MIN_K, spec.min_cell_size, int(municipality.min_cell_size))
-    loader = _Loader(municipality.schema_name, int(school_year), k)
-    school = TOTAL if school_code is None else loader.school_key(school_code)
-    if school not in (TOTAL, *loader.schools):
-        raise ValueError(f"学校コード {school_code} の {school_year} 年度の集計対象の児童生徒はいません。")
-    assert spec._build is not None
-    cells = spec._build(loader, set(dims), school)
+    return spec
+
+
+def _loader(prefecture_code: str, school_year: int) -> _Loader:
+    return _Loader(release.scope_for(prefecture_code), int(school_year))
+
+
+def _answer(spec: Metric, loader: _Loader, dims: Sequence[str], area: str, code: str
+            ) -> MetricTable:
+    """The cells of ``spec`` at ``area`` (TOTAL, a municipality or a school)."""
     order = {d: i for i, d in enumerate(spec.all_dimensions)}
     out_dims = sorted({*dims, *spec.categories}, key=order.__getitem__)
+    cells: list[MetricCell] = []
+    if area == TOTAL or area in loader.schools or area in loader.municipalities():
+        assert spec._build is not None
+        cells = spec._build(loader, set(dims), area)
     for cell in cells:
         cell.key = {d: cell.key[d] for d in out_dims}
-    telemetry.record_suppressed_cells(sum(c.suppressed for c in cells), spec.name,
-                                      tenant_code=municipality.code)
-    return MetricTable(metric=spec.name, municipality_code=municipality.code,
-                       school_year=int(school_year), dimensions=out_dims, k=k, cells=cells,
-                       unit=spec.unit, school_code=school_code)
+    return MetricTable(metric=spec.name, municipality_code=code,
+                       school_year=int(loader.year), dimensions=out_dims, k=loader.k,
+                       cells=cells, unit=spec.unit)
 
 
 def check_breakdown(spec: Metric, breakdown: Iterable[str]) -> tuple[str, ...]:
@@ -405,36 +559,6 @@ def _grade_order(code: str) -> tuple[str, int]:
     return kind, int(grade)
 
 
-@dataclass(frozen=True)
-class _Protected:
-    """One protected table: which cells are released, and their real figures.
-
-    ``values`` and ``measures`` hold every cell, suppressed ones too: this object never
-    leaves the tenant; only :class:`MetricCell` values built from released cells do.
-    """
-
-    dims: tuple[Dimension, ...]
-    reasons: Mapping[Key, str | None]
-    values: Mapping[Key, int]
-    measures: Mapping[str, Mapping[Key, int]]
-
-    def count(self, key: Key) -> disclosure.Cell:
-        return self._cell(key, self.values.get(key))
-
-    def measure(self, name: str, key: Key) -> disclosure.Cell:
-        return self._cell(key, self.measures[name].get(key))
-
-    def _cell(self, key: Key, value: int | None) -> disclosure.Cell:
-        if key not in self.reasons:
-            # Not a cell of this table: a code the table does not have (its school did
-            # not take part). Nothing to release.
-            return disclosure.Cell(key, None, True, NO_DATA)
-        reason = self.reasons[key]
-        if reason is None:
-            return disclosure.Cell(key, int(value or 0), False, None)
-        return disclosure.Cell(key, None, True, reason)
-
-
 def _sum(key: Key, parts: Sequence[disclosure.Cell]) -> disclosure.Cell:
     """A figure derived from released cells only: their sum, withheld if any part is.
 
@@ -449,90 +573,93 @@ def _sum(key: Key, parts: Sequence[disclosure.Cell]) -> disclosure.Cell:
     return disclosure.Cell(key, sum(p.value or 0 for p in parts), False, None)
 
 
-_CACHE: OrderedDict[tuple, _Protected] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 8192
-
-
 def clear_cache() -> None:
-    """Forget protected tables (the cache is keyed by the input counts, so this is only
-    for tests and benchmarks that want a cold start)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    """Forget the releases and rows this process remembers (tests and benchmarks that want a
+    cold start; a data change never needs it, it makes a new version)."""
+    release.forget()
 
 
-def _protect(name: str, schema: str, k: int, dims: Sequence[Dimension],
-             counts: Mapping[Key, int], measures: Mapping[str, Mapping[Key, int]],
-             structural: Iterable[Key]) -> _Protected:
-    """protect_table for one canonical table, reused while its inputs are unchanged.
-
-    The cache key holds the input counts, so a rollup refresh (an import, an opt-out) is a
-    different key and nothing stale is ever served. Protection is the CPU-heavy part of a
-    metric; reading the rollup aggregates that form the key is cheap.
-    """
-    counts = {key: int(v) for key, v in counts.items() if v}
-    structural = frozenset(structural)
-    cache_key = (name, schema, k, tuple((d.name, d.leaves) for d in dims),
-                 tuple(sorted(counts.items())),
-                 tuple(sorted((m, tuple(sorted(v.items()))) for m, v in measures.items())))
-    with _CACHE_LOCK:
-        hit = _CACHE.get(cache_key)
-        if hit is not None:
-            _CACHE.move_to_end(cache_key)
-            return hit
-    table = disclosure.protect_table(counts, dims, k, structural_zeros=structural)
-    result = _Protected(tuple(dims), {cell.key: cell.reason for cell in table},
-                        _margins(counts, dims),
-                        {m: _margins(v, dims) for m, v in measures.items()})
-    with _CACHE_LOCK:
-        _CACHE[cache_key] = result
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return result
+def area_code(municipality_code: str, school_id: Any) -> str:
+    """A school's code in the area dimension: "131130:42" (its row id in the tenant)."""
+    return f"{municipality_code}:{school_id}"
 
 
-def _margins(counts: Mapping[Key, int], dims: Sequence[Dimension]) -> dict[Key, int]:
-    """Every cell's sum over its leaves (all codes of every dimension)."""
-    values = dict.fromkeys(itertools.product(*(d.codes for d in dims)), 0)
-    for leaf, value in counts.items():
-        if not value:
-            continue
-        chains = (d.ancestors(code) for code, d in zip(leaf, dims, strict=True))
-        for key in itertools.product(*chains):
-            values[key] += value
-    return values
-
-
-_COMPILED: dict[tuple[str, int], tuple[str, tuple]] = {}
-
-
-def _rows(name: str, year: int, queryset: Callable[[], Any]) -> list[tuple]:
-    """Run a rollup query, compiled by the ORM once per process and school year.
-
-    The SQL names tables without a schema (the tenant's search_path picks them), so the same
-    statement serves every tenant; compiling it is most of a small query's cost.
-    """
-    compiled = _COMPILED.get((name, year))
-    if compiled is None:
-        sql, params = queryset().query.sql_with_params()
-        compiled = _COMPILED[name, year] = (sql, tuple(params))
+def _union(members: Sequence[release.Member], select: str, params: Callable[[release.Member], list]
+           ) -> list[tuple]:
+    """One statement over every member's schema (``{s}`` is the quoted schema name): a
+    prefecture's rollups in one round trip instead of one per municipality."""
+    if not members:
+        return []
+    quote = connection.ops.quote_name
+    sql = " UNION ALL ".join(f"({select.format(s=quote(m.schema_name))})" for m in members)
     with connection.cursor() as cursor:
-        cursor.execute(*compiled)
+        cursor.execute(sql, [p for m in members for p in params(m)])
         return cursor.fetchall()
 
 
-class _Loader:
-    """The canonical tables of one tenant and school year.
+# Constants only are interpolated here; schema names are quoted by _union.
+_POPULATION_SQL = f"""
+    SELECT %s::text, y.school_id, y.school_type, y.grade,
+           CASE WHEN y.absence_days >= {LONG_TERM_DAYS} AND y.absent_illness >= y.absent_accident
+                     AND y.absent_illness >= y.absent_other THEN '30+:illness'
+                WHEN y.absence_days >= {LONG_TERM_DAYS} AND y.absent_accident >= y.absent_other
+                     THEN '30+:accident'
+                WHEN y.absence_days >= {LONG_TERM_DAYS} THEN '30+:other'
+                WHEN y.absence_days >= 10 THEN '10-29'
+                WHEN y.absence_days >= 1 THEN '1-9' ELSE '0' END,
+           count(*)
+    FROM {{s}}.edudata_attendancepupilyear y
+    JOIN {{s}}.edudata_student st ON st.id = y.student_id AND st.opted_out_at IS NULL
+    WHERE y.school_year = %s
+    GROUP BY 2, 3, 4, 5"""  # noqa: S608
 
-    Rollups are read once per call (a few GROUP BY queries); each table is protected once
-    per process while its inputs are unchanged. Every table has the school as its first
-    dimension and the grade as its second: a municipality is the total over its schools.
-    Tables whose dimensions are all partitions of pupils go through protect_table; months,
-    nurse-visit reasons and apps are separate tables (see :func:`_sum`).
+_MONTHS_SQL = f"""
+    SELECT %s::text, m.school_id, m.school_type, m.grade, m.month,
+           CASE WHEN m.absent_illness + m.absent_accident + m.absent_other
+                     >= {MONTHLY_ABSENCE_DAYS} THEN 'ge10' ELSE 'lt10' END,
+           count(*), sum(m.school_days - m.suspension - m.mourning),
+           sum(m.school_days - m.suspension - m.mourning
+               - m.absent_illness - m.absent_accident - m.absent_other),
+           max(m.school_days)
+    FROM {{s}}.edudata_attendancepupilmonth m
+    JOIN {{s}}.edudata_student st ON st.id = m.student_id AND st.opted_out_at IS NULL
+    WHERE m.school_year = %s
+    GROUP BY 2, 3, 4, 5, 6"""  # noqa: S608
+
+_NURSE_SQL = """
+    SELECT %s::text, school_id, school_type, grade, month, reason_category, sum(pupils),
+           sum(visits)
+    FROM {s}.edudata_nursevisitmonth
+    WHERE school_year = %s AND reason_category = ANY(%s)
+    GROUP BY 2, 3, 4, 5, 6"""
+
+_M365_SQL = """
+    SELECT %s::text, school_id, school_type, grade, month, app, sum(active_pupils)
+    FROM {s}.edudata_m365appmonth
+    WHERE school_year = %s AND app = ANY(%s)
+    GROUP BY 2, 3, 4, 5, 6"""
+
+_ASSESSMENT_SQL = """
+    SELECT %s::text, school_id, school_type, grade, subject, score_bin, sum(pupils)
+    FROM {s}.edudata_assessmentbin
+    WHERE school_year = %s AND kind = %s
+    GROUP BY 2, 3, 4, 5, 6"""
+
+
+class _Loader:
+    """The canonical tables of one prefecture and school year.
+
+    Every table has the area as its first dimension (prefecture > municipality > school, the
+    school's code being ``area_code``) and the grade as its second; a municipality's figures
+    are its cells at the municipality's code, a school's at the school's. Tables whose
+    dimensions all partition pupils are protected as one (:mod:`.release`); months,
+    nurse-visit reasons and apps are separate tables (see :func:`_sum`). The exact rows are
+    read once per data version and kept in this process only; releases are served from
+    :func:`release.released_table`.
     """
 
-    def __init__(self, schema: str, school_year: int, k: int):
-        self.schema, self.year, self.k = schema, school_year, k
+    def __init__(self, scope: release.Scope, school_year: int):
+        self.scope, self.year, self.k = scope, school_year, scope.k
         self._memo: dict[Any, Any] = {}
 
     def _once(self, name: Any, make: Callable[[], Any]) -> Any:
@@ -540,35 +667,27 @@ class _Loader:
             self._memo[name] = make()
         return self._memo[name]
 
+    def _read(self, family: str, make: Callable[[], Any]) -> Any:
+        """Exact rows of a family of tables, once per version in this process."""
+        key = ("rows", self.scope.prefecture_code, family, self.year, self.scope.version)
+        return self._once(("rows", family), lambda: release.remember(key, make))
+
+    def _release(self, name: str, make: Callable[[], release.Protected]) -> release.Protected:
+        return self._once(("release", name),
+                          lambda: release.released_table(self.scope, name, self.year, make))
+
     # population ---------------------------------------------------------------------------
     def population(self) -> tuple[dict[str, str], tuple[str, ...], dict[Key, int]]:
-        """(school code -> school type, grade leaves, (school, grade, absence leaf) -> n)."""
-        return self._once("population_rows", self._read_population)
+        """(school area code -> school type, grade leaves, (school, grade, absence leaf) -> n)."""
+        return self._read("population", self._read_population)
 
     def _read_population(self):
-        from renkei.edudata.models import AttendancePupilYear, Student
-
-        long_term = Q(absence_days__gte=LONG_TERM_DAYS)
-        bin_ = Case(
-            When(long_term & Q(absent_illness__gte=F("absent_accident"))
-                 & Q(absent_illness__gte=F("absent_other")), then=Value("30+:illness")),
-            When(long_term & Q(absent_accident__gte=F("absent_other")),
-                 then=Value("30+:accident")),
-            When(long_term, then=Value("30+:other")),
-            When(absence_days__gte=10, then=Value("10-29")),
-            When(absence_days__gte=1, then=Value("1-9")),
-            default=Value("0"))
-        rows = _rows("population", self.year, lambda: (
-            AttendancePupilYear.objects
-            .filter(school_year=self.year, student__in=Student.objects.analyzable())
-            .annotate(bin=bin_)
-            .values_list("school_id", "school_type", "grade", "bin")
-            .annotate(n=Count("id")).order_by()))
+        rows = _union(self.scope.members, _POPULATION_SQL, lambda m: [m.code, self.year])
         schools: dict[str, str] = {}
         counts: dict[Key, int] = {}
         pairs: set[tuple[str, int]] = set()
-        for school_id, kind, grade, bin_code, n in rows:
-            school = str(school_id)
+        for code, school_id, kind, grade, bin_code, n in rows:
+            school = area_code(code, school_id)
             schools[school] = kind
             pairs.add((kind, grade))
             key = (school, grade_code(kind, grade), bin_code)
@@ -580,28 +699,34 @@ class _Loader:
 
     @property
     def schools(self) -> dict[str, str]:
-        """School key -> school type, for the schools of the population."""
+        """School area code -> school type, for the schools of the population."""
         return self.population()[0]
 
-    def school_key(self, school_code: str) -> str:
-        """The school's code in the tables (its row id: the rollups carry it, so no query
-        has to join the school table just for the 学校コード)."""
-        from renkei.edudata.models import School
+    def municipalities(self) -> set[str]:
+        """Codes of the municipalities with pupils this year."""
+        return {school.split(":")[0] for school in self.schools}
 
-        pk = School.objects.filter(code=school_code).values_list("pk", flat=True).first()
-        return "" if pk is None else str(pk)
+    def school_key(self, municipality_code: str, school_code: str) -> str:
+        """The area code of a school given its 学校コード ("" when there is none)."""
+        member = self.scope.member(municipality_code)
+        if member is None:
+            return ""
+        rows = _union([member], "SELECT id FROM {s}.edudata_school WHERE code = %s",
+                      lambda m: [school_code])
+        return area_code(municipality_code, rows[0][0]) if rows else ""
 
-    def school_dim(self, schools: Iterable[str] | None = None) -> Dimension:
-        return Dimension(SCHOOL, tuple(sorted(self.schools if schools is None else schools)))
+    def area_dim(self, schools: Iterable[str] | None = None) -> Dimension:
+        leaves = tuple(sorted(self.schools if schools is None else schools))
+        return Dimension(AREA, leaves, {s: s.split(":")[0] for s in leaves})
 
     def grade_dim(self, grades: Iterable[str] | None = None) -> Dimension:
         leaves = tuple(sorted(self.population()[1] if grades is None else grades,
                               key=_grade_order))
         return Dimension(GRADE, leaves, {g: g.split("-")[0] for g in leaves})
 
-    def _zeros(self, dims: Sequence[Dimension]) -> set[Key]:
+    def _zeros(self, dims: Sequence[Dimension]) -> frozenset[Key]:
         """Leaves zero by definition: a grade of another school type than the school's
-        (a 中学校 has no 小学校 3年). Dims are (school, grade, *rest)."""
+        (a 中学校 has no 小学校 3年). Dims are (area, grade, *rest)."""
         zeros: set[Key] = set()
         for school in dims[0].leaves:
             kind = self.schools[school]
@@ -609,68 +734,107 @@ class _Loader:
                 if grade.split("-")[0] != kind:
                     for rest in itertools.product(*(d.leaves for d in dims[2:])):
                         zeros.add((school, grade, *rest))
-        return zeros
+        return frozenset(zeros)
 
-    def _table(self, name: str, dims: Sequence[Dimension], counts: Mapping[Key, int],
-               measures: Mapping[str, Mapping[Key, int]] | None = None) -> _Protected:
-        return _protect(name, self.schema, self.k, dims, counts, measures or {},
-                        self._zeros(dims))
+    def _table(self, name: str, dims: Callable[[], Sequence[Dimension]],
+               counts: Callable[[], Mapping[Key, int]],
+               measures: Callable[[], Mapping[str, Mapping[Key, int]]] | None = None, *,
+               structural: Iterable[Key] = (), insensitive: Iterable[Key] = (),
+               k: int | None = None) -> release.Protected:
+        def make(previous: release.Protected | None) -> release.Protected:
+            d = tuple(dims())
+            with telemetry.span("renkei.release.protect", table=name):
+                return release.protect(name, d, k or self.k, counts(),
+                                       measures() if measures else {},
+                                       self._zeros(d) | frozenset(structural),
+                                       frozenset(insensitive), previous)
+        return self._release(name, make)
 
-    def population_table(self) -> _Protected | None:
-        """school x grade x absence days in the year (distinct pupils)."""
-        def make():
-            schools, _, counts = self.population()
-            if not schools:
-                return None
-            dims = (self.school_dim(), self.grade_dim(),
-                    Dimension(ABSENCE_DAYS, _ABSENCE_LEAVES, _ABSENCE_PARENTS))
-            return self._table("population", dims, counts)
-        return self._once("population", make)
+    def population_table(self) -> release.Protected | None:
+        """area x grade x absence days in the year (distinct pupils)."""
+        if not self.schools:
+            return None
+        return self._table("population", lambda: (
+            self.area_dim(), self.grade_dim(),
+            Dimension(ABSENCE_DAYS, _ABSENCE_LEAVES, _ABSENCE_PARENTS)),
+            lambda: self.population()[2])
 
     # months ------------------------------------------------------------------------------------
     def _read_months(self):
-        from renkei.edudata.models import AttendancePupilMonth, Student
-
-        absences = F("absent_illness") + F("absent_accident") + F("absent_other")
-        required = F("school_days") - F("suspension") - F("mourning")
-        rows = _rows("months", self.year, lambda: (
-            AttendancePupilMonth.objects
-            .filter(school_year=self.year, student__in=Student.objects.analyzable())
-            .annotate(absences=absences)
-            .annotate(bin=Case(When(absences__gte=MONTHLY_ABSENCE_DAYS, then=Value("ge10")),
-                               default=Value("lt10")))
-            .values_list("school_id", "school_type", "grade", "month", "bin")
-            .annotate(n=Count("id"), required=Sum(required),
-                      attended=Sum(required - absences)).order_by()))
-        per_month: dict[str, tuple[dict, dict, dict]] = {}
-        for school_id, kind, grade, month, bin_code, n, req, att in rows:
-            school = str(school_id)
+        rows = _union(self.scope.members, _MONTHS_SQL, lambda m: [m.code, self.year])
+        per_month: dict[str, tuple[dict, dict, dict, dict]] = {}
+        for code, school_id, kind, grade, month, bin_code, n, req, att, days in rows:
+            school = area_code(code, school_id)
             if school not in self.schools:
                 continue  # not in the yearly rollup: not part of the population
-            counts, req_days, att_days = per_month.setdefault(
-                month_code(self.year, month), ({}, {}, {}))
+            counts, req_days, att_days, most_days = per_month.setdefault(
+                month_code(self.year, month), ({}, {}, {}, {}))
             key = (school, grade_code(kind, grade), bin_code)
             counts[key] = counts.get(key, 0) + n
             req_days[key] = req_days.get(key, 0) + int(req or 0)
             att_days[key] = att_days.get(key, 0) + int(att or 0)
+            most_days[key[:2]] = max(most_days.get(key[:2], 0), int(days or 0))
         return per_month
 
     def months(self) -> tuple[str, ...]:
         """Months of the school year with attendance data, in order."""
-        return tuple(sorted(self._once("months_rows", self._read_months), key=_month_order))
+        return tuple(sorted(self._read("months", self._read_months), key=_month_order))
 
-    def month_table(self, month: str) -> _Protected | None:
-        """school x grade x (fewer than / at least 10 absence days) in one month."""
-        def make():
-            data = self._once("months_rows", self._read_months).get(month)
-            if data is None:
-                return None
-            counts, req_days, att_days = data
-            dims = (self.school_dim(), self.grade_dim(self._grades(counts)),
-                    Dimension(MONTHLY_ABSENCE, ("lt10", "ge10")))
-            return self._table(f"month:{month}", dims, counts,
-                               {"required": req_days, "attended": att_days})
-        return self._once(("month", month), make)
+    def month_table(self, month: str) -> release.Protected | None:
+        """area x grade x (fewer than / at least 10 absence days) in one month."""
+        data = self._read("months", self._read_months).get(month)
+        if data is None:
+            return None
+        counts, _, _, most_days = data
+        # Where no pupil had 10 school days this month (the first days of April, say),
+        # nobody can be absent 10: a zero by the calendar, which is public.
+        short = {(*group, "ge10") for group, days in most_days.items()
+                 if days < MONTHLY_ABSENCE_DAYS}
+        return self._table(
+            f"month:{month}",
+            lambda: (self.area_dim(), self.grade_dim(self._grades(counts)),
+                     Dimension(MONTHLY_ABSENCE, ("lt10", "ge10"))),
+            lambda: counts, structural=short)
+
+    def attendance_days_table(self) -> release.Protected | None:
+        """area x grade x month (under the school year): absence days, with the days
+        required and attended, protected as magnitudes.
+
+        A pupil absent 10 days or more in a month contributes at least 10 absence days, so
+        a group's absence days A bound its number of such pupils by A / 10: released days
+        could pin a withheld count of the month table ("fewer than 10 absence days, so
+        nobody was absent 10"). Hence days are a table of their own, protected with a
+        threshold of 10 x DAYS_BOUND_PUPILS days: no released A, and no A recovered from
+        released ones (every relation's withheld cells hold that many days together),
+        bounds a withheld count below DAYS_BOUND_PUPILS pupils, so none is pinned and none
+        narrowed to "0 or 1". Days add up over months, so the year is this table's total
+        and is released on its own. Groups whose every pupil had fewer than 10 school days
+        in the month bound nothing and are never sensitive themselves.
+        """
+        per_month = self._read("months", self._read_months)
+        if not per_month or not self.schools:
+            return None
+        absences: dict[Key, int] = {}
+        required: dict[Key, int] = {}
+        attended: dict[Key, int] = {}
+        short: set[Key] = set()
+        grades: set[str] = set()
+        for month, (counts, req_days, att_days, most_days) in per_month.items():
+            for school, grade, _bin in counts:
+                key = (school, grade, month)
+                grades.add(grade)
+                required[key] = required.get(key, 0) + req_days[(school, grade, _bin)]
+                attended[key] = attended.get(key, 0) + att_days[(school, grade, _bin)]
+                absences[key] = required[key] - attended[key]
+            short.update((*group, month) for group, days in most_days.items()
+                         if days < MONTHLY_ABSENCE_DAYS)
+        months = tuple(sorted(per_month, key=_month_order))
+        return self._table(
+            "attendance_days",
+            lambda: (self.area_dim(), self.grade_dim(grades | set(self.population()[1])),
+                     Dimension(MONTH, months)),
+            lambda: absences, lambda: {"required": required, "attended": attended},
+            insensitive=short, k=MONTHLY_ABSENCE_DAYS * DAYS_BOUND_PUPILS)
 
     def _grades(self, counts: Mapping[Key, int]) -> set[str]:
         """The population's grades, plus any grade only this table has."""
@@ -678,16 +842,11 @@ class _Loader:
 
     # nurse visits --------------------------------------------------------------------------
     def _read_nurse(self):
-        from renkei.edudata.models import NurseVisitMonth
-
-        rows = _rows("nurse", self.year, lambda: (
-            NurseVisitMonth.objects.filter(school_year=self.year,
-                                           reason_category__in=NURSE_REASONS)
-            .values_list("school_id", "school_type", "grade", "month", "reason_category")
-            .annotate(p=Sum("pupils"), v=Sum("visits")).order_by()))
+        rows = _union(self.scope.members, _NURSE_SQL,
+                      lambda m: [m.code, self.year, list(NURSE_REASONS)])
         data: dict[tuple[str, str], tuple[dict, dict]] = {}
-        for school_id, kind, grade, month, reason, p, v in rows:
-            school = str(school_id)
+        for code, school_id, kind, grade, month, reason, p, v in rows:
+            school = area_code(code, school_id)
             if school not in self.schools:
                 continue
             counts, visits = data.setdefault((month_code(self.year, month), reason), ({}, {}))
@@ -698,29 +857,23 @@ class _Loader:
 
     def nurse_months(self) -> tuple[str, ...]:
         """Months with attendance or nurse-visit data (a month with no visits is a zero)."""
-        data = self._once("nurse_rows", self._read_nurse)
+        data = self._read("nurse", self._read_nurse)
         return tuple(sorted(set(self.months()) | {m for m, _ in data}, key=_month_order))
 
-    def nurse_table(self, month: str, reason: str) -> _Protected:
-        """school x grade: pupils who visited the nurse for ``reason`` in ``month``."""
-        def make():
-            counts, visits = self._once("nurse_rows", self._read_nurse).get(
-                (month, reason), ({}, {}))
-            dims = (self.school_dim(), self.grade_dim(self._grades(counts)))
-            return self._table(f"nurse:{month}:{reason}", dims, counts, {"visits": visits})
-        return self._once(("nurse", month, reason), make)
+    def nurse_table(self, month: str, reason: str) -> release.Protected:
+        """area x grade: pupils who visited the nurse for ``reason`` in ``month``."""
+        counts, visits = self._read("nurse", self._read_nurse).get((month, reason), ({}, {}))
+        return self._table(f"nurse:{month}:{reason}",
+                           lambda: (self.area_dim(), self.grade_dim(self._grades(counts))),
+                           lambda: counts, lambda: {"visits": visits})
 
     # Microsoft 365 ----------------------------------------------------------------------------
     def _read_m365(self):
-        from renkei.edudata.models import M365AppMonth
-
-        rows = _rows("m365", self.year, lambda: (
-            M365AppMonth.objects.filter(school_year=self.year, app__in=M365_APPS)
-            .values_list("school_id", "school_type", "grade", "month", "app")
-            .annotate(n=Sum("active_pupils")).order_by()))
+        rows = _union(self.scope.members, _M365_SQL,
+                      lambda m: [m.code, self.year, list(M365_APPS)])
         data: dict[tuple[str, str], dict] = {}
-        for school_id, kind, grade, month, app, n in rows:
-            school = str(school_id)
+        for code, school_id, kind, grade, month, app, n in rows:
+            school = area_code(code, school_id)
             if school not in self.schools:
                 continue
             counts = data.setdefault((month_code(self.year, month), app), {})
@@ -730,49 +883,47 @@ class _Loader:
 
     def m365_months(self) -> tuple[str, ...]:
         """Months with any Microsoft 365 usage data (the reports cover recent days only)."""
-        data = self._once("m365_rows", self._read_m365)
+        data = self._read("m365", self._read_m365)
         return tuple(sorted({m for m, _ in data}, key=_month_order))
 
-    def m365_table(self, month: str, app: str) -> _Protected:
-        """school x grade: pupils active in ``app`` in ``month``."""
-        def make():
-            counts = self._once("m365_rows", self._read_m365).get((month, app), {})
-            dims = (self.school_dim(), self.grade_dim(self._grades(counts)))
-            return self._table(f"m365:{month}:{app}", dims, counts)
-        return self._once(("m365", month, app), make)
+    def m365_table(self, month: str, app: str) -> release.Protected:
+        """area x grade: pupils active in ``app`` in ``month``."""
+        counts = self._read("m365", self._read_m365).get((month, app), {})
+        return self._table(f"m365:{month}:{app}",
+                           lambda: (self.area_dim(), self.grade_dim(self._grades(counts))),
+                           lambda: counts)
 
     # assessments -----------------------------------------------------------------------
-    def assessment_tables(self) -> dict[str, _Protected]:
-        """Per subject: school x grade x score bin of the achievement survey (学力調査).
+    def assessment_tables(self) -> dict[str, release.Protected]:
+        """Per subject: area x grade x score bin of the achievement survey (学力調査).
 
         Only 学力調査 (one sitting per subject and year): the rollup counts distinct pupils
         per bin, so with several tests per subject a pupil would be in several bins.
         """
-        return self._once("assessment", self._read_assessment)
+        per_subject = self._read("assessment", self._read_assessment)
+        tables = {}
+        for subject, counts in sorted(per_subject.items()):
+            # The schools and grades that sat this subject; the others did not take it.
+            tables[subject] = self._table(
+                f"assessment:{subject}",
+                lambda counts=counts: (self.area_dim({key[0] for key in counts}),
+                                       self.grade_dim({key[1] for key in counts}),
+                                       Dimension(SCORE_BIN, _SCORE_LEAVES, _SCORE_PARENTS)),
+                lambda counts=counts: counts)
+        return tables
 
-    def _read_assessment(self) -> dict[str, _Protected]:
-        from renkei.edudata.models import AssessmentBin
-
-        rows = _rows("assessment", self.year, lambda: (
-            AssessmentBin.objects.filter(school_year=self.year, kind=ASSESSMENT_KIND)
-            .values_list("school_id", "school_type", "grade", "subject", "score_bin")
-            .annotate(n=Sum("pupils")).order_by()))
+    def _read_assessment(self) -> dict[str, dict[Key, int]]:
+        rows = _union(self.scope.members, _ASSESSMENT_SQL,
+                      lambda m: [m.code, self.year, ASSESSMENT_KIND])
         per_subject: dict[str, dict[Key, int]] = {}
-        for school_id, kind, grade, subject, score_bin, n in rows:
-            school = str(school_id)
+        for code, school_id, kind, grade, subject, score_bin, n in rows:
+            school = area_code(code, school_id)
             if school not in self.schools:
                 continue
             key = (school, grade_code(kind, grade), _SCORE_LEAVES[min(max(score_bin, 0), 9)])
             counts = per_subject.setdefault(subject, {})
             counts[key] = counts.get(key, 0) + int(n)
-        tables = {}
-        for subject, counts in sorted(per_subject.items()):
-            # The schools and grades that sat this subject; the others did not take it.
-            dims = (self.school_dim({key[0] for key in counts}),
-                    self.grade_dim({key[1] for key in counts}),
-                    Dimension(SCORE_BIN, _SCORE_LEAVES, _SCORE_PARENTS))
-            tables[subject] = self._table(f"assessment:{subject}", dims, counts)
-        return tables
+        return per_subject
 
 
 # -- metric builders ---------------------------------------------------------------------------
@@ -821,33 +972,29 @@ def _monthly(loader: _Loader, months: Sequence[str], m: str, key: Key,
     return get(m, *args)
 
 
-def _month_cell(loader: _Loader, month: str, key: Key, measure: str | None = None
-                ) -> disclosure.Cell:
+def _month_cell(loader: _Loader, month: str, key: Key) -> disclosure.Cell:
     table = loader.month_table(month)
     if table is None:
         return disclosure.Cell(key, None, True, NO_DATA)
-    return table.count(key) if measure is None else table.measure(measure, key)
+    return table.count(key)
 
 
 def _build_attendance_rate(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
     months = loader.months()
     pop = loader.population_table()
-    if not months or pop is None:
+    days = loader.attendance_days_table()
+    if not months or pop is None or days is None:
         return []
     year = str(loader.year)
-
-    def month_part(mm: str, key: Key, measure: str | None) -> disclosure.Cell:
-        return _month_cell(loader, mm, key, measure)
-
     cells = []
     for m in _times(loader, months, MONTH in by):
         for g in _grade_codes(loader, GRADE in by):
             key = (school, g, TOTAL)
             # Yearly pupils are distinct pupils: the population table's figure.
             pupils = pop.count(key) if m == year else _month_cell(loader, m, key)
-            attended = _monthly(loader, months, m, key, month_part, key, "attended")
-            required = _monthly(loader, months, m, key, month_part, key, "required")
-            cells.append(_cell({MONTH: m, GRADE: g}, pupils, attended, required))
+            at = (school, g, TOTAL if m == year else m)
+            cells.append(_cell({MONTH: m, GRADE: g}, pupils, days.measure("attended", at),
+                               days.measure("required", at)))
     return cells
 
 
@@ -958,7 +1105,7 @@ def _build_assessment(loader: _Loader, by: set[str], school: str) -> list[Metric
     codes = {code: code for code in (*_SCORE_LEAVES, "0-39", "40-69", "70-100", TOTAL)}
     cells = []
     for subject, table in loader.assessment_tables().items():
-        if school != TOTAL and school not in table.dims[0].leaves:
+        if school not in table.dims[0].codes:
             continue
         for g in (list(table.dims[1].codes) if GRADE in by else [TOTAL]):
             counts = {c: table.count((school, g, c)) for c in codes}

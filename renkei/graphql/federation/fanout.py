@@ -1,19 +1,16 @@
-"""Running one metric in every municipality of a prefecture, and adding the answers up.
+"""Asking the municipalities of a prefecture one metric question: transport only.
 
-Each municipality answers with its *released* table (``renkei.edudata.metrics.compute``:
-disclosure control is applied inside the tenant, before anything leaves it). Local tenants
-run in this deployment, each in its own schema (``in_tenant``); remote tenants - a
-municipality running its own Renkei - are asked over HTTP with a signed service token
-(:mod:`.auth`). The calls run concurrently on a few threads; each thread uses its own
-database connection for the tenants it takes and closes it when it ends. Every tenant has
-its own time limit (``settings.RENKEI_FEDERATION_TIMEOUT_SECONDS``, also set as the
-PostgreSQL ``statement_timeout`` of local work); a tenant that fails or runs out of time is
-reported as missing, with a reason, and the others still answer.
-
-The prefecture level only ever adds up released cells: a prefecture cell is released when
-every contributing municipality cell is, and withheld otherwise (the prefecture total minus
-the released municipalities would reveal the hidden one). Every prefecture figure is thus a
-sum of figures the municipalities released themselves, so it discloses nothing new.
+Local tenants - municipalities in this deployment - are answered together from their
+prefecture's release (:func:`renkei.edudata.metrics.compute_prefecture`: the prefecture is
+protected as one table, so every municipality's cells and the prefecture's own agree with
+what any other entry point releases). Remote tenants - a municipality running its own
+Renkei - are asked over HTTP with a signed service token (:mod:`.auth`) and answer with
+their own released table. The calls (one for the locals, one per remote) run concurrently on
+a few threads; each thread uses its own database connection and closes it when it ends.
+Every call has its own time limit (``settings.RENKEI_FEDERATION_TIMEOUT_SECONDS``, also the
+PostgreSQL ``statement_timeout`` of local work); one that fails or runs out of time is
+reported as missing, with a reason, and the others still answer. The prefecture figures are
+put together by :func:`renkei.edudata.metrics.combine_prefecture`.
 """
 
 from __future__ import annotations
@@ -36,12 +33,11 @@ from django.db import connection
 from opentelemetry import context as otel_context
 
 from renkei.edudata import metrics
-from renkei.edudata.metrics import MUNICIPALITY, TOTAL, Metric, MetricCell, MetricTable
+from renkei.edudata.metrics import TOTAL, Metric, MetricCell, MetricTable
 from renkei.graphql.federation import auth
 from renkei.platform import telemetry
 from renkei.platform.disclosure import MIN_K
 from renkei.tenants.codes import CodeError, validate_municipality_code
-from renkei.tenants.context import in_tenant
 from renkei.tenants.models import Municipality
 
 log = logging.getLogger(__name__)
@@ -53,11 +49,6 @@ NO_DATA = "no_data"
 FAILED = "failed"
 TIMEOUT = "timeout"
 
-PREFECTURE_PART_SUPPRESSED = "municipality_suppressed"
-PREFECTURE_REASONS = {
-    PREFECTURE_PART_SUPPRESSED: "市区町村の数値に秘匿されたセルがあるため秘匿",
-    **metrics.REASON_LABELS,
-}
 
 
 @dataclass(frozen=True)
@@ -68,6 +59,10 @@ class Target:
     name: str
     municipality: Municipality | None = None
     url: str | None = None
+    # For the one call that answers every local municipality of a prefecture together.
+    locals: tuple[Target, ...] = ()
+    # Its own time limit, when it differs from the question's (see gather).
+    time_limit: float | None = None
 
     @property
     def remote(self) -> bool:
@@ -83,6 +78,8 @@ class Answer:
     table: MetricTable | None = None
     reason: str | None = None
     seconds: float = 0.0
+    # The locals' call: every local municipality's table, and the prefecture's (TOTAL).
+    tables: dict[str, MetricTable] | None = None
 
 
 @dataclass
@@ -95,6 +92,17 @@ class FederatedTable:
     k: int
     cells: list[MetricCell]
     answers: list[Answer] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, spec: Metric, school_year: int, breakdown: Sequence[str],
+           answers: list[Answer], prefecture_part: MetricTable | None) -> FederatedTable:
+        """The released tables put together (renkei.edudata.metrics.combine_prefecture)."""
+        remote = [a.table for a in answers if a.target.remote and a.table is not None]
+        municipalities = [a.table for a in answers if a.table is not None]
+        dims, cells, k = metrics.combine_prefecture(spec, breakdown, prefecture_part, remote,
+                                                    municipalities)
+        return cls(metric=spec, school_year=school_year, dimensions=dims, k=k, cells=cells,
+                   answers=answers)
 
     @property
     def missing(self) -> list[Answer]:
@@ -192,10 +200,14 @@ class _Fanout:
         self.changed = threading.Condition()
         self.parent = otel_context.get_current()  # threads do not inherit the trace context
 
+    def limit(self, i: int) -> float:
+        return self.targets[i].time_limit or self.timeout
+
     def run(self) -> list[Answer]:
         t0 = time.monotonic()
         # Nobody waits longer than every batch taking the full time, plus one.
-        hard_deadline = t0 + self.timeout * (math.ceil(len(self.targets) / self.workers) + 1)
+        longest = max(self.limit(i) for i in range(len(self.targets)))
+        hard_deadline = t0 + longest * (math.ceil(len(self.targets) / self.workers) + 1)
         if _keeps_connections():
             pool = _pool()
             for i in range(len(self.targets)):
@@ -214,15 +226,16 @@ class _Fanout:
                     if i in self.answers:
                         continue
                     began = self.started.get(i)
-                    if (began is not None and now >= began + self.timeout) or now >= hard_deadline:
+                    limit = self.limit(i)
+                    if (began is not None and now >= began + limit) or now >= hard_deadline:
                         self.answers[i] = Answer(self.targets[i], TIMEOUT, reason=(
-                            f"{self.timeout:g} 秒以内に応答がありませんでした。"),
+                            f"{limit:g} 秒以内に応答がありませんでした。"),
                             seconds=now - (began or t0))
                         log.warning("federation: %s timed out after %.1f s",
-                                    self.targets[i].code, self.timeout)
+                                    self.targets[i].code, limit)
                 if len(self.answers) == len(self.targets):
                     break
-                deadlines = [self.started[i] + self.timeout if i in self.started
+                deadlines = [self.started[i] + self.limit(i) if i in self.started
                              else hard_deadline
                              for i in range(len(self.targets)) if i not in self.answers]
                 self.changed.wait(max(0.001, min(deadlines) - now))
@@ -250,7 +263,13 @@ class _Fanout:
                 return  # given up on while it waited
             self.started[i] = time.monotonic()
             self.changed.notify()  # its deadline is now known
-        with telemetry.tenant_span(target.code, remote=target.remote, parent=self.parent):
+        if target.locals:  # the prefecture's local municipalities, from one release
+            span = telemetry.span("renkei.federation.locals", parent=self.parent,
+                                  **{"renkei.prefecture.code": target.code,
+                                     "renkei.federation.municipalities": len(target.locals)})
+        else:
+            span = telemetry.tenant_span(target.code, remote=target.remote, parent=self.parent)
+        with span:
             try:
                 answer = _answer(target, self.runner(target, *self.arguments))
             except Exception as e:
@@ -355,25 +374,62 @@ def _failure(target: Target, error: Exception) -> Answer:
     return Answer(target, FAILED, reason="この自治体での集計中にエラーが発生しました。")
 
 
-def _answer(target: Target, table: MetricTable) -> Answer:
+def _answer(target: Target, table: MetricTable | dict[str, MetricTable]) -> Answer:
+    if isinstance(table, dict):
+        return Answer(target, OK, tables=table)
     if table.cells:
         return Answer(target, OK, table=table)
     return Answer(target, NO_DATA, table=table, reason="この年度の集計対象データがありません。")
 
 
 def run_target(target: Target, metric: str, school_year: int, breakdown: Sequence[str],
-               prefecture_code: str, timeout: float) -> MetricTable:
-    """One municipality's released table: computed here, or asked for over HTTP."""
+               prefecture_code: str, timeout: float) -> MetricTable | dict[str, MetricTable]:
+    """A remote municipality's released table over HTTP; or, for the locals' call, every
+    local municipality's table and the prefecture's, from the prefecture's release."""
     if target.remote:
         return fetch_remote(target, metric, school_year, breakdown, prefecture_code, timeout)
-    assert target.municipality is not None
-    with in_tenant(target.municipality):
-        with connection.cursor() as cursor:
-            # Local work obeys the same limit (session-level: every local task sets it).
-            cursor.execute("SELECT set_config('statement_timeout', %s, false)",
-                           [f"{int(timeout * 1000)}ms"])
-        return metrics.compute(metric, target.municipality, school_year=school_year,
-                               breakdown=breakdown)
+    with connection.cursor() as cursor:
+        # Local work obeys the same limit (session-level: every local task sets it).
+        cursor.execute("SELECT set_config('statement_timeout', %s, false)",
+                       [f"{int((target.time_limit or timeout) * 1000)}ms"])
+    locals_ = target.locals or (target,)
+    return metrics.compute_prefecture(metric, prefecture_code, school_year=school_year,
+                                      breakdown=breakdown,
+                                      municipalities=[t.code for t in locals_])
+
+
+def gather(targets: Sequence[Target], metric: str, school_year: int, breakdown: Sequence[str],
+           *, prefecture_code: str, timeout: float | None = None
+           ) -> tuple[list[Answer], MetricTable | None]:
+    """Ask every target: the locals in one call, each remote in its own. Returns one Answer
+    per target (in the targets' order) and the prefecture's table over the locals (None
+    when there are none or their call failed)."""
+    local = tuple(t for t in targets if not t.remote)
+    calls = [t for t in targets if t.remote]
+    if local:
+        # Making a release anew (after a change, when no warm-up did it) protects the whole
+        # prefecture's table: it gets the release limit, not one remote call's.
+        limit = max(float(timeout or settings.RENKEI_FEDERATION_TIMEOUT_SECONDS),
+                    settings.RENKEI_RELEASE_TIMEOUT_SECONDS)
+        calls.insert(0, Target(code=prefecture_code, name="", locals=local, time_limit=limit))
+    by_code: dict[str, Answer] = {}
+    prefecture_part = None
+    for answer in ask(calls, metric, school_year, breakdown, prefecture_code=prefecture_code,
+                      timeout=timeout):
+        if not answer.target.locals:
+            by_code[answer.target.code] = answer
+            continue
+        if answer.tables is None:  # the locals' call failed or ran out of time
+            for t in local:
+                by_code[t.code] = Answer(t, answer.status, reason=answer.reason,
+                                         seconds=answer.seconds)
+            continue
+        prefecture_part = answer.tables.get(TOTAL)
+        for t in local:
+            table = answer.tables.get(t.code)
+            by_code[t.code] = _answer(t, table) if table is not None else Answer(
+                t, NO_DATA, reason="この年度の集計対象データがありません。")
+    return [by_code[t.code] for t in targets], prefecture_part
 
 
 class RemoteError(Exception):
@@ -446,85 +502,3 @@ def _distrust(table: MetricTable) -> MetricTable:
             cell.reason_code = metrics.SUPPRESSED
             cell.reason = metrics.REASON_LABELS[metrics.SUPPRESSED]
     return table
-
-
-# -- adding up ---------------------------------------------------------------------------------
-
-def combine(spec: Metric, school_year: int, breakdown: Sequence[str], answers: Sequence[Answer],
-            names: dict[str, str] | None = None) -> FederatedTable:
-    """Municipality tables added up to the prefecture (and, with the municipality
-    breakdown, each municipality's own cells too). Released cells only."""
-    by_municipality = MUNICIPALITY in breakdown
-    tables = [a.table for a in answers if a.table is not None and a.table.cells]
-    base_dims = metrics.check_breakdown(spec, [d for d in breakdown if d != MUNICIPALITY])
-    order = {d: i for i, d in enumerate(spec.all_dimensions)}
-    dims = sorted({*base_dims, *spec.categories}, key=order.__getitem__)
-    keys = _ordered_keys(tables, dims)
-    cells: list[MetricCell] = []
-    if by_municipality:
-        for table in sorted(tables, key=lambda t: t.municipality_code):
-            for cell in table.cells:
-                cells.append(MetricCell(
-                    key={MUNICIPALITY: table.municipality_code, **cell.key}, pupils=cell.pupils,
-                    value=cell.value, suppressed=cell.suppressed, reason=cell.reason,
-                    reason_code=cell.reason_code, numerator=cell.numerator,
-                    denominator=cell.denominator))
-    lookups = [{tuple(c.key[d] for d in dims): c for c in t.cells} for t in tables]
-    for key in keys:
-        parts = [lookup[key] for lookup in lookups if key in lookup]
-        cell = _add_up(parts)
-        cell.key = {**({MUNICIPALITY: TOTAL} if by_municipality else {}),
-                    **dict(zip(dims, key, strict=True))}
-        cells.append(cell)
-    out_dims = [MUNICIPALITY, *dims] if by_municipality else list(dims)
-    k = min((t.k for t in tables), default=max(MIN_K, spec.min_cell_size))
-    return FederatedTable(metric=spec, school_year=school_year, dimensions=out_dims, k=k,
-                          cells=cells, answers=list(answers))
-
-
-def _add_up(parts: Sequence[MetricCell]) -> MetricCell:
-    """The sum of released municipality cells; withheld if any of them is.
-
-    A municipality without this key (no school of that type, no data in that month)
-    contributes a structural zero.
-    """
-    if any(p.suppressed for p in parts):
-        dens = [p.denominator for p in parts]
-        return MetricCell(key={}, pupils=None, value=None, suppressed=True,
-                          reason=PREFECTURE_REASONS[PREFECTURE_PART_SUPPRESSED],
-                          reason_code=PREFECTURE_PART_SUPPRESSED,
-                          denominator=None if None in dens else sum(dens))  # type: ignore[arg-type]
-    pupils = sum(p.pupils or 0 for p in parts)
-    numerator = sum(p.numerator or 0 for p in parts)
-    denominator = sum(p.denominator or 0 for p in parts)
-    if denominator == 0:
-        return MetricCell(key={}, pupils=pupils, value=None, suppressed=True,
-                          reason=PREFECTURE_REASONS["zero_denominator"],
-                          reason_code="zero_denominator", numerator=numerator, denominator=0)
-    return MetricCell(key={}, pupils=pupils, value=100.0 * numerator / denominator,
-                      suppressed=False, reason=None, reason_code=None, numerator=numerator,
-                      denominator=denominator)
-
-
-def _ordered_keys(tables: Sequence[MetricTable], dims: Sequence[str]) -> list[tuple[str, ...]]:
-    """Every key of any table, ordered per dimension (leaves, groups, total)."""
-    seen: dict[tuple[str, ...], None] = {}
-    first: dict[str, dict[str, int]] = {d: {} for d in dims}
-    for table in tables:
-        for cell in table.cells:
-            key = tuple(cell.key[d] for d in dims)
-            seen.setdefault(key)
-            for d, code in zip(dims, key, strict=True):
-                first[d].setdefault(code, len(first[d]))
-
-    def rank(d: str, code: str) -> tuple:
-        if code == TOTAL:
-            return (3,)
-        if d == metrics.GRADE:
-            kind, _, grade = code.partition("-")
-            return (0, kind, int(grade)) if grade else (0, kind, 99)
-        if d == metrics.MONTH:
-            return (0, code) if "-" in code else (1, code)
-        return (0, first[d][code])
-
-    return sorted(seen, key=lambda key: tuple(rank(d, c) for d, c in zip(dims, key, strict=True)))

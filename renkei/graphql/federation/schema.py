@@ -81,9 +81,12 @@ class FederationContext:
                     "1 回の照会で使える指標は %(limit)s 個までです。照会を分けてください。")
                     % {"limit": MAX_METRIC_FIELDS_PER_REQUEST}, code="QUERY_TOO_COSTLY")
             inner = tuple(d for d in breakdown if d != MUNICIPALITY)
-            answers = fanout.ask(targets, spec.name, school_year, inner,
-                                 prefecture_code=prefecture_code)
-            self._answers[key] = fanout.combine(spec, school_year, breakdown, answers)
+            answers, local_part = fanout.gather(targets, spec.name, school_year, inner,
+                                                prefecture_code=prefecture_code)
+            if not scope.startswith("prefecture:"):  # one municipality: its own table
+                local_part = next((a.table for a in answers if not a.target.remote), None)
+            self._answers[key] = fanout.FederatedTable.of(spec, school_year, breakdown,
+                                                          answers, local_part)
         return self._answers[key]
 
 

@@ -17,6 +17,7 @@ from renkei.tenants.context import in_tenant
 
 pytestmark = pytest.mark.slow
 
+NOISE = metrics.release.NOISE_BOUND  # of every released count (docs/disclosure.md)
 CELLS = ("dimensions labels { dimension code label labelEn } "
          "cells { key pupils numerator denominator value suppressed reason reasonCode }")
 ANSWERS = "municipalities { code name status reason remote } missing { code status reason }"
@@ -83,25 +84,26 @@ def test_prefecture_long_term_absence_by_municipality_and_grade(run, world):
             got = cells[key]
             assert (got["pupils"], got["suppressed"], got["reasonCode"]) == (
                 cell.pupils, cell.suppressed, cell.reason_code)
-    # the prefecture cells are sums of released cells, withheld when any part is
-    checked_sum = checked_withheld = 0
+    # the prefecture cells come from the same joint release: a figure of the prefecture is
+    # released when it covers k pupils and pins no withheld municipality cell, even where a
+    # municipality's own cell is withheld
+    released_over_withheld = 0
     for cell in tables[TOKYO_A].cells:
         key = (("municipality", TOTAL), *cell.key.items())
-        parts = [t.cell(**cell.key) if _has(t, cell.key) else None for t in tables.values()]
-        parts = [p for p in parts if p is not None]
+        parts = [t.cell(**cell.key) for t in tables.values() if _has(t, cell.key)]
         got = cells[key]
-        if any(p.suppressed for p in parts):
-            assert got["suppressed"] and got["value"] is None and got["pupils"] is None
-            assert got["reason"] == "市区町村の数値に秘匿されたセルがあるため秘匿"
-            checked_withheld += 1
+        if got["suppressed"]:
+            assert got["value"] is None and got["pupils"] is None
+            assert got["reasonCode"] == metrics.SUPPRESSED
         else:
-            assert got["pupils"] == sum(p.pupils for p in parts)
-            assert got["value"] == pytest.approx(
-                100 * sum(p.numerator for p in parts) / sum(p.denominator for p in parts))
-            checked_sum += 1
-    assert checked_sum and checked_withheld
+            assert got["pupils"] >= table["k"]
+            if all(not p.suppressed for p in parts):  # within the noise of each figure
+                assert abs(got["pupils"] - sum(p.pupils for p in parts)) <= NOISE * 3
+            else:
+                released_over_withheld += 1
+    assert released_over_withheld  # the old rule withheld all of these
     total = cells[(("municipality", TOTAL), ("grade", TOTAL), ("absence_category", TOTAL))]
-    assert total["pupils"] == 300 - 6 + 200  # opted-out pupils are in no figure
+    assert abs(total["pupils"] - (300 - 6 + 200)) <= NOISE  # opted-out pupils are in none
 
 
 def _has(table, key):
@@ -226,34 +228,48 @@ def test_same_question_twice_fans_out_once(run, world, monkeypatch):
 
 # -- partial answers --------------------------------------------------------------------------
 
-def test_a_tenant_that_fails_is_reported_missing_and_the_rest_answers(run, world, monkeypatch):
-    original = fanout.run_target
+def test_when_the_local_release_cannot_be_made_every_local_is_missing(run, world, monkeypatch):
+    # The locals are one joint table: without one municipality's rows there is no release
+    # (a table over the others would differ from the full one by that municipality).
+    metrics.clear_cache()
 
-    def flaky(target, *args):
-        if target.code == TOKYO_B:
-            raise RuntimeError("connection to m131024 lost: password=hunter2")
-        return original(target, *args)
+    def broken(*args, **kwargs):
+        raise RuntimeError("connection to m131024 lost: password=hunter2")
 
-    monkeypatch.setattr(fanout, "run_target", flaky)
+    monkeypatch.setattr(metrics, "_union", broken)
     result = run(long_term(by="byMunicipality: true"), world.users["fed-pref13"])
     assert result.errors is None
     table = result.data["prefecture"]["longTermAbsence"]
     assert table["complete"] is False
-    assert table["missing"] == [{"code": TOKYO_B, "status": "FAILED",
-                                 "reason": "この自治体での集計中にエラーが発生しました。"}]
+    assert {m["code"] for m in table["missing"]} >= {TOKYO_A, TOKYO_B}
+    assert {m["reason"] for m in table["missing"]} == {"この自治体での集計中にエラーが発生しました。"}
     assert "hunter2" not in str(result.data)
-    total = cells_of(table)[(("municipality", TOTAL), ("absence_category", TOTAL))]
-    assert total["pupils"] == 300 - 6  # the others still answer; the sum is theirs only
+    assert table["cells"] == []  # no figure from half a prefecture
 
 
-def test_a_tenant_that_times_out_is_reported_missing(run, world, monkeypatch, settings):
+def test_a_stored_release_is_not_protected_again(run, world, monkeypatch):
+    # given the release was made once (and stored)
+    first = run(long_term(by="byMunicipality: true"), world.users["fed-pref13"])
+    metrics.clear_cache()  # another process: nothing in memory
+
+    def broken(*args, **kwargs):
+        raise AssertionError("a stored release is loaded, not made again")
+
+    monkeypatch.setattr(metrics.release, "protect", broken)
+    # then the same answer comes from the store
+    second = run(long_term(by="byMunicipality: true"), world.users["fed-pref13"])
+    assert second.errors is None and second.data == first.data
+
+
+def test_the_local_call_that_times_out_is_reported_missing(run, world, monkeypatch, settings):
     settings.RENKEI_FEDERATION_TIMEOUT_SECONDS = 0.5
+    settings.RENKEI_RELEASE_TIMEOUT_SECONDS = 0.5
     original = fanout.run_target
     release = threading.Event()
     slow_finished = threading.Event()
 
     def slow(target, *args):
-        if target.code == TOKYO_A:
+        if target.locals:
             release.wait(30)
             slow_finished.set()
         return original(target, *args)
@@ -261,17 +277,15 @@ def test_a_tenant_that_times_out_is_reported_missing(run, world, monkeypatch, se
     monkeypatch.setattr(fanout, "run_target", slow)
     try:
         result = run(long_term(by="byMunicipality: true"), world.users["fed-pref13"])
-        # The answer came back while the slow tenant was still held: the fan-out did
-        # not wait for it (no wall-clock assertion needed).
+        # The answer came back while the slow call was still held: the fan-out did not
+        # wait for it (no wall-clock assertion needed).
         assert not slow_finished.is_set()
     finally:
         release.set()
     assert result.errors is None
     table = result.data["prefecture"]["longTermAbsence"]
-    assert [(m["code"], m["status"]) for m in table["missing"]] == [(TOKYO_A, "TIMEOUT")]
+    assert {(m["code"], m["status"]) for m in table["missing"]} >= {(TOKYO_A, "TIMEOUT")}
     assert "0.5 秒以内に応答がありませんでした" in table["missing"][0]["reason"]
-    total = cells_of(table)[(("municipality", TOTAL), ("absence_category", TOTAL))]
-    assert total["pupils"] == 200
 
 
 def test_local_work_has_a_statement_timeout(world, settings):
