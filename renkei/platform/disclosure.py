@@ -271,6 +271,7 @@ def protect_table(
     rounding_base: int | None = None,
     structural_zeros: Collection[Key] = (),
     insensitive: Collection[Key] = (),
+    published: Collection[Key] = (),
 ) -> ReleasedTable:
     """Build all margins from leaf ``counts`` and apply disclosure control.
 
@@ -278,7 +279,9 @@ def protect_table(
     made only of them) are released as 0. All other cells below ``k`` are suppressed,
     except margins made only of ``insensitive`` leaves (leaf keys whose size tells nothing:
     e.g. absence days in a month too short for anyone to be absent 10 days), which are
-    released unless they are needed as complements.
+    released unless they are needed as complements. ``published`` cells (any level) are
+    released elsewhere already - a margin another table shares - so they are never taken as
+    complements: the protection works around them.
     """
     dims = tuple(dimensions)
     structural_zeros = frozenset(structural_zeros)
@@ -305,7 +308,8 @@ def protect_table(
             sensitive[i] = sensitive[i] or telling
 
     relations = _relations(keys, index, dims)
-    state = _Protector(values, open_leaves, is_leaf, relations, k, sensitive).run()
+    fixed = {index[tuple(key)] for key in published}
+    state = _Protector(values, open_leaves, is_leaf, relations, k, sensitive, fixed).run()
 
     cells = {}
     for i, key in enumerate(keys):
@@ -405,14 +409,17 @@ class _Protector:
         relations: list[tuple[int, ...]],
         k: int,
         sensitive: list[bool],
+        fixed: Collection[int] = (),
     ) -> None:
+        self.fixed = frozenset(fixed)
         self.values = values
         self.open_leaves = open_leaves
         self.is_leaf = is_leaf
         self.relations = relations
         self.k = k
         self.state: list[str | None] = [
-            PRIMARY if sensitive[i] and values[i] < k else None for i in range(len(values))
+            PRIMARY if sensitive[i] and values[i] < k and i not in self.fixed else None
+            for i in range(len(values))
         ]
         self.relations_of: list[list[int]] = [[] for _ in values]
         for r, members in enumerate(relations):
@@ -463,7 +470,8 @@ class _Protector:
         return (self.values[i], not self.is_leaf[i], i)
 
     def _candidates(self, r: int) -> list[int]:
-        return [m for m in self.relations[r] if self.state[m] is None and self.open_leaves[m]]
+        return [m for m in self.relations[r]
+                if self.state[m] is None and self.open_leaves[m] and m not in self.fixed]
 
     def _enforce_relation_rules(self) -> None:
         while self.queue:

@@ -92,6 +92,7 @@ ABSENCE_CATEGORY = "absence_category"
 MONTHLY_ABSENCE = "monthly_absence"
 NURSE_REASON = "nurse_reason"
 APP = "app"
+M365_USE = "m365_use"  # internal: whether a pupil of the month used the app
 SUBJECT = "subject"
 SCORE_BIN = "score_bin"
 
@@ -586,15 +587,30 @@ def area_code(municipality_code: str, school_id: Any) -> str:
 
 def _union(members: Sequence[release.Member], select: str, params: Callable[[release.Member], list]
            ) -> list[tuple]:
-    """One statement over every member's schema (``{s}`` is the quoted schema name): a
-    prefecture's rollups in one round trip instead of one per municipality."""
+    """``select`` run in every member's schema (``{s}`` is its quoted name), all rows.
+
+    One statement per tenant schema, never one that spans two (the rule schema-based
+    sharding needs: tests/test_schema_boundaries.py), sent in one pipeline so that a
+    prefecture's 180 tenants cost about one round trip, not 180.
+    """
     if not members:
         return []
     quote = connection.ops.quote_name
-    sql = " UNION ALL ".join(f"({select.format(s=quote(m.schema_name))})" for m in members)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [p for m in members for p in params(m)])
-        return cursor.fetchall()
+    connection.ensure_connection()
+    raw = connection.connection
+    cursors = []
+    with raw.pipeline():
+        for m in members:
+            # Each tenant's statement is traced as that tenant's work.
+            with telemetry.tenant_span(m.code, "renkei.release.read"):
+                cursor = raw.cursor()
+                cursor.execute(select.format(s=quote(m.schema_name)), params(m))
+            cursors.append(cursor)
+    rows = []
+    for cursor in cursors:
+        rows += cursor.fetchall()
+        cursor.close()
+    return rows
 
 
 # Constants only are interpolated here; schema names are quoted by _union.
@@ -740,14 +756,17 @@ class _Loader:
                counts: Callable[[], Mapping[Key, int]],
                measures: Callable[[], Mapping[str, Mapping[Key, int]]] | None = None, *,
                structural: Iterable[Key] = (), insensitive: Iterable[Key] = (),
-               k: int | None = None) -> release.Protected:
+               k: int | None = None, published: Callable[[], Iterable[Key]] | None = None,
+               one_pupil: Callable[[str, Key], int] | None = None) -> release.Protected:
         def make(previous: release.Protected | None) -> release.Protected:
             d = tuple(dims())
             with telemetry.span("renkei.release.protect", table=name):
                 return release.protect(name, d, k or self.k, counts(),
                                        measures() if measures else {},
                                        self._zeros(d) | frozenset(structural),
-                                       frozenset(insensitive), previous)
+                                       frozenset(insensitive), previous,
+                                       frozenset(published() if published else ()),
+                                       one_pupil)
         return self._release(name, make)
 
     def population_table(self) -> release.Protected | None:
@@ -829,12 +848,18 @@ class _Loader:
             short.update((*group, month) for group, days in most_days.items()
                          if days < MONTHLY_ABSENCE_DAYS)
         months = tuple(sorted(per_month, key=_month_order))
+        # The calendar: a pupil adds at most the school days of a cell's months.
+        calendar = {month: max(data[3].values(), default=0) for month, data in per_month.items()}
+
+        def one_pupil(_measure: str, key: Key) -> int:
+            return sum(calendar.values()) if key[2] == TOTAL else calendar.get(key[2], 0)
+
         return self._table(
             "attendance_days",
             lambda: (self.area_dim(), self.grade_dim(grades | set(self.population()[1])),
                      Dimension(MONTH, months)),
             lambda: absences, lambda: {"required": required, "attended": attended},
-            insensitive=short, k=MONTHLY_ABSENCE_DAYS * DAYS_BOUND_PUPILS)
+            insensitive=short, k=MONTHLY_ABSENCE_DAYS * DAYS_BOUND_PUPILS, one_pupil=one_pupil)
 
     def _grades(self, counts: Mapping[Key, int]) -> set[str]:
         """The population's grades, plus any grade only this table has."""
@@ -887,11 +912,35 @@ class _Loader:
         return tuple(sorted({m for m, _ in data}, key=_month_order))
 
     def m365_table(self, month: str, app: str) -> release.Protected:
-        """area x grade: pupils active in ``app`` in ``month``."""
+        """area x grade x (used / did not use ``app``) in ``month``: the pupils of the
+        month (the month table's totals) split by use.
+
+        Users are at most the month's pupils, and when every pupil of a group used the app
+        the two are equal: protected apart, a withheld count of users could be pinned by
+        the released pupils ("all 9 used Teams"). So the non-users are a category of the
+        same table, and the totals the month table released are kept released here
+        (``published``): the protection works around them.
+        """
         counts = self._read("m365", self._read_m365).get((month, app), {})
-        return self._table(f"m365:{month}:{app}",
-                           lambda: (self.area_dim(), self.grade_dim(self._grades(counts))),
-                           lambda: counts)
+        data = self._read("months", self._read_months).get(month)
+        month_table = self.month_table(month)
+        if data is None or month_table is None:
+            return self._table(f"m365:{month}:{app}",
+                               lambda: (self.area_dim(), self.grade_dim(self._grades(counts)),
+                                        Dimension(M365_USE, ("used",))),
+                               lambda: {(*key, "used"): n for key, n in counts.items()})
+        enrolled: dict[Key, int] = {}
+        for (school, grade, _bin), n in data[0].items():
+            enrolled[school, grade] = enrolled.get((school, grade), 0) + n
+        split = {}
+        for group, n in enrolled.items():
+            used = min(counts.get(group, 0), n)  # users without attendance this month: none
+            split[(*group, "used")], split[(*group, "unused")] = used, n - used
+        dims = month_table.dims[:2]
+        return self._table(
+            f"m365:{month}:{app}", lambda: (*dims, Dimension(M365_USE, ("used", "unused"))),
+            lambda: split,
+            published=lambda: {key for key in month_table.released if key[-1] == TOTAL})
 
     # assessments -----------------------------------------------------------------------
     def assessment_tables(self) -> dict[str, release.Protected]:
@@ -939,7 +988,11 @@ def _pct(numerator: disclosure.Cell, denominator: disclosure.Cell, scale: float 
 
 def _cell(key: dict[str, str], pupils: disclosure.Cell, numerator: disclosure.Cell,
           denominator: disclosure.Cell) -> MetricCell:
-    """A MetricCell; a withheld cell shows the first reason of: pupils, numerator, rate."""
+    """A MetricCell; a withheld cell shows the first reason of: pupils, numerator, rate.
+
+    The numerator and denominator are shown wherever their own table released them (a
+    withheld rate does not hide a released figure: anyone could add it up from others).
+    """
     rate = _pct(numerator, denominator)
     withheld = rate.value is None or pupils.suppressed
     reason = next((c.reason for c in (pupils, numerator) if c.suppressed), rate.reason)
@@ -948,8 +1001,8 @@ def _cell(key: dict[str, str], pupils: disclosure.Cell, numerator: disclosure.Ce
                       suppressed=withheld,
                       reason=REASON_LABELS.get(reason) if withheld and reason else None,
                       reason_code=reason if withheld else None,
-                      numerator=None if withheld else numerator.value,
-                      denominator=denominator.value)
+                      numerator=None if numerator.suppressed else numerator.value,
+                      denominator=None if denominator.suppressed else denominator.value)
 
 
 def _grade_codes(loader: _Loader, wanted: bool) -> list[str]:
@@ -1083,7 +1136,7 @@ def _build_nurse(loader: _Loader, by: set[str], school: str) -> list[MetricCell]
 
 
 def _m365_part(month: str, loader: _Loader, app: str, key: Key) -> disclosure.Cell:
-    return loader.m365_table(month, app).count(key)
+    return loader.m365_table(month, app).count((*key, "used"))
 
 
 def _build_m365(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:

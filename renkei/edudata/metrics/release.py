@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, ...]
 
 #: Part of every version: a change in how tables are protected makes every release anew.
-ALGORITHM = "joint-sticky-1"
+ALGORITHM = "joint-sticky-2"
 
 #: Reason of a withheld cell in a release. Whether a cell was withheld for being small or to
 #: protect another is not kept: the distinction would give an attacker bounds.
@@ -179,8 +179,9 @@ def _all_cells(dims: Sequence[Dimension]) -> frozenset[Key]:
 
 def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, int],
             measures: Mapping[str, Mapping[Key, int]], structural: frozenset[Key],
-            insensitive: frozenset[Key] = frozenset(), previous: Protected | None = None
-            ) -> Protected:
+            insensitive: frozenset[Key] = frozenset(), previous: Protected | None = None,
+            published: frozenset[Key] = frozenset(),
+            one_pupil: Callable[[str, Key], int] | None = None) -> Protected:
     """Protect one table and keep its released figures only, perturbed.
 
     Suppression (disclosure.protect_table) decides which cells are released, on the exact
@@ -191,16 +192,23 @@ def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, i
     or a transfer moves a count by one, which no released figure shows, so comparing the
     releases before and after tells nothing about that pupil. ``measures`` are sums over
     the same leaves as ``counts`` (days attended, visits), released where the count is.
+    ``published`` cells are released by a linked table already (see disclosure).
+    ``one_pupil(measure, key)`` is the most one pupil can add to a measure at a cell (the
+    school days of its months, for days): a published magnitude stays while within that
+    plus the noise of the truth.
     """
     counts = {key: int(v) for key, v in counts.items() if v}
     table = disclosure.protect_table(counts, dims, k, structural_zeros=structural,
-                                     insensitive=insensitive)
+                                     insensitive=insensitive, published=published)
     released = frozenset(c.key for c in table if not c.suppressed)
 
     def publish(measure: str, key: Key, value: int, floor: int = 0) -> int:
         before = (previous.measures.get(measure, {}) if measure else
                   previous.values).get(key) if previous is not None else None
         bound = STICKY_BOUND * MEASURE_STEP.get(measure, 1)
+        if measure and one_pupil is not None:
+            bound = max(bound, NOISE_BOUND * MEASURE_STEP.get(measure, 1)
+                        + one_pupil(measure, key))
         if before is not None and before >= floor and abs(before - value) <= bound:
             return before
         return perturbed(name, measure, key, value, floor=floor)
@@ -234,7 +242,7 @@ NOISE_BOUND = 3
 STICKY_BOUND = NOISE_BOUND + 2
 #: Magnitudes are perturbed in steps as large as one pupil's contribution can be: the
 #: days of one month (required, attended) move by up to NOISE_BOUND x 8 days.
-MEASURE_STEP = {"required": 8, "attended": 8}
+MEASURE_STEP = {"required": 8, "attended": 8, "visits": 2}
 
 
 def perturbed(table: str, measure: str, key: Key, value: int, *, floor: int = 0) -> int:

@@ -1,0 +1,102 @@
+"""Every entry point answers each cell the same: the municipality API of the tenant, the
+prefecture field (by municipality), the municipality field, ``_entities`` and the endpoint a
+prefecture elsewhere calls (/federation/tenant). They all serve one release per data version;
+an analyst gains nothing by asking another field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from fed_world import SCHOOL_YEAR, TOKYO_A
+
+from renkei.edudata import metrics
+from renkei.graphql.federation import auth, fanout
+
+pytestmark = pytest.mark.slow
+
+FIELDS = "key pupils numerator denominator value suppressed reasonCode"
+CASES = [("longTermAbsence", "long_term_absence", "byGrade: true", ["grade"]),
+         ("attendanceRate", "attendance_rate", "byMonth: true, byGrade: true",
+          ["month", "grade"]),
+         ("nurseVisitsPer100", "nurse_visits_per_100", "byMonth: true", ["month"])]
+
+
+def _cells(table, prefix=()):
+    """{key tuple: (pupils, numerator, denominator, value, suppressed)} of an answer."""
+    out = {}
+    for cell in table["cells"]:
+        key = tuple(cell["key"])
+        if prefix:
+            if key[: len(prefix)] != prefix:
+                continue
+            key = key[len(prefix):]
+        out[key] = (cell["pupils"], cell["numerator"], cell["denominator"], cell["value"],
+                    cell["suppressed"])
+    return out
+
+
+def _tenant_api(client, user, name, breakdown):
+    client.force_login(user)
+    query = """query($name: String!, $by: [String!]) {
+      metric(name: $name, schoolYear: %d, breakdown: $by) {
+        dimensions cells { key { dimension value } pupils numerator denominator value
+                           suppressed reasonCode } } }""" % SCHOOL_YEAR  # noqa: UP031
+    response = client.post(f"/m/{TOKYO_A}/graphql", content_type="application/json",
+                           data=json.dumps({"query": query,
+                                            "variables": {"name": name, "by": breakdown}}))
+    body = response.json()
+    assert "errors" not in body, body
+    table = body["data"]["metric"]
+    return {tuple(p["value"] for p in c["key"]): (c["pupils"], c["numerator"],
+                                                   c["denominator"], c["value"], c["suppressed"])
+            for c in table["cells"]}
+
+
+def _remote_endpoint(base, name, breakdown):
+    body = fanout.tenant_request(TOKYO_A, name, SCHOOL_YEAR, breakdown)
+    token = auth.issue_service_token(TOKYO_A, prefecture_code="13",
+                                     digest=auth.request_digest(body))
+    response = requests.post(f"{base}/federation/tenant", data=json.dumps(body), timeout=30,
+                             headers={"Authorization": f"Bearer {token}",
+                                      "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    table = metrics.MetricTable.from_json(response.json())
+    return {tuple(c.key[d] for d in table.dimensions): (
+        c.pupils, c.numerator, c.denominator, c.value, c.suppressed) for c in table.cells}
+
+
+@pytest.mark.parametrize(("field", "name", "flags", "breakdown"), CASES)
+def test_every_entry_point_answers_each_cell_the_same(run, world, client, fed_server, field,
+                                                      name, flags, breakdown):
+    analyst = world.users["fed-pref13"]
+    prefecture = run('{ prefecture(code: "13") { %s(schoolYear: %d, byMunicipality: true, %s) '
+                     "{ cells { %s } } } }" % (field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    municipality = run('{ municipality(code: "%s") { %s(schoolYear: %d, %s) { cells { %s } } } }'
+                       % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    entities = run('{ _entities(representations: [{__typename: "Municipality", code: "%s"}]) '
+                   "{ ... on Municipality { %s(schoolYear: %d, %s) { cells { %s } } } } }"
+                   % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    for result in (prefecture, municipality, entities):
+        assert result.errors is None, result.errors
+    answers = {
+        "prefecture field": _cells(prefecture.data["prefecture"][field], (TOKYO_A,)),
+        "municipality field": _cells(municipality.data["municipality"][field]),
+        "_entities": _cells(entities.data["_entities"][0][field]),
+        "tenant API": _tenant_api(client, world.users["fed-board"], name, breakdown),
+        "/federation/tenant": _remote_endpoint(fed_server, name, breakdown),
+    }
+    reference = answers["municipality field"]
+    assert len(reference) > 5
+    assert any(c[4] for c in reference.values()) and any(not c[4] for c in reference.values())
+    for where, cells in answers.items():
+        assert cells == reference, where
+    # and asking again gives the same (a release per data version, not per request)
+    again = run('{ municipality(code: "%s") { %s(schoolYear: %d, %s) { cells { %s } } } }'
+                % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    metrics.clear_cache()  # another process: loaded from the store, not made again
+    stored = run('{ municipality(code: "%s") { %s(schoolYear: %d, %s) { cells { %s } } } }'
+                 % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    assert _cells(again.data["municipality"][field]) == reference
+    assert _cells(stored.data["municipality"][field]) == reference
