@@ -38,6 +38,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _no_kept_answers():
+    """The federation keeps answers per data version (ResultCache); a test that breaks
+    something on purpose must not be answered from an earlier test's memory."""
+    from renkei.graphql.federation.schema import ResultCache
+
+    ResultCache.forget()
+
+
+@pytest.fixture(autouse=True)
 def _back_to_public():
     """A test that forgets to leave a tenant must not leak it into the next test."""
     yield

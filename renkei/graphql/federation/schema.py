@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import enum
 import inspect
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import strawberry
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -44,7 +48,7 @@ from strawberry.extensions import (
 from strawberry.federation.schema import FederationAny
 
 from renkei.edudata import metrics
-from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, Metric
+from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, Metric, release
 from renkei.edudata.models import OutOfCalendar, check_school_year
 from renkei.graphql import edge
 from renkei.graphql.federation import auth, fanout
@@ -69,6 +73,17 @@ class FederationContext:
     response: Any = None
     fanouts: int = 0
     _answers: dict[tuple, fanout.FederatedTable] = field(default_factory=dict)
+    # The data versions of the prefectures this answer was made of (see ResultCache), and
+    # whether it may be kept at all (not with a remote or a missing municipality in it).
+    versions: dict[str, str] = field(default_factory=dict)
+    cacheable: bool = True
+
+    def touch(self, prefecture_code: str) -> str:
+        """Note that the answer depends on this prefecture's data; its version now."""
+        version = release.scope_for(prefecture_code).version
+        if self.versions.setdefault(prefecture_code, version) != version:
+            self.cacheable = False  # the data changed while this answer was made
+        return version
 
     def federated(self, targets: list[fanout.Target], prefecture_code: str, spec: Metric,
                   school_year: int, breakdown: tuple[str, ...], scope: str
@@ -81,8 +96,13 @@ class FederationContext:
                     "1 回の照会で使える指標は %(limit)s 個までです。照会を分けてください。")
                     % {"limit": MAX_METRIC_FIELDS_PER_REQUEST}, code="QUERY_TOO_COSTLY")
             inner = tuple(d for d in breakdown if d != MUNICIPALITY)
+            before = self.touch(prefecture_code)
             answers, local_part = fanout.gather(targets, spec.name, school_year, inner,
                                                 prefecture_code=prefecture_code)
+            if (before != release.scope_for(prefecture_code).version
+                    or any(a.target.remote or a.status in (fanout.FAILED, fanout.TIMEOUT)
+                           for a in answers)):
+                self.cacheable = False
             if not scope.startswith("prefecture:"):  # one municipality: its own table
                 local_part = next((a.table for a in answers if not a.target.remote), None)
             self._answers[key] = fanout.FederatedTable.of(spec, school_year, breakdown,
@@ -280,6 +300,7 @@ def _municipality(info: strawberry.Info, code: str) -> Municipality:
     except CodeError as e:
         raise auth.FederationError(str(e)) from None
     auth.require_prefecture(context.principal, code[:2], context.auth_error)
+    context.touch(code[:2])
     target = fanout.municipality_target(code)
     if target is None:
         raise auth.FederationError(_unknown_municipality(code))
@@ -297,6 +318,7 @@ def _prefecture(info: strawberry.Info, code: str) -> Prefecture:
     if code not in PREFECTURES:
         raise auth.FederationError(gettext("都道府県コード「%(code)s」はありません（01〜47）。") % {"code": code[:20]})
     auth.require_prefecture(context.principal, code, context.auth_error)
+    context.touch(code)
     return Prefecture(code=code, name=PREFECTURES[code])
 
 
@@ -370,6 +392,62 @@ class _NoExtension(SchemaExtension):
     """Stands in for an extension that is off for this request."""
 
 
+class ResultCache(SchemaExtension):
+    """The same question from the same analyst, answered again from memory while the data
+    of every prefecture it was made of is unchanged.
+
+    Releases are fixed per data version, so such an answer is the same cell for cell;
+    what is kept is what this analyst was given (the key holds the question, its variables,
+    the analyst's grants and the language). Only complete answers made of local
+    municipalities are kept, never one with an error, a remote or a missing municipality.
+    Checking costs one query per prefecture; a 180-municipality answer of 13,000 cells
+    costs far more to build.
+    """
+
+    SIZE = 256
+    _kept: OrderedDict[tuple, tuple[dict[str, str], Any]] = OrderedDict()
+    _lock = threading.Lock()
+
+    def on_execute(self):
+        execution = self.execution_context
+        context = execution.context
+        key = self._key(execution) if isinstance(context, FederationContext) else None
+        hit = None
+        if key is not None:
+            with self._lock:
+                hit = self._kept.get(key)
+            if hit is not None and all(release.scope_for(code).version == version
+                                       for code, version in hit[0].items()):
+                execution.result = hit[1]
+                yield
+                return
+        yield
+        result = execution.result
+        if (key is not None and result is not None and not result.errors
+                and context.cacheable and context.versions):
+            with self._lock:
+                self._kept[key] = (dict(context.versions), result)
+                self._kept.move_to_end(key)
+                while len(self._kept) > self.SIZE:
+                    self._kept.popitem(last=False)
+
+    @staticmethod
+    def _key(execution) -> tuple | None:
+        context = execution.context
+        try:
+            variables = json.dumps(execution.variables or {}, sort_keys=True)
+        except (TypeError, ValueError):
+            return None
+        return (execution.query, execution.operation_name, variables,
+                repr(context.principal), context.auth_error, translation.get_language(),
+                settings.DEBUG)
+
+    @classmethod
+    def forget(cls) -> None:
+        with cls._lock:
+            cls._kept.clear()
+
+
 def _introspection_guard() -> SchemaExtension:
     """Introspection only with DEBUG on (read per request, so tests can flip it)."""
     return _NoExtension() if settings.DEBUG else DisableIntrospection()
@@ -440,6 +518,7 @@ schema = FederationSchema(
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         _introspection_guard,
+        ResultCache,
         lambda: MaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE),
     ],
 )

@@ -367,3 +367,27 @@ def test_prefecture_figures_reveal_no_withheld_municipality_cell(run, world):
             battery.figure("pop", atoms(key, ALL_BINS), c["denominator"], what)
     assert len(battery.withheld["pop"]) > 20
     assert battery.leaks() == []
+
+
+def test_the_same_question_is_answered_from_memory_until_the_data_changes(run, world,
+                                                                         monkeypatch):
+    from renkei.graphql.federation.schema import ResultCache
+    from renkei.tenants.models import Municipality
+
+    analyst = world.users["fed-pref13"]
+    first = run(long_term(by="byMunicipality: true"), analyst)
+    assert first.errors is None and len(ResultCache._kept) == 1
+
+    def broken(*args, **kwargs):
+        raise AssertionError("asked again")
+
+    monkeypatch.setattr(fanout, "gather", broken)
+    # the same question, same data: the kept answer
+    assert run(long_term(by="byMunicipality: true"), analyst).data == first.data
+    # another analyst's identical question is not answered from this one's memory
+    other = run(long_term(by="byMunicipality: true"), world.users["fed-pref27"])
+    assert other.errors and "東京都（13）のデータを見る権限がありません" in other.errors[0].message
+    # when a municipality's data changes (rolled back after the test), it is asked again
+    Municipality.objects.filter(code=TOKYO_B).update(data_version=12345)
+    again = run(long_term(by="byMunicipality: true"), analyst)
+    assert again.errors  # it was asked again (and the broken fan-out failed)
