@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, ...]
 
 #: Part of every version: a change in how tables are protected makes every release anew.
-ALGORITHM = "joint-sticky-2"
+ALGORITHM = "joint-sticky-3"
 
 #: Reason of a withheld cell in a release. Whether a cell was withheld for being small or to
 #: protect another is not kept: the distinction would give an attacker bounds.
@@ -199,7 +199,8 @@ def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, i
     """
     counts = {key: int(v) for key, v in counts.items() if v}
     table = disclosure.protect_table(counts, dims, k, structural_zeros=structural,
-                                     insensitive=insensitive, published=published)
+                                     insensitive=insensitive, published=published,
+                                     preferred=_one_way_margins(dims))
     released = frozenset(c.key for c in table if not c.suppressed)
 
     def publish(measure: str, key: Key, value: int, floor: int = 0) -> int:
@@ -225,6 +226,22 @@ def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, i
     return Protected(dims=tuple(dims), released=released,
                      cells=frozenset(table.cells), values=values, measures=kept,
                      primary=primary, withheld=len(table.suppressed))
+
+
+def _one_way_margins(dims: Sequence[Dimension]) -> list[Key]:
+    """The prefecture's total broken down by one dimension (a grade, a category): the
+    figures a prefecture analyst needs first, released wherever protection allows."""
+    top = [TOTAL_CODE] * len(dims)
+    margins_ = []
+    for d, dim in enumerate(dims[1:], start=1):
+        for code in dim.codes[:-1]:
+            key = list(top)
+            key[d] = code
+            margins_.append(tuple(key))
+    return margins_
+
+
+TOTAL_CODE = disclosure.TOTAL
 
 
 # -- cell-key perturbation ----------------------------------------------------------------
