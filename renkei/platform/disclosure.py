@@ -272,7 +272,6 @@ def protect_table(
     structural_zeros: Collection[Key] = (),
     insensitive: Collection[Key] = (),
     published: Collection[Key] = (),
-    preferred: Sequence[Key] = (),
 ) -> ReleasedTable:
     """Build all margins from leaf ``counts`` and apply disclosure control.
 
@@ -282,9 +281,7 @@ def protect_table(
     e.g. absence days in a month too short for anyone to be absent 10 days), which are
     released unless they are needed as complements. ``published`` cells (any level) are
     released elsewhere already - a margin another table shares - so they are never taken as
-    complements: the protection works around them. ``preferred`` cells (the margins users
-    need most), when withheld as complements, are released again afterwards, one by one,
-    wherever the relation rules and both audits still hold without them.
+    complements: the protection works around them.
     """
     dims = tuple(dimensions)
     structural_zeros = frozenset(structural_zeros)
@@ -312,9 +309,7 @@ def protect_table(
 
     relations = _relations(keys, index, dims)
     fixed = {index[tuple(key)] for key in published}
-    protector = _Protector(values, open_leaves, is_leaf, relations, k, sensitive, fixed)
-    protector.run()
-    state = protector.release_where_safe([index[tuple(key)] for key in preferred])
+    state = _Protector(values, open_leaves, is_leaf, relations, k, sensitive, fixed).run()
 
     cells = {}
     for i, key in enumerate(keys):
@@ -459,26 +454,6 @@ class _Protector:
             if not touched:
                 # Only when every cell that is not a structural zero is suppressed.
                 return self.state
-
-    def release_where_safe(self, cells: Sequence[int]) -> list[str | None]:
-        """Release each complementary cell of ``cells`` again if the table stays safe."""
-        for i in cells:
-            if self.state[i] != COMPLEMENTARY:
-                continue
-            self.state[i] = None
-            if self._rules_hold(i) and not _linearly_determined(self.state, self.relations) \
-                    and not self._pinned():
-                continue
-            self.state[i] = COMPLEMENTARY
-        return self.state
-
-    def _rules_hold(self, i: int) -> bool:
-        for r in self.relations_of[i]:
-            hidden = [m for m in self.relations[r] if self.state[m]]
-            if hidden and (len(hidden) == 1 or (sum(self.values[m] for m in hidden) < self.k
-                                                and self._candidates(r))):
-                return False
-        return True
 
     def _enqueue(self, r: int) -> None:
         if not self.queued[r]:

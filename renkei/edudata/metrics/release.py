@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, ...]
 
 #: Part of every version: a change in how tables are protected makes every release anew.
-ALGORITHM = "joint-sticky-3"
+ALGORITHM = "joint-sticky-4"
 
 #: Reason of a withheld cell in a release. Whether a cell was withheld for being small or to
 #: protect another is not kept: the distinction would give an attacker bounds.
@@ -199,8 +199,7 @@ def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, i
     """
     counts = {key: int(v) for key, v in counts.items() if v}
     table = disclosure.protect_table(counts, dims, k, structural_zeros=structural,
-                                     insensitive=insensitive, published=published,
-                                     preferred=_one_way_margins(dims))
+                                     insensitive=insensitive, published=published)
     released = frozenset(c.key for c in table if not c.suppressed)
 
     def publish(measure: str, key: Key, value: int, floor: int = 0) -> int:
@@ -226,22 +225,6 @@ def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, i
     return Protected(dims=tuple(dims), released=released,
                      cells=frozenset(table.cells), values=values, measures=kept,
                      primary=primary, withheld=len(table.suppressed))
-
-
-def _one_way_margins(dims: Sequence[Dimension]) -> list[Key]:
-    """The prefecture's total broken down by one dimension (a grade, a category): the
-    figures a prefecture analyst needs first, released wherever protection allows."""
-    top = [TOTAL_CODE] * len(dims)
-    margins_ = []
-    for d, dim in enumerate(dims[1:], start=1):
-        for code in dim.codes[:-1]:
-            key = list(top)
-            key[d] = code
-            margins_.append(tuple(key))
-    return margins_
-
-
-TOTAL_CODE = disclosure.TOTAL
 
 
 # -- cell-key perturbation ----------------------------------------------------------------
@@ -302,7 +285,7 @@ def margins(counts: Mapping[Key, int], dims: Sequence[Dimension]) -> dict[Key, i
 
 _MEMORY: OrderedDict[tuple, Any] = OrderedDict()
 _MEMORY_LOCK = threading.Lock()
-_MEMORY_SIZE = 2048
+_MEMORY_SIZE = 512
 
 
 def remember(key: tuple, make: Callable[[], Any]) -> Any:
