@@ -119,7 +119,7 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def demo_server(chromium_path, tmp_path_factory):
-    """One server for the whole session: the demo build (3 municipalities through the real
+    """One server for the whole session: the demo build (8 municipalities through the real
     connectors) is slow."""
     from cli_support import renkei, scratch_database
 

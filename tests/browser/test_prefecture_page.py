@@ -6,10 +6,14 @@ from __future__ import annotations
 import pytest
 from browser_support import screenshot, sign_in, wait_widgets
 
+from renkei.platform.demo import DEMO_MUNICIPALITIES, DEMO_SMALL_MUNICIPALITIES
+
 pytestmark = pytest.mark.slow
 
 ANALYST = "pref-13"
-MUNICIPALITIES = ["131041", "131130", "132012"]
+# The demo's wards and cities, and its small towns and villages, in code order.
+MUNICIPALITIES = sorted([code for code, _ in DEMO_MUNICIPALITIES]
+                        + [code for code, _, _ in DEMO_SMALL_MUNICIPALITIES])
 
 
 def choose(page, metric: str, year: str, breakdown: str | None) -> None:

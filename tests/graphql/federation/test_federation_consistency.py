@@ -13,6 +13,7 @@ from fed_world import SCHOOL_YEAR, TOKYO_A
 
 from renkei.edudata import metrics
 from renkei.graphql.federation import auth, fanout
+from renkei.graphql.federation.schema import ResultCache
 
 pytestmark = pytest.mark.slow
 
@@ -71,13 +72,15 @@ def _remote_endpoint(base, name, breakdown):
 def test_every_entry_point_answers_each_cell_the_same(run, world, client, fed_server, field,
                                                       name, flags, breakdown):
     analyst = world.users["fed-pref13"]
-    prefecture = run('{ prefecture(code: "13") { %s(schoolYear: %d, byMunicipality: true, %s) '
-                     "{ cells { %s } } } }" % (field, SCHOOL_YEAR, flags, FIELDS), analyst)
-    municipality = run('{ municipality(code: "%s") { %s(schoolYear: %d, %s) { cells { %s } } } }'
-                       % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
-    entities = run('{ _entities(representations: [{__typename: "Municipality", code: "%s"}]) '
-                   "{ ... on Municipality { %s(schoolYear: %d, %s) { cells { %s } } } } }"
-                   % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    args = f"schoolYear: {SCHOOL_YEAR}, {flags}"
+    municipality_query = (f'{{ municipality(code: "{TOKYO_A}") {{ {field}({args}) '
+                          f"{{ cells {{ {FIELDS} }} }} }} }}")
+    prefecture = run(f'{{ prefecture(code: "13") {{ {field}({args}, byMunicipality: true) '
+                     f"{{ cells {{ {FIELDS} }} }} }} }}", analyst)
+    municipality = run(municipality_query, analyst)
+    entities = run(f'{{ _entities(representations: [{{__typename: "Municipality", '
+                   f'code: "{TOKYO_A}"}}]) {{ ... on Municipality {{ {field}({args}) '
+                   f"{{ cells {{ {FIELDS} }} }} }} }} }}", analyst)
     for result in (prefecture, municipality, entities):
         assert result.errors is None, result.errors
     answers = {
@@ -93,10 +96,9 @@ def test_every_entry_point_answers_each_cell_the_same(run, world, client, fed_se
     for where, cells in answers.items():
         assert cells == reference, where
     # and asking again gives the same (a release per data version, not per request)
-    again = run('{ municipality(code: "%s") { %s(schoolYear: %d, %s) { cells { %s } } } }'
-                % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    again = run(municipality_query, analyst)
     metrics.clear_cache()  # another process: loaded from the store, not made again
-    stored = run('{ municipality(code: "%s") { %s(schoolYear: %d, %s) { cells { %s } } } }'
-                 % (TOKYO_A, field, SCHOOL_YEAR, flags, FIELDS), analyst)
+    ResultCache.forget()
+    stored = run(municipality_query, analyst)
     assert _cells(again.data["municipality"][field]) == reference
     assert _cells(stored.data["municipality"][field]) == reference
