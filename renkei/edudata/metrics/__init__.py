@@ -1,54 +1,47 @@
-"""The metric registry: every aggregate that may leave a tenant, defined once.
+"""The metric registry and the release engine: every aggregate that may leave a tenant.
 
 A :class:`Metric` says what it counts, in which units, from which rollup and by which
-dimensions it may be broken down. :func:`compute` runs one metric inside the current tenant
-and returns a :class:`MetricTable` that has already been through disclosure control
-(:mod:`renkei.platform.disclosure`): the municipality API and the prefecture federation both
-call it, so nobody re-implements counting or suppression.
+dimensions it may be broken down. :func:`compute` (a municipality or one of its schools) and
+:func:`compute_prefecture` (a prefecture and its municipalities) return
+:class:`MetricTable` objects cut from the prefecture's *releases* (:mod:`.release`): tables
+protected once per data version and served to every entry point - the municipality API,
+widgets and dashboards, every field of the federation. Nobody re-implements counting or
+suppression, and each cell has one answer everywhere. docs/disclosure.md explains it to
+users.
 
 Why the tables are built the way they are
 -----------------------------------------
 Suppressing each answer on its own is not enough: the same figures appear in many answers
 (a grade total is the denominator of several metrics, a yearly figure is the sum of the
-monthly ones, a school is a part of its municipality), and a cell hidden in one answer could
-be recovered by subtracting figures released in another. So every answer is a *projection*
-of a few canonical tables per tenant and school year, each protected once
-(``disclosure.protect_table``, cached while its inputs are unchanged) over the full
-cross-classification of what it can be broken down by, with the school as a dimension (a
-municipality is the total over its schools, so school and municipality answers come from the
-same protected table):
+monthly ones, a school is part of its municipality, a municipality of its prefecture), and a
+cell hidden in one answer could be recovered from figures released in another. So every
+answer is a *projection* of a few canonical tables per prefecture and school year, each
+protected as a whole over its full cross-classification, with the area (prefecture >
+municipality > school) as its first dimension:
 
-* ``population`` (rollup ``AttendancePupilYear``): school x grade x absence days in the year.
-  Its absence-day hierarchy (0 / 1-9 / 10-29 under "0-29"; 30+ split by the main absence
+* ``population`` (``AttendancePupilYear``): area x grade x absence days in the year. Its
+  absence-day hierarchy (0 / 1-9 / 10-29 under "0-29"; 30+ split by the main absence
   category) serves the absence-day distribution, long-term absence (長期欠席) and the yearly
-  pupil count, the denominator of every yearly rate. Long-term absence is therefore a
-  categorical table whose category total is the pupil count: the count and its denominator
-  are protected together, and "pupils minus long-term absentees" is a cell of the same table
-  ("0-29"), released only if it covers k pupils and protected like any other.
-* ``month:<month>`` (``AttendancePupilMonth``): school x grade x (fewer than / at least 10
-  absence days), one table per month. Its category total is the month's pupil count (the
-  denominator of monthly rates); the attendance day sums follow its suppression pattern.
-* ``nurse:<month>:<reason>`` (``NurseVisitMonth``), ``m365:<month>:<app>``
-  (``M365AppMonth``) and ``assessment:<subject>`` (``AssessmentBin``, 学力調査 only): school
-  x grade (x score bin), the numerators of their metrics.
+  pupil count, the denominator of every yearly rate: a count and its denominator are
+  protected together.
+* ``month:<month>`` (``AttendancePupilMonth``): area x grade x (fewer than / at least 10
+  absence days). Its category total is the month's pupil count.
+* ``attendance_days``: area x grade x month, absence days as magnitudes (days bound counts
+  of pupils absent 10+ days, so they are protected on their own: see
+  :meth:`_Loader.attendance_days_table`), with the days required and attended.
+* ``nurse:<month>:<reason>`` (``NurseVisitMonth``), ``m365:<month>:<app>`` (the month's
+  pupils split by use of the app) and ``assessment:<subject>`` (学力調査 only).
 
 Only dimensions that partition pupils go into one protected table, because *k* counts
-pupils: a pupil is in every month and may visit the nurse for two reasons, so a sum over
-months or reasons is not a number of pupils. Figures over those dimensions - the year of a
-monthly metric (pupil-months, 延べ人数), all reasons of nurse visits - are sums of released
-cells, withheld when any part is withheld (:func:`_sum`). A sum of released figures discloses
-nothing the parts do not, so no cell hidden in one table can be recovered through them. (The
-price: a yearly figure of a monthly metric is withheld as soon as one month's is. Rollups
-with a yearly distinct-pupil count - nurse visits and Microsoft 365 per year - would let
-those yearly figures be protected directly.)
+pupils: a pupil is in every month and may visit the nurse for two reasons. Figures over
+those dimensions - the year of a monthly count (pupil-months, 延べ人数), all reasons of
+nurse visits - are sums of released cells, withheld when any part is (:func:`_sum`).
 
 Dimensions come from fixed hierarchies only: school year > month ("2025-04" ... under
-"2025"), school type > grade ("B1-3" = 小学校 3年 under "B1"), the school, and one fixed
+"2025"), school type > grade ("B1-3" = 小学校 3年 under "B1"), the area, and one fixed
 category list per metric. No filter takes free values.
 
-Every read goes through the rollups (never raw rows) and through
-``Student.objects.analyzable()`` where the rollup has a pupil key, so an opt-out is honoured
-even before the next rollup refresh.
+Every read goes through the rollups (never raw rows), of analyzable pupils only.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 A *release* is one canonical table (``population``, ``month:2025-04``, ...) of one prefecture
 and school year, protected as a whole: prefecture > municipality > school x the table's own
 dimensions (:mod:`renkei.edudata.metrics` builds it). Its *version* is a digest of what the
-table depends on: the ``data_version`` of every local municipality of the prefecture (bumped
-by each rollup refresh and purge, in the same transaction), the k in force, and the
+table depends on: the ``data_version`` of every local municipality of the prefecture (new at
+each rollup refresh and purge, in the same transaction), the k in force, and the
 protection algorithm. So:
 
 * the municipality API, the prefecture and municipality fields of the federation,
@@ -12,7 +12,9 @@ protection algorithm. So:
   under them changes - an analyst gains nothing by asking another field;
 * a release is computed once per version: in this process it is kept in memory, other
   processes load it from :class:`~renkei.tenants.models.Release` instead of protecting the
-  table again (deterministic either way: the same inputs give the same release).
+  table again (when two make it at once, the first stored is the one every process serves);
+* released figures carry cell-key noise and stay as published while within the published
+  tolerance of the truth (:func:`protect`), so one pupil's change shows nowhere.
 
 What is stored holds released figures only. The exact counts a protection needs are read
 from the tenants' rollups into this process, used and kept in memory for the next table of
@@ -132,10 +134,7 @@ class Protected:
         return self._cell(key, self.values.get(key))
 
     def measure(self, name: str, key: Key) -> disclosure.Cell:
-        value = self.measures.get(name, {}).get(key)
-        if key in self.released and value is None:
-            return disclosure.Cell(key, None, True, WITHHELD)  # the count only (see metrics)
-        return self._cell(key, value)
+        return self._cell(key, self.measures.get(name, {}).get(key))
 
     def _cell(self, key: Key, value: int | None) -> disclosure.Cell:
         if key not in self.cells:
