@@ -391,6 +391,20 @@ def test_the_tenant_k_applies_when_larger(muni):
     assert all(c.pupils is None or c.pupils >= 40 for c in table.cells)
 
 
+def test_a_metric_with_a_higher_floor_is_released_from_tables_of_its_own(muni, monkeypatch):
+    # given one metric asks for k = 40 while its population table also serves another
+    import dataclasses
+
+    raised = dataclasses.replace(METRICS["long_term_absence"], min_cell_size=40)
+    monkeypatch.setitem(METRICS, "long_term_absence", raised)
+    strict = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
+    shared = compute("absence_days_distribution", muni, school_year=SCHOOL_YEAR,
+                     breakdown=["grade"])
+    # then it gets its k, and the other metric's cells stay at the prefecture's k
+    assert strict.k == 40 and all(c.pupils is None or c.pupils >= 40 for c in strict.cells)
+    assert shared.k == 10 and any(c.pupils is not None and c.pupils < 40 for c in shared.cells)
+
+
 def test_school_answers_come_from_the_same_protected_table(muni):
     with in_tenant(muni):
         schools = [row[0] for row in _sql("""

@@ -67,18 +67,28 @@ def test_retention_purge_dry_run_changes_nothing_and_real_run_removes_exactly_ex
                                  student_pseudonym=school_world["old"].pseudonym)
         before = (Student.objects.count(), AttendanceDay.objects.count())
 
+        version = _data_version(shibuya)
         dry = do_purge_expired(shibuya, today, dry_run=True)
         assert dry.cutoff == dt.date(2021, 11, 22)
         assert dry.deleted == {"edudata.Student": 1, "edudata.AttendanceDay": 1}
         assert (Student.objects.count(), AttendanceDay.objects.count()) == before
+        assert _data_version(shibuya) == version  # nothing changed, nothing released anew
 
         real = do_purge_expired(shibuya, today)
         assert real.deleted == {"edudata.Student": 1, "edudata.AttendanceDay": 1}
+        # the prefecture's releases are made anew: no figure keeps the purged pupil
+        assert _data_version(shibuya) != version
         assert not Student.objects.filter(pk=school_world["old"].pk).exists()
         assert Student.objects.filter(pk=recent.pk).exists()
         assert Student.objects.count() == before[0] - 1
         assert AttendanceDay.objects.count() == before[1] - 1
         assert AccessLog.objects.count() == 1  # the log outlives the purge
+
+
+def _data_version(municipality):
+    from renkei.tenants.models import Municipality
+
+    return Municipality.objects.values_list("data_version", flat=True).get(pk=municipality.pk)
 
 
 def test_retention_follows_the_tenant_setting(school_world, shibuya):

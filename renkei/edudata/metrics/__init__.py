@@ -166,6 +166,7 @@ CATEGORY_LABELS_EN: Mapping[str, Mapping[str, str]] = {
 # Reasons for a withheld value beyond disclosure.REASONS.
 NO_DATA = "no_data"
 PART_SUPPRESSED = "part_suppressed"
+# A prefecture cell withheld because a remote municipality withheld a part of it.
 REMOTE_PART = "municipality_suppressed"
 # Whether a cell was withheld for being small (primary: 0..k-1 pupils) or to protect another
 # (complementary: >= k) is not released: an attacker can use the distinction as bounds and
@@ -309,7 +310,7 @@ def compute(metric: str, municipality, *, school_year: int, breakdown: Sequence[
     spec = _spec(metric)
     dims = check_breakdown(spec, breakdown)
     loader = _Loader(release.scope_for(municipality.prefecture_id, include=municipality.code),
-                     int(school_year))
+                     int(school_year), spec.min_cell_size)
     if school_code is None:
         area = municipality.code
     else:
@@ -331,17 +332,13 @@ def compute_prefecture(metric: str, prefecture_code: str, *, school_year: int,
     must not name the municipality."""
     spec = _spec(metric)
     dims = check_breakdown(spec, breakdown)
-    loader = _loader(prefecture_code, school_year)
+    loader = _loader(prefecture_code, school_year, spec.min_cell_size)
     tables = {TOTAL: _answer(spec, loader, dims, TOTAL, prefecture_code)}
     wanted = None if municipalities is None else set(municipalities)
     for member in loader.scope.members:
         if wanted is None or member.code in wanted:
             tables[member.code] = _answer(spec, loader, dims, member.code, member.code)
     return tables
-
-
-# Why a prefecture cell is withheld when a remote municipality withheld a part of it.
-REMOTE_PART_SUPPRESSED = REMOTE_PART
 
 
 def combine_prefecture(spec: Metric, breakdown: Sequence[str], local: MetricTable | None,
@@ -383,8 +380,7 @@ def _add_up(parts: Sequence[MetricCell]) -> MetricCell:
         return dataclasses.replace(parts[0])
     if any(p.suppressed for p in parts):
         return MetricCell(key={}, pupils=None, value=None, suppressed=True,
-                          reason=REASON_LABELS[REMOTE_PART_SUPPRESSED],
-                          reason_code=REMOTE_PART_SUPPRESSED)
+                          reason=REASON_LABELS[REMOTE_PART], reason_code=REMOTE_PART)
     pupils = sum(p.pupils or 0 for p in parts)
     numerator = sum(p.numerator or 0 for p in parts)
     denominator = sum(p.denominator or 0 for p in parts)
@@ -449,11 +445,6 @@ def warm(prefecture_code: str) -> int:
     return done
 
 
-def prefecture_scope(prefecture_code: str) -> release.Scope:
-    """Who the prefecture's releases are made of (local municipalities and their versions)."""
-    return release.scope_for(prefecture_code)
-
-
 def _spec(metric: str) -> Metric:
     spec = METRICS.get(metric)
     if spec is None:
@@ -461,8 +452,8 @@ def _spec(metric: str) -> Metric:
     return spec
 
 
-def _loader(prefecture_code: str, school_year: int) -> _Loader:
-    return _Loader(release.scope_for(prefecture_code), int(school_year))
+def _loader(prefecture_code: str, school_year: int, floor: int = MIN_K) -> _Loader:
+    return _Loader(release.scope_for(prefecture_code), int(school_year), floor)
 
 
 def _answer(spec: Metric, loader: _Loader, dims: Sequence[str], area: str, code: str
@@ -667,8 +658,11 @@ class _Loader:
     :func:`release.released_table`.
     """
 
-    def __init__(self, scope: release.Scope, school_year: int):
-        self.scope, self.year, self.k = scope, school_year, scope.k
+    def __init__(self, scope: release.Scope, school_year: int, floor: int = MIN_K):
+        # A metric may ask for a larger k than the prefecture's: its tables are then
+        # released apart ("population@k20"), never mixed with the others.
+        self.scope, self.year, self.k = scope, school_year, max(scope.k, floor)
+        self._suffix = "" if self.k == scope.k else f"@k{self.k}"
         self._memo: dict[Any, Any] = {}
 
     def _once(self, name: Any, make: Callable[[], Any]) -> Any:
@@ -682,8 +676,8 @@ class _Loader:
         return self._once(("rows", family), lambda: release.remember(key, make))
 
     def _release(self, name: str, make: Callable[[], release.Protected]) -> release.Protected:
-        return self._once(("release", name),
-                          lambda: release.released_table(self.scope, name, self.year, make))
+        return self._once(("release", name), lambda: release.released_table(
+            self.scope, name + self._suffix, self.year, make))
 
     # population ---------------------------------------------------------------------------
     def population(self) -> tuple[dict[str, str], tuple[str, ...], dict[Key, int]]:
