@@ -65,7 +65,9 @@ def test_two_admins_removing_each_other_at_once_leave_one():
             thread.start()
         for thread in threads:
             thread.join(60)
-        assert answers == [302, 302]  # no deadlock (500): one removed, the other told why not
+        # No deadlock (500): one removed, the other told why not - or, when the first had
+        # committed before the second even entered the municipality, refused entry (403).
+        assert sorted(answers) in ([302, 302], [302, 403]), answers
         left = in_own_connection(lambda: Membership.objects.filter(user__in=admins).count())
         assert left == 1
     finally:
