@@ -1087,7 +1087,7 @@ class _Profile:
     c_other: float
     c_late: float
     c_early: float  # the rest up to lam is a nurse visit
-    other_kind: int  # 欠 for most long-term absentees, 病 for long illness
+    other_kind: int  # 事 or 欠 for most long-term absentees, 病 for long illness
     other_mean: float  # mean run length of long-term absence
     homeroom: int
     long_term: bool
@@ -1104,7 +1104,10 @@ def _attendance_profile(rng: random.Random, *, junior: bool, grade: int, homeroo
     if long_term:
         fraction = rng.uniform(0.2, 0.75)  # share of school days absent
         other = fraction / (other_mean * (1.0 - fraction))
-        other_kind = ILL if rng.random() < 0.2 else OTHER
+        # Many schools record 不登校 as 事故欠 (absent for a reason other than illness),
+        # others as 欠 (その他); some long absences are long illnesses. One draw either way.
+        kind = rng.random()
+        other_kind = ILL if kind < 0.2 else FAMILY if kind < 0.5 else OTHER
         late *= 3
         nurse *= 2
     lam = min(0.9, ill + family + other + late + early + nurse)
