@@ -20,29 +20,14 @@ active, and the password unchanged since issue (a password change revokes every 
 There is no token table, so a single token cannot be revoked on its own: remove the
 membership, change the password, or rotate the secret key.
 
-Service tokens
---------------
-When a municipality runs its own deployment, the federation calls it over HTTP
-(``/federation/tenant``) with a short-lived JWT (HS256 with
-``settings.RENKEI_SERVICE_TOKEN_KEY``, shared between the deployments): issuer
-``renkei-federation``, audience = the municipality code, subject = the asking prefecture,
-expiry one minute, and ``req`` = SHA-256 of the request body, so a token cannot be replayed
-for another municipality or another question. The remote side verifies all of it and
-answers with the released table only.
+Service tokens (between deployments) are in :mod:`renkei.platform.service_tokens`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
-import secrets
 import time
-from collections.abc import Mapping
-from typing import Any
 
-import jwt
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.utils.crypto import salted_hmac
@@ -58,9 +43,6 @@ ANALYST_TOKEN_PREFIX = "rkf1."  # noqa: S105
 ANALYST_TOKEN_SALT = "renkei.federation.analyst-token"  # noqa: S105
 ANALYST_TOKEN_TTL_SECONDS = 24 * 3600
 
-SERVICE_TOKEN_ISSUER = "renkei-federation"  # noqa: S105
-SERVICE_TOKEN_TTL_SECONDS = 60
-SERVICE_TOKEN_LEEWAY_SECONDS = 5
 
 NOT_SIGNED_IN = _("ログインしてください。都道府県連携 API は都道府県の分析担当者のアカウント"
                   "（または連携用トークン）で利用します。")
@@ -91,10 +73,6 @@ class FederationAuthenticationError(FederationPermissionError):
     """No credentials, or credentials that do not verify."""
 
     code = "UNAUTHENTICATED"
-
-
-class ServiceTokenError(Exception):
-    """A service token that does not verify; the message says why (Japanese)."""
 
 
 # -- access -----------------------------------------------------------------------------------
@@ -173,52 +151,3 @@ def principal_for_analyst_token(token: str) -> policy.Principal:
         raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
     return policy.Principal(user_id=principal.user_id, username=principal.username,
                             grants=grants, step_up=False)
-
-
-# -- service tokens -----------------------------------------------------------------------------
-
-def request_digest(body: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of a tenant request (binds a token to one question)."""
-    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _service_key() -> str:
-    key = settings.RENKEI_SERVICE_TOKEN_KEY
-    if not key:
-        raise ServiceTokenError("サービス間トークンの鍵（RENKEI_SERVICE_TOKEN_KEY）が設定されていません。")
-    return key
-
-
-def issue_service_token(audience: str, *, prefecture_code: str, digest: str,
-                        ttl_seconds: int = SERVICE_TOKEN_TTL_SECONDS) -> str:
-    """A short-lived token for asking municipality ``audience`` one question."""
-    now = int(time.time())
-    claims = {"iss": SERVICE_TOKEN_ISSUER, "aud": audience, "sub": f"prefecture:{prefecture_code}",
-              "iat": now, "exp": now + int(ttl_seconds), "jti": secrets.token_hex(8),
-              "req": digest}
-    return jwt.encode(claims, _service_key(), algorithm="HS256")
-
-
-def verify_service_token(token: str, *, audience: str, digest: str) -> dict[str, Any]:
-    """The claims of a valid token for this municipality and this request, else
-    ServiceTokenError with a Japanese reason."""
-    try:
-        claims = jwt.decode(
-            token, _service_key(), algorithms=["HS256"], audience=audience,
-            issuer=SERVICE_TOKEN_ISSUER, leeway=SERVICE_TOKEN_LEEWAY_SECONDS,
-            options={"require": ["iss", "aud", "sub", "iat", "exp", "req"]})
-    except jwt.ExpiredSignatureError:
-        raise ServiceTokenError("サービス間トークンの有効期限が切れています。") from None
-    except jwt.InvalidAudienceError:
-        raise ServiceTokenError("このサービス間トークンは別の自治体あてです。") from None
-    except jwt.InvalidTokenError as e:
-        raise ServiceTokenError(f"サービス間トークンが無効です（{type(e).__name__}）。") from None
-    if claims["exp"] - claims["iat"] > SERVICE_TOKEN_TTL_SECONDS * 5:
-        raise ServiceTokenError("サービス間トークンの有効期間が長すぎます。")
-    if not hmac.compare_digest(str(claims["req"]), digest):
-        raise ServiceTokenError("サービス間トークンは別の照会のために発行されています。")
-    sub = str(claims["sub"])
-    if sub != f"prefecture:{audience[:2]}":
-        raise ServiceTokenError("このサービス間トークンの発行元はこの自治体の都道府県ではありません。")
-    return claims

@@ -13,6 +13,7 @@ import pytest
 from fed_world import SCHOOL_YEAR
 
 from renkei.graphql.federation import auth
+from renkei.platform import service_tokens
 
 URL = "/federation/graphql"
 METRIC = f'{{ prefecture(code: "13") {{ attendanceRate(schoolYear: {SCHOOL_YEAR}) {{ complete }} }} }}'
@@ -180,8 +181,8 @@ def test_malformed_entity_representations(client, bearer, world, representation)
 
 def service_token(key: str, code: str, body: dict) -> str:
     now = int(time.time())
-    return jwt.encode({"iss": auth.SERVICE_TOKEN_ISSUER, "aud": code, "sub": f"prefecture:{code[:2]}",
-                       "iat": now, "exp": now + 30, "req": auth.request_digest(body)},
+    return jwt.encode({"iss": service_tokens.SERVICE_TOKEN_ISSUER, "aud": code, "sub": f"prefecture:{code[:2]}",
+                       "iat": now, "exp": now + 30, "req": service_tokens.request_digest(body)},
                       key, algorithm="HS256")
 
 

@@ -12,8 +12,9 @@ import requests
 from fed_world import SCHOOL_YEAR, TOKYO_A
 
 from renkei.edudata import metrics
-from renkei.graphql.federation import auth, fanout
+from renkei.graphql.federation import fanout
 from renkei.graphql.federation.schema import ResultCache
+from renkei.platform import service_tokens
 
 pytestmark = pytest.mark.slow
 
@@ -57,8 +58,8 @@ def _tenant_api(client, user, name, breakdown):
 
 def _remote_endpoint(base, name, breakdown):
     body = fanout.tenant_request(TOKYO_A, name, SCHOOL_YEAR, breakdown)
-    token = auth.issue_service_token(TOKYO_A, prefecture_code="13",
-                                     digest=auth.request_digest(body))
+    token = service_tokens.issue_service_token(TOKYO_A, prefecture_code="13",
+                                     digest=service_tokens.request_digest(body))
     response = requests.post(f"{base}/federation/tenant", data=json.dumps(body), timeout=30,
                              headers={"Authorization": f"Bearer {token}",
                                       "Content-Type": "application/json"})

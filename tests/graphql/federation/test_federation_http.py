@@ -13,6 +13,7 @@ from fed_world import SCHOOL_YEAR, TOKYO_A, TOKYO_B
 
 from renkei.edudata import metrics
 from renkei.graphql.federation import auth, fanout
+from renkei.platform import service_tokens
 from renkei.tenants.context import in_tenant
 
 pytestmark = pytest.mark.slow
@@ -147,8 +148,8 @@ def tenant_post(base, body, token):
 
 
 def good_token(body, code=None, **kwargs):
-    return auth.issue_service_token(code or body["municipality"], prefecture_code="13",
-                                    digest=auth.request_digest(body), **kwargs)
+    return service_tokens.issue_service_token(code or body["municipality"], prefecture_code="13",
+                                    digest=service_tokens.request_digest(body), **kwargs)
 
 
 def test_remote_tenant_answers_a_valid_token_with_its_released_table(fed_server, world):
@@ -182,13 +183,13 @@ def test_remote_tenant_refuses_bad_tokens(fed_server, world, case):
         "expired": good_token(body, ttl_seconds=-30),
         "wrong_audience": good_token(fanout.tenant_request(TOKYO_A, "long_term_absence",
                                                            SCHOOL_YEAR, ["grade"])),
-        "wrong_key": jwt.encode({"iss": auth.SERVICE_TOKEN_ISSUER, "aud": TOKYO_B,
+        "wrong_key": jwt.encode({"iss": service_tokens.SERVICE_TOKEN_ISSUER, "aud": TOKYO_B,
                                  "sub": "prefecture:13", "iat": now, "exp": now + 60,
-                                 "req": auth.request_digest(body)},
+                                 "req": service_tokens.request_digest(body)},
                                 "another-deployments-secret-key-0123456789", algorithm="HS256"),
         "other_question": good_token(other, code=TOKYO_B),
-        "other_prefecture": auth.issue_service_token(TOKYO_B, prefecture_code="27",
-                                                     digest=auth.request_digest(body)),
+        "other_prefecture": service_tokens.issue_service_token(TOKYO_B, prefecture_code="27",
+                                                     digest=service_tokens.request_digest(body)),
         "long_lived": good_token(body, ttl_seconds=3600),
     }[case]
     response = tenant_post(fed_server, body, token)
@@ -232,8 +233,8 @@ def test_a_remote_tenant_that_refuses_our_token_is_reported_missing(run, fed_ser
                                                                      settings, monkeypatch):
     settings.RENKEI_FEDERATION_REMOTES = json.dumps([
         {"code": TOKYO_B, "url": f"{fed_server}/federation/tenant"}])
-    original = auth.issue_service_token
-    monkeypatch.setattr(auth, "issue_service_token",
+    original = service_tokens.issue_service_token
+    monkeypatch.setattr(service_tokens, "issue_service_token",
                         lambda *a, **k: original(*a, **{**k, "ttl_seconds": -60}))
     table = run(QUERY, world.users["fed-pref13"]).data["prefecture"]["longTermAbsence"]
     answers = {a["code"]: a for a in table["municipalities"]}
