@@ -159,8 +159,15 @@ GRAPHQL_MAX_ALIASES = int(os.environ.get("RENKEI_GRAPHQL_MAX_ALIASES", "30"))
 # A request body past this is refused with 413 before it is read (docs/api-errors.md).
 GRAPHQL_MAX_BODY_BYTES = int(os.environ.get("RENKEI_GRAPHQL_MAX_BODY_BYTES", str(256 * 1024)))
 # Remote tenants (municipalities running their own deployment) the federation calls over HTTP:
-# JSON list of {"code": "271004", "url": "https://renkei.city.osaka.example/federation/tenant"}.
+# JSON list of {"code": "271004", "url": "https://renkei.city.osaka.example/federation/tenant"};
+# "trusted": true when that deployment sends this prefecture exact counts (next setting there).
 RENKEI_FEDERATION_REMOTES = os.environ.get("RENKEI_FEDERATION_REMOTES", "[]")
+# On a municipality's own deployment: the prefectures (codes, comma-separated) whose aggregator
+# may receive its exact counts over the signed channel, to protect them jointly with the rest
+# of the prefecture (docs/disclosure.md, "Remote municipalities"). Empty: released tables only.
+RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset(
+    code.strip() for code in os.environ.get("RENKEI_FEDERATION_TRUSTED_AGGREGATORS", "").split(",")
+    if code.strip())
 # Signs service tokens between deployments (a secret shared with them, never SECRET_KEY).
 RENKEI_SERVICE_TOKEN_KEY = _SECRETS[deploy_secrets.SERVICE_TOKEN_KEY]
 RENKEI_FEDERATION_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_FEDERATION_TIMEOUT", "5"))

@@ -46,16 +46,16 @@ Every read goes through the rollups (never raw rows), of analyzable pupils only.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
 
 from renkei.edudata.codes import AssessmentKind, NurseVisitReason
-from renkei.edudata.metrics import release
+from renkei.edudata.metrics import exact, release
 from renkei.platform import disclosure, telemetry
 from renkei.platform.disclosure import MIN_K, TOTAL, Dimension
 from renkei.tenants.codes import SCHOOL_TYPES
@@ -236,6 +236,11 @@ class MetricCell:
     numerator: int | None = None
     denominator: int | None = None
 
+    def with_key(self, key: dict[str, str]) -> MetricCell:
+        """This cell under another key (``dataclasses.replace`` is slow for 13,000 cells)."""
+        return MetricCell(key, self.pupils, self.value, self.suppressed, self.reason,
+                          self.reason_code, self.numerator, self.denominator)
+
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "pupils": self.pupils, "value": self.value,
                 "suppressed": self.suppressed, "reason_code": self.reason_code,
@@ -360,8 +365,7 @@ def combine_prefecture(spec: Metric, breakdown: Sequence[str], local: MetricTabl
     if by_municipality:
         for table in sorted(municipalities, key=lambda t: t.municipality_code):
             for cell in table.cells:
-                cells.append(dataclasses.replace(
-                    cell, key={MUNICIPALITY: table.municipality_code, **cell.key}))
+                cells.append(cell.with_key({MUNICIPALITY: table.municipality_code, **cell.key}))
     parts = [t for t in ([local] if local is not None else []) + list(remote) if t.cells]
     lookups = [{tuple(c.key[d] for d in dims): c for c in t.cells} for t in parts]
     for key in _ordered_keys(parts, dims):
@@ -377,7 +381,7 @@ def combine_prefecture(spec: Metric, breakdown: Sequence[str], local: MetricTabl
 def _add_up(parts: Sequence[MetricCell]) -> MetricCell:
     """One prefecture cell from its parts (the local release and remote tables)."""
     if len(parts) == 1:
-        return dataclasses.replace(parts[0])
+        return parts[0].with_key(parts[0].key)
     if any(p.suppressed for p in parts):
         return MetricCell(key={}, pupils=None, value=None, suppressed=True,
                           reason=REASON_LABELS[REMOTE_PART], reason_code=REMOTE_PART)
@@ -569,14 +573,27 @@ def area_code(municipality_code: str, school_id: Any) -> str:
     return f"{municipality_code}:{school_id}"
 
 
-def _union(members: Sequence[release.Member], select: str, params: Callable[[release.Member], list]
-           ) -> list[tuple]:
-    """``select`` run in every member's schema (``{s}`` is its quoted name), all rows.
+def _union(members: Sequence[release.Member], family: str,
+           params: Callable[[release.Member], list]) -> list[tuple]:
+    """The rows of one family (:data:`FAMILIES`) of every member, all together.
 
-    One statement per tenant schema, never one that spans two (the rule schema-based
-    sharding needs: tests/test_schema_boundaries.py), sent in one pipeline so that a
-    prefecture's 180 tenants cost about one round trip, not 180.
+    Local members: the family's statement run in each member's schema (``{s}`` is its
+    quoted name), one statement per tenant schema, never one that spans two (the rule
+    schema-based sharding needs: tests/test_schema_boundaries.py), sent in one pipeline so
+    that a prefecture's 180 tenants cost about one round trip, not 180. Trusted remote
+    members run the same statement in their own database and send the rows (:mod:`.exact`).
     """
+    local = [m for m in members if m.url is None]
+    rows = _local_rows(local, FAMILIES[family][0], params)
+    for m in members:
+        if m.url is not None:
+            with telemetry.tenant_span(m.code, "renkei.release.read", remote=True):
+                rows += exact.rows(m.code, m.url, m.data_version, family, params(m))
+    return rows
+
+
+def _local_rows(members: Sequence[release.Member], select: str,
+                params: Callable[[release.Member], list]) -> list[tuple]:
     if not members:
         return []
     quote = connection.ops.quote_name
@@ -595,6 +612,24 @@ def _union(members: Sequence[release.Member], select: str, params: Callable[[rel
         rows += cursor.fetchall()
         cursor.close()
     return rows
+
+
+def exact_rows(municipality, family: str, params: Any) -> list[list]:
+    """One family's rows of a municipality held here, for its prefecture's aggregator when
+    this deployment trusts it (``/federation/tenant``; :mod:`.exact`). ValueError (Japanese)
+    for an unknown family or parameters of the wrong shape."""
+    if family not in FAMILIES:
+        raise ValueError(f"集計の種類「{str(family)[:40]}」はありません。使える種類: {', '.join(FAMILIES)}")
+    select, types = FAMILIES[family]
+    if not (isinstance(params, list) and len(params) == len(types) and all(
+            type(p) is t and (t is not list or all(isinstance(v, str) for v in p))
+            for p, t in zip(params, types, strict=False))):
+        names = {str: "文字列", int: "整数", list: "文字列のリスト"}
+        raise ValueError(f"「{family}」の params は [{', '.join(names[t] for t in types)}] です。")
+    member = release.Member(municipality.code, municipality.schema_name, 0, 0)
+    rows = _local_rows([member], select, lambda m: params)
+    # Sums arrive as Decimal; every figure here is a whole number.
+    return [[int(v) if isinstance(v, Decimal) else v for v in row] for row in rows]
 
 
 # Constants only are interpolated here; schema names are quoted by _union.
@@ -646,6 +681,16 @@ _ASSESSMENT_SQL = """
     GROUP BY 2, 3, 4, 5, 6"""
 
 
+_SCHOOL_SQL = "SELECT id FROM {s}.edudata_school WHERE code = %s"
+
+#: The rows a release reads from each municipality, by family: the statement and the types
+#: of its parameters (a list is a list of strings).
+FAMILIES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "population": (_POPULATION_SQL, (str, int)), "months": (_MONTHS_SQL, (str, int)),
+    "nurse": (_NURSE_SQL, (str, int, list)), "m365": (_M365_SQL, (str, int, list)),
+    "assessment": (_ASSESSMENT_SQL, (str, int, str)), "school": (_SCHOOL_SQL, (str,))}
+
+
 class _Loader:
     """The canonical tables of one prefecture and school year.
 
@@ -685,7 +730,7 @@ class _Loader:
         return self._read("population", self._read_population)
 
     def _read_population(self):
-        rows = _union(self.scope.members, _POPULATION_SQL, lambda m: [m.code, self.year])
+        rows = _union(self.scope.members, "population", lambda m: [m.code, self.year])
         schools: dict[str, str] = {}
         counts: dict[Key, int] = {}
         pairs: set[tuple[str, int]] = set()
@@ -714,7 +759,7 @@ class _Loader:
         member = self.scope.member(municipality_code)
         if member is None:
             return ""
-        rows = _union([member], "SELECT id FROM {s}.edudata_school WHERE code = %s",
+        rows = _union([member], "school",
                       lambda m: [school_code])
         return area_code(municipality_code, rows[0][0]) if rows else ""
 
@@ -767,7 +812,7 @@ class _Loader:
 
     # months ------------------------------------------------------------------------------------
     def _read_months(self):
-        rows = _union(self.scope.members, _MONTHS_SQL, lambda m: [m.code, self.year])
+        rows = _union(self.scope.members, "months", lambda m: [m.code, self.year])
         per_month: dict[str, tuple[dict, dict, dict, dict]] = {}
         for code, school_id, kind, grade, month, bin_code, n, req, att, days in rows:
             school = area_code(code, school_id)
@@ -854,7 +899,7 @@ class _Loader:
 
     # nurse visits --------------------------------------------------------------------------
     def _read_nurse(self):
-        rows = _union(self.scope.members, _NURSE_SQL,
+        rows = _union(self.scope.members, "nurse",
                       lambda m: [m.code, self.year, list(NURSE_REASONS)])
         data: dict[tuple[str, str], tuple[dict, dict]] = {}
         for code, school_id, kind, grade, month, reason, p, v in rows:
@@ -881,7 +926,7 @@ class _Loader:
 
     # Microsoft 365 ----------------------------------------------------------------------------
     def _read_m365(self):
-        rows = _union(self.scope.members, _M365_SQL,
+        rows = _union(self.scope.members, "m365",
                       lambda m: [m.code, self.year, list(M365_APPS)])
         data: dict[tuple[str, str], dict] = {}
         for code, school_id, kind, grade, month, app, n in rows:
@@ -949,7 +994,7 @@ class _Loader:
         return tables
 
     def _read_assessment(self) -> dict[str, dict[Key, int]]:
-        rows = _union(self.scope.members, _ASSESSMENT_SQL,
+        rows = _union(self.scope.members, "assessment",
                       lambda m: [m.code, self.year, ASSESSMENT_KIND])
         per_subject: dict[str, dict[Key, int]] = {}
         for code, school_id, kind, grade, subject, score_bin, n in rows:

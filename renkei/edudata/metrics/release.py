@@ -39,6 +39,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from renkei.edudata.metrics import exact
 from renkei.platform import disclosure
 from renkei.platform.disclosure import MIN_K, Dimension
 
@@ -57,12 +58,14 @@ NO_DATA = "no_data"
 
 @dataclass(frozen=True)
 class Member:
-    """A local municipality of the prefecture, as of this question."""
+    """A municipality of the prefecture's joint tables, as of this question: local (its
+    schema here), or remote and trusted with its exact counts (``url``, :mod:`.exact`)."""
 
     code: str
     schema_name: str
     data_version: int
     k: int
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ class Scope:
 
 
 def remote_codes() -> frozenset[str]:
-    """Municipality codes answered by their own deployment (RENKEI_FEDERATION_REMOTES): they
-    release their own tables and are not part of the local joint table."""
+    """Municipality codes answered by their own deployment (RENKEI_FEDERATION_REMOTES): not
+    local members; only the trusted ones join the joint tables (:func:`scope_for`)."""
     raw = settings.RENKEI_FEDERATION_REMOTES
     try:
         entries = json.loads(raw) if isinstance(raw, str) else raw
@@ -99,7 +102,8 @@ def remote_codes() -> frozenset[str]:
 
 
 def scope_for(prefecture_code: str, *, include: str | None = None) -> Scope:
-    """The prefecture's local municipalities with their data versions and k (one query).
+    """The prefecture's local municipalities with their data versions and k (one query),
+    and its trusted remote ones (their versions asked over HTTP, :func:`exact.versions`).
 
     ``include``: a municipality answered here although the federation settings name it as
     remote (a deployment asked for its own municipality's table by a prefecture elsewhere).
@@ -110,7 +114,10 @@ def scope_for(prefecture_code: str, *, include: str | None = None) -> Scope:
     rows = (Municipality.objects.filter(prefecture_id=prefecture_code)
             .exclude(code__in=list(remote))
             .order_by("code").values_list("code", "schema_name", "data_version", "min_cell_size"))
-    return Scope(prefecture_code, tuple(Member(c, s, int(v), int(k)) for c, s, v, k in rows))
+    members = [Member(c, s, int(v), int(k)) for c, s, v, k in rows]
+    members += [Member(c, "", v, k, url=url)
+                for c, v, k, url in exact.versions(prefecture_code, exclude=include)]
+    return Scope(prefecture_code, tuple(sorted(members, key=lambda m: m.code)))
 
 
 @dataclass(frozen=True)

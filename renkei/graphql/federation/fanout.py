@@ -34,8 +34,7 @@ from opentelemetry import context as otel_context
 
 from renkei.edudata import metrics
 from renkei.edudata.metrics import TOTAL, Metric, MetricCell, MetricTable
-from renkei.graphql.federation import auth
-from renkei.platform import telemetry
+from renkei.platform import service_tokens, telemetry
 from renkei.platform.disclosure import MIN_K
 from renkei.tenants.codes import CodeError, validate_municipality_code
 from renkei.tenants.models import Municipality
@@ -63,10 +62,17 @@ class Target:
     locals: tuple[Target, ...] = ()
     # Its own time limit, when it differs from the question's (see gather).
     time_limit: float | None = None
+    # A remote that sends this prefecture its exact counts (renkei.edudata.metrics.exact).
+    trusted: bool = False
 
     @property
     def remote(self) -> bool:
         return self.url is not None
+
+    @property
+    def joint(self) -> bool:
+        """Answered from the prefecture's joint release (local, or remote and trusted)."""
+        return not self.remote or self.trusted
 
 
 @dataclass
@@ -97,7 +103,7 @@ class FederatedTable:
     def of(cls, spec: Metric, school_year: int, breakdown: Sequence[str],
            answers: list[Answer], prefecture_part: MetricTable | None) -> FederatedTable:
         """The released tables put together (renkei.edudata.metrics.combine_prefecture)."""
-        remote = [a.table for a in answers if a.target.remote and a.table is not None]
+        remote = [a.table for a in answers if not a.target.joint and a.table is not None]
         municipalities = [a.table for a in answers if a.table is not None]
         dims, cells, k = metrics.combine_prefecture(spec, breakdown, prefecture_part, remote,
                                                     municipalities)
@@ -117,7 +123,7 @@ class FederatedTable:
 
 def remote_tenants() -> dict[str, Target]:
     """Remote municipalities from ``settings.RENKEI_FEDERATION_REMOTES`` (a JSON list of
-    ``{"code", "url", "name"?}`` objects, or an already parsed list)."""
+    ``{"code", "url", "name"?, "trusted"?}`` objects, or an already parsed list)."""
     raw = settings.RENKEI_FEDERATION_REMOTES
     entries = json.loads(raw) if isinstance(raw, str) else raw
     targets = {}
@@ -128,7 +134,7 @@ def remote_tenants() -> dict[str, Target]:
             log.error("RENKEI_FEDERATION_REMOTES: ignoring %r (%s)", entry, e)
             continue
         targets[code] = Target(code=code, name=str(entry.get("name") or code),
-                               url=str(entry["url"]))
+                               url=str(entry["url"]), trusted=entry.get("trusted") is True)
     return targets
 
 
@@ -401,11 +407,11 @@ def run_target(target: Target, metric: str, school_year: int, breakdown: Sequenc
 def gather(targets: Sequence[Target], metric: str, school_year: int, breakdown: Sequence[str],
            *, prefecture_code: str, timeout: float | None = None
            ) -> tuple[list[Answer], MetricTable | None]:
-    """Ask every target: the locals in one call, each remote in its own. Returns one Answer
-    per target (in the targets' order) and the prefecture's table over the locals (None
-    when there are none or their call failed)."""
-    local = tuple(t for t in targets if not t.remote)
-    calls = [t for t in targets if t.remote]
+    """Ask every target: the joint ones (local, or remote and trusted) in one call, each
+    other remote in its own. Returns one Answer per target (in the targets' order) and the
+    prefecture's table over the joint ones (None when there are none or their call failed)."""
+    local = tuple(t for t in targets if t.joint)
+    calls = [t for t in targets if not t.joint]
     if local:
         # Making a release anew (after a change, when no warm-up did it) protects the whole
         # prefecture's table: it gets the release limit, not one remote call's.
@@ -427,8 +433,13 @@ def gather(targets: Sequence[Target], metric: str, school_year: int, breakdown: 
         prefecture_part = answer.tables.get(TOTAL)
         for t in local:
             table = answer.tables.get(t.code)
-            by_code[t.code] = _answer(t, table) if table is not None else Answer(
-                t, NO_DATA, reason="この年度の集計対象データがありません。")
+            if table is not None:
+                by_code[t.code] = _answer(t, table)
+            elif t.trusted:  # never heard from: not part of the release
+                by_code[t.code] = Answer(t, FAILED, reason="正確な件数を受け取れませんでした"
+                                         "（接続できないか、応答が不正です）。")
+            else:
+                by_code[t.code] = Answer(t, NO_DATA, reason="この年度の集計対象データがありません。")
     return [by_code[t.code] for t in targets], prefecture_part
 
 
@@ -459,8 +470,8 @@ def fetch_remote(target: Target, metric: str, school_year: int, breakdown: Seque
                  prefecture_code: str, timeout: float) -> MetricTable:
     """POST the question to the remote deployment with a service token; check the answer."""
     body = tenant_request(target.code, metric, school_year, breakdown)
-    token = auth.issue_service_token(target.code, prefecture_code=prefecture_code,
-                                     digest=auth.request_digest(body))
+    token = service_tokens.issue_service_token(target.code, prefecture_code=prefecture_code,
+                                     digest=service_tokens.request_digest(body))
     assert target.url is not None
     try:
         response = requests.post(

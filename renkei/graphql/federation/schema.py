@@ -52,6 +52,7 @@ from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, M
 from renkei.edudata.models import OutOfCalendar, check_school_year
 from renkei.graphql import edge
 from renkei.graphql.federation import auth, fanout
+from renkei.graphql.plain_lists import PlainListExecutionContext
 from renkei.platform import policy
 from renkei.tenants.codes import PREFECTURES, CodeError, validate_municipality_code
 
@@ -104,7 +105,7 @@ class FederationContext:
                            for a in answers)):
                 self.cacheable = False
             if not scope.startswith("prefecture:"):  # one municipality: its own table
-                local_part = next((a.table for a in answers if not a.target.remote), None)
+                local_part = next((a.table for a in answers if a.target.joint), None)
             self._answers[key] = fanout.FederatedTable.of(spec, school_year, breakdown,
                                                           answers, local_part)
         return self._answers[key]
@@ -513,6 +514,7 @@ schema = FederationSchema(
     query=Query,
     types=[Prefecture, Municipality],
     federation_version="2.11",  # Federation v2 (strawberry 0.327 dropped enable_federation_2)
+    execution_context_class=PlainListExecutionContext,  # 13,000 cells without 90,000 calls
     extensions=[
         lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cross_web import HTTPException
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
@@ -37,6 +38,7 @@ from strawberry.django.views import GraphQLView
 from strawberry.http import GraphQLRequestData
 
 from renkei.edudata import metrics
+from renkei.edudata.metrics import exact
 from renkei.edudata.models import OutOfCalendar, check_school_year
 from renkei.graphql import edge
 from renkei.graphql.federation import auth
@@ -47,7 +49,7 @@ from renkei.graphql.federation.schema import (
     error_code,
     schema,
 )
-from renkei.platform import policy
+from renkei.platform import policy, service_tokens
 from renkei.tenants.codes import CodeError
 from renkei.tenants.context import UnknownTenant, get_municipality, in_tenant
 
@@ -190,6 +192,8 @@ def _tenant_metric(request: HttpRequest) -> JsonResponse:
     if _content_type(request) != JSON:
         return _error(415, "UNSUPPORTED_MEDIA_TYPE", JSON_ONLY)
     body = edge.read_json(request)
+    if isinstance(body, dict) and "exact" in body:
+        return _exact_counts(request, body)
     try:
         code = body["municipality"]
         metric = body["metric"]
@@ -205,10 +209,10 @@ def _tenant_metric(request: HttpRequest) -> JsonResponse:
     if token is None:
         return _error(401, "UNAUTHENTICATED", _("サービス間トークン（Authorization: Bearer）が必要です。"))
     try:
-        claims = auth.verify_service_token(
+        claims = service_tokens.verify_service_token(
             token, audience=code,
-            digest=auth.request_digest(tenant_request(code, metric, school_year, breakdown)))
-    except auth.ServiceTokenError as e:
+            digest=service_tokens.request_digest(tenant_request(code, metric, school_year, breakdown)))
+    except service_tokens.ServiceTokenError as e:
         return _error(401, "UNAUTHENTICATED", str(e))
     try:
         municipality = get_municipality(code)
@@ -226,3 +230,41 @@ def _tenant_metric(request: HttpRequest) -> JsonResponse:
     log.info("federation tenant endpoint: %s %s %s for %s", code, metric, school_year,
              claims["sub"])
     return JsonResponse(table.to_json(), json_dumps_params={"ensure_ascii": False})
+
+
+def _exact_counts(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
+    """Exact rows (or the data version) of a municipality held here, for its prefecture's
+    aggregator - only when this deployment names that prefecture as trusted
+    (``RENKEI_FEDERATION_TRUSTED_AGGREGATORS``; renkei.edudata.metrics.exact)."""
+    code, family = body.get("municipality"), body.get("exact")
+    if not (isinstance(code, str) and isinstance(family, str)):
+        return _error(400, "BAD_REQUEST", _("照会の形式が不正です（municipality, exact, params）。"))
+    token = _bearer(request)
+    if token is None:
+        return _error(401, "UNAUTHENTICATED", _("サービス間トークン（Authorization: Bearer）が必要です。"))
+    try:
+        claims = service_tokens.verify_service_token(
+            token, audience=code, digest=service_tokens.request_digest(body))
+    except service_tokens.ServiceTokenError as e:
+        return _error(401, "UNAUTHENTICATED", str(e))
+    if code[:2] not in settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS:
+        return _error(403, "FORBIDDEN", _(
+            "この環境は都道府県 %(code)s の集計者に正確な件数を渡す設定になっていません"
+            "（RENKEI_FEDERATION_TRUSTED_AGGREGATORS）。公開用に保護した表で照会してください。")
+            % {"code": code[:2]})
+    try:
+        municipality = get_municipality(code)
+    except (UnknownTenant, CodeError) as e:
+        return _error(404, "NOT_FOUND", str(e))
+    if family == exact.VERSION:
+        return JsonResponse({"data_version": municipality.data_version,
+                             "k": municipality.min_cell_size})
+    try:
+        with in_tenant(municipality):
+            rows = metrics.exact_rows(municipality, family, body.get("params"))
+    except ValueError as e:
+        return _error(400, "BAD_USER_INPUT", str(e))
+    # Counts only, never rows: which family was sent to whom.
+    log.info("federation tenant endpoint: exact %s of %s (%d rows) for %s", family, code,
+             len(rows), claims["sub"])
+    return JsonResponse({"data_version": municipality.data_version, "rows": rows})

@@ -1,0 +1,113 @@
+"""Exact counts from remote municipalities that trust their prefecture's aggregator.
+
+A municipality that runs its own deployment normally answers the prefecture with its own
+released table (``renkei.graphql.federation.fanout``), and is not part of the prefecture's
+joint protection. When that deployment names the prefecture as a trusted aggregator
+(``RENKEI_FEDERATION_TRUSTED_AGGREGATORS`` there) and the prefecture marks it ``"trusted"``
+(``RENKEI_FEDERATION_REMOTES`` here), it sends instead the exact rows a local municipality's
+schema gives a release - the same statements, run in its own database - over the signed
+channel (a service token bound to each request body). The municipality is then protected
+jointly with the rest of the prefecture like a local one.
+
+The rows are held in this process for the computation only, as a local municipality's are:
+never returned, logged or stored. Only the data version and *k* of the remote are kept, so
+that a short outage of the remote serves the release of its last known version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from renkei.platform import service_tokens
+
+log = logging.getLogger(__name__)
+
+#: The request for a remote's data version and k (instead of a family of rows).
+VERSION = "version"
+
+
+class ExactError(Exception):
+    """A trusted remote did not give its exact counts; the message says why (Japanese)."""
+
+
+def trusted_remotes(prefecture_code: str) -> dict[str, str]:
+    """Code -> URL of the prefecture's remote municipalities marked ``trusted``."""
+    raw = settings.RENKEI_FEDERATION_REMOTES
+    try:
+        entries = json.loads(raw) if isinstance(raw, str) else raw
+        return {str(e["code"]): str(e["url"]) for e in entries or ()
+                if e.get("trusted") is True and str(e["code"]).startswith(prefecture_code)}
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return {}  # fanout.remote_tenants logs the bad entry
+
+
+_SEEN: dict[str, tuple[int, int]] = {}  # code -> (data version, k) it reported last
+_SEEN_LOCK = threading.Lock()
+
+
+def versions(prefecture_code: str, *, exclude: str | None = None
+             ) -> list[tuple[str, int, int, str]]:
+    """(code, data version, k, url) of each trusted remote of the prefecture.
+
+    A remote that cannot be asked now counts with the version it reported last, so its
+    release is still served; one never heard from is left out (the federation reports it
+    missing).
+    """
+    found = []
+    for code, url in sorted(trusted_remotes(prefecture_code).items()):
+        if code == exclude:
+            continue
+        try:
+            data = _post(code, url, {"municipality": code, "exact": VERSION})
+            seen = (int(data["data_version"]), int(data["k"]))
+            with _SEEN_LOCK:
+                _SEEN[code] = seen
+        except (ExactError, KeyError, TypeError, ValueError) as e:
+            with _SEEN_LOCK:
+                seen = _SEEN.get(code)
+            log.warning("federation: trusted remote %s gave no version (%s); %s", code,
+                        e if isinstance(e, ExactError) else type(e).__name__,
+                        "using the last one" if seen else "left out")
+            if seen is None:
+                continue
+        found.append((code, *seen, url))
+    return found
+
+
+def rows(code: str, url: str, data_version: int, family: str, params: list[Any]) -> list[tuple]:
+    """The remote's rows of one family (the statements of ``renkei.edudata.metrics``)."""
+    data = _post(code, url, {"municipality": code, "exact": family, "params": params})
+    try:
+        if int(data["data_version"]) != data_version:
+            raise ExactError("読み取り中に遠隔自治体のデータが更新されました。")
+        return [tuple(row) for row in data["rows"]]
+    except (KeyError, TypeError, ValueError):
+        raise ExactError("応答の形式が不正です。") from None
+
+
+def _post(code: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    token = service_tokens.issue_service_token(code, prefecture_code=code[:2],
+                                               digest=service_tokens.request_digest(body))
+    try:
+        response = requests.post(
+            url, data=json.dumps(body, ensure_ascii=False).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                     "Accept": "application/json"},
+            timeout=settings.RENKEI_FEDERATION_TIMEOUT_SECONDS, allow_redirects=False)
+    except requests.RequestException as e:
+        raise ExactError(f"接続できませんでした（{type(e).__name__}）。") from None
+    if response.status_code != 200:
+        raise ExactError(f"HTTP {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise ExactError("応答の形式が不正です。") from None
+    if not isinstance(data, dict):
+        raise ExactError("応答の形式が不正です。")
+    return data

@@ -1,0 +1,180 @@
+"""A remote municipality that trusts its prefecture's aggregator with exact counts: it is
+protected jointly with the prefecture, over a real socket with signed service tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+import requests
+from django.db import connection
+from fed_world import SCHOOL_YEAR, TOKYO_A, TOKYO_B
+
+from renkei.edudata.metrics import exact, release
+from renkei.platform import service_tokens
+from renkei.tenants.models import Release
+
+pytestmark = pytest.mark.slow
+
+QUERY = ('{ prefecture(code: "13") { longTermAbsence(schoolYear: YEAR, byMunicipality: true, '
+         "byGrade: true) { complete dimensions cells { key pupils value suppressed reasonCode } "
+         "municipalities { code status reason remote } } } }").replace("YEAR", str(SCHOOL_YEAR))
+MUNICIPALITY_QUERY = (
+    '{ municipality(code: "CODE") { attendanceRate(schoolYear: YEAR, byGrade: true) '
+    "{ cells { key pupils value suppressed } } } }").replace("YEAR", str(SCHOOL_YEAR))
+
+
+def fresh_releases():
+    """Nothing remembered or stored: the next question reads every member's rows. The
+    stored releases were committed by the fan-out's own connections, so they are deleted on
+    one of those too (a delete in the test's transaction would hold them until it ends)."""
+    release.forget()
+
+    def delete():
+        try:
+            Release.objects.filter(prefecture_id="13").delete()
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=delete)
+    worker.start()
+    worker.join()
+
+
+@pytest.fixture
+def trusted(fed_server, settings):
+    """連携テスト区B runs its own deployment, which names 東京都's aggregator as trusted."""
+    settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps([
+        {"code": TOKYO_B, "url": f"{fed_server}/federation/tenant", "trusted": True}])
+    exact._SEEN.clear()
+    yield fed_server
+    exact._SEEN.clear()
+
+
+def answers(result):
+    assert result.errors is None, result.errors
+    table = result.data["prefecture"]["longTermAbsence"]
+    return table, {a["code"]: a for a in table["municipalities"]}
+
+
+def test_a_trusted_remote_is_protected_with_the_prefecture_as_if_it_were_local(
+        run, world, trusted, caplog):
+    # given the prefecture's answer with every municipality local
+    fresh_releases()
+    local, _ = answers(run(QUERY, world.users["fed-pref13"]))
+    # when 連携テスト区B answers from its own deployment with exact counts
+    fresh_releases()
+    with caplog.at_level(logging.INFO, logger="renkei.graphql.federation.views"):
+        table, by_code = answers(run(QUERY, world.users["fed-pref13"]))
+    # then its rows came over HTTP, family by family, counts only in the log
+    sent = [r.getMessage() for r in caplog.records if "exact" in r.getMessage()]
+    assert any(f"exact population of {TOKYO_B}" in line for line in sent), sent
+    assert all("rows) for prefecture:13" in line for line in sent)
+    # and the prefecture table is the joint release, cell for cell, not an add-up of parts
+    assert by_code[TOKYO_B]["remote"] is True and by_code[TOKYO_B]["status"] == "OK"
+    assert table["complete"] is True
+    assert table["cells"] == local["cells"]
+    assert not any(c["reasonCode"] == "remote_part" for c in table["cells"])
+
+
+def test_the_municipality_field_of_a_trusted_remote_serves_the_joint_release(run, world, trusted):
+    fresh_releases()
+    query = MUNICIPALITY_QUERY.replace("CODE", TOKYO_B)
+    with_remote = run(query, world.users["fed-pref13"])
+    assert with_remote.errors is None, with_remote.errors
+    fresh_releases()
+    from django.conf import settings
+
+    settings.RENKEI_FEDERATION_REMOTES = "[]"
+    all_local = run(query, world.users["fed-pref13"])
+    assert with_remote.data == all_local.data
+
+
+def test_a_trusted_remote_that_goes_away_is_served_at_its_last_version(run, world, trusted,
+                                                                        monkeypatch):
+    fresh_releases()
+    before, _ = answers(run(QUERY, world.users["fed-pref13"]))
+
+    def unreachable(*args, **kwargs):
+        raise requests.ConnectionError("down")
+
+    monkeypatch.setattr(exact.requests, "post", unreachable)
+    after, by_code = answers(run(QUERY, world.users["fed-pref13"]))
+    assert by_code[TOKYO_B]["status"] == "OK"
+    assert after["cells"] == before["cells"]
+
+
+def test_a_trusted_remote_never_heard_from_is_missing_and_the_rest_answers(run, world,
+                                                                           settings):
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps([
+        {"code": TOKYO_B, "url": "http://127.0.0.1:9/federation/tenant", "trusted": True}])
+    exact._SEEN.clear()
+    fresh_releases()
+    table, by_code = answers(run(QUERY, world.users["fed-pref13"]))
+    assert by_code[TOKYO_B]["status"] == "FAILED"
+    assert by_code[TOKYO_B]["reason"].startswith("正確な件数を受け取れませんでした")
+    assert by_code[TOKYO_A]["status"] == "OK" and table["complete"] is False
+    assert not any(c["key"][0] == TOKYO_B for c in table["cells"])
+
+
+# -- the remote side ---------------------------------------------------------------------------
+
+def exact_post(base, body, token="good"):
+    if token == "good":
+        token = service_tokens.issue_service_token(
+            body["municipality"], prefecture_code="13", digest=service_tokens.request_digest(body))
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.post(f"{base}/federation/tenant", data=json.dumps(body), headers=headers,
+                         timeout=10)
+
+
+def test_exact_counts_go_only_to_a_prefecture_this_deployment_trusts(fed_server, world,
+                                                                     settings):
+    body = {"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, SCHOOL_YEAR]}
+    settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset()
+    response = exact_post(fed_server, body)
+    assert response.status_code == 403
+    assert "RENKEI_FEDERATION_TRUSTED_AGGREGATORS" in response.json()["errors"][0]["message"]
+    assert "rows" not in response.text
+    settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
+    response = exact_post(fed_server, body)
+    assert response.status_code == 200
+    rows = response.json()["rows"]
+    assert rows and all(row[0] == TOKYO_B and isinstance(row[-1], int) for row in rows)
+
+
+@pytest.mark.parametrize(("body", "token", "status", "says"), [
+    ({"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, SCHOOL_YEAR]},
+     None, 401, "サービス間トークン"),
+    ({"municipality": TOKYO_B, "exact": "pupils", "params": []}, "good", 400, "集計の種類「pupils」"),
+    ({"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, "2025"]}, "good",
+     400, "[文字列, 整数]"),
+    ({"municipality": TOKYO_B, "exact": "nurse", "params": [TOKYO_B, SCHOOL_YEAR, [1]]},
+     "good", 400, "文字列のリスト"),
+    ({"municipality": TOKYO_B, "exact": 3}, "good", 400, "municipality, exact"),
+    ({"municipality": "131032", "exact": "version"}, "good", 404, "登録されていません"),
+])
+def test_bad_exact_requests_get_a_clear_error(fed_server, world, settings, body, token, status,
+                                              says):
+    settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
+    if token == "good" and not isinstance(body.get("exact"), str):
+        token = None  # refused before the token is read
+    response = exact_post(fed_server, body, token)
+    assert response.status_code == status, response.text
+    assert says in response.json()["errors"][0]["message"]
+
+
+def test_a_token_for_another_question_cannot_fetch_exact_counts(fed_server, world, settings):
+    settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
+    asked = {"municipality": TOKYO_B, "exact": "version"}
+    token = service_tokens.issue_service_token(TOKYO_B, prefecture_code="13",
+                                               digest=service_tokens.request_digest(asked))
+    other = {"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, SCHOOL_YEAR]}
+    response = exact_post(fed_server, other, token)
+    assert response.status_code == 401
+    assert "rows" not in response.text
