@@ -15,10 +15,12 @@ path as it always does. Reading plain attributes twice changes nothing.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
 from graphql import (
+    GraphQLField,
     GraphQLList,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -73,21 +75,31 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if (field is None or field.args or nodes[0].arguments
                     or not getattr(field.resolve, "_is_default", False)):
                 return None
+            read = _reader(field)
             kind, non_null = field.type, is_non_null_type(field.type)
             kind = kind.of_type if non_null else kind
             if is_leaf_type(kind):
-                fields.append((key, field.resolve, kind.serialize, non_null, False, False))
+                fields.append((key, read, kind.serialize, non_null, False, False))
             elif is_list_type(kind):
                 inner = kind.of_type
                 inner_non_null = is_non_null_type(inner)
                 inner = inner.of_type if inner_non_null else inner
                 if not is_leaf_type(inner):
                     return None
-                fields.append((key, field.resolve, inner.serialize, non_null, True,
-                               inner_non_null))
+                fields.append((key, read, inner.serialize, non_null, True, inner_non_null))
             else:
                 return None
         return object_type.name, nullable_items, fields
+
+
+def _reader(field: GraphQLField) -> Callable[[Any], Any]:
+    """How strawberry's default resolver reads the field: the attribute itself when the
+    schema keeps strawberry's default (getattr), else through the resolver."""
+    definition = field.extensions.get("strawberry-definition")
+    if (definition is not None and definition.base_resolver is None
+            and definition.default_resolver is getattr and definition.python_name):
+        return operator.attrgetter(definition.python_name)
+    return lambda item: field.resolve(item, None)
 
 
 def _plain_item(item: Any, type_name: str, nullable_items: bool, fields: list[_Field]
@@ -101,7 +113,7 @@ def _plain_item(item: Any, type_name: str, nullable_items: bool, fields: list[_F
         if resolve is None:
             out[key] = type_name
             continue
-        value = resolve(item, None)
+        value = resolve(item)
         if value is None:
             if non_null:
                 raise _NotPlain
