@@ -313,7 +313,7 @@ def main() -> None:
         ResultCache.forget()
         federation_query(principal)
 
-    fresh = timed(built, max(5, args.runs // 3))
+    fresh = timed(built, args.runs)
 
     # One municipality's import ends with a rollup refresh: a new data version. The
     # prefecture's stored tables are made again in the background once it commits.

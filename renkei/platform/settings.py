@@ -175,6 +175,9 @@ RENKEI_FEDERATION_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_FEDERATION_TIME
 # made the change) the prefecture tables that were asked for before, so the next question is
 # answered from a stored release (renkei.edudata.metrics.release). "0" turns it off.
 RENKEI_RELEASE_WARMUP = os.environ.get("RENKEI_RELEASE_WARMUP", "1") != "0"
+# Objects allocated between two collections of Python's youngest generation (Python: 700),
+# set once Django is ready (renkei/platform/apps.py).
+RENKEI_GC_YOUNG_THRESHOLD = int(os.environ.get("RENKEI_GC_YOUNG_THRESHOLD", "20000"))
 # Time limit of the federation's call that makes (or loads) a prefecture's release: a release
 # made anew protects the whole prefecture's table at once.
 RENKEI_RELEASE_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_RELEASE_TIMEOUT", "60"))
