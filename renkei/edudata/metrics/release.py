@@ -3,9 +3,10 @@
 A *release* is one canonical table (``population``, ``month:2025-04``, ...) of one prefecture
 and school year, protected as a whole: prefecture > municipality > school x the table's own
 dimensions (:mod:`renkei.edudata.metrics` builds it). Its *version* is a digest of what the
-table depends on: the ``data_version`` of every local municipality of the prefecture (new at
-each rollup refresh and purge, in the same transaction), the k in force, and the
-protection algorithm. So:
+table depends on: the ``data_version`` of every municipality of the prefecture's joint
+tables - the local ones and the trusted remote ones (:mod:`.exact`) - new at each rollup
+refresh and purge, in the same transaction; the k in force; and the protection algorithm.
+So:
 
 * the municipality API, the prefecture and municipality fields of the federation,
   ``_entities``, widgets and dashboards all read the same released cells until the data
