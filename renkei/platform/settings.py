@@ -168,6 +168,10 @@ RENKEI_FEDERATION_REMOTES = os.environ.get("RENKEI_FEDERATION_REMOTES", "[]")
 RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset(
     code.strip() for code in os.environ.get("RENKEI_FEDERATION_TRUSTED_AGGREGATORS", "").split(",")
     if code.strip())
+# On the prefecture's side: how long a trusted remote's data version is used before it is
+# asked again (seconds). Its new data shows that much later; no question waits on it meanwhile.
+RENKEI_FEDERATION_TRUSTED_VERSION_TTL = float(
+    os.environ.get("RENKEI_FEDERATION_TRUSTED_VERSION_TTL", "10"))
 # Signs service tokens between deployments (a secret shared with them, never SECRET_KEY).
 RENKEI_SERVICE_TOKEN_KEY = _SECRETS[deploy_secrets.SERVICE_TOKEN_KEY]
 RENKEI_FEDERATION_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_FEDERATION_TIMEOUT", "5"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 import requests
@@ -47,7 +48,8 @@ def trusted_remotes(prefecture_code: str) -> dict[str, str]:
         return {}  # fanout.remote_tenants logs the bad entry
 
 
-_SEEN: dict[str, tuple[int, int]] = {}  # code -> (data version, k) it reported last
+# code -> (data version, k, when asked): what each trusted remote reported last.
+_SEEN: dict[str, tuple[int, int, float]] = {}
 _SEEN_LOCK = threading.Lock()
 
 
@@ -55,28 +57,31 @@ def versions(prefecture_code: str, *, exclude: str | None = None
              ) -> list[tuple[str, int, int, str]]:
     """(code, data version, k, url) of each trusted remote of the prefecture.
 
-    A remote that cannot be asked now counts with the version it reported last, so its
-    release is still served; one never heard from is left out (the federation reports it
-    missing).
+    A version is asked again once it is older than ``RENKEI_FEDERATION_TRUSTED_VERSION_TTL``
+    seconds, so that every question of the prefecture (a teacher's dashboard included) does
+    not wait on another deployment. A remote that cannot be asked counts with the version
+    it reported last, so its release is still served; one never heard from is left out (the
+    federation reports it missing).
     """
     found = []
     for code, url in sorted(trusted_remotes(prefecture_code).items()):
         if code == exclude:
             continue
-        try:
-            data = _post(code, url, {"municipality": code, "exact": VERSION})
-            seen = (int(data["data_version"]), int(data["k"]))
-            with _SEEN_LOCK:
-                _SEEN[code] = seen
-        except (ExactError, KeyError, TypeError, ValueError) as e:
-            with _SEEN_LOCK:
-                seen = _SEEN.get(code)
-            log.warning("federation: trusted remote %s gave no version (%s); %s", code,
-                        e if isinstance(e, ExactError) else type(e).__name__,
-                        "using the last one" if seen else "left out")
-            if seen is None:
-                continue
-        found.append((code, *seen, url))
+        with _SEEN_LOCK:
+            seen = _SEEN.get(code)
+        if seen is None or time.monotonic() - seen[2] >= settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL:
+            try:
+                data = _post(code, url, {"municipality": code, "exact": VERSION})
+                seen = (int(data["data_version"]), int(data["k"]), time.monotonic())
+                with _SEEN_LOCK:
+                    _SEEN[code] = seen
+            except (ExactError, KeyError, TypeError, ValueError) as e:
+                log.warning("federation: trusted remote %s gave no version (%s); %s", code,
+                            e if isinstance(e, ExactError) else type(e).__name__,
+                            "using the last one" if seen else "left out")
+                if seen is None:
+                    continue
+        found.append((code, seen[0], seen[1], url))
     return found
 
 

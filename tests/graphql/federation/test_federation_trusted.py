@@ -49,6 +49,7 @@ def trusted(fed_server, settings):
     settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
     settings.RENKEI_FEDERATION_REMOTES = json.dumps([
         {"code": TOKYO_B, "url": f"{fed_server}/federation/tenant", "trusted": True}])
+    settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL = 0  # asked with every question
     exact._SEEN.clear()
     yield fed_server
     exact._SEEN.clear()
@@ -105,6 +106,20 @@ def test_a_trusted_remote_that_goes_away_is_served_at_its_last_version(run, worl
     after, by_code = answers(run(QUERY, world.users["fed-pref13"]))
     assert by_code[TOKYO_B]["status"] == "OK"
     assert after["cells"] == before["cells"]
+
+
+def test_a_trusted_remote_is_not_asked_its_version_again_within_the_ttl(run, world, trusted,
+                                                                        settings, monkeypatch):
+    settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL = 60
+    answers(run(QUERY, world.users["fed-pref13"]))
+    asked = []
+    original = exact.requests.post
+    monkeypatch.setattr(exact.requests, "post", lambda *a, **k: asked.append(a) or original(*a, **k))
+    _, by_code = answers(run(QUERY, world.users["fed-pref13"]))
+    assert by_code[TOKYO_B]["status"] == "OK" and asked == []
+    settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL = 0
+    answers(run(QUERY, world.users["fed-pref13"]))
+    assert asked  # once it is older than the TTL, the version is asked again
 
 
 def test_a_trusted_remote_never_heard_from_is_missing_and_the_rest_answers(run, world,
