@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+import psycopg
+
 
 def _setup_django(*, refuse_weak_secrets: bool = True) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
@@ -34,6 +36,25 @@ def _setup_django(*, refuse_weak_secrets: bool = True) -> None:
         except deploy_secrets.MissingSecret as e:
             sys.exit(str(e))
     django.setup()
+
+
+def _schema_ready() -> None:
+    """Commands that use the database need its schema. On the embedded default it is made
+    here (as `renkei demo` does); with DATABASE_URL migrating is a deploy step, and a schema
+    behind the code is reported by :func:`main` in one line."""
+    from renkei.platform import environment
+
+    if not environment.embedded_database():
+        return
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        print("データベースを準備しています（renkei migrate）…", file=sys.stderr)
+        from renkei.tenants.schema import migrate_all
+
+        migrate_all(verbosity=0)
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -69,6 +90,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_onboard(args: argparse.Namespace) -> int:
     _setup_django()
+    _schema_ready()
     from renkei.tenants.actions import OnboardingError, do_onboard_municipality
 
     try:
@@ -82,6 +104,7 @@ def cmd_onboard(args: argparse.Namespace) -> int:
 
 def cmd_tenants(args: argparse.Namespace) -> int:
     _setup_django()
+    _schema_ready()
     from django.utils import timezone
 
     from renkei.tenants.models import Municipality
@@ -110,6 +133,7 @@ def _width(text: str) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     _setup_django()
+    _schema_ready()
     from renkei.edudata.privacy import do_purge_expired
     from renkei.tenants.context import get_municipality, in_tenant
     from renkei.tenants.models import Municipality
@@ -141,6 +165,7 @@ def cmd_connectors(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     _setup_django()
+    _schema_ready()
     import json
     import time
 
@@ -193,6 +218,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_errors(args: argparse.Namespace) -> int:
     _setup_django()
+    _schema_ready()
     from renkei.connectors.error_report import error_report_lines
     from renkei.edudata.models import ImportRun
     from renkei.tenants.context import in_tenant
@@ -226,6 +252,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
+    _schema_ready()
     from django.core.management import call_command
 
     call_command("runserver", f"127.0.0.1:{args.port}", use_reloader=False)
@@ -317,7 +344,17 @@ def main(argv: list[str] | None = None) -> int:
         args.paths = [*args.paths, *extra]
     elif extra and args.command != "manage":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args.func(args)
+    from django.db import DatabaseError
+
+    try:
+        return args.func(args)
+    except DatabaseError as e:
+        if not isinstance(e.__cause__, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+            raise
+        detail = str(e).splitlines()[0]
+        print(f"エラー: データベースのスキーマが作られていないか、この版の Renkei より古いです（{detail}）。"
+              "`renkei migrate` を実行してください。", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

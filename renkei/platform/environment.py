@@ -25,12 +25,16 @@ def home() -> Path:
     return path
 
 
+def embedded_database() -> bool:
+    """Whether the database is the embedded one (no DATABASE_URL)."""
+    return not os.environ.get("DATABASE_URL")
+
+
 def database_settings() -> dict:
     """Django ``DATABASES['default']`` for the configured or the embedded server."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return _settings_from_url(url)
-    return _embedded_settings()
+    if embedded_database():
+        return _embedded_settings()
+    return _settings_from_url(os.environ["DATABASE_URL"])
 
 
 def _settings_from_url(url: str) -> dict:
