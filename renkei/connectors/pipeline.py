@@ -65,7 +65,7 @@ from renkei.edudata.models import (
 )
 from renkei.edudata.privacy import pseudonym_for
 from renkei.platform.storage import get_storage
-from renkei.tenants.context import in_tenant
+from renkei.tenants.context import in_tenant, tenant_write_session
 
 log = logging.getLogger(__name__)
 
@@ -170,34 +170,26 @@ def run_import(connector: str | type[Connector], municipality, *, paths: Iterabl
     """Run one import into ``municipality``. Returns the run; its status says how it ended."""
     cls = registry.get(connector) if isinstance(connector, str) else connector
     paths = [Path(p) for p in paths]
-    with in_tenant(municipality):
-        with connection.cursor() as cursor:
-            # One import at a time per tenant; the lock dies with the session (kill -9 too).
-            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))",
-                           [f"renkei-import:{municipality.schema_name}"])
+    # One import at a time per tenant.
+    with in_tenant(municipality), tenant_write_session(municipality.schema_name):
+        ImportRun.objects.filter(status=ImportRun.Status.RUNNING).update(
+            status=ImportRun.Status.INTERRUPTED, finished_at=timezone.now(),
+            message="前回の取り込みは途中で止まりました。その変更は反映されていません。")
+        run = ImportRun.objects.create(connector=cls.name, connector_version=cls.version,
+                                       started_by=started_by)
+        started = time.monotonic()
         try:
-            ImportRun.objects.filter(status=ImportRun.Status.RUNNING).update(
-                status=ImportRun.Status.INTERRUPTED, finished_at=timezone.now(),
-                message="前回の取り込みは途中で止まりました。その変更は反映されていません。")
-            run = ImportRun.objects.create(connector=cls.name, connector_version=cls.version,
-                                           started_by=started_by)
-            started = time.monotonic()
-            try:
-                _run(cls, municipality, run, paths, config or {}, progress)
-            except SourceError as e:
-                run.status, run.message = ImportRun.Status.FAILED, str(e)
-                run.finished_at = timezone.now()
-                run.save()
-                log.info("import %s into %s failed up front", cls.name, municipality.code)
-                return run
-            log.info("import %s into %s: read %d accepted %d rejected %d in %.1f s", cls.name,
-                     municipality.code, run.rows_read, run.rows_accepted, run.rows_rejected,
-                     time.monotonic() - started)
+            _run(cls, municipality, run, paths, config or {}, progress)
+        except SourceError as e:
+            run.status, run.message = ImportRun.Status.FAILED, str(e)
+            run.finished_at = timezone.now()
+            run.save()
+            log.info("import %s into %s failed up front", cls.name, municipality.code)
             return run
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))",
-                               [f"renkei-import:{municipality.schema_name}"])
+        log.info("import %s into %s: read %d accepted %d rejected %d in %.1f s", cls.name,
+                 municipality.code, run.rows_read, run.rows_accepted, run.rows_rejected,
+                 time.monotonic() - started)
+        return run
 
 
 def stored_config_values(cls: type[Connector], setting: ConnectorSetting) -> dict[str, Any]:

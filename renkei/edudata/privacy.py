@@ -17,6 +17,7 @@ from renkei.edudata import rollups
 from renkei.edudata.models import OptOut, Student
 from renkei.platform import policy
 from renkei.platform.keys import pseudonym
+from renkei.tenants.context import tenant_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,13 @@ def do_purge_expired(municipality, today: dt.date | None = None, *, dry_run: boo
                      ) -> PurgeReport:
     """Delete pupils (and every row of theirs) past retention. A dry run counts only.
 
-    The access log is kept: it holds pseudonyms, not foreign keys, and is append-only.
+    Waits for a running import of the tenant and holds off the next one until it commits,
+    whoever calls it (the nightly task, ``renkei purge``). The access log is kept: it holds
+    pseudonyms, not foreign keys, and is append-only.
     """
     today = today or timezone.localdate()
     with transaction.atomic():
+        tenant_write_lock()
         students, cutoff = expired_students(municipality, today)
         report = PurgeReport(municipality.code, cutoff, dry_run)
         if dry_run:

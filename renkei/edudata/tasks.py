@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Min
 
 from renkei.edudata import rollups
@@ -30,7 +30,7 @@ from renkei.edudata.privacy import do_purge_expired
 from renkei.platform import telemetry
 from renkei.platform.celery import app
 from renkei.tenants.codes import CodeError
-from renkei.tenants.context import UnknownTenant, in_tenant
+from renkei.tenants.context import UnknownTenant, in_tenant, tenant_write_lock
 from renkei.tenants.models import Municipality
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,6 @@ def describe_error(error: BaseException, code: str) -> str:
     return f"{type(error).__module__}.{type(error).__qualname__}{where} (tenant {code})"
 
 
-def tenant_lock() -> None:
-    """Wait for the tenant's running import (the pipeline holds the same advisory lock for a
-    whole run), then hold it to the end of the current transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                       [f"renkei-import:{connection.schema_name}"])
-
-
 def tenant_codes() -> list[str]:
     """Every onboarded municipality, for the fan-out jobs (run in public)."""
     return list(Municipality.objects.order_by("code").values_list("code", flat=True))
@@ -104,7 +96,7 @@ def school_years_with_data() -> list[int]:
 
 def _refresh(school_years: Iterable[int] | None) -> list[int]:
     with transaction.atomic():
-        tenant_lock()
+        tenant_write_lock()  # not while an import of this tenant runs
         years = sorted(set(school_years)) if school_years is not None else school_years_with_data()
         rollups.refresh(years)
     return years
@@ -138,8 +130,7 @@ def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = N
     """Retention purge in one tenant: delete pupils graduated longer ago than the tenant's
     retention period (``today``: ISO date, default today in Asia/Tokyo)."""
     day = dt.date.fromisoformat(today) if today else None
-    with in_task_tenant(tenant_code) as municipality, transaction.atomic():
-        tenant_lock()  # not while an import of this tenant runs
+    with in_task_tenant(tenant_code) as municipality:
         report = do_purge_expired(municipality, day, dry_run=dry_run)
     return {"tenant": tenant_code, "cutoff": report.cutoff.isoformat(), "dry_run": dry_run,
             "deleted": report.deleted}

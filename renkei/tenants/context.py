@@ -10,6 +10,33 @@ from django.db import connection
 from renkei.tenants.codes import CodeError, validate_municipality_code
 from renkei.tenants.models import Municipality
 
+# -- one writer of a tenant's data at a time ----------------------------------------------------
+
+def _write_lock_key(schema_name: str) -> str:
+    return f"renkei-import:{schema_name}"
+
+
+@contextmanager
+def tenant_write_session(schema_name: str) -> Iterator[None]:
+    """Hold the tenant's write lock for a whole import (several transactions). It is a
+    session lock: it dies with the connection, ``kill -9`` of the process included."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [_write_lock_key(schema_name)])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))",
+                           [_write_lock_key(schema_name)])
+
+
+def tenant_write_lock() -> None:
+    """Wait for the current tenant's running import, then hold its write lock to the end of
+    the current transaction (a rollup refresh, a purge)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                       [_write_lock_key(connection.schema_name)])
+
 
 class UnknownTenant(LookupError):
     """No municipality with that code is onboarded."""

@@ -1,4 +1,6 @@
 import datetime as dt
+import threading
+import time
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -139,3 +141,54 @@ def test_tenant_key_is_not_stored_in_the_tenant_schema(shibuya):
     assert raw_key not in shibuya.pseudonym_key
     # Nothing in the tenant schema is shaped to hold it, and it is encrypted where it is.
     assert not [c for c in text_columns if "key" in c[1]]
+
+
+def test_a_purge_waits_for_the_running_import_of_its_tenant_whoever_calls_it(shibuya):
+    # given an import of 渋谷区 holds the tenant's write lock (its own connection)
+    from renkei.tenants.context import tenant_write_session
+
+    holding, release = threading.Event(), threading.Event()
+    done: list = []
+
+    def import_running():
+        try:
+            with in_tenant(shibuya.code), tenant_write_session(shibuya.schema_name):
+                holding.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    def purge():  # what `renkei purge --dry-run` calls, on a connection of its own
+        try:
+            with in_tenant(shibuya.code):
+                done.append(do_purge_expired(shibuya, dry_run=True))
+        finally:
+            connection.close()
+
+    importer = threading.Thread(target=import_running)
+    importer.start()
+    assert holding.wait(30)
+    purger = threading.Thread(target=purge)
+    purger.start()
+    # then the purge waits on that lock, and has done nothing
+    assert _someone_waits_on_an_advisory_lock(), "the purge did not wait for the import"
+    assert done == []
+    # and it runs once the import ends
+    release.set()
+    importer.join(30)
+    purger.join(30)
+    assert len(done) == 1 and done[0].dry_run
+
+
+def _someone_waits_on_an_advisory_lock(seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            # Activity is a snapshot per transaction, and the test runs in one: drop it.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                           " AND wait_event = 'advisory' AND datname = current_database()")
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.05)
+    return False
