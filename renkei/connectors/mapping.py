@@ -121,11 +121,6 @@ class Mapping(BaseModel):
     def identifying_columns(self) -> list[str]:
         return self.identify_by or self.required_columns()
 
-    def apply(self, row: CsvRow, file: str) -> Iterator[Record | RowError]:
-        """The records of one CSV row, or RowErrors saying which column is wrong and why.
-        (For many rows of one file, ``reader`` compiles the mapping once.)"""
-        return self.reader(row.header, file)(row)
-
     def reader(self, header: list[str], file: str):
         """A function from a row of this header to its records or RowErrors, with the
         mapping compiled for the header: a row costs a few list lookups, no name lookups."""

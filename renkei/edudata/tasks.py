@@ -1,5 +1,5 @@
-"""Celery tasks on one tenant's education data: rollup refresh, retention purge, the refresh
-of what the federation reads, and the nightly fan-out of the purge.
+"""Celery tasks on one tenant's education data: rollup refresh (what the federation reads),
+retention purge, and their fan-outs over every tenant.
 
 Every tenant task takes the tenant code as its first argument and runs inside that tenant
 (:func:`in_task_tenant`); nothing runs in public by accident. Arguments and results are JSON:
@@ -111,20 +111,6 @@ def refresh_rollups(tenant_code: str, school_years: list[int] | None = None) -> 
     return {"tenant": tenant_code, "school_years": years}
 
 
-@app.task(name="renkei.refresh_federation")
-def refresh_federation(tenant_code: str) -> dict:
-    """Bring up to date what the federation reads from this tenant.
-
-    The federation answers cross-tenant queries from each tenant's rollups, never from raw
-    rows (DESIGN: scale), so today this rebuilds every rollup of every school year with
-    data. When the federation keeps precomputed state of its own (e.g. released tables per
-    metric), its refresh function belongs here, called inside the tenant after the rollups.
-    """
-    with in_task_tenant(tenant_code):
-        years = _refresh(None)
-    return {"tenant": tenant_code, "school_years": years}
-
-
 @app.task(name="renkei.purge_expired")
 def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = None) -> dict:
     """Retention purge in one tenant: delete pupils graduated longer ago than the tenant's
@@ -142,13 +128,20 @@ def schedule_retention_purges(dry_run: bool = False) -> list[str]:
     return fan_out(purge_expired, tenant_codes(), dry_run=dry_run)
 
 
-@app.task(name="renkei.schedule_federation_refresh")
-def schedule_federation_refresh() -> list[str]:
-    """One ``renkei.refresh_federation`` per tenant (not scheduled by default: imports and
+@app.task(name="renkei.schedule_rollup_refresh")
+def schedule_rollup_refresh() -> list[str]:
+    """One ``renkei.refresh_rollups`` per tenant (not scheduled by default: imports and
     opt-outs refresh the rollups they touch; use it after changing a rollup definition)."""
-    return fan_out(refresh_federation, tenant_codes())
+    return fan_out(refresh_rollups, tenant_codes())
 
 
-__all__ = ["TaskFailed", "fan_out", "in_task_tenant", "purge_expired", "refresh_federation",
-           "refresh_rollups", "schedule_federation_refresh", "schedule_retention_purges",
-           "tenant_codes"]
+__all__ = [
+    "TaskFailed",
+    "fan_out",
+    "in_task_tenant",
+    "purge_expired",
+    "refresh_rollups",
+    "schedule_retention_purges",
+    "schedule_rollup_refresh",
+    "tenant_codes",
+]

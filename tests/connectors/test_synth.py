@@ -134,7 +134,7 @@ def test_vendor_files_are_cp932_with_the_mapping_columns_and_parse_without_error
         assert set(header) <= known_columns(mapping), path
         records = collections.Counter()
         for row in csv_rows(path, required=mapping.required_columns()):
-            for item in mapping.apply(row, path.name):
+            for item in mapping.reader(row.header, path.name)(row):
                 assert not isinstance(item, RowError), (path.name, item)
                 records[item.stream] += 1
         assert records, path
@@ -343,7 +343,7 @@ def test_synthesize_c4th_attendance_writes_exactly_n_rows(tmp_path):
     mapping = choose_mapping(load_mappings(MAPPINGS / "c4th"), read_csv(path)[0], path.name)
     rows = list(csv_rows(path))
     assert len(rows) == 12_345
-    assert not [i for r in rows for i in mapping.apply(r, path.name) if isinstance(i, RowError)]
+    assert not [i for r in rows for i in mapping.reader(r.header, path.name)(r) if isinstance(i, RowError)]
     synthesize_c4th_attendance(tmp_path / "again.csv", 12_345, seed=5)
     assert path.read_bytes() == (tmp_path / "again.csv").read_bytes()
 

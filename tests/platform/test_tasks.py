@@ -97,7 +97,6 @@ def test_refresh_rollups_task(synth_data, shibuya, home):
     assert outcome == {"tenant": "131130", "school_years": [2025]}
     with in_tenant(shibuya):
         assert AttendancePupilMonth.objects.count() == before
-    assert edudata_tasks.refresh_federation.delay("131130").get()["school_years"] == [2025]
     assert connection.schema_name == "public"
 
 
@@ -173,7 +172,7 @@ def test_beat_schedule_and_task_names():
         assert entry["schedule"].hour == {2} or entry["schedule"].hour == {4}
     assert app.conf.timezone == "Asia/Tokyo"
     assert {"renkei.import", "renkei.refresh_rollups", "renkei.purge_expired",
-            "renkei.refresh_federation", "renkei.pull_msgraph"} <= set(app.tasks)
+            "renkei.schedule_rollup_refresh", "renkei.pull_msgraph"} <= set(app.tasks)
 
 
 # -- a real worker through Redis ---------------------------------------------------------------

@@ -63,11 +63,6 @@ class BatchLoader(Generic[K, V]):
                 self._cache.setdefault(k, value)
         return self._cache[key]
 
-    def load_many(self, keys: Iterable[K]) -> list[V]:
-        keys = list(keys)
-        self.expect(keys)
-        return [self.load(k) for k in keys]
-
 
 class StudentById(BatchLoader[int, Any]):
     """Pupils this principal may see (policy-scoped: an id outside it loads as None)."""
