@@ -34,8 +34,15 @@ def install() -> None:
     if not (BIN / "python").exists():
         print("creating .venv …", flush=True)
         venv.create(VENV, with_pip=True)
-    wanted = hashlib.sha256(b"".join(p.read_bytes() for p in (
-        LOCK, ROOT / "pyproject.toml", ROOT / "examples/renkei-connector-kenko/pyproject.toml"))
+    wanted = hashlib.sha256(
+        b"".join(
+            p.read_bytes()
+            for p in (
+                LOCK,
+                ROOT / "pyproject.toml",
+                ROOT / "examples/renkei-connector-kenko/pyproject.toml",
+            )
+        )
     ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return

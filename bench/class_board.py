@@ -77,37 +77,48 @@ def main() -> None:
     from renkei.tenants.schema import migrate_all
 
     migrate_all(verbosity=0)
-    municipality = (Municipality.objects.filter(code=CODE).first()
-                    or do_onboard_municipality(CODE, "渋谷区"))
+    municipality = Municipality.objects.filter(code=CODE).first() or do_onboard_municipality(
+        CODE, "渋谷区"
+    )
     out = Path(tempfile.mkdtemp(prefix="renkei-bench-synth-"))
     started = time.perf_counter()
     synth.generate(CODE, out, students=args.students, days=args.days, seed=1)
-    for connector, paths in (("oneroster", [out / "oneroster"]),
-                             ("c4th", sorted((out / "c4th").glob("*.csv")))):
+    for connector, paths in (
+        ("oneroster", [out / "oneroster"]),
+        ("c4th", sorted((out / "c4th").glob("*.csv"))),
+    ):
         run = run_import(connector, municipality, paths=paths, started_by="bench")
         if run.status != ImportRun.Status.SUCCEEDED:
             raise SystemExit(f"import {connector} failed: {run.message}")
     with in_tenant(municipality):
         # The lower secondary school (C1 sorts after B1): more absences, so alerts show up.
         school = School.objects.order_by("-code").first()
-        pupils = list(Student.objects.filter(school=school).order_by("pk")[:args.pupils])
+        pupils = list(Student.objects.filter(school=school).order_by("pk")[: args.pupils])
         if len(pupils) < args.pupils:
             raise SystemExit(f"only {len(pupils)} pupils in {school.code}; raise --students")
-        homeroom, _ = Homeroom.objects.get_or_create(school=school, school_year=2025, grade=9,
-                                                     name=f"ベンチ{args.pupils}人学級")
+        homeroom, _ = Homeroom.objects.get_or_create(
+            school=school, school_year=2025, grade=9, name=f"ベンチ{args.pupils}人学級"
+        )
         Enrollment.objects.filter(homeroom=homeroom).delete()
-        Enrollment.objects.bulk_create(Enrollment(student=p, homeroom=homeroom,
-                                                  attendance_number=n)
-                                       for n, p in enumerate(pupils, 1))
+        Enrollment.objects.bulk_create(
+            Enrollment(student=p, homeroom=homeroom, attendance_number=n)
+            for n, p in enumerate(pupils, 1)
+        )
         as_of = AttendanceDay.objects.filter(student__in=pupils).latest("date").date
         rows = AttendanceDay.objects.count()
-    print(f"data: {args.students} pupils × {args.days} school days ({rows:,} attendance rows) "
-          f"loaded in {time.perf_counter() - started:.1f} s; class of {args.pupils}, "
-          f"as of {as_of}")
+    print(
+        f"data: {args.students} pupils × {args.days} school days ({rows:,} attendance rows) "
+        f"loaded in {time.perf_counter() - started:.1f} s; class of {args.pupils}, "
+        f"as of {as_of}"
+    )
 
     user, _ = get_user_model().objects.get_or_create(username="bench-teacher")
-    Membership.objects.get_or_create(user=user, role="teacher", municipality=municipality,
-                                     defaults={"school_codes": [school.code]})
+    Membership.objects.get_or_create(
+        user=user,
+        role="teacher",
+        municipality=municipality,
+        defaults={"school_codes": [school.code]},
+    )
     client = Client()
     client.force_login(user)
     body = json.dumps({"query": QUERY, "variables": {"id": homeroom.pk, "asOf": str(as_of)}})
@@ -136,11 +147,15 @@ def main() -> None:
         request()
         times.append((time.perf_counter() - start) * 1000)
     print(f"class board: {shown} pupils, {alerts} alerts")
-    print(f"SQL per request: {len(data_queries)} queries (+ BEGIN/COMMIT around the access-log "
-          f"INSERT = {len(real)}; {len(statements)} with django-tenants' SET search_path)")
-    print(f"over {args.runs} warm runs: p50 {statistics.median(times):.1f} ms, "
-          f"p95 {percentile(times, 95):.1f} ms, min {min(times):.1f} ms, "
-          f"max {max(times):.1f} ms")
+    print(
+        f"SQL per request: {len(data_queries)} queries (+ BEGIN/COMMIT around the access-log "
+        f"INSERT = {len(real)}; {len(statements)} with django-tenants' SET search_path)"
+    )
+    print(
+        f"over {args.runs} warm runs: p50 {statistics.median(times):.1f} ms, "
+        f"p95 {percentile(times, 95):.1f} ms, min {min(times):.1f} ms, "
+        f"max {max(times):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

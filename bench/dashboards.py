@@ -66,8 +66,13 @@ def free_port() -> int:
 
 def serve(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    server = subprocess.Popen([*RENKEI, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [*RENKEI, "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:
@@ -89,13 +94,21 @@ def main() -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     if "DATABASE_URL" not in env:
         env["RENKEI_HOME"] = env.get("RENKEI_HOME") or tempfile.mkdtemp(prefix="renkei-bench-")
-    subprocess.run([*RENKEI, "demo", "--no-serve"], env=env, cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*RENKEI, "demo", "--no-serve"], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     server, base = serve(env)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="ja-JP")
             page.add_init_script(READY_AT)
             page.goto(f"{base}/m/131130/accounts/login/")
@@ -111,7 +124,8 @@ def main() -> None:
                 page.goto(url)
                 page.wait_for_selector("renkei-class-board[data-state=ready]", timeout=60000)
                 page_ms = page.evaluate("window.__readyAt")
-                api_ms = page.evaluate("""async ([query, variables]) => {
+                api_ms = page.evaluate(
+                    """async ([query, variables]) => {
                   const csrf = document.cookie.match(/csrftoken=([^;]+)/)[1];
                   const t0 = performance.now();
                   const r = await fetch('/m/131130/graphql', {method: 'POST',
@@ -120,7 +134,9 @@ def main() -> None:
                   const body = await r.json();
                   if (body.errors) throw new Error(body.errors[0].message);
                   return performance.now() - t0;
-                }""", [CLASS_BOARD_QUERY, {"id": homeroom, "asOf": as_of}])
+                }""",
+                    [CLASS_BOARD_QUERY, {"id": homeroom, "asOf": as_of}],
+                )
                 if i >= 3:
                     pages.append(page_ms)
                     apis.append(api_ms)
@@ -131,10 +147,14 @@ def main() -> None:
         server.wait(timeout=10)
     print(f"class board, {pupils} pupils, {args.runs} warm runs (chromium {CHROMIUM})")
     for name, values in (("page until drawn", pages), ("its GraphQL request", apis)):
-        print(f"  {name:<22} p50 {statistics.median(values):7.1f} ms   "
-              f"p95 {percentile(values, 95):7.1f} ms")
-    print(f"  ratio page / request   p50 {statistics.median(pages) / statistics.median(apis):.2f}"
-          f"   p95 {percentile(pages, 95) / percentile(apis, 95):.2f}")
+        print(
+            f"  {name:<22} p50 {statistics.median(values):7.1f} ms   "
+            f"p95 {percentile(values, 95):7.1f} ms"
+        )
+    print(
+        f"  ratio page / request   p50 {statistics.median(pages) / statistics.median(apis):.2f}"
+        f"   p95 {percentile(pages, 95) / percentile(apis, 95):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -61,9 +61,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = random.Random(20250401)
-    municipality = Dimension(
-        "municipality", tuple(f"M{i:02d}" for i in range(args.municipalities))
-    )
+    municipality = Dimension("municipality", tuple(f"M{i:02d}" for i in range(args.municipalities)))
     grade = Dimension("grade", GRADES, {g: g[0] for g in GRADES})
     category = Dimension("category", ("a", "b", "c"))
     dims = [municipality, grade, category]

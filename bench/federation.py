@@ -88,8 +88,9 @@ def prepared(code: str, mark: str) -> bool:
     if municipality is None:
         return False
     with in_tenant(municipality):
-        return ImportRun.objects.filter(connector="c4th", started_by=mark,
-                                        status=ImportRun.Status.SUCCEEDED).exists()
+        return ImportRun.objects.filter(
+            connector="c4th", started_by=mark, status=ImportRun.Status.SUCCEEDED
+        ).exists()
 
 
 def drop(code: str) -> None:
@@ -119,11 +120,12 @@ def load(args: tuple[str, str, int, int, int]) -> tuple[str, float]:
     municipality = Municipality.objects.get(code=code)
     out = Path(tempfile.mkdtemp(prefix=f"renkei-bench-{code}-"))
     try:
-        synth.generate(code, out, students=pupils, days=days, seed=seed,
-                       school_year=SCHOOL_YEAR)
+        synth.generate(code, out, students=pupils, days=days, seed=seed, school_year=SCHOOL_YEAR)
         mark = marker(pupils, days)
-        for connector, paths in (("oneroster", [out / "oneroster"]),
-                                 ("c4th", sorted((out / "c4th").glob("*.csv")))):
+        for connector, paths in (
+            ("oneroster", [out / "oneroster"]),
+            ("c4th", sorted((out / "c4th").glob("*.csv"))),
+        ):
             run = run_import(connector, municipality, paths=paths, started_by=mark)
             if run.status != ImportRun.Status.SUCCEEDED:
                 raise RuntimeError(f"{code} {connector}: {run.message}")
@@ -151,8 +153,11 @@ def prepare(home: str, n: int, pupils: int, days: int, jobs: int, fresh: bool) -
             do_onboard_municipality(code, f"ベンチ市{i + 1:03d}")
             todo.append((home, code, pupils, days, i + 1))
     if todo:
-        print(f"preparing {len(todo)} of {n} municipalities ({pupils:,} pupils x {days} days "
-              f"each, {jobs} at a time) ...", flush=True)
+        print(
+            f"preparing {len(todo)} of {n} municipalities ({pupils:,} pupils x {days} days "
+            f"each, {jobs} at a time) ...",
+            flush=True,
+        )
         started = time.perf_counter()
         from django.db import connections
 
@@ -174,8 +179,9 @@ def analyst():
     from renkei.tenants.models import Prefecture
 
     user, _ = get_user_model().objects.get_or_create(username="bench-federation-analyst")
-    Membership.objects.get_or_create(user=user, role="prefecture_analyst",
-                                     prefecture=Prefecture.for_code(PREFECTURE))
+    Membership.objects.get_or_create(
+        user=user, role="prefecture_analyst", prefecture=Prefecture.for_code(PREFECTURE)
+    )
     return user
 
 
@@ -248,22 +254,32 @@ def utility(table: dict) -> None:
     and whether the prefecture's total and one-way margins are released."""
     from renkei.tenants.models import Release
 
-    for release in Release.objects.filter(prefecture_id=PREFECTURE, school_year=SCHOOL_YEAR
-                                          ).order_by("table"):
+    for release in Release.objects.filter(
+        prefecture_id=PREFECTURE, school_year=SCHOOL_YEAR
+    ).order_by("table"):
         ratio = release.withheld_cells / max(1, release.primary_cells)
-        print(f"release {release.table:<16} {release.total_cells:7,} cells: "
-              f"{release.withheld_cells:7,} withheld, {release.primary_cells:7,} below k "
-              f"-> withheld / primary {ratio:.2f} (target <= 1.5)")
+        print(
+            f"release {release.table:<16} {release.total_cells:7,} cells: "
+            f"{release.withheld_cells:7,} withheld, {release.primary_cells:7,} below k "
+            f"-> withheld / primary {ratio:.2f} (target <= 1.5)"
+        )
     cells = table["cells"]
     withheld = sum(c["suppressed"] for c in cells)
-    print(f"answer: {withheld:,} of {len(cells):,} cells withheld "
-          f"({100 * withheld / max(1, len(cells)):.0f} %)")
+    print(
+        f"answer: {withheld:,} of {len(cells):,} cells withheld "
+        f"({100 * withheld / max(1, len(cells)):.0f} %)"
+    )
     total = cell_of(table)
     print(f"prefecture total of pupils: {figure(total)}")
-    codes = {d: sorted({c["key"][i] for c in cells} - {"__total__"})
-             for i, d in enumerate(table["dimensions"])}
-    for dimension, label in (("grade", "by grade"), ("absence_category", "by category"),
-                             ("municipality", "by municipality total")):
+    codes = {
+        d: sorted({c["key"][i] for c in cells} - {"__total__"})
+        for i, d in enumerate(table["dimensions"])
+    }
+    for dimension, label in (
+        ("grade", "by grade"),
+        ("absence_category", "by category"),
+        ("municipality", "by municipality total"),
+    ):
         margin = [cell_of(table, **{dimension: code}) for code in codes[dimension]]
         released = sum(c["pupils"] is not None for c in margin)
         print(f"prefecture margin {label:<22} {released:4d} of {len(margin):4d} released")
@@ -278,14 +294,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--home", default=str(REPO / ".renkei" / "bench-federation"))
     parser.add_argument("--fresh", action="store_true", help="reload every municipality")
-    parser.add_argument("--conn-max-age", type=int, default=60,
-                        help="Django CONN_MAX_AGE of the query process (0: every question "
-                             "opens and closes its worker connections)")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="Django CONN_MAX_AGE of the query process (0: every question "
+        "opens and closes its worker connections)",
+    )
     args = parser.parse_args()
     setup(args.home, args.conn_max_age)
 
-    wanted = prepare(args.home, args.municipalities, args.pupils, args.days, args.jobs,
-                     args.fresh)
+    wanted = prepare(args.home, args.municipalities, args.pupils, args.days, args.jobs, args.fresh)
     from renkei.edudata import metrics, rollups
     from renkei.edudata.metrics import release
     from renkei.platform import policy
@@ -293,8 +312,11 @@ def main() -> None:
     from renkei.tenants.models import Municipality, Release
 
     principal = policy.principal_for(analyst())
-    schemas = list(Municipality.objects.filter(code__in=wanted).order_by("code")
-                   .values_list("schema_name", flat=True))
+    schemas = list(
+        Municipality.objects.filter(code__in=wanted)
+        .order_by("code")
+        .values_list("schema_name", flat=True)
+    )
 
     # Cold: nothing in memory or stored; the prefecture's tables are protected once.
     Release.objects.filter(prefecture_id=PREFECTURE).delete()
@@ -329,20 +351,30 @@ def main() -> None:
     assert after["complete"], after["missing"]
 
     print()
-    print(f"municipalities: {len(schemas)}, pupils each: {args.pupils:,}, school days: "
-          f"{args.days}, runs: {args.runs}, CONN_MAX_AGE: {args.conn_max_age}, "
-          f"k = {table['k']}")
+    print(
+        f"municipalities: {len(schemas)}, pupils each: {args.pupils:,}, school days: "
+        f"{args.days}, runs: {args.runs}, CONN_MAX_AGE: {args.conn_max_age}, "
+        f"k = {table['k']}"
+    )
     utility(table)
     print(f"cold first query (protects the prefecture's table) {cold:8.0f} ms")
-    print(f"federation query (warm)  p50 {p(fed, 50):7.1f} ms   p95 {p(fed, 95):7.1f} ms   "
-          f"(target p95 <= 300 ms)")
-    print(f"  a new question (answer built from the kept release) p50 {p(fresh, 50):7.1f} ms   "
-          f"p95 {p(fresh, 95):7.1f} ms")
+    print(
+        f"federation query (warm)  p50 {p(fed, 50):7.1f} ms   p95 {p(fed, 95):7.1f} ms   "
+        f"(target p95 <= 300 ms)"
+    )
+    print(
+        f"  a new question (answer built from the kept release) p50 {p(fresh, 50):7.1f} ms   "
+        f"p95 {p(fresh, 95):7.1f} ms"
+    )
     print(f"direct SQL over rollups  p50 {p(sql, 50):7.1f} ms   p95 {p(sql, 95):7.1f} ms")
-    print(f"ratio federation / SQL   p50 {p(fed, 50) / p(sql, 50):7.2f} x    "
-          f"p95 {p(fed, 95) / p(sql, 95):7.2f} x   (target <= 1.5)")
-    print(f"after one municipality's import: release made again in the background in "
-          f"{warmup:.0f} ms; first query {after_ms:.0f} ms (target <= 1000 ms)")
+    print(
+        f"ratio federation / SQL   p50 {p(fed, 50) / p(sql, 50):7.2f} x    "
+        f"p95 {p(fed, 95) / p(sql, 95):7.2f} x   (target <= 1.5)"
+    )
+    print(
+        f"after one municipality's import: release made again in the background in "
+        f"{warmup:.0f} ms; first query {after_ms:.0f} ms (target <= 1000 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,11 +50,35 @@ def write_exports(directory: Path, rows: int, pupils: int = 10_000) -> tuple[Pat
     roster = directory / "roster.csv"
     with roster.open("w", encoding="cp932", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["年度", "学校コード", "学校名", "学年", "組", "出席番号", "児童生徒ID", "氏名（姓）",
-                    "氏名（名）", "性別"])
+        w.writerow(
+            [
+                "年度",
+                "学校コード",
+                "学校名",
+                "学年",
+                "組",
+                "出席番号",
+                "児童生徒ID",
+                "氏名（姓）",
+                "氏名（名）",
+                "性別",
+            ]
+        )
         for n in range(pupils):
-            w.writerow(["2025", SCHOOL, "第一小学校", n % 6 + 1, n // 40 % 9 + 1, n % 40 + 1,
-                        f"C{n:07d}", "山田", "太郎", "男"])
+            w.writerow(
+                [
+                    "2025",
+                    SCHOOL,
+                    "第一小学校",
+                    n % 6 + 1,
+                    n // 40 % 9 + 1,
+                    n % 40 + 1,
+                    f"C{n:07d}",
+                    "山田",
+                    "太郎",
+                    "男",
+                ]
+            )
     attendance = directory / f"attendance_{rows}.csv"
     days = school_days(-(-rows // pupils))
     with attendance.open("w", encoding="cp932", newline="") as f:
@@ -73,8 +97,9 @@ def write_exports(directory: Path, rows: int, pupils: int = 10_000) -> tuple[Pat
 
 def renkei(env: dict, *args: str) -> tuple[float, str]:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", RUNNER, *args], env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", RUNNER, *args], env=env, check=True, capture_output=True, text=True
+    )
     for line in out.stderr.splitlines():
         if " phases: " in line:  # the pipeline's log of where the time went
             print("   ", line.split(" INFO ", 1)[-1])
@@ -97,8 +122,11 @@ def raw_copy_seconds(env: dict, attendance: Path) -> float:
     status = {"": "present", "病": "absent_illness", "遅": "late", "欠": "absent_other"}
     prepared = attendance.with_suffix(".copy.tsv")
     with in_tenant("131041"):
-        ids = dict(StudentIdentity.objects.filter(source_system="c4th")
-                   .values_list("source_id", "student_id"))
+        ids = dict(
+            StudentIdentity.objects.filter(source_system="c4th").values_list(
+                "source_id", "student_id"
+            )
+        )
         dates: dict[str, str] = {}
         with attendance.open(encoding="cp932", newline="") as src, prepared.open("w") as out:
             reader = csv.reader(src)
@@ -109,9 +137,12 @@ def raw_copy_seconds(env: dict, attendance: Path) -> float:
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE edudata_attendanceday")
             started = time.perf_counter()
-            with prepared.open("rb") as f, cursor.cursor.copy(
+            with (
+                prepared.open("rb") as f,
+                cursor.cursor.copy(
                     "COPY edudata_attendanceday (student_id, date, status, reason) FROM STDIN"
-            ) as copy:
+                ) as copy,
+            ):
                 while chunk := f.read(1 << 20):
                     copy.write(chunk)
             seconds = time.perf_counter() - started
@@ -137,16 +168,21 @@ def main() -> None:
         renkei(env, "onboard", "--code", code, "--name", name)
     started = time.perf_counter()
     roster, attendance = write_exports(work, rows)
-    print(f"generated {rows:,} attendance rows in {time.perf_counter() - started:.1f} s "
-          f"({attendance.stat().st_size / 1e6:.0f} MB, cp932)")
+    print(
+        f"generated {rows:,} attendance rows in {time.perf_counter() - started:.1f} s "
+        f"({attendance.stat().st_size / 1e6:.0f} MB, cp932)"
+    )
     renkei(env, "import", "c4th", "--tenant", "131041", str(roster))
 
-    pipeline, out = renkei(env, "import", "c4th", "--tenant", "131130", str(roster),
-                           str(attendance))
+    pipeline, out = renkei(
+        env, "import", "c4th", "--tenant", "131130", str(roster), str(attendance)
+    )
     print(out.strip().splitlines()[0])
     raw = raw_copy_seconds(env, attendance)
-    print(f"(a) renkei import c4th end to end: {pipeline:.1f} s, {rows / pipeline:,.0f} rows/s "
-          "(includes process start, roster, rollups)")
+    print(
+        f"(a) renkei import c4th end to end: {pipeline:.1f} s, {rows / pipeline:,.0f} rows/s "
+        "(includes process start, roster, rollups)"
+    )
     print(f"(b) raw COPY of the same rows:      {raw:.1f} s, {rows / raw:,.0f} rows/s")
     print(f"ratio (a)/(b) in rows/s: {raw / pipeline:.2f}  (target ≥ 0.5, aim 0.8)")
 
@@ -159,8 +195,10 @@ def main() -> None:
         _, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(small))
         peak = next(line for line in out.splitlines() if line.startswith("PEAK_RSS_KB"))
         own, child = (int(kb) / 1024 for kb in peak.split()[1:])
-        print(f"peak RSS importing {size:,} rows: {own:.0f} MB "
-              f"(largest child process, the reader: {child:.0f} MB)")
+        print(
+            f"peak RSS importing {size:,} rows: {own:.0f} MB "
+            f"(largest child process, the reader: {child:.0f} MB)"
+        )
         small.unlink()
 
 

@@ -49,13 +49,17 @@ def main() -> None:
         times.append(time.perf_counter() - start)
 
     first, last = times[:5], times[-5:]
-    print(f"tenants before: {existing}, onboarded: {len(times)} "
-          "(the first also collects the tenant migration SQL, once per process)")
+    print(
+        f"tenants before: {existing}, onboarded: {len(times)} "
+        "(the first also collects the tenant migration SQL, once per process)"
+    )
     print("first 5 (s): " + " ".join(f"{t:.3f}" for t in first))
     print("last 5  (s): " + " ".join(f"{t:.3f}" for t in last))
     ratio = statistics.median(last) / statistics.median(first)
-    print(f"median first 5: {statistics.median(first):.3f} s, median last 5: "
-          f"{statistics.median(last):.3f} s, ratio last/first: {ratio:.2f} (flat ≈ 1.0)")
+    print(
+        f"median first 5: {statistics.median(first):.3f} s, median last 5: "
+        f"{statistics.median(last):.3f} s, ratio last/first: {ratio:.2f} (flat ≈ 1.0)"
+    )
 
 
 if __name__ == "__main__":

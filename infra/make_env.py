@@ -14,6 +14,7 @@ if ENV.exists():
 ENV.write_text(
     f"DJANGO_SECRET_KEY={secrets.token_urlsafe(48)}\n"
     f"RENKEI_SERVICE_TOKEN_KEY={secrets.token_urlsafe(48)}\n"
-    f"RENKEI_MASTER_KEY={base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}\n")
+    f"RENKEI_MASTER_KEY={base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()}\n"
+)
 ENV.chmod(0o600)
 print(f"wrote {ENV}")

@@ -19,8 +19,12 @@ RENKEI = [sys.executable, "-m", "renkei.platform.cli"]
 
 def _server() -> dict:
     db = settings.DATABASES["default"]
-    return {"host": db["HOST"], "port": db["PORT"] or None, "user": db["USER"],
-            "password": db["PASSWORD"] or None}
+    return {
+        "host": db["HOST"],
+        "port": db["PORT"] or None,
+        "user": db["USER"],
+        "password": db["PASSWORD"] or None,
+    }
 
 
 @contextmanager
@@ -33,10 +37,18 @@ def scratch_database(home: Path):
     host = server["host"]
     port = f":{server['port']}" if server["port"] else ""
     auth = server["user"] + (f":{server['password']}" if server["password"] else "")
-    url = (f"postgresql://{auth}@{port}/{name}?host={host}" if host.startswith("/")
-           else f"postgresql://{auth}@{host}{port}/{name}")
-    env = {**os.environ, "DATABASE_URL": url, "RENKEI_HOME": str(home),
-           "PYTHONWARNINGS": "ignore", **fresh_secrets()}
+    url = (
+        f"postgresql://{auth}@{port}/{name}?host={host}"
+        if host.startswith("/")
+        else f"postgresql://{auth}@{host}{port}/{name}"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "RENKEI_HOME": str(home),
+        "PYTHONWARNINGS": "ignore",
+        **fresh_secrets(),
+    }
     try:
         yield env, name
     finally:
@@ -48,14 +60,15 @@ def fresh_secrets() -> dict[str, str]:
     """What a deployment with its own DATABASE_URL must be given (renkei.platform.deploy_secrets)."""
     from cryptography.fernet import Fernet
 
-    return {"DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-            "RENKEI_SERVICE_TOKEN_KEY": secrets.token_urlsafe(48),
-            "RENKEI_MASTER_KEY": Fernet.generate_key().decode()}
+    return {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+        "RENKEI_SERVICE_TOKEN_KEY": secrets.token_urlsafe(48),
+        "RENKEI_MASTER_KEY": Fernet.generate_key().decode(),
+    }
 
 
 def renkei(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([*RENKEI, *args], env=env, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run([*RENKEI, *args], env=env, capture_output=True, text=True, timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"renkei {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

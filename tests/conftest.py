@@ -87,8 +87,13 @@ def make_user(db):
     def make(username, role=None, *, municipality=None, prefecture=None, schools=()):
         user = get_user_model().objects.create_user(username=username, password="pw-" + username)
         if role:
-            Membership.objects.create(user=user, role=role, municipality=municipality,
-                                      prefecture=prefecture, school_codes=list(schools))
+            Membership.objects.create(
+                user=user,
+                role=role,
+                municipality=municipality,
+                prefecture=prefecture,
+                school_codes=list(schools),
+            )
         return user
 
     return make
@@ -108,11 +113,17 @@ def school_world(shibuya):
         for school, tag in ((a, "a"), (b, "b")):
             for n in (1, 2):
                 pupils[f"{tag}{n}"] = Student.objects.create(
-                    pseudonym=pseudonym_for(shibuya, "test", f"{tag}{n}"), school=school,
-                    grade=3, birth_year_month="2017-05")
+                    pseudonym=pseudonym_for(shibuya, "test", f"{tag}{n}"),
+                    school=school,
+                    grade=3,
+                    birth_year_month="2017-05",
+                )
         pupils["old"] = Student.objects.create(
-            pseudonym=pseudonym_for(shibuya, "test", "old"), school=a, grade=6,
-            graduation_date=dt.date(2015, 3, 20))
+            pseudonym=pseudonym_for(shibuya, "test", "old"),
+            school=a,
+            grade=6,
+            graduation_date=dt.date(2015, 3, 20),
+        )
     return {"municipality": shibuya, "A": a, "B": b, **pupils}
 
 

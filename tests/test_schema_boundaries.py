@@ -74,8 +74,11 @@ def tenant_and_public_tables() -> tuple[set[str], set[str]]:
     shared = {label[a] for a in settings.SHARED_APPS}
 
     def tables(labels):
-        return {model._meta.db_table for app in labels
-                for model in apps.get_app_config(app).get_models(include_auto_created=True)}
+        return {
+            model._meta.db_table
+            for app in labels
+            for model in apps.get_app_config(app).get_models(include_auto_created=True)
+        }
 
     return tables(tenant - shared), tables(shared - tenant)
 
@@ -88,14 +91,21 @@ def run_workload(tmp_path: Path, shibuya, shinjuku, make_user, client) -> None:
     for municipality in (shibuya, shinjuku):
         data = tmp_path / municipality.code
         generate(municipality.code, data, students=15, days=8)
-        for connector, paths in (("oneroster", [data / "oneroster"]),
-                                 ("c4th", sorted((data / "c4th").glob("*.csv"))),
-                                 ("msgraph", [data / "msgraph"])):
+        for connector, paths in (
+            ("oneroster", [data / "oneroster"]),
+            ("c4th", sorted((data / "c4th").glob("*.csv"))),
+            ("msgraph", [data / "msgraph"]),
+        ):
             run = run_import(connector, municipality, paths=paths)
             assert run.status == "succeeded", run.message
-    assert connector_tasks.import_data.delay(
-        "131041", "suzuki", paths=[str(p) for p in sorted(
-            (tmp_path / "131041" / "suzuki").glob("*.csv"))]).get()["status"] == "succeeded"
+    assert (
+        connector_tasks.import_data.delay(
+            "131041",
+            "suzuki",
+            paths=[str(p) for p in sorted((tmp_path / "131041" / "suzuki").glob("*.csv"))],
+        ).get()["status"]
+        == "succeeded"
+    )
     edudata_tasks.refresh_rollups.delay("131130").get()
     edudata_tasks.schedule_retention_purges.delay(dry_run=True).get()
     edudata_tasks.schedule_federation_refresh.delay().get()
@@ -115,15 +125,22 @@ def tenant_api_query(municipality, make_user, client) -> None:
 
     with in_tenant(municipality):
         pupil = Student.objects.select_related("school").order_by("pk").first()
-    teacher = make_user("teacher-boundaries", "teacher", municipality=municipality,
-                        schools=[pupil.school.code])
+    teacher = make_user(
+        "teacher-boundaries", "teacher", municipality=municipality, schools=[pupil.school.code]
+    )
     client.force_login(teacher)
-    response = client.post(f"/m/{municipality.code}/graphql", content_type="application/json",
-                           data=json.dumps({
-                               "query": "query($id: ID!) { studentBoard(studentId: $id, "
-                                        "asOf: \"2025-06-30\") { pupil { id name } "
-                                        "attendance(since: \"2025-04-01\") { date status } } }",
-                               "variables": {"id": pupil.pk}}))
+    response = client.post(
+        f"/m/{municipality.code}/graphql",
+        content_type="application/json",
+        data=json.dumps(
+            {
+                "query": "query($id: ID!) { studentBoard(studentId: $id, "
+                'asOf: "2025-06-30") { pupil { id name } '
+                'attendance(since: "2025-04-01") { date status } } }',
+                "variables": {"id": pupil.pk},
+            }
+        ),
+    )
     assert response.status_code == 200 and not response.json().get("errors"), response.content
     client.logout()
 
@@ -141,12 +158,20 @@ def federation_query(make_user, client) -> None:
     # have made in this process: forget it, so that the tenants' rows are read again here.
     metrics.clear_cache()
 
-    client.force_login(make_user("pref-boundaries", "prefecture_analyst",
-                                 prefecture=Prefecture.for_code("13")))
-    response = client.post("/federation/graphql", content_type="application/json",
-                           data=json.dumps({"query": """{ prefecture(code: "13") {
+    client.force_login(
+        make_user("pref-boundaries", "prefecture_analyst", prefecture=Prefecture.for_code("13"))
+    )
+    response = client.post(
+        "/federation/graphql",
+        content_type="application/json",
+        data=json.dumps(
+            {
+                "query": """{ prefecture(code: "13") {
                                attendanceRate(schoolYear: 2025, byMunicipality: true) {
-                                 __typename } } }"""}))
+                                 __typename } } }"""
+            }
+        ),
+    )
     assert response.status_code == 200 and not response.json().get("errors"), response.content
     client.logout()
 
@@ -165,13 +190,16 @@ def violations(captured: Captured) -> list[str]:
             names = set(table_name.findall(sql))
             tenant, public = names & tenant_tables, names & (public_tables - REFERENCE_TABLES)
             if tenant and public:
-                found.append(f"in {schema}, tenant tables {sorted(tenant)} with public tables "
-                             f"{sorted(public)}: {sql}")
+                found.append(
+                    f"in {schema}, tenant tables {sorted(tenant)} with public tables "
+                    f"{sorted(public)}: {sql}"
+                )
     return found
 
 
-def test_no_statement_spans_two_tenant_schemas(tmp_path, captured, shibuya, shinjuku, make_user,
-                                               client):
+def test_no_statement_spans_two_tenant_schemas(
+    tmp_path, captured, shibuya, shinjuku, make_user, client
+):
     run_workload(tmp_path, shibuya, shinjuku, make_user, client)
     assert len(captured) > 200
     assert {schema for schema, _ in captured} >= {"public", "m131130", "m131041"}
@@ -179,8 +207,12 @@ def test_no_statement_spans_two_tenant_schemas(tmp_path, captured, shibuya, shin
     if importlib.util.find_spec("renkei.graphql.federation.views"):  # the fan-out was seen
         # The prefecture's release reads each tenant's rollups with one statement per
         # schema (named in it), all from the federation's thread.
-        fanned = {f"m{code}" for (_, sql), thread in zip(captured, captured.threads, strict=True)
-                  if thread.startswith("federation") for code in TENANT_SCHEMA.findall(sql)}
+        fanned = {
+            f"m{code}"
+            for (_, sql), thread in zip(captured, captured.threads, strict=True)
+            if thread.startswith("federation")
+            for code in TENANT_SCHEMA.findall(sql)
+        }
         assert {"m131130", "m131041"} <= fanned, fanned
     tenant_tables, public_tables = tenant_and_public_tables()
     assert "edudata_student" in tenant_tables and "tenants_municipality" in public_tables
@@ -191,11 +223,11 @@ def test_the_check_sees_what_it_must_refuse(captured, shibuya):
     from renkei.tenants.context import in_tenant
 
     with in_tenant(shibuya), connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM m131130.edudata_student a, "
-                       "m131041.edudata_student b")
+        cursor.execute("SELECT count(*) FROM m131130.edudata_student a, m131041.edudata_student b")
         cursor.execute('SELECT count(*) FROM "m271004"."edudata_school"')
-        cursor.execute("SELECT count(*) FROM edudata_student s JOIN tenants_municipality m "
-                       "ON m.id = s.id")
+        cursor.execute(
+            "SELECT count(*) FROM edudata_student s JOIN tenants_municipality m ON m.id = s.id"
+        )
     found = violations(captured)
     assert len(found) == 4, found
     assert sum("two tenant schemas" in f for f in found) == 1
@@ -222,13 +254,16 @@ def test_tenant_tables_reference_only_their_schema_or_public(shibuya):
     in_tenants = [fk for fk in foreign_keys if fk[0] in tenants]
     assert len(in_tenants) >= 10 * len(tenants)  # edudata has many
     for schema, table, name, ref_schema, ref_table in in_tenants:
-        assert ref_schema in (schema, "public"), \
+        assert ref_schema in (schema, "public"), (
             f"{schema}.{table} ({name}) references {ref_schema}.{ref_table}"
-    referenced_public = {ref_table for schema, _, _, ref_schema, ref_table in in_tenants
-                         if ref_schema == "public"}
+        )
+    referenced_public = {
+        ref_table for schema, _, _, ref_schema, ref_table in in_tenants if ref_schema == "public"
+    }
     assert referenced_public == REFERENCE_TABLES, (
         "public tables referenced by tenant tables must become Citus reference tables: "
-        f"update REFERENCE_TABLES and docs/scaling.md ({sorted(referenced_public)})")
+        f"update REFERENCE_TABLES and docs/scaling.md ({sorted(referenced_public)})"
+    )
     into_tenants = [fk for fk in foreign_keys if fk[3] in tenants and fk[0] != fk[3]]
     assert not into_tenants, f"references into a tenant schema from outside: {into_tenants}"
 
@@ -240,8 +275,9 @@ def test_tenant_tables_reference_only_their_schema_or_public(shibuya):
         WHERE NOT g.tgisinternal""")
     for schema, table, trigger, function_schema in triggers:
         if schema in tenants:
-            assert function_schema in (schema, "public", "pg_catalog"), \
+            assert function_schema in (schema, "public", "pg_catalog"), (
                 f"{schema}.{table} trigger {trigger} calls a function in {function_schema}"
+            )
 
     defaults = catalog("""
         SELECT n.nspname, t.relname, pg_get_expr(d.adbin, d.adrelid)

@@ -24,8 +24,18 @@ from renkei.connectors.records import RECORD_TYPES, Origin, Record
 from renkei.connectors.sdk import CsvRow, RowError, SourceError, build
 from renkei.connectors.textio import normalize_text
 
-FieldType = Literal["str", "int", "decimal", "date", "datetime", "code", "year_month", "const",
-                    "viewpoints", "format"]
+FieldType = Literal[
+    "str",
+    "int",
+    "decimal",
+    "date",
+    "datetime",
+    "code",
+    "year_month",
+    "const",
+    "viewpoints",
+    "format",
+]
 
 
 class FieldSpec(BaseModel):
@@ -35,12 +45,12 @@ class FieldSpec(BaseModel):
     column: str | None = None
     type: FieldType = "str"
     optional: bool = False
-    formats: list[str] | None = None         # date: eras.FORMATS names; None = all
-    time_column: str | None = None           # datetime: date in `column`, time (HH:MM) here
-    codes: str | None = None                 # code: name of a table under `codes:`
-    value: Any = None                        # const
-    columns: dict[str, str] | None = None    # viewpoints: {観点名: 列名}
-    template: str | None = None              # format: e.g. "{学年}年{組}組" from those columns
+    formats: list[str] | None = None  # date: eras.FORMATS names; None = all
+    time_column: str | None = None  # datetime: date in `column`, time (HH:MM) here
+    codes: str | None = None  # code: name of a table under `codes:`
+    value: Any = None  # const
+    columns: dict[str, str] | None = None  # viewpoints: {観点名: 列名}
+    template: str | None = None  # format: e.g. "{学年}年{組}組" from those columns
 
     @model_validator(mode="after")
     def _complete(self) -> FieldSpec:
@@ -95,12 +105,16 @@ class Mapping(BaseModel):
     @model_validator(mode="after")
     def _codes_exist(self) -> Mapping:
         # Cells are width-normalized before lookup (Ｒ５ → R5, （ → (), so the keys are too.
-        self.codes = {name: {normalize_width(k): v for k, v in table.items()}
-                      for name, table in self.codes.items()}
+        self.codes = {
+            name: {normalize_width(k): v for k, v in table.items()}
+            for name, table in self.codes.items()
+        }
         for record in self.records:
             for name, spec in record.fields.items():
                 if spec.codes and spec.codes not in self.codes:
-                    raise ValueError(f"{record.stream}.{name}: コード表「{spec.codes}」がありません")
+                    raise ValueError(
+                        f"{record.stream}.{name}: コード表「{spec.codes}」がありません"
+                    )
         return self
 
     @classmethod
@@ -150,10 +164,14 @@ class Mapping(BaseModel):
         """Compile the mapping for one header: per field a getter bound to column indexes,
         so a row costs a few list lookups instead of name lookups and dispatch."""
         index = {name: i for i, name in enumerate(header)}
-        return [(RECORD_TYPES[record.stream],
-                 [(name, _getter(self, spec, index)) for name, spec in record.fields.items()],
-                 {name: spec.column or "" for name, spec in record.fields.items()})
-                for record in self.records]
+        return [
+            (
+                RECORD_TYPES[record.stream],
+                [(name, _getter(self, spec, index)) for name, spec in record.fields.items()],
+                {name: spec.column or "" for name, spec in record.fields.items()},
+            )
+            for record in self.records
+        ]
 
 
 def _getter(mapping: Mapping, spec: FieldSpec, index: dict[str, int]):
@@ -247,7 +265,9 @@ def _datetime(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) ->
     from django.utils import timezone
 
     day = _date(mapping, spec, raw, cells)
-    time_text = normalize_width(normalize_text(cells[times] if times is not None else "")) or "00:00"
+    time_text = (
+        normalize_width(normalize_text(cells[times] if times is not None else "")) or "00:00"
+    )
     try:
         hour, minute = (int(p) for p in time_text.split(":")[:2])
         moment = dt.datetime.combine(day, dt.time(hour, minute))
@@ -261,7 +281,11 @@ def _code(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str
     key = normalize_width(raw)
     if key not in table:
         known = "、".join(f"「{k}」" for k in table)
-        raise _CellError(spec.column, raw, f"コード「{raw}」はコード表 {spec.codes} にありません（使えるのは {known}）")
+        raise _CellError(
+            spec.column,
+            raw,
+            f"コード「{raw}」はコード表 {spec.codes} にありません（使えるのは {known}）",
+        )
     return table[key]
 
 
@@ -281,8 +305,11 @@ def _decimal(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> 
 
 def _year_month(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str:
     text = normalize_width(raw)
-    if len(text) in (6, 7) and text.replace("/", "").replace("-", "").isdigit() and len(
-            text.replace("/", "").replace("-", "")) == 6:
+    if (
+        len(text) in (6, 7)
+        and text.replace("/", "").replace("-", "").isdigit()
+        and len(text.replace("/", "").replace("-", "")) == 6
+    ):
         digits = text.replace("/", "").replace("-", "")
         return f"{digits[:4]}-{digits[4:]}"
     return _cached_date(text, None).strftime("%Y-%m")  # a full date: keep year and month only
@@ -321,4 +348,5 @@ def choose_mapping(mappings: list[Mapping], header: list[str], file: str) -> Map
     missing = [c for c in closest.identifying_columns() if c not in present]
     raise SourceError(
         f"{file}: どの出力形式にも合いません。最も近い「{closest.description or closest.kind}」"
-        f"には必須の列 {'、'.join(missing)} がありません（見出し: {'、'.join(header) or 'なし'}）。")
+        f"には必須の列 {'、'.join(missing)} がありません（見出し: {'、'.join(header) or 'なし'}）。"
+    )

@@ -39,8 +39,8 @@ from renkei.connectors.sdk import Connector, ConnectorConfig, RowError, RunState
 # fewer page visits).
 FIRST_CHUNK_ROWS = 25_000
 CHUNK_ROWS = 200_000
-ROSTER_BATCH = 10_000      # roster records per batch
-LOOKAHEAD = 4              # batches a child process may have ready before the loader takes them
+ROSTER_BATCH = 10_000  # roster records per batch
+LOOKAHEAD = 4  # batches a child process may have ready before the loader takes them
 MAX_QUARANTINED_VALUE = 1_000  # characters kept of an enormous field
 ROSTER_STREAMS = ("schools", "homerooms", "students", "enrollments")
 UNKNOWN_ORIGIN = Origin(file="?", line=0)  # a record a connector yielded without its origin
@@ -53,6 +53,7 @@ class DataStream(Protocol):
 
 
 # -- batches --------------------------------------------------------------------------------
+
 
 @dataclass
 class Batch:
@@ -85,8 +86,12 @@ class End(Batch):
     state: dict[str, Any]  # the connector's RunState.data after the run
 
 
-def batches(connector: Connector, config: ConnectorConfig, state: RunState,
-            streams: Mapping[str, DataStream]) -> Iterator[Batch]:
+def batches(
+    connector: Connector,
+    config: ConnectorConfig,
+    state: RunState,
+    streams: Mapping[str, DataStream],
+) -> Iterator[Batch]:
     """Read the connector through and cut its output into batches. Every record is counted
     towards the input row it came from (records of one row share its origin). Roster records
     are sent before any later chunk, so that a chunk's pupils are known when it is loaded."""
@@ -103,19 +108,30 @@ def batches(connector: Connector, config: ConnectorConfig, state: RunState,
             roster.clear()
         pending = lines.pop(name)
         limit[name] = min(2 * limit[name], CHUNK_ROWS)
-        yield Chunk(rows_read, name, len(pending), "".join(pending).encode(),
-                    [file[:255] for file in files])
+        yield Chunk(
+            rows_read, name, len(pending), "".join(pending).encode(), [file[:255] for file in files]
+        )
 
     for item in connector.read(config, state):
         origin = item.origin
-        if origin is None or last is None or (
-                origin is not last and (origin.line != last.line or origin.file != last.file)):
+        if (
+            origin is None
+            or last is None
+            or (origin is not last and (origin.line != last.line or origin.file != last.file))
+        ):
             rows_read += 1
             last = origin
         origin = origin or UNKNOWN_ORIGIN
         if type(item) is RowError:
-            rejected.append((origin.file[:255], origin.line, item.column[:100],
-                             str(item.value)[:MAX_QUARANTINED_VALUE], item.reason))
+            rejected.append(
+                (
+                    origin.file[:255],
+                    origin.line,
+                    item.column[:100],
+                    str(item.value)[:MAX_QUARANTINED_VALUE],
+                    item.reason,
+                )
+            )
             if len(rejected) >= CHUNK_ROWS:
                 yield Rejected(rows_read, rejected.copy())
                 rejected.clear()
@@ -174,8 +190,14 @@ def _json(value: Any) -> str:
 
 
 COPY_FORMAT: dict[str, Callable[[Any], str]] = {
-    "text": _text, "date": _iso, "timestamptz": _iso, "int": _number, "numeric": _number,
-    "boolean": _boolean, "jsonb": _json}
+    "text": _text,
+    "date": _iso,
+    "timestamptz": _iso,
+    "int": _number,
+    "numeric": _number,
+    "boolean": _boolean,
+    "jsonb": _json,
+}
 
 
 def copy_text(attributes: list[str], types: list[str]) -> Callable[[Any], str]:
@@ -186,6 +208,7 @@ def copy_text(attributes: list[str], types: list[str]) -> Callable[[Any], str]:
 
 
 # -- reading in a child process -------------------------------------------------------------
+
 
 @dataclass
 class _Fetched:
@@ -201,8 +224,12 @@ class _Failed:
 
 
 @contextmanager
-def read(cls: type[Connector], config: ConnectorConfig, state: RunState,
-         streams: Mapping[str, DataStream]) -> Iterator[Iterator[Batch]]:
+def read(
+    cls: type[Connector],
+    config: ConnectorConfig,
+    state: RunState,
+    streams: Mapping[str, DataStream],
+) -> Iterator[Iterator[Batch]]:
     """The connector's batches, read in a child process if the connector allows it. On
     leaving, a child still running (the load failed) is killed."""
     if not cls.parallel_read or multiprocessing.current_process().daemon:
@@ -210,9 +237,12 @@ def read(cls: type[Connector], config: ConnectorConfig, state: RunState,
         return
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_child,
-                            args=(receiver, sender, cls, config, state.data, streams),
-                            name=f"renkei-read-{cls.name}", daemon=True)
+    child = context.Process(
+        target=_child,
+        args=(receiver, sender, cls, config, state.data, streams),
+        name=f"renkei-read-{cls.name}",
+        daemon=True,
+    )
     child.start()
     sender.close()  # only the child writes: its exit is the end of the pipe
     try:
@@ -245,8 +275,14 @@ def _received(receiver, state: RunState) -> Iterator[Batch]:
 _INHERITED: list[Any] = []  # the parent's database connections, kept referenced in the child
 
 
-def _child(receiver, sender, cls: type[Connector], config: ConnectorConfig,
-           data: dict[str, Any], streams: Mapping[str, DataStream]) -> None:
+def _child(
+    receiver,
+    sender,
+    cls: type[Connector],
+    config: ConnectorConfig,
+    data: dict[str, Any],
+    streams: Mapping[str, DataStream],
+) -> None:
     receiver.close()  # only the parent reads the pipe
     # The database connections came with the fork: they are the parent's sessions, in its
     # transaction. Close this process's copy of their sockets, so that a parent killed

@@ -157,8 +157,18 @@ class M365UsageRecord(Record):
 
 
 RECORD_TYPES: dict[str, type[Record]] = {
-    r.stream: r for r in (SchoolRecord, HomeroomRecord, StudentRecord, EnrollmentRecord,
-                          AttendanceRecord, HealthObservationRecord, NurseVisitRecord,
-                          AssessmentRecord, EvaluationRecord, M365UsageRecord)
+    r.stream: r
+    for r in (
+        SchoolRecord,
+        HomeroomRecord,
+        StudentRecord,
+        EnrollmentRecord,
+        AttendanceRecord,
+        HealthObservationRecord,
+        NurseVisitRecord,
+        AssessmentRecord,
+        EvaluationRecord,
+        M365UsageRecord,
+    )
 }
 SEX_VALUES = tuple(Sex.values)

@@ -40,8 +40,9 @@ def discover() -> tuple[dict[str, type[Connector]], list[LoadProblem]]:
             log.warning("connector %s from %s skipped: %s", ep.name, package, e)
             continue
         if cls.name in found and found[cls.name] is not cls:
-            problems.append(LoadProblem(ep.name, package,
-                                        f"名前「{cls.name}」のコネクタが既にあります"))
+            problems.append(
+                LoadProblem(ep.name, package, f"名前「{cls.name}」のコネクタが既にあります")
+            )
             continue
         found[cls.name] = cls
     return dict(sorted(found.items())), problems
@@ -54,7 +55,9 @@ def _check(cls: object, entry_name: str) -> None:
         raise TypeError("name がありません")
     major = SDK_VERSION.split(".")[0]
     if str(cls.sdk_version).split(".")[0] != major:
-        raise TypeError(f"SDK バージョン {cls.sdk_version} 用です（このプラットフォームは {SDK_VERSION}）")
+        raise TypeError(
+            f"SDK バージョン {cls.sdk_version} 用です（このプラットフォームは {SDK_VERSION}）"
+        )
 
 
 def get(name: str) -> type[Connector]:
@@ -65,4 +68,5 @@ def get(name: str) -> type[Connector]:
     if broken:
         raise UnknownConnector(f"コネクタ「{name}」は読み込めませんでした: {broken[0].message}")
     raise UnknownConnector(
-        f"コネクタ「{name}」はインストールされていません（使えるもの: {', '.join(connectors) or 'なし'}）。")
+        f"コネクタ「{name}」はインストールされていません（使えるもの: {', '.join(connectors) or 'なし'}）。"
+    )

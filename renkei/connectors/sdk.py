@@ -81,8 +81,9 @@ class ConnectorConfig(BaseModel):
         nor store them, so a municipality's admin cannot point an import, or a check, at
         files outside their own data (another tenant's archive, say).
         """
-        return frozenset(name for name, info in cls.model_fields.items()
-                         if _mentions_path(info.annotation))
+        return frozenset(
+            name for name, info in cls.model_fields.items() if _mentions_path(info.annotation)
+        )
 
 
 def _mentions_path(annotation: Any) -> bool:
@@ -127,12 +128,18 @@ class Connector:
     @classmethod
     def redacted(cls, config: ConnectorConfig) -> dict[str, Any]:
         """The config with secret fields masked, for logs and the UI."""
-        return {k: ("********" if k in cls.secret_fields and v else v)
-                for k, v in config.model_dump(mode="json").items()}
+        return {
+            k: ("********" if k in cls.secret_fields and v else v)
+            for k, v in config.model_dump(mode="json").items()
+        }
 
 
-def build(record_type: type[Record], origin: Origin, fields: Mapping[str, Any],
-          columns: Mapping[str, str] | None = None) -> Record | RowError:
+def build(
+    record_type: type[Record],
+    origin: Origin,
+    fields: Mapping[str, Any],
+    columns: Mapping[str, str] | None = None,
+) -> Record | RowError:
     """Validate ``fields`` into a record, or a RowError naming the column and the reason.
 
     ``columns`` maps record field names to the source's column names for the message.
@@ -144,14 +151,15 @@ def build(record_type: type[Record], origin: Origin, fields: Mapping[str, Any],
         name = str(first["loc"][0]) if first["loc"] else ""
         column = (columns or {}).get(name, name)
         value = fields.get(name, "")
-        return RowError(origin, column, "" if value is None else str(value),
-                        japanese_reason(first))
+        return RowError(origin, column, "" if value is None else str(value), japanese_reason(first))
 
 
-_BOUNDS = {"less_than_equal": ("le", "以下にしてください"),
-           "greater_than_equal": ("ge", "以上にしてください"),
-           "less_than": ("lt", "未満にしてください"),
-           "greater_than": ("gt", "より大きい値にしてください")}
+_BOUNDS = {
+    "less_than_equal": ("le", "以下にしてください"),
+    "greater_than_equal": ("ge", "以上にしてください"),
+    "less_than": ("lt", "未満にしてください"),
+    "greater_than": ("gt", "より大きい値にしてください"),
+}
 
 
 def japanese_reason(error: dict) -> str:
@@ -206,8 +214,9 @@ class CsvRow:
         return dict(zip(self.header, self.cells, strict=False))
 
 
-def csv_rows(path: Path, required: list[str] | tuple[str, ...] = (),
-             encoding: str | None = None) -> Iterator[CsvRow]:
+def csv_rows(
+    path: Path, required: list[str] | tuple[str, ...] = (), encoding: str | None = None
+) -> Iterator[CsvRow]:
     """Stream a CSV file row by row, decoding as PITFALLS says (BOM, UTF-8, CP932).
 
     Raises SourceError up front for an undecodable file, an empty file or missing required
@@ -228,7 +237,8 @@ def csv_rows(path: Path, required: list[str] | tuple[str, ...] = (),
             if missing:
                 raise SourceError(
                     f"{name}: 必須の列がありません: {'、'.join(missing)}"
-                    f"（見出し行にあるのは {'、'.join(header) or '（なし）'}）。")
+                    f"（見出し行にあるのは {'、'.join(header) or '（なし）'}）。"
+                )
             width = len(header)
             while True:
                 try:

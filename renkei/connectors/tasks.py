@@ -73,8 +73,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else getattr(e, "lineno", None)
         where = f" (line {line})" if line else ""
-        raise ConfigError(f"{path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}"
-                          f"{where}") from None
+        raise ConfigError(
+            f"{path.name}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}{where}"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path.name}: the settings must be a mapping")
     config: dict[str, Any] = {}
@@ -91,25 +92,48 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 def _result(code: str, connector: str, run) -> dict:
     # Counts and status only: the worker logs task results.
-    return {"tenant": code, "connector": connector, "run": run.pk, "status": run.status,
-            "rows_read": run.rows_read, "rows_accepted": run.rows_accepted,
-            "rows_rejected": run.rows_rejected}
+    return {
+        "tenant": code,
+        "connector": connector,
+        "run": run.pk,
+        "status": run.status,
+        "rows_read": run.rows_read,
+        "rows_accepted": run.rows_accepted,
+        "rows_rejected": run.rows_rejected,
+    }
 
 
-def run_traced_import(code: str, connector: str, *, paths: Iterable[str | Path] = (),
-                      config: dict[str, Any] | None = None, started_by: str = "task") -> dict:
+def run_traced_import(
+    code: str,
+    connector: str,
+    *,
+    paths: Iterable[str | Path] = (),
+    config: dict[str, Any] | None = None,
+    started_by: str = "task",
+) -> dict:
     """Run one import inside tenant ``code`` through the pipeline, traced."""
     run_import = telemetry.traced_import(pipeline.run_import)
     with in_task_tenant(code) as municipality:
-        run = run_import(connector, municipality, paths=[Path(p) for p in paths],
-                         config=config or {}, started_by=started_by)
+        run = run_import(
+            connector,
+            municipality,
+            paths=[Path(p) for p in paths],
+            config=config or {},
+            started_by=started_by,
+        )
     return _result(code, connector, run)
 
 
 @app.task(name="renkei.import", acks_late=True)
-def import_data(tenant_code: str, connector: str, paths: list[str] | None = None, *,
-                storage_keys: list[str] | None = None, config_file: str | None = None,
-                started_by: str = "task") -> dict:
+def import_data(
+    tenant_code: str,
+    connector: str,
+    paths: list[str] | None = None,
+    *,
+    storage_keys: list[str] | None = None,
+    config_file: str | None = None,
+    started_by: str = "task",
+) -> dict:
     """Import ``paths`` and/or ``storage_keys`` with ``connector`` into the tenant.
 
     Late acknowledgement: if the worker's machine dies mid-run the message is delivered
@@ -118,8 +142,9 @@ def import_data(tenant_code: str, connector: str, paths: list[str] | None = None
     config = load_config(config_file) if config_file else {}
     inputs = [Path(p) for p in paths or ()]
     if not storage_keys:
-        return run_traced_import(tenant_code, connector, paths=inputs, config=config,
-                                 started_by=started_by)
+        return run_traced_import(
+            tenant_code, connector, paths=inputs, config=config, started_by=started_by
+        )
     storage = get_storage()
     with tempfile.TemporaryDirectory(prefix="renkei-import-") as tmp:
         for key in storage_keys:
@@ -128,8 +153,9 @@ def import_data(tenant_code: str, connector: str, paths: list[str] | None = None
             with storage.open(tenant_code, key) as source, target.open("wb") as out:
                 shutil.copyfileobj(source, out, length=1 << 20)
             inputs.append(target)
-        return run_traced_import(tenant_code, connector, paths=inputs, config=config,
-                                 started_by=started_by)
+        return run_traced_import(
+            tenant_code, connector, paths=inputs, config=config, started_by=started_by
+        )
 
 
 @app.task(name="renkei.pull_msgraph", acks_late=True)
@@ -137,8 +163,9 @@ def pull_msgraph(tenant_code: str) -> dict:
     """Pull the Microsoft 365 usage reports of one tenant with its stored settings."""
     path = connector_config_path(tenant_code, "msgraph")
     if not has_settings(tenant_code, "msgraph"):
-        raise ConfigError(f"{tenant_code}: no Microsoft Graph settings (管理 › コネクタ設定, or "
-                          f"{path})")
+        raise ConfigError(
+            f"{tenant_code}: no Microsoft Graph settings (管理 › コネクタ設定, or {path})"
+        )
     config = load_config(path) if path.is_file() else {}
     return run_traced_import(tenant_code, "msgraph", config=config, started_by="nightly")
 
@@ -163,5 +190,13 @@ def schedule_msgraph_pulls() -> list[str]:
     return fan_out(pull_msgraph, msgraph_tenants())
 
 
-__all__ = ["connector_config_path", "has_settings", "import_data", "load_config", "msgraph_tenants",
-           "pull_msgraph", "run_traced_import", "schedule_msgraph_pulls"]
+__all__ = [
+    "connector_config_path",
+    "has_settings",
+    "import_data",
+    "load_config",
+    "msgraph_tenants",
+    "pull_msgraph",
+    "run_traced_import",
+    "schedule_msgraph_pulls",
+]

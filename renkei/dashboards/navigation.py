@@ -19,8 +19,9 @@ def nav(request) -> dict:
     items: list[tuple[str, str, str]] = []
     if tenant is None:
         if policy.analyst_prefectures(principal):
-            items.append((_("都道府県の比較"), reverse("prefecture_home"),
-                          reverse("prefecture_home")))
+            items.append(
+                (_("都道府県の比較"), reverse("prefecture_home"), reverse("prefecture_home"))
+            )
     elif policy.may_enter_tenant(principal, tenant):
         items.append((_("ホーム"), reverse("home"), ""))
         if principal.school_codes_in(tenant):
@@ -35,8 +36,14 @@ def nav(request) -> dict:
             manage = reverse("manage:index")
             items.append((_("管理"), manage, manage))
     path = request.path
-    current = max((item for item in items
-                   if path == item[1] or (item[2] and path.startswith(item[2]))),
-                  key=lambda item: len(item[2]), default=None)
-    return {"nav": [{"label": label, "url": url, "current": (label, url, prefix) == current}
-                    for label, url, prefix in items]}
+    current = max(
+        (item for item in items if path == item[1] or (item[2] and path.startswith(item[2]))),
+        key=lambda item: len(item[2]),
+        default=None,
+    )
+    return {
+        "nav": [
+            {"label": label, "url": url, "current": (label, url, prefix) == current}
+            for label, url, prefix in items
+        ]
+    }

@@ -27,8 +27,11 @@ from renkei.graphql.federation.schema import FederationContext, schema
 from renkei.platform import policy
 from renkei.tenants.codes import PREFECTURES
 
-BREAKDOWNS = {"": "byMunicipality: true", "grade": "byMunicipality: true, byGrade: true",
-              "month": "byMunicipality: true, byMonth: true"}
+BREAKDOWNS = {
+    "": "byMunicipality: true",
+    "grade": "byMunicipality: true, byGrade: true",
+    "month": "byMunicipality: true, byMonth: true",
+}
 QUERY = """
 query Compare($code: String!, $year: Int!) {
   prefecture(code: $code) {
@@ -54,12 +57,16 @@ def _prefecture_code(principal: policy.Principal) -> str:
     return codes[0]
 
 
-def comparison(principal: policy.Principal, prefecture_code: str, metric: str, year: int,
-               breakdown: str) -> tuple[dict | None, str | None]:
+def comparison(
+    principal: policy.Principal, prefecture_code: str, metric: str, year: int, breakdown: str
+) -> tuple[dict | None, str | None]:
     """Run the federation query; (the result, None) or (None, the error's message)."""
     query = QUERY % {"field": to_camel_case(metric), "flags": BREAKDOWNS[breakdown]}
-    answer = schema.execute_sync(query, variable_values={"code": prefecture_code, "year": year},
-                                 context_value=FederationContext(principal=principal))
+    answer = schema.execute_sync(
+        query,
+        variable_values={"code": prefecture_code, "year": year},
+        context_value=FederationContext(principal=principal),
+    )
     if answer.errors:
         return None, answer.errors[0].message
     return answer.data["prefecture"]["result"], None
@@ -86,8 +93,9 @@ def side_by_side(result: dict, english: bool = False) -> dict:
 
     return {
         "columns": [{"code": c, "label": names.get(c) or _("計")} for c in columns],
-        "rows": [{"label": row_label(key), "cells": [rows[key].get(c) for c in columns]}
-                 for key in rows],
+        "rows": [
+            {"label": row_label(key), "cells": [rows[key].get(c) for c in columns]} for key in rows
+        ],
     }
 
 
@@ -100,8 +108,9 @@ def prefecture_home(request):
     notes = []  # what was asked for but could not be shown, said on the page
     metric = request.GET.get("metric", "long_term_absence")
     if metric not in METRICS:
-        notes.append(_("指標「%(asked)s」はありません。長期欠席を表示しています。")
-                     % {"asked": metric[:40]})
+        notes.append(
+            _("指標「%(asked)s」はありません。長期欠席を表示しています。") % {"asked": metric[:40]}
+        )
         metric = "long_term_absence"
     year, year_note = chosen_year(request, years, current - 1)
     if year_note:
@@ -109,22 +118,41 @@ def prefecture_home(request):
     spec = METRICS[metric]
     breakdown = request.GET.get("breakdown", "")
     if breakdown not in BREAKDOWNS or (breakdown and breakdown not in spec.dimensions):
-        notes.append(_("この指標は「%(asked)s」で内訳できません。内訳なしで表示しています。")
-                     % {"asked": breakdown[:40]})
+        notes.append(
+            _("この指標は「%(asked)s」で内訳できません。内訳なしで表示しています。")
+            % {"asked": breakdown[:40]}
+        )
         breakdown = ""
     result, error = comparison(principal, code, metric, year, breakdown)
     english = (get_language() or "ja").startswith("en")
-    return render(request, "dashboards/prefecture.html", {
-        "prefecture_name": PREFECTURES.get(code, code), "prefecture_code": code,
-        "metrics": [(name, s.label_en if english else s.label_ja) for name, s in METRICS.items()],
-        "metric": metric, "spec": spec, "years": years, "year": year,
-        "breakdowns": [("", _("内訳なし")), *[(d, {"grade": _("学校種・学年別"),
-                                                    "month": _("月別")}[d])
-                                               for d in spec.dimensions]],
-        "breakdown": breakdown, "error": error, "notes": notes,
-        "result": result, "table": side_by_side(result, english) if result else None,
-        "has_months": "month" in spec.dimensions,
-    })
+    return render(
+        request,
+        "dashboards/prefecture.html",
+        {
+            "prefecture_name": PREFECTURES.get(code, code),
+            "prefecture_code": code,
+            "metrics": [
+                (name, s.label_en if english else s.label_ja) for name, s in METRICS.items()
+            ],
+            "metric": metric,
+            "spec": spec,
+            "years": years,
+            "year": year,
+            "breakdowns": [
+                ("", _("内訳なし")),
+                *[
+                    (d, {"grade": _("学校種・学年別"), "month": _("月別")}[d])
+                    for d in spec.dimensions
+                ],
+            ],
+            "breakdown": breakdown,
+            "error": error,
+            "notes": notes,
+            "result": result,
+            "table": side_by_side(result, english) if result else None,
+            "has_months": "month" in spec.dimensions,
+        },
+    )
 
 
 @login_required
@@ -145,14 +173,27 @@ def analyst_token(request):
             days = int(chosen)
             token = auth.issue_analyst_token(request.user, code, ttl_seconds=days * 86400)
             issued = {"token": token, "expires": timezone.now() + dt.timedelta(days=days)}
-            log.info("analyst token issued: user %s, prefecture %s, %d day(s)",
-                     request.user.pk, code, days)
+            log.info(
+                "analyst token issued: user %s, prefecture %s, %d day(s)",
+                request.user.pk,
+                code,
+                days,
+            )
         else:
             error = _("有効期間は %(choices)s 日のどれかを選んでください。") % {
-                "choices": "・".join(str(d) for d in TOKEN_DAYS)}
-    return render(request, "dashboards/prefecture_token.html", {
-        "prefecture_name": PREFECTURES.get(code, code), "prefecture_code": code,
-        "token_days": TOKEN_DAYS, "days": days, "issued": issued, "error": error,
-        "example_year": school_year_of(timezone.localdate()) - 1,
-        "endpoint": request.build_absolute_uri(reverse("federation-graphql")),
-    })
+                "choices": "・".join(str(d) for d in TOKEN_DAYS)
+            }
+    return render(
+        request,
+        "dashboards/prefecture_token.html",
+        {
+            "prefecture_name": PREFECTURES.get(code, code),
+            "prefecture_code": code,
+            "token_days": TOKEN_DAYS,
+            "days": days,
+            "issued": issued,
+            "error": error,
+            "example_year": school_year_of(timezone.localdate()) - 1,
+            "endpoint": request.build_absolute_uri(reverse("federation-graphql")),
+        },
+    )

@@ -23,7 +23,9 @@ from renkei.edudata.models import AttendanceDay, Homeroom, School, school_year_o
 from renkei.edudata.rollups import years_with_data
 from renkei.platform import policy
 
-FORBIDDEN_BOARDS = gettext_lazy("児童生徒ボード・学級ボードは、所属校の教員・管理職だけが見られます。")
+FORBIDDEN_BOARDS = gettext_lazy(
+    "児童生徒ボード・学級ボードは、所属校の教員・管理職だけが見られます。"
+)
 
 
 def default_as_of() -> dt.date:
@@ -43,12 +45,16 @@ def _as_of(request) -> tuple[dt.date, str | None]:
         try:
             return dt.date.fromisoformat(text), None
         except ValueError:
-            return default_as_of(), _("基準日「%(text)s」は日付として読めません（例: 2026-04-01）。"
-                                      "最新の日付で表示しています。") % {"text": text[:20]}
+            return default_as_of(), _(
+                "基準日「%(text)s」は日付として読めません（例: 2026-04-01）。"
+                "最新の日付で表示しています。"
+            ) % {"text": text[:20]}
     as_of = default_as_of()
     if as_of != timezone.localdate():
-        return as_of, _("今日の出欠記録はまだ取り込まれていません。記録のある最新の日"
-                        "（%(date)s）で表示しています。") % {"date": as_of.isoformat()}
+        return as_of, _(
+            "今日の出欠記録はまだ取り込まれていません。記録のある最新の日"
+            "（%(date)s）で表示しています。"
+        ) % {"date": as_of.isoformat()}
     return as_of, None
 
 
@@ -73,7 +79,9 @@ def chosen_year(request, years, default: int) -> tuple[int, str | None]:
     if not text:
         return default, None
     return default, _("「%(asked)s」年度の集計はありません。%(shown)s年度で表示しています。") % {
-        "asked": text[:20], "shown": default}
+        "asked": text[:20],
+        "shown": default,
+    }
 
 
 def _require_school_staff(principal, tenant) -> frozenset[str]:
@@ -83,8 +91,10 @@ def _require_school_staff(principal, tenant) -> frozenset[str]:
 
 
 def _require_aggregates(principal, tenant) -> None:
-    policy.require(policy.may_see_tenant_aggregates(principal, tenant),
-                   _("この集計は自治体管理者・教育委員会だけが見られます。"))
+    policy.require(
+        policy.may_see_tenant_aggregates(principal, tenant),
+        _("この集計は自治体管理者・教育委員会だけが見られます。"),
+    )
 
 
 def _graphql_url() -> str:
@@ -101,20 +111,24 @@ def tenant_home(request):
         schools = School.objects.all()
     else:
         schools = School.objects.filter(code__in=own_schools)
-    return render(request, "dashboards/home.html", {
-        "municipality": request.tenant,
-        "roles": principal.role_labels_in(request.tenant),
-        "schools": schools.order_by("code"),
-        "own_schools": own_schools,
-        "is_school_staff": bool(own_schools),
-        "sees_aggregates": sees_aggregates,
-        "administers": policy.may_administer_tenant(principal, request.tenant),
-        "step_up": principal.step_up,
-    })
-
+    return render(
+        request,
+        "dashboards/home.html",
+        {
+            "municipality": request.tenant,
+            "roles": principal.role_labels_in(request.tenant),
+            "schools": schools.order_by("code"),
+            "own_schools": own_schools,
+            "is_school_staff": bool(own_schools),
+            "sees_aggregates": sees_aggregates,
+            "administers": policy.may_administer_tenant(principal, request.tenant),
+            "step_up": principal.step_up,
+        },
+    )
 
 
 # -- teachers -------------------------------------------------------------------------------
+
 
 @login_required
 def class_list(request):
@@ -124,11 +138,17 @@ def class_list(request):
     year = school_year_of(as_of)
     schools = []
     for school in School.objects.filter(code__in=codes).order_by("code"):
-        homerooms = (Homeroom.objects.filter(school=school, school_year=year)
-                     .annotate(pupils=Count("enrollments")).order_by("grade", "name"))
+        homerooms = (
+            Homeroom.objects.filter(school=school, school_year=year)
+            .annotate(pupils=Count("enrollments"))
+            .order_by("grade", "name")
+        )
         schools.append({"school": school, "homerooms": homerooms})
-    return render(request, "dashboards/class_list.html", {
-        "schools": schools, "as_of": as_of, "as_of_note": as_of_note, "school_year": year})
+    return render(
+        request,
+        "dashboards/class_list.html",
+        {"schools": schools, "as_of": as_of, "as_of_note": as_of_note, "school_year": year},
+    )
 
 
 @login_required
@@ -140,11 +160,17 @@ def class_board(request, homeroom_id: int):
         raise Http404(_("学級が見つかりません。"))
     policy.require(homeroom.school.code in codes, policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
-    return render(request, "dashboards/class_board.html", {
-        "homeroom": homeroom, "as_of": as_of, "as_of_note": as_of_note,
-        "endpoint": _graphql_url(),
-        "student_href": reverse("dashboards:student_board", args=[0]).replace("/0/", "/{id}/"),
-    })
+    return render(
+        request,
+        "dashboards/class_board.html",
+        {
+            "homeroom": homeroom,
+            "as_of": as_of,
+            "as_of_note": as_of_note,
+            "endpoint": _graphql_url(),
+            "student_href": reverse("dashboards:student_board", args=[0]).replace("/0/", "/{id}/"),
+        },
+    )
 
 
 @login_required
@@ -156,34 +182,49 @@ def student_board(request, student_id: int):
     if not policy.visible_students(principal, request.tenant).filter(pk=student_id).exists():
         raise policy.AccessDenied(policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
-    return render(request, "dashboards/student_board.html", {
-        "student_id": student_id, "as_of": as_of, "as_of_note": as_of_note,
-        "endpoint": _graphql_url(),
-        "verify_href": f"{reverse('verify')}?next={request.path}",
-        "step_up": principal.step_up,
-    })
+    return render(
+        request,
+        "dashboards/student_board.html",
+        {
+            "student_id": student_id,
+            "as_of": as_of,
+            "as_of_note": as_of_note,
+            "endpoint": _graphql_url(),
+            "verify_href": f"{reverse('verify')}?next={request.path}",
+            "step_up": principal.step_up,
+        },
+    )
 
 
 # -- board of education ---------------------------------------------------------------------
+
 
 @login_required
 def long_term_absence(request):
     principal = tenant_principal(request)
     _require_aggregates(principal, request.tenant)
     years, year, year_note = _years(request)
-    return render(request, "dashboards/long_term_absence.html", {
-        "years": years, "year": year, "year_note": year_note, "endpoint": _graphql_url(),
-        "schools": School.objects.order_by("code"),
-        "k": request.tenant.min_cell_size,
-    })
+    return render(
+        request,
+        "dashboards/long_term_absence.html",
+        {
+            "years": years,
+            "year": year,
+            "year_note": year_note,
+            "endpoint": _graphql_url(),
+            "schools": School.objects.order_by("code"),
+            "k": request.tenant.min_cell_size,
+        },
+    )
 
 
 @login_required
 def school_list(request):
     principal = tenant_principal(request)
     _require_aggregates(principal, request.tenant)
-    return render(request, "dashboards/school_list.html", {
-        "schools": School.objects.order_by("code")})
+    return render(
+        request, "dashboards/school_list.html", {"schools": School.objects.order_by("code")}
+    )
 
 
 @login_required
@@ -192,10 +233,20 @@ def school_karte(request, school_code: str):
     school = School.objects.filter(code=school_code).first()
     if school is None:
         raise Http404(_("学校が見つかりません。"))
-    policy.require(policy.may_see_school_aggregates(principal, request.tenant, school.code),
-                   _("この学校の集計を見る権限がありません。"))
+    policy.require(
+        policy.may_see_school_aggregates(principal, request.tenant, school.code),
+        _("この学校の集計を見る権限がありません。"),
+    )
     years, year, year_note = _years(request)
-    return render(request, "dashboards/school_karte.html", {
-        "school": school, "years": years, "year": year, "year_note": year_note, "endpoint": _graphql_url(),
-        "k": request.tenant.min_cell_size,
-    })
+    return render(
+        request,
+        "dashboards/school_karte.html",
+        {
+            "school": school,
+            "years": years,
+            "year": year,
+            "year_note": year_note,
+            "endpoint": _graphql_url(),
+            "k": request.tenant.min_cell_size,
+        },
+    )

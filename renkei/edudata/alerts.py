@@ -34,7 +34,9 @@ from django.db import connection
 from renkei.edudata.codes import ABSENCE_STATUSES
 from renkei.edudata.models import school_year_bounds, school_year_of
 
-OPTED_OUT_NO_ALERTS = "分析除外の申出があるため、アラートの対象外です（出欠の記録はそのまま残ります）。"
+OPTED_OUT_NO_ALERTS = (
+    "分析除外の申出があるため、アラートの対象外です（出欠の記録はそのまま残ります）。"
+)
 
 
 class Rule(StrEnum):
@@ -53,9 +55,11 @@ class Thresholds:
 
     @classmethod
     def of(cls, municipality) -> Thresholds:
-        return cls(consecutive=municipality.alert_consecutive_absence_days,
-                   monthly=municipality.alert_monthly_absence_days,
-                   yearly=municipality.alert_yearly_absence_days)
+        return cls(
+            consecutive=municipality.alert_consecutive_absence_days,
+            monthly=municipality.alert_monthly_absence_days,
+            yearly=municipality.alert_yearly_absence_days,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,14 +95,23 @@ class Alert:
 def describe_rules(thresholds: Thresholds) -> list[RuleDescription]:
     """The rules in plain Japanese, so a teacher can see exactly why an alert appears."""
     return [
-        RuleDescription(Rule.CONSECUTIVE_ABSENCE, thresholds.consecutive,
-                        f"直近の出欠記録で {thresholds.consecutive} 日以上連続して欠席しているとき"
-                        "（出欠記録のある授業日で数えます。出席停止・忌引は欠席に数えず、"
-                        "連続もそこで途切れます）"),
-        RuleDescription(Rule.MONTHLY_ABSENCE, thresholds.monthly,
-                        f"今月の欠席が {thresholds.monthly} 日以上のとき"),
-        RuleDescription(Rule.YEARLY_ABSENCE, thresholds.yearly,
-                        f"今年度（4 月 1 日から）の欠席が {thresholds.yearly} 日以上のとき"),
+        RuleDescription(
+            Rule.CONSECUTIVE_ABSENCE,
+            thresholds.consecutive,
+            f"直近の出欠記録で {thresholds.consecutive} 日以上連続して欠席しているとき"
+            "（出欠記録のある授業日で数えます。出席停止・忌引は欠席に数えず、"
+            "連続もそこで途切れます）",
+        ),
+        RuleDescription(
+            Rule.MONTHLY_ABSENCE,
+            thresholds.monthly,
+            f"今月の欠席が {thresholds.monthly} 日以上のとき",
+        ),
+        RuleDescription(
+            Rule.YEARLY_ABSENCE,
+            thresholds.yearly,
+            f"今年度（4 月 1 日から）の欠席が {thresholds.yearly} 日以上のとき",
+        ),
     ]
 
 
@@ -132,8 +145,13 @@ def summarize_absences(student_ids: Iterable[int], as_of: dt.date) -> dict[int, 
     if not ids:
         return {}
     year_start, _ = school_year_bounds(school_year_of(as_of))
-    params = {"ids": ids, "as_of": as_of, "absences": sorted(ABSENCE_STATUSES),
-              "month_start": as_of.replace(day=1), "year_start": year_start}
+    params = {
+        "ids": ids,
+        "as_of": as_of,
+        "absences": sorted(ABSENCE_STATUSES),
+        "month_start": as_of.replace(day=1),
+        "year_start": year_start,
+    }
     found: dict[int, AbsenceSummary] = {}
     with connection.cursor() as cursor:
         cursor.execute(_SUMMARY_SQL, params)
@@ -151,25 +169,44 @@ def evaluate(summary: AbsenceSummary, thresholds: Thresholds) -> list[Alert]:
     ``alerts_for``)."""
     alerts = []
     if thresholds.consecutive and summary.run_days >= thresholds.consecutive:
-        alerts.append(Alert(
-            Rule.CONSECUTIVE_ABSENCE, summary.run_days, thresholds.consecutive,
-            summary.run_first, summary.run_last,
-            f"{summary.run_days} 日連続で欠席しています（{_md(summary.run_first)}〜"
-            f"{_md(summary.run_last)}）"))
+        alerts.append(
+            Alert(
+                Rule.CONSECUTIVE_ABSENCE,
+                summary.run_days,
+                thresholds.consecutive,
+                summary.run_first,
+                summary.run_last,
+                f"{summary.run_days} 日連続で欠席しています（{_md(summary.run_first)}〜"
+                f"{_md(summary.run_last)}）",
+            )
+        )
     month_start = summary.as_of.replace(day=1)
     if thresholds.monthly and summary.month_days >= thresholds.monthly:
-        alerts.append(Alert(
-            Rule.MONTHLY_ABSENCE, summary.month_days, thresholds.monthly, month_start,
-            summary.as_of,
-            f"今月（{summary.as_of.month} 月）の欠席が {summary.month_days} 日になりました"
-            f"（{_md(month_start)}〜{_md(summary.as_of)}）"))
+        alerts.append(
+            Alert(
+                Rule.MONTHLY_ABSENCE,
+                summary.month_days,
+                thresholds.monthly,
+                month_start,
+                summary.as_of,
+                f"今月（{summary.as_of.month} 月）の欠席が {summary.month_days} 日になりました"
+                f"（{_md(month_start)}〜{_md(summary.as_of)}）",
+            )
+        )
     year = school_year_of(summary.as_of)
     if thresholds.yearly and summary.year_days >= thresholds.yearly:
         year_start, _ = school_year_bounds(year)
-        alerts.append(Alert(
-            Rule.YEARLY_ABSENCE, summary.year_days, thresholds.yearly, year_start, summary.as_of,
-            f"今年度（{year} 年度）の欠席が {summary.year_days} 日になりました"
-            f"（{_md(year_start)}〜{_md(summary.as_of)}）"))
+        alerts.append(
+            Alert(
+                Rule.YEARLY_ABSENCE,
+                summary.year_days,
+                thresholds.yearly,
+                year_start,
+                summary.as_of,
+                f"今年度（{year} 年度）の欠席が {summary.year_days} 日になりました"
+                f"（{_md(year_start)}〜{_md(summary.as_of)}）",
+            )
+        )
     return alerts
 
 
@@ -180,11 +217,14 @@ def alerts_for(student, summary: AbsenceSummary, thresholds: Thresholds) -> list
     return evaluate(summary, thresholds)
 
 
-def alerts_for_students(students: Sequence, thresholds: Thresholds,
-                        as_of: dt.date) -> dict[int, list[Alert]]:
+def alerts_for_students(
+    students: Sequence, thresholds: Thresholds, as_of: dt.date
+) -> dict[int, list[Alert]]:
     """Alerts of several pupils on ``as_of`` (one query). Opted-out pupils are not even
     counted."""
     analyzable = [s for s in students if s.opted_out_at is None]
     summaries = summarize_absences([s.pk for s in analyzable], as_of)
-    return {s.pk: alerts_for(s, summaries[s.pk], thresholds) if s.pk in summaries else []
-            for s in students}
+    return {
+        s.pk: alerts_for(s, summaries[s.pk], thresholds) if s.pk in summaries else []
+        for s in students
+    }

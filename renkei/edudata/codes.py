@@ -23,8 +23,13 @@ class AttendanceStatus(TextChoices):
 
 
 # 出席停止 and 忌引 are not absences; late and early leave are attendance.
-ABSENCE_STATUSES = frozenset({AttendanceStatus.ABSENT_ILLNESS, AttendanceStatus.ABSENT_ACCIDENT,
-                              AttendanceStatus.ABSENT_OTHER})
+ABSENCE_STATUSES = frozenset(
+    {
+        AttendanceStatus.ABSENT_ILLNESS,
+        AttendanceStatus.ABSENT_ACCIDENT,
+        AttendanceStatus.ABSENT_OTHER,
+    }
+)
 NOT_COUNTED_STATUSES = frozenset({AttendanceStatus.SUSPENSION, AttendanceStatus.MOURNING})
 
 

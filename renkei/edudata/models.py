@@ -48,8 +48,10 @@ class OutOfCalendar(ValueError):
 
 def check_school_year(year: int) -> int:
     if not FIRST_SCHOOL_YEAR <= year <= LAST_SCHOOL_YEAR:
-        raise OutOfCalendar(gettext("年度 %(year)s は範囲外です（%(first)s〜%(last)s 年度）。") % {
-            "year": year, "first": FIRST_SCHOOL_YEAR, "last": LAST_SCHOOL_YEAR})
+        raise OutOfCalendar(
+            gettext("年度 %(year)s は範囲外です（%(first)s〜%(last)s 年度）。")
+            % {"year": year, "first": FIRST_SCHOOL_YEAR, "last": LAST_SCHOOL_YEAR}
+        )
     return year
 
 
@@ -57,8 +59,10 @@ def check_school_day(day: dt.date) -> dt.date:
     first, _last = school_year_bounds(FIRST_SCHOOL_YEAR)
     _first, last = school_year_bounds(LAST_SCHOOL_YEAR)
     if not first <= day <= last:
-        raise OutOfCalendar(gettext("日付 %(day)s は範囲外です（%(first)s〜%(last)s）。") % {
-            "day": day.isoformat(), "first": first.isoformat(), "last": last.isoformat()})
+        raise OutOfCalendar(
+            gettext("日付 %(day)s は範囲外です（%(first)s〜%(last)s）。")
+            % {"day": day.isoformat(), "first": first.isoformat(), "last": last.isoformat()}
+        )
     return day
 
 
@@ -74,8 +78,7 @@ class Sensitive:
 class School(models.Model):
     code = models.CharField("学校コード", max_length=13, unique=True)
     name = models.CharField("学校名", max_length=100)
-    school_type = models.CharField("学校種", max_length=2,
-                                   choices=sorted(SCHOOL_TYPES.items()))
+    school_type = models.CharField("学校種", max_length=2, choices=sorted(SCHOOL_TYPES.items()))
 
     class Meta:
         verbose_name = "学校"
@@ -93,8 +96,11 @@ class Homeroom(models.Model):
 
     class Meta:
         verbose_name = "学級"
-        constraints = [models.UniqueConstraint(fields=["school", "school_year", "name"],
-                                               name="homeroom_natural_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "school_year", "name"], name="homeroom_natural_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.school_year}年度 {self.name}"
@@ -114,8 +120,9 @@ class Student(models.Model):
     pseudonym = models.CharField("仮名ID", max_length=32, unique=True)
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students")
     grade = models.PositiveSmallIntegerField("学年")
-    birth_year_month = models.CharField("生年月", max_length=7, blank=True,
-                                        help_text="YYYY-MM（日は保持しない）")
+    birth_year_month = models.CharField(
+        "生年月", max_length=7, blank=True, help_text="YYYY-MM（日は保持しない）"
+    )
     sex = models.CharField("性別", max_length=12, choices=Sex.choices, default=Sex.UNSPECIFIED)
     graduation_date = models.DateField("卒業日", null=True, blank=True)
     opted_out_at = models.DateTimeField("分析除外の申出日時", null=True, blank=True)
@@ -124,11 +131,17 @@ class Student(models.Model):
 
     class Meta:
         verbose_name = "児童生徒"
-        indexes = [models.Index(fields=["school", "grade"]),
-                   models.Index(fields=["graduation_date"])]
-        constraints = [models.CheckConstraint(
-            condition=Q(birth_year_month="") | Q(birth_year_month__regex=r"^\d{4}-(0[1-9]|1[0-2])$"),
-            name="student_birth_year_month_format")]
+        indexes = [
+            models.Index(fields=["school", "grade"]),
+            models.Index(fields=["graduation_date"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(birth_year_month="")
+                | Q(birth_year_month__regex=r"^\d{4}-(0[1-9]|1[0-2])$"),
+                name="student_birth_year_month_format",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"児童生徒 {self.pseudonym[:8]}"
@@ -148,8 +161,11 @@ class StudentIdentity(models.Model):
 
     class Meta:
         verbose_name = "児童生徒の識別情報"
-        constraints = [models.UniqueConstraint(fields=["source_system", "source_id"],
-                                               name="identity_natural_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_system", "source_id"], name="identity_natural_key"
+            )
+        ]
         indexes = [models.Index(fields=["principal_name"])]
 
 
@@ -160,10 +176,9 @@ class Enrollment(models.Model):
 
     class Meta:
         verbose_name = "在籍"
-        constraints = [models.UniqueConstraint(fields=["student", "homeroom"],
-                                               name="enrollment_natural_key")]
-
-
+        constraints = [
+            models.UniqueConstraint(fields=["student", "homeroom"], name="enrollment_natural_key")
+        ]
 
 
 class AttendanceDay(models.Model):
@@ -178,8 +193,9 @@ class AttendanceDay(models.Model):
 
     class Meta:
         verbose_name = "出欠"
-        constraints = [models.UniqueConstraint(fields=["student", "date"],
-                                               name="attendance_natural_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "date"], name="attendance_natural_key")
+        ]
         indexes = [models.Index(fields=["date"])]
 
 
@@ -197,8 +213,9 @@ class HealthObservation(models.Model):
 
     class Meta:
         verbose_name = "健康観察"
-        constraints = [models.UniqueConstraint(fields=["student", "date"],
-                                               name="health_natural_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "date"], name="health_natural_key")
+        ]
 
 
 class NurseVisit(models.Model):
@@ -215,8 +232,11 @@ class NurseVisit(models.Model):
 
     class Meta:
         verbose_name = "保健室利用"
-        constraints = [models.UniqueConstraint(fields=["student", "visited_at"],
-                                               name="nurse_visit_natural_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "visited_at"], name="nurse_visit_natural_key"
+            )
+        ]
 
 
 class AssessmentResult(models.Model):
@@ -234,10 +254,14 @@ class AssessmentResult(models.Model):
     class Meta:
         verbose_name = "テスト結果"
         constraints = [
-            models.UniqueConstraint(fields=["student", "school_year", "kind", "name", "subject"],
-                                    name="assessment_natural_key"),
-            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=models.F("max_score")),
-                                   name="assessment_score_within_max"),
+            models.UniqueConstraint(
+                fields=["student", "school_year", "kind", "name", "subject"],
+                name="assessment_natural_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=0) & Q(score__lte=models.F("max_score")),
+                name="assessment_score_within_max",
+            ),
         ]
 
 
@@ -254,10 +278,13 @@ class SubjectEvaluation(models.Model):
     class Meta:
         verbose_name = "評価"
         constraints = [
-            models.UniqueConstraint(fields=["student", "school_year", "term", "subject"],
-                                    name="evaluation_natural_key"),
-            models.CheckConstraint(condition=Q(rating__isnull=True) | Q(rating__range=(1, 5)),
-                                   name="evaluation_rating_1_to_5"),
+            models.UniqueConstraint(
+                fields=["student", "school_year", "term", "subject"], name="evaluation_natural_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(rating__isnull=True) | Q(rating__range=(1, 5)),
+                name="evaluation_rating_1_to_5",
+            ),
         ]
 
 
@@ -274,8 +301,11 @@ class LearningActivity(models.Model):
 
     class Meta:
         verbose_name = "学習活動"
-        constraints = [models.UniqueConstraint(
-            fields=["student", "verb", "object_id", "occurred_at"], name="activity_natural_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "verb", "object_id", "occurred_at"], name="activity_natural_key"
+            )
+        ]
 
 
 class M365DailyUsage(models.Model):
@@ -288,8 +318,11 @@ class M365DailyUsage(models.Model):
 
     class Meta:
         verbose_name = "Microsoft 365 利用"
-        constraints = [models.UniqueConstraint(fields=["student", "date", "app"],
-                                               name="m365_usage_natural_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "date", "app"], name="m365_usage_natural_key"
+            )
+        ]
 
 
 class SurveyResponse(models.Model):
@@ -305,8 +338,11 @@ class SurveyResponse(models.Model):
 
     class Meta:
         verbose_name = "アンケート回答"
-        constraints = [models.UniqueConstraint(fields=["student", "survey", "answered_on"],
-                                               name="survey_natural_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "survey", "answered_on"], name="survey_natural_key"
+            )
+        ]
 
 
 class OptOut(models.Model):
@@ -320,9 +356,13 @@ class OptOut(models.Model):
 
     class Meta:
         verbose_name = "分析除外の申出"
-        constraints = [models.UniqueConstraint(fields=["student"],
-                                               condition=Q(withdrawn_at__isnull=True),
-                                               name="one_open_opt_out_per_student")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="one_open_opt_out_per_student",
+            )
+        ]
 
 
 class AccessLog(models.Model):
@@ -345,6 +385,7 @@ class AccessLog(models.Model):
 
 # -- imports ------------------------------------------------------------------------------------
 
+
 class ImportRun(models.Model):
     """One run of a connector into this tenant. rows_read = rows_accepted + rows_rejected."""
 
@@ -356,8 +397,7 @@ class ImportRun(models.Model):
 
     connector = models.CharField("コネクタ", max_length=60)
     connector_version = models.CharField("バージョン", max_length=30)
-    status = models.CharField("状態", max_length=12, choices=Status.choices,
-                              default=Status.RUNNING)
+    status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.RUNNING)
     message = models.TextField("メッセージ", blank=True)
     started_at = models.DateTimeField("開始", auto_now_add=True)
     finished_at = models.DateTimeField("終了", null=True, blank=True)
@@ -372,10 +412,13 @@ class ImportRun(models.Model):
     class Meta:
         verbose_name = "取り込み"
         ordering = ["-started_at"]
-        constraints = [models.CheckConstraint(
-            condition=~Q(status="succeeded")
-            | Q(rows_read=models.F("rows_accepted") + models.F("rows_rejected")),
-            name="import_run_counts_add_up")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="succeeded")
+                | Q(rows_read=models.F("rows_accepted") + models.F("rows_rejected")),
+                name="import_run_counts_add_up",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.connector} #{self.pk}"
@@ -397,6 +440,7 @@ class QuarantinedRow(models.Model):
 
 
 # -- rollups: what dashboards and aggregates read; opted-out pupils are never in them ---------
+
 
 class RollupCell(models.Model):
     """What every rollup row is broken down by: the school (and its type) and the grade, in
@@ -425,8 +469,11 @@ class AttendancePupilMonth(RollupCell):
     mourning = models.PositiveSmallIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["student", "school_year", "month"],
-                                               name="rollup_pupil_month_key")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "school_year", "month"], name="rollup_pupil_month_key"
+            )
+        ]
         indexes = [models.Index(fields=["school_year", "month"])]
 
 
@@ -439,8 +486,9 @@ class AttendancePupilYear(RollupCell):
     absent_other = models.PositiveSmallIntegerField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["student", "school_year"],
-                                               name="rollup_pupil_year_key")]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "school_year"], name="rollup_pupil_year_key")
+        ]
         indexes = [models.Index(fields=["school_year"])]
 
 
@@ -474,6 +522,7 @@ class AssessmentBin(RollupCell):
 
 
 # -- connector settings -------------------------------------------------------------------------
+
 
 class ConnectorSetting(models.Model):
     """How this municipality configured one installed connector (the 管理 pages edit it).

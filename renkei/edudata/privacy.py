@@ -32,14 +32,21 @@ class OptOutError(ValueError):
 
 
 def _require_may_record(principal: policy.Principal, municipality, student: Student) -> None:
-    allowed = (policy.may_administer_tenant(principal, municipality)
-               or policy.may_see_pupil(principal, municipality, student))
-    policy.require(allowed, "分析除外の申出を記録する権限がありません（自治体管理者または所属校の教職員）。")
+    allowed = policy.may_administer_tenant(principal, municipality) or policy.may_see_pupil(
+        principal, municipality, student
+    )
+    policy.require(
+        allowed, "分析除外の申出を記録する権限がありません（自治体管理者または所属校の教職員）。"
+    )
 
 
 @transaction.atomic
-def do_record_opt_out(principal: policy.Principal, municipality, student: Student,
-                      requested_at: dt.datetime | None = None) -> OptOut:
+def do_record_opt_out(
+    principal: policy.Principal,
+    municipality,
+    student: Student,
+    requested_at: dt.datetime | None = None,
+) -> OptOut:
     """Record that a pupil (or guardian) asked to be left out of analysis. From now on the
     pupil is outside ``Student.objects.analyzable()``; school records stay."""
     _require_may_record(principal, municipality, student)
@@ -47,8 +54,9 @@ def do_record_opt_out(principal: policy.Principal, municipality, student: Studen
     if student.opted_out_at is not None:
         raise OptOutError("この児童生徒は既に分析除外の申出が記録されています。")
     requested_at = requested_at or timezone.now()
-    opt_out = OptOut.objects.create(student=student, requested_at=requested_at,
-                                    recorded_by_user_id=principal.user_id or 0)
+    opt_out = OptOut.objects.create(
+        student=student, requested_at=requested_at, recorded_by_user_id=principal.user_id or 0
+    )
     student.opted_out_at = requested_at
     student.save(update_fields=["opted_out_at"])
     rollups.refresh(rollups.years_with_data())
@@ -99,8 +107,9 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def do_purge_expired(municipality, today: dt.date | None = None, *, dry_run: bool = False
-                     ) -> PurgeReport:
+def do_purge_expired(
+    municipality, today: dt.date | None = None, *, dry_run: bool = False
+) -> PurgeReport:
     """Delete pupils (and every row of theirs) past retention. A dry run counts only.
 
     Waits for a running import of the tenant and holds off the next one until it commits,
@@ -118,8 +127,13 @@ def do_purge_expired(municipality, today: dt.date | None = None, *, dry_run: boo
             _, per_model = students.delete()
             rollups.bump_data_version()  # pupil-keyed rollup rows went with them
             report.deleted = {label: n for label, n in per_model.items() if n}
-    log.info("retention purge %s in %s: cutoff %s, %s", "dry run" if dry_run else "done",
-             municipality.code, cutoff, report.deleted or "nothing to delete")
+    log.info(
+        "retention purge %s in %s: cutoff %s, %s",
+        "dry run" if dry_run else "done",
+        municipality.code,
+        cutoff,
+        report.deleted or "nothing to delete",
+    )
     return report
 
 
@@ -129,5 +143,6 @@ def _count_cascade(students) -> dict[str, int]:
     for relation in Student._meta.related_objects:
         model = relation.related_model
         counts[model._meta.label] = model.objects.filter(
-            **{f"{relation.field.name}__in": students}).count()
+            **{f"{relation.field.name}__in": students}
+        ).count()
     return {label: n for label, n in counts.items() if n}

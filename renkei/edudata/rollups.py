@@ -19,7 +19,9 @@ _ANALYZABLE = "st.opted_out_at IS NULL"
 _REFRESH = [
     # Days are counted per pupil and month first (a city-year is millions of rows), then the
     # few pupil-month rows get their school and grade.
-    ("edudata_attendancepupilmonth", f"""
+    (
+        "edudata_attendancepupilmonth",
+        f"""
         INSERT INTO edudata_attendancepupilmonth (student_id, school_id, school_type, grade,
             school_year, month, school_days, present, late, early_leave, absent_illness,
             absent_accident, absent_other, suspension, mourning)
@@ -38,17 +40,23 @@ _REFRESH = [
               FROM edudata_attendanceday WHERE date BETWEEN %(start)s AND %(end)s
               GROUP BY student_id, date_part('month', date)::int) a
         JOIN edudata_student st ON st.id = a.student_id AND {_ANALYZABLE}
-        JOIN edudata_school sc ON sc.id = st.school_id"""),
+        JOIN edudata_school sc ON sc.id = st.school_id""",
+    ),
     # Built from the monthly rollup (already analyzable only): cheap.
-    ("edudata_attendancepupilyear", """
+    (
+        "edudata_attendancepupilyear",
+        """
         INSERT INTO edudata_attendancepupilyear (student_id, school_id, school_type, grade,
             school_year, school_days, absence_days, absent_illness, absent_accident, absent_other)
         SELECT student_id, school_id, school_type, grade, school_year, sum(school_days),
                sum(absent_illness + absent_accident + absent_other), sum(absent_illness),
                sum(absent_accident), sum(absent_other)
         FROM edudata_attendancepupilmonth WHERE school_year = %(year)s
-        GROUP BY student_id, school_id, school_type, grade, school_year"""),
-    ("edudata_nursevisitmonth", f"""
+        GROUP BY student_id, school_id, school_type, grade, school_year""",
+    ),
+    (
+        "edudata_nursevisitmonth",
+        f"""
         INSERT INTO edudata_nursevisitmonth (school_id, school_type, grade, school_year, month,
             reason_category, visits, pupils)
         SELECT st.school_id, sc.school_type, st.grade, %(year)s,
@@ -58,8 +66,11 @@ _REFRESH = [
         JOIN edudata_student st ON st.id = v.student_id AND {_ANALYZABLE}
         JOIN edudata_school sc ON sc.id = st.school_id
         WHERE (v.visited_at AT TIME ZONE 'Asia/Tokyo')::date BETWEEN %(start)s AND %(end)s
-        GROUP BY 1, 2, 3, 5, 6"""),
-    ("edudata_m365appmonth", f"""
+        GROUP BY 1, 2, 3, 5, 6""",
+    ),
+    (
+        "edudata_m365appmonth",
+        f"""
         INSERT INTO edudata_m365appmonth (school_id, school_type, grade, school_year, month, app,
             active_pupils)
         SELECT st.school_id, sc.school_type, st.grade, %(year)s,
@@ -68,8 +79,11 @@ _REFRESH = [
         JOIN edudata_student st ON st.id = u.student_id AND {_ANALYZABLE}
         JOIN edudata_school sc ON sc.id = st.school_id
         WHERE u.active AND u.date BETWEEN %(start)s AND %(end)s
-        GROUP BY 1, 2, 3, 5, 6"""),
-    ("edudata_assessmentbin", f"""
+        GROUP BY 1, 2, 3, 5, 6""",
+    ),
+    (
+        "edudata_assessmentbin",
+        f"""
         INSERT INTO edudata_assessmentbin (school_id, school_type, grade, school_year, kind,
             subject, score_bin, pupils)
         SELECT st.school_id, sc.school_type, st.grade, r.school_year, r.kind, r.subject,
@@ -78,7 +92,8 @@ _REFRESH = [
         JOIN edudata_student st ON st.id = r.student_id AND {_ANALYZABLE}
         JOIN edudata_school sc ON sc.id = st.school_id
         WHERE r.school_year = %(year)s
-        GROUP BY 1, 2, 3, 4, 5, 6, 7"""),
+        GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+    ),
 ]
 
 
@@ -113,6 +128,7 @@ def bump_data_version() -> None:
 def years_with_data() -> list[int]:
     """School years that have rollups in this tenant (the years an opt-out change touches)."""
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ".join(
-            f"SELECT DISTINCT school_year FROM {table}" for table, _ in _REFRESH))
+        cursor.execute(
+            " UNION ".join(f"SELECT DISTINCT school_year FROM {table}" for table, _ in _REFRESH)
+        )
         return sorted(row[0] for row in cursor.fetchall())

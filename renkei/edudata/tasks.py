@@ -118,8 +118,12 @@ def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = N
     day = dt.date.fromisoformat(today) if today else None
     with in_task_tenant(tenant_code) as municipality:
         report = do_purge_expired(municipality, day, dry_run=dry_run)
-    return {"tenant": tenant_code, "cutoff": report.cutoff.isoformat(), "dry_run": dry_run,
-            "deleted": report.deleted}
+    return {
+        "tenant": tenant_code,
+        "cutoff": report.cutoff.isoformat(),
+        "dry_run": dry_run,
+        "deleted": report.deleted,
+    }
 
 
 @app.task(name="renkei.schedule_retention_purges")

@@ -53,8 +53,7 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # graphql-core appends " Did you mean 'x'?" from the schema: a leak when introspection is off.
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?\s*$")
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("renkei_request_id",
-                                                                   default="-")
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("renkei_request_id", default="-")
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,11 @@ class Operation:
     extensions: dict[str, Any] | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "variables": self.variables,
-                "operationName": self.operation_name}
+        return {
+            "query": self.query,
+            "variables": self.variables,
+            "operationName": self.operation_name,
+        }
 
 
 class Refusal(Exception):
@@ -87,6 +89,7 @@ def begin_request() -> str:
 
 # -- reading the body ---------------------------------------------------------------------------
 
+
 def max_body_bytes() -> int:
     return int(getattr(settings, "GRAPHQL_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
 
@@ -105,15 +108,25 @@ def read_text(request: HttpRequest) -> str:
         raise _too_large(limit)
     charset = (request.content_params or {}).get("charset", "utf-8").strip().lower()
     if charset not in ("utf-8", "utf8"):
-        raise Refusal(400, "INVALID_ENCODING", gettext(
-            "本文の文字コードは UTF-8 にしてください（charset=%(charset)s は受け付けません）。"
-        ) % {"charset": charset[:40]})
+        raise Refusal(
+            400,
+            "INVALID_ENCODING",
+            gettext(
+                "本文の文字コードは UTF-8 にしてください（charset=%(charset)s は受け付けません）。"
+            )
+            % {"charset": charset[:40]},
+        )
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise Refusal(400, "INVALID_ENCODING", gettext(
-            "本文が UTF-8 として読めません（%(offset)s バイト目）。UTF-8 で送ってください。"
-        ) % {"offset": e.start + 1}) from None
+        raise Refusal(
+            400,
+            "INVALID_ENCODING",
+            gettext(
+                "本文が UTF-8 として読めません（%(offset)s バイト目）。UTF-8 で送ってください。"
+            )
+            % {"offset": e.start + 1},
+        ) from None
     return text.removeprefix("\ufeff")
 
 
@@ -125,21 +138,31 @@ def read_json(request: HttpRequest) -> Any:
     except RecursionError:
         raise _too_deep() from None
     except json.JSONDecodeError as e:
-        raise Refusal(400, "INVALID_JSON", gettext(
-            "本文が JSON として読めません（%(line)s 行 %(column)s 列）。"
-        ) % {"line": e.lineno, "column": e.colno}) from None
+        raise Refusal(
+            400,
+            "INVALID_JSON",
+            gettext("本文が JSON として読めません（%(line)s 行 %(column)s 列）。")
+            % {"line": e.lineno, "column": e.colno},
+        ) from None
     _check_values(data)
     return data
 
 
 def _too_large(limit: int) -> Refusal:
-    return Refusal(413, "PAYLOAD_TOO_LARGE", gettext(
-        "本文が大きすぎます（上限 %(limit)s KB）。") % {"limit": limit // 1024})
+    return Refusal(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        gettext("本文が大きすぎます（上限 %(limit)s KB）。") % {"limit": limit // 1024},
+    )
 
 
 def _too_deep() -> Refusal:
-    return Refusal(400, "JSON_TOO_DEEP", gettext(
-        "本文の JSON の入れ子が深すぎます（上限 %(limit)s 段）。") % {"limit": MAX_JSON_DEPTH})
+    return Refusal(
+        400,
+        "JSON_TOO_DEEP",
+        gettext("本文の JSON の入れ子が深すぎます（上限 %(limit)s 段）。")
+        % {"limit": MAX_JSON_DEPTH},
+    )
 
 
 def _check_values(data: Any) -> None:
@@ -162,22 +185,36 @@ def _check_values(data: Any) -> None:
 def _check_text(text: str) -> None:
     found = CONTROL_CHARACTERS.search(text)
     if found:
-        raise Refusal(400, "CONTROL_CHARACTER", gettext(
-            "文字列に制御文字（U+%(code)04X）が含まれています。取り除いてから送ってください。"
-        ) % {"code": ord(found.group())})
+        raise Refusal(
+            400,
+            "CONTROL_CHARACTER",
+            gettext(
+                "文字列に制御文字（U+%(code)04X）が含まれています。取り除いてから送ってください。"
+            )
+            % {"code": ord(found.group())},
+        )
 
 
 # -- the operation ------------------------------------------------------------------------------
+
 
 def read_operation(request: HttpRequest, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> Operation:
     """The GraphQL operation of a POST body (else Refusal)."""
     data = read_json(request)
     if isinstance(data, list):
-        raise Refusal(400, "BATCHING_NOT_SUPPORTED", gettext(
-            "一括リクエスト（操作の配列）には対応していません。操作を 1 つずつ送ってください。"))
+        raise Refusal(
+            400,
+            "BATCHING_NOT_SUPPORTED",
+            gettext(
+                "一括リクエスト（操作の配列）には対応していません。操作を 1 つずつ送ってください。"
+            ),
+        )
     if not isinstance(data, dict):
-        raise _bad_request(gettext(
-            '本文は {"query": "...", "variables": {...}} の形の JSON オブジェクトにしてください。'))
+        raise _bad_request(
+            gettext(
+                '本文は {"query": "...", "variables": {...}} の形の JSON オブジェクトにしてください。'
+            )
+        )
     query, variables = data.get("query"), data.get("variables")
     name, extensions = data.get("operationName"), data.get("extensions")
     if not isinstance(query, str) or not query.strip():
@@ -189,8 +226,9 @@ def read_operation(request: HttpRequest, *, max_tokens: int = DEFAULT_MAX_TOKENS
     if extensions is not None and not isinstance(extensions, dict):
         raise _bad_request(gettext("extensions はオブジェクト（{...}）で指定してください。"))
     check_document(query, max_tokens=max_tokens)
-    return Operation(query=query, variables=variables, operation_name=name or None,
-                     extensions=extensions)
+    return Operation(
+        query=query, variables=variables, operation_name=name or None, extensions=extensions
+    )
 
 
 def _bad_request(message: str) -> Refusal:
@@ -203,18 +241,27 @@ def check_document(query: str, *, max_tokens: int) -> DocumentNode:
         document = parse(query, max_tokens=max_tokens)
     except GraphQLSyntaxError as e:
         if "tokens" in e.message and "more than" in e.message:
-            raise Refusal(400, "QUERY_TOO_LARGE", gettext(
-                "クエリが大きすぎます（上限 %(limit)s トークン）。") % {"limit": max_tokens}) from None
+            raise Refusal(
+                400,
+                "QUERY_TOO_LARGE",
+                gettext("クエリが大きすぎます（上限 %(limit)s トークン）。")
+                % {"limit": max_tokens},
+            ) from None
         where = e.locations[0] if e.locations else None
-        raise Refusal(400, "GRAPHQL_PARSE_FAILED", gettext(
-            "クエリの構文が正しくありません（%(line)s 行 %(column)s 列）。") % {
-            "line": where.line if where else "?", "column": where.column if where else "?"}
+        raise Refusal(
+            400,
+            "GRAPHQL_PARSE_FAILED",
+            gettext("クエリの構文が正しくありません（%(line)s 行 %(column)s 列）。")
+            % {"line": where.line if where else "?", "column": where.column if where else "?"},
         ) from None
     visit(document, _StringLiterals())
     if _fragment_nesting(document) > MAX_FRAGMENT_NESTING:
-        raise Refusal(400, "QUERY_TOO_DEEP", gettext(
-            "フラグメントの入れ子が深すぎます（上限 %(limit)s 段）。") % {
-            "limit": MAX_FRAGMENT_NESTING})
+        raise Refusal(
+            400,
+            "QUERY_TOO_DEEP",
+            gettext("フラグメントの入れ子が深すぎます（上限 %(limit)s 段）。")
+            % {"limit": MAX_FRAGMENT_NESTING},
+        )
     return document
 
 
@@ -228,8 +275,11 @@ class _StringLiterals(Visitor):
 def _fragment_nesting(document: DocumentNode) -> int:
     """The longest chain of fragments spreading fragments. A cycle is left to the spec rule
     that names it (NoFragmentCycles), unless it already counts past the limit."""
-    spreads = {d.name.value: set(_spreads(d.selection_set)) for d in document.definitions
-               if isinstance(d, FragmentDefinitionNode)}
+    spreads = {
+        d.name.value: set(_spreads(d.selection_set))
+        for d in document.definitions
+        if isinstance(d, FragmentDefinitionNode)
+    }
     depth: dict[str, int] = {}
     # Longest path by repeated relaxation, at most len(spreads) + 1 rounds, each bounded by
     # the token limit; stops as soon as a chain is past the limit.
@@ -261,6 +311,7 @@ def _spreads(selection_set: SelectionSetNode | None):
 
 # -- answers and logs ---------------------------------------------------------------------------
 
+
 def status_for(response: dict[str, Any]) -> int:
     """400 when bad input left the answer empty (nothing but nulls), as for a request refused
     before GraphQL ran; otherwise GraphQL's 200 with partial data (a gateway keeps the parts
@@ -281,8 +332,12 @@ def status_for(response: dict[str, Any]) -> int:
 
 
 def refusal_response(refusal: Refusal, **headers: str) -> JsonResponse:
-    log.info("graphql request refused: %s (HTTP %s) rid=%s", refusal.code, refusal.status,
-             request_id.get())
+    log.info(
+        "graphql request refused: %s (HTTP %s) rid=%s",
+        refusal.code,
+        refusal.status,
+        request_id.get(),
+    )
     return error_response(refusal.status, refusal.code, refusal.message, **headers)
 
 
@@ -290,8 +345,11 @@ def error_response(status: int, code: str, message: str, **headers: str) -> Json
     extensions: dict[str, Any] = {"code": code}
     if status >= 500:
         extensions["requestId"] = request_id.get()
-    response = JsonResponse({"errors": [{"message": message, "extensions": extensions}]},
-                            status=status, json_dumps_params={"ensure_ascii": False})
+    response = JsonResponse(
+        {"errors": [{"message": message, "extensions": extensions}]},
+        status=status,
+        json_dumps_params={"ensure_ascii": False},
+    )
     for name, value in headers.items():
         response[name] = value
     return response
@@ -299,14 +357,21 @@ def error_response(status: int, code: str, message: str, **headers: str) -> Json
 
 def internal_error_response(error: BaseException, where: str) -> JsonResponse:
     """A 500 that says which request id to quote; the cause goes to the log."""
-    log.error("unexpected error in %s rid=%s: %s", where, request_id.get(),
-              type(error).__name__, exc_info=error)
+    log.error(
+        "unexpected error in %s rid=%s: %s",
+        where,
+        request_id.get(),
+        type(error).__name__,
+        exc_info=error,
+    )
     return error_response(500, "INTERNAL_SERVER_ERROR", internal_message())
 
 
 def internal_message() -> str:
-    return gettext("サーバー内部でエラーが発生しました（問い合わせ番号 %(rid)s）。"
-                   "時間をおいて再度お試しください。") % {"rid": request_id.get()}
+    return gettext(
+        "サーバー内部でエラーが発生しました（問い合わせ番号 %(rid)s）。"
+        "時間をおいて再度お試しください。"
+    ) % {"rid": request_id.get()}
 
 
 def without_suggestions(message: str) -> str:
@@ -334,5 +399,10 @@ def log_graphql_error(error: GraphQLError, code: str, *, expected: bool, where: 
         log.info("%s: refused %s rid=%s", where, code, request_id.get())
         return
     original = error.original_error or error
-    log.error("unexpected error in %s rid=%s: %s", where, request_id.get(),
-              type(original).__name__, exc_info=original)
+    log.error(
+        "unexpected error in %s rid=%s: %s",
+        where,
+        request_id.get(),
+        type(original).__name__,
+        exc_info=original,
+    )

@@ -45,8 +45,9 @@ _Field = tuple[str, Callable[..., Any] | None, Callable[[Any], Any] | None, bool
 class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """strawberry's execution context, with :mod:`plain lists <renkei.graphql.plain_lists>`."""
 
-    def complete_list_value(self, return_type: GraphQLList[GraphQLOutputType], field_nodes,
-                            info, path, result):
+    def complete_list_value(
+        self, return_type: GraphQLList[GraphQLOutputType], field_nodes, info, path, result
+    ):
         plan = self._plain_plan(return_type, field_nodes) if isinstance(result, list) else None
         if plan is not None:
             type_name, nullable_items, fields = plan
@@ -56,8 +57,9 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 pass
         return super().complete_list_value(return_type, field_nodes, info, path, result)
 
-    def _plain_plan(self, return_type: GraphQLList[GraphQLOutputType], field_nodes
-                    ) -> tuple[str, bool, list[_Field]] | None:
+    def _plain_plan(
+        self, return_type: GraphQLList[GraphQLOutputType], field_nodes
+    ) -> tuple[str, bool, list[_Field]] | None:
         if self.middleware_manager is not None and self.middleware_manager.middlewares:
             return None  # a middleware wraps every resolver
         item_type = return_type.of_type
@@ -72,8 +74,12 @@ class PlainListExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 fields.append((key, None, None, True, False, False))
                 continue
             field = object_type.fields.get(name)
-            if (field is None or field.args or nodes[0].arguments
-                    or not getattr(field.resolve, "_is_default", False)):
+            if (
+                field is None
+                or field.args
+                or nodes[0].arguments
+                or not getattr(field.resolve, "_is_default", False)
+            ):
                 return None
             read = _reader(field)
             kind, non_null = field.type, is_non_null_type(field.type)
@@ -96,14 +102,19 @@ def _reader(field: GraphQLField) -> Callable[[Any], Any]:
     """How strawberry's default resolver reads the field: the attribute itself when the
     schema keeps strawberry's default (getattr), else through the resolver."""
     definition = field.extensions.get("strawberry-definition")
-    if (definition is not None and definition.base_resolver is None
-            and definition.default_resolver is getattr and definition.python_name):
+    if (
+        definition is not None
+        and definition.base_resolver is None
+        and definition.default_resolver is getattr
+        and definition.python_name
+    ):
         return operator.attrgetter(definition.python_name)
     return lambda item: field.resolve(item, None)
 
 
-def _plain_item(item: Any, type_name: str, nullable_items: bool, fields: list[_Field]
-                ) -> dict[str, Any] | None:
+def _plain_item(
+    item: Any, type_name: str, nullable_items: bool, fields: list[_Field]
+) -> dict[str, Any] | None:
     if item is None:
         if nullable_items:
             return None

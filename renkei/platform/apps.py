@@ -11,6 +11,7 @@ class PlatformConfig(AppConfig):
 
     def ready(self) -> None:
         from renkei.platform import checks  # noqa: F401 - registers the system checks
+
         # Python collects its youngest generation every 700 new objects; one answer of a
         # prefecture (13,000 cells) makes about 200,000, so the default spends a third of
         # that answer's time in the collector (bench/federation.py, a new question at 180

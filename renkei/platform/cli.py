@@ -1,17 +1,17 @@
 """The ``renkei`` console command.
 
-    renkei demo                       migrate, onboard the demo municipalities, serve
-    renkei onboard --code C --name N  onboard one municipality
-    renkei tenants                    list tenants
-    renkei migrate                    migrate public, and every tenant
-    renkei purge [--dry-run]          retention purge in every (or one) tenant
-    renkei serve [--port N]           serve on 127.0.0.1
-    renkei check [--deploy]           system checks (secrets, and production settings)
-    renkei manage ARGS...             Django management commands, same data dir and database
-    renkei connectors                 list installed connectors and their streams
-    renkei import C --tenant T PATH   import with connector C into tenant T
-    renkei errors --tenant T RUN      CSV report of the rows a run rejected
-    renkei synth --tenant T --out D   write synthetic data in every built-in format
+renkei demo                       migrate, onboard the demo municipalities, serve
+renkei onboard --code C --name N  onboard one municipality
+renkei tenants                    list tenants
+renkei migrate                    migrate public, and every tenant
+renkei purge [--dry-run]          retention purge in every (or one) tenant
+renkei serve [--port N]           serve on 127.0.0.1
+renkei check [--deploy]           system checks (secrets, and production settings)
+renkei manage ARGS...             Django management commands, same data dir and database
+renkei connectors                 list installed connectors and their streams
+renkei import C --tenant T PATH   import with connector C into tenant T
+renkei errors --tenant T RUN      CSV report of the rows a run rejected
+renkei synth --tenant T --out D   write synthetic data in every built-in format
 """
 
 from __future__ import annotations
@@ -112,15 +112,19 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     rows = [("code", "name", "prefecture", "schema", "created")]
     for m in Municipality.objects.select_related("prefecture").order_by("code"):
         created = timezone.localtime(m.created_at).strftime("%Y-%m-%d %H:%M")
-        rows.append((m.code, m.name, f"{m.prefecture_id} {m.prefecture.name}", m.schema_name,
-                     created))
+        rows.append(
+            (m.code, m.name, f"{m.prefecture_id} {m.prefecture.name}", m.schema_name, created)
+        )
     if len(rows) == 1:
-        print("登録された自治体はありません。`renkei onboard --code 131130 --name 渋谷区` で登録します。")
+        print(
+            "登録された自治体はありません。`renkei onboard --code 131130 --name 渋谷区` で登録します。"
+        )
         return 0
     widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths,
-                                                                           strict=True)))
+        print(
+            "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row, widths, strict=True))
+        )
     return 0
 
 
@@ -144,8 +148,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
             report = do_purge_expired(municipality, dry_run=args.dry_run)
         verb = "削除予定" if args.dry_run else "削除"
         detail = ", ".join(f"{k} {v}" for k, v in report.deleted.items()) or "なし"
-        print(f"{municipality.code} {municipality.name}: 卒業日 {report.cutoff} より前 — "
-              f"{verb}: {detail}")
+        print(
+            f"{municipality.code} {municipality.name}: 卒業日 {report.cutoff} より前 — "
+            f"{verb}: {detail}"
+        )
     return 0
 
 
@@ -158,8 +164,11 @@ def cmd_connectors(args: argparse.Namespace) -> int:
         streams = ", ".join(s.name for s in cls().discover())
         print(f"{name:<10} {cls.version:<6} {cls.title}\n{'':<17}streams: {streams}")
     for problem in problems:
-        print(f"読み込めないコネクタ: {problem.entry_point}（パッケージ {problem.package}）: "
-              f"{problem.message}", file=sys.stderr)
+        print(
+            f"読み込めないコネクタ: {problem.entry_point}（パッケージ {problem.package}）: "
+            f"{problem.message}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -200,8 +209,14 @@ def cmd_import(args: argparse.Namespace) -> int:
         last = rows
 
     started = time.monotonic()
-    run = run_import(connector, municipality, paths=[Path(p) for p in args.paths],
-                     config=config, started_by="cli", progress=progress)
+    run = run_import(
+        connector,
+        municipality,
+        paths=[Path(p) for p in args.paths],
+        config=config,
+        started_by="cli",
+        progress=progress,
+    )
     seconds = time.monotonic() - started
     if bar is not None:
         bar.close()
@@ -209,8 +224,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"取り込みに失敗しました（#{run.pk}）: {run.message}", file=sys.stderr)
         return 1
     rate = run.rows_read / seconds if seconds else 0
-    print(f"取り込み #{run.pk} 完了: 読んだ行 {run.rows_read:,} / 取り込んだ行 {run.rows_accepted:,} / "
-          f"除外した行 {run.rows_rejected:,} / {seconds:.1f} 秒 / {rate:,.0f} 行/秒")
+    print(
+        f"取り込み #{run.pk} 完了: 読んだ行 {run.rows_read:,} / 取り込んだ行 {run.rows_accepted:,} / "
+        f"除外した行 {run.rows_rejected:,} / {seconds:.1f} 秒 / {rate:,.0f} 行/秒"
+    )
     if run.rows_rejected:
         print(f"除外した行の一覧: renkei errors --tenant {municipality.code} {run.pk} > errors.csv")
     return 0
@@ -244,8 +261,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     _setup_django()
     from renkei.connectors import synth
 
-    summary = synth.generate(args.tenant, Path(args.out), students=args.students,
-                             days=args.days, seed=args.seed)
+    summary = synth.generate(
+        args.tenant, Path(args.out), students=args.students, days=args.days, seed=args.seed
+    )
     print(summary)
     return 0
 
@@ -271,7 +289,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="renkei", description="Renkei 連携 — 学校教育データの連携基盤")
+    parser = argparse.ArgumentParser(
+        prog="renkei", description="Renkei 連携 — 学校教育データの連携基盤"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="デモ環境を用意して起動する")
@@ -349,11 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DatabaseError as e:
-        if not isinstance(e.__cause__, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn):
+        if not isinstance(
+            e.__cause__, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedColumn
+        ):
             raise
         detail = str(e).splitlines()[0]
-        print(f"エラー: データベースのスキーマが作られていないか、この版の Renkei より古いです（{detail}）。"
-              "`renkei migrate` を実行してください。", file=sys.stderr)
+        print(
+            f"エラー: データベースのスキーマが作られていないか、この版の Renkei より古いです（{detail}）。"
+            "`renkei migrate` を実行してください。",
+            file=sys.stderr,
+        )
         return 2
 
 

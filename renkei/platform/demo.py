@@ -11,9 +11,13 @@ DEMO_PREFECTURE = "13"
 DEMO_MUNICIPALITIES = [("131130", "渋谷区"), ("131041", "新宿区"), ("132012", "八王子市")]
 # Small towns and villages beside them (code, name, pupils): most of a prefecture's
 # municipalities are this size, and the 都道府県 page shows what they do to its tables.
-DEMO_SMALL_MUNICIPALITIES = [("133035", "瑞穂町", 320), ("133051", "日の出町", 180),
-                             ("133078", "檜原村", 45), ("133086", "奥多摩町", 70),
-                             ("133621", "利島村", 20)]
+DEMO_SMALL_MUNICIPALITIES = [
+    ("133035", "瑞穂町", 320),
+    ("133051", "日の出町", 180),
+    ("133078", "檜原村", 45),
+    ("133086", "奥多摩町", 70),
+    ("133621", "利島村", 20),
+]
 DEMO_PASSWORD = "renkei-demo"  # noqa: S105 - demo accounts on 127.0.0.1 only
 
 
@@ -80,16 +84,22 @@ def load_demo_data(municipality, students: int = 600) -> None:
     out = environment.home() / "demo-data" / municipality.code
     synth.generate(municipality.code, out, students=students, seed=int(municipality.code))
     vendor = DEMO_VENDOR.get(municipality.code, "c4th")
-    steps = [("oneroster", [out / "oneroster"]),
-             (vendor, sorted((out / vendor).glob("*.csv"))),
-             ("msgraph", [out / "msgraph"])]
+    steps = [
+        ("oneroster", [out / "oneroster"]),
+        (vendor, sorted((out / vendor).glob("*.csv"))),
+        ("msgraph", [out / "msgraph"]),
+    ]
     for connector, paths in steps:
         run = run_import(connector, municipality, paths=paths, started_by="demo")
         if run.status != ImportRun.Status.SUCCEEDED:
-            raise RuntimeError(f"demo import {connector} into {municipality.code} failed: "
-                               f"{run.message}")
-        print(f"  {municipality.name}: {connector} 取り込み {run.rows_accepted:,} 行"
-              f"（除外 {run.rows_rejected:,} 行）", flush=True)
+            raise RuntimeError(
+                f"demo import {connector} into {municipality.code} failed: {run.message}"
+            )
+        print(
+            f"  {municipality.name}: {connector} 取り込み {run.rows_accepted:,} 行"
+            f"（除外 {run.rows_rejected:,} 行）",
+            flush=True,
+        )
 
 
 def _ensure_users() -> None:
@@ -106,20 +116,26 @@ def _ensure_users() -> None:
         if created:
             u.set_password(DEMO_PASSWORD)
             u.save()
-        TOTPDevice.objects.get_or_create(user=u, name="demo", defaults={
-            "key": totp_secret_hex(username), "confirmed": True})
+        TOTPDevice.objects.get_or_create(
+            user=u, name="demo", defaults={"key": totp_secret_hex(username), "confirmed": True}
+        )
         return u
 
     user("admin", is_staff=True, is_superuser=True)
     for code, _ in DEMO_MUNICIPALITIES:
         municipality = Municipality.objects.get(code=code)
         for username, role, schools in demo_users(code):
-            Membership.objects.get_or_create(user=user(username), role=role,
-                                             municipality=municipality,
-                                             defaults={"school_codes": schools})
-    Membership.objects.get_or_create(user=user(f"pref-{DEMO_PREFECTURE}"),
-                                     role="prefecture_analyst",
-                                     prefecture=Prefecture.for_code(DEMO_PREFECTURE))
+            Membership.objects.get_or_create(
+                user=user(username),
+                role=role,
+                municipality=municipality,
+                defaults={"school_codes": schools},
+            )
+    Membership.objects.get_or_create(
+        user=user(f"pref-{DEMO_PREFECTURE}"),
+        role="prefecture_analyst",
+        prefecture=Prefecture.for_code(DEMO_PREFECTURE),
+    )
 
 
 def print_welcome(port: int = 8000) -> None:

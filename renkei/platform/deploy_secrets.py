@@ -37,19 +37,26 @@ MASTER_KEY = "RENKEI_MASTER_KEY"
 VARIABLES = (SECRET_KEY, SERVICE_TOKEN_KEY, MASTER_KEY)
 
 # Values that were built in, or are printed in this repository: anyone can sign with them.
-KNOWN_DEFAULTS = frozenset({
-    "renkei-embedded-demo-only-not-secret",
-    "build-only-not-a-secret",
-    "local-only-insecure-secret-key-do-not-use-in-production",
-    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",  # 32 zero bytes: the old compose master key
-    "changeme", "secret", "password",
-})
+KNOWN_DEFAULTS = frozenset(
+    {
+        "renkei-embedded-demo-only-not-secret",
+        "build-only-not-a-secret",
+        "local-only-insecure-secret-key-do-not-use-in-production",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",  # 32 zero bytes: the old compose master key
+        "changeme",
+        "secret",
+        "password",
+    }
+)
 KNOWN_DEFAULT_PREFIXES = ("django-insecure-",)
 MIN_LENGTH = {SECRET_KEY: 50, SERVICE_TOKEN_KEY: 32}
 
 # Where the embedded default keeps what it generated (the master key's file predates this).
-EMBEDDED_FILES = {SECRET_KEY: "secret_key", SERVICE_TOKEN_KEY: "service_token.key",
-                  MASTER_KEY: "master.key"}
+EMBEDDED_FILES = {
+    SECRET_KEY: "secret_key",
+    SERVICE_TOKEN_KEY: "service_token.key",
+    MASTER_KEY: "master.key",
+}
 
 
 class MissingSecret(Exception):
@@ -79,16 +86,20 @@ def problems(environ: Mapping[str, str], bind_hosts: Iterable[str] = ()) -> list
         value = environ.get(name, "")
         if not value:
             if not embedded:
-                found.append(f"{name} is not set: production needs a long random value "
-                             "from the secret store (infra/README.md, Secrets)")
+                found.append(
+                    f"{name} is not set: production needs a long random value "
+                    "from the secret store (infra/README.md, Secrets)"
+                )
             continue
         reason = _weakness(name, value)
         if reason:
             found.append(f"{name} {reason}")
     service, secret_key = environ.get(SERVICE_TOKEN_KEY), environ.get(SECRET_KEY)
     if service and service == secret_key:
-        found.append(f"{SERVICE_TOKEN_KEY} must differ from {SECRET_KEY} (it is shared with "
-                     "other deployments; the secret key must not be)")
+        found.append(
+            f"{SERVICE_TOKEN_KEY} must differ from {SECRET_KEY} (it is shared with "
+            "other deployments; the secret key must not be)"
+        )
     return found
 
 
@@ -96,9 +107,14 @@ def _weakness(name: str, value: str) -> str | None:
     if value in KNOWN_DEFAULTS or value.startswith(KNOWN_DEFAULT_PREFIXES):
         return "is a published default value: generate a new random one"
     if name == MASTER_KEY:
-        return None if _is_fernet_key(value) else (
-            "is not a Fernet key (32 random bytes, urlsafe base64: "
-            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
+        return (
+            None
+            if _is_fernet_key(value)
+            else (
+                "is not a Fernet key (32 random bytes, urlsafe base64: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            )
+        )
     if len(value) < MIN_LENGTH[name] or len(set(value)) < 5:
         return f"is too short or too simple (at least {MIN_LENGTH[name]} random characters)"
     return None
@@ -112,8 +128,9 @@ def _is_fernet_key(value: str) -> bool:
     return len(raw) == 32 and len(set(raw)) > 4
 
 
-def refuse_to_start(environ: Mapping[str, str] | None = None,
-                    bind_hosts: Iterable[str] = ()) -> None:
+def refuse_to_start(
+    environ: Mapping[str, str] | None = None, bind_hosts: Iterable[str] = ()
+) -> None:
     """Raise MissingSecret (its message: one line per problem) unless the secrets are sound."""
     found = problems(os.environ if environ is None else environ, bind_hosts)
     if found:

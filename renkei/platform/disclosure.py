@@ -486,8 +486,11 @@ class _Protector:
         return (self.values[i] + self.k * lone, not self.is_leaf[i], i)
 
     def _candidates(self, r: int) -> list[int]:
-        return [m for m in self.relations[r]
-                if self.state[m] is None and self.open_leaves[m] and m not in self.fixed]
+        return [
+            m
+            for m in self.relations[r]
+            if self.state[m] is None and self.open_leaves[m] and m not in self.fixed
+        ]
 
     def _enforce_relation_rules(self) -> None:
         while self.queue:

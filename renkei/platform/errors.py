@@ -29,18 +29,32 @@ class ClearErrorsMiddleware:
 
     def __call__(self, request):
         if _has_nul(request):
-            return render(request, "platform/error.html", {
-                "title": _("入力を受け付けられません"),
-                "message": _("URL または入力に、使えない制御文字（NUL）が含まれています。"
-                             "入力し直してください。"),
-            }, status=400)
+            return render(
+                request,
+                "platform/error.html",
+                {
+                    "title": _("入力を受け付けられません"),
+                    "message": _(
+                        "URL または入力に、使えない制御文字（NUL）が含まれています。"
+                        "入力し直してください。"
+                    ),
+                },
+                status=400,
+            )
         response = self.get_response(request)
         if response.status_code == 405 and not response.streaming and not response.content:
             allowed = response.get("Allow", "")
-            response = render(request, "platform/error.html", {
-                "title": _("この操作はできません"),
-                "message": _("このアドレスは、画面のボタンから送信したときだけ使えます。"
-                             "元の画面に戻って操作してください。"),
-            }, status=405)
+            response = render(
+                request,
+                "platform/error.html",
+                {
+                    "title": _("この操作はできません"),
+                    "message": _(
+                        "このアドレスは、画面のボタンから送信したときだけ使えます。"
+                        "元の画面に戻って操作してください。"
+                    ),
+                },
+                status=405,
+            )
             response["Allow"] = allowed
         return response

@@ -23,18 +23,33 @@ SCHOOL_ROLES = frozenset({Role.TEACHER, Role.SCHOOL_MANAGER})
 
 
 class Membership(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField("役割", max_length=32, choices=Role.choices)
     # String references keep platform free of imports from tenants (one direction of dependency).
-    municipality = models.ForeignKey("tenants.Municipality", on_delete=models.CASCADE,
-                                     null=True, blank=True, related_name="memberships")
-    prefecture = models.ForeignKey("tenants.Prefecture", on_delete=models.CASCADE,
-                                   null=True, blank=True, related_name="memberships")
+    municipality = models.ForeignKey(
+        "tenants.Municipality",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="memberships",
+    )
+    prefecture = models.ForeignKey(
+        "tenants.Prefecture",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="memberships",
+    )
     # 学校コード of the schools a teacher or manager belongs to. Codes, not foreign keys:
     # schools live in the tenant schema and nothing may reference into a tenant schema.
-    school_codes = ArrayField(models.CharField(max_length=13), default=list, blank=True,
-                              verbose_name="所属校（学校コード）")
+    school_codes = ArrayField(
+        models.CharField(max_length=13),
+        default=list,
+        blank=True,
+        verbose_name="所属校（学校コード）",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -43,21 +58,32 @@ class Membership(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="membership_scope_matches_role",
-                condition=(Q(role="prefecture_analyst", prefecture__isnull=False,
-                             municipality__isnull=True)
-                           | (~Q(role="prefecture_analyst") & Q(municipality__isnull=False,
-                                                                prefecture__isnull=True))),
+                condition=(
+                    Q(
+                        role="prefecture_analyst",
+                        prefecture__isnull=False,
+                        municipality__isnull=True,
+                    )
+                    | (
+                        ~Q(role="prefecture_analyst")
+                        & Q(municipality__isnull=False, prefecture__isnull=True)
+                    )
+                ),
             ),
             models.CheckConstraint(
                 name="membership_schools_only_for_school_roles",
                 condition=Q(role__in=["teacher", "school_manager"]) | Q(school_codes=[]),
             ),
-            models.UniqueConstraint(fields=["user", "role", "municipality"],
-                                    condition=Q(municipality__isnull=False),
-                                    name="membership_unique_in_municipality"),
-            models.UniqueConstraint(fields=["user", "role", "prefecture"],
-                                    condition=Q(prefecture__isnull=False),
-                                    name="membership_unique_in_prefecture"),
+            models.UniqueConstraint(
+                fields=["user", "role", "municipality"],
+                condition=Q(municipality__isnull=False),
+                name="membership_unique_in_municipality",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role", "prefecture"],
+                condition=Q(prefecture__isnull=False),
+                name="membership_unique_in_prefecture",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -85,20 +111,29 @@ class ApiToken(models.Model):
         WIDGET = "widget", "ウィジェット（指標のみ）"
 
     name = models.CharField("名前", max_length=100)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="api_tokens")
-    municipality = models.ForeignKey("tenants.Municipality", on_delete=models.CASCADE,
-                                     related_name="api_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    municipality = models.ForeignKey(
+        "tenants.Municipality", on_delete=models.CASCADE, related_name="api_tokens"
+    )
     role = models.CharField("役割", max_length=32, choices=Role.choices)
     kind = models.CharField("種類", max_length=8, choices=Kind.choices, default=Kind.API)
-    metrics = ArrayField(models.CharField(max_length=60), default=list, blank=True,
-                         verbose_name="読める指標（空ならすべて）")
+    metrics = ArrayField(
+        models.CharField(max_length=60),
+        default=list,
+        blank=True,
+        verbose_name="読める指標（空ならすべて）",
+    )
     # Web pages (origins: scheme://host[:port]) that may use the token from a browser. A
     # request carrying any other Origin is refused; empty means "not from other sites".
-    allowed_origins = ArrayField(models.CharField(max_length=200), default=list, blank=True,
-                                 verbose_name="利用を許可するサイト（オリジン）")
-    token_hash = models.CharField("トークンの SHA-256", max_length=64, unique=True,
-                                  editable=False)
+    allowed_origins = ArrayField(
+        models.CharField(max_length=200),
+        default=list,
+        blank=True,
+        verbose_name="利用を許可するサイト（オリジン）",
+    )
+    token_hash = models.CharField("トークンの SHA-256", max_length=64, unique=True, editable=False)
     prefix = models.CharField("先頭の文字（識別用）", max_length=16, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField("有効期限")
@@ -111,10 +146,12 @@ class ApiToken(models.Model):
         verbose_name = "API トークン"
         verbose_name_plural = "API トークン"
         constraints = [
-            models.CheckConstraint(name="api_token_not_prefecture_role",
-                                   condition=~Q(role="prefecture_analyst")),
-            models.CheckConstraint(name="api_token_widget_names_metrics",
-                                   condition=Q(kind="api") | ~Q(metrics=[])),
+            models.CheckConstraint(
+                name="api_token_not_prefecture_role", condition=~Q(role="prefecture_analyst")
+            ),
+            models.CheckConstraint(
+                name="api_token_widget_names_metrics", condition=Q(kind="api") | ~Q(metrics=[])
+            ),
         ]
 
     def __str__(self) -> str:

@@ -28,7 +28,9 @@ from renkei.platform.models import SCHOOL_ROLES, Membership, Role
 FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありません。")
 FORBIDDEN_PUPIL = _("この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。")
 FORBIDDEN_AGGREGATES = _("この集計を見る権限がありません。")
-STEP_UP_NEEDED = _("要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。")
+STEP_UP_NEEDED = _(
+    "要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。"
+)
 
 ADMIN_ROLES = frozenset({Role.TENANT_ADMIN})
 AGGREGATE_ROLES = frozenset({Role.TENANT_ADMIN, Role.BOARD_ANALYST})
@@ -101,16 +103,19 @@ def _principal(request_or_user, step_up: bool | None) -> Principal:
         step_up = bool(is_verified()) if callable(is_verified) else False
     memberships = Membership.objects.filter(user=user).select_related("municipality")
     grants = tuple(
-        Grant(role=m.role,
-              municipality_code=m.municipality.code if m.municipality_id else None,
-              prefecture_code=m.prefecture_id,
-              school_codes=frozenset(m.school_codes))
+        Grant(
+            role=m.role,
+            municipality_code=m.municipality.code if m.municipality_id else None,
+            prefecture_code=m.prefecture_id,
+            school_codes=frozenset(m.school_codes),
+        )
         for m in memberships
     )
     return Principal(user_id=user.pk, username=user.get_username(), grants=grants, step_up=step_up)
 
 
 # -- tenants and aggregates -------------------------------------------------------------------
+
 
 def may_enter_tenant(principal: Principal, municipality) -> bool:
     """Any role inside the municipality. Prefecture analysts never enter a tenant."""
@@ -122,8 +127,10 @@ def may_see_tenant_aggregates(principal: Principal, municipality) -> bool:
     only, through the federation) the analysts of its prefecture."""
     if principal.roles_in(municipality) & AGGREGATE_ROLES:
         return True
-    return any(g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == municipality.code[:2]
-               for g in principal.grants)
+    return any(
+        g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == municipality.code[:2]
+        for g in principal.grants
+    )
 
 
 def may_see_school_aggregates(principal: Principal, municipality, school_code: str) -> bool:
@@ -134,8 +141,13 @@ def may_see_school_aggregates(principal: Principal, municipality, school_code: s
 
 def analyst_prefectures(principal: Principal) -> list[str]:
     """The prefectures whose released aggregates this principal analyses (in code order)."""
-    return sorted({g.prefecture_code for g in principal.grants
-                   if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code})
+    return sorted(
+        {
+            g.prefecture_code
+            for g in principal.grants
+            if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code
+        }
+    )
 
 
 def may_administer_tenant(principal: Principal, municipality) -> bool:
@@ -148,6 +160,7 @@ def require(allowed: bool, message: str) -> None:
 
 
 # -- individual pupils ------------------------------------------------------------------------
+
 
 def _current_tenant_or_refuse(municipality):
     tenant = getattr(connection, "tenant", None)
@@ -170,15 +183,26 @@ def may_see_pupil(principal: Principal, municipality, student) -> bool:
     return student.school.code in principal.school_codes_in(municipality)
 
 
-def read_pupil(principal: Principal, municipality, student_pk: int, *, what: str, via: str,
-               sensitive: bool = False):
+def read_pupil(
+    principal: Principal,
+    municipality,
+    student_pk: int,
+    *,
+    what: str,
+    via: str,
+    sensitive: bool = False,
+):
     """Fetch one pupil for reading their records, after checking, and log the read.
 
     ``what`` names the records read (e.g. "student_board"); ``sensitive`` says whether
     sensitive items are part of it, which needs step-up.
     """
-    student = visible_students(principal, municipality).select_related("school").filter(
-        pk=student_pk).first()
+    student = (
+        visible_students(principal, municipality)
+        .select_related("school")
+        .filter(pk=student_pk)
+        .first()
+    )
     if student is None:
         raise AccessDenied(FORBIDDEN_PUPIL)
     if sensitive and not principal.step_up:
@@ -187,18 +211,28 @@ def read_pupil(principal: Principal, municipality, student_pk: int, *, what: str
     return student
 
 
-def log_pupil_read(principal: Principal, students: Iterable, *, what: str, via: str,
-                   sensitive: bool = False) -> None:
+def log_pupil_read(
+    principal: Principal, students: Iterable, *, what: str, via: str, sensitive: bool = False
+) -> None:
     """Append one access-log row per pupil read (one INSERT for the whole batch)."""
     access_log = apps.get_model("edudata", "AccessLog")
-    access_log.objects.bulk_create([
-        access_log(user_id=principal.user_id or 0, username=principal.username,
-                   student_pseudonym=s.pseudonym, what=what, via=via, sensitive=sensitive)
-        for s in students
-    ])
+    access_log.objects.bulk_create(
+        [
+            access_log(
+                user_id=principal.user_id or 0,
+                username=principal.username,
+                student_pseudonym=s.pseudonym,
+                what=what,
+                via=via,
+                sensitive=sensitive,
+            )
+            for s in students
+        ]
+    )
 
 
 # -- sensitive fields -------------------------------------------------------------------------
+
 
 def sensitive_fields(model) -> frozenset[str]:
     """The field names of ``model`` classed sensitive (all concrete fields if the whole model

@@ -39,17 +39,30 @@ def request_digest(body: Mapping[str, Any]) -> str:
 def _service_key() -> str:
     key = settings.RENKEI_SERVICE_TOKEN_KEY
     if not key:
-        raise ServiceTokenError("サービス間トークンの鍵（RENKEI_SERVICE_TOKEN_KEY）が設定されていません。")
+        raise ServiceTokenError(
+            "サービス間トークンの鍵（RENKEI_SERVICE_TOKEN_KEY）が設定されていません。"
+        )
     return key
 
 
-def issue_service_token(audience: str, *, prefecture_code: str, digest: str,
-                        ttl_seconds: int = SERVICE_TOKEN_TTL_SECONDS) -> str:
+def issue_service_token(
+    audience: str,
+    *,
+    prefecture_code: str,
+    digest: str,
+    ttl_seconds: int = SERVICE_TOKEN_TTL_SECONDS,
+) -> str:
     """A short-lived token for asking municipality ``audience`` one question."""
     now = int(time.time())
-    claims = {"iss": SERVICE_TOKEN_ISSUER, "aud": audience, "sub": f"prefecture:{prefecture_code}",
-              "iat": now, "exp": now + int(ttl_seconds), "jti": secrets.token_hex(8),
-              "req": digest}
+    claims = {
+        "iss": SERVICE_TOKEN_ISSUER,
+        "aud": audience,
+        "sub": f"prefecture:{prefecture_code}",
+        "iat": now,
+        "exp": now + int(ttl_seconds),
+        "jti": secrets.token_hex(8),
+        "req": digest,
+    }
     return jwt.encode(claims, _service_key(), algorithm="HS256")
 
 
@@ -58,9 +71,14 @@ def verify_service_token(token: str, *, audience: str, digest: str) -> dict[str,
     ServiceTokenError with a Japanese reason."""
     try:
         claims = jwt.decode(
-            token, _service_key(), algorithms=["HS256"], audience=audience,
-            issuer=SERVICE_TOKEN_ISSUER, leeway=SERVICE_TOKEN_LEEWAY_SECONDS,
-            options={"require": ["iss", "aud", "sub", "iat", "exp", "req"]})
+            token,
+            _service_key(),
+            algorithms=["HS256"],
+            audience=audience,
+            issuer=SERVICE_TOKEN_ISSUER,
+            leeway=SERVICE_TOKEN_LEEWAY_SECONDS,
+            options={"require": ["iss", "aud", "sub", "iat", "exp", "req"]},
+        )
     except jwt.ExpiredSignatureError:
         raise ServiceTokenError("サービス間トークンの有効期限が切れています。") from None
     except jwt.InvalidAudienceError:
@@ -73,5 +91,7 @@ def verify_service_token(token: str, *, audience: str, digest: str) -> dict[str,
         raise ServiceTokenError("サービス間トークンは別の照会のために発行されています。")
     sub = str(claims["sub"])
     if sub != f"prefecture:{audience[:2]}":
-        raise ServiceTokenError("このサービス間トークンの発行元はこの自治体の都道府県ではありません。")
+        raise ServiceTokenError(
+            "このサービス間トークンの発行元はこの自治体の都道府県ではありません。"
+        )
     return claims

@@ -144,8 +144,12 @@ RENKEI_MASTER_KEY = _SECRETS[deploy_secrets.MASTER_KEY]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"()": "renkei.platform.log_format.BoundedFormatter",
-                             "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "renkei.platform.log_format.BoundedFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {"renkei": {"level": "INFO"}},  # propagates to the root handler
@@ -166,12 +170,15 @@ RENKEI_FEDERATION_REMOTES = os.environ.get("RENKEI_FEDERATION_REMOTES", "[]")
 # may receive its exact counts over the signed channel, to protect them jointly with the rest
 # of the prefecture (docs/disclosure.md, "Remote municipalities"). Empty: released tables only.
 RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset(
-    code.strip() for code in os.environ.get("RENKEI_FEDERATION_TRUSTED_AGGREGATORS", "").split(",")
-    if code.strip())
+    code.strip()
+    for code in os.environ.get("RENKEI_FEDERATION_TRUSTED_AGGREGATORS", "").split(",")
+    if code.strip()
+)
 # On the prefecture's side: how long a trusted remote's data version is used before it is
 # asked again (seconds). Its new data shows that much later; no question waits on it meanwhile.
 RENKEI_FEDERATION_TRUSTED_VERSION_TTL = float(
-    os.environ.get("RENKEI_FEDERATION_TRUSTED_VERSION_TTL", "10"))
+    os.environ.get("RENKEI_FEDERATION_TRUSTED_VERSION_TTL", "10")
+)
 # Signs service tokens between deployments (a secret shared with them, never SECRET_KEY).
 RENKEI_SERVICE_TOKEN_KEY = _SECRETS[deploy_secrets.SERVICE_TOKEN_KEY]
 RENKEI_FEDERATION_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_FEDERATION_TIMEOUT", "5"))

@@ -84,13 +84,22 @@ PART_SIZE = 16 << 20  # multipart upload part size (S3: at least 5 MiB, at most 
 class S3Storage:
     """Objects in one bucket under ``<area>/<tenant schema>/``, SSE-KMS with bucket keys."""
 
-    def __init__(self, bucket: str, kms_key_id: str, *, region: str = "ap-northeast-1",
-                 endpoint_url: str | None = None, client=None):
+    def __init__(
+        self,
+        bucket: str,
+        kms_key_id: str,
+        *,
+        region: str = "ap-northeast-1",
+        endpoint_url: str | None = None,
+        client=None,
+    ):
         if not bucket:
             raise ValueError("S3 storage needs a bucket (RENKEI_S3_BUCKET).")
         if not kms_key_id:
-            raise ValueError("S3 storage needs a KMS key (RENKEI_S3_KMS_KEY_ID): every object "
-                             "is encrypted with SSE-KMS.")
+            raise ValueError(
+                "S3 storage needs a KMS key (RENKEI_S3_KMS_KEY_ID): every object "
+                "is encrypted with SSE-KMS."
+            )
         self.bucket = bucket
         self.kms_key_id = kms_key_id
         self.client = client or _s3_client(region, endpoint_url)
@@ -100,8 +109,9 @@ class S3Storage:
         check_key(tenant, key)
         area, _, rest = key.partition("/")
         if not rest or area in S3_AREAS.values():
-            raise ValueError(f"S3 storage keys start with their area (imports/…, exports/…): "
-                             f"{key!r}")
+            raise ValueError(
+                f"S3 storage keys start with their area (imports/…, exports/…): {key!r}"
+            )
         for segment in key.split("/"):
             other = _SCHEMA_SEGMENT.fullmatch(segment)
             if other and other[1] != tenant:
@@ -120,25 +130,33 @@ class S3Storage:
         object_key = self.object_key(tenant, key)
         first = _read_part(source)
         if len(first) < PART_SIZE:
-            self.client.put_object(Bucket=self.bucket, Key=object_key, Body=first,
-                                   **self._encryption())
+            self.client.put_object(
+                Bucket=self.bucket, Key=object_key, Body=first, **self._encryption()
+            )
             return key
-        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=object_key,
-                                                     **self._encryption())["UploadId"]
+        upload = self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=object_key, **self._encryption()
+        )["UploadId"]
         try:
             parts, number, chunk = [], 1, first
             while chunk:
-                etag = self.client.upload_part(Bucket=self.bucket, Key=object_key,
-                                               UploadId=upload, PartNumber=number,
-                                               Body=chunk)["ETag"]
+                etag = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=object_key,
+                    UploadId=upload,
+                    PartNumber=number,
+                    Body=chunk,
+                )["ETag"]
                 parts.append({"ETag": etag, "PartNumber": number})
                 number, chunk = number + 1, _read_part(source)
-            self.client.complete_multipart_upload(Bucket=self.bucket, Key=object_key,
-                                                  UploadId=upload,
-                                                  MultipartUpload={"Parts": parts})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=object_key,
+                UploadId=upload,
+                MultipartUpload={"Parts": parts},
+            )
         except BaseException:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key,
-                                               UploadId=upload)
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload)
             raise
         return key
 
@@ -146,8 +164,7 @@ class S3Storage:
         from botocore.exceptions import ClientError
 
         try:
-            response = self.client.get_object(Bucket=self.bucket,
-                                              Key=self.object_key(tenant, key))
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(tenant, key))
         except ClientError as e:
             if _not_found(e):
                 raise FileNotFoundError(f"{tenant}/{key}") from None
@@ -173,16 +190,24 @@ class S3Storage:
             raise ValueError(f"presigned URLs live 1 to {MAX_URL_SECONDS} seconds, not {expires}")
         name = key.rsplit("/", 1)[-1]
         return self.client.generate_presigned_url(
-            "get_object", ExpiresIn=int(expires), Params={
-                "Bucket": self.bucket, "Key": self.object_key(tenant, key),
-                "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+            "get_object",
+            ExpiresIn=int(expires),
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.object_key(tenant, key),
+                "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            },
+        )
 
     def delete(self, tenant: str, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(tenant, key))
 
     def _encryption(self) -> dict:
-        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id,
-                "BucketKeyEnabled": True}
+        return {
+            "ServerSideEncryption": "aws:kms",
+            "SSEKMSKeyId": self.kms_key_id,
+            "BucketKeyEnabled": True,
+        }
 
 
 def _read_part(source: BinaryIO) -> bytes:
@@ -211,13 +236,19 @@ def _s3_client(region: str, endpoint_url: str | None):
 
     # A custom endpoint (moto, the compose stack's emulator) is addressed path-style; AWS
     # itself virtual-hosted-style. boto3 also honours AWS_ENDPOINT_URL(_S3) by itself.
-    custom = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
-        "AWS_ENDPOINT_URL")
-    config = Config(signature_version="s3v4", retries={"mode": "standard", "max_attempts": 5},
-                    connect_timeout=10, read_timeout=60,
-                    s3={"addressing_style": "path" if custom else "virtual"})
-    return boto3.session.Session().client("s3", region_name=region, endpoint_url=endpoint_url,
-                                          config=config)
+    custom = (
+        endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    config = Config(
+        signature_version="s3v4",
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=10,
+        read_timeout=60,
+        s3={"addressing_style": "path" if custom else "virtual"},
+    )
+    return boto3.session.Session().client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=config
+    )
 
 
 _s3_lock = threading.Lock()
@@ -234,15 +265,19 @@ def get_storage() -> Storage:
         return LocalStorage()
     if kind != "s3":
         raise ImproperlyConfigured(f'RENKEI_STORAGE is "local" or "s3", not {kind!r}')
-    options = (settings.RENKEI_S3_BUCKET, settings.RENKEI_S3_KMS_KEY_ID,
-               getattr(settings, "AWS_REGION", "ap-northeast-1"),
-               getattr(settings, "RENKEI_S3_ENDPOINT_URL", None))
+    options = (
+        settings.RENKEI_S3_BUCKET,
+        settings.RENKEI_S3_KMS_KEY_ID,
+        getattr(settings, "AWS_REGION", "ap-northeast-1"),
+        getattr(settings, "RENKEI_S3_ENDPOINT_URL", None),
+    )
     with _s3_lock:  # one client per configuration: boto3 clients are thread-safe, and slow
         storage = _s3_cache.get(options)
         if storage is None:
             try:
-                storage = S3Storage(options[0], options[1], region=options[2],
-                                    endpoint_url=options[3])
+                storage = S3Storage(
+                    options[0], options[1], region=options[2], endpoint_url=options[3]
+                )
             except ValueError as e:
                 raise ImproperlyConfigured(str(e)) from e
             _s3_cache[options] = storage

@@ -99,18 +99,25 @@ _meter = metrics.get_meter("renkei")
 
 # Instruments made from the API's proxy meter start recording once a provider is set.
 _import_rows = _meter.create_counter(
-    "renkei.import.rows", unit="{row}",
-    description="Rows read by imports, by outcome (accepted, rejected)")
+    "renkei.import.rows",
+    unit="{row}",
+    description="Rows read by imports, by outcome (accepted, rejected)",
+)
 _import_runs = _meter.create_counter(
-    "renkei.import.runs", unit="{run}", description="Import runs, by connector and status")
+    "renkei.import.runs", unit="{run}", description="Import runs, by connector and status"
+)
 _import_duration = _meter.create_histogram(
-    "renkei.import.duration", unit="s", description="Duration of import runs")
+    "renkei.import.duration", unit="s", description="Duration of import runs"
+)
 _suppressed_cells = _meter.create_counter(
-    "renkei.disclosure.suppressed_cells", unit="{cell}",
-    description="Cells withheld by disclosure control (primary and complementary)")
+    "renkei.disclosure.suppressed_cells",
+    unit="{cell}",
+    description="Cells withheld by disclosure control (primary and complementary)",
+)
 
 
 # -- setup ----------------------------------------------------------------------------------
+
 
 @dataclass
 class _State:
@@ -125,10 +132,13 @@ _lock = threading.Lock()
 _state: _State | None = None
 
 
-def setup_telemetry(service_name: str | None = None, *,
-                    span_exporters: Sequence[SpanExporter] = (),
-                    metric_readers: Sequence[MetricReader] = (),
-                    instrument: bool = True) -> bool:
+def setup_telemetry(
+    service_name: str | None = None,
+    *,
+    span_exporters: Sequence[SpanExporter] = (),
+    metric_readers: Sequence[MetricReader] = (),
+    instrument: bool = True,
+) -> bool:
     """Start tracing and metrics in this process; True if telemetry is on.
 
     Idempotent: only the first call in a process does anything (later calls return the same
@@ -143,8 +153,9 @@ def setup_telemetry(service_name: str | None = None, *,
         if _flag("OTEL_SDK_DISABLED"):
             _state = _State(enabled=False)
             return False
-        exporters: list[SpanProcessor] = [SimpleSpanProcessor(ScrubbingSpanExporter(e))
-                                          for e in span_exporters]
+        exporters: list[SpanProcessor] = [
+            SimpleSpanProcessor(ScrubbingSpanExporter(e)) for e in span_exporters
+        ]
         readers = list(metric_readers)
         if _otlp_configured("TRACES"):
             exporters.append(BatchSpanProcessor(ScrubbingSpanExporter(_otlp_span_exporter())))
@@ -155,11 +166,13 @@ def setup_telemetry(service_name: str | None = None, *,
             log.debug("telemetry off: no OTEL_EXPORTER_OTLP_ENDPOINT")
             return False
 
-        resource = Resource.create({
-            "service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name or "renkei",
-            "service.namespace": "renkei",
-            "service.version": _version(),
-        })
+        resource = Resource.create(
+            {
+                "service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name or "renkei",
+                "service.namespace": "renkei",
+                "service.version": _version(),
+            }
+        )
         tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(TenantSpanProcessor())
         for processor in exporters:
@@ -167,12 +180,17 @@ def setup_telemetry(service_name: str | None = None, *,
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
         trace.set_tracer_provider(tracer_provider)
         metrics.set_meter_provider(meter_provider)
-        _state = _State(enabled=True, tracer_provider=tracer_provider,
-                        meter_provider=meter_provider)
+        _state = _State(
+            enabled=True, tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
         if instrument:
             _state.instrumentors = _instrument_libraries(tracer_provider)
-        log.info("telemetry on for %s: %d span exporter(s), %d metric reader(s)",
-                 resource.attributes["service.name"], len(exporters), len(readers))
+        log.info(
+            "telemetry on for %s: %d span exporter(s), %d metric reader(s)",
+            resource.attributes["service.name"],
+            len(exporters),
+            len(readers),
+        )
         return True
 
 
@@ -224,13 +242,18 @@ def _flag(name: str) -> bool:
 
 
 def _otlp_configured(signal: str) -> bool:
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+    return bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    )
 
 
 def _protocol(signal: str) -> str:
-    return (os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
-            or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc").strip()
+    return (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    ).strip()
 
 
 def _otlp_span_exporter() -> SpanExporter:
@@ -283,9 +306,11 @@ def _instrument_libraries(tracer_provider: TracerProvider) -> list[Any]:
 
         instrumentor = DjangoInstrumentor()
         instrumentor.instrument(
-            tracer_provider=tracer_provider, response_hook=_response_hook,
+            tracer_provider=tracer_provider,
+            response_hook=_response_hook,
             # Load balancer and container health probes every few seconds are noise.
-            excluded_urls=os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "healthz"))
+            excluded_urls=os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "healthz"),
+        )
         return instrumentor
 
     def psycopg():
@@ -293,8 +318,9 @@ def _instrument_libraries(tracer_provider: TracerProvider) -> list[Any]:
 
         instrumentor = PsycopgInstrumentor()
         # Statements only, never their parameters (PITFALLS: OpenTelemetry).
-        instrumentor.instrument(tracer_provider=tracer_provider, capture_parameters=False,
-                                enable_commenter=False)
+        instrumentor.instrument(
+            tracer_provider=tracer_provider, capture_parameters=False, enable_commenter=False
+        )
         _instrument_django_connections()
         return instrumentor
 
@@ -364,6 +390,7 @@ def _response_hook(request_span, request, response) -> None:
 
 # -- the tenant on every span -----------------------------------------------------------------
 
+
 def current_tenant_code() -> str | None:
     """The code of the tenant the database connection is in, or None (public, no Django)."""
     try:
@@ -410,15 +437,37 @@ def mark_tenant(code: str) -> None:
 
 # Attributes some instrumentation adds that could carry personal data. Same list as the
 # collector's attributes/drop-personal-data processor (infra/otel-collector.yaml).
-DROPPED_ATTRIBUTES = frozenset({
-    "http.url", "url.full", "http.target", "url.query", "url.path",
-    "client.address", "client.port", "http.client_ip", "net.peer.ip", "net.peer.port",
-    "net.sock.peer.addr", "net.sock.peer.port", "network.peer.address",
-    "user_agent.original", "http.user_agent", "enduser.id", "enduser.role", "enduser.scope",
-    "db.statement.parameters", "db.query.parameters", "celery.retry.reason",
-})
-DROPPED_PREFIXES = ("db.query.parameter.", "http.request.header.", "http.response.header.",
-                    "enduser.")
+DROPPED_ATTRIBUTES = frozenset(
+    {
+        "http.url",
+        "url.full",
+        "http.target",
+        "url.query",
+        "url.path",
+        "client.address",
+        "client.port",
+        "http.client_ip",
+        "net.peer.ip",
+        "net.peer.port",
+        "net.sock.peer.addr",
+        "net.sock.peer.port",
+        "network.peer.address",
+        "user_agent.original",
+        "http.user_agent",
+        "enduser.id",
+        "enduser.role",
+        "enduser.scope",
+        "db.statement.parameters",
+        "db.query.parameters",
+        "celery.retry.reason",
+    }
+)
+DROPPED_PREFIXES = (
+    "db.query.parameter.",
+    "http.request.header.",
+    "http.response.header.",
+    "enduser.",
+)
 KEPT_EXCEPTION_ATTRIBUTES = ("exception.type", "exception.escaped")
 
 
@@ -433,8 +482,9 @@ def scrub_span(span: ReadableSpan) -> ReadableSpan:
     events = []
     for event in span.events:
         if event.name == "exception":
-            kept = {k: v for k, v in (event.attributes or {}).items()
-                    if k in KEPT_EXCEPTION_ATTRIBUTES}
+            kept = {
+                k: v for k, v in (event.attributes or {}).items() if k in KEPT_EXCEPTION_ATTRIBUTES
+            }
         else:
             kept = {k: v for k, v in (event.attributes or {}).items() if _keep(k)}
         events.append(Event(event.name, kept, event.timestamp))
@@ -442,10 +492,19 @@ def scrub_span(span: ReadableSpan) -> ReadableSpan:
     if status.description:
         status = Status(status.status_code, None)
     return ReadableSpan(
-        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
-        attributes=attributes, events=events, links=span.links, kind=span.kind,
-        status=status, start_time=span.start_time, end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope)
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 class ScrubbingSpanExporter(SpanExporter):
@@ -466,6 +525,7 @@ class ScrubbingSpanExporter(SpanExporter):
 
 # -- our own spans and metrics ------------------------------------------------------------------
 
+
 def _error(span, exc: BaseException) -> None:
     # The type only: exception messages may quote data (see ScrubbingSpanExporter).
     span.set_attribute("error.type", type(exc).__qualname__)
@@ -473,13 +533,18 @@ def _error(span, exc: BaseException) -> None:
 
 
 @contextmanager
-def span(name: str, *, parent: otel_context.Context | None = None,
-         **attributes: str | bool | int | float) -> Iterator[trace.Span]:
+def span(
+    name: str, *, parent: otel_context.Context | None = None, **attributes: str | bool | int | float
+) -> Iterator[trace.Span]:
     """A span of ours. Attribute values must be codes, names of things or numbers: never
     personal data. Exceptions mark it failed with their type only, and propagate."""
-    with _tracer.start_as_current_span(name, context=parent, attributes=attributes,
-                                       record_exception=False,
-                                       set_status_on_exception=False) as current:
+    with _tracer.start_as_current_span(
+        name,
+        context=parent,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
         try:
             yield current
         except BaseException as e:
@@ -488,9 +553,14 @@ def span(name: str, *, parent: otel_context.Context | None = None,
 
 
 @contextmanager
-def tenant_span(code: str, name: str = TENANT_SPAN, *, remote: bool = False,
-                parent: otel_context.Context | None = None,
-                **attributes: str | bool | int | float) -> Iterator[trace.Span]:
+def tenant_span(
+    code: str,
+    name: str = TENANT_SPAN,
+    *,
+    remote: bool = False,
+    parent: otel_context.Context | None = None,
+    **attributes: str | bool | int | float,
+) -> Iterator[trace.Span]:
     """The child span of one tenant in a federation fan-out::
 
         with telemetry.span("renkei.federation.query", metric=metric.name):
@@ -504,8 +574,12 @@ def tenant_span(code: str, name: str = TENANT_SPAN, *, remote: bool = False,
     """
     if not _CODE.fullmatch(code or ""):
         raise ValueError(f"not a tenant code: {code!r}")
-    with span(name, parent=parent, **{TENANT_ATTRIBUTE: code, "renkei.tenant.remote": remote},
-              **attributes) as current:
+    with span(
+        name,
+        parent=parent,
+        **{TENANT_ATTRIBUTE: code, "renkei.tenant.remote": remote},
+        **attributes,
+    ) as current:
         yield current
 
 
@@ -523,29 +597,36 @@ def traced_import(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(connector, municipality, *args, **kwargs):
-        name = _label(connector if isinstance(connector, str)
-                      else getattr(connector, "name", None))
+        name = _label(connector if isinstance(connector, str) else getattr(connector, "name", None))
         code = getattr(municipality, "code", municipality)
         code = code if isinstance(code, str) and _CODE.fullmatch(code) else PUBLIC
         started = time.monotonic()
-        with span(CONNECTOR_RUN_SPAN, **{TENANT_ATTRIBUTE: code, CONNECTOR_ATTRIBUTE: name}
-                  ) as current:
+        with span(
+            CONNECTOR_RUN_SPAN, **{TENANT_ATTRIBUTE: code, CONNECTOR_ATTRIBUTE: name}
+        ) as current:
             try:
                 run = func(connector, municipality, *args, **kwargs)
             except BaseException:
-                record_import(None, connector=name, tenant_code=code,
-                              seconds=time.monotonic() - started)
+                record_import(
+                    None, connector=name, tenant_code=code, seconds=time.monotonic() - started
+                )
                 raise
-            record_import(run, connector=name, tenant_code=code,
-                          seconds=time.monotonic() - started, on_span=current)
+            record_import(
+                run,
+                connector=name,
+                tenant_code=code,
+                seconds=time.monotonic() - started,
+                on_span=current,
+            )
             return run
 
     wrapper.__renkei_traced__ = True
     return wrapper
 
 
-def record_import(run: Any, *, connector: str, tenant_code: str, seconds: float,
-                  on_span: trace.Span | None = None) -> None:
+def record_import(
+    run: Any, *, connector: str, tenant_code: str, seconds: float, on_span: trace.Span | None = None
+) -> None:
     """Metrics (and span attributes) of one finished import run; ``run`` None = it raised."""
     status = _label(getattr(run, "status", None), "error") if run is not None else "error"
     base = {CONNECTOR_ATTRIBUTE: connector, TENANT_ATTRIBUTE: tenant_code}
@@ -561,8 +642,15 @@ def record_import(run: Any, *, connector: str, tenant_code: str, seconds: float,
     if rejected:
         _import_rows.add(rejected, {**base, "renkei.import.outcome": "rejected"})
     if on_span is not None and on_span.is_recording():
-        on_span.set_attributes({ROWS_READ: read, ROWS_ACCEPTED: accepted, ROWS_REJECTED: rejected,
-                             IMPORT_STATUS: status, IMPORT_RUN: int(getattr(run, "pk", 0) or 0)})
+        on_span.set_attributes(
+            {
+                ROWS_READ: read,
+                ROWS_ACCEPTED: accepted,
+                ROWS_REJECTED: rejected,
+                IMPORT_STATUS: status,
+                IMPORT_RUN: int(getattr(run, "pk", 0) or 0),
+            }
+        )
         if status != "succeeded":
             on_span.set_status(Status(StatusCode.ERROR, status))
 
@@ -572,10 +660,14 @@ def record_suppressed_cells(n: int, metric_name: str, *, tenant_code: str | None
     definition's name, e.g. ``attendance.absence_days``) for the current tenant."""
     if n <= 0:
         return
-    code = tenant_code if tenant_code and _CODE.fullmatch(tenant_code) else (
-        current_tenant_code() or PUBLIC)
-    _suppressed_cells.add(int(n), {"renkei.metric.name": _label(metric_name, "other"),
-                                   TENANT_ATTRIBUTE: code})
+    code = (
+        tenant_code
+        if tenant_code and _CODE.fullmatch(tenant_code)
+        else (current_tenant_code() or PUBLIC)
+    )
+    _suppressed_cells.add(
+        int(n), {"renkei.metric.name": _label(metric_name, "other"), TENANT_ATTRIBUTE: code}
+    )
 
 
 __all__ = [

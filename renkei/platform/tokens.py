@@ -46,12 +46,16 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=5)
 
 REFUSED = "API トークンが無効です。"
 REFUSED_UNKNOWN = REFUSED + "トークンを確認してください（発行時に一度だけ表示されたものです）。"
-REFUSED_OTHER_TENANT = "この API トークンはこの自治体では使えません（発行した自治体でのみ有効です）。"
+REFUSED_OTHER_TENANT = (
+    "この API トークンはこの自治体では使えません（発行した自治体でのみ有効です）。"
+)
 REFUSED_EXPIRED = "API トークンの有効期限が切れています。新しいトークンを発行してください。"
 REFUSED_REVOKED = "API トークンは失効しています。新しいトークンを発行してください。"
 REFUSED_NO_MEMBERSHIP = "API トークンの利用者は、この自治体でこの役割をもう持っていません。"
-REFUSED_ORIGIN = ("このトークンは、このサイト（{origin}）からは使えません。"
-                  "トークンの「利用を許可するサイト」に登録されたサイトからのみ使えます。")
+REFUSED_ORIGIN = (
+    "このトークンは、このサイト（{origin}）からは使えません。"
+    "トークンの「利用を許可するサイト」に登録されたサイトからのみ使えます。"
+)
 
 
 class TokenError(ValueError):
@@ -73,8 +77,11 @@ def hash_secret(secret: str) -> str:
 
 
 def _held_roles(user, municipality) -> set[str]:
-    return set(Membership.objects.filter(user=user, municipality=municipality)
-               .values_list("role", flat=True))
+    return set(
+        Membership.objects.filter(user=user, municipality=municipality).values_list(
+            "role", flat=True
+        )
+    )
 
 
 def _may_carry(held: set[str], role: str) -> bool:
@@ -94,12 +101,21 @@ def normalize_origin(text: str) -> str:
         port = parts.port
     except ValueError:
         parts, port = None, None
-    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-            or parts.path or parts.query or parts.fragment or parts.username
-            or "*" in value):
-        raise TokenError(f"「{text.strip()}」はサイトのオリジンではありません。"
-                         "https://example.jp または http://127.0.0.1:8080 の形で書いてください"
-                         "（パスや * は書けません）。")
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or "*" in value
+    ):
+        raise TokenError(
+            f"「{text.strip()}」はサイトのオリジンではありません。"
+            "https://example.jp または http://127.0.0.1:8080 の形で書いてください"
+            "（パスや * は書けません）。"
+        )
     host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
@@ -107,8 +123,10 @@ def normalize_origin(text: str) -> str:
         try:  # browsers send an internationalised name as punycode (例え.jp -> xn--r8jz45g.jp)
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
-            raise TokenError(f"「{text.strip()[:60]}」のホスト名はドメイン名として正しくありません"
-                             "（区切りの間は 63 文字まで）。") from None
+            raise TokenError(
+                f"「{text.strip()[:60]}」のホスト名はドメイン名として正しくありません"
+                "（区切りの間は 63 文字まで）。"
+            ) from None
     origin = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
     if len(origin) > MAX_ORIGIN_LENGTH:
         raise TokenError(f"「{text.strip()[:40]}…」は長すぎます（{MAX_ORIGIN_LENGTH} 文字まで）。")
@@ -128,10 +146,17 @@ def origin_allowed(token: ApiToken, origin: str | None, own_origin: str) -> bool
 
 
 @transaction.atomic
-def issue_token(user, municipality, *, name: str, role: str | None = None,
-                metrics: Sequence[str] = (), widget: bool = False,
-                allowed_origins: Sequence[str] = (),
-                expires_in: dt.timedelta = DEFAULT_LIFETIME) -> IssuedToken:
+def issue_token(
+    user,
+    municipality,
+    *,
+    name: str,
+    role: str | None = None,
+    metrics: Sequence[str] = (),
+    widget: bool = False,
+    allowed_origins: Sequence[str] = (),
+    expires_in: dt.timedelta = DEFAULT_LIFETIME,
+) -> IssuedToken:
     """Create a token and return it with its secret (the only time the secret exists).
 
     ``role`` defaults to the user's one role in the municipality; a user with several must
@@ -144,7 +169,9 @@ def issue_token(user, municipality, *, name: str, role: str | None = None,
             raise TokenError("この自治体での役割が 1 つに決まりません。役割を指定してください。")
         role = next(iter(held))
     if not _may_carry(held, role):
-        raise TokenError(f"この自治体で役割「{role}」を持っていないため、そのトークンは発行できません。")
+        raise TokenError(
+            f"この自治体で役割「{role}」を持っていないため、そのトークンは発行できません。"
+        )
     metric_names = sorted({m.strip() for m in metrics if m.strip()})
     if widget and not metric_names:
         raise TokenError("ウィジェット用トークンには、読める指標を 1 つ以上指定してください。")
@@ -153,11 +180,17 @@ def issue_token(user, municipality, *, name: str, role: str | None = None,
         raise TokenError(f"有効期間は {MAX_LIFETIME.days} 日以内で指定してください。")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        name=name, user=user, municipality=municipality, role=role,
-        kind=ApiToken.Kind.WIDGET if widget else ApiToken.Kind.API, metrics=metric_names,
+        name=name,
+        user=user,
+        municipality=municipality,
+        role=role,
+        kind=ApiToken.Kind.WIDGET if widget else ApiToken.Kind.API,
+        metrics=metric_names,
         allowed_origins=origins,
-        token_hash=hash_secret(secret), prefix=secret[:10],
-        expires_at=timezone.now() + expires_in)
+        token_hash=hash_secret(secret),
+        prefix=secret[:10],
+        expires_at=timezone.now() + expires_in,
+    )
     return IssuedToken(token=token, secret=secret)
 
 
@@ -173,8 +206,11 @@ def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Pri
     Checks, in order: known, this municipality, not revoked, not expired, user active and still
     holding the role there.
     """
-    token = (ApiToken.objects.select_related("user", "municipality")
-             .filter(token_hash=hash_secret(secret.strip())).first())
+    token = (
+        ApiToken.objects.select_related("user", "municipality")
+        .filter(token_hash=hash_secret(secret.strip()))
+        .first()
+    )
     if token is None:
         raise TokenRefused(REFUSED_UNKNOWN)
     if token.municipality.code != municipality.code:
@@ -189,14 +225,22 @@ def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Pri
         raise TokenRefused(REFUSED_NO_MEMBERSHIP)
     school_codes: frozenset[str] = frozenset()
     if token.role in SCHOOL_ROLES:
-        school_codes = frozenset(code for m in memberships if m.role == token.role
-                                 for code in m.school_codes)
+        school_codes = frozenset(
+            code for m in memberships if m.role == token.role for code in m.school_codes
+        )
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     principal = policy.Principal(
         user_id=token.user_id,
         username=f"{token.user.get_username()[:120]} [token {token.prefix}]",
-        grants=(policy.Grant(role=token.role, municipality_code=municipality.code,
-                             prefecture_code=None, school_codes=school_codes),),
-        step_up=False)
+        grants=(
+            policy.Grant(
+                role=token.role,
+                municipality_code=municipality.code,
+                prefecture_code=None,
+                school_codes=school_codes,
+            ),
+        ),
+        step_up=False,
+    )
     return token, principal

@@ -34,7 +34,9 @@ class SecondFactorForm(OTPTokenForm):
     otp_error_messages = dict(
         OTPTokenForm.otp_error_messages,
         token_required=_("ワンタイムパスワードを入力してください。"),
-        invalid_token=_("ワンタイムパスワードが違います。認証アプリの最新の 6 桁を入力してください。"),
+        invalid_token=_(
+            "ワンタイムパスワードが違います。認証アプリの最新の 6 桁を入力してください。"
+        ),
     )
 
 

@@ -24,8 +24,9 @@ class OnboardingError(ValueError):
     """Onboarding refused; the message says why in Japanese."""
 
 
-def do_onboard_municipality(code: str, name: str, prefecture_code: str | None = None
-                            ) -> Municipality:
+def do_onboard_municipality(
+    code: str, name: str, prefecture_code: str | None = None
+) -> Municipality:
     """Create a municipality, its domain and its schema, atomically.
 
     Either the rows and the schema all exist afterwards, or none of them do.
@@ -41,7 +42,8 @@ def do_onboard_municipality(code: str, name: str, prefecture_code: str | None = 
     if prefecture_code is not None and prefecture_code != code[:2]:
         raise OnboardingError(
             f"自治体コード {code} は都道府県コード {code[:2]} に属しますが、"
-            f"--prefecture {prefecture_code} が指定されました。")
+            f"--prefecture {prefecture_code} が指定されました。"
+        )
     if not name:
         raise OnboardingError("自治体名を指定してください（例: --name 渋谷区）。")
     existing = Municipality.objects.filter(code=code).first()
@@ -52,11 +54,15 @@ def do_onboard_municipality(code: str, name: str, prefecture_code: str | None = 
 
     with transaction.atomic():
         municipality = Municipality(
-            code=code, name=name, prefecture=Prefecture.for_code(code[:2]),
-            pseudonym_key=new_encrypted_tenant_key())
+            code=code,
+            name=name,
+            prefecture=Prefecture.for_code(code[:2]),
+            pseudonym_key=new_encrypted_tenant_key(),
+        )
         municipality.save()
         create_tenant_schema(municipality.schema_name)
-        Domain.objects.create(domain=f"{code}.{settings.BASE_DOMAIN}", tenant=municipality,
-                              is_primary=True)
+        Domain.objects.create(
+            domain=f"{code}.{settings.BASE_DOMAIN}", tenant=municipality, is_primary=True
+        )
     log.info("onboarded municipality %s (schema %s)", code, municipality.schema_name)
     return municipality

@@ -17,7 +17,8 @@ class OnboardForm(forms.ModelForm):
         code, prefecture = cleaned.get("code"), cleaned.get("prefecture")
         if code and prefecture and code[:2] != prefecture.code:
             raise forms.ValidationError(
-                f"自治体コード {code} は都道府県コード {code[:2]} に属します（指定: {prefecture.code}）。")
+                f"自治体コード {code} は都道府県コード {code[:2]} に属します（指定: {prefecture.code}）。"
+            )
         return cleaned
 
 
@@ -35,9 +36,18 @@ class MunicipalityAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["code", "name", "prefecture"]
-        return ["code", "name", "prefecture", "schema_name", "created_at", "min_cell_size",
-                "retention_years", "alert_consecutive_absence_days", "alert_monthly_absence_days",
-                "alert_yearly_absence_days"]
+        return [
+            "code",
+            "name",
+            "prefecture",
+            "schema_name",
+            "created_at",
+            "min_cell_size",
+            "retention_years",
+            "alert_consecutive_absence_days",
+            "alert_monthly_absence_days",
+            "alert_yearly_absence_days",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else ["code", "prefecture", "schema_name", "created_at"]

@@ -69,7 +69,9 @@ def validate_municipality_code(code: str) -> str:
 def validate_prefecture_code(code: str) -> str:
     """Return ``code`` if it is a JIS X 0401 prefecture code 01–47, else raise CodeError."""
     if not isinstance(code, str) or code not in PREFECTURES:
-        raise CodeError(f"都道府県コード「{_shown(code)}」はありません（JIS X 0401 の 01〜47 を指定してください）。")
+        raise CodeError(
+            f"都道府県コード「{_shown(code)}」はありません（JIS X 0401 の 01〜47 を指定してください）。"
+        )
     return code
 
 
@@ -86,7 +88,9 @@ def validate_school_code(code: str) -> str:
             f"学校コード「{_shown(code)}」の形式が違います（英字 1 文字 + 数字 12 桁の 13 文字、例: B113210000011）。"
         )
     if match["type"] not in SCHOOL_TYPES:
-        raise CodeError(f"学校コード「{_shown(code)}」の学校種「{match['type']}」は知られていません。")
+        raise CodeError(
+            f"学校コード「{_shown(code)}」の学校種「{match['type']}」は知られていません。"
+        )
     validate_prefecture_code(match["pref"])
     return code
 

@@ -12,6 +12,7 @@ from renkei.tenants.models import Municipality
 
 # -- one writer of a tenant's data at a time ----------------------------------------------------
 
+
 def _write_lock_key(schema_name: str) -> str:
     return f"renkei-import:{schema_name}"
 
@@ -26,16 +27,18 @@ def tenant_write_session(schema_name: str) -> Iterator[None]:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))",
-                           [_write_lock_key(schema_name)])
+            cursor.execute(
+                "SELECT pg_advisory_unlock(hashtext(%s))", [_write_lock_key(schema_name)]
+            )
 
 
 def tenant_write_lock() -> None:
     """Wait for the current tenant's running import, then hold its write lock to the end of
     the current transaction (a rollup refresh, a purge)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
-                       [_write_lock_key(connection.schema_name)])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", [_write_lock_key(connection.schema_name)]
+        )
 
 
 class UnknownTenant(LookupError):

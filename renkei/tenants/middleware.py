@@ -91,6 +91,9 @@ def _not_found(request, reason: str):
     request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
     if request.path_info.rstrip("/").endswith("/graphql"):
         # An API client reads errors in the GraphQL shape, like every other refusal there.
-        return JsonResponse({"errors": [{"message": reason, "extensions": {"code": "NOT_FOUND"}}]},
-                            status=404, json_dumps_params={"ensure_ascii": False})
+        return JsonResponse(
+            {"errors": [{"message": reason, "extensions": {"code": "NOT_FOUND"}}]},
+            status=404,
+            json_dumps_params={"ensure_ascii": False},
+        )
     return render(request, "tenants/not_found.html", {"reason": reason}, status=404)

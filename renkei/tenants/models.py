@@ -33,8 +33,9 @@ def municipality_code_validator(value: str) -> None:
 
 
 class Prefecture(models.Model):
-    code = models.CharField("都道府県コード", max_length=2, primary_key=True,
-                            validators=[prefecture_code_validator])
+    code = models.CharField(
+        "都道府県コード", max_length=2, primary_key=True, validators=[prefecture_code_validator]
+    )
     name = models.CharField("名称", max_length=10)
 
     class Meta:
@@ -55,25 +56,36 @@ class Prefecture(models.Model):
 class Municipality(TenantMixin):
     """A municipality (自治体) and its schema ``m<code>``."""
 
-    code = models.CharField("全国地方公共団体コード", max_length=6, unique=True,
-                            validators=[municipality_code_validator])
+    code = models.CharField(
+        "全国地方公共団体コード",
+        max_length=6,
+        unique=True,
+        validators=[municipality_code_validator],
+    )
     name = models.CharField("名称", max_length=50)
-    prefecture = models.ForeignKey(Prefecture, on_delete=models.PROTECT,
-                                   related_name="municipalities")
+    prefecture = models.ForeignKey(
+        Prefecture, on_delete=models.PROTECT, related_name="municipalities"
+    )
     created_at = models.DateTimeField("登録日時", auto_now_add=True)
 
     # Tenant settings.
     min_cell_size = models.PositiveSmallIntegerField(
-        "最小セルサイズ k", default=MIN_CELL_SIZE_FLOOR,
-        help_text="公開する集計の各セルに必要な最少人数。10 以上で、引き上げのみ可能。")
+        "最小セルサイズ k",
+        default=MIN_CELL_SIZE_FLOOR,
+        help_text="公開する集計の各セルに必要な最少人数。10 以上で、引き上げのみ可能。",
+    )
     retention_years = models.PositiveSmallIntegerField(
-        "卒業後の保存年数", default=5, help_text="指導要録（様式2）に合わせ既定は 5 年。")
-    alert_consecutive_absence_days = models.PositiveSmallIntegerField("連続欠席アラート（日）",
-                                                                      default=3)
-    alert_monthly_absence_days = models.PositiveSmallIntegerField("月間欠席アラート（日）",
-                                                                  default=10)
-    alert_yearly_absence_days = models.PositiveSmallIntegerField("年間欠席アラート（日）",
-                                                                 default=30)
+        "卒業後の保存年数", default=5, help_text="指導要録（様式2）に合わせ既定は 5 年。"
+    )
+    alert_consecutive_absence_days = models.PositiveSmallIntegerField(
+        "連続欠席アラート（日）", default=3
+    )
+    alert_monthly_absence_days = models.PositiveSmallIntegerField(
+        "月間欠席アラート（日）", default=10
+    )
+    alert_yearly_absence_days = models.PositiveSmallIntegerField(
+        "年間欠席アラート（日）", default=30
+    )
 
     # The tenant's pseudonymization key, encrypted with the master key (renkei.platform.keys).
     pseudonym_key = models.TextField(editable=False)
@@ -92,12 +104,18 @@ class Municipality(TenantMixin):
         verbose_name_plural = "自治体"
         ordering = ["code"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(min_cell_size__gte=MIN_CELL_SIZE_FLOOR),
-                                   name="municipality_min_cell_size_at_least_10"),
-            models.CheckConstraint(condition=models.Q(retention_years__gte=1),
-                                   name="municipality_retention_at_least_1_year"),
-            models.CheckConstraint(condition=models.Q(schema_name=models.functions.Concat(
-                models.Value("m"), "code")), name="municipality_schema_name_from_code"),
+            models.CheckConstraint(
+                condition=models.Q(min_cell_size__gte=MIN_CELL_SIZE_FLOOR),
+                name="municipality_min_cell_size_at_least_10",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(retention_years__gte=1),
+                name="municipality_retention_at_least_1_year",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(schema_name=models.functions.Concat(models.Value("m"), "code")),
+                name="municipality_schema_name_from_code",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -107,13 +125,19 @@ class Municipality(TenantMixin):
         if self.code and self.prefecture_id and self.code[:2] != self.prefecture_id:
             raise ValidationError(
                 f"自治体コード {self.code} は都道府県コード {self.code[:2]} に属します"
-                f"（指定された都道府県は {self.prefecture_id}）。")
+                f"（指定された都道府県は {self.prefecture_id}）。"
+            )
         if self.pk:
-            previous = type(self).objects.filter(pk=self.pk).values_list("min_cell_size",
-                                                                          flat=True).first()
+            previous = (
+                type(self)
+                .objects.filter(pk=self.pk)
+                .values_list("min_cell_size", flat=True)
+                .first()
+            )
             if previous is not None and self.min_cell_size < previous:
                 raise ValidationError(
-                    f"最小セルサイズ k は引き上げのみ可能です（現在 {previous}、指定 {self.min_cell_size}）。")
+                    f"最小セルサイズ k は引き上げのみ可能です（現在 {previous}、指定 {self.min_cell_size}）。"
+                )
 
     def save(self, *args, **kwargs) -> None:
         # The schema name is derived from the validated code and nothing else.
@@ -139,14 +163,14 @@ class Release(models.Model):
     new row (old rows are removed when the new one is stored).
     """
 
-    prefecture = models.ForeignKey(Prefecture, on_delete=models.CASCADE,
-                                   related_name="releases")
+    prefecture = models.ForeignKey(Prefecture, on_delete=models.CASCADE, related_name="releases")
     table = models.CharField(max_length=100)
     school_year = models.PositiveSmallIntegerField()
     version = models.CharField(max_length=64)
     cells = models.JSONField()
     primary_cells = models.PositiveIntegerField(
-        help_text="セル数のうち k 人未満（秘匿が必須）のもの")
+        help_text="セル数のうち k 人未満（秘匿が必須）のもの"
+    )
     withheld_cells = models.PositiveIntegerField(help_text="秘匿したセルの数（補完秘匿を含む）")
     total_cells = models.PositiveIntegerField()
     computed_at = models.DateTimeField(auto_now_add=True)
@@ -154,8 +178,11 @@ class Release(models.Model):
     class Meta:
         verbose_name = "公開表"
         verbose_name_plural = "公開表"
-        constraints = [models.UniqueConstraint(fields=["prefecture", "table", "school_year",
-                                                       "version"], name="release_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prefecture", "table", "school_year", "version"], name="release_once"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.prefecture_id} {self.table} {self.school_year}"

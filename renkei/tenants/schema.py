@@ -77,8 +77,9 @@ def create_tenant_schema(schema_name: str) -> None:
         cursor.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema_name)))
     if not ddl.replayable:
         log.warning("tenant migrations need Python; migrating %s the slow way", schema_name)
-        call_command("migrate_schemas", tenant=True, schema_name=schema_name,
-                     interactive=False, verbosity=0)
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=0
+        )
         connection.set_schema_to_public()
         return
     connection.set_schema(schema_name, include_public=False)
@@ -89,7 +90,8 @@ def create_tenant_schema(schema_name: str) -> None:
         recorder = MigrationRecorder(connection)
         recorder.ensure_schema()
         recorder.migration_qs.bulk_create(
-            recorder.Migration(app=app, name=name) for app, name in ddl.migrations)
+            recorder.Migration(app=app, name=name) for app, name in ddl.migrations
+        )
     finally:
         connection.set_schema_to_public()
 

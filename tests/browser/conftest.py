@@ -30,8 +30,13 @@ PACKAGES = ["chromium", "fonts-noto-cjk"]  # the font: screenshots of Japanese p
 
 
 def _apt_get(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["apt-get", *args], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return subprocess.run(
+        ["apt-get", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 def _install_chromium() -> str:

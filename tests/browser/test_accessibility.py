@@ -12,13 +12,17 @@ pytestmark = pytest.mark.slow
 
 CODE = "131130"
 PAGES = {
-    f"teacher-{CODE}": [f"/m/{CODE}/", f"/m/{CODE}/boards/classes/", "class board",
-                        "pupil board"],
+    f"teacher-{CODE}": [f"/m/{CODE}/", f"/m/{CODE}/boards/classes/", "class board", "pupil board"],
     f"board-{CODE}": [f"/m/{CODE}/analysis/long-term-absence/", f"/m/{CODE}/analysis/schools/"],
-    f"admin-{CODE}": [f"/m/{CODE}/manage/", f"/m/{CODE}/manage/imports/",
-                      f"/m/{CODE}/manage/connectors/", f"/m/{CODE}/manage/opt-outs/",
-                      f"/m/{CODE}/manage/access-log/", f"/m/{CODE}/manage/widgets/",
-                      f"/m/{CODE}/manage/members/"],
+    f"admin-{CODE}": [
+        f"/m/{CODE}/manage/",
+        f"/m/{CODE}/manage/imports/",
+        f"/m/{CODE}/manage/connectors/",
+        f"/m/{CODE}/manage/opt-outs/",
+        f"/m/{CODE}/manage/access-log/",
+        f"/m/{CODE}/manage/widgets/",
+        f"/m/{CODE}/manage/members/",
+    ],
     "pref-13": ["/prefecture/", "/prefecture/token/"],
 }
 AXE_RULES = {"runOnly": ["wcag2a", "wcag2aa"]}
@@ -69,8 +73,7 @@ def test_pages_pass_axe_at_desktop_and_tablet_width(page, demo_server, username)
             found = _audit(page, axe)
             if found:
                 problems[f"{url} at {viewport['width']}px"] = found
-    assert not problems, "\n\n".join(f"{where}:\n" + "\n".join(p) for where, p in
-                                     problems.items())
+    assert not problems, "\n\n".join(f"{where}:\n" + "\n".join(p) for where, p in problems.items())
 
 
 def test_keyboard_focus_is_always_visible(page, demo_server):

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.slow
 
 ANALYST = "pref-13"
 # The demo's wards and cities, and its small towns and villages, in code order.
-MUNICIPALITIES = sorted([code for code, _ in DEMO_MUNICIPALITIES]
-                        + [code for code, _, _ in DEMO_SMALL_MUNICIPALITIES])
+MUNICIPALITIES = sorted(
+    [code for code, _ in DEMO_MUNICIPALITIES] + [code for code, _, _ in DEMO_SMALL_MUNICIPALITIES]
+)
 
 
 def choose(page, metric: str, year: str, breakdown: str | None) -> None:
@@ -126,8 +127,11 @@ def test_analyst_token_reads_the_federation_api(page, demo_server):
     query = '{ prefecture(code: "13") { name } }'
     api = page.context.request
     page.context.clear_cookies()
-    answer = api.post(f"{base}/federation/graphql", data={"query": query},
-                      headers={"Authorization": f"Bearer {token}"})
+    answer = api.post(
+        f"{base}/federation/graphql",
+        data={"query": query},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert answer.status == 200 and answer.json()["data"]["prefecture"]["name"] == "東京都"
     # and without the token the same request is refused
     anonymous = api.post(f"{base}/federation/graphql", data={"query": query}).json()

@@ -62,8 +62,7 @@ def two_sites():
     other.close()
 
 
-def issue_widget_token(page, base_url: str, origin: str, *, snippet: str = "widget-snippet"
-                       ) -> str:
+def issue_widget_token(page, base_url: str, origin: str, *, snippet: str = "widget-snippet") -> str:
     """Through the admin page, as the administrator would; returns the snippet shown
     (`widget-snippet`: script + element, `widget-iframe-snippet`: the iframe)."""
     page.goto(f"{base_url}/m/{CODE}/manage/widgets/")
@@ -153,12 +152,12 @@ def test_widget_on_allowed_and_other_origin(page, browser, demo_server, two_site
     assert "Access-Control-Allow-Origin" not in refused.headers, dict(refused.headers)
 
 
-def test_iframe_widget_is_framed_only_by_the_allowed_origin(page, browser, demo_server,
-                                                            two_sites):
+def test_iframe_widget_is_framed_only_by_the_allowed_origin(page, browser, demo_server, two_sites):
     allowed, other = two_sites
     sign_in(page, demo_server.base_url, ADMIN)
-    snippet = issue_widget_token(page, demo_server.base_url, allowed.origin,
-                                 snippet="widget-iframe-snippet")
+    snippet = issue_widget_token(
+        page, demo_server.base_url, allowed.origin, snippet="widget-iframe-snippet"
+    )
     assert "<iframe" in snippet and "#token=" in snippet, snippet
     allowed.publish(snippet)
     other.publish(snippet)
@@ -177,8 +176,9 @@ def test_iframe_widget_is_framed_only_by_the_allowed_origin(page, browser, demo_
         site_page.wait_for_timeout(1000)
         embedded = [f for f in site_page.frames if f != site_page.main_frame]
         assert embedded, "no iframe on the other site"
-        assert all(f.locator("renkei-chart").count() == 0 for f in embedded), \
+        assert all(f.locator("renkei-chart").count() == 0 for f in embedded), (
             "the widget frame was shown on a site its token does not list"
+        )
         screenshot(site_page, "widget-iframe-other-origin")
     finally:
         visitor.close()

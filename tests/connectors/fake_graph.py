@@ -34,36 +34,93 @@ import pytest
 
 APPS = ("outlook", "word", "excel", "powerpoint", "onenote", "teams")
 M365_COLUMNS = [
-    "Report Refresh Date", "User Principal Name", "Last Activation Date", "Last Activity Date",
-    "Report Period", "Windows", "Mac", "Mobile", "Web",
-    "Outlook", "Word", "Excel", "PowerPoint", "OneNote", "Teams",
-    *[f"{app} ({platform})" for platform in ("Windows", "Mac", "Mobile", "Web")
-      for app in ("Outlook", "Word", "Excel", "PowerPoint", "OneNote", "Teams")],
+    "Report Refresh Date",
+    "User Principal Name",
+    "Last Activation Date",
+    "Last Activity Date",
+    "Report Period",
+    "Windows",
+    "Mac",
+    "Mobile",
+    "Web",
+    "Outlook",
+    "Word",
+    "Excel",
+    "PowerPoint",
+    "OneNote",
+    "Teams",
+    *[
+        f"{app} ({platform})"
+        for platform in ("Windows", "Mac", "Mobile", "Web")
+        for app in ("Outlook", "Word", "Excel", "PowerPoint", "OneNote", "Teams")
+    ],
 ]
 TEAMS_COLUMNS = [
-    "Report Refresh Date", "Tenant Display Name", "Shared Channel Tenant Display Names",
-    "User Id", "User Principal Name", "Last Activity Date", "Is Deleted", "Deleted Date",
-    "Assigned Products", "Team Chat Message Count", "Private Chat Message Count", "Call Count",
-    "Meeting Count", "Post Messages", "Reply Messages", "Urgent Messages",
-    "Meetings Organized Count", "Meetings Attended Count", "Ad Hoc Meetings Organized Count",
-    "Ad Hoc Meetings Attended Count", "Scheduled One-time Meetings Organized Count",
-    "Scheduled One-time Meetings Attended Count", "Scheduled Recurring Meetings Organized Count",
-    "Scheduled Recurring Meetings Attended Count", "Audio Duration", "Video Duration",
-    "Screen Share Duration", "Audio Duration In Seconds", "Video Duration In Seconds",
-    "Screen Share Duration In Seconds", "Has Other Action", "Is Licensed", "Report Period",
+    "Report Refresh Date",
+    "Tenant Display Name",
+    "Shared Channel Tenant Display Names",
+    "User Id",
+    "User Principal Name",
+    "Last Activity Date",
+    "Is Deleted",
+    "Deleted Date",
+    "Assigned Products",
+    "Team Chat Message Count",
+    "Private Chat Message Count",
+    "Call Count",
+    "Meeting Count",
+    "Post Messages",
+    "Reply Messages",
+    "Urgent Messages",
+    "Meetings Organized Count",
+    "Meetings Attended Count",
+    "Ad Hoc Meetings Organized Count",
+    "Ad Hoc Meetings Attended Count",
+    "Scheduled One-time Meetings Organized Count",
+    "Scheduled One-time Meetings Attended Count",
+    "Scheduled Recurring Meetings Organized Count",
+    "Scheduled Recurring Meetings Attended Count",
+    "Audio Duration",
+    "Video Duration",
+    "Screen Share Duration",
+    "Audio Duration In Seconds",
+    "Video Duration In Seconds",
+    "Screen Share Duration In Seconds",
+    "Has Other Action",
+    "Is Licensed",
+    "Report Period",
 ]
-_APP_COLUMN = {"outlook": "Outlook", "word": "Word", "excel": "Excel",
-               "powerpoint": "PowerPoint", "onenote": "OneNote", "teams": "Teams"}
-_APP_JSON = {"outlook": "outlook", "word": "word", "excel": "excel",
-             "powerpoint": "powerPoint", "onenote": "oneNote", "teams": "teams"}
+_APP_COLUMN = {
+    "outlook": "Outlook",
+    "word": "Word",
+    "excel": "Excel",
+    "powerpoint": "PowerPoint",
+    "onenote": "OneNote",
+    "teams": "Teams",
+}
+_APP_JSON = {
+    "outlook": "outlook",
+    "word": "word",
+    "excel": "excel",
+    "powerpoint": "powerPoint",
+    "onenote": "oneNote",
+    "teams": "teams",
+}
 _TEAMS_JSON = {  # CSV column -> JSON property of teamsUserActivityUserDetail
-    "Report Refresh Date": "reportRefreshDate", "User Principal Name": "userPrincipalName",
-    "Last Activity Date": "lastActivityDate", "Is Deleted": "isDeleted",
-    "Deleted Date": "deletedDate", "Team Chat Message Count": "teamChatMessageCount",
-    "Private Chat Message Count": "privateChatMessageCount", "Call Count": "callCount",
-    "Meeting Count": "meetingCount", "Post Messages": "postMessages",
-    "Reply Messages": "replyMessages", "Meetings Organized Count": "meetingsOrganizedCount",
-    "Meetings Attended Count": "meetingsAttendedCount", "Has Other Action": "hasOtherAction",
+    "Report Refresh Date": "reportRefreshDate",
+    "User Principal Name": "userPrincipalName",
+    "Last Activity Date": "lastActivityDate",
+    "Is Deleted": "isDeleted",
+    "Deleted Date": "deletedDate",
+    "Team Chat Message Count": "teamChatMessageCount",
+    "Private Chat Message Count": "privateChatMessageCount",
+    "Call Count": "callCount",
+    "Meeting Count": "meetingCount",
+    "Post Messages": "postMessages",
+    "Reply Messages": "replyMessages",
+    "Meetings Organized Count": "meetingsOrganizedCount",
+    "Meetings Attended Count": "meetingsAttendedCount",
+    "Has Other Action": "hasOtherAction",
     "Report Period": "reportPeriod",
 }
 REPORTS = ("getM365AppUserDetail", "getTeamsUserActivityUserDetail")
@@ -88,7 +145,8 @@ class FakeGraph:
     usage: dict[str, dict[dt.date, set[str]]] = field(default_factory=dict)
     # Extra raw CSV/JSON rows per report (CSV column -> value), e.g. malformed ones.
     extra_rows: dict[str, list[dict[str, str]]] = field(
-        default_factory=lambda: {r: [] for r in REPORTS})
+        default_factory=lambda: {r: [] for r in REPORTS}
+    )
     concealed: bool = False
     forbidden: bool = False  # app registration lacks Reports.Read.All
     throttle_first: int = 0  # the first N report requests get 429 + Retry-After
@@ -120,7 +178,8 @@ class FakeGraph:
         self._server.daemon_threads = True
         # Handshake in the handler thread, not in accept(), so one stuck client cannot block.
         self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False)
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -149,9 +208,15 @@ class FakeGraph:
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """Connector config fields that point at this fake."""
-        return {"tenant_id": self.tenant_id, "client_id": self.client_id,
-                "client_secret": self.client_secret, "authority_host": self.base_url,
-                "graph_url": self.graph_url, "ca_bundle": self.ca_file, **overrides}
+        return {
+            "tenant_id": self.tenant_id,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "authority_host": self.base_url,
+            "graph_url": self.graph_url,
+            "ca_bundle": self.ca_file,
+            **overrides,
+        }
 
     def report_requests(self) -> list[Request]:
         return [r for r in self.requests if "/reports/" in r.path]
@@ -182,10 +247,16 @@ class FakeGraph:
 
     def _m365_row(self, upn: str, day: dt.date, apps: set[str]) -> dict[str, str]:
         row = dict.fromkeys(M365_COLUMNS, "No")
-        row.update({"Report Refresh Date": (day + dt.timedelta(days=2)).isoformat(),
-                    "User Principal Name": self._name(upn), "Last Activation Date": "",
-                    "Last Activity Date": day.isoformat(), "Report Period": "1",
-                    "Windows": "Yes"})
+        row.update(
+            {
+                "Report Refresh Date": (day + dt.timedelta(days=2)).isoformat(),
+                "User Principal Name": self._name(upn),
+                "Last Activation Date": "",
+                "Last Activity Date": day.isoformat(),
+                "Report Period": "1",
+                "Windows": "Yes",
+            }
+        )
         for app in apps:
             row[_APP_COLUMN[app]] = "Yes"
             row[f"{_APP_COLUMN[app]} (Windows)"] = "Yes"
@@ -195,14 +266,24 @@ class FakeGraph:
         """Active users have chat counts, or (every other user) only Last Activity Date;
         users active elsewhere but not in Teams have zero counts and an older date."""
         row = dict.fromkeys(TEAMS_COLUMNS, "0")
-        row.update({"Report Refresh Date": (day + dt.timedelta(days=2)).isoformat(),
-                    "Tenant Display Name": "渋谷区教育委員会",
-                    "Shared Channel Tenant Display Names": "", "User Id": "",
-                    "User Principal Name": self._name(upn), "Is Deleted": "False",
-                    "Deleted Date": "", "Assigned Products": "MICROSOFT 365 A3 FOR STUDENTS",
-                    "Has Other Action": "No", "Is Licensed": "Yes", "Report Period": "1",
-                    "Audio Duration": "PT0S", "Video Duration": "PT0S",
-                    "Screen Share Duration": "PT0S"})
+        row.update(
+            {
+                "Report Refresh Date": (day + dt.timedelta(days=2)).isoformat(),
+                "Tenant Display Name": "渋谷区教育委員会",
+                "Shared Channel Tenant Display Names": "",
+                "User Id": "",
+                "User Principal Name": self._name(upn),
+                "Is Deleted": "False",
+                "Deleted Date": "",
+                "Assigned Products": "MICROSOFT 365 A3 FOR STUDENTS",
+                "Has Other Action": "No",
+                "Is Licensed": "Yes",
+                "Report Period": "1",
+                "Audio Duration": "PT0S",
+                "Video Duration": "PT0S",
+                "Screen Share Duration": "PT0S",
+            }
+        )
         if active:
             row["Last Activity Date"] = day.isoformat()
             if other_only:
@@ -224,8 +305,10 @@ class FakeGraph:
         return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
     def json_items(self, report: str, day: dt.date) -> list[dict[str, Any]]:
-        return [_m365_json(r) if report == "getM365AppUserDetail" else _teams_json(r)
-                for r in self.rows(report, day)]
+        return [
+            _m365_json(r) if report == "getM365AppUserDetail" else _teams_json(r)
+            for r in self.rows(report, day)
+        ]
 
     # -- request handling (called from _Handler) ---------------------------------------------
 
@@ -246,11 +329,13 @@ def _m365_json(row: dict[str, str]) -> dict[str, Any]:
     for app, prop in _APP_JSON.items():
         value = row.get(_APP_COLUMN[app], "No")
         details[prop] = True if value == "Yes" else False if value == "No" else value
-    return {"reportRefreshDate": row.get("Report Refresh Date") or None,
-            "userPrincipalName": row.get("User Principal Name", ""),
-            "lastActivationDate": row.get("Last Activation Date") or None,
-            "lastActivityDate": row.get("Last Activity Date") or None,
-            "details": [details]}
+    return {
+        "reportRefreshDate": row.get("Report Refresh Date") or None,
+        "userPrincipalName": row.get("User Principal Name", ""),
+        "lastActivationDate": row.get("Last Activation Date") or None,
+        "lastActivityDate": row.get("Last Activity Date") or None,
+        "details": [details],
+    }
 
 
 def _teams_json(row: dict[str, str]) -> dict[str, Any]:
@@ -289,8 +374,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
-    def _send(self, status: int, body: bytes = b"", content_type: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self._request.status = status
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -303,11 +393,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), headers=headers)
 
-    def _graph_error(self, status: int, code: str, message: str,
-                     headers: dict[str, str] | None = None) -> None:
-        self._json(status, {"error": {"code": code, "message": message,
-                                      "innerError": {"request-id": secrets.token_hex(8)}}},
-                   headers)
+    def _graph_error(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self._json(
+            status,
+            {
+                "error": {
+                    "code": code,
+                    "message": message,
+                    "innerError": {"request-id": secrets.token_hex(8)},
+                }
+            },
+            headers,
+        )
 
     def _log(self) -> None:
         self._request = Request(self.command, self.path, dict(self.headers.items()))
@@ -321,13 +420,20 @@ class _Handler(BaseHTTPRequestHandler):
         g = self.graph
         if path == f"/{g.tenant_id}/v2.0/.well-known/openid-configuration":
             base = f"{g.base_url}/{g.tenant_id}"
-            return self._json(200, {
-                "issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
-                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                "token_endpoint_auth_methods_supported": ["client_secret_post"]})
+            return self._json(
+                200,
+                {
+                    "issuer": f"{base}/v2.0",
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "token_endpoint_auth_methods_supported": ["client_secret_post"],
+                },
+            )
         if path.endswith("/v2.0/.well-known/openid-configuration"):
-            return self._json(400, {"error": "invalid_tenant", "error_description":
-                                    "AADSTS90002: Tenant not found."})
+            return self._json(
+                400,
+                {"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant not found."},
+            )
         if path.startswith("/data/download/"):
             return self._download(path.rsplit("/", 1)[1])
         if path.startswith("/v1.0/reports/"):
@@ -344,28 +450,52 @@ class _Handler(BaseHTTPRequestHandler):
         if form.get("grant_type") != "client_credentials":
             return self._json(400, {"error": "unsupported_grant_type"})
         if form.get("client_id") != g.client_id:
-            return self._json(400, {"error": "unauthorized_client", "error_description":
-                                    "AADSTS700016: Application with identifier was not found "
-                                    "in the directory.", "error_codes": [700016]})
+            return self._json(
+                400,
+                {
+                    "error": "unauthorized_client",
+                    "error_description": "AADSTS700016: Application with identifier was not found "
+                    "in the directory.",
+                    "error_codes": [700016],
+                },
+            )
         if form.get("client_secret") != g.client_secret:
-            return self._json(401, {"error": "invalid_client", "error_description":
-                                    "AADSTS7000215: Invalid client secret provided.",
-                                    "error_codes": [7000215]})
+            return self._json(
+                401,
+                {
+                    "error": "invalid_client",
+                    "error_description": "AADSTS7000215: Invalid client secret provided.",
+                    "error_codes": [7000215],
+                },
+            )
         if form.get("scope") != f"{g.base_url}/.default":
-            return self._json(400, {"error": "invalid_scope", "error_description":
-                                    "AADSTS1002012: The provided value for scope is not valid."})
+            return self._json(
+                400,
+                {
+                    "error": "invalid_scope",
+                    "error_description": "AADSTS1002012: The provided value for scope is not valid.",
+                },
+            )
         token = secrets.token_urlsafe(24)
         with g._lock:
             g._tokens.add(token)
-        return self._json(200, {"token_type": "Bearer", "expires_in": 3599,
-                                "ext_expires_in": 3599, "access_token": token})
+        return self._json(
+            200,
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": token,
+            },
+        )
 
     def _report(self, call: str, query: dict[str, list[str]]) -> None:
         g = self.graph
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ") not in g._tokens:
-            return self._graph_error(401, "InvalidAuthenticationToken",
-                                     "Access token is empty or invalid.")
+            return self._graph_error(
+                401, "InvalidAuthenticationToken", "Access token is empty or invalid."
+            )
         name, _, arg = call.partition("(")
         if name not in REPORTS or not arg.startswith("date=") or not arg.endswith(")"):
             return self._graph_error(400, "BadRequest", "Unsupported report call.")
@@ -377,8 +507,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._graph_error(403, "S2SUnauthorized", "Invalid permission.")
         failure = g._next_report_failure()
         if failure == 429:
-            return self._graph_error(429, "TooManyRequests", "Too many requests.",
-                                     {"Retry-After": str(g.retry_after)})
+            return self._graph_error(
+                429, "TooManyRequests", "Too many requests.", {"Retry-After": str(g.retry_after)}
+            )
         if failure:
             return self._graph_error(503, "ServiceUnavailable", "Service unavailable.")
         if query.get("$format", ["text/csv"])[0] == "application/json":
@@ -395,10 +526,13 @@ class _Handler(BaseHTTPRequestHandler):
         size = min(g.page_size, int(query.get("$top", [str(g.page_size)])[0]))
         payload: dict[str, Any] = {
             "@odata.context": f"{g.graph_url}/$metadata#Collection(microsoft.graph.report)",
-            "value": items[start:start + size]}
+            "value": items[start : start + size],
+        }
         if start + size < len(items):
-            payload["@odata.nextLink"] = (f"{g.graph_url}/reports/{name}(date={day.isoformat()})"
-                                          f"?$format=application/json&$skiptoken={start + size}")
+            payload["@odata.nextLink"] = (
+                f"{g.graph_url}/reports/{name}(date={day.isoformat()})"
+                f"?$format=application/json&$skiptoken={start + size}"
+            )
         self._json(200, payload)
 
     def _download(self, key: str) -> None:
@@ -406,13 +540,13 @@ class _Handler(BaseHTTPRequestHandler):
         if "Authorization" in self.headers:
             # A pre-authenticated blob URL must not receive the Graph token.
             g.downloads_with_authorization += 1
-            return self._send(400, b"<Error><Code>InvalidAuthenticationInfo</Code></Error>",
-                              "application/xml")
+            return self._send(
+                400, b"<Error><Code>InvalidAuthenticationInfo</Code></Error>", "application/xml"
+            )
         with g._lock:
             body = g._downloads.pop(key, None)
         if body is None:
-            return self._send(404, b"<Error><Code>BlobNotFound</Code></Error>",
-                              "application/xml")
+            return self._send(404, b"<Error><Code>BlobNotFound</Code></Error>", "application/xml")
         self._send(200, body, "application/octet-stream")
 
 
@@ -441,37 +575,60 @@ def _make_certificates() -> tuple[bytes, bytes, bytes]:
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Fake Graph test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(hours=1))
-          .not_valid_after(now + dt.timedelta(days=2))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(
-              digital_signature=False, content_commitment=False, key_encipherment=False,
-              data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-              encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
-                         critical=False)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
-    return (ca.public_bytes(pem), cert.public_bytes(pem),
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
+    return (
+        ca.public_bytes(pem),
+        cert.public_bytes(pem),
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
 
 
 @pytest.fixture

@@ -25,11 +25,35 @@ def write_exports(directory):
     roster = directory / "roster.csv"
     with roster.open("w", encoding="cp932", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["年度", "学校コード", "学校名", "学年", "組", "出席番号", "児童生徒ID", "氏名（姓）",
-                    "氏名（名）", "性別"])
+        w.writerow(
+            [
+                "年度",
+                "学校コード",
+                "学校名",
+                "学年",
+                "組",
+                "出席番号",
+                "児童生徒ID",
+                "氏名（姓）",
+                "氏名（名）",
+                "性別",
+            ]
+        )
         for n in range(PUPILS):
-            w.writerow(["2025", "B113211300012", "第一小学校", str(n % 6 + 1), "1", str(n % 40 + 1),
-                        f"C{n:05d}", "山田", "太郎", "男"])
+            w.writerow(
+                [
+                    "2025",
+                    "B113211300012",
+                    "第一小学校",
+                    str(n % 6 + 1),
+                    "1",
+                    str(n % 40 + 1),
+                    f"C{n:05d}",
+                    "山田",
+                    "太郎",
+                    "男",
+                ]
+            )
     attendance = directory / "attendance.csv"
     with attendance.open("w", encoding="cp932", newline="") as f:
         w = csv.writer(f)
@@ -72,9 +96,12 @@ def test_kill_minus_nine_then_rerun_equals_one_clean_run(tmp_path):
 
         kills = 0
         for delay in (0.5, 1.2, 2.0, 3.0):
-            process = subprocess.Popen([*RENKEI, "import", "c4th", "--tenant", "131130", *files],
-                                       env=env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [*RENKEI, "import", "c4th", "--tenant", "131130", *files],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(delay)
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGKILL)
@@ -87,8 +114,9 @@ def test_kill_minus_nine_then_rerun_equals_one_clean_run(tmp_path):
 
         renkei(env, "import", "c4th", "--tenant", "131130", *files)
         assert state(db, "m131130") == reference
-        statuses = [r[0] for r in query(
-            db, "SELECT status FROM m131130.edudata_importrun ORDER BY id")]
+        statuses = [
+            r[0] for r in query(db, "SELECT status FROM m131130.edudata_importrun ORDER BY id")
+        ]
         assert statuses[-1] == "succeeded"
         assert "running" not in statuses
         assert "interrupted" in statuses  # at least one kill landed inside a run

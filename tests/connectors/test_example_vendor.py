@@ -19,13 +19,18 @@ def test_vendor_connector_imports_through_the_pipeline(tmp_path, shibuya):
     synth.generate(shibuya.code, out, students=40, days=5, seed=1)
     assert run_import("oneroster", shibuya, paths=[out / "oneroster"]).status == "succeeded"
     with (out / "oneroster" / "users.csv").open(encoding="utf-8-sig") as f:
-        pupils = [row["sourcedId"] for row in csv.DictReader(f)
-                  if row["sourcedId"] and "s" in row.get("username", "")[:1]][:3]
+        pupils = [
+            row["sourcedId"]
+            for row in csv.DictReader(f)
+            if row["sourcedId"] and "s" in row.get("username", "")[:1]
+        ][:3]
     export = tmp_path / "kenko.jsonl"
-    lines = [json.dumps({"sourcedId": pid, "date": "2025-04-08", "condition": "fair"})
-             for pid in pupils]
-    lines.append(json.dumps({"sourcedId": "not-in-roster", "date": "2025-04-08",
-                             "condition": "good"}))
+    lines = [
+        json.dumps({"sourcedId": pid, "date": "2025-04-08", "condition": "fair"}) for pid in pupils
+    ]
+    lines.append(
+        json.dumps({"sourcedId": "not-in-roster", "date": "2025-04-08", "condition": "good"})
+    )
     export.write_text("\n".join(lines) + "\n")
 
     run = run_import("kenko", shibuya, paths=[export])

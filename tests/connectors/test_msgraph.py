@@ -24,8 +24,13 @@ CONCEALMENT_SETTING = "「すべてのレポートで、ユーザー名、グル
 
 
 def expected(usage: dict, days: set[dt.date] | None = None) -> set[tuple[str, dt.date, str]]:
-    return {(upn, day, app) for upn, by_day in usage.items() for day, apps in by_day.items()
-            if days is None or day in days for app in apps}
+    return {
+        (upn, day, app)
+        for upn, by_day in usage.items()
+        for day, apps in by_day.items()
+        if days is None or day in days
+        for app in apps
+    }
 
 
 def triples(items: list) -> set[tuple[str, dt.date, str]]:
@@ -92,14 +97,16 @@ def test_json_paging_across_three_pages(fake_graph: FakeGraph, connector) -> Non
     assert {i.origin.file for i in items} == {
         "getM365AppUserDetail(date=2025-06-02).json",
         "getM365AppUserDetail(date=2025-06-02).page2.json",
-        "getM365AppUserDetail(date=2025-06-02).page3.json"}
+        "getM365AppUserDetail(date=2025-06-02).page3.json",
+    }
 
 
 def test_json_matches_csv(fake_graph: FakeGraph, connector) -> None:
     fake_graph.usage = USAGE
     as_csv = list(connector.read(config(fake_graph, dates=[DAY1, DAY2]), RunState()))
-    as_json = list(connector.read(config(fake_graph, dates=[DAY1, DAY2], format="json"),
-                                  RunState()))
+    as_json = list(
+        connector.read(config(fake_graph, dates=[DAY1, DAY2], format="json"), RunState())
+    )
     assert triples(as_csv) == triples(as_json) == expected(USAGE)
 
 
@@ -155,9 +162,15 @@ def test_unreachable_host_is_a_message_not_an_exception(connector) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
-    result = connector.check(MicrosoftGraphConnector.Config(
-        tenant_id="contoso.onmicrosoft.com", client_id="abc", client_secret="x",
-        authority_host=f"https://127.0.0.1:{port}", graph_url=f"https://127.0.0.1:{port}/v1.0"))
+    result = connector.check(
+        MicrosoftGraphConnector.Config(
+            tenant_id="contoso.onmicrosoft.com",
+            client_id="abc",
+            client_secret="x",
+            authority_host=f"https://127.0.0.1:{port}",
+            graph_url=f"https://127.0.0.1:{port}/v1.0",
+        )
+    )
     assert not result.ok
     assert "Microsoft Graph に接続できません" in result.message
     assert "ネットワークとテナント ID を確認してください" in result.message
@@ -168,8 +181,9 @@ def test_untrusted_certificate(fake_graph: FakeGraph, connector) -> None:
     assert not result.ok and "TLS 証明書を検証できません" in result.message
 
 
-def test_ca_bundle_wins_over_requests_ca_bundle_env(fake_graph: FakeGraph, connector,
-                                                    monkeypatch) -> None:
+def test_ca_bundle_wins_over_requests_ca_bundle_env(
+    fake_graph: FakeGraph, connector, monkeypatch
+) -> None:
     """requests lets REQUESTS_CA_BUNDLE override Session.verify (psf/requests#3829)."""
     import certifi
 
@@ -222,25 +236,38 @@ def test_teams_activity_rules(fake_graph: FakeGraph, connector) -> None:
     day = DAY1.isoformat()
     older = (DAY1 - dt.timedelta(days=4)).isoformat()
     fake_graph.extra_rows["getTeamsUserActivityUserDetail"] = [
-        {"User Principal Name": "saburo@school.example.jp", "Last Activity Date": day,
-         "Team Chat Message Count": "0"},  # the date alone counts
-        {"User Principal Name": "shiro@school.example.jp", "Last Activity Date": older,
-         "Call Count": "2"},  # a count alone counts
-        {"User Principal Name": "goro@school.example.jp", "Last Activity Date": older,
-         "Meeting Count": "0"},  # neither: not active
+        {
+            "User Principal Name": "saburo@school.example.jp",
+            "Last Activity Date": day,
+            "Team Chat Message Count": "0",
+        },  # the date alone counts
+        {
+            "User Principal Name": "shiro@school.example.jp",
+            "Last Activity Date": older,
+            "Call Count": "2",
+        },  # a count alone counts
+        {
+            "User Principal Name": "goro@school.example.jp",
+            "Last Activity Date": older,
+            "Meeting Count": "0",
+        },  # neither: not active
     ]
     items = list(connector.read(config(fake_graph, dates=[DAY1]), RunState()))
-    assert triples(items) == {("saburo@school.example.jp", DAY1, "teams"),
-                              ("shiro@school.example.jp", DAY1, "teams")}
+    assert triples(items) == {
+        ("saburo@school.example.jp", DAY1, "teams"),
+        ("shiro@school.example.jp", DAY1, "teams"),
+    }
 
 
-def test_malformed_rows_are_row_errors_with_line_numbers(fake_graph: FakeGraph,
-                                                         connector) -> None:
+def test_malformed_rows_are_row_errors_with_line_numbers(fake_graph: FakeGraph, connector) -> None:
     fake_graph.usage = USAGE
     fake_graph.extra_rows["getM365AppUserDetail"] = [
         {"User Principal Name": "", "Outlook": "Yes"},
-        {"User Principal Name": "saburo@school.example.jp", "Last Activity Date": "2025/06/02",
-         "Word": "Yes"},
+        {
+            "User Principal Name": "saburo@school.example.jp",
+            "Last Activity Date": "2025/06/02",
+            "Word": "Yes",
+        },
         {"User Principal Name": "shiro@school.example.jp", "Excel": "Maybe"},
     ]
     items = list(connector.read(config(fake_graph, dates=[DAY1]), RunState()))
@@ -260,8 +287,9 @@ def test_archive_receives_raw_bytes(fake_graph: FakeGraph, connector) -> None:
     archived: dict[str, bytes] = {}
     state = RunState(archive=lambda name, content: archived.__setitem__(name, content))
     list(connector.read(config(fake_graph, dates=[DAY1]), state))
-    assert archived == {f"{report}(date=2025-06-02).csv": fake_graph.csv_bytes(report, DAY1)
-                        for report in REPORTS}
+    assert archived == {
+        f"{report}(date=2025-06-02).csv": fake_graph.csv_bytes(report, DAY1) for report in REPORTS
+    }
     assert all(content.startswith(b"\xef\xbb\xbf") for content in archived.values())
 
 
@@ -269,8 +297,7 @@ def test_no_names_or_secrets_in_logs(fake_graph: FakeGraph, connector, caplog) -
     fake_graph.usage = USAGE
     fake_graph.throttle_first = 1
     caplog.set_level(logging.DEBUG)
-    items = list(connector.read(config(fake_graph, dates=[DAY1, DAY2], format="json"),
-                                RunState()))
+    items = list(connector.read(config(fake_graph, dates=[DAY1, DAY2], format="json"), RunState()))
     assert items
     assert "msgraph" in caplog.text  # counts are logged
     for upn in USAGE:
@@ -280,12 +307,14 @@ def test_no_names_or_secrets_in_logs(fake_graph: FakeGraph, connector, caplog) -
 
 
 def test_config_and_discover() -> None:
-    cfg = MicrosoftGraphConnector.Config(tenant_id="contoso.onmicrosoft.com", client_id="abc",
-                                         client_secret="very-secret")
+    cfg = MicrosoftGraphConnector.Config(
+        tenant_id="contoso.onmicrosoft.com", client_id="abc", client_secret="very-secret"
+    )
     assert cfg.scope == "https://graph.microsoft.com/.default"
     assert MicrosoftGraphConnector.redacted(cfg)["client_secret"] == "********"
     assert [s.name for s in MicrosoftGraphConnector().discover()] == ["m365_usage"]
     assert MicrosoftGraphConnector().discover()[0].record_type is M365UsageRecord
     with pytest.raises(ValueError, match="https://"):
-        MicrosoftGraphConnector.Config(tenant_id="t", client_id="c", client_secret="s",
-                                       graph_url="http://graph.example/v1.0")
+        MicrosoftGraphConnector.Config(
+            tenant_id="t", client_id="c", client_secret="s", graph_url="http://graph.example/v1.0"
+        )

@@ -25,8 +25,21 @@ from renkei.tenants.context import in_tenant
 pytestmark = pytest.mark.django_db
 
 SCHOOL = "B113211300012"
-ROSTER_HEADER = ["年度", "学校コード", "学校名", "学年", "組", "出席番号", "児童生徒ID", "氏名（姓）",
-                 "氏名（名）", "ふりがな（姓）", "ふりがな（名）", "性別", "生年月日"]
+ROSTER_HEADER = [
+    "年度",
+    "学校コード",
+    "学校名",
+    "学年",
+    "組",
+    "出席番号",
+    "児童生徒ID",
+    "氏名（姓）",
+    "氏名（名）",
+    "ふりがな（姓）",
+    "ふりがな（名）",
+    "性別",
+    "生年月日",
+]
 ATTENDANCE_HEADER = ["学校コード", "児童生徒ID", "日付", "出欠", "理由"]
 
 
@@ -38,11 +51,27 @@ def write_csv(path: Path, header, rows, encoding="cp932") -> Path:
     return path
 
 
-def roster(tmp_path, pupils=(("C001", "髙橋", "一郎"), ("C002", "山﨑", "花子"),
-                             ("C003", "佐藤", "①太"))):
-    rows = [["2025", SCHOOL, "渋谷区立第一小学校", "3", "1", str(n), pid, fam, giv, "たかはし",
-             "いちろう", "男" if n % 2 else "女", "H29.5.10"]
-            for n, (pid, fam, giv) in enumerate(pupils, 1)]
+def roster(
+    tmp_path, pupils=(("C001", "髙橋", "一郎"), ("C002", "山﨑", "花子"), ("C003", "佐藤", "①太"))
+):
+    rows = [
+        [
+            "2025",
+            SCHOOL,
+            "渋谷区立第一小学校",
+            "3",
+            "1",
+            str(n),
+            pid,
+            fam,
+            giv,
+            "たかはし",
+            "いちろう",
+            "男" if n % 2 else "女",
+            "H29.5.10",
+        ]
+        for n, (pid, fam, giv) in enumerate(pupils, 1)
+    ]
     return write_csv(tmp_path / "roster.csv", ROSTER_HEADER, rows)
 
 
@@ -57,20 +86,30 @@ def import_c4th(municipality, *paths):
 def snapshot():
     return {
         "students": sorted(Student.objects.values_list("pseudonym", "grade", "school__code")),
-        "identities": sorted(StudentIdentity.objects.values_list(
-            "source_system", "source_id", "family_name", "given_name")),
-        "attendance": sorted(AttendanceDay.objects.values_list(
-            "student__pseudonym", "date", "status", "reason")),
+        "identities": sorted(
+            StudentIdentity.objects.values_list(
+                "source_system", "source_id", "family_name", "given_name"
+            )
+        ),
+        "attendance": sorted(
+            AttendanceDay.objects.values_list("student__pseudonym", "date", "status", "reason")
+        ),
         "homerooms": sorted(Homeroom.objects.values_list("school__code", "school_year", "name")),
         "enrollments": Enrollment.objects.count(),
-        "rollup": sorted(AttendancePupilMonth.objects.values_list(
-            "student__pseudonym", "month", "school_days", "absent_illness")),
+        "rollup": sorted(
+            AttendancePupilMonth.objects.values_list(
+                "student__pseudonym", "month", "school_days", "absent_illness"
+            )
+        ),
     }
 
 
 def test_roster_and_attendance_load_and_roll_up(tmp_path, shibuya):
     days = [["", "C001", f"R7.4.{d}", mark, ""] for d, mark in ((7, ""), (8, "病"), (9, "遅"))]
-    days += [["", "C002", "2025/04/07", "停", "インフルエンザ"], ["", "C002", "2025-04-08", "忌", ""]]
+    days += [
+        ["", "C002", "2025/04/07", "停", "インフルエンザ"],
+        ["", "C002", "2025-04-08", "忌", ""],
+    ]
     run = import_c4th(shibuya, roster(tmp_path), attendance(tmp_path, days))
     assert run.status == "succeeded", run.message
     assert (run.rows_read, run.rows_accepted, run.rows_rejected) == (8, 8, 0)
@@ -85,8 +124,10 @@ def test_roster_and_attendance_load_and_roll_up(tmp_path, shibuya):
         pupil = identity.student
         assert pupil.birth_year_month == "2017-05"  # the day is never kept
         assert dict(AttendanceDay.objects.filter(student=pupil).values_list("date", "status")) == {
-            dt.date(2025, 4, 7): "present", dt.date(2025, 4, 8): "absent_illness",
-            dt.date(2025, 4, 9): "late"}
+            dt.date(2025, 4, 7): "present",
+            dt.date(2025, 4, 8): "absent_illness",
+            dt.date(2025, 4, 9): "late",
+        }
         month = AttendancePupilMonth.objects.get(student=pupil)
         assert (month.school_days, month.present, month.absent_illness, month.late) == (3, 1, 1, 1)
         other = AttendancePupilYear.objects.get(student__identities__source_id="C002")
@@ -99,15 +140,18 @@ def test_reimport_changes_nothing(tmp_path, shibuya):
     import_c4th(shibuya, *files)
     with in_tenant(shibuya):
         before = snapshot()
-        xmin_before = sorted(AttendanceDay.objects.extra(select={"x": "xmin::text"})
-                             .values_list("id", "x"))
+        xmin_before = sorted(
+            AttendanceDay.objects.extra(select={"x": "xmin::text"}).values_list("id", "x")
+        )
     second = import_c4th(shibuya, *files)
     assert second.status == "succeeded"
     with in_tenant(shibuya):
         assert snapshot() == before
         # Not even rewritten with the same values: the rows were not touched.
-        assert sorted(AttendanceDay.objects.extra(select={"x": "xmin::text"})
-                      .values_list("id", "x")) == xmin_before
+        assert (
+            sorted(AttendanceDay.objects.extra(select={"x": "xmin::text"}).values_list("id", "x"))
+            == xmin_before
+        )
 
 
 def test_changed_mark_updates_in_place(tmp_path, shibuya):
@@ -120,20 +164,23 @@ def test_changed_mark_updates_in_place(tmp_path, shibuya):
 
 def quarantine(run, municipality):
     with in_tenant(municipality):
-        return sorted(QuarantinedRow.objects.filter(run=run).values_list("file", "line", "column",
-                                                                          "value", "reason"))
+        return sorted(
+            QuarantinedRow.objects.filter(run=run).values_list(
+                "file", "line", "column", "value", "reason"
+            )
+        )
 
 
 def test_bad_rows_are_quarantined_and_good_rows_load(tmp_path, shibuya):
     rows = [
-        ["", "C001", "R7.4.7", "", ""],          # line 2: good
-        ["", "C001", "R7.13.1", "", ""],         # line 3: impossible month
-        ["", "C002", "平成31年5月1日", "", ""],   # line 4: a date that never existed
-        ["", "C999", "R7.4.7", "", ""],          # line 5: unknown pupil
-        ["", "C002", "R7.4.7", "X", ""],         # line 6: unknown mark
-        ["", "C001", "2025/4/7", "病", ""],      # line 7: duplicate of line 2
+        ["", "C001", "R7.4.7", "", ""],  # line 2: good
+        ["", "C001", "R7.13.1", "", ""],  # line 3: impossible month
+        ["", "C002", "平成31年5月1日", "", ""],  # line 4: a date that never existed
+        ["", "C999", "R7.4.7", "", ""],  # line 5: unknown pupil
+        ["", "C002", "R7.4.7", "X", ""],  # line 6: unknown mark
+        ["", "C001", "2025/4/7", "病", ""],  # line 7: duplicate of line 2
         ["", "C003", "R7.4.7", "遅", "x" * 300],  # line 8: reason too long
-        ["", "C002", "R7.4.8"],                  # line 9: too few columns
+        ["", "C002", "R7.4.8"],  # line 9: too few columns
     ]
     run = import_c4th(shibuya, roster(tmp_path), attendance(tmp_path, rows))
     assert run.status == "succeeded"
@@ -156,12 +203,15 @@ def test_bad_rows_are_quarantined_and_good_rows_load(tmp_path, shibuya):
     assert report.count("\n") == 1 + 7
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "空です"),
-    ("学校コード,児童生徒ID\n1,2\n".encode("cp932"), "どの出力形式にも合いません"),
-    (b"\xff\xfe" + "学校コード".encode("utf-16-le"), "UTF-16"),
-    ("学校コード,児童生徒ID,日付,出欠\n,C1,R7.4.7,\n".encode() + b"\x82\xff\n", "3 行目"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "空です"),
+        ("学校コード,児童生徒ID\n1,2\n".encode("cp932"), "どの出力形式にも合いません"),
+        (b"\xff\xfe" + "学校コード".encode("utf-16-le"), "UTF-16"),
+        ("学校コード,児童生徒ID,日付,出欠\n,C1,R7.4.7,\n".encode() + b"\x82\xff\n", "3 行目"),
+    ],
+)
 def test_unreadable_files_fail_the_run_up_front(tmp_path, shibuya, content, message):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(content)
@@ -173,16 +223,23 @@ def test_unreadable_files_fail_the_run_up_front(tmp_path, shibuya, content, mess
 
 
 def test_missing_required_column_is_named(tmp_path, shibuya):
-    path = write_csv(tmp_path / "a.csv", ["学校コード", "児童生徒ID", "日付", "理由"],
-                     [["", "C001", "R7.4.7", ""]])
+    path = write_csv(
+        tmp_path / "a.csv",
+        ["学校コード", "児童生徒ID", "日付", "理由"],
+        [["", "C001", "R7.4.7", ""]],
+    )
     run = import_c4th(shibuya, path)
     assert run.status == "failed" and "出欠" in run.message
 
 
 def test_utf8_with_bom_and_extra_columns_are_fine(tmp_path, shibuya):
     import_c4th(shibuya, roster(tmp_path))
-    path = write_csv(tmp_path / "a.csv", [*ATTENDANCE_HEADER, "担任メモ"],
-                     [["", "C001", "Ｒ７．４．７", "欠", "", "メモ"]], encoding="utf-8-sig")
+    path = write_csv(
+        tmp_path / "a.csv",
+        [*ATTENDANCE_HEADER, "担任メモ"],
+        [["", "C001", "Ｒ７．４．７", "欠", "", "メモ"]],
+        encoding="utf-8-sig",
+    )
     run = import_c4th(shibuya, path)
     assert (run.status, run.rows_accepted, run.rows_rejected) == ("succeeded", 1, 0)
 
@@ -191,8 +248,11 @@ def test_truncated_last_line_and_enormous_field(tmp_path, shibuya):
     import_c4th(shibuya, roster(tmp_path))
     path = tmp_path / "a.csv"
     big = "長" * 2_000_000
-    path.write_bytes((",".join(ATTENDANCE_HEADER) + "\n,C001,R7.4.7,,\n"
-                      f",C002,R7.4.7,,{big}\n,C003,R7.4").encode())
+    path.write_bytes(
+        (
+            ",".join(ATTENDANCE_HEADER) + f"\n,C001,R7.4.7,,\n,C002,R7.4.7,,{big}\n,C003,R7.4"
+        ).encode()
+    )
     run = import_c4th(shibuya, path)
     assert run.status == "succeeded"
     assert (run.rows_read, run.rows_accepted, run.rows_rejected) == (3, 1, 2)
@@ -210,8 +270,10 @@ def test_opted_out_pupils_are_stored_but_not_rolled_up(tmp_path, shibuya, make_u
     with in_tenant(shibuya):
         pupil = StudentIdentity.objects.get(source_id="C001").student
         do_record_opt_out(admin, shibuya, pupil)
-    import_c4th(shibuya, attendance(tmp_path, [["", "C001", "R7.4.7", "病", ""],
-                                               ["", "C002", "R7.4.7", "", ""]]))
+    import_c4th(
+        shibuya,
+        attendance(tmp_path, [["", "C001", "R7.4.7", "病", ""], ["", "C002", "R7.4.7", "", ""]]),
+    )
     with in_tenant(shibuya):
         assert AttendanceDay.objects.filter(student=pupil).count() == 1  # a school record
         assert not AttendancePupilMonth.objects.filter(student=pupil).exists()
@@ -225,13 +287,50 @@ def test_tenants_do_not_see_each_others_imports(tmp_path, shibuya, shinjuku):
 
 
 def test_suzuki_era_kanji_and_codes(tmp_path, shibuya):
-    header = ["年度", "学校番号", "学校名称", "学年", "学級", "番号", "個人番号", "姓", "名", "姓カナ",
-              "名カナ", "性別", "生年月日"]
-    roster_path = write_csv(tmp_path / "名簿.csv", header, [
-        ["2025", SCHOOL, "渋谷区立第一小学校", "3", "1", "1", "S1", "髙橋", "一郎", "タカハシ", "イチロウ",
-         "1", "平成29年5月10日"]])
-    attendance_path = write_csv(tmp_path / "出欠.csv", ["個人番号", "年月日", "出欠区分", "事由"], [
-        ["S1", "令和7年4月7日", "欠席（病気）", "発熱～頭痛"], ["S1", "令和７年４月８日", "出席", ""]])
+    header = [
+        "年度",
+        "学校番号",
+        "学校名称",
+        "学年",
+        "学級",
+        "番号",
+        "個人番号",
+        "姓",
+        "名",
+        "姓カナ",
+        "名カナ",
+        "性別",
+        "生年月日",
+    ]
+    roster_path = write_csv(
+        tmp_path / "名簿.csv",
+        header,
+        [
+            [
+                "2025",
+                SCHOOL,
+                "渋谷区立第一小学校",
+                "3",
+                "1",
+                "1",
+                "S1",
+                "髙橋",
+                "一郎",
+                "タカハシ",
+                "イチロウ",
+                "1",
+                "平成29年5月10日",
+            ]
+        ],
+    )
+    attendance_path = write_csv(
+        tmp_path / "出欠.csv",
+        ["個人番号", "年月日", "出欠区分", "事由"],
+        [
+            ["S1", "令和7年4月7日", "欠席（病気）", "発熱～頭痛"],
+            ["S1", "令和７年４月８日", "出席", ""],
+        ],
+    )
     run = run_import("suzuki", shibuya, paths=[roster_path, attendance_path])
     assert (run.status, run.rows_rejected) == ("succeeded", 0), quarantine(run, shibuya)
     with in_tenant(shibuya):

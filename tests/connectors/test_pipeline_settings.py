@@ -17,9 +17,16 @@ pytestmark = pytest.mark.django_db
 def save_graph_setting(municipality, fake: FakeGraph | None, secret: str, **changes) -> None:
     """What the admin form stores: plain values as JSON, the secret encrypted (no server
     paths: the CA of the local fake comes from the run's own config, as an operator's)."""
-    destination = ({"tenant_id": fake.tenant_id, "client_id": fake.client_id,
-                    "authority_host": fake.base_url, "graph_url": fake.graph_url}
-                   if fake else {"tenant_id": "contoso.onmicrosoft.com", "client_id": "abc-1"})
+    destination = (
+        {
+            "tenant_id": fake.tenant_id,
+            "client_id": fake.client_id,
+            "authority_host": fake.base_url,
+            "graph_url": fake.graph_url,
+        }
+        if fake
+        else {"tenant_id": "contoso.onmicrosoft.com", "client_id": "abc-1"}
+    )
     with in_tenant(municipality):
         setting = ConnectorSetting(connector="msgraph", config={**destination, "days": 2})
         setting.set_secret_values({"client_secret": secret})
@@ -58,8 +65,9 @@ def test_values_given_for_the_run_override_the_saved_ones(shibuya, home, fake_gr
 def test_saved_server_paths_are_ignored(synth_data, shibuya, home):
     """Only the operator names server files; a stored ``paths`` (from before the rule, or
     written behind the form's back) does not turn the run into a read of those files."""
-    save_graph_setting(shibuya, None, "secret",
-                       config={"paths": [str(synth_data / "msgraph")], "days": 2})
+    save_graph_setting(
+        shibuya, None, "secret", config={"paths": [str(synth_data / "msgraph")], "days": 2}
+    )
     run = run_import("msgraph", shibuya)
     assert run.status == ImportRun.Status.FAILED
     assert "tenant_id・client_id・client_secret を指定する" in run.message
@@ -74,8 +82,9 @@ def test_a_disabled_setting_is_not_used(shibuya, home):
 
 
 def test_a_saved_value_that_no_longer_validates_names_the_field(shibuya, home):
-    save_graph_setting(shibuya, None, "secret",
-                       config={"tenant_id": "t", "client_id": "c", "days": 90})
+    save_graph_setting(
+        shibuya, None, "secret", config={"tenant_id": "t", "client_id": "c", "days": 90}
+    )
     run = run_import("msgraph", shibuya)
     assert run.status == ImportRun.Status.FAILED
     assert "days: " in run.message and "28 以下" in run.message, run.message
@@ -90,8 +99,7 @@ def test_a_secret_that_cannot_be_decrypted_fails_clearly(shibuya, home):
     assert "復号できません" in run.message and "入力し直して" in run.message
 
 
-def test_the_nightly_pull_covers_tenants_with_a_saved_setting(shibuya, shinjuku, home,
-                                                              fake_graph):
+def test_the_nightly_pull_covers_tenants_with_a_saved_setting(shibuya, shinjuku, home, fake_graph):
     save_graph_setting(shibuya, fake_graph, fake_graph.client_secret)
     save_graph_setting(shinjuku, fake_graph, fake_graph.client_secret, enabled=False)
     assert connector_tasks.msgraph_tenants() == ["131130"]  # from the database alone

@@ -25,9 +25,11 @@ def vendor_packages(tmp_path, monkeypatch):
     one written for another SDK major version, one that is not a connector at all."""
     modules = {
         "broken_vendor.py": "raise ImportError('vendor bug: missing dependency xyz')\n",
-        "future_vendor.py": ("from renkei.connectors.sdk import Connector\n"
-                             "class Future(Connector):\n    name = 'future'\n"
-                             "    sdk_version = '2'\n"),
+        "future_vendor.py": (
+            "from renkei.connectors.sdk import Connector\n"
+            "class Future(Connector):\n    name = 'future'\n"
+            "    sdk_version = '2'\n"
+        ),
         "odd_vendor.py": "class NotAConnector:\n    pass\n",
     }
     for name, body in modules.items():
@@ -37,7 +39,8 @@ def vendor_packages(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: vendor-bundle\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text(
         "[renkei.connectors]\nbroken = broken_vendor:Broken\nfuture = future_vendor:Future\n"
-        "odd = odd_vendor:NotAConnector\n")
+        "odd = odd_vendor:NotAConnector\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
@@ -60,10 +63,17 @@ def test_broken_packages_are_reported_and_skipped(vendor_packages):
 def test_renkei_connectors_lists_streams_and_survives_a_broken_package(vendor_packages):
     import os
 
-    env = {**os.environ, "PYTHONPATH": f"{vendor_packages}{os.pathsep}"
-           + os.environ.get("PYTHONPATH", "")}
-    result = subprocess.run([sys.executable, "-m", "renkei.platform.cli", "connectors"],
-                            capture_output=True, text=True, env=env, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{vendor_packages}{os.pathsep}" + os.environ.get("PYTHONPATH", ""),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "renkei.platform.cli", "connectors"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "c4th" in result.stdout and "attendance" in result.stdout
     assert "kenko" in result.stdout and "health" in result.stdout

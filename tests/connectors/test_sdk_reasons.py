@@ -15,15 +15,18 @@ class Settings(BaseModel, extra="forbid"):
     enabled: bool = True
 
 
-@pytest.mark.parametrize(("values", "reason"), [
-    ({"days": 40}, "範囲外の値です（28 以下にしてください）"),
-    ({"days": 0}, "範囲外の値です（1 以上にしてください）"),
-    ({"days": 2.5}, "整数で指定してください"),
-    ({"days": "七"}, "数値として読めません"),
-    ({"code": "13113X"}, r"使えない文字が含まれています（形式: ^\d{6}$）"),
-    ({"enabled": "たぶん"}, "はい／いいえで指定してください"),
-    ({"colour": "red"}, "この設定項目はありません"),
-])
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"days": 40}, "範囲外の値です（28 以下にしてください）"),
+        ({"days": 0}, "範囲外の値です（1 以上にしてください）"),
+        ({"days": 2.5}, "整数で指定してください"),
+        ({"days": "七"}, "数値として読めません"),
+        ({"code": "13113X"}, r"使えない文字が含まれています（形式: ^\d{6}$）"),
+        ({"enabled": "たぶん"}, "はい／いいえで指定してください"),
+        ({"colour": "red"}, "この設定項目はありません"),
+    ],
+)
 def test_reasons_are_japanese(values, reason):
     with pytest.raises(ValidationError) as caught:
         Settings(**values)

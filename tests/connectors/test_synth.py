@@ -343,7 +343,9 @@ def test_synthesize_c4th_attendance_writes_exactly_n_rows(tmp_path):
     mapping = choose_mapping(load_mappings(MAPPINGS / "c4th"), read_csv(path)[0], path.name)
     rows = list(csv_rows(path))
     assert len(rows) == 12_345
-    assert not [i for r in rows for i in mapping.reader(r.header, path.name)(r) if isinstance(i, RowError)]
+    assert not [
+        i for r in rows for i in mapping.reader(r.header, path.name)(r) if isinstance(i, RowError)
+    ]
     synthesize_c4th_attendance(tmp_path / "again.csv", 12_345, seed=5)
     assert path.read_bytes() == (tmp_path / "again.csv").read_bytes()
 

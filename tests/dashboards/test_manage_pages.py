@@ -28,8 +28,17 @@ from renkei.tenants.context import in_tenant
 pytestmark = pytest.mark.django_db
 
 BASE = "/m/131130/manage/"
-GET_PAGES = ["", "imports/", "connectors/", "connectors/msgraph/", "opt-outs/", "access-log/",
-             "access-log.csv", "widgets/", "members/"]
+GET_PAGES = [
+    "",
+    "imports/",
+    "connectors/",
+    "connectors/msgraph/",
+    "opt-outs/",
+    "access-log/",
+    "access-log.csv",
+    "widgets/",
+    "members/",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -64,9 +73,13 @@ def identities(school_world, shibuya):
     """Names and school-system ids for a1 (school A) and b1 (school B)."""
     with in_tenant(shibuya):
         for key, (family, given) in {"a1": ("髙橋", "一郎"), "b1": ("鈴木", "次郎")}.items():
-            StudentIdentity.objects.create(student=school_world[key], source_system="c4th",
-                                           source_id=f"S-{key}", family_name=family,
-                                           given_name=given)
+            StudentIdentity.objects.create(
+                student=school_world[key],
+                source_system="c4th",
+                source_id=f"S-{key}",
+                family_name=family,
+                given_name=given,
+            )
     return school_world
 
 
@@ -74,14 +87,34 @@ def identities(school_world, shibuya):
 def run_with_errors(shibuya):
     with in_tenant(shibuya):
         run = ImportRun.objects.create(
-            connector="c4th", connector_version="1.0", status=ImportRun.Status.SUCCEEDED,
-            started_by="admin-s", rows_read=5, rows_accepted=3, rows_rejected=2,
-            files=["131130/imports/1/students.csv"], config={"client_secret": "********"},
-            finished_at=timezone.now(), message="取り込みが終わりました")
-        QuarantinedRow.objects.create(run=run, file="students.csv", line=4, column="生年月日",
-                                      value="R5.13.1", reason="日付として読めません")
-        QuarantinedRow.objects.create(run=run, file="students.csv", line=2, column="学年",
-                                      value='7,"x"', reason="範囲外の値です")
+            connector="c4th",
+            connector_version="1.0",
+            status=ImportRun.Status.SUCCEEDED,
+            started_by="admin-s",
+            rows_read=5,
+            rows_accepted=3,
+            rows_rejected=2,
+            files=["131130/imports/1/students.csv"],
+            config={"client_secret": "********"},
+            finished_at=timezone.now(),
+            message="取り込みが終わりました",
+        )
+        QuarantinedRow.objects.create(
+            run=run,
+            file="students.csv",
+            line=4,
+            column="生年月日",
+            value="R5.13.1",
+            reason="日付として読めません",
+        )
+        QuarantinedRow.objects.create(
+            run=run,
+            file="students.csv",
+            line=2,
+            column="学年",
+            value='7,"x"',
+            reason="範囲外の値です",
+        )
     return run
 
 
@@ -92,6 +125,7 @@ def _text(response) -> str:
 
 
 # -- who may enter --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("who", ["teacher", "board", "osaka_admin"])
 def test_every_page_refuses_everyone_but_this_municipalitys_admins(client, people, who):
@@ -113,19 +147,36 @@ def test_posts_by_non_admins_change_nothing(client, people, identities, shibuya)
     # given: an opt-out, a widget token and a membership that exist
     with in_tenant(shibuya):
         school = identities["A"]
-        opt_out = OptOut.objects.create(student=identities["b1"], requested_at=timezone.now(),
-                                        recorded_by_user_id=people["admin"].pk)
+        opt_out = OptOut.objects.create(
+            student=identities["b1"],
+            requested_at=timezone.now(),
+            recorded_by_user_id=people["admin"].pk,
+        )
         Student.objects.filter(pk=identities["b1"].pk).update(opted_out_at=timezone.now())
     token = ApiToken.objects.create(
-        name="portal", user=people["admin"], municipality=shibuya, role="board_analyst",
-        kind="widget", metrics=["attendance_rate"], token_hash="0" * 64, prefix="rk_x",
-        expires_at=timezone.now() + dt.timedelta(days=1))
+        name="portal",
+        user=people["admin"],
+        municipality=shibuya,
+        role="board_analyst",
+        kind="widget",
+        metrics=["attendance_rate"],
+        token_hash="0" * 64,
+        prefix="rk_x",
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
     teacher_membership = Membership.objects.get(user=people["teacher"])
     posts = [
         ("opt-outs/", {"school": school.pk, "source_id": "S-a1"}),
         (f"opt-outs/{opt_out.pk}/withdraw/", {}),
-        ("widgets/", {"name": "x", "metrics": ["attendance_rate"],
-                      "allowed_origins": "https://example.jp", "expires_in_days": 30}),
+        (
+            "widgets/",
+            {
+                "name": "x",
+                "metrics": ["attendance_rate"],
+                "allowed_origins": "https://example.jp",
+                "expires_in_days": 30,
+            },
+        ),
         (f"widgets/{token.pk}/revoke/", {}),
         ("members/", {"username": "board-s", "role": "tenant_admin"}),
         (f"members/{teacher_membership.pk}/remove/", {}),
@@ -139,7 +190,9 @@ def test_posts_by_non_admins_change_nothing(client, people, identities, shibuya)
     with in_tenant(shibuya):
         assert OptOut.objects.count() == 1
         assert OptOut.objects.get().withdrawn_at is None
-        assert not Student.objects.filter(pk=identities["a1"].pk, opted_out_at__isnull=False).exists()
+        assert not Student.objects.filter(
+            pk=identities["a1"].pk, opted_out_at__isnull=False
+        ).exists()
         assert ConnectorSetting.objects.count() == 0
     assert ApiToken.objects.count() == 1
     token.refresh_from_db()
@@ -149,6 +202,7 @@ def test_posts_by_non_admins_change_nothing(client, people, identities, shibuya)
 
 
 # -- overview ---------------------------------------------------------------------------------------
+
 
 def test_overview_links_every_section_with_counts(admin_client, run_with_errors):
     response = admin_client.get(url())
@@ -162,6 +216,7 @@ def test_overview_links_every_section_with_counts(admin_client, run_with_errors)
 
 
 # -- imports ----------------------------------------------------------------------------------------
+
 
 def test_imports_list_and_detail(admin_client, run_with_errors):
     listing = admin_client.get(url("imports/"))
@@ -181,13 +236,16 @@ def test_imports_list_and_detail(admin_client, run_with_errors):
     assert admin_client.get(url("imports/999999/errors.csv")).status_code == 404
 
 
-def test_error_report_download_is_the_cli_report_without_values(admin_client, run_with_errors,
-                                                               shibuya):
+def test_error_report_download_is_the_cli_report_without_values(
+    admin_client, run_with_errors, shibuya
+):
     response = admin_client.get(url(f"imports/{run_with_errors.pk}/errors.csv"))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    assert (response["Content-Disposition"]
-            == f'attachment; filename="import-{run_with_errors.pk}-errors.csv"')
+    assert (
+        response["Content-Disposition"]
+        == f'attachment; filename="import-{run_with_errors.pk}-errors.csv"'
+    )
     body = b"".join(response.streaming_content)
     with in_tenant(shibuya):
         expected = "".join(error_report_lines(run_with_errors, values=False)).encode("utf-8")
@@ -203,12 +261,29 @@ def test_rejected_values_stay_off_the_admin_pages(admin_client, shibuya):
     the whole unreadable row with a name in it."""
     secret_reason = "家庭の事情で夜眠れず相談中" * 20
     with in_tenant(shibuya):
-        run = ImportRun.objects.create(connector="c4th", status=ImportRun.Status.SUCCEEDED,
-                                       rows_read=2, rows_accepted=0, rows_rejected=2)
-        QuarantinedRow.objects.create(run=run, file="出欠.csv", line=7, column="理由",
-                                      value=secret_reason[:200], reason="200 文字を超えています")
-        QuarantinedRow.objects.create(run=run, file="名簿.csv", line=3, column="",
-                                      value="S-1,髙橋,一郎,2015-04-02", reason="列の数が違います")
+        run = ImportRun.objects.create(
+            connector="c4th",
+            status=ImportRun.Status.SUCCEEDED,
+            rows_read=2,
+            rows_accepted=0,
+            rows_rejected=2,
+        )
+        QuarantinedRow.objects.create(
+            run=run,
+            file="出欠.csv",
+            line=7,
+            column="理由",
+            value=secret_reason[:200],
+            reason="200 文字を超えています",
+        )
+        QuarantinedRow.objects.create(
+            run=run,
+            file="名簿.csv",
+            line=3,
+            column="",
+            value="S-1,髙橋,一郎,2015-04-02",
+            reason="列の数が違います",
+        )
     for path in (f"imports/{run.pk}/", f"imports/{run.pk}/errors.csv"):
         text = _text(admin_client.get(url(path)))
         assert "200 文字を超えています" in text and "列の数が違います" in text, path
@@ -217,10 +292,18 @@ def test_rejected_values_stay_off_the_admin_pages(admin_client, shibuya):
 
 # -- connector settings -----------------------------------------------------------------------------
 
-MSGRAPH = {"tenant_id": "contoso.onmicrosoft.com", "client_id": "abc-123",
-           "client_secret": "s3cret-value-XYZ", "authority_host": "https://login.microsoftonline.com",
-           "graph_url": "https://graph.microsoft.com/v1.0", "days": "7", "format": "csv",
-           "max_retries": "4", "timeout_seconds": "60", "enabled": "on"}
+MSGRAPH = {
+    "tenant_id": "contoso.onmicrosoft.com",
+    "client_id": "abc-123",
+    "client_secret": "s3cret-value-XYZ",
+    "authority_host": "https://login.microsoftonline.com",
+    "graph_url": "https://graph.microsoft.com/v1.0",
+    "days": "7",
+    "format": "csv",
+    "max_retries": "4",
+    "timeout_seconds": "60",
+    "enabled": "on",
+}
 
 
 def test_connectors_are_listed(admin_client):
@@ -277,9 +360,14 @@ def test_server_paths_are_neither_offered_nor_stored(admin_client, shibuya):
     assert 'name="paths"' not in form and 'name="ca_bundle"' not in form
     c4th = admin_client.get(url("connectors/c4th/")).content.decode()
     assert 'name="mappings_dir"' not in c4th and "画面で設定する項目はありません" in c4th
-    admin_client.post(url("connectors/msgraph/"),
-                      {**MSGRAPH, "paths": "/srv/renkei/storage/271004/imports/1/msgraph",
-                       "ca_bundle": "/etc/shadow"})
+    admin_client.post(
+        url("connectors/msgraph/"),
+        {
+            **MSGRAPH,
+            "paths": "/srv/renkei/storage/271004/imports/1/msgraph",
+            "ca_bundle": "/etc/shadow",
+        },
+    )
     with in_tenant(shibuya):
         setting = ConnectorSetting.objects.get(connector="msgraph")
         assert "paths" not in setting.config and "ca_bundle" not in setting.config
@@ -292,8 +380,10 @@ def test_server_paths_are_neither_offered_nor_stored(admin_client, shibuya):
 def test_a_stored_secret_is_not_sent_to_a_new_destination(admin_client, shibuya):
     admin_client.post(url("connectors/msgraph/"), MSGRAPH)
     # when: the sign-in host changes and the secret is left blank
-    response = admin_client.post(url("connectors/msgraph/"), {
-        **MSGRAPH, "client_secret": "", "authority_host": "https://login.example.net"})
+    response = admin_client.post(
+        url("connectors/msgraph/"),
+        {**MSGRAPH, "client_secret": "", "authority_host": "https://login.example.net"},
+    )
     # then: the secret is asked for again, and nothing changed
     html = response.content.decode()
     assert response.status_code == 200
@@ -302,8 +392,10 @@ def test_a_stored_secret_is_not_sent_to_a_new_destination(admin_client, shibuya)
         setting = ConnectorSetting.objects.get(connector="msgraph")
         assert setting.config["authority_host"] == "https://login.microsoftonline.com"
     # when: typed again, it is saved with the new host
-    admin_client.post(url("connectors/msgraph/"), {
-        **MSGRAPH, "client_secret": "new-secret", "authority_host": "https://login.example.net"})
+    admin_client.post(
+        url("connectors/msgraph/"),
+        {**MSGRAPH, "client_secret": "new-secret", "authority_host": "https://login.example.net"},
+    )
     with in_tenant(shibuya):
         setting = ConnectorSetting.objects.get(connector="msgraph")
         assert setting.config["authority_host"] == "https://login.example.net"
@@ -318,14 +410,17 @@ def test_connector_check_reports_the_connectors_answer(admin_client):
 
 # -- opt-outs ---------------------------------------------------------------------------------------
 
+
 def test_opt_out_round_trip_shows_pseudonyms_never_names(admin_client, identities, shibuya):
     pupil = identities["a1"]
     with in_tenant(shibuya):
         identity = StudentIdentity.objects.get(student=pupil)
     # when: recorded
-    response = admin_client.post(url("opt-outs/"), {
-        "school": identities["A"].pk, "source_id": "S-a1", "requested_on": "2025-06-02"},
-        follow=True)
+    response = admin_client.post(
+        url("opt-outs/"),
+        {"school": identities["A"].pk, "source_id": "S-a1", "requested_on": "2025-06-02"},
+        follow=True,
+    )
     # then
     html = response.content.decode()
     assert response.status_code == 200
@@ -353,13 +448,15 @@ def test_opt_out_round_trip_shows_pseudonyms_never_names(admin_client, identitie
 
 def test_opt_out_needs_the_pupil_at_that_school(admin_client, identities, shibuya):
     # b1 is at school B: naming school A does not find them
-    response = admin_client.post(url("opt-outs/"), {"school": identities["A"].pk,
-                                                    "source_id": "S-b1"})
+    response = admin_client.post(
+        url("opt-outs/"), {"school": identities["A"].pk, "source_id": "S-b1"}
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "渋谷区立第一小学校（B113211300012）に ID「S-b1」の児童生徒は見つかりません" in html
-    response = admin_client.post(url("opt-outs/"), {"school": identities["A"].pk,
-                                                    "source_id": "S-unknown"})
+    response = admin_client.post(
+        url("opt-outs/"), {"school": identities["A"].pk, "source_id": "S-unknown"}
+    )
     assert "ID「S-unknown」の児童生徒は見つかりません" in response.content.decode()
     with in_tenant(shibuya):
         assert not OptOut.objects.exists()
@@ -378,9 +475,10 @@ def test_opt_out_twice_is_a_form_error(admin_client, identities, shibuya):
 
 def test_opt_out_date_before_the_platform_is_a_form_error(admin_client, identities, shibuya):
     # 0001-01-01 midnight in Tokyo is before year 1 in UTC: it would break every later read
-    response = admin_client.post(url("opt-outs/"), {"school": identities["B"].pk,
-                                                    "source_id": "S-b1",
-                                                    "requested_on": "0001-01-01"})
+    response = admin_client.post(
+        url("opt-outs/"),
+        {"school": identities["B"].pk, "source_id": "S-b1", "requested_on": "0001-01-01"},
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "申出日は 2000-01-01 以降の日付にしてください" in html
@@ -392,12 +490,24 @@ def test_opt_out_date_before_the_platform_is_a_form_error(admin_client, identiti
 
 # -- access log -------------------------------------------------------------------------------------
 
+
 def test_access_log_filters_and_csv(admin_client, shibuya):
     with in_tenant(shibuya):
-        AccessLog.objects.create(user_id=1, username="teacher-a", student_pseudonym="p" * 32,
-                                 what="student_board", via="graphql", sensitive=True)
-        AccessLog.objects.create(user_id=2, username="manager-b", student_pseudonym="q" * 32,
-                                 what="class_board", via="web")
+        AccessLog.objects.create(
+            user_id=1,
+            username="teacher-a",
+            student_pseudonym="p" * 32,
+            what="student_board",
+            via="graphql",
+            sensitive=True,
+        )
+        AccessLog.objects.create(
+            user_id=2,
+            username="manager-b",
+            student_pseudonym="q" * 32,
+            what="class_board",
+            via="web",
+        )
     response = admin_client.get(url("access-log/"))
     html = response.content.decode()
     assert response.status_code == 200
@@ -419,13 +529,23 @@ def test_access_log_filters_and_csv(admin_client, shibuya):
     assert "manager-b" in body and "teacher-a" not in body
 
 
-@pytest.mark.parametrize("bad", [{"username": "manager", "date_from": "2025-02-30"},
-                                 {"date_from": "2025-06-02", "date_to": "2025-06-01"},
-                                 {"pseudonym": "p" * 40}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"username": "manager", "date_from": "2025-02-30"},
+        {"date_from": "2025-06-02", "date_to": "2025-06-01"},
+        {"pseudonym": "p" * 40},
+    ],
+)
 def test_a_filter_with_an_error_lists_nothing_and_exports_nothing(admin_client, shibuya, bad):
     with in_tenant(shibuya):
-        AccessLog.objects.create(user_id=1, username="teacher-a", student_pseudonym="p" * 32,
-                                 what="student_board", via="graphql")
+        AccessLog.objects.create(
+            user_id=1,
+            username="teacher-a",
+            student_pseudonym="p" * 32,
+            what="student_board",
+            via="graphql",
+        )
     page = admin_client.get(url("access-log/"), bad)
     html = page.content.decode()
     assert page.status_code == 200 and "form-errors" in html
@@ -437,9 +557,12 @@ def test_a_filter_with_an_error_lists_nothing_and_exports_nothing(admin_client, 
 
 # -- widget tokens ----------------------------------------------------------------------------------
 
-WIDGET = {"name": "区のホームページ", "metrics": ["long_term_absence", "attendance_rate"],
-          "allowed_origins": "https://www.city.shibuya.example\nhttps://portal.example.jp/",
-          "expires_in_days": "30"}
+WIDGET = {
+    "name": "区のホームページ",
+    "metrics": ["long_term_absence", "attendance_rate"],
+    "allowed_origins": "https://www.city.shibuya.example\nhttps://portal.example.jp/",
+    "expires_in_days": "30",
+}
 
 
 def test_widget_token_is_issued_with_snippets_shown_once(admin_client, people, shibuya):
@@ -450,8 +573,10 @@ def test_widget_token_is_issued_with_snippets_shown_once(admin_client, people, s
     assert response["Cache-Control"] == "no-store"
     html = response.content.decode()
     token = ApiToken.objects.get(municipality=shibuya, kind="widget")
-    assert token.allowed_origins == ["https://portal.example.jp",
-                                     "https://www.city.shibuya.example"]
+    assert token.allowed_origins == [
+        "https://portal.example.jp",
+        "https://www.city.shibuya.example",
+    ]
     assert token.role == "board_analyst" and token.user == people["admin"]
     assert sorted(token.metrics) == ["attendance_rate", "long_term_absence"]
     assert 29 <= (token.expires_at - timezone.now()).days <= 30
@@ -487,19 +612,29 @@ def test_widget_token_revoke(admin_client, shibuya):
 
 def test_widget_token_of_another_municipality_cannot_be_revoked(admin_client, people, osaka):
     other = ApiToken.objects.create(
-        name="osaka", user=people["osaka_admin"], municipality=osaka, role="board_analyst",
-        kind="widget", metrics=["attendance_rate"], token_hash="1" * 64, prefix="rk_y",
-        expires_at=timezone.now() + dt.timedelta(days=1))
+        name="osaka",
+        user=people["osaka_admin"],
+        municipality=osaka,
+        role="board_analyst",
+        kind="widget",
+        metrics=["attendance_rate"],
+        token_hash="1" * 64,
+        prefix="rk_y",
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )
     assert admin_client.post(url(f"widgets/{other.pk}/revoke/")).status_code == 404
     other.refresh_from_db()
     assert other.revoked_at is None
     assert "osaka" not in admin_client.get(url("widgets/")).content.decode().split("<main>")[1]
 
 
-@pytest.mark.parametrize("origins, error", [
-    ("https://example.jp/path", "「https://example.jp/path」はサイトのオリジンではありません"),
-    ("", "このフィールドは必須です"),
-])
+@pytest.mark.parametrize(
+    "origins, error",
+    [
+        ("https://example.jp/path", "「https://example.jp/path」はサイトのオリジンではありません"),
+        ("", "このフィールドは必須です"),
+    ],
+)
 def test_widget_token_needs_real_origins(admin_client, shibuya, origins, error):
     response = admin_client.post(url("widgets/"), {**WIDGET, "allowed_origins": origins})
     assert response.status_code == 200
@@ -518,6 +653,7 @@ def test_widget_token_lifetime_is_bounded(admin_client, shibuya):
 
 # -- members ----------------------------------------------------------------------------------------
 
+
 def test_members_list_names_schools(admin_client, people, school_world):
     response = admin_client.get(url("members/"))
     html = response.content.decode()
@@ -529,8 +665,11 @@ def test_members_list_names_schools(admin_client, people, school_world):
 def test_member_is_added_with_schools_and_removed(admin_client, make_user, school_world, shibuya):
     make_user("new-teacher")
     codes = [school_world["A"].code, school_world["B"].code]
-    response = admin_client.post(url("members/"), {"username": "new-teacher", "role": "teacher",
-                                                   "schools": codes}, follow=True)
+    response = admin_client.post(
+        url("members/"),
+        {"username": "new-teacher", "role": "teacher", "schools": codes},
+        follow=True,
+    )
     assert "役割「教員」を追加しました" in response.content.decode()
     membership = Membership.objects.get(user__username="new-teacher")
     assert membership.municipality == shibuya and sorted(membership.school_codes) == codes
@@ -539,17 +678,33 @@ def test_member_is_added_with_schools_and_removed(admin_client, make_user, schoo
     assert not Membership.objects.filter(pk=membership.pk).exists()
 
 
-@pytest.mark.parametrize("data, field, error", [
-    ({"username": "ghost", "role": "board_analyst"}, "username", "ユーザー「ghost」は登録されていません"),
-    ({"username": "new-user", "role": "teacher"}, "schools", "所属校を 1 つ以上選んでください"),
-    ({"username": "new-user", "role": "board_analyst", "schools": ["B113211300012"]}, "schools",
-     "この役割には所属校を指定できません"),
-    ({"username": "new-user", "role": "prefecture_analyst"}, "role", "正しく選択してください"),
-    ({"username": "teacher-a", "role": "teacher", "schools": ["B113211300012"]}, "role",
-     "既にこの自治体で「教員」の役割を持っています"),
-    ({"username": "new-user", "role": "teacher", "schools": ["B999999999999"]}, "schools",
-     "正しく選択してください"),
-])
+@pytest.mark.parametrize(
+    "data, field, error",
+    [
+        (
+            {"username": "ghost", "role": "board_analyst"},
+            "username",
+            "ユーザー「ghost」は登録されていません",
+        ),
+        ({"username": "new-user", "role": "teacher"}, "schools", "所属校を 1 つ以上選んでください"),
+        (
+            {"username": "new-user", "role": "board_analyst", "schools": ["B113211300012"]},
+            "schools",
+            "この役割には所属校を指定できません",
+        ),
+        ({"username": "new-user", "role": "prefecture_analyst"}, "role", "正しく選択してください"),
+        (
+            {"username": "teacher-a", "role": "teacher", "schools": ["B113211300012"]},
+            "role",
+            "既にこの自治体で「教員」の役割を持っています",
+        ),
+        (
+            {"username": "new-user", "role": "teacher", "schools": ["B999999999999"]},
+            "schools",
+            "正しく選択してください",
+        ),
+    ],
+)
 def test_member_form_checks_before_writing(admin_client, make_user, data, field, error):
     make_user("new-user")
     before = Membership.objects.count()
@@ -584,4 +739,3 @@ def test_the_last_admin_and_ones_own_admin_role_are_kept(client, people, make_us
     response = client.post(url(f"members/{other.pk}/remove/"), follow=True)
     assert "「admin-2」の役割「自治体管理者」を削除しました" in response.content.decode()
     assert not Membership.objects.filter(pk=other.pk).exists()
-

@@ -42,8 +42,10 @@ def test_two_admins_removing_each_other_at_once_leave_one():
     def create():
         shibuya = Municipality.objects.get(code="131130")
         users = [user_model.objects.create_user(f"race-admin-{i}") for i in (1, 2)]
-        return users, [Membership.objects.create(user=user, role="tenant_admin",
-                                                 municipality=shibuya) for user in users]
+        return users, [
+            Membership.objects.create(user=user, role="tenant_admin", municipality=shibuya)
+            for user in users
+        ]
 
     admins, memberships = in_own_connection(create)
     start = threading.Barrier(2)
@@ -71,5 +73,6 @@ def test_two_admins_removing_each_other_at_once_leave_one():
         left = in_own_connection(lambda: Membership.objects.filter(user__in=admins).count())
         assert left == 1
     finally:
-        in_own_connection(lambda: user_model.objects.filter(
-            pk__in=[user.pk for user in admins]).delete())
+        in_own_connection(
+            lambda: user_model.objects.filter(pk__in=[user.pk for user in admins]).delete()
+        )

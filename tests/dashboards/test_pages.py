@@ -13,7 +13,12 @@ from renkei.edudata.models import AttendanceDay, Enrollment, Homeroom, StudentId
 from renkei.tenants.context import in_tenant
 from renkei.tenants.models import Prefecture
 
-NAMES = {"a1": ("青木", "一郎"), "a2": ("青木", "二郎"), "b1": ("馬場", "花子"), "b2": ("馬場", "次郎")}
+NAMES = {
+    "a1": ("青木", "一郎"),
+    "a2": ("青木", "二郎"),
+    "b1": ("馬場", "花子"),
+    "b2": ("馬場", "次郎"),
+}
 
 
 @pytest.fixture
@@ -27,19 +32,25 @@ def pages(school_world, shibuya, make_user):
                 pupil = w[f"{tag}{n}"]
                 Enrollment.objects.create(student=pupil, homeroom=room, attendance_number=n)
                 family, given = NAMES[f"{tag}{n}"]
-                StudentIdentity.objects.create(student=pupil, source_system="c4th",
-                                               source_id=f"{tag}{n}", family_name=family,
-                                               given_name=given)
-                AttendanceDay.objects.create(student=pupil, date=dt.date(2025, 6, 5),
-                                             status="present")
+                StudentIdentity.objects.create(
+                    student=pupil,
+                    source_system="c4th",
+                    source_id=f"{tag}{n}",
+                    family_name=family,
+                    given_name=given,
+                )
+                AttendanceDay.objects.create(
+                    student=pupil, date=dt.date(2025, 6, 5), status="present"
+                )
         rollups.refresh([2025])
     a_code, b_code = w["A"].code, w["B"].code
     w["teacher"] = make_user("p-teacher", "teacher", municipality=shibuya, schools=[a_code])
     w["board"] = make_user("p-board", "board_analyst", municipality=shibuya)
     w["admin"] = make_user("p-admin", "tenant_admin", municipality=shibuya)
     w["pref"] = make_user("p-pref", "prefecture_analyst", prefecture=Prefecture.for_code("13"))
-    w["outsider"] = make_user("p-outsider", "teacher", municipality=w["municipality"],
-                              schools=[b_code])
+    w["outsider"] = make_user(
+        "p-outsider", "teacher", municipality=w["municipality"], schools=[b_code]
+    )
     return w
 
 
@@ -95,8 +106,10 @@ def test_class_and_student_boards_of_own_school_open(client, pages):
 
 def test_other_school_is_not_reachable_by_editing_the_url(client, pages):
     client.force_login(pages["teacher"])
-    for url in (f"/m/131130/boards/classes/{pages['room_b'].pk}/",
-                f"/m/131130/boards/students/{pages['b1'].pk}/"):
+    for url in (
+        f"/m/131130/boards/classes/{pages['room_b'].pk}/",
+        f"/m/131130/boards/students/{pages['b1'].pk}/",
+    ):
         r = client.get(url)
         assert r.status_code == 403, url
         html = _text(r)
@@ -108,15 +121,22 @@ def test_other_school_is_not_reachable_by_editing_the_url(client, pages):
 
 def test_board_analyst_gets_aggregates_and_no_pupil_page(client, pages):
     client.force_login(pages["board"])
-    for url in ("/m/131130/", "/m/131130/analysis/long-term-absence/",
-                "/m/131130/analysis/schools/", f"/m/131130/analysis/schools/{pages['A'].code}/"):
+    for url in (
+        "/m/131130/",
+        "/m/131130/analysis/long-term-absence/",
+        "/m/131130/analysis/schools/",
+        f"/m/131130/analysis/schools/{pages['A'].code}/",
+    ):
         r = client.get(url)
         assert r.status_code == 200, url
         _no_names(_text(r))
     html = _text(client.get("/m/131130/analysis/long-term-absence/"))
     assert 'metric="long_term_absence"' in html and "<renkei-chart" in html
-    for url in ("/m/131130/boards/classes/", f"/m/131130/boards/classes/{pages['room_a'].pk}/",
-                f"/m/131130/boards/students/{pages['a1'].pk}/"):
+    for url in (
+        "/m/131130/boards/classes/",
+        f"/m/131130/boards/classes/{pages['room_a'].pk}/",
+        f"/m/131130/boards/students/{pages['a1'].pk}/",
+    ):
         r = client.get(url)
         assert r.status_code == 403, url
         assert "所属校の教員・管理職だけ" in _text(r)
@@ -132,13 +152,15 @@ def test_analysis_pages_refuse_teachers_except_own_school_karte(client, pages):
     assert client.get("/m/131130/analysis/schools/B000000000000/").status_code == 404
 
 
-def test_other_municipality_and_prefecture_analyst_are_refused(client, pages, shinjuku,
-                                                               make_user):
+def test_other_municipality_and_prefecture_analyst_are_refused(client, pages, shinjuku, make_user):
     stranger = make_user("p-shinjuku", "board_analyst", municipality=shinjuku)
     for user in (stranger, pages["pref"]):
         client.force_login(user)
-        for url in ("/m/131130/", "/m/131130/analysis/long-term-absence/",
-                    f"/m/131130/boards/students/{pages['a1'].pk}/"):
+        for url in (
+            "/m/131130/",
+            "/m/131130/analysis/long-term-absence/",
+            f"/m/131130/boards/students/{pages['a1'].pk}/",
+        ):
             r = client.get(url)
             assert r.status_code == 403, (user, url)
             assert "この自治体のデータを見る権限がありません" in _text(r)
@@ -154,8 +176,11 @@ def test_prefecture_page_puts_municipalities_side_by_side_in_code_order(client, 
     r = client.get("/prefecture/?metric=long_term_absence&year=2025")
     assert r.status_code == 200
     html = _text(r)
-    assert html.index('data-code="131041"') < html.index('data-code="131130"') \
+    assert (
+        html.index('data-code="131041"')
+        < html.index('data-code="131130"')
         < html.index('data-code="__total__"')
+    )
     # The fan-out's threads see committed data only (this test's is not): no answer is
     # shown as such. Suppressed cells with real data: tests/browser/test_prefecture_page.py.
     assert "この年度の集計対象データがありません" in html
@@ -194,7 +219,8 @@ def test_a_year_without_aggregates_is_named_not_silently_replaced(client, pages)
         assert f"「{asked}」年度の集計はありません。2025年度で表示しています" in html, asked
         assert 'school-year="2025"' in html
     assert "年度の集計はありません" not in _text(
-        client.get("/m/131130/analysis/long-term-absence/?year=2025"))
+        client.get("/m/131130/analysis/long-term-absence/?year=2025")
+    )
 
 
 def test_prefecture_page_says_what_it_shows_instead(client, pages):
@@ -203,7 +229,9 @@ def test_prefecture_page_says_what_it_shows_instead(client, pages):
     assert "指標「nope」はありません。長期欠席を表示しています" in html
     assert "「1999」年度の集計はありません" in html
     assert "この指標は「school」で内訳できません" in html
-    assert 'role="status" class="note"' not in _text(client.get("/prefecture/?metric=attendance_rate"))
+    assert 'role="status" class="note"' not in _text(
+        client.get("/prefecture/?metric=attendance_rate")
+    )
 
 
 def test_a_missing_page_is_explained_in_japanese(client, pages):
@@ -220,12 +248,19 @@ def test_a_missing_page_is_explained_in_japanese(client, pages):
 def test_prefecture_rows_are_labelled_in_the_readers_language():
     from renkei.dashboards.prefecture import side_by_side
 
-    result = {"dimensions": ["municipality", "grade"],
-              "labels": [{"dimension": "grade", "code": "B1-3", "label": "小学校 3年",
-                          "labelEn": "Elementary grade 3"},
-                         {"dimension": "municipality", "code": "131130", "label": "渋谷区",
-                          "labelEn": "渋谷区"}],
-              "municipalities": [{"code": "131130", "name": "渋谷区"}],
-              "cells": [{"key": ["131130", "B1-3"], "value": 1.0}]}
+    result = {
+        "dimensions": ["municipality", "grade"],
+        "labels": [
+            {
+                "dimension": "grade",
+                "code": "B1-3",
+                "label": "小学校 3年",
+                "labelEn": "Elementary grade 3",
+            },
+            {"dimension": "municipality", "code": "131130", "label": "渋谷区", "labelEn": "渋谷区"},
+        ],
+        "municipalities": [{"code": "131130", "name": "渋谷区"}],
+        "cells": [{"key": ["131130", "B1-3"], "value": 1.0}],
+    }
     assert side_by_side(result)["rows"][0]["label"] == "小学校 3年"
     assert side_by_side(result, english=True)["rows"][0]["label"] == "Elementary grade 3"

@@ -33,9 +33,15 @@ def ask(token: str, prefecture_code: str) -> dict:
     """The federation endpoint as a gateway calls it: bearer token, no session."""
     response = Client().post(
         "/federation/graphql",
-        data=json.dumps({"query": "query($code: String!) { prefecture(code: $code) { name } }",
-                         "variables": {"code": prefecture_code}}),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+        data=json.dumps(
+            {
+                "query": "query($code: String!) { prefecture(code: $code) { name } }",
+                "variables": {"code": prefecture_code},
+            }
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
     return response.json()
 
 
@@ -52,14 +58,21 @@ def test_an_analyst_issues_a_token_that_reads_their_prefecture(client, analyst, 
     assert "Authorization: Bearer " + token in html and "/federation/graphql" in html
     assert token not in caplog.text  # logged who and for how long, never the token
 
-    payload = signing.loads(token[len(auth.ANALYST_TOKEN_PREFIX):], salt=auth.ANALYST_TOKEN_SALT)
+    payload = signing.loads(token[len(auth.ANALYST_TOKEN_PREFIX) :], salt=auth.ANALYST_TOKEN_SALT)
     assert abs(payload["exp"] - (time.time() + 7 * 86400)) < 600
 
     # the curl example on the page is a query the federation answers
     example = re.search(r"-d '(.+)'</textarea>", html_module.unescape(html)).group(1)
-    answered = Client().post("/federation/graphql", data=example,
-                             content_type="application/json",
-                             HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    answered = (
+        Client()
+        .post(
+            "/federation/graphql",
+            data=example,
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        .json()
+    )
     assert "errors" not in answered, answered
     assert answered["data"]["prefecture"]["longTermAbsence"]["cells"] is not None
 
@@ -91,8 +104,10 @@ def test_only_the_offered_lifetimes_are_issued(client, analyst):
 def test_others_cannot_issue_one(client, make_user, shibuya):
     board = make_user("tok-board", "board_analyst", municipality=shibuya)
     client.force_login(board)
-    for response in (client.get("/prefecture/token/"),
-                     client.post("/prefecture/token/", {"days": "1"})):
+    for response in (
+        client.get("/prefecture/token/"),
+        client.post("/prefecture/token/", {"days": "1"}),
+    ):
         assert response.status_code == 403
         assert "都道府県の分析担当者だけ" in response.content.decode()
         assert auth.ANALYST_TOKEN_PREFIX not in response.content.decode()

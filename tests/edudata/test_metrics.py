@@ -82,7 +82,12 @@ def raw_pupil_months():
     out = {}
     for pid, school, kind, grade, month, days, excused, ill, acc, oth in rows:
         out[pid, school, f"{kind}-{grade}", metrics.month_code(SCHOOL_YEAR, month)] = {
-            "days": days, "required": days - excused, "ill": ill, "acc": acc, "oth": oth}
+            "days": days,
+            "required": days - excused,
+            "ill": ill,
+            "acc": acc,
+            "oth": oth,
+        }
     return out
 
 
@@ -113,10 +118,17 @@ def near(released, true, parts=1, bound=NOISE):
 
 # -- the registry and its errors ------------------------------------------------------------
 
+
 def test_registry_names_labels_and_dimensions():
-    assert set(METRICS) == {"attendance_rate", "absence_days_distribution", "long_term_absence",
-                            "monthly_absence_10_days", "nurse_visits_per_100",
-                            "m365_active_rate", "assessment_score_distribution"}
+    assert set(METRICS) == {
+        "attendance_rate",
+        "absence_days_distribution",
+        "long_term_absence",
+        "monthly_absence_10_days",
+        "nurse_visits_per_100",
+        "m365_active_rate",
+        "assessment_score_distribution",
+    }
     for spec in METRICS.values():
         assert spec.label_ja and spec.label_en and spec.description_ja and spec.description_en
         assert spec.unit and spec.source.startswith("edudata.")
@@ -129,8 +141,13 @@ def test_every_fixed_code_has_an_english_label():
     japanese = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
     codes = [(dim, code) for dim, labels in metrics.CATEGORY_LABELS.items() for code in labels]
     codes += [("grade", f"{kind}-{g}") for kind in ("B1", "C1") for g in (1, 3)]
-    codes += [("month", "2025-04"), ("month", "2026-01"), ("month", "2025"),
-              ("grade", "B1"), ("subject", "数学")]
+    codes += [
+        ("month", "2025-04"),
+        ("month", "2026-01"),
+        ("month", "2025"),
+        ("grade", "B1"),
+        ("subject", "数学"),
+    ]
     for dim, code in codes:
         english = metrics.code_label_en(dim, code, 2025)
         assert english and not japanese.search(english), (dim, code, english)
@@ -148,8 +165,7 @@ def test_unknown_metric_and_breakdown_are_refused_in_japanese(muni):
         with pytest.raises(ValueError, match="内訳できません"):
             compute("attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["sex"])
         with pytest.raises(ValueError, match="都道府県"):
-            compute("attendance_rate", muni, school_year=SCHOOL_YEAR,
-                    breakdown=["municipality"])
+            compute("attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["municipality"])
 
 
 def test_compute_answers_the_same_inside_and_outside_the_tenant(muni):
@@ -158,30 +174,35 @@ def test_compute_answers_the_same_inside_and_outside_the_tenant(muni):
     outside = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
     metrics.clear_cache()
     with in_tenant(muni):
-        inside = compute("long_term_absence", muni, school_year=SCHOOL_YEAR,
-                         breakdown=["grade"])
+        inside = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
     assert [c.to_json() for c in inside.cells] == [c.to_json() for c in outside.cells]
     assert any(not c.suppressed for c in inside.cells)
 
 
 # -- values equal the raw rows ------------------------------------------------------------
 
+
 def test_long_term_absence_and_distribution_equal_the_raw_rows(muni):
     with in_tenant(muni):
         years = raw_pupil_years()
-        long_term = compute("long_term_absence", muni, school_year=SCHOOL_YEAR,
-                            breakdown=["grade"])
-        distribution = compute("absence_days_distribution", muni, school_year=SCHOOL_YEAR,
-                               breakdown=["grade"])
+        long_term = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
+        distribution = compute(
+            "absence_days_distribution", muni, school_year=SCHOOL_YEAR, breakdown=["grade"]
+        )
     assert long_term.dimensions == ["grade", "absence_category"]
     checked = 0
-    for table, bins, dim in ((long_term, LONG_TERM_BINS, "absence_category"),
-                             (distribution, DISTRIBUTION_BINS, "absence_days")):
+    for table, bins, dim in (
+        (long_term, LONG_TERM_BINS, "absence_category"),
+        (distribution, DISTRIBUTION_BINS, "absence_days"),
+    ):
         for cell in table.cells:
             g, c = cell.key["grade"], cell.key[dim]
             wanted = ALL_BINS if c == TOTAL else bins[c]
-            true = sum(1 for (_p, _s, grade), y in years.items()
-                       if in_grade(grade, g) and absence_bin(y) in wanted)
+            true = sum(
+                1
+                for (_p, _s, grade), y in years.items()
+                if in_grade(grade, g) and absence_bin(y) in wanted
+            )
             if cell.suppressed and cell.pupils is None:
                 continue
             assert near(cell.pupils, true), (cell.key, cell.pupils, true)
@@ -198,20 +219,27 @@ def test_long_term_absence_and_distribution_equal_the_raw_rows(muni):
 def test_attendance_rate_equals_the_raw_rows(muni):
     with in_tenant(muni):
         months = raw_pupil_months()
-        table = compute("attendance_rate", muni, school_year=SCHOOL_YEAR,
-                        breakdown=["month", "grade"])
+        table = compute(
+            "attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month", "grade"]
+        )
     released = [c for c in table.cells if not c.suppressed]
     assert len(released) > 10
     for cell in released:
         m, g = cell.key["month"], cell.key["grade"]
-        rows = [v for (_p, _s, grade, month), v in months.items()
-                if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)]
+        rows = [
+            v
+            for (_p, _s, grade, month), v in months.items()
+            if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)
+        ]
         required = sum(v["required"] for v in rows)
         absent = sum(v["ill"] + v["acc"] + v["oth"] for v in rows)
         assert near(cell.numerator, required - absent, bound=DAYS_NOISE), cell.key
         assert near(cell.denominator, required, bound=DAYS_NOISE), cell.key
-        pupils = {p for (p, _s, grade, month) in months
-                  if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)}
+        pupils = {
+            p
+            for (p, _s, grade, month) in months
+            if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)
+        }
         assert near(cell.pupils, len(pupils))
         assert_rate(cell)
 
@@ -219,15 +247,20 @@ def test_attendance_rate_equals_the_raw_rows(muni):
 def test_monthly_absence_equals_the_raw_rows(muni):
     with in_tenant(muni):
         months = raw_pupil_months()
-        table = compute("monthly_absence_10_days", muni, school_year=SCHOOL_YEAR,
-                        breakdown=["month", "grade"])
+        table = compute(
+            "monthly_absence_10_days", muni, school_year=SCHOOL_YEAR, breakdown=["month", "grade"]
+        )
     for cell in table.cells:
         if cell.pupils is None:
             continue
         m, g, c = cell.key["month"], cell.key["grade"], cell.key["monthly_absence"]
-        n = sum(1 for (_p, _s, grade, month), v in months.items()
-                if in_grade(grade, g) and (m == str(SCHOOL_YEAR) or month == m)
-                and (c == TOTAL or (v["ill"] + v["acc"] + v["oth"] >= 10) == (c == "ge10")))
+        n = sum(
+            1
+            for (_p, _s, grade, month), v in months.items()
+            if in_grade(grade, g)
+            and (m == str(SCHOOL_YEAR) or month == m)
+            and (c == TOTAL or (v["ill"] + v["acc"] + v["oth"] >= 10) == (c == "ge10"))
+        )
         assert near(cell.pupils, n, parts=12 if m == str(SCHOOL_YEAR) else 1), cell.key
 
 
@@ -241,18 +274,27 @@ def test_nurse_visits_equal_the_raw_rows(muni):
             JOIN edudata_school sc ON sc.id = st.school_id
             WHERE st.opted_out_at IS NULL GROUP BY 1, 2, 3""")
         months = raw_pupil_months()
-        table = compute("nurse_visits_per_100", muni, school_year=SCHOOL_YEAR,
-                        breakdown=["month", "grade"])
+        table = compute(
+            "nurse_visits_per_100", muni, school_year=SCHOOL_YEAR, breakdown=["month", "grade"]
+        )
     released = [c for c in table.cells if not c.suppressed]
     assert released
     for cell in released:
         m, g, r = cell.key["month"], cell.key["grade"], cell.key["nurse_reason"]
-        rows = [row for row in visits
-                if (m == str(SCHOOL_YEAR) or metrics.month_code(SCHOOL_YEAR, row[0]) == m)
-                and in_grade(row[1], g) and (r == TOTAL or row[2] == r)]
+        rows = [
+            row
+            for row in visits
+            if (m == str(SCHOOL_YEAR) or metrics.month_code(SCHOOL_YEAR, row[0]) == m)
+            and in_grade(row[1], g)
+            and (r == TOTAL or row[2] == r)
+        ]
         parts = (12 if m == str(SCHOOL_YEAR) else 1) * (4 if r == TOTAL else 1)
-        assert near(cell.numerator, sum(row[3] for row in rows), parts=parts,
-                    bound=NOISE * metrics.release.MEASURE_STEP["visits"])
+        assert near(
+            cell.numerator,
+            sum(row[3] for row in rows),
+            parts=parts,
+            bound=NOISE * metrics.release.MEASURE_STEP["visits"],
+        )
         if m != str(SCHOOL_YEAR):
             enrolled = {p for (p, _s, grade, month) in months if month == m and in_grade(grade, g)}
             assert near(cell.denominator, len(enrolled))
@@ -267,29 +309,41 @@ def test_m365_active_rate_equals_the_raw_rows(muni):
             FROM edudata_m365dailyusage u JOIN edudata_student st ON st.id = u.student_id
             JOIN edudata_school sc ON sc.id = st.school_id
             WHERE st.opted_out_at IS NULL AND u.active GROUP BY 1, 2, 3""")
-        table = compute("m365_active_rate", muni, school_year=SCHOOL_YEAR,
-                        breakdown=["month", "grade"])
+        table = compute(
+            "m365_active_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month", "grade"]
+        )
     released = [c for c in table.cells if not c.suppressed and c.key["month"] != str(SCHOOL_YEAR)]
     assert released
     for cell in released:
         m, g, app = cell.key["month"], cell.key["grade"], cell.key["app"]
-        assert near(cell.pupils, sum(row[3] for row in usage
-                                     if metrics.month_code(SCHOOL_YEAR, row[0]) == m
-                                     and in_grade(row[1], g) and row[2] == app))
+        assert near(
+            cell.pupils,
+            sum(
+                row[3]
+                for row in usage
+                if metrics.month_code(SCHOOL_YEAR, row[0]) == m
+                and in_grade(row[1], g)
+                and row[2] == app
+            ),
+        )
         assert_rate(cell)
 
 
 def test_assessment_distribution_equals_the_raw_rows(muni):
     with in_tenant(muni):
-        results = _sql("""
+        results = _sql(
+            """
             SELECT r.subject, sc.school_type || '-' || st.grade,
                    least(floor(r.score / r.max_score * 10), 9)::int, count(DISTINCT r.student_id)
             FROM edudata_assessmentresult r JOIN edudata_student st ON st.id = r.student_id
             JOIN edudata_school sc ON sc.id = st.school_id
             WHERE st.opted_out_at IS NULL AND r.kind = 'survey' AND r.school_year = %s
-            GROUP BY 1, 2, 3""", [SCHOOL_YEAR])
-        table = compute("assessment_score_distribution", muni, school_year=SCHOOL_YEAR,
-                        breakdown=["grade"])
+            GROUP BY 1, 2, 3""",
+            [SCHOOL_YEAR],
+        )
+        table = compute(
+            "assessment_score_distribution", muni, school_year=SCHOOL_YEAR, breakdown=["grade"]
+        )
     leaves = metrics._SCORE_LEAVES
     groups = {"0-39": leaves[:4], "40-69": leaves[4:7], "70-100": leaves[7:]}
     checked = 0
@@ -298,13 +352,20 @@ def test_assessment_distribution_equals_the_raw_rows(muni):
             continue
         subject, g, b = cell.key["subject"], cell.key["grade"], cell.key["score_bin"]
         wanted = set(leaves) if b == TOTAL else set(groups.get(b, (b,)))
-        assert near(cell.pupils, sum(row[3] for row in results if row[0] == subject
-                                     and in_grade(row[1], g) and leaves[row[2]] in wanted))
+        assert near(
+            cell.pupils,
+            sum(
+                row[3]
+                for row in results
+                if row[0] == subject and in_grade(row[1], g) and leaves[row[2]] in wanted
+            ),
+        )
         checked += 1
     assert checked
 
 
 # -- opt-out, k, suppression ------------------------------------------------------------------
+
 
 def test_opted_out_pupils_are_in_no_figure(world, muni):
     opted_out = world.opted_out[CODE]
@@ -315,16 +376,21 @@ def test_opted_out_pupils_are_in_no_figure(world, muni):
                              JOIN edudata_student st ON st.id = a.student_id
                              WHERE st.opted_out_at IS NULL""")[0][0]
         total = compute("long_term_absence", muni, school_year=SCHOOL_YEAR).cell(
-            absence_category=TOTAL)
-        by_month = compute("attendance_rate", muni, school_year=SCHOOL_YEAR,
-                           breakdown=["month"]).cells
+            absence_category=TOTAL
+        )
+        by_month = compute(
+            "attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month"]
+        ).cells
         # A month whose days are released (a group's days are withheld where they would
         # bound a withheld count: see the cross-metric tests).
         attendance = next(c for c in by_month if c.denominator is not None)
         month = int(attendance.key["month"].split("-")[1])
-        days_all = _sql("""SELECT count(*) FILTER (WHERE status NOT IN ('suspension', 'mourning'))
+        days_all = _sql(
+            """SELECT count(*) FILTER (WHERE status NOT IN ('suspension', 'mourning'))
                            FROM edudata_attendanceday
-                           WHERE date_part('month', date) = %s""", [month])[0][0]
+                           WHERE date_part('month', date) = %s""",
+            [month],
+        )[0][0]
     assert analyzable == everyone - len(opted_out)
     assert len(opted_out) > 2 * NOISE  # the noise cannot hide whether they are counted
     assert near(total.pupils, analyzable)
@@ -346,9 +412,14 @@ def test_suppressed_cells_are_null_with_a_reason_never_zero(muni):
                         # A count's numerator is the count; days are a table of their own.
                         # A released count may stand beside a withheld rate (its
                         # denominator withheld); days are a table of their own.
-                        assert (cell.numerator is None or spec.name == "attendance_rate"
-                                or cell.numerator >= table.k)
-                        assert cell.reason and cell.reason == metrics.REASON_LABELS[cell.reason_code]
+                        assert (
+                            cell.numerator is None
+                            or spec.name == "attendance_rate"
+                            or cell.numerator >= table.k
+                        )
+                        assert (
+                            cell.reason and cell.reason == metrics.REASON_LABELS[cell.reason_code]
+                        )
                         # Small and complementary cells look alike outside (no LP bounds).
                         assert cell.reason_code not in ("primary", "complementary")
                     else:
@@ -361,8 +432,12 @@ def test_suppressed_cells_are_null_with_a_reason_never_zero(muni):
 
 def _calendar_zero(spec, cell):
     """A month of fewer than 10 school days: nobody can be absent 10 days, a released 0."""
-    return (spec.name == "monthly_absence_10_days" and cell.pupils == 0
-            and cell.key["monthly_absence"] == "ge10" and cell.key.get("month") != "2025")
+    return (
+        spec.name == "monthly_absence_10_days"
+        and cell.pupils == 0
+        and cell.key["monthly_absence"] == "ge10"
+        and cell.key.get("month") != "2025"
+    )
 
 
 def test_cells_under_k_are_suppressed_and_labelled(muni):
@@ -373,8 +448,11 @@ def test_cells_under_k_are_suppressed_and_labelled(muni):
     for cell in table.cells:
         g, c = cell.key["grade"], cell.key["absence_category"]
         wanted = ALL_BINS if c == TOTAL else LONG_TERM_BINS[c]
-        true = sum(1 for (_p, _s, grade), y in years.items()
-                   if in_grade(grade, g) and absence_bin(y) in wanted)
+        true = sum(
+            1
+            for (_p, _s, grade), y in years.items()
+            if in_grade(grade, g) and absence_bin(y) in wanted
+        )
         if true < 10:
             small += 1
             assert cell.suppressed and cell.pupils is None and cell.value is None
@@ -398,8 +476,9 @@ def test_a_metric_with_a_higher_floor_is_released_from_tables_of_its_own(muni, m
     raised = dataclasses.replace(METRICS["long_term_absence"], min_cell_size=40)
     monkeypatch.setitem(METRICS, "long_term_absence", raised)
     strict = compute("long_term_absence", muni, school_year=SCHOOL_YEAR, breakdown=["grade"])
-    shared = compute("absence_days_distribution", muni, school_year=SCHOOL_YEAR,
-                     breakdown=["grade"])
+    shared = compute(
+        "absence_days_distribution", muni, school_year=SCHOOL_YEAR, breakdown=["grade"]
+    )
     # then it gets its k, and the other metric's cells stay at the prefecture's k
     assert strict.k == 40 and all(c.pupils is None or c.pupils >= 40 for c in strict.cells)
     assert shared.k == 10 and any(c.pupils is not None and c.pupils < 40 for c in shared.cells)
@@ -407,23 +486,33 @@ def test_a_metric_with_a_higher_floor_is_released_from_tables_of_its_own(muni, m
 
 def test_school_answers_come_from_the_same_protected_table(muni):
     with in_tenant(muni):
-        schools = [row[0] for row in _sql("""
+        schools = [
+            row[0]
+            for row in _sql("""
             SELECT DISTINCT sc.code FROM edudata_attendancepupilyear y
-            JOIN edudata_school sc ON sc.id = y.school_id ORDER BY 1""")]
+            JOIN edudata_school sc ON sc.id = y.school_id ORDER BY 1""")
+        ]
         whole = compute("attendance_rate", muni, school_year=SCHOOL_YEAR)
-        parts = [compute("attendance_rate", muni, school_year=SCHOOL_YEAR, school_code=s)
-                 for s in schools]
+        parts = [
+            compute("attendance_rate", muni, school_year=SCHOOL_YEAR, school_code=s)
+            for s in schools
+        ]
         with pytest.raises(ValueError, match="学校コード"):
             compute("attendance_rate", muni, school_year=SCHOOL_YEAR, school_code="B113999999999")
     assert len(schools) >= 2
     if all(not p.cells[0].suppressed for p in parts):
         # Each released figure has its own noise: the parts add up to the whole within the
         # published tolerance (docs/disclosure.md), not exactly.
-        assert near(sum(p.cells[0].numerator for p in parts), whole.cells[0].numerator,
-                    parts=len(parts) + 1, bound=DAYS_NOISE)
+        assert near(
+            sum(p.cells[0].numerator for p in parts),
+            whole.cells[0].numerator,
+            parts=len(parts) + 1,
+            bound=DAYS_NOISE,
+        )
 
 
 # -- the differencing battery -----------------------------------------------------------------
+
 
 def _subsets(dims):
     return [list(c) for n in range(len(dims) + 1) for c in itertools.combinations(dims, n)]
@@ -444,15 +533,22 @@ class Universe:
 
     def school_grades(self, school, g):
         schools = self.schools if school == TOTAL else {school: self.schools[school]}
-        return [(s, leaf) for s, kind in schools.items() for leaf in self.grades
-                if leaf.startswith(kind + "-") and in_grade(leaf, g)]
+        return [
+            (s, leaf)
+            for s, kind in schools.items()
+            for leaf in self.grades
+            if leaf.startswith(kind + "-") and in_grade(leaf, g)
+        ]
 
     def months_of(self, m, months):
         return sorted(months) if m == str(SCHOOL_YEAR) else [m]
 
     def atoms(self, school, g, *rest):
-        return [self.prefix + sg + tuple(r) for sg in self.school_grades(school, g)
-                for r in itertools.product(*rest)]
+        return [
+            self.prefix + sg + tuple(r)
+            for sg in self.school_grades(school, g)
+            for r in itertools.product(*rest)
+        ]
 
 
 def collect(battery: Battery, universe: Universe, muni, schools) -> None:
@@ -462,8 +558,13 @@ def collect(battery: Battery, universe: Universe, muni, schools) -> None:
     for spec in METRICS.values():
         for breakdown in _subsets(spec.dimensions):
             for school in (TOTAL, *schools):
-                table = compute(spec.name, muni, school_year=SCHOOL_YEAR, breakdown=breakdown,
-                                school_code=None if school == TOTAL else school)
+                table = compute(
+                    spec.name,
+                    muni,
+                    school_year=SCHOOL_YEAR,
+                    breakdown=breakdown,
+                    school_code=None if school == TOTAL else school,
+                )
                 tables.append((spec.name, school, table))
                 for cell in table.cells:
                     g = cell.key.get("grade", TOTAL)
@@ -471,8 +572,10 @@ def collect(battery: Battery, universe: Universe, muni, schools) -> None:
                         U.grades.add(g)
                     m = cell.key.get("month", str(SCHOOL_YEAR))
                     if m != str(SCHOOL_YEAR):
-                        {"nurse_visits_per_100": U.nurse_months,
-                         "m365_active_rate": U.m365_months}.get(spec.name, U.months).add(m)
+                        {
+                            "nurse_visits_per_100": U.nurse_months,
+                            "m365_active_rate": U.m365_months,
+                        }.get(spec.name, U.months).add(m)
     months_all = U.months | U.nurse_months
     for name, school, table in tables:
         for cell in table.cells:
@@ -486,26 +589,35 @@ def collect(battery: Battery, universe: Universe, muni, schools) -> None:
                 dim = "absence_category" if name == "long_term_absence" else "absence_days"
                 bins = LONG_TERM_BINS if name == "long_term_absence" else DISTRIBUTION_BINS
                 c = key[dim]
-                battery.figure("pop", U.atoms(school, g, ALL_BINS if c == TOTAL else bins[c]),
-                               cell.pupils, what)
+                battery.figure(
+                    "pop",
+                    U.atoms(school, g, ALL_BINS if c == TOTAL else bins[c]),
+                    cell.pupils,
+                    what,
+                )
                 battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.denominator, what)
             elif name == "attendance_rate":
                 if m == str(SCHOOL_YEAR):
                     battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.pupils, what)
                 else:
-                    battery.figure("month", U.atoms(school, g, ("lt10", "ge10"), [m]),
-                                   cell.pupils, what)
+                    battery.figure(
+                        "month", U.atoms(school, g, ("lt10", "ge10"), [m]), cell.pupils, what
+                    )
                 days = U.atoms(school, g, ("lt10", "ge10"), U.months_of(m, U.months))
                 battery.figure("attended", days, cell.numerator, what)
                 battery.figure("required", days, cell.denominator, what)
             elif name == "monthly_absence_10_days":
                 c = key["monthly_absence"]
                 cats = ("lt10", "ge10") if c == TOTAL else (c,)
-                battery.figure("month", U.atoms(school, g, cats, U.months_of(m, U.months)),
-                               cell.pupils, what)
-                battery.figure("month", U.atoms(school, g, ("lt10", "ge10"),
-                                                U.months_of(m, U.months)),
-                               cell.denominator, what)
+                battery.figure(
+                    "month", U.atoms(school, g, cats, U.months_of(m, U.months)), cell.pupils, what
+                )
+                battery.figure(
+                    "month",
+                    U.atoms(school, g, ("lt10", "ge10"), U.months_of(m, U.months)),
+                    cell.denominator,
+                    what,
+                )
             elif name == "nurse_visits_per_100":
                 r = key["nurse_reason"]
                 reasons = metrics.NURSE_REASONS if r == TOTAL else (r,)
@@ -515,24 +627,36 @@ def collect(battery: Battery, universe: Universe, muni, schools) -> None:
                 if m == str(SCHOOL_YEAR):
                     battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.denominator, what)
                 else:
-                    battery.figure("month", U.atoms(school, g, ("lt10", "ge10"), [m]),
-                                   cell.denominator, what)
+                    battery.figure(
+                        "month", U.atoms(school, g, ("lt10", "ge10"), [m]), cell.denominator, what
+                    )
             elif name == "m365_active_rate":
-                battery.figure("m365", U.atoms(school, g, (key["app"],),
-                                               U.months_of(m, U.m365_months)),
-                               cell.pupils, what)
-                battery.figure("month", U.atoms(school, g, ("lt10", "ge10"),
-                                                U.months_of(m, U.m365_months)),
-                               cell.denominator, what)
+                battery.figure(
+                    "m365",
+                    U.atoms(school, g, (key["app"],), U.months_of(m, U.m365_months)),
+                    cell.pupils,
+                    what,
+                )
+                battery.figure(
+                    "month",
+                    U.atoms(school, g, ("lt10", "ge10"), U.months_of(m, U.m365_months)),
+                    cell.denominator,
+                    what,
+                )
             elif name == "assessment_score_distribution":
                 leaves = metrics._SCORE_LEAVES
                 groups = {"0-39": leaves[:4], "40-69": leaves[4:7], "70-100": leaves[7:]}
                 b = key["score_bin"]
                 bins = leaves if b == TOTAL else groups.get(b, (b,))
-                battery.figure("assessment", U.atoms(school, g, (key["subject"],), bins),
-                               cell.pupils, what)
-                battery.figure("assessment", U.atoms(school, g, (key["subject"],), leaves),
-                               cell.denominator, what)
+                battery.figure(
+                    "assessment", U.atoms(school, g, (key["subject"],), bins), cell.pupils, what
+                )
+                battery.figure(
+                    "assessment",
+                    U.atoms(school, g, (key["subject"],), leaves),
+                    cell.denominator,
+                    what,
+                )
 
 
 def test_no_withheld_figure_can_be_derived_from_released_ones(muni):

@@ -25,7 +25,8 @@ def admin(make_user, shibuya):
 
 
 def test_opted_out_pupils_leave_every_aggregate_and_come_back_on_withdrawal(
-        admin, school_world, shibuya):
+    admin, school_world, shibuya
+):
     pupil = school_world["a1"]
     with in_tenant(shibuya):
         assert Student.objects.analyzable().filter(pk=pupil.pk).exists()
@@ -45,8 +46,9 @@ def test_opted_out_pupils_leave_every_aggregate_and_come_back_on_withdrawal(
 
 
 def test_only_admins_and_the_pupils_school_record_opt_outs(make_user, school_world, shibuya):
-    other_teacher = policy.principal_for(make_user(
-        "teacher-b", "teacher", municipality=shibuya, schools=[school_world["B"].code]))
+    other_teacher = policy.principal_for(
+        make_user("teacher-b", "teacher", municipality=shibuya, schools=[school_world["B"].code])
+    )
     board = policy.principal_for(make_user("board", "board_analyst", municipality=shibuya))
     with in_tenant(shibuya):
         for principal in (other_teacher, board):
@@ -56,17 +58,27 @@ def test_only_admins_and_the_pupils_school_record_opt_outs(make_user, school_wor
 
 
 def test_retention_purge_dry_run_changes_nothing_and_real_run_removes_exactly_expired(
-        school_world, shibuya):
+    school_world, shibuya
+):
     today = dt.date(2026, 11, 22)
     with in_tenant(shibuya):
-        recent = Student.objects.create(pseudonym=pseudonym_for(shibuya, "test", "recent"),
-                                        school=school_world["A"], grade=6,
-                                        graduation_date=dt.date(2022, 3, 20))
+        recent = Student.objects.create(
+            pseudonym=pseudonym_for(shibuya, "test", "recent"),
+            school=school_world["A"],
+            grade=6,
+            graduation_date=dt.date(2022, 3, 20),
+        )
         for student in (school_world["old"], recent, school_world["a1"]):
-            AttendanceDay.objects.create(student=student, date=dt.date(2014, 6, 2),
-                                         status="present")
-        AccessLog.objects.create(user_id=1, username="t", what="board", via="test",
-                                 student_pseudonym=school_world["old"].pseudonym)
+            AttendanceDay.objects.create(
+                student=student, date=dt.date(2014, 6, 2), status="present"
+            )
+        AccessLog.objects.create(
+            user_id=1,
+            username="t",
+            what="board",
+            via="test",
+            student_pseudonym=school_world["old"].pseudonym,
+        )
         before = (Student.objects.count(), AttendanceDay.objects.count())
 
         version = _data_version(shibuya)
@@ -107,17 +119,24 @@ def test_purge_log_names_no_pupil(school_world, shibuya, caplog):
     assert school_world["old"].pseudonym not in caplog.text
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE edudata_accesslog SET username = 'someone else'",
-    "DELETE FROM edudata_accesslog",
-    "TRUNCATE edudata_accesslog",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE edudata_accesslog SET username = 'someone else'",
+        "DELETE FROM edudata_accesslog",
+        "TRUNCATE edudata_accesslog",
+    ],
+)
 def test_access_log_is_append_only_in_sql(shibuya, statement):
     with in_tenant(shibuya):
-        AccessLog.objects.create(user_id=1, username="t", what="board", via="test",
-                                 student_pseudonym="0" * 32)
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
-                connection.cursor() as cursor:
+        AccessLog.objects.create(
+            user_id=1, username="t", what="board", via="test", student_pseudonym="0" * 32
+        )
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(statement)
         assert AccessLog.objects.get().username == "t"
 
@@ -135,8 +154,10 @@ def test_tenant_key_is_not_stored_in_the_tenant_schema(shibuya):
 
     raw_key = _decrypt(shibuya.pseudonym_key).hex()
     with connection.cursor() as c:
-        c.execute("SELECT table_name, column_name FROM information_schema.columns "
-                  "WHERE table_schema = 'm131130' AND data_type IN ('text', 'character varying')")
+        c.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'm131130' AND data_type IN ('text', 'character varying')"
+        )
         text_columns = c.fetchall()
     assert raw_key not in shibuya.pseudonym_key
     # Nothing in the tenant schema is shaped to hold it, and it is encrypted where it is.
@@ -186,8 +207,10 @@ def _someone_waits_on_an_advisory_lock(seconds: float = 30.0) -> bool:
         with connection.cursor() as cursor:
             # Activity is a snapshot per transaction, and the test runs in one: drop it.
             cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                           " AND wait_event = 'advisory' AND datname = current_database()")
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND wait_event = 'advisory' AND datname = current_database()"
+            )
             if cursor.fetchone()[0]:
                 return True
         time.sleep(0.05)

@@ -58,12 +58,15 @@ ATTACK_WORLD = {
 }
 DAYS = 45
 ALL_BINS = ("0", "1-9", "10-29", "30+:illness", "30+:accident", "30+:other")
-DIST_BINS = {"0": {"0"}, "1-9": {"1-9"}, "10-29": {"10-29"},
-             "30+": {"30+:illness", "30+:accident", "30+:other"}}
+DIST_BINS = {
+    "0": {"0"},
+    "1-9": {"1-9"},
+    "10-29": {"10-29"},
+    "30+": {"30+:illness", "30+:accident", "30+:other"},
+}
 STANDARD_GRADES = {"B1": 6, "C1": 3}
 SCORE_LEAVES = metrics._SCORE_LEAVES
-SCORE_GROUPS = {"0-39": SCORE_LEAVES[:4], "40-69": SCORE_LEAVES[4:7],
-                "70-100": SCORE_LEAVES[7:]}
+SCORE_GROUPS = {"0-39": SCORE_LEAVES[:4], "40-69": SCORE_LEAVES[4:7], "70-100": SCORE_LEAVES[7:]}
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +93,7 @@ def _sql(sql, params=()):
 
 # -- the truth, from each tenant's rollups ------------------------------------------------
 
+
 class Truth:
     """The finest cells of every quantity, with their true values (variables of the
     attack), read straight from the rollups of each municipality."""
@@ -106,54 +110,71 @@ class Truth:
         for code in ATTACK_WORLD:
             with in_tenant(world.municipality(code)):
                 self._read(code)
-        self.grades = {(m, s): [f"{kind}-{g}" for g in range(1, STANDARD_GRADES[kind] + 1)]
-                       for m, schools in self.groups.items() for s, kind in schools.items()}
+        self.grades = {
+            (m, s): [f"{kind}-{g}" for g in range(1, STANDARD_GRADES[kind] + 1)]
+            for m, schools in self.groups.items()
+            for s, kind in schools.items()
+        }
 
     def _read(self, m):
         self.school_ids[m] = dict(_sql("SELECT code, id FROM edudata_school"))
         schools = self.groups.setdefault(m, {})
-        for s, kind, grade, ill, acc, oth in _sql("""
+        for s, kind, grade, ill, acc, oth in _sql(
+            """
                 SELECT y.school_id, y.school_type, y.grade, y.absent_illness, y.absent_accident,
                        y.absent_other
                 FROM edudata_attendancepupilyear y JOIN edudata_student st ON st.id = y.student_id
-                WHERE st.opted_out_at IS NULL AND y.school_year = %s""", [SCHOOL_YEAR]):
+                WHERE st.opted_out_at IS NULL AND y.school_year = %s""",
+            [SCHOOL_YEAR],
+        ):
             schools[s] = kind
             b = absence_bin({"ill": ill, "acc": acc, "oth": oth})
             self.value["pop", m, s, f"{kind}-{grade}", b] += 1
-        for s, kind, grade, month, days, excused, absent in _sql("""
+        for s, kind, grade, month, days, excused, absent in _sql(
+            """
                 SELECT a.school_id, a.school_type, a.grade, a.month, a.school_days,
                        a.suspension + a.mourning,
                        a.absent_illness + a.absent_accident + a.absent_other
                 FROM edudata_attendancepupilmonth a
                 JOIN edudata_student st ON st.id = a.student_id
-                WHERE st.opted_out_at IS NULL AND a.school_year = %s""", [SCHOOL_YEAR]):
+                WHERE st.opted_out_at IS NULL AND a.school_year = %s""",
+            [SCHOOL_YEAR],
+        ):
             mo, g = metrics.month_code(SCHOOL_YEAR, month), f"{kind}-{grade}"
             self.months.add(mo)
             self.days_in[mo] = max(self.days_in.get(mo, 0), days)
             self.value["mon", m, s, g, mo, "ge10" if absent >= 10 else "lt10"] += 1
             self.value["A", m, s, g, mo] += absent
             self.value["R", m, s, g, mo] += days - excused
-        for s, kind, grade, month, reason, pupils, visits in _sql("""
+        for s, kind, grade, month, reason, pupils, visits in _sql(
+            """
                 SELECT school_id, school_type, grade, month, reason_category, pupils, visits
-                FROM edudata_nursevisitmonth WHERE school_year = %s""", [SCHOOL_YEAR]):
+                FROM edudata_nursevisitmonth WHERE school_year = %s""",
+            [SCHOOL_YEAR],
+        ):
             mo, g = metrics.month_code(SCHOOL_YEAR, month), f"{kind}-{grade}"
             self.nurse_months.add(mo)
             self.value["np", m, s, g, mo, reason] += pupils
             self.value["nv", m, s, g, mo, reason] += visits
-        for s, kind, grade, month, app, n in _sql("""
+        for s, kind, grade, month, app, n in _sql(
+            """
                 SELECT school_id, school_type, grade, month, app, active_pupils
                 FROM edudata_m365appmonth WHERE school_year = %s AND app = ANY(%s)""",
-                                                  [SCHOOL_YEAR, list(metrics.M365_APPS)]):
+            [SCHOOL_YEAR, list(metrics.M365_APPS)],
+        ):
             mo = metrics.month_code(SCHOOL_YEAR, month)
             self.m365_months.add(mo)
             self.value["ms", m, s, f"{kind}-{grade}", mo, app] += n
-        for s, kind, grade, subject, score_bin, n in _sql("""
+        for s, kind, grade, subject, score_bin, n in _sql(
+            """
                 SELECT school_id, school_type, grade, subject, score_bin, pupils
                 FROM edudata_assessmentbin WHERE school_year = %s AND kind = 'survey'""",
-                                                          [SCHOOL_YEAR]):
+            [SCHOOL_YEAR],
+        ):
             self.subjects.add(subject)
-            self.value["as", m, s, f"{kind}-{grade}", subject,
-                       SCORE_LEAVES[min(max(score_bin, 0), 9)]] += n
+            self.value[
+                "as", m, s, f"{kind}-{grade}", subject, SCORE_LEAVES[min(max(score_bin, 0), 9)]
+            ] += n
 
     # the finest cells -------------------------------------------------------------------
     def cells(self, area, grade):
@@ -163,8 +184,11 @@ class Truth:
         for (mm, ss), grades in self.grades.items():
             if (kind == "muni" and mm != m) or (kind == "school" and (mm, ss) != (m, s)):
                 continue
-            out += [(mm, ss, g) for g in grades
-                    if grade in (TOTAL, g) or ("-" not in grade and g.startswith(grade + "-"))]
+            out += [
+                (mm, ss, g)
+                for g in grades
+                if grade in (TOTAL, g) or ("-" not in grade and g.startswith(grade + "-"))
+            ]
         return out
 
     def variables(self):
@@ -187,6 +211,7 @@ class Truth:
 
 # -- what every role can pull -------------------------------------------------------------
 
+
 def _subsets(dims):
     return [list(c) for n in range(len(dims) + 1) for c in itertools.combinations(dims, n)]
 
@@ -196,20 +221,25 @@ def pull_everything(world, truth):
     pulled = []
     for spec in METRICS.values():
         for breakdown in _subsets(spec.dimensions):
-            tables = compute_prefecture(spec.name, PREFECTURE, school_year=SCHOOL_YEAR,
-                                        breakdown=breakdown)
+            tables = compute_prefecture(
+                spec.name, PREFECTURE, school_year=SCHOOL_YEAR, breakdown=breakdown
+            )
             pulled += [(("pref", None, None), spec.name, c) for c in tables[TOTAL].cells]
             for code in ATTACK_WORLD:
                 pulled += [(("muni", code, None), spec.name, c) for c in tables[code].cells]
                 municipality = world.municipality(code)
-                own = compute(spec.name, municipality, school_year=SCHOOL_YEAR,
-                              breakdown=breakdown)
+                own = compute(spec.name, municipality, school_year=SCHOOL_YEAR, breakdown=breakdown)
                 pulled += [(("muni", code, None), spec.name, c) for c in own.cells]
                 for school_code, school_id in truth.school_ids[code].items():
                     if school_id not in truth.groups[code]:
                         continue
-                    table = compute(spec.name, municipality, school_year=SCHOOL_YEAR,
-                                    breakdown=breakdown, school_code=school_code)
+                    table = compute(
+                        spec.name,
+                        municipality,
+                        school_year=SCHOOL_YEAR,
+                        breakdown=breakdown,
+                        school_code=school_code,
+                    )
                     pulled += [(("school", code, school_id), spec.name, c) for c in table.cells]
     return pulled
 
@@ -246,8 +276,12 @@ def figures(truth, area, name, cell):
         parts.append(("denominator", form("pop", ALL_BINS)))
     elif name == "attendance_rate":
         months = in_scope(truth.months)
-        parts.append(("pupils", form("pop", ALL_BINS) if year
-                      else form("mon", ("lt10", "ge10"), months=months)))
+        parts.append(
+            (
+                "pupils",
+                form("pop", ALL_BINS) if year else form("mon", ("lt10", "ge10"), months=months),
+            )
+        )
         required = form("R", months=months)
         attended = {**required, **{v: -1 for v in form("A", months=months)}}
         parts.append(("numerator", attended))
@@ -255,8 +289,9 @@ def figures(truth, area, name, cell):
     elif name == "monthly_absence_10_days":
         c = key["monthly_absence"]
         months = in_scope(truth.months)
-        parts.append(("pupils", form("mon", ("lt10", "ge10") if c == TOTAL else (c,),
-                                     months=months)))
+        parts.append(
+            ("pupils", form("mon", ("lt10", "ge10") if c == TOTAL else (c,), months=months))
+        )
         parts.append(("denominator", form("mon", ("lt10", "ge10"), months=months)))
     elif name == "nurse_visits_per_100":
         r = key["nurse_reason"]
@@ -264,8 +299,12 @@ def figures(truth, area, name, cell):
         months = in_scope(truth.months | truth.nurse_months)
         parts.append(("pupils", form("np", reasons, months=months)))
         parts.append(("numerator", form("nv", reasons, months=months)))
-        parts.append(("denominator", form("pop", ALL_BINS) if year
-                      else form("mon", ("lt10", "ge10"), months=[m])))
+        parts.append(
+            (
+                "denominator",
+                form("pop", ALL_BINS) if year else form("mon", ("lt10", "ge10"), months=[m]),
+            )
+        )
     elif name == "m365_active_rate":
         months = in_scope(truth.m365_months)
         parts.append(("pupils", form("ms", (key["app"],), months=months)))
@@ -275,10 +314,12 @@ def figures(truth, area, name, cell):
         bins = SCORE_LEAVES if b == TOTAL else SCORE_GROUPS.get(b, (b,))
         parts.append(("pupils", form("as", (subject,), bins)))
         parts.append(("denominator", form("as", (subject,), SCORE_LEAVES)))
-    value = {"pupils": cell.pupils, "numerator": cell.numerator,
-             "denominator": cell.denominator}
-    return [((area, name, tuple(sorted(key.items())), field), f, value[field])
-            for field, f in parts if f]
+    value = {"pupils": cell.pupils, "numerator": cell.numerator, "denominator": cell.denominator}
+    return [
+        ((area, name, tuple(sorted(key.items())), field), f, value[field])
+        for field, f in parts
+        if f
+    ]
 
 
 def is_magnitude(what):
@@ -289,6 +330,7 @@ def is_magnitude(what):
 
 
 # -- the integer program -------------------------------------------------------------------
+
 
 class Attack:
     """Integer solutions consistent with everything released, and the relations between
@@ -327,8 +369,12 @@ class Attack:
         # larger than all of them for every school day.
         pupils = sum(v for k, v in truth.value.items() if k[0] == "pop")
         days = pupils * sum(truth.days_in.values())
-        self.bounds = optimize.Bounds(np.zeros(n), np.array(
-            [days if v[0] in ("A", "R", "nv") else pupils for v in self.names], dtype=float))
+        self.bounds = optimize.Bounds(
+            np.zeros(n),
+            np.array(
+                [days if v[0] in ("A", "R", "nv") else pupils for v in self.names], dtype=float
+            ),
+        )
         residual = matrix @ self.x_true
         assert np.all(residual >= np.array(lower) - 1e-6), "the truth breaks a relation"
         assert np.all(residual <= np.array(upper) + 1e-6), "the truth breaks a relation"
@@ -354,10 +400,10 @@ class Attack:
                 lt, ge = ("mon", m, s, g, mo, "lt10"), ("mon", m, s, g, mo, "ge10")
                 a, r = ("A", m, s, g, mo), ("R", m, s, g, mo)
                 absences[a] = 1
-                constrain({a: 1, ge: -10}, 0, inf)                 # 10+ days each
-                constrain({a: 1, lt: -9, ge: -days}, -inf, 0)      # at most 9 / the month
-                constrain({r: 1, lt: -days, ge: -days}, -inf, 0)   # required <= school days
-                constrain({r: 1, a: -1}, 0, inf)                   # absent <= required
+                constrain({a: 1, ge: -10}, 0, inf)  # 10+ days each
+                constrain({a: 1, lt: -9, ge: -days}, -inf, 0)  # at most 9 / the month
+                constrain({r: 1, lt: -days, ge: -days}, -inf, 0)  # required <= school days
+                constrain({r: 1, a: -1}, 0, inf)  # absent <= required
                 constrain({lt: 1, ge: 1, **{p: -1 for p in pupils}}, -inf, 0)  # in the year
                 constrain({ge: 1, **{p: -1 for p in high}}, -inf, 0)  # 10+ in the year too
                 for r_ in metrics.NURSE_REASONS:
@@ -370,11 +416,17 @@ class Attack:
                         constrain({("ms", m, s, g, mo, app): 1, lt: -1, ge: -1}, -inf, 0)
             # yearly absence days against the absence bins of the year
             year_days = sum(t.days_in.values())
-            low = {("pop", m, s, g, "1-9"): -1, ("pop", m, s, g, "10-29"): -10,
-                   **{("pop", m, s, g, b): -30 for b in ALL_BINS if b.startswith("30+")}}
+            low = {
+                ("pop", m, s, g, "1-9"): -1,
+                ("pop", m, s, g, "10-29"): -10,
+                **{("pop", m, s, g, b): -30 for b in ALL_BINS if b.startswith("30+")},
+            }
             constrain({**absences, **low}, 0, inf)
-            top = {("pop", m, s, g, "1-9"): -9, ("pop", m, s, g, "10-29"): -29,
-                   **{("pop", m, s, g, b): -year_days for b in ALL_BINS if b.startswith("30+")}}
+            top = {
+                ("pop", m, s, g, "1-9"): -9,
+                ("pop", m, s, g, "10-29"): -29,
+                **{("pop", m, s, g, b): -year_days for b in ALL_BINS if b.startswith("30+")},
+            }
             constrain({**absences, **top}, -inf, 0)
             for subject in t.subjects:
                 took = {("as", m, s, g, subject, b): 1 for b in SCORE_LEAVES}
@@ -392,9 +444,13 @@ class Attack:
     def bounds_of(self, objective):
         """The least value of ``objective`` over the real relaxation (linear programming)."""
         started = time.perf_counter()
-        result = optimize.linprog(objective, bounds=np.column_stack(
-            [self.bounds.lb, self.bounds.ub]), method="highs", options={"time_limit": 60},
-            **self._linear())
+        result = optimize.linprog(
+            objective,
+            bounds=np.column_stack([self.bounds.lb, self.bounds.ub]),
+            method="highs",
+            options={"time_limit": 60},
+            **self._linear(),
+        )
         self.solves.append(time.perf_counter() - started)
         assert result.status == 0, result.message
         return result
@@ -407,18 +463,24 @@ class Attack:
             upper = np.isfinite(hi) & ~eq
             lower = np.isfinite(lo) & ~eq
             self._cached = {
-                "A_eq": matrix[eq], "b_eq": lo[eq],
+                "A_eq": matrix[eq],
+                "b_eq": lo[eq],
                 "A_ub": sparse.vstack([matrix[upper], -matrix[lower]]).tocsr(),
-                "b_ub": np.concatenate([hi[upper], -lo[lower]])}
+                "b_ub": np.concatenate([hi[upper], -lo[lower]]),
+            }
         return self._cached
 
     def integer_solution_with(self, vector, lo, hi, seconds=10.0):
         """An integer solution where ``vector @ x`` lies in [lo, hi], or None (with whether
         the search was conclusive)."""
         extra = optimize.LinearConstraint(vector.reshape(1, -1), [lo], [hi])
-        result = optimize.milp(np.zeros(len(self.names)), integrality=self.integrality,
-                               bounds=self.bounds, constraints=[self.constraints, extra],
-                               options={"time_limit": seconds})
+        result = optimize.milp(
+            np.zeros(len(self.names)),
+            integrality=self.integrality,
+            bounds=self.bounds,
+            constraints=[self.constraints, extra],
+            options={"time_limit": seconds},
+        )
         return result.x, result.status == 2
 
     def pinned(self, targets, integer_checks=30):
@@ -486,8 +548,7 @@ def _split(pulled, truth):
                 withheld.setdefault(frozenset(f.items()), (what, f))
             else:
                 released[what] = (f, value)
-    forms = {frozenset(f.items()) for what, (f, _) in released.items()
-             if not is_magnitude(what)}
+    forms = {frozenset(f.items()) for what, (f, _) in released.items() if not is_magnitude(what)}
     return released, {what: f for key, (what, f) in withheld.items() if key not in forms}
 
 
@@ -509,27 +570,41 @@ def test_the_attacker_pins_a_cell_that_a_naive_release_would_give_away(prefectur
     # beside all but one municipality's (what a municipality-by-municipality release plus a
     # sum would allow), the missing one is pinned.
     truth = Truth(prefecture)
-    pulled = [(area, name, cell) for area, name, cell in pull_everything(prefecture, truth)
-              if name == "long_term_absence"]
+    pulled = [
+        (area, name, cell)
+        for area, name, cell in pull_everything(prefecture, truth)
+        if name == "long_term_absence"
+    ]
     released, _ = _split(pulled, truth)
     codes = list(ATTACK_WORLD)
     naive = dict(released)
     for category in LONG_TERM_BINS:
         for area in [("pref", None, None)] + [("muni", c, None) for c in codes[1:]]:
-            f = {("pop", m, s, g, b): 1 for m, s, g in truth.cells(area, TOTAL)
-                 for b in LONG_TERM_BINS[category]}
+            f = {
+                ("pop", m, s, g, b): 1
+                for m, s, g in truth.cells(area, TOTAL)
+                for b in LONG_TERM_BINS[category]
+            }
             naive[(area, "long_term_absence", category, "pupils")] = (f, None)
-    target = {("muni", codes[0], "long_term"): {
-        ("pop", m, s, g, b): 1 for m, s, g in truth.cells(("muni", codes[0], None), TOTAL)
-        for b in LONG_TERM_BINS["long_term"]}}
+    target = {
+        ("muni", codes[0], "long_term"): {
+            ("pop", m, s, g, b): 1
+            for m, s, g in truth.cells(("muni", codes[0], None), TOTAL)
+            for b in LONG_TERM_BINS["long_term"]
+        }
+    }
     assert Attack(truth, naive).pinned(target) == list(target)
 
 
 # -- over time -----------------------------------------------------------------------------
 
+
 def _snapshot(prefecture, truth):
-    return {what: (f, value) for area, name, cell in pull_everything(prefecture, truth)
-            for what, f, value in figures(truth, area, name, cell)}
+    return {
+        what: (f, value)
+        for area, name, cell in pull_everything(prefecture, truth)
+        for what, f, value in figures(truth, area, name, cell)
+    }
 
 
 def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
@@ -547,19 +622,35 @@ def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
     # the pupil: one with a nurse visit and absences, if there is one
     with in_tenant(municipality):
         visited = set(NurseVisit.objects.values_list("student_id", flat=True))
-        pupil = (AttendancePupilYear.objects.filter(school_year=SCHOOL_YEAR)
-                 .order_by("-absence_days", "student_id"))
+        pupil = AttendancePupilYear.objects.filter(school_year=SCHOOL_YEAR).order_by(
+            "-absence_days", "student_id"
+        )
         pupil = (pupil.filter(student_id__in=visited) or pupil).first()
-        admin = policy.Principal(user_id=1, username="test-admin", grants=(policy.Grant(
-            role="tenant_admin", municipality_code=code, prefecture_code=None,
-            school_codes=frozenset()),))
-        do_record_opt_out(admin, municipality, Student.objects.get(pk=pupil.student_id),
-                          requested_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))
+        admin = policy.Principal(
+            user_id=1,
+            username="test-admin",
+            grants=(
+                policy.Grant(
+                    role="tenant_admin",
+                    municipality_code=code,
+                    prefecture_code=None,
+                    school_codes=frozenset(),
+                ),
+            ),
+        )
+        do_record_opt_out(
+            admin,
+            municipality,
+            Student.objects.get(pk=pupil.student_id),
+            requested_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC),
+        )
     after_truth = Truth(prefecture)
     after = _snapshot(prefecture, truth)
     # The pupil's contribution to each figure, which the attacker is after.
-    contribution = {what: attack_value(truth, f) - attack_value(after_truth, f)
-                    for what, (f, _) in before.items()}
+    contribution = {
+        what: attack_value(truth, f) - attack_value(after_truth, f)
+        for what, (f, _) in before.items()
+    }
     assert sum(1 for c in contribution.values() if c) > 50  # the pupil is in many figures
     learned, moved = [], []
     for what, (f, value) in before.items():
@@ -602,7 +693,10 @@ def _parts(what, truth):
     """How many released cells a figure is the sum of (a year of a monthly metric)."""
     name, key = what[1], dict(what[2])
     if key.get("month", str(SCHOOL_YEAR)) != str(SCHOOL_YEAR) or name in (
-            "long_term_absence", "absence_days_distribution", "assessment_score_distribution"):
+        "long_term_absence",
+        "absence_days_distribution",
+        "assessment_score_distribution",
+    ):
         return 1
     if name == "attendance_rate":
         return 1  # days of the year are a released cell of their own

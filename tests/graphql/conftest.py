@@ -15,7 +15,9 @@ def shinjuku_with_data(shinjuku, tmp_path):
 
     out = tmp_path / "synth"
     synth.generate(shinjuku.code, out, students=300, days=60, seed=11)
-    for connector, paths in (("oneroster", [out / "oneroster"]),
-                             ("c4th", sorted((out / "c4th").glob("*.csv")))):
+    for connector, paths in (
+        ("oneroster", [out / "oneroster"]),
+        ("c4th", sorted((out / "c4th").glob("*.csv"))),
+    ):
         assert run_import(connector, shinjuku, paths=paths).status == ImportRun.Status.SUCCEEDED
     return out

@@ -43,6 +43,7 @@ PREFECTURE_CODE = re.compile(r"\d{2}")
 
 # -- loading the schemas --------------------------------------------------------------------
 
+
 def _name(value: str) -> graphql.NameNode:
     return graphql.NameNode(value=value)
 
@@ -61,24 +62,35 @@ def register_scalars(codes: Iterable[str]) -> None:
     the code drawn from ``codes`` (other prefectures included) or any text, or missing."""
     code = st.one_of(st.sampled_from(sorted(codes)), st.text(max_size=8), st.none())
     schemathesis.graphql.scalar(
-        "_Any", st.builds(_representation, st.sampled_from(["Municipality", "Prefecture",
-                                                            "Query", "Nope"]), code))
+        "_Any",
+        st.builds(
+            _representation, st.sampled_from(["Municipality", "Prefecture", "Query", "Nope"]), code
+        ),
+    )
     schemathesis.graphql.scalar("GenericScalar", st.text(max_size=20).map(nodes.String))
 
 
-def load_schema(sdl_path: Path, *, dictionaries: dict[str, list], bindings: dict[str, str],
-                probability: float = 0.6):
+def load_schema(
+    sdl_path: Path,
+    *,
+    dictionaries: dict[str, list],
+    bindings: dict[str, str],
+    probability: float = 0.6,
+):
     """The committed SDL as a schemathesis GraphQL schema. ``bindings`` maps
     ``Type.field.argument`` (``*`` for any) to the name of one of ``dictionaries``: that
     argument takes one of the listed values with ``probability`` (positive cases)."""
     built = graphql.build_schema(sdl_path.read_text(encoding="utf-8"), assume_valid_sdl=True)
-    config = schemathesis.Config.from_dict({
-        "dictionaries": {name: {"values": values} for name, values in dictionaries.items()},
-        "parameters": {key: {"dictionary": name, "probability": probability}
-                       for key, name in bindings.items()},
-    })
-    return schemathesis.graphql.from_dict(graphql.introspection_from_schema(built),
-                                          config=config)
+    config = schemathesis.Config.from_dict(
+        {
+            "dictionaries": {name: {"values": values} for name, values in dictionaries.items()},
+            "parameters": {
+                key: {"dictionary": name, "probability": probability}
+                for key, name in bindings.items()
+            },
+        }
+    )
+    return schemathesis.graphql.from_dict(graphql.introspection_from_schema(built), config=config)
 
 
 def budgets(schema, total: int) -> list[tuple[object, int]]:
@@ -87,11 +99,14 @@ def budgets(schema, total: int) -> list[tuple[object, int]]:
     them would spend most requests on the first few: Hypothesis favours early branches.)"""
     operations = [schema["Query"][name] for name in schema["Query"]]
     weights = [1 + len(operation.definition.raw.args) for operation in operations]
-    return [(operation, max(3, round(total * weight / sum(weights))))
-            for operation, weight in zip(operations, weights, strict=True)]
+    return [
+        (operation, max(3, round(total * weight / sum(weights))))
+        for operation, weight in zip(operations, weights, strict=True)
+    ]
 
 
 # -- the server's log -----------------------------------------------------------------------
+
 
 class ServerLog(logging.Handler):
     """Every WARNING+ record logged anywhere in this process while installed (the live
@@ -127,6 +142,7 @@ class ServerLog(logging.Handler):
 
 
 # -- what every answer must be --------------------------------------------------------------
+
 
 @dataclass
 class Answer:
@@ -208,6 +224,7 @@ def root_fields(query: str) -> list[tuple[str, str, dict]]:
 
 # -- one bounded run ------------------------------------------------------------------------
 
+
 @dataclass
 class Problem:
     caller: str
@@ -217,12 +234,17 @@ class Problem:
 
     def report(self) -> str:
         log = "\n".join(_compact(record) for record in self.answer.log[:5]) or "(nothing logged)"
-        shown = (json.dumps(self.answer.body, ensure_ascii=False)
-                 if self.answer.body is not None else repr(self.answer.text))
-        return (f"[{self.caller}] {self.operation}: {self.what}\n"
-                f"  query: {self.answer.query!r}\n"
-                f"  HTTP {self.answer.status}: {shown[:400]}\n"
-                f"  server log:\n    " + log.replace("\n", "\n    "))
+        shown = (
+            json.dumps(self.answer.body, ensure_ascii=False)
+            if self.answer.body is not None
+            else repr(self.answer.text)
+        )
+        return (
+            f"[{self.caller}] {self.operation}: {self.what}\n"
+            f"  query: {self.answer.query!r}\n"
+            f"  HTTP {self.answer.status}: {shown[:400]}\n"
+            f"  server log:\n    " + log.replace("\n", "\n    ")
+        )
 
 
 def _compact(record: str) -> str:
@@ -230,8 +252,11 @@ def _compact(record: str) -> str:
     lines = record.splitlines()
     if "Traceback (most recent call last):" not in lines:
         return record[:500]
-    ours = [line.strip() for line in lines if line.lstrip().startswith("File ")
-            and "/renkei/" in line and "site-packages" not in line]
+    ours = [
+        line.strip()
+        for line in lines
+        if line.lstrip().startswith("File ") and "/renkei/" in line and "site-packages" not in line
+    ]
     return "\n".join([lines[0][:300], *("  " + line for line in ours), lines[-1][:300]])
 
 
@@ -248,9 +273,16 @@ def _dedup_key(problem: Problem) -> tuple:
     return (problem.what, exception)
 
 
-def fuzz(schema, *, caller: str, url: str, session: requests.Session,
-         check_scope: Callable[[Answer], list[str]], max_examples: int,
-         server_log: ServerLog) -> tuple[list[Problem], int]:
+def fuzz(
+    schema,
+    *,
+    caller: str,
+    url: str,
+    session: requests.Session,
+    check_scope: Callable[[Answer], list[str]],
+    max_examples: int,
+    server_log: ServerLog,
+) -> tuple[list[Problem], int]:
     """Send about ``max_examples`` distinct generated documents, spread over the root fields,
     two thirds valid and one third invalid (derandomized: the same ones every run). Returns
     (the distinct problems found, the number of requests sent)."""
@@ -266,10 +298,13 @@ def fuzz(schema, *, caller: str, url: str, session: requests.Session,
             body = json.loads(response.content)
         except ValueError:
             body = None
-        answer = Answer(query=case.body, status=response.status_code,
-                        text=response.content.decode(errors="replace"),
-                        body=body if isinstance(body, dict) else None,
-                        log=server_log.since(mark))
+        answer = Answer(
+            query=case.body,
+            status=response.status_code,
+            text=response.content.decode(errors="replace"),
+            body=body if isinstance(body, dict) else None,
+            log=server_log.since(mark),
+        )
         found = shape_problems(answer)
         if answer.body is not None and isinstance(answer.data, dict):
             found += check_scope(answer)
@@ -279,11 +314,16 @@ def fuzz(schema, *, caller: str, url: str, session: requests.Session,
 
     for operation, budget in budgets(schema, max_examples):
         negative = budget // 3
-        for mode, examples in ((schemathesis.GenerationMode.POSITIVE, budget - negative),
-                               (schemathesis.GenerationMode.NEGATIVE, negative)):
+        for mode, examples in (
+            (schemathesis.GenerationMode.POSITIVE, budget - negative),
+            (schemathesis.GenerationMode.NEGATIVE, negative),
+        ):
             if examples:
                 run = settings(
-                    max_examples=examples, deadline=None, derandomize=True, database=None,
+                    max_examples=examples,
+                    deadline=None,
+                    derandomize=True,
+                    database=None,
                     phases=[Phase.explicit, Phase.generate],  # no shrinking: each is a request
                     suppress_health_check=list(HealthCheck),
                 )(given(case=operation.as_strategy(mode))(send))

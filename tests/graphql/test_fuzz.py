@@ -49,8 +49,23 @@ WIDGET_METRIC = "attendance_rate"
 CSRF_SECRET = "fuzzFUZZfuzzFUZZfuzzFUZZfuzzFUZZ"  # any 32 letters: cookie and header must match
 
 # Codes worth asking for: ours, 東京都's, 大阪's, and near misses.
-CODES = ["13", "27", "131130", "131041", "271004", "13113", "1311300", "", "00", "99",
-         "１３", " 13", "13\n", "131130'", "27100４"]
+CODES = [
+    "13",
+    "27",
+    "131130",
+    "131041",
+    "271004",
+    "13113",
+    "1311300",
+    "",
+    "00",
+    "99",
+    "１３",
+    " 13",
+    "13\n",
+    "131130'",
+    "27100４",
+]
 YEARS = [2025, 2024, 2026, 0, -1, 1, 9999, 10000, 2147483647, -2147483648]
 IDS = ["0", "-1", "1", "2", "999999999999999999999", "abc", "1.5", ""]
 DIMENSIONS = ["month", "grade", "school", "municipality", "", "GRADE", "month "]
@@ -63,8 +78,9 @@ def _restore_public_schema(snapshot: str) -> None:
     from django.db import connection
 
     connection.set_schema_to_public()
-    call_command("flush", interactive=False, inhibit_post_migrate=True, reset_sequences=False,
-                 verbosity=0)
+    call_command(
+        "flush", interactive=False, inhibit_post_migrate=True, reset_sequences=False, verbosity=0
+    )
     connection.creation.deserialize_db_from_string(snapshot)
 
 
@@ -86,8 +102,11 @@ def _empty_tables(schema: str) -> list[str]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT table_name FROM information_schema.tables "
-                       "WHERE table_schema = %s AND table_type = 'BASE TABLE'", [schema])
+        cursor.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+            [schema],
+        )
         tables = [row[0] for row in cursor.fetchall()]
         empty = []
         for table in tables:
@@ -112,16 +131,18 @@ def fuzz_world(public_snapshot, django_db_blocker, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("fuzz-synth")
     with django_db_blocker.unblock():
-        municipalities = list(Municipality.objects.filter(code__in=["131130", "131041",
-                                                                    "271004"]))
+        municipalities = list(Municipality.objects.filter(code__in=["131130", "131041", "271004"]))
         empty_before = {m.schema_name: _empty_tables(m.schema_name) for m in municipalities}
         for seed, municipality in enumerate(municipalities):
             folder = out / municipality.code
-            synth.generate(municipality.code, folder, students=60, days=40, seed=seed,
-                           school_year=2025)
-            for connector, paths in (("oneroster", [folder / "oneroster"]),
-                                     ("c4th", sorted((folder / "c4th").glob("*.csv"))),
-                                     ("msgraph", [folder / "msgraph"])):
+            synth.generate(
+                municipality.code, folder, students=60, days=40, seed=seed, school_year=2025
+            )
+            for connector, paths in (
+                ("oneroster", [folder / "oneroster"]),
+                ("c4th", sorted((folder / "c4th").glob("*.csv"))),
+                ("msgraph", [folder / "msgraph"]),
+            ):
                 run = run_import(connector, municipality, paths=paths, started_by="test")
                 assert run.status == ImportRun.Status.SUCCEEDED, (connector, run.message)
         shibuya = next(m for m in municipalities if m.code == "131130")
@@ -129,16 +150,18 @@ def fuzz_world(public_snapshot, django_db_blocker, tmp_path_factory):
             ids = [str(pk) for pk in Homeroom.objects.values_list("pk", flat=True)[:2]]
             ids += [str(pk) for pk in Student.objects.values_list("pk", flat=True)[:2]]
         connection.set_schema_to_public()
-    yield {"ids": ids, "schools": synth.school_codes("131130", 3)
-           + synth.school_codes("131041", 1)}
+    yield {"ids": ids, "schools": synth.school_codes("131130", 3) + synth.school_codes("131041", 1)}
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         for schema, tables in empty_before.items():
             # Together (foreign keys), but not a still-empty table guarded by a trigger: the
             # access log is append-only, TRUNCATE included.
-            cursor.execute("SELECT DISTINCT c.relname FROM pg_trigger t "
-                           "JOIN pg_class c ON c.oid = t.tgrelid "
-                           "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                           "WHERE n.nspname = %s AND NOT t.tgisinternal", [schema])
+            cursor.execute(
+                "SELECT DISTINCT c.relname FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND NOT t.tgisinternal",
+                [schema],
+            )
             guarded = {row[0] for row in cursor.fetchall()} & set(_empty_tables(schema))
             emptied = [f'"{schema}"."{t}"' for t in tables if t not in guarded]
             if emptied:
@@ -170,25 +193,45 @@ def _tenant_schema(fuzz_world):
     from renkei.edudata import metrics
 
     register_scalars(CODES)
-    return load_schema(TENANT_SDL, dictionaries={
-        "metric": [*sorted(metrics.METRICS), "", "unknown", f"{WIDGET_METRIC} ", "ATTENDANCE_RATE"],
-        "year": YEARS, "id": [*fuzz_world["ids"], *IDS], "dimension": DIMENSIONS,
-        "school": [*fuzz_world["schools"], "", "B1", "131130"],
-    }, bindings={
-        "Query.metric.name": "metric", "*.*.schoolYear": "year", "Query.metric.breakdown[*]":
-        "dimension", "Query.metric.schoolCode": "school", "Query.school.code": "school",
-        "Query.homeroom.id": "id", "Query.studentBoard.studentId": "id",
-        "Query.classBoard.homeroomId": "id",
-    })
+    return load_schema(
+        TENANT_SDL,
+        dictionaries={
+            "metric": [
+                *sorted(metrics.METRICS),
+                "",
+                "unknown",
+                f"{WIDGET_METRIC} ",
+                "ATTENDANCE_RATE",
+            ],
+            "year": YEARS,
+            "id": [*fuzz_world["ids"], *IDS],
+            "dimension": DIMENSIONS,
+            "school": [*fuzz_world["schools"], "", "B1", "131130"],
+        },
+        bindings={
+            "Query.metric.name": "metric",
+            "*.*.schoolYear": "year",
+            "Query.metric.breakdown[*]": "dimension",
+            "Query.metric.schoolCode": "school",
+            "Query.school.code": "school",
+            "Query.homeroom.id": "id",
+            "Query.studentBoard.studentId": "id",
+            "Query.classBoard.homeroomId": "id",
+        },
+    )
 
 
 def _fail_on(problems, sent: int, caller: str) -> None:
     if problems:
-        pytest.fail(f"{len(problems)} distinct problem(s) in {sent} requests as {caller}:\n\n"
-                    + "\n\n".join(p.report() for p in problems), pytrace=False)
+        pytest.fail(
+            f"{len(problems)} distinct problem(s) in {sent} requests as {caller}:\n\n"
+            + "\n\n".join(p.report() for p in problems),
+            pytrace=False,
+        )
 
 
 # -- scope ----------------------------------------------------------------------------------
+
 
 def board_scope(answer: Answer) -> list[str]:
     """A board analyst reads 渋谷区's aggregates: never a pupil's board, never another
@@ -258,8 +301,10 @@ def federation_scope(answer: Answer, foreign_names: list[str]) -> list[str]:
 
 # -- the runs -------------------------------------------------------------------------------
 
-def test_tenant_api_as_a_board_analyst_with_a_session(live_server, public_schema, fuzz_world,
-                                                      make_user, shibuya, server_log):
+
+def test_tenant_api_as_a_board_analyst_with_a_session(
+    live_server, public_schema, fuzz_world, make_user, shibuya, server_log
+):
     from django.conf import settings
     from django.test import Client
 
@@ -267,47 +312,71 @@ def test_tenant_api_as_a_board_analyst_with_a_session(live_server, public_schema
     client = Client()
     client.force_login(board)  # a real session row: the server thread reads it
     session = requests.Session()
-    session.headers["Cookie"] = (f"{settings.SESSION_COOKIE_NAME}="
-                                 f"{client.cookies[settings.SESSION_COOKIE_NAME].value}; "
-                                 f"{settings.CSRF_COOKIE_NAME}={CSRF_SECRET}")
+    session.headers["Cookie"] = (
+        f"{settings.SESSION_COOKIE_NAME}="
+        f"{client.cookies[settings.SESSION_COOKIE_NAME].value}; "
+        f"{settings.CSRF_COOKIE_NAME}={CSRF_SECRET}"
+    )
     session.headers["X-CSRFToken"] = CSRF_SECRET
     url = f"{live_server.url}/m/131130/graphql"
     me = session.post(url, json={"query": "{ me { username auth } }"}, timeout=30)
     assert me.json() == {"data": {"me": {"username": "fuzz-board", "auth": "session"}}}
 
-    problems, sent = fuzz(_tenant_schema(fuzz_world), caller="board analyst (session)",
-                          url=url, session=session, check_scope=board_scope,
-                          max_examples=MAX_EXAMPLES, server_log=server_log)
+    problems, sent = fuzz(
+        _tenant_schema(fuzz_world),
+        caller="board analyst (session)",
+        url=url,
+        session=session,
+        check_scope=board_scope,
+        max_examples=MAX_EXAMPLES,
+        server_log=server_log,
+    )
     _fail_on(problems, sent, "a board analyst")
 
 
-def test_tenant_api_with_a_one_metric_widget_token(live_server, public_schema, fuzz_world,
-                                                   make_user, shibuya, server_log):
+def test_tenant_api_with_a_one_metric_widget_token(
+    live_server, public_schema, fuzz_world, make_user, shibuya, server_log
+):
     from renkei.platform import tokens
 
     admin = make_user("fuzz-admin", "tenant_admin", municipality=shibuya)
-    issued = tokens.issue_token(admin, shibuya, name="fuzz widget", role="board_analyst",
-                                widget=True, metrics=[WIDGET_METRIC])
+    issued = tokens.issue_token(
+        admin,
+        shibuya,
+        name="fuzz widget",
+        role="board_analyst",
+        widget=True,
+        metrics=[WIDGET_METRIC],
+    )
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {issued.secret}"
     url = f"{live_server.url}/m/131130/graphql"
-    check = session.post(url, json={"query": f'{{ metric(name: "{WIDGET_METRIC}", '
-                                             "schoolYear: 2025) { metric } }"}, timeout=30)
+    check = session.post(
+        url,
+        json={"query": f'{{ metric(name: "{WIDGET_METRIC}", schoolYear: 2025) {{ metric }} }}'},
+        timeout=30,
+    )
     assert check.json() == {"data": {"metric": {"metric": WIDGET_METRIC}}}
 
-    problems, sent = fuzz(_tenant_schema(fuzz_world), caller="widget token (attendance_rate)",
-                          url=url, session=session, check_scope=widget_scope,
-                          max_examples=MAX_EXAMPLES, server_log=server_log)
+    problems, sent = fuzz(
+        _tenant_schema(fuzz_world),
+        caller="widget token (attendance_rate)",
+        url=url,
+        session=session,
+        check_scope=widget_scope,
+        max_examples=MAX_EXAMPLES,
+        server_log=server_log,
+    )
     _fail_on(problems, sent, "a widget token")
 
 
-def test_federation_as_a_tokyo_prefecture_analyst(live_server, public_schema, fuzz_world,
-                                                  make_user, server_log):
+def test_federation_as_a_tokyo_prefecture_analyst(
+    live_server, public_schema, fuzz_world, make_user, server_log
+):
     from renkei.graphql.federation import auth, fanout
     from renkei.tenants.models import Municipality, Prefecture
 
-    analyst = make_user("fuzz-pref13", "prefecture_analyst",
-                        prefecture=Prefecture.for_code("13"))
+    analyst = make_user("fuzz-pref13", "prefecture_analyst", prefecture=Prefecture.for_code("13"))
     token = auth.issue_analyst_token(analyst, "13")
     foreign = Municipality.objects.exclude(prefecture__code="13").select_related("prefecture")
     foreign_names = sorted({m.name for m in foreign} | {m.prefecture.name for m in foreign})
@@ -319,13 +388,25 @@ def test_federation_as_a_tokyo_prefecture_analyst(live_server, public_schema, fu
     assert check.json() == {"data": {"prefecture": {"code": "13"}}}
 
     register_scalars(CODES)
-    schema = load_schema(FEDERATION_SDL, dictionaries={"code": CODES, "year": YEARS}, bindings={
-        "Query.prefecture.code": "code", "Query.municipality.code": "code",
-        "*.*.schoolYear": "year"})
+    schema = load_schema(
+        FEDERATION_SDL,
+        dictionaries={"code": CODES, "year": YEARS},
+        bindings={
+            "Query.prefecture.code": "code",
+            "Query.municipality.code": "code",
+            "*.*.schoolYear": "year",
+        },
+    )
     try:
-        problems, sent = fuzz(schema, caller="東京都 analyst (federation token)", url=url,
-                              session=session, max_examples=MAX_EXAMPLES, server_log=server_log,
-                              check_scope=lambda answer: federation_scope(answer, foreign_names))
+        problems, sent = fuzz(
+            schema,
+            caller="東京都 analyst (federation token)",
+            url=url,
+            session=session,
+            max_examples=MAX_EXAMPLES,
+            server_log=server_log,
+            check_scope=lambda answer: federation_scope(answer, foreign_names),
+        )
     finally:
         fanout.shutdown_pool()  # its threads' connections must not outlive the test database
     _fail_on(problems, sent, "a 東京都 prefecture analyst")

@@ -32,9 +32,17 @@ class Item:
         return self.name.upper()
 
 
-GOOD = [Item(name=f"item{i}", n=i, share=None if i % 2 else i / 3, tags=["a", str(i)],
-             maybe=[None, "x"] if i % 3 else None, colour=Colour.RED if i % 2 else Colour.BLUE)
-        for i in range(50)]
+GOOD = [
+    Item(
+        name=f"item{i}",
+        n=i,
+        share=None if i % 2 else i / 3,
+        tags=["a", str(i)],
+        maybe=[None, "x"] if i % 3 else None,
+        colour=Colour.RED if i % 2 else Colour.BLUE,
+    )
+    for i in range(50)
+]
 
 
 @strawberry.type
@@ -54,8 +62,7 @@ class Query:
 
     @strawberry.field
     def bad_scalar(self) -> list[Item]:
-        bad = Item(name="bad", n="not a number", share=None, tags=[], maybe=None,
-                   colour=Colour.RED)
+        bad = Item(name="bad", n="not a number", share=None, tags=[], maybe=None, colour=Colour.RED)
         return [GOOD[0], bad]
 
 
@@ -83,12 +90,15 @@ def counted(monkeypatch):
     return seen
 
 
-@pytest.mark.parametrize("query", [
-    "{ items { name n share tags maybe colour __typename } }",
-    "{ items { label: name  n2: n  name } maybeItems { name n } }",
-    "{ items { ...F } } fragment F on Item { name tags }",
-    "query($on: Boolean!) { items { name n @include(if: $on) share @skip(if: $on) } }",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ items { name n share tags maybe colour __typename } }",
+        "{ items { label: name  n2: n  name } maybeItems { name n } }",
+        "{ items { ...F } } fragment F on Item { name tags }",
+        "query($on: Boolean!) { items { name n @include(if: $on) share @skip(if: $on) } }",
+    ],
+)
 def test_plain_lists_are_answered_exactly_as_the_general_way(query, counted):
     a, b = both(query, {"on": False})
     assert a.errors is None and b.errors is None

@@ -36,15 +36,23 @@ def test_the_embedded_default_needs_nothing_on_loopback():
     assert deploy_secrets.problems({}, bind_hosts=["127.0.0.1", "::1", "localhost"]) == []
 
 
-@pytest.mark.parametrize(("environ", "hosts"), [(PRODUCTION, []), ({}, ["0.0.0.0"]),
-                                                ({}, ["10.0.0.5"]), ({}, ["unix-socket"])])
+@pytest.mark.parametrize(
+    ("environ", "hosts"),
+    [(PRODUCTION, []), ({}, ["0.0.0.0"]), ({}, ["10.0.0.5"]), ({}, ["unix-socket"])],
+)
 def test_anything_else_needs_every_secret(environ, hosts):
     found = deploy_secrets.problems(environ, bind_hosts=hosts)
     assert [line.split()[0] for line in found] == list(deploy_secrets.VARIABLES)
 
 
-@pytest.mark.parametrize("value", [*sorted(deploy_secrets.KNOWN_DEFAULTS),
-                                   "django-insecure-" + "x1y2z3" * 10, "short-but-random-9f8e"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        *sorted(deploy_secrets.KNOWN_DEFAULTS),
+        "django-insecure-" + "x1y2z3" * 10,
+        "short-but-random-9f8e",
+    ],
+)
 def test_published_or_weak_values_are_refused_even_when_embedded(value):
     environ = {**fresh_secrets(), "DJANGO_SECRET_KEY": value}
     [line] = deploy_secrets.problems(environ)
@@ -58,7 +66,10 @@ def test_the_service_key_may_not_be_the_secret_key():
 
 
 def test_the_master_key_must_be_a_fernet_key():
-    environ = {**fresh_secrets(), "RENKEI_MASTER_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+    environ = {
+        **fresh_secrets(),
+        "RENKEI_MASTER_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    }
     [line] = deploy_secrets.problems(environ)
     assert line.startswith("RENKEI_MASTER_KEY ")
     environ["RENKEI_MASTER_KEY"] = "not base64 at all"
@@ -66,30 +77,48 @@ def test_the_master_key_must_be_a_fernet_key():
 
 
 def _env(tmp_path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in deploy_secrets.VARIABLES
-           and k != "DATABASE_URL" and not k.startswith("OTEL_")}
-    env.update(RENKEI_HOME=str(tmp_path), DJANGO_SETTINGS_MODULE="renkei.platform.settings",
-               PYTHONWARNINGS="ignore", **extra)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in deploy_secrets.VARIABLES and k != "DATABASE_URL" and not k.startswith("OTEL_")
+    }
+    env.update(
+        RENKEI_HOME=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="renkei.platform.settings",
+        PYTHONWARNINGS="ignore",
+        **extra,
+    )
     return env
 
 
 def test_renkei_check_deploy_names_each_missing_variable(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "renkei.platform.cli", "check", "--deploy"],
-                            env=_env(tmp_path, **PRODUCTION), cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "renkei.platform.cli", "check", "--deploy"],
+        env=_env(tmp_path, **PRODUCTION),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     for name in deploy_secrets.VARIABLES:
         assert f"(renkei.E001) {name} is not set" in result.stderr, result.stderr
 
 
 def test_renkei_commands_refuse_with_one_line(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "renkei.platform.cli", "tenants"],
-                            env=_env(tmp_path, **PRODUCTION,
-                                     DJANGO_SECRET_KEY="renkei-embedded-demo-only-not-secret"),
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "renkei.platform.cli", "tenants"],
+        env=_env(tmp_path, **PRODUCTION, DJANGO_SECRET_KEY="renkei-embedded-demo-only-not-secret"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith("Renkei refuses to start:") and "DJANGO_SECRET_KEY is a published" in line
+    assert (
+        line.startswith("Renkei refuses to start:") and "DJANGO_SECRET_KEY is a published" in line
+    )
 
 
 def _free_port() -> int:
@@ -98,30 +127,70 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize(("extra", "named"), [
-    (PRODUCTION, "DJANGO_SECRET_KEY is not set"),
-    ({}, "DJANGO_SECRET_KEY is not set"),  # no DATABASE_URL, but bound to every interface
-    ({**PRODUCTION, **fresh_secrets(), "RENKEI_SERVICE_TOKEN_KEY": "renkei-embedded-demo-only-not-secret"},
-     "RENKEI_SERVICE_TOKEN_KEY is a published default"),
-])
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (PRODUCTION, "DJANGO_SECRET_KEY is not set"),
+        ({}, "DJANGO_SECRET_KEY is not set"),  # no DATABASE_URL, but bound to every interface
+        (
+            {
+                **PRODUCTION,
+                **fresh_secrets(),
+                "RENKEI_SERVICE_TOKEN_KEY": "renkei-embedded-demo-only-not-secret",
+            },
+            "RENKEI_SERVICE_TOKEN_KEY is a published default",
+        ),
+    ],
+)
 def test_the_container_entry_point_refuses_to_start(tmp_path, extra, named):
     """The image's CMD (gunicorn with infra/gunicorn.conf.py), as the container runs it."""
     env = _env(tmp_path, **extra, GUNICORN_BIND=f"0.0.0.0:{_free_port()}", WEB_CONCURRENCY="1")
-    result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "infra/gunicorn.conf.py",
-                             "renkei.platform.wsgi:application"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "infra/gunicorn.conf.py",
+            "renkei.platform.wsgi:application",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert named in result.stderr, result.stderr
     assert "Booting worker" not in result.stderr  # refused before any worker started
 
 
 def test_the_celery_worker_refuses_to_start(tmp_path):
-    env = _env(tmp_path, **PRODUCTION, CELERY_BROKER_URL="memory://", **{
-        k: v for k, v in fresh_secrets().items() if k != "RENKEI_MASTER_KEY"})
-    result = subprocess.run([sys.executable, "-m", "celery", "-A", "renkei.platform.celery:app",
-                             "worker", "--pool=solo"], env=env, cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    env = _env(
+        tmp_path,
+        **PRODUCTION,
+        CELERY_BROKER_URL="memory://",
+        **{k: v for k, v in fresh_secrets().items() if k != "RENKEI_MASTER_KEY"},
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "renkei.platform.celery:app",
+            "worker",
+            "--pool=solo",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     refusal = [line for line in result.stderr.splitlines() if line.startswith("Renkei refuses")]
-    assert refusal == ["Renkei refuses to start: RENKEI_MASTER_KEY is not set: production needs "
-                       "a long random value from the secret store (infra/README.md, Secrets)"]
+    assert refusal == [
+        "Renkei refuses to start: RENKEI_MASTER_KEY is not set: production needs "
+        "a long random value from the secret store (infra/README.md, Secrets)"
+    ]

@@ -15,11 +15,14 @@ def admin(client, make_user, shibuya):
     return client
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/m/131130/analysis/schools/a%00b/", None),  # PostgreSQL cannot compare text with NUL
-    ("/m/131130/manage/access-log/", {"username": "te\x00acher"}),
-    ("/prefecture/", {"metric": "\x00"}),
-])
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/m/131130/analysis/schools/a%00b/", None),  # PostgreSQL cannot compare text with NUL
+        ("/m/131130/manage/access-log/", {"username": "te\x00acher"}),
+        ("/prefecture/", {"metric": "\x00"}),
+    ],
+)
 def test_a_nul_character_in_the_address_is_refused_with_a_message(admin, path, data):
     response = admin.get(path, data)
     assert response.status_code == 400
@@ -30,12 +33,19 @@ def test_a_nul_character_in_the_address_is_refused_with_a_message(admin, path, d
 def test_a_nul_character_in_a_form_is_refused_and_nothing_is_written(admin, shibuya):
     from renkei.platform.models import ApiToken
 
-    form = urlencode({"name": "portal\x00", "metrics": ["attendance_rate"],
-                      "allowed_origins": "https://example.jp", "expires_in_days": "30"},
-                     doseq=True)
+    form = urlencode(
+        {
+            "name": "portal\x00",
+            "metrics": ["attendance_rate"],
+            "allowed_origins": "https://example.jp",
+            "expires_in_days": "30",
+        },
+        doseq=True,
+    )
     # as a browser posts our forms (urlencoded)
-    response = admin.post("/m/131130/manage/widgets/", form,
-                          content_type="application/x-www-form-urlencoded")
+    response = admin.post(
+        "/m/131130/manage/widgets/", form, content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 400
     assert "使えない制御文字（NUL）" in response.content.decode()
     assert not ApiToken.objects.filter(municipality=shibuya).exists()

@@ -13,34 +13,43 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def people(make_user, school_world, shibuya, shinjuku):
     return {
-        "teacher_a": make_user("teacher-a", "teacher", municipality=shibuya,
-                               schools=[school_world["A"].code]),
-        "manager_b": make_user("manager-b", "school_manager", municipality=shibuya,
-                               schools=[school_world["B"].code]),
+        "teacher_a": make_user(
+            "teacher-a", "teacher", municipality=shibuya, schools=[school_world["A"].code]
+        ),
+        "manager_b": make_user(
+            "manager-b", "school_manager", municipality=shibuya, schools=[school_world["B"].code]
+        ),
         "board": make_user("board", "board_analyst", municipality=shibuya),
         "admin": make_user("admin-s", "tenant_admin", municipality=shibuya),
-        "pref_tokyo": make_user("pref-13", "prefecture_analyst",
-                                prefecture=Prefecture.for_code("13")),
-        "pref_osaka": make_user("pref-27", "prefecture_analyst",
-                                prefecture=Prefecture.for_code("27")),
-        "shinjuku_teacher": make_user("teacher-shinjuku", "teacher", municipality=shinjuku,
-                                      schools=[school_world["A"].code]),
+        "pref_tokyo": make_user(
+            "pref-13", "prefecture_analyst", prefecture=Prefecture.for_code("13")
+        ),
+        "pref_osaka": make_user(
+            "pref-27", "prefecture_analyst", prefecture=Prefecture.for_code("27")
+        ),
+        "shinjuku_teacher": make_user(
+            "teacher-shinjuku", "teacher", municipality=shinjuku, schools=[school_world["A"].code]
+        ),
         "nobody": make_user("nobody"),
     }
 
 
 def visible(user, municipality):
     with in_tenant(municipality):
-        return set(policy.visible_students(policy.principal_for(user), municipality)
-                   .values_list("pseudonym", flat=True))
+        return set(
+            policy.visible_students(policy.principal_for(user), municipality).values_list(
+                "pseudonym", flat=True
+            )
+        )
 
 
 def test_teacher_sees_only_own_school(people, school_world, shibuya):
     seen = visible(people["teacher_a"], shibuya)
     assert school_world["a1"].pseudonym in seen
     assert school_world["b1"].pseudonym not in seen
-    assert {s.pseudonym for s in (school_world["a1"], school_world["a2"], school_world["old"])
-            } == seen
+    assert {
+        s.pseudonym for s in (school_world["a1"], school_world["a2"], school_world["old"])
+    } == seen
 
 
 def test_teacher_cannot_read_pupil_of_another_school_in_same_tenant(people, school_world, shibuya):
@@ -95,12 +104,18 @@ def test_visible_students_refuses_outside_the_tenant_schema(people, shibuya, shi
 def test_read_is_access_logged(people, school_world, shibuya):
     principal = policy.principal_for(people["teacher_a"])
     with in_tenant(shibuya):
-        student = policy.read_pupil(principal, shibuya, school_world["a1"].pk,
-                                    what="student_board", via="test")
+        student = policy.read_pupil(
+            principal, shibuya, school_world["a1"].pk, what="student_board", via="test"
+        )
         assert student == school_world["a1"]
         row = AccessLog.objects.get(student_pseudonym=student.pseudonym)
     assert (row.user_id, row.username, row.what, row.via, row.sensitive) == (
-        people["teacher_a"].pk, "teacher-a", "student_board", "test", False)
+        people["teacher_a"].pk,
+        "teacher-a",
+        "student_board",
+        "test",
+        False,
+    )
 
 
 def test_sensitive_items_need_step_up(people, school_world, shibuya):
@@ -108,10 +123,12 @@ def test_sensitive_items_need_step_up(people, school_world, shibuya):
     with_2fa = policy.principal_for(people["teacher_a"], step_up=True)
     with in_tenant(shibuya):
         with pytest.raises(policy.StepUpRequired):
-            policy.read_pupil(without, shibuya, school_world["a1"].pk, what="survey", via="t",
-                              sensitive=True)
-        policy.read_pupil(with_2fa, shibuya, school_world["a1"].pk, what="survey", via="t",
-                          sensitive=True)
+            policy.read_pupil(
+                without, shibuya, school_world["a1"].pk, what="survey", via="t", sensitive=True
+            )
+        policy.read_pupil(
+            with_2fa, shibuya, school_world["a1"].pk, what="survey", via="t", sensitive=True
+        )
         assert AccessLog.objects.filter(sensitive=True).count() == 1
     with pytest.raises(policy.StepUpRequired):
         policy.check_fields(without, AttendanceDay, ["date", "status", "reason"])
@@ -140,8 +157,7 @@ def test_step_up_comes_from_a_verified_totp_device(client, people, shibuya):
     device.refresh_from_db()
     device.throttle_reset()  # django-otp throttles after a failure; that is not under test
     token = f"{totp(device.bin_key):06d}"
-    ok = client.post("/m/131130/accounts/verify/?next=https://evil.example/",
-                     {"otp_token": token})
+    ok = client.post("/m/131130/accounts/verify/?next=https://evil.example/", {"otp_token": token})
     assert ok.status_code == 302
     assert "evil.example" not in ok["Location"]  # no open redirect after the second factor
     home = client.get("/m/131130/")
@@ -150,5 +166,11 @@ def test_step_up_comes_from_a_verified_totp_device(client, people, shibuya):
 
 def test_students_table_holds_no_names(db):
     names = {f.name for f in Student._meta.concrete_fields}
-    assert not names & {"family_name", "given_name", "family_name_kana", "given_name_kana",
-                        "source_id", "principal_name"}
+    assert not names & {
+        "family_name",
+        "given_name",
+        "family_name_kana",
+        "given_name_kana",
+        "source_id",
+        "principal_name",
+    }

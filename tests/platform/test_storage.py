@@ -52,18 +52,29 @@ def aws_credentials(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def kms_key(moto_endpoint):
-    kms = boto3.client("kms", region_name=REGION, endpoint_url=moto_endpoint,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    kms = boto3.client(
+        "kms",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     return kms.create_key(Description="renkei test data")["KeyMetadata"]["Arn"]
 
 
 @pytest.fixture(scope="module")
 def s3(moto_endpoint):
-    client = boto3.client("s3", region_name=REGION, endpoint_url=moto_endpoint,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     try:
-        client.create_bucket(Bucket=BUCKET,
-                             CreateBucketConfiguration={"LocationConstraint": REGION})
+        client.create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass  # moto's state is per process: pytest-django may run this module in two groups
     return client
@@ -76,8 +87,10 @@ def storage(moto_endpoint, kms_key, s3):
 
 def test_save_open_exists_under_tenant_prefix_with_sse_kms(storage, s3, kms_key):
     content = "学年,組,氏名\n3,1,テスト\n".encode("cp932")
-    assert storage.save("131130", "imports/7/roster.csv", io.BytesIO(content)) == \
-        "imports/7/roster.csv"
+    assert (
+        storage.save("131130", "imports/7/roster.csv", io.BytesIO(content))
+        == "imports/7/roster.csv"
+    )
 
     assert storage.exists("131130", "imports/7/roster.csv")
     assert not storage.exists("131130", "imports/7/other.csv")
@@ -87,8 +100,7 @@ def test_save_open_exists_under_tenant_prefix_with_sse_kms(storage, s3, kms_key)
     with pytest.raises(FileNotFoundError):
         storage.open("131041", "imports/7/roster.csv")
 
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET,
-                                                 Prefix="raw-imports/")["Contents"]]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="raw-imports/")["Contents"]]
     assert "raw-imports/m131130/7/roster.csv" in keys  # the lifecycle rule's prefix
     head = s3.head_object(Bucket=BUCKET, Key="raw-imports/m131130/7/roster.csv")
     assert head["ServerSideEncryption"] == "aws:kms"
@@ -120,8 +132,7 @@ def test_presigned_url_downloads_over_http_and_is_short_lived(storage, moto_endp
 
     # S3 refuses a presigned URL after X-Amz-Expires seconds from X-Amz-Date (moto does not
     # enforce expiry, so the signed parameters are checked here).
-    query = parse_qs(urlsplit(storage.url("131130", "exports/errors-run-3.csv",
-                                          expires=60)).query)
+    query = parse_qs(urlsplit(storage.url("131130", "exports/errors-run-3.csv", expires=60)).query)
     assert query["X-Amz-Expires"] == ["60"]
     signed_at = dt.datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
     assert abs((dt.datetime.utcnow() - signed_at).total_seconds()) < 60
@@ -131,21 +142,24 @@ def test_presigned_url_downloads_over_http_and_is_short_lived(storage, moto_endp
             storage.url("131130", "exports/errors-run-3.csv", expires=expires)
 
 
-@pytest.mark.parametrize("tenant, key", [
-    ("131130", "../131041/imports/1/a.csv"),
-    ("131130", "imports/../../m131041/a.csv"),
-    ("131130", "imports/1/../../x"),
-    ("131130", "/imports/1/a.csv"),
-    ("131130", "imports/m131041/a.csv"),          # names another tenant
-    ("131130", "exports/m271004/report.csv"),
-    ("131130", "raw-imports/m131130/1/a.csv"),     # an S3 key, not a storage key
-    ("131130", "a.csv"),                           # no area
-    ("131130", "imports/./1/a.csv"),
-    ("131130", "imports//1/a.csv"),
-    ("13113", "imports/1/a.csv"),
-    ("m131130", "imports/1/a.csv"),
-    ("131130/../131041", "imports/1/a.csv"),
-])
+@pytest.mark.parametrize(
+    "tenant, key",
+    [
+        ("131130", "../131041/imports/1/a.csv"),
+        ("131130", "imports/../../m131041/a.csv"),
+        ("131130", "imports/1/../../x"),
+        ("131130", "/imports/1/a.csv"),
+        ("131130", "imports/m131041/a.csv"),  # names another tenant
+        ("131130", "exports/m271004/report.csv"),
+        ("131130", "raw-imports/m131130/1/a.csv"),  # an S3 key, not a storage key
+        ("131130", "a.csv"),  # no area
+        ("131130", "imports/./1/a.csv"),
+        ("131130", "imports//1/a.csv"),
+        ("13113", "imports/1/a.csv"),
+        ("m131130", "imports/1/a.csv"),
+        ("131130/../131041", "imports/1/a.csv"),
+    ],
+)
 def test_keys_that_could_leave_the_tenant_prefix_are_refused(storage, tenant, key):
     with pytest.raises(ValueError):
         storage.save(tenant, key, io.BytesIO(b"x"))
@@ -156,9 +170,13 @@ def test_keys_that_could_leave_the_tenant_prefix_are_refused(storage, tenant, ke
 
 
 def test_get_storage_picks_s3_from_settings(moto_endpoint, kms_key, s3):
-    with override_settings(RENKEI_STORAGE="s3", RENKEI_S3_BUCKET=BUCKET,
-                           RENKEI_S3_KMS_KEY_ID=kms_key, RENKEI_S3_ENDPOINT_URL=moto_endpoint,
-                           AWS_REGION=REGION):
+    with override_settings(
+        RENKEI_STORAGE="s3",
+        RENKEI_S3_BUCKET=BUCKET,
+        RENKEI_S3_KMS_KEY_ID=kms_key,
+        RENKEI_S3_ENDPOINT_URL=moto_endpoint,
+        AWS_REGION=REGION,
+    ):
         storage = get_storage()
         assert isinstance(storage, S3Storage)
         assert get_storage() is storage  # one client per configuration
@@ -180,13 +198,21 @@ def test_import_archives_raw_files_in_s3(tmp_path, shibuya, moto_endpoint, kms_k
     from renkei.connectors.synth import generate
 
     generate("131130", tmp_path / "synth", students=12, days=3)
-    with override_settings(RENKEI_STORAGE="s3", RENKEI_S3_BUCKET=BUCKET,
-                           RENKEI_S3_KMS_KEY_ID=kms_key, RENKEI_S3_ENDPOINT_URL=moto_endpoint,
-                           AWS_REGION=REGION):
+    with override_settings(
+        RENKEI_STORAGE="s3",
+        RENKEI_S3_BUCKET=BUCKET,
+        RENKEI_S3_KMS_KEY_ID=kms_key,
+        RENKEI_S3_ENDPOINT_URL=moto_endpoint,
+        AWS_REGION=REGION,
+    ):
         run = run_import("oneroster", shibuya, paths=[tmp_path / "synth" / "oneroster"])
     assert run.status == "succeeded", run.message
-    keys = [o["Key"] for o in s3.list_objects_v2(
-        Bucket=BUCKET, Prefix=f"raw-imports/m131130/{run.pk}/")["Contents"]]
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"raw-imports/m131130/{run.pk}/")[
+            "Contents"
+        ]
+    ]
     assert keys and all(k.startswith(f"raw-imports/m131130/{run.pk}/oneroster/") for k in keys)
     assert {s3.head_object(Bucket=BUCKET, Key=k)["SSEKMSKeyId"] for k in keys} == {kms_key}
 
@@ -217,15 +243,17 @@ class Exploding(io.RawIOBase):
         return n
 
 
-def test_large_objects_go_up_in_parts_encrypted_and_never_half_written(storage, s3, kms_key,
-                                                                       monkeypatch):
+def test_large_objects_go_up_in_parts_encrypted_and_never_half_written(
+    storage, s3, kms_key, monkeypatch
+):
     from renkei.platform import storage as storage_module
 
     monkeypatch.setattr(storage_module, "PART_SIZE", 5 << 20)  # S3's minimum part size
     sent = []
     storage.client.meta.events.register(
         "before-send.s3.CreateMultipartUpload",
-        lambda request, **kwargs: sent.append(dict(request.headers)))
+        lambda request, **kwargs: sent.append(dict(request.headers)),
+    )
     content = bytes(range(256)) * (11 << 12)  # 11.5 MB: three parts
     storage.save("131130", "imports/9/big.csv", io.BufferedReader(io.BytesIO(content)))
     head = s3.head_object(Bucket=BUCKET, Key="raw-imports/m131130/9/big.csv")

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # -- in-process (no broker) ------------------------------------------------------------------
 
+
 def test_no_broker_means_in_process():
     if os.environ.get("CELERY_BROKER_URL"):
         pytest.skip("CELERY_BROKER_URL is set in this environment")
@@ -43,19 +44,33 @@ def test_no_broker_means_in_process():
 
 
 def test_broker_url_means_a_worker():
-    env = {**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
-           "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused"}
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/unused",
+    }
     out = subprocess.run(
-        [sys.executable, "-c", "from renkei.platform.celery import app; "
-         "print(app.conf.task_always_eager, app.conf.broker_url)"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+        [
+            sys.executable,
+            "-c",
+            "from renkei.platform.celery import app; "
+            "print(app.conf.task_always_eager, app.conf.broker_url)",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert out.split() == ["False", "redis://127.0.0.1:6379/15"]
 
 
 @pytest.mark.django_db
 def test_import_task_runs_inside_its_tenant(synth_data, shibuya, shinjuku, home):
     result = connector_tasks.import_data.delay(
-        "131130", "oneroster", paths=[str(synth_data / "oneroster")])
+        "131130", "oneroster", paths=[str(synth_data / "oneroster")]
+    )
     outcome = result.get()
     assert outcome["status"] == "succeeded" and outcome["tenant"] == "131130"
     assert outcome["rows_read"] == outcome["rows_accepted"] + outcome["rows_rejected"] > 0
@@ -85,10 +100,16 @@ def test_import_task_reads_inputs_from_tenant_storage(synth_data, shibuya, home)
 
 @pytest.mark.django_db
 def test_refresh_rollups_task(synth_data, shibuya, home):
-    for connector, paths in (("oneroster", [synth_data / "oneroster"]),
-                             ("c4th", sorted((synth_data / "c4th").glob("*.csv")))):
-        assert connector_tasks.import_data.delay(
-            "131130", connector, paths=[str(p) for p in paths]).get()["status"] == "succeeded"
+    for connector, paths in (
+        ("oneroster", [synth_data / "oneroster"]),
+        ("c4th", sorted((synth_data / "c4th").glob("*.csv"))),
+    ):
+        assert (
+            connector_tasks.import_data.delay(
+                "131130", connector, paths=[str(p) for p in paths]
+            ).get()["status"]
+            == "succeeded"
+        )
     with in_tenant(shibuya):
         before = AttendancePupilMonth.objects.count()
         assert before > 0
@@ -103,8 +124,9 @@ def test_refresh_rollups_task(synth_data, shibuya, home):
 @pytest.mark.django_db
 def test_purge_task_and_its_nightly_fan_out(school_world, monkeypatch):
     queued = []
-    monkeypatch.setattr(edudata_tasks.purge_expired, "delay",
-                        lambda code, **kwargs: queued.append((code, kwargs)))
+    monkeypatch.setattr(
+        edudata_tasks.purge_expired, "delay", lambda code, **kwargs: queued.append((code, kwargs))
+    )
     codes = edudata_tasks.schedule_retention_purges.delay().get()
     assert codes == ["131041", "131130", "271004"]  # every tenant …
     assert queued == [(c, {"dry_run": False}) for c in codes]  # … one task each
@@ -119,11 +141,15 @@ def test_purge_task_and_its_nightly_fan_out(school_world, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_nightly_msgraph_pull_for_tenants_with_settings(synth_data, shibuya, shinjuku, home,
-                                                        monkeypatch):
-    assert connector_tasks.import_data.delay(
-        "131130", "oneroster", paths=[str(synth_data / "oneroster")]).get()["status"] == \
-        "succeeded"
+def test_nightly_msgraph_pull_for_tenants_with_settings(
+    synth_data, shibuya, shinjuku, home, monkeypatch
+):
+    assert (
+        connector_tasks.import_data.delay(
+            "131130", "oneroster", paths=[str(synth_data / "oneroster")]
+        ).get()["status"]
+        == "succeeded"
+    )
     settings_file = home / "connectors" / "131130" / "msgraph.yaml"
     settings_file.parent.mkdir(parents=True)
     secret = "s3cr3t-" + uuid.uuid4().hex
@@ -133,7 +159,9 @@ def test_nightly_msgraph_pull_for_tenants_with_settings(synth_data, shibuya, shi
         "tenant_id: contoso.onmicrosoft.com\n"
         "client_id: 00000000-0000-0000-0000-000000000000\n"
         "client_secret_env: RENKEI_TEST_GRAPH_SECRET\n"
-        f"paths: ['{synth_data / 'msgraph'}']\n", encoding="utf-8")
+        f"paths: ['{synth_data / 'msgraph'}']\n",
+        encoding="utf-8",
+    )
     (home / "connectors" / "131041").mkdir()  # a folder without settings: not pulled
 
     assert connector_tasks.msgraph_tenants() == ["131130"]
@@ -171,11 +199,17 @@ def test_beat_schedule_and_task_names():
         assert entry["task"] in app.tasks
         assert entry["schedule"].hour == {2} or entry["schedule"].hour == {4}
     assert app.conf.timezone == "Asia/Tokyo"
-    assert {"renkei.import", "renkei.refresh_rollups", "renkei.purge_expired",
-            "renkei.schedule_rollup_refresh", "renkei.pull_msgraph"} <= set(app.tasks)
+    assert {
+        "renkei.import",
+        "renkei.refresh_rollups",
+        "renkei.purge_expired",
+        "renkei.schedule_rollup_refresh",
+        "renkei.pull_msgraph",
+    } <= set(app.tasks)
 
 
 # -- a real worker through Redis ---------------------------------------------------------------
+
 
 def redis_answers() -> str | None:
     """None if Redis answers PING on 127.0.0.1:6379, else why not."""
@@ -217,8 +251,7 @@ class OTLPReceiver(ThreadingHTTPServer):
         for body in self.bodies:
             request = ExportTraceServiceRequest.FromString(body)
             for resource_spans in request.resource_spans:
-                resource = {a.key: a.value.string_value
-                            for a in resource_spans.resource.attributes}
+                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
                 for scope in resource_spans.scope_spans:
                     for span in scope.spans:
                         attributes = {a.key: _value(a.value) for a in span.attributes}
@@ -234,8 +267,10 @@ def _value(v):
 def test_real_worker_through_redis(tmp_path, synth_data):
     why_not = redis_answers()
     if why_not:
-        pytest.skip(f"{why_not}: start Redis (e.g. `redis-server`) to run tasks through a "
-                    "real broker and worker")
+        pytest.skip(
+            f"{why_not}: start Redis (e.g. `redis-server`) to run tasks through a "
+            "real broker and worker"
+        )
     from celery import Celery
 
     broker = "redis://127.0.0.1:6379/15"
@@ -247,44 +282,81 @@ def test_real_worker_through_redis(tmp_path, synth_data):
     with scratch_database(tmp_path / "home") as (env, dbname):
         renkei(env, "migrate", "-v", "0")
         renkei(env, "onboard", "--code", "131130", "--name", "渋谷区")
-        worker_env = {**env, "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker,
-                      "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
-                      "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                      "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
+        worker_env = {
+            **env,
+            "CELERY_BROKER_URL": broker,
+            "CELERY_RESULT_BACKEND": broker,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        }
         worker_env.pop("OTEL_SERVICE_NAME", None)
         log_path = tmp_path / "worker.log"
         with log_path.open("wb") as log_file:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "renkei.platform.celery:app", "worker",
-                 "--pool=prefork", "--concurrency=1", "-Q", queue, "-n", f"{queue}@%h",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "--loglevel=INFO"],
-                env=worker_env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "renkei.platform.celery:app",
+                    "worker",
+                    "--pool=prefork",
+                    "--concurrency=1",
+                    "-Q",
+                    queue,
+                    "-n",
+                    f"{queue}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "--loglevel=INFO",
+                ],
+                env=worker_env,
+                cwd=ROOT,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         try:
+
             def run(name, *args, **kwargs):
                 return client.send_task(name, args=args, kwargs=kwargs, queue=queue).get(
-                    timeout=180)
+                    timeout=180
+                )
 
-            roster = run("renkei.import", "131130", "oneroster",
-                         [str(synth_data / "oneroster")])
+            roster = run("renkei.import", "131130", "oneroster", [str(synth_data / "oneroster")])
             assert roster["status"] == "succeeded", log_path.read_text(errors="replace")
-            attendance = run("renkei.import", "131130", "c4th",
-                             [str(p) for p in sorted((synth_data / "c4th").glob("*.csv"))])
+            attendance = run(
+                "renkei.import",
+                "131130",
+                "c4th",
+                [str(p) for p in sorted((synth_data / "c4th").glob("*.csv"))],
+            )
             assert attendance["status"] == "succeeded" and attendance["rows_accepted"] > 0
             assert run("renkei.refresh_rollups", "131130")["school_years"] == [2025]
             assert run("renkei.purge_expired", "131130", dry_run=True)["dry_run"] is True
             with pytest.raises(Exception, match="011002"):
                 run("renkei.refresh_rollups", "011002")  # not onboarded: fails in the worker
 
-            runs = query(dbname, "SELECT connector, status, started_by FROM "
-                                 "m131130.edudata_importrun ORDER BY id")
+            runs = query(
+                dbname,
+                "SELECT connector, status, started_by FROM m131130.edudata_importrun ORDER BY id",
+            )
             assert runs == [("oneroster", "succeeded", "task"), ("c4th", "succeeded", "task")]
-            forbidden = {v for row in query(
-                dbname, "SELECT family_name, given_name, family_name_kana, given_name_kana, "
-                        "source_id, principal_name FROM m131130.edudata_studentidentity")
-                for v in row if v and len(v) >= 2}
-            forbidden |= {p for (p,) in query(dbname, "SELECT pseudonym FROM "
-                                                      "m131130.edudata_student")}
+            forbidden = {
+                v
+                for row in query(
+                    dbname,
+                    "SELECT family_name, given_name, family_name_kana, given_name_kana, "
+                    "source_id, principal_name FROM m131130.edudata_studentidentity",
+                )
+                for v in row
+                if v and len(v) >= 2
+            }
+            forbidden |= {
+                p for (p,) in query(dbname, "SELECT pseudonym FROM m131130.edudata_student")
+            }
             assert len(forbidden) > 40
         finally:
             worker.send_signal(signal.SIGTERM)  # warm shutdown: pool processes flush spans
@@ -303,13 +375,14 @@ def test_real_worker_through_redis(tmp_path, synth_data):
     assert {r["service.name"] for r, _, _ in spans} == {"renkei-worker"}
     names = {name for _, name, _ in spans}
     assert {"run/renkei.import", "run/renkei.refresh_rollups", "renkei.connector.run"} <= names
-    task_tenants = sorted(a.get("renkei.tenant.code") for _, n, a in spans
-                          if n.startswith("run/"))
+    task_tenants = sorted(a.get("renkei.tenant.code") for _, n, a in spans if n.startswith("run/"))
     # Four tasks ran in 131130; the one for 011002 never entered a tenant.
     assert task_tenants == ["131130"] * 4 + ["public"], task_tenants
     imports = [a for _, n, a in spans if n == "renkei.connector.run"]
     assert {(a["renkei.connector.name"], a["renkei.import.rows_read"]) for a in imports} == {
-        ("oneroster", roster["rows_read"]), ("c4th", attendance["rows_read"])}
+        ("oneroster", roster["rows_read"]),
+        ("c4th", attendance["rows_read"]),
+    }
     sql = [a for _, _, a in spans if "db.statement" in a]
     assert sql and {a["renkei.tenant.code"] for a in sql} <= {"131130", "public"}
     assert all(a.get("renkei.tenant.code") for _, _, a in spans)
@@ -329,12 +402,26 @@ def _drop_queue(queue: str) -> None:
 
 def test_nothing_personal_in_task_results():
     """Results are logged by the worker: they hold codes and counts only."""
-    run = ImportRun(pk=5, connector="c4th", status="succeeded", rows_read=3, rows_accepted=2,
-                    rows_rejected=1, message="児童生徒ID「C001」…")
+    run = ImportRun(
+        pk=5,
+        connector="c4th",
+        status="succeeded",
+        rows_read=3,
+        rows_accepted=2,
+        rows_rejected=1,
+        message="児童生徒ID「C001」…",
+    )
     result = connector_tasks._result("131130", "c4th", run)
     assert "C001" not in str(result)
-    assert set(result) == {"tenant", "connector", "run", "status", "rows_read", "rows_accepted",
-                           "rows_rejected"}
+    assert set(result) == {
+        "tenant",
+        "connector",
+        "run",
+        "status",
+        "rows_read",
+        "rows_accepted",
+        "rows_rejected",
+    }
 
 
 @pytest.mark.django_db
@@ -343,8 +430,10 @@ def test_unexpected_errors_leave_a_task_without_their_message(shibuya, monkeypat
     from django.db import IntegrityError
 
     def fail(years):
-        raise IntegrityError('duplicate key value violates unique constraint\n'
-                             'DETAIL:  Key (source_id)=(C0001) already exists.')
+        raise IntegrityError(
+            "duplicate key value violates unique constraint\n"
+            "DETAIL:  Key (source_id)=(C0001) already exists."
+        )
 
     monkeypatch.setattr(edudata_tasks.rollups, "refresh", fail)
     with pytest.raises(edudata_tasks.TaskFailed) as caught:

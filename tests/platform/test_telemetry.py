@@ -59,8 +59,9 @@ def otel():
         if telemetry._state is not None:
             pytest.fail("telemetry was set up before this module; it must own the providers")
         exporter, reader = Recorder(), InMemoryMetricReader()
-        assert telemetry.setup_telemetry(service_name="renkei-test", span_exporters=[exporter],
-                                         metric_readers=[reader])
+        assert telemetry.setup_telemetry(
+            service_name="renkei-test", span_exporters=[exporter], metric_readers=[reader]
+        )
         _providers.update(exporter=exporter, reader=reader)
     else:
         telemetry.instrument_libraries()
@@ -104,9 +105,11 @@ def all_logs(caplog):
 
 def import_everything(municipality, data: Path) -> list:
     traced = telemetry.traced_import(run_import)
-    runs = [traced("oneroster", municipality, paths=[data / "oneroster"]),
-            traced("c4th", municipality, paths=sorted((data / "c4th").glob("*.csv"))),
-            traced("msgraph", municipality, paths=[data / "msgraph"])]
+    runs = [
+        traced("oneroster", municipality, paths=[data / "oneroster"]),
+        traced("c4th", municipality, paths=sorted((data / "c4th").glob("*.csv"))),
+        traced("msgraph", municipality, paths=[data / "msgraph"]),
+    ]
     assert [r.status for r in runs] == ["succeeded"] * 3, [r.message for r in runs]
     return runs
 
@@ -118,11 +121,22 @@ def personal_data(municipality) -> set[str]:
     values: set[str] = set()
     with in_tenant(municipality):
         for row in StudentIdentity.objects.values_list(
-                "family_name", "given_name", "family_name_kana", "given_name_kana",
-                "source_id", "principal_name"):
+            "family_name",
+            "given_name",
+            "family_name_kana",
+            "given_name_kana",
+            "source_id",
+            "principal_name",
+        ):
             family, given, family_kana, given_kana, source_id, upn = row
-            values |= {source_id, upn, f"{family} {given}", f"{family}{given}",
-                       f"{family_kana} {given_kana}", f"{family_kana}{given_kana}"}
+            values |= {
+                source_id,
+                upn,
+                f"{family} {given}",
+                f"{family}{given}",
+                f"{family_kana} {given_kana}",
+                f"{family_kana}{given_kana}",
+            }
             # Single characters (林, 蓮) would match ordinary words: full names cover them.
             values |= {v for v in (family, given, family_kana, given_kana) if len(v) >= 2}
         values |= set(Student.objects.values_list("pseudonym", flat=True))
@@ -130,8 +144,12 @@ def personal_data(municipality) -> set[str]:
 
 
 def span_text(span: ReadableSpan) -> str:
-    parts = [span.name, repr(dict(span.attributes or {})), repr(dict(span.resource.attributes)),
-             str(span.status.description)]
+    parts = [
+        span.name,
+        repr(dict(span.attributes or {})),
+        repr(dict(span.resource.attributes)),
+        str(span.status.description),
+    ]
     for event in span.events:
         parts += [event.name, repr(dict(event.attributes or {}))]
     for link in span.links:
@@ -158,8 +176,11 @@ def log_text(caplog) -> str:
 
 def assert_nothing_personal(forbidden: set[str], spans, reader, caplog) -> None:
     assert len(forbidden) > 50  # the check means something
-    places = {"spans": "\n".join(span_text(s) for s in spans),
-              "metrics": metrics_text(reader), "log": log_text(caplog)}
+    places = {
+        "spans": "\n".join(span_text(s) for s in spans),
+        "metrics": metrics_text(reader),
+        "log": log_text(caplog),
+    }
     for where, text in places.items():
         leaked = sorted(v for v in forbidden if v in text)
         assert not leaked, f"personal data in {where}: {leaked[:10]}"
@@ -167,24 +188,37 @@ def assert_nothing_personal(forbidden: set[str], spans, reader, caplog) -> None:
 
 def metric_points(reader, name: str) -> list:
     data = reader.get_metrics_data()
-    return [point for rm in data.resource_metrics for sm in rm.scope_metrics
-            for metric in sm.metrics if metric.name == name
-            for point in metric.data.data_points]
+    return [
+        point
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
 
 
 # -- imports ---------------------------------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_an_import_is_traced_and_counted_without_personal_data(
-        otel, spans, metric_reader, all_logs, synth_data, shibuya):
+    otel, spans, metric_reader, all_logs, synth_data, shibuya
+):
     runs = import_everything(shibuya, synth_data)
     finished = spans.get_finished_spans()
 
     connector_runs = [s for s in finished if s.name == telemetry.CONNECTOR_RUN_SPAN]
-    assert [(s.attributes[telemetry.CONNECTOR_ATTRIBUTE], s.attributes[TENANT],
-             s.attributes[telemetry.ROWS_READ], s.attributes[telemetry.ROWS_ACCEPTED],
-             s.attributes[telemetry.ROWS_REJECTED]) for s in connector_runs] == [
-        (r.connector, "131130", r.rows_read, r.rows_accepted, r.rows_rejected) for r in runs]
+    assert [
+        (
+            s.attributes[telemetry.CONNECTOR_ATTRIBUTE],
+            s.attributes[TENANT],
+            s.attributes[telemetry.ROWS_READ],
+            s.attributes[telemetry.ROWS_ACCEPTED],
+            s.attributes[telemetry.ROWS_REJECTED],
+        )
+        for s in connector_runs
+    ] == [(r.connector, "131130", r.rows_read, r.rows_accepted, r.rows_rejected) for r in runs]
     assert all(s.status.status_code is StatusCode.UNSET for s in connector_runs)
 
     # The SQL of each run: descendants of its connector run span, all in the tenant.
@@ -201,32 +235,38 @@ def test_an_import_is_traced_and_counted_without_personal_data(
     sql = [s for s in finished if "db.statement" in (s.attributes or {}) and run_of(s)]
     assert len(sql) > 20
     assert {s.attributes[TENANT] for s in sql} == {"131130"}, [
-        s.attributes["db.statement"] for s in sql if s.attributes[TENANT] != "131130"]
+        s.attributes["db.statement"] for s in sql if s.attributes[TENANT] != "131130"
+    ]
     assert all(s.attributes.get(TENANT) for s in finished)  # every span carries the tenant
     assert not [s for s in sql if "db.statement.parameters" in s.attributes]
 
-    accepted = {(p.attributes[telemetry.CONNECTOR_ATTRIBUTE], p.attributes[TENANT]): p.value
-                for p in metric_points(metric_reader, "renkei.import.rows")
-                if p.attributes["renkei.import.outcome"] == "accepted"}
+    accepted = {
+        (p.attributes[telemetry.CONNECTOR_ATTRIBUTE], p.attributes[TENANT]): p.value
+        for p in metric_points(metric_reader, "renkei.import.rows")
+        if p.attributes["renkei.import.outcome"] == "accepted"
+    }
     for r in runs:
         assert accepted[(r.connector, "131130")] >= r.rows_accepted
-    statuses = {(p.attributes[telemetry.CONNECTOR_ATTRIBUTE], p.attributes["renkei.import.status"])
-                for p in metric_points(metric_reader, "renkei.import.runs")}
-    assert {("oneroster", "succeeded"), ("c4th", "succeeded"), ("msgraph", "succeeded")} <= \
-        statuses
+    statuses = {
+        (p.attributes[telemetry.CONNECTOR_ATTRIBUTE], p.attributes["renkei.import.status"])
+        for p in metric_points(metric_reader, "renkei.import.runs")
+    }
+    assert {("oneroster", "succeeded"), ("c4th", "succeeded"), ("msgraph", "succeeded")} <= statuses
     assert metric_points(metric_reader, "renkei.import.duration")
 
     assert_nothing_personal(personal_data(shibuya), finished, metric_reader, all_logs)
 
 
 @pytest.mark.django_db
-def test_import_task_span_carries_the_tenant(otel, spans, synth_data, shibuya, tmp_path,
-                                             monkeypatch):
+def test_import_task_span_carries_the_tenant(
+    otel, spans, synth_data, shibuya, tmp_path, monkeypatch
+):
     from renkei.connectors import tasks
 
     monkeypatch.setenv("RENKEI_HOME", str(tmp_path))
-    outcome = tasks.import_data.delay("131130", "oneroster",
-                                      paths=[str(synth_data / "oneroster")]).get()
+    outcome = tasks.import_data.delay(
+        "131130", "oneroster", paths=[str(synth_data / "oneroster")]
+    ).get()
     assert outcome["status"] == "succeeded"
     finished = spans.get_finished_spans()
     task = [s for s in finished if s.name == "run/renkei.import"]
@@ -241,14 +281,14 @@ def test_traced_import_wraps_once_and_marks_failures(otel, spans, shibuya, tmp_p
     assert telemetry.traced_import(traced) is traced
     run = traced("c4th", shibuya, paths=[tmp_path / "missing.csv"])
     assert run.status == "failed"
-    span = next(s for s in spans.get_finished_spans()
-                if s.name == telemetry.CONNECTOR_RUN_SPAN)
+    span = next(s for s in spans.get_finished_spans() if s.name == telemetry.CONNECTOR_RUN_SPAN)
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description is None  # scrubbed: messages may quote data
     assert span.attributes[telemetry.IMPORT_STATUS] == "failed"
 
 
 # -- requests ----------------------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_request_spans_carry_the_tenant_they_were_routed_to(otel, spans, client, shibuya):
@@ -257,14 +297,22 @@ def test_request_spans_carry_the_tenant_they_were_routed_to(otel, spans, client,
     requests = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
     assert [s.attributes[TENANT] for s in requests] == ["131130", telemetry.PUBLIC]
     for s in requests:
-        assert not {"http.target", "http.url", "url.full", "url.query", "http.user_agent",
-                    "net.peer.ip", "client.address"} & set(s.attributes)
+        assert not {
+            "http.target",
+            "http.url",
+            "url.full",
+            "url.query",
+            "http.user_agent",
+            "net.peer.ip",
+            "client.address",
+        } & set(s.attributes)
         assert "%E9%AB%99" not in span_text(s)
 
 
 @pytest.mark.django_db
-def test_student_board_query_leaks_nothing(otel, spans, metric_reader, all_logs, client,
-                                           synth_data, shibuya, make_user):
+def test_student_board_query_leaks_nothing(
+    otel, spans, metric_reader, all_logs, client, synth_data, shibuya, make_user
+):
     import importlib.util
 
     if importlib.util.find_spec("renkei.graphql.tenant.views") is None:
@@ -275,15 +323,23 @@ def test_student_board_query_leaks_nothing(otel, spans, metric_reader, all_logs,
     with in_tenant(shibuya):
         pupil = Student.objects.select_related("school").order_by("pk").first()
         identity = pupil.identities.exclude(family_name="").first()
-    teacher = make_user("teacher-otel", "teacher", municipality=shibuya,
-                        schools=[pupil.school.code])
+    teacher = make_user(
+        "teacher-otel", "teacher", municipality=shibuya, schools=[pupil.school.code]
+    )
     client.force_login(teacher)
     spans.clear()
-    response = client.post("/m/131130/graphql", content_type="application/json", data=json.dumps({
-        "query": "query($id: ID!) { studentBoard(studentId: $id, asOf: \"2025-06-30\") { "
-                 "pupil { id name nameKana } attendance(since: \"2025-04-01\") { date status } "
-                 "m365Usage(since: \"2025-04-01\") { date app } } }",
-        "variables": {"id": pupil.pk}}))
+    response = client.post(
+        "/m/131130/graphql",
+        content_type="application/json",
+        data=json.dumps(
+            {
+                "query": 'query($id: ID!) { studentBoard(studentId: $id, asOf: "2025-06-30") { '
+                'pupil { id name nameKana } attendance(since: "2025-04-01") { date status } '
+                'm365Usage(since: "2025-04-01") { date app } } }',
+                "variables": {"id": pupil.pk},
+            }
+        ),
+    )
     body = response.json()
     assert response.status_code == 200 and not body.get("errors"), body
     assert identity.family_name in body["data"]["studentBoard"]["pupil"]["name"]  # it flowed
@@ -300,8 +356,9 @@ FEDERATION_QUERY = """{ prefecture(code: "13") {
 
 
 @pytest.mark.django_db
-def test_federation_query_leaks_nothing(otel, spans, metric_reader, all_logs, client,
-                                        synth_data, shibuya, shinjuku, make_user):
+def test_federation_query_leaks_nothing(
+    otel, spans, metric_reader, all_logs, client, synth_data, shibuya, shinjuku, make_user
+):
     import importlib.util
 
     if importlib.util.find_spec("renkei.graphql.federation.views") is None:
@@ -311,11 +368,15 @@ def test_federation_query_leaks_nothing(otel, spans, metric_reader, all_logs, cl
     # The fan-out's threads have connections of their own and do not see this test's
     # uncommitted rows; the statements they run, and what they log and trace, are the same.
     import_everything(shibuya, synth_data)
-    client.force_login(make_user("pref-otel", "prefecture_analyst",
-                                 prefecture=Prefecture.for_code("13")))
+    client.force_login(
+        make_user("pref-otel", "prefecture_analyst", prefecture=Prefecture.for_code("13"))
+    )
     spans.clear()
-    response = client.post("/federation/graphql", content_type="application/json",
-                           data=json.dumps({"query": FEDERATION_QUERY}))
+    response = client.post(
+        "/federation/graphql",
+        content_type="application/json",
+        data=json.dumps({"query": FEDERATION_QUERY}),
+    )
     body = response.json()
     assert response.status_code == 200 and not body.get("errors"), body
 
@@ -332,6 +393,7 @@ def test_federation_query_leaks_nothing(otel, spans, metric_reader, all_logs, cl
 
 # -- federation fan-out, suppressed cells --------------------------------------------------------
 
+
 @pytest.mark.django_db
 def test_tenant_span_per_tenant_of_a_fan_out(otel, spans, shibuya, shinjuku):
     from renkei.edudata.models import AttendancePupilYear
@@ -347,7 +409,10 @@ def test_tenant_span_per_tenant_of_a_fan_out(otel, spans, shibuya, shinjuku):
     finished = spans.get_finished_spans()
     children = [s for s in finished if s.name == telemetry.TENANT_SPAN]
     assert [(s.attributes[TENANT], s.attributes["renkei.tenant.remote"]) for s in children] == [
-        ("131130", False), ("131041", False), ("271004", True)]
+        ("131130", False),
+        ("131041", False),
+        ("271004", True),
+    ]
     assert {s.parent.span_id for s in children} == {parent.get_span_context().span_id}
     for child in children[:2]:
         sql = [s for s in finished if s.parent and s.parent.span_id == child.context.span_id]
@@ -383,8 +448,10 @@ def test_suppressed_cells_are_counted_per_metric_and_tenant(otel, metric_reader,
     telemetry.record_suppressed_cells(2, "attendance.absence_days", tenant_code="131041")
     telemetry.record_suppressed_cells(0, "attendance.absence_days")
     telemetry.record_suppressed_cells(1, "山田 太郎")  # not a metric name: never a label
-    points = {(p.attributes["renkei.metric.name"], p.attributes[TENANT]): p.value
-              for p in metric_points(metric_reader, "renkei.disclosure.suppressed_cells")}
+    points = {
+        (p.attributes["renkei.metric.name"], p.attributes[TENANT]): p.value
+        for p in metric_points(metric_reader, "renkei.disclosure.suppressed_cells")
+    }
     assert points[("attendance.absence_days", "131130")] >= 4
     assert points[("attendance.absence_days", "131041")] >= 2
     assert ("other", "public") in points
@@ -393,14 +460,24 @@ def test_suppressed_cells_are_counted_per_metric_and_tenant(otel, metric_reader,
 
 # -- the scrubber, setup -----------------------------------------------------------------------
 
+
 def test_scrubbing_drops_what_could_carry_personal_data(otel):
     tracer = trace.get_tracer("test")
     exporter = InMemorySpanExporter()
     scrubbed = telemetry.ScrubbingSpanExporter(exporter)
-    with tracer.start_as_current_span("GET board/<id>", kind=SpanKind.SERVER, attributes={
-            "http.target": "/m/131130/board/C0001?name=髙橋", "http.url": "http://x/?q=髙橋",
-            "http.route": "board/<id>", "http.user_agent": "Mozilla", "net.peer.ip": "10.0.0.9",
-            "db.query.parameter.0": "C0001", "http.request.header.cookie": "s=1"}) as s:
+    with tracer.start_as_current_span(
+        "GET board/<id>",
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.target": "/m/131130/board/C0001?name=髙橋",
+            "http.url": "http://x/?q=髙橋",
+            "http.route": "board/<id>",
+            "http.user_agent": "Mozilla",
+            "net.peer.ip": "10.0.0.9",
+            "db.query.parameter.0": "C0001",
+            "http.request.header.cookie": "s=1",
+        },
+    ) as s:
         s.record_exception(ValueError("Key (source_id)=(C0001) already exists"))
         s.set_status(Status(StatusCode.ERROR, "Key (source_id)=(C0001) already exists"))
         raw = s
@@ -409,7 +486,8 @@ def test_scrubbing_drops_what_could_carry_personal_data(otel):
     assert set(out.attributes) == {"http.route", TENANT}
     assert out.status.status_code is StatusCode.ERROR and out.status.description is None
     assert [(e.name, dict(e.attributes)) for e in out.events] == [
-        ("exception", {"exception.type": "ValueError", "exception.escaped": "False"})]
+        ("exception", {"exception.type": "ValueError", "exception.escaped": "False"})
+    ]
     assert "C0001" not in span_text(out) and "髙橋" not in span_text(out)
 
 
@@ -435,19 +513,32 @@ telemetry.shutdown_telemetry()
 
 def run_export_script(tmp_path, **env) -> str:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    environment.update(DJANGO_SETTINGS_MODULE="renkei.platform.settings",
-                       DATABASE_URL="postgresql://nobody@127.0.0.1:1/unused",
-                       RENKEI_HOME=str(tmp_path), **env)
-    result = subprocess.run([sys.executable, "-c", EXPORT_SCRIPT], env=environment, cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    environment.update(
+        DJANGO_SETTINGS_MODULE="renkei.platform.settings",
+        DATABASE_URL="postgresql://nobody@127.0.0.1:1/unused",
+        RENKEI_HOME=str(tmp_path),
+        **env,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", EXPORT_SCRIPT],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def test_nothing_is_exported_by_default(tmp_path):
     assert run_export_script(tmp_path) == "off"
-    assert run_export_script(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
-                             OTEL_SDK_DISABLED="true") == "off"
+    assert (
+        run_export_script(
+            tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_SDK_DISABLED="true"
+        )
+        == "off"
+    )
 
 
 class OTLPHTTPReceiver(ThreadingHTTPServer):
@@ -460,7 +551,8 @@ class OTLPHTTPReceiver(ThreadingHTTPServer):
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 received.setdefault(self.path, []).append(
-                    self.rfile.read(int(self.headers["Content-Length"])))
+                    self.rfile.read(int(self.headers["Content-Length"]))
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.end_headers()
@@ -492,20 +584,32 @@ class OTLPHTTPReceiver(ThreadingHTTPServer):
 
 def exported_spans(traces) -> list[tuple[dict, str, dict]]:
     """(resource attributes, span name, span attributes) of every exported span."""
-    def attributes(items):
-        return {a.key: getattr(a.value, a.value.WhichOneof("value") or "string_value")
-                for a in items}
 
-    return [(attributes(rs.resource.attributes), span.name, attributes(span.attributes))
-            for request in traces for rs in request.resource_spans
-            for scope in rs.scope_spans for span in scope.spans]
+    def attributes(items):
+        return {
+            a.key: getattr(a.value, a.value.WhichOneof("value") or "string_value") for a in items
+        }
+
+    return [
+        (attributes(rs.resource.attributes), span.name, attributes(span.attributes))
+        for request in traces
+        for rs in request.resource_spans
+        for scope in rs.scope_spans
+        for span in scope.spans
+    ]
 
 
 def test_otlp_over_http(tmp_path):
     receiver = OTLPHTTPReceiver()
     try:
-        assert run_export_script(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-                                 OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf") == "on"
+        assert (
+            run_export_script(
+                tmp_path,
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            )
+            == "on"
+        )
     finally:
         receiver.shutdown()
     check_export(receiver.traces(), receiver.metrics())
@@ -537,8 +641,10 @@ def test_otlp_over_grpc_is_the_default(tmp_path):
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:  # like the compose stack and the ECS sidecar: http://<collector>:4317, no protocol
-        assert run_export_script(
-            tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}") == "on"
+        assert (
+            run_export_script(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
+            == "on"
+        )
     finally:
         server.stop(None)
     check_export(traces, metrics)
@@ -550,8 +656,13 @@ def check_export(traces, metrics) -> None:
     resource, _, attributes = spans[0]
     assert resource["service.name"] == "renkei-web"
     assert attributes[TENANT] == "131130"
-    names = {m.name for request in metrics for rm in request.resource_metrics
-             for sm in rm.scope_metrics for m in sm.metrics}
+    names = {
+        m.name
+        for request in metrics
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
     assert "renkei.disclosure.suppressed_cells" in names
 
 
@@ -568,17 +679,31 @@ def test_gunicorn_workers_start_telemetry_after_fork_and_flush_on_exit(tmp_path)
         renkei(env, "migrate", "-v", "0")
         renkei(env, "onboard", "--code", "131130", "--name", "渋谷区")
         web_env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
-        web_env.update(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-                       OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-                       OTEL_BSP_SCHEDULE_DELAY="100", OTEL_METRIC_EXPORT_INTERVAL="500",
-                       DJANGO_SETTINGS_MODULE="renkei.platform.settings",
-                       WEB_CONCURRENCY="1", GUNICORN_BIND=f"127.0.0.1:{port}")
+        web_env.update(
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+            OTEL_BSP_SCHEDULE_DELAY="100",
+            OTEL_METRIC_EXPORT_INTERVAL="500",
+            DJANGO_SETTINGS_MODULE="renkei.platform.settings",
+            WEB_CONCURRENCY="1",
+            GUNICORN_BIND=f"127.0.0.1:{port}",
+        )
         log_path = tmp_path / "gunicorn.log"
         with log_path.open("wb") as log_file:
-            web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c",
-                                    "infra/gunicorn.conf.py", "renkei.platform.wsgi:application"],
-                                   env=web_env, cwd=ROOT, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
+            web = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "infra/gunicorn.conf.py",
+                    "renkei.platform.wsgi:application",
+                ],
+                env=web_env,
+                cwd=ROOT,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         try:
             base = f"http://127.0.0.1:{port}"
             for _ in range(100):
@@ -601,8 +726,9 @@ def test_gunicorn_workers_start_telemetry_after_fork_and_flush_on_exit(tmp_path)
     assert {r["service.name"] for r, _, _ in spans} == {"renkei-web"}, log
     # "/" in public; "/m/131130/" and the sign-in page it redirects to, in 渋谷区; no probes.
     requests_seen = [(name, a[TENANT]) for _, name, a in spans if name.startswith("GET")]
-    assert sorted(tenant for _, tenant in requests_seen) == ["131130", "131130", "public"], \
+    assert sorted(tenant for _, tenant in requests_seen) == ["131130", "131130", "public"], (
         requests_seen
+    )
     assert any("db.statement" in a for _, _, a in spans)
     assert b"%E9%AB%99" not in b"".join(receiver.received["/v1/traces"])
 

@@ -18,8 +18,9 @@ def test_real_municipality_codes_pass(code):
 
 def test_every_single_digit_corruption_of_shibuya_is_rejected():
     code = "131130"
-    corruptions = [code[:i] + d + code[i + 1:] for i in range(6) for d in "0123456789"
-                   if d != code[i]]
+    corruptions = [
+        code[:i] + d + code[i + 1 :] for i in range(6) for d in "0123456789" if d != code[i]
+    ]
     assert len(corruptions) == 54
     accepted = []
     for bad in corruptions:
@@ -49,10 +50,17 @@ def test_unknown_prefecture_is_named():
         validate_municipality_code(code)
 
 
-@pytest.mark.parametrize("attack", [
-    "131130'; DROP SCHEMA public CASCADE; --", 'm131130"; DROP', "public", "131130\x00",
-    "131130 OR 1=1", "../131130",
-])
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "131130'; DROP SCHEMA public CASCADE; --",
+        'm131130"; DROP',
+        "public",
+        "131130\x00",
+        "131130 OR 1=1",
+        "../131130",
+    ],
+)
 def test_schema_names_only_from_valid_codes(attack):
     with pytest.raises(CodeError):
         schema_name_for(attack)
@@ -67,8 +75,9 @@ def test_school_codes_structurally_valid(code):
     assert validate_school_code(code) == code
 
 
-@pytest.mark.parametrize("bad", ["B11321130001", "Z113211300012", "B199211300012",
-                                 "B113911300012", "b113211300012"])
+@pytest.mark.parametrize(
+    "bad", ["B11321130001", "Z113211300012", "B199211300012", "B113911300012", "b113211300012"]
+)
 def test_school_codes_rejected(bad):
     with pytest.raises(CodeError):
         validate_school_code(bad)

@@ -29,8 +29,10 @@ def test_orm_sees_only_the_current_tenant(shibuya_school, shinjuku, shibuya):
 
 def test_public_schema_has_no_tenant_tables(shibuya_school):
     with connection.cursor() as c:
-        c.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
-                  "AND tablename LIKE 'edudata_%'")
+        c.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename LIKE 'edudata_%'"
+        )
         assert c.fetchone()[0] == 0
 
 
@@ -76,15 +78,18 @@ def test_http_routing_isolates_tenants(client, shibuya_school, two_tenant_admin,
     assert "新宿区" in shinjuku_page.content.decode()
 
 
-@pytest.mark.parametrize("path,host", [
-    ("/m/401307/", "localhost"),              # valid code, not onboarded
-    ("/m/131131/", "localhost"),              # bad check digit
-    ("/m/abc/", "localhost"),                 # malformed
-    ("/m/131130%27%3B%20DROP/", "localhost"),  # injection attempt in the path
-    ("/", "401307.localhost"),                # unknown subdomain
-    ("/", "evil.localhost"),
-    ("/admin/", "999999.localhost"),          # public pages are not reachable under a bad host
-])
+@pytest.mark.parametrize(
+    "path,host",
+    [
+        ("/m/401307/", "localhost"),  # valid code, not onboarded
+        ("/m/131131/", "localhost"),  # bad check digit
+        ("/m/abc/", "localhost"),  # malformed
+        ("/m/131130%27%3B%20DROP/", "localhost"),  # injection attempt in the path
+        ("/", "401307.localhost"),  # unknown subdomain
+        ("/", "evil.localhost"),
+        ("/admin/", "999999.localhost"),  # public pages are not reachable under a bad host
+    ],
+)
 def test_unknown_tenants_get_a_clear_404(client, shibuya, path, host):
     response = client.get(path, HTTP_HOST=host)
     assert response.status_code == 404

@@ -35,13 +35,16 @@ def test_cloned_access_log_trigger_calls_its_own_schema(shibuya):
         assert {row[0] for row in c.fetchall()} == {"m131130"}
 
 
-@pytest.mark.parametrize("code,prefecture,message", [
-    ("131131", None, "検査数字"),
-    ("13113", None, "6 桁"),
-    ("482001", None, "都道府県コード「48」"),
-    ("131130", "14", "都道府県コード 13 に属します"),
-    ("132012", "99", "都道府県コード「99」"),
-])
+@pytest.mark.parametrize(
+    "code,prefecture,message",
+    [
+        ("131131", None, "検査数字"),
+        ("13113", None, "6 桁"),
+        ("482001", None, "都道府県コード「48」"),
+        ("131130", "14", "都道府県コード 13 に属します"),
+        ("132012", "99", "都道府県コード「99」"),
+    ],
+)
 def test_bad_codes_get_clear_messages_and_create_nothing(code, prefecture, message):
     before = Municipality.objects.count()
     with pytest.raises(OnboardingError, match=message):

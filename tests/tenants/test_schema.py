@@ -29,8 +29,9 @@ def _describe(schema):
     with connection.cursor() as c:
         for what, query in CATALOG.items():
             c.execute(query.format(schema=schema), [schema] if "%s" in query else [])
-            described[what] = sorted(tuple(str(v).replace(schema + ".", "")
-                                           for v in row) for row in c.fetchall())
+            described[what] = sorted(
+                tuple(str(v).replace(schema + ".", "") for v in row) for row in c.fetchall()
+            )
     return described
 
 
@@ -39,8 +40,9 @@ def test_replayed_schema_equals_migrated_schema(db):
     create_tenant_schema("m999990")
     with connection.cursor() as c:
         c.execute('CREATE SCHEMA "m999991"')
-    call_command("migrate_schemas", tenant=True, schema_name="m999991", interactive=False,
-                 verbosity=0)
+    call_command(
+        "migrate_schemas", tenant=True, schema_name="m999991", interactive=False, verbosity=0
+    )
     connection.set_schema_to_public()
     replayed, migrated = _describe("m999990"), _describe("m999991")
     assert len(replayed["columns"]) >= 90 and replayed["triggers"]

@@ -21,21 +21,32 @@ def read(path):
 
 
 def test_rows_become_health_observations(tmp_path):
-    path = export(tmp_path, json.dumps({"sourcedId": "u-1", "date": "2025-04-07",
-                                        "condition": "poor", "symptoms": "頭痛"}, ensure_ascii=False))
+    path = export(
+        tmp_path,
+        json.dumps(
+            {"sourcedId": "u-1", "date": "2025-04-07", "condition": "poor", "symptoms": "頭痛"},
+            ensure_ascii=False,
+        ),
+    )
     [record] = read(path)
     assert isinstance(record, HealthObservationRecord)
     assert (record.student_source_id, record.date, record.condition, record.symptoms) == (
-        "u-1", dt.date(2025, 4, 7), "poor", "頭痛")
+        "u-1",
+        dt.date(2025, 4, 7),
+        "poor",
+        "頭痛",
+    )
     assert (record.origin.file, record.origin.line) == ("kenko.jsonl", 1)
 
 
 def test_bad_lines_are_row_errors_with_line_numbers(tmp_path):
-    path = export(tmp_path,
-                  '{"sourcedId": "u-1", "date": "2025-04-07", "condition": "good"}',
-                  "not json",
-                  '{"sourcedId": "u-2", "date": "2025-13-01", "condition": "good"}',
-                  '{"sourcedId": "u-3", "date": "2025-04-07", "condition": "sleepy"}')
+    path = export(
+        tmp_path,
+        '{"sourcedId": "u-1", "date": "2025-04-07", "condition": "good"}',
+        "not json",
+        '{"sourcedId": "u-2", "date": "2025-13-01", "condition": "good"}',
+        '{"sourcedId": "u-3", "date": "2025-04-07", "condition": "sleepy"}',
+    )
     items = read(path)
     errors = [i for i in items if isinstance(i, RowError)]
     assert [e.origin.line for e in errors] == [2, 3, 4]

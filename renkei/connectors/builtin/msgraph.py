@@ -60,16 +60,25 @@ UPN = "User Principal Name"
 LAST_ACTIVITY = "Last Activity Date"
 REFRESH_DATE = "Report Refresh Date"
 # getM365AppUserDetail: column -> app name in records (and its JSON property in "details").
-APP_COLUMNS = {"Outlook": ("outlook", "outlook"), "Word": ("word", "word"),
-               "Excel": ("excel", "excel"), "PowerPoint": ("powerpoint", "powerPoint"),
-               "OneNote": ("onenote", "oneNote"), "Teams": ("teams", "teams")}
+APP_COLUMNS = {
+    "Outlook": ("outlook", "outlook"),
+    "Word": ("word", "word"),
+    "Excel": ("excel", "excel"),
+    "PowerPoint": ("powerpoint", "powerPoint"),
+    "OneNote": ("onenote", "oneNote"),
+    "Teams": ("teams", "teams"),
+}
 # getTeamsUserActivityUserDetail: activity counts (column -> JSON property).
-TEAMS_COUNTS = {"Team Chat Message Count": "teamChatMessageCount",
-                "Private Chat Message Count": "privateChatMessageCount",
-                "Call Count": "callCount", "Meeting Count": "meetingCount",
-                "Post Messages": "postMessages", "Reply Messages": "replyMessages",
-                "Meetings Organized Count": "meetingsOrganizedCount",
-                "Meetings Attended Count": "meetingsAttendedCount"}
+TEAMS_COUNTS = {
+    "Team Chat Message Count": "teamChatMessageCount",
+    "Private Chat Message Count": "privateChatMessageCount",
+    "Call Count": "callCount",
+    "Meeting Count": "meetingCount",
+    "Post Messages": "postMessages",
+    "Reply Messages": "replyMessages",
+    "Meetings Organized Count": "meetingsOrganizedCount",
+    "Meetings Attended Count": "meetingsAttendedCount",
+}
 REQUIRED_COLUMNS = {M365_REPORT: (UPN, *APP_COLUMNS), TEAMS_REPORT: (UPN, LAST_ACTIVITY)}
 
 KEEP_FETCHED_DAYS = 60  # reports only go back 28 days; older "fetched" entries are dropped
@@ -80,14 +89,16 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 PERMISSION_HINT = (
     "アプリ登録に Reports.Read.All（アプリケーションの許可）と管理者の同意が必要です"
     "（Microsoft Entra 管理センター → アプリの登録 → API のアクセス許可 → Microsoft Graph → "
-    "アプリケーションの許可 → Reports.Read.All を追加し、「管理者の同意を与えます」を押してください）。")
+    "アプリケーションの許可 → Reports.Read.All を追加し、「管理者の同意を与えます」を押してください）。"
+)
 CONCEALED_MESSAGE = (
     "Microsoft 365 の利用状況レポートでユーザー名が匿名化されています（ユーザー プリンシパル名の"
     "代わりに 32 桁の英数字が返されます）。これでは名簿と照合できないため、取り込みを中止しました。"
     "全体管理者が Microsoft 365 管理センター → 設定 → 組織設定 → サービス → レポート で"
     "「すべてのレポートで、ユーザー名、グループ名、およびサイト名を非表示にする」をオフにしてください"
-    "（または Microsoft Graph で PATCH /admin/reportSettings に {\"displayConcealedNames\": false} を"
-    "送ります。ReportSettings.ReadWrite.All が必要です）。反映まで数分かかることがあります。")
+    '（または Microsoft Graph で PATCH /admin/reportSettings に {"displayConcealedNames": false} を'
+    "送ります。ReportSettings.ReadWrite.All が必要です）。反映まで数分かかることがあります。"
+)
 
 
 class MicrosoftGraphConfig(ConnectorConfig):
@@ -118,8 +129,10 @@ class MicrosoftGraphConfig(ConnectorConfig):
     @model_validator(mode="after")
     def _credentials_unless_files(self) -> MicrosoftGraphConfig:
         if not self.paths and not (self.tenant_id and self.client_id and self.client_secret):
-            raise ValueError("tenant_id・client_id・client_secret を指定するか、"
-                             "エクスポートしたレポートの CSV を指定してください")
+            raise ValueError(
+                "tenant_id・client_id・client_secret を指定するか、"
+                "エクスポートしたレポートの CSV を指定してください"
+            )
         return self
 
     @property
@@ -159,15 +172,20 @@ class MicrosoftGraphConnector(Connector):
     secret_fields = frozenset({"client_secret"})
     secret_safe_fields = frozenset({"dates", "days", "format", "max_retries", "timeout_seconds"})
 
-    def __init__(self, *, sleep: Callable[[float], None] = time.sleep,
-                 today: Callable[[], dt.date] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        today: Callable[[], dt.date] | None = None,
+    ) -> None:
         """``sleep`` and ``today`` are injectable so tests neither wait nor depend on the date."""
         self._sleep = sleep
         self._today = today or (lambda: dt.datetime.now(dt.UTC).date())  # reports use UTC days
 
     def discover(self) -> list[Stream]:
-        return [Stream("m365_usage",
-                       "Microsoft 365 アプリと Teams の利用（利用者・日・アプリごと）")]
+        return [
+            Stream("m365_usage", "Microsoft 365 アプリと Teams の利用（利用者・日・アプリごと）")
+        ]
 
     def check(self, config: MicrosoftGraphConfig) -> CheckResult:
         """Get a token and read one row of yesterday's report; never raises."""
@@ -191,8 +209,13 @@ class MicrosoftGraphConnector(Connector):
         with _GraphClient(config, self._sleep) as client:
             yield from self._read_days(client, days, config, state)
 
-    def _read_days(self, client: _GraphClient, days: list[dt.date],
-                   config: MicrosoftGraphConfig, state: RunState) -> Iterator[Record | RowError]:
+    def _read_days(
+        self,
+        client: _GraphClient,
+        days: list[dt.date],
+        config: MicrosoftGraphConfig,
+        state: RunState,
+    ) -> Iterator[Record | RowError]:
         fetched = set(state.data.get("fetched") or [])
         for day in days:
             seen: set[tuple[str, str]] = set()
@@ -212,8 +235,14 @@ class MicrosoftGraphConnector(Connector):
                     else:
                         errors += 1
                     yield item
-                log.info("msgraph: %s %s: %d rows, %d records, %d row errors",
-                         report, day, len(rows), records, errors)
+                log.info(
+                    "msgraph: %s %s: %d rows, %d records, %d row errors",
+                    report,
+                    day,
+                    len(rows),
+                    records,
+                    errors,
+                )
             if rows_in_day:
                 fetched.add(day.isoformat())
                 oldest = (self._today() - dt.timedelta(days=KEEP_FETCHED_DAYS)).isoformat()
@@ -239,8 +268,10 @@ class MicrosoftGraphConnector(Connector):
             try:
                 day = dt.date.fromisoformat(day_text)
             except ValueError:
-                raise SourceError(f"{path.name}: レポートの日付がわかりません（ファイル名に "
-                                  "YYYY-MM-DD を含めてください）。") from None
+                raise SourceError(
+                    f"{path.name}: レポートの日付がわかりません（ファイル名に "
+                    "YYYY-MM-DD を含めてください）。"
+                ) from None
             yield from _unique(_interpret(report, day, rows), set())
 
     def _days_to_fetch(self, config: MicrosoftGraphConfig, state: RunState) -> list[dt.date]:
@@ -263,8 +294,13 @@ class _Session(requests.Session):
         self.timeout = config.timeout_seconds
         self.ca_bundle = str(config.ca_bundle) if config.ca_bundle else None
 
-    def request(self, method: str | bytes, url: str | bytes,  # type: ignore[override]
-                *args: Any, **kwargs: Any) -> requests.Response:
+    def request(
+        self,
+        method: str | bytes,
+        url: str | bytes,  # type: ignore[override]
+        *args: Any,
+        **kwargs: Any,
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         if self.ca_bundle:
             kwargs["verify"] = self.ca_bundle
@@ -285,8 +321,12 @@ class _GraphClient:
             # discovery would ask login.microsoftonline.com about hosts it cannot know
             # (a sovereign cloud, the test server). Well-known hosts skip it anyway.
             self.app = msal.ConfidentialClientApplication(
-                config.client_id, client_credential=config.client_secret, authority=authority,
-                instance_discovery=False, http_client=self.session)
+                config.client_id,
+                client_credential=config.client_secret,
+                authority=authority,
+                instance_discovery=False,
+                http_client=self.session,
+            )
         except requests.RequestException as e:
             self.session.close()
             raise SourceError(_unreachable(config.authority_host, e)) from None
@@ -294,7 +334,8 @@ class _GraphClient:
             self.session.close()
             raise SourceError(
                 f"Microsoft Entra ID からテナント「{config.tenant_id}」の構成を取得できません。"
-                "テナント ID（ディレクトリ ID）と authority_host を確認してください。") from None
+                "テナント ID（ディレクトリ ID）と authority_host を確認してください。"
+            ) from None
 
     def __enter__(self) -> _GraphClient:
         return self
@@ -335,8 +376,9 @@ class _GraphClient:
         response = self._get(url, authorized=True)
         _raise_for_status(response, call)
         name = f"{call}.json"
-        return _Page(name, response.content, _json_rows(name, _json(response, call)["value"],
-                                                        report))
+        return _Page(
+            name, response.content, _json_rows(name, _json(response, call)["value"], report)
+        )
 
     def _json_pages(self, report: str, call: str, url: str | None) -> list[_Page]:
         pages: list[_Page] = []
@@ -346,11 +388,14 @@ class _GraphClient:
             _raise_for_status(response, call)
             payload = _json(response, call)
             name = f"{call}.json" if not pages else f"{call}.page{len(pages) + 1}.json"
-            pages.append(_Page(name, response.content,
-                               _json_rows(name, payload.get("value") or [], report)))
+            pages.append(
+                _Page(name, response.content, _json_rows(name, payload.get("value") or [], report))
+            )
             url = payload.get("@odata.nextLink")
             if url and _origin(url) != graph_origin:
-                raise SourceError(f"{call}: 次のページの URL が Microsoft Graph の外を指しています。")
+                raise SourceError(
+                    f"{call}: 次のページの URL が Microsoft Graph の外を指しています。"
+                )
             if len(pages) > 10_000:
                 raise SourceError(f"{call}: ページが終わりません（@odata.nextLink が続きます）。")
         return pages
@@ -366,8 +411,13 @@ class _GraphClient:
                 if attempt == retries:
                     raise SourceError(_unreachable(_origin(url), e)) from None
                 delay = _backoff(attempt)
-                log.warning("msgraph: %s; retrying in %.0f s (%d/%d)",
-                            type(e).__name__, delay, attempt + 1, retries)
+                log.warning(
+                    "msgraph: %s; retrying in %.0f s (%d/%d)",
+                    type(e).__name__,
+                    delay,
+                    attempt + 1,
+                    retries,
+                )
                 self.sleep(delay)
                 continue
             status = response.status_code
@@ -376,11 +426,13 @@ class _GraphClient:
             if attempt == retries:
                 raise SourceError(
                     f"Microsoft Graph が応答できない状態です（HTTP {status}、{retries} 回再試行）。"
-                    "時間をおいてもう一度実行してください。")
+                    "時間をおいてもう一度実行してください。"
+                )
             delay = _retry_after(response) if status == 429 else None
             delay = _backoff(attempt) if delay is None else delay
-            log.warning("msgraph: HTTP %d; retrying in %.0f s (%d/%d)",
-                        status, delay, attempt + 1, retries)
+            log.warning(
+                "msgraph: HTTP %d; retrying in %.0f s (%d/%d)", status, delay, attempt + 1, retries
+            )
             self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -400,8 +452,10 @@ def _csv_rows(name: str, content: bytes, report: str) -> list[_Row]:
     header = [h.strip() for h in next(reader)]
     missing = [c for c in REQUIRED_COLUMNS[report] if c not in header]
     if missing:
-        raise SourceError(f"{name}: 必須の列がありません: {'、'.join(missing)}。"
-                          "Microsoft Graph のレポート形式が変わった可能性があります。")
+        raise SourceError(
+            f"{name}: 必須の列がありません: {'、'.join(missing)}。"
+            "Microsoft Graph のレポート形式が変わった可能性があります。"
+        )
     rows = []
     while True:
         try:
@@ -409,16 +463,24 @@ def _csv_rows(name: str, content: bytes, report: str) -> list[_Row]:
         except StopIteration:
             return rows
         except csv.Error as e:
-            rows.append(_Row(Origin(file=name, line=reader.line_num), {},
-                             f"CSV として読めない行です（{e}）"))
+            rows.append(
+                _Row(
+                    Origin(file=name, line=reader.line_num), {}, f"CSV として読めない行です（{e}）"
+                )
+            )
             continue
         if not any(c.strip() for c in cells):
             continue
         problem = None
         if len(cells) != len(header):
             problem = f"列の数が合いません（{len(header)} 列のはずが {len(cells)} 列）"
-        rows.append(_Row(Origin(file=name, line=reader.line_num),
-                         dict(zip(header, cells, strict=False)), problem))
+        rows.append(
+            _Row(
+                Origin(file=name, line=reader.line_num),
+                dict(zip(header, cells, strict=False)),
+                problem,
+            )
+        )
 
 
 def _json_rows(name: str, items: list[Any], report: str) -> list[_Row]:
@@ -430,9 +492,11 @@ def _json_rows(name: str, items: list[Any], report: str) -> list[_Row]:
         if not isinstance(item, dict):
             rows.append(_Row(origin, {}, "レポートの行がオブジェクトではありません"))
             continue
-        values = {UPN: _text(item.get("userPrincipalName")),
-                  LAST_ACTIVITY: _text(item.get("lastActivityDate")),
-                  REFRESH_DATE: _text(item.get("reportRefreshDate"))}
+        values = {
+            UPN: _text(item.get("userPrincipalName")),
+            LAST_ACTIVITY: _text(item.get("lastActivityDate")),
+            REFRESH_DATE: _text(item.get("reportRefreshDate")),
+        }
         if report == M365_REPORT:
             details = item.get("details") or [{}]
             first = details[0] if isinstance(details[0], dict) else {}
@@ -475,19 +539,22 @@ def _interpret(report: str, day: dt.date, rows: list[_Row]) -> Iterator[Record |
                 raise _RowProblem(UPN, "", "ユーザー プリンシパル名がありません")
             for column in (REFRESH_DATE, LAST_ACTIVITY):
                 _date(row.values, column)
-            apps = _m365_apps(row.values) if report == M365_REPORT else _teams_apps(row.values,
-                                                                                     day)
+            apps = _m365_apps(row.values) if report == M365_REPORT else _teams_apps(row.values, day)
         except _RowProblem as p:
             yield RowError(row.origin, p.column, p.value, p.reason)
             continue
         for app in apps:
-            yield build(M365UsageRecord, row.origin,
-                        {"principal_name": upn, "date": day, "app": app, "active": True},
-                        {"principal_name": UPN})
+            yield build(
+                M365UsageRecord,
+                row.origin,
+                {"principal_name": upn, "date": day, "app": app, "active": True},
+                {"principal_name": UPN},
+            )
 
 
-def _unique(items: Iterable[Record | RowError], seen: set[tuple[str, str]]
-            ) -> Iterator[Record | RowError]:
+def _unique(
+    items: Iterable[Record | RowError], seen: set[tuple[str, str]]
+) -> Iterator[Record | RowError]:
     """Drop a user/app of one day already yielded (both reports may mark Teams use)."""
     for item in items:
         if isinstance(item, M365UsageRecord):
@@ -587,38 +654,62 @@ def _raise_for_status(response: requests.Response, call: str) -> None:
     if 200 <= status < 300:
         return
     if status == 403:
-        raise SourceError(f"Microsoft Graph が利用状況レポート（{call}）へのアクセスを拒否しました"
-                          f"（HTTP 403）。{PERMISSION_HINT}")
+        raise SourceError(
+            f"Microsoft Graph が利用状況レポート（{call}）へのアクセスを拒否しました"
+            f"（HTTP 403）。{PERMISSION_HINT}"
+        )
     if status == 401:
-        raise SourceError(f"Microsoft Graph がアクセス トークンを受け付けませんでした（HTTP 401）。"
-                          f"{PERMISSION_HINT}")
+        raise SourceError(
+            f"Microsoft Graph がアクセス トークンを受け付けませんでした（HTTP 401）。"
+            f"{PERMISSION_HINT}"
+        )
     if 300 <= status < 400:
         raise SourceError(f"{call}: 想定外の転送です（HTTP {status}）。")
     detail = _graph_error(response)
     detail = f"（{detail}）" if detail else ""
-    hint = "レポートは過去 28 日分しか取得できません。日付を確認してください。" if status == 400 else ""
-    raise SourceError(f"{call}: Microsoft Graph がエラーを返しました（HTTP {status}）{detail}。{hint}")
+    hint = (
+        "レポートは過去 28 日分しか取得できません。日付を確認してください。"
+        if status == 400
+        else ""
+    )
+    raise SourceError(
+        f"{call}: Microsoft Graph がエラーを返しました（HTTP {status}）{detail}。{hint}"
+    )
 
 
 def _unreachable(url: str, error: Exception) -> str:
-    tls = ("TLS 証明書を検証できません。通信を検査するプロキシを通す場合は、その CA を ca_bundle に"
-           "指定してください。" if isinstance(error, requests.exceptions.SSLError) else "")
-    return (f"Microsoft Graph に接続できません（{_origin(url)}: {type(error).__name__}）。{tls}"
-            "ネットワークとテナント ID を確認してください。")
+    tls = (
+        "TLS 証明書を検証できません。通信を検査するプロキシを通す場合は、その CA を ca_bundle に"
+        "指定してください。"
+        if isinstance(error, requests.exceptions.SSLError)
+        else ""
+    )
+    return (
+        f"Microsoft Graph に接続できません（{_origin(url)}: {type(error).__name__}）。{tls}"
+        "ネットワークとテナント ID を確認してください。"
+    )
 
 
 def _token_error(result: dict[str, Any], scope: str) -> str:
     error = str(result.get("error", ""))
     codes = result.get("error_codes") or []
     if error == "invalid_client":
-        return ("アクセス トークンを取得できません: クライアント シークレットが正しくないか、期限切れです"
-                "（invalid_client）。アプリ登録の「証明書とシークレット」で新しいシークレットを作り、"
-                "設定し直してください。")
+        return (
+            "アクセス トークンを取得できません: クライアント シークレットが正しくないか、期限切れです"
+            "（invalid_client）。アプリ登録の「証明書とシークレット」で新しいシークレットを作り、"
+            "設定し直してください。"
+        )
     if error == "unauthorized_client" or 700016 in codes:
-        return ("アクセス トークンを取得できません: アプリケーション（クライアント）ID がこのテナントに"
-                "見つかりません。client_id とテナント ID を確認してください。")
+        return (
+            "アクセス トークンを取得できません: アプリケーション（クライアント）ID がこのテナントに"
+            "見つかりません。client_id とテナント ID を確認してください。"
+        )
     if error == "invalid_scope":
-        return (f"アクセス トークンを取得できません: スコープ {scope} が受け付けられませんでした。"
-                "graph_url を確認してください。")
-    return (f"アクセス トークンを取得できません（{error or '不明なエラー'}）。"
-            "テナント ID・クライアント ID・クライアント シークレットを確認してください。")
+        return (
+            f"アクセス トークンを取得できません: スコープ {scope} が受け付けられませんでした。"
+            "graph_url を確認してください。"
+        )
+    return (
+        f"アクセス トークンを取得できません（{error or '不明なエラー'}）。"
+        "テナント ID・クライアント ID・クライアント シークレットを確認してください。"
+    )

@@ -41,8 +41,11 @@ class VendorCsvConnector(Connector):
 
     def discover(self) -> list[Stream]:
         streams = {r.stream for m in self.mappings() for r in m.records}
-        return [Stream(name, RECORD_TYPES[name].__doc__ or "") for name in RECORD_TYPES
-                if name in streams]
+        return [
+            Stream(name, RECORD_TYPES[name].__doc__ or "")
+            for name in RECORD_TYPES
+            if name in streams
+        ]
 
     def check(self, config: VendorCsvConfig) -> CheckResult:
         try:

@@ -99,30 +99,47 @@ class ConnectorSettingForm(forms.Form):
             if label != name:
                 label = f"{label}（{name}）"
             if name in secrets:
-                help_text = (_("設定済みです。変更するときだけ入力してください（空欄なら今の値のまま）。")
-                             if self.stored_secrets.get(name) else "")
-                field = forms.CharField(label=label, required=False, strip=False,
-                                        help_text=help_text,
-                                        widget=forms.PasswordInput(render_value=False,
-                                                                   attrs={"autocomplete": "off"}))
+                help_text = (
+                    _("設定済みです。変更するときだけ入力してください（空欄なら今の値のまま）。")
+                    if self.stored_secrets.get(name)
+                    else ""
+                )
+                field = forms.CharField(
+                    label=label,
+                    required=False,
+                    strip=False,
+                    help_text=help_text,
+                    widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+                )
             elif kind == "bool":
                 field = forms.BooleanField(label=label, required=False)
             elif kind == "choice":
                 options = [("", _l("（未指定）"))] if optional else []
-                field = forms.ChoiceField(label=label, required=False,
-                                          choices=options + [(c, c) for c in choices])
+                field = forms.ChoiceField(
+                    label=label, required=False, choices=options + [(c, c) for c in choices]
+                )
             elif kind == "list":
-                field = forms.CharField(label=label, required=False, help_text=_LIST_HELP,
-                                        widget=forms.Textarea(attrs={"rows": 3}))
+                field = forms.CharField(
+                    label=label,
+                    required=False,
+                    help_text=_LIST_HELP,
+                    widget=forms.Textarea(attrs={"rows": 3}),
+                )
             elif kind in ("int", "float"):
                 attrs = {"step": "any"} if kind == "float" else {"step": "1"}
-                field = forms.CharField(label=label, required=False,
-                                        widget=forms.NumberInput(attrs=attrs))
+                field = forms.CharField(
+                    label=label, required=False, widget=forms.NumberInput(attrs=attrs)
+                )
             else:
                 field = forms.CharField(label=label, required=False)
             if name not in secrets:
-                value = stored[name] if name in stored else (
-                    None if info.is_required() else info.get_default(call_default_factory=True))
+                value = (
+                    stored[name]
+                    if name in stored
+                    else (
+                        None if info.is_required() else info.get_default(call_default_factory=True)
+                    )
+                )
                 self.initial[name] = _initial(value, kind)
             self.fields[name] = field
             self.config_fields.append(name)
@@ -178,29 +195,43 @@ class ConnectorSettingForm(forms.Form):
     def _ask_for_secrets_when_the_destination_changes(self) -> None:
         """A kept (blank) secret goes with the stored destination only: when a field outside
         the connector's ``secret_safe_fields`` changes, the secrets must be typed again."""
-        kept = [name for name in self.connector_cls.secret_fields
-                if name in self.fields and not self.cleaned_data.get(name)
-                and self.stored_secrets.get(name)]
+        kept = [
+            name
+            for name in self.connector_cls.secret_fields
+            if name in self.fields
+            and not self.cleaned_data.get(name)
+            and self.stored_secrets.get(name)
+        ]
         if not kept or self.setting is None:
             return
         stored = self.setting.config
         dumped = self.config.model_dump(mode="json")
-        changed = [name for name in self.config_fields
-                   if name not in self.connector_cls.secret_fields
-                   and name not in self.connector_cls.secret_safe_fields
-                   and name in stored and stored[name] != dumped.get(name)]
+        changed = [
+            name
+            for name in self.config_fields
+            if name not in self.connector_cls.secret_fields
+            and name not in self.connector_cls.secret_safe_fields
+            and name in stored
+            and stored[name] != dumped.get(name)
+        ]
         if changed:
             for name in kept:
-                self.add_error(name, _("%(fields)s を変えたときは、%(name)s も入力し直してください"
-                                       "（保存済みの値は、前の接続先にだけ使います）。")
-                               % {"fields": "・".join(changed), "name": name})
+                self.add_error(
+                    name,
+                    _(
+                        "%(fields)s を変えたときは、%(name)s も入力し直してください"
+                        "（保存済みの値は、前の接続先にだけ使います）。"
+                    )
+                    % {"fields": "・".join(changed), "name": name},
+                )
 
     def save(self, setting, username: str):
         """Store the validated config: secrets encrypted, the rest as JSON."""
         secrets = self.connector_cls.secret_fields
         dumped = self.config.model_dump(mode="json")
-        setting.config = {k: v for k, v in dumped.items() if k in self.config_fields
-                          and k not in secrets}
+        setting.config = {
+            k: v for k, v in dumped.items() if k in self.config_fields and k not in secrets
+        }
         setting.set_secret_values({k: str(dumped.get(k) or "") for k in secrets})
         setting.enabled = self.cleaned_data["enabled"]
         setting.updated_by = username
@@ -220,14 +251,22 @@ EARLIEST_REQUEST = dt.date(2000, 1, 1)
 
 
 class OptOutForm(forms.Form):
-    school = forms.ModelChoiceField(label=_l("学校"), queryset=School.objects.none(),
-                                    empty_label=_l("（学校を選んでください）"))
+    school = forms.ModelChoiceField(
+        label=_l("学校"), queryset=School.objects.none(), empty_label=_l("（学校を選んでください）")
+    )
     source_id = forms.CharField(
-        label=_l("児童生徒の ID（校務システムでの ID）"), max_length=100,
-        help_text=_l("学校の校務システム（C4th、スズキ校務、OneRoster など）に登録されている ID です。"
-                     "氏名では探せません。"))
-    requested_on = forms.DateField(label=_l("申出日（空欄なら今日）"), required=False,
-                                   widget=forms.DateInput(attrs={"type": "date"}))
+        label=_l("児童生徒の ID（校務システムでの ID）"),
+        max_length=100,
+        help_text=_l(
+            "学校の校務システム（C4th、スズキ校務、OneRoster など）に登録されている ID です。"
+            "氏名では探せません。"
+        ),
+    )
+    requested_on = forms.DateField(
+        label=_l("申出日（空欄なら今日）"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -238,8 +277,10 @@ class OptOutForm(forms.Form):
         if day and day > timezone.localdate():
             raise forms.ValidationError(_("申出日に未来の日付は指定できません。"))
         if day and day < EARLIEST_REQUEST:
-            raise forms.ValidationError(_("申出日は %(day)s 以降の日付にしてください。")
-                                        % {"day": EARLIEST_REQUEST.isoformat()})
+            raise forms.ValidationError(
+                _("申出日は %(day)s 以降の日付にしてください。")
+                % {"day": EARLIEST_REQUEST.isoformat()}
+            )
         return day
 
     def clean(self):
@@ -247,16 +288,29 @@ class OptOutForm(forms.Form):
         school, source_id = cleaned.get("school"), (cleaned.get("source_id") or "").strip()
         if school is None or not source_id:
             return cleaned
-        students = list(StudentIdentity.objects.filter(student__school=school, source_id=source_id)
-                        .values_list("student_id", flat=True).distinct())
+        students = list(
+            StudentIdentity.objects.filter(student__school=school, source_id=source_id)
+            .values_list("student_id", flat=True)
+            .distinct()
+        )
         if not students:
-            self.add_error("source_id", _("%(school)s（%(code)s）に ID「%(id)s」の児童生徒は"
-                                          "見つかりません。学校と ID を確かめてください。")
-                           % {"school": school.name, "code": school.code, "id": source_id})
+            self.add_error(
+                "source_id",
+                _(
+                    "%(school)s（%(code)s）に ID「%(id)s」の児童生徒は"
+                    "見つかりません。学校と ID を確かめてください。"
+                )
+                % {"school": school.name, "code": school.code, "id": source_id},
+            )
         elif len(students) > 1:
-            self.add_error("source_id", _("%(school)s で ID「%(id)s」に当たる児童生徒が複数います。"
-                                          "学校の校務システムの管理者に確認してください。")
-                           % {"school": school.name, "id": source_id})
+            self.add_error(
+                "source_id",
+                _(
+                    "%(school)s で ID「%(id)s」に当たる児童生徒が複数います。"
+                    "学校の校務システムの管理者に確認してください。"
+                )
+                % {"school": school.name, "id": source_id},
+            )
         else:
             cleaned["student_id"] = students[0]
         return cleaned
@@ -270,13 +324,18 @@ class OptOutForm(forms.Form):
 
 # -- access log ---------------------------------------------------------------------------------
 
+
 class AccessLogFilterForm(forms.Form):
     username = forms.CharField(label=_l("利用者（部分一致）"), required=False, max_length=150)
-    pseudonym = forms.CharField(label=_l("児童生徒（仮名ID、完全一致）"), required=False, max_length=32)
-    date_from = forms.DateField(label=_l("期間（から）"), required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_l("期間（まで）"), required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}))
+    pseudonym = forms.CharField(
+        label=_l("児童生徒（仮名ID、完全一致）"), required=False, max_length=32
+    )
+    date_from = forms.DateField(
+        label=_l("期間（から）"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_l("期間（まで）"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     sensitive = forms.BooleanField(label=_l("要配慮情報の閲覧だけ"), required=False)
 
     def clean(self):
@@ -306,23 +365,31 @@ class AccessLogFilterForm(forms.Form):
 
 # -- widget tokens ------------------------------------------------------------------------------
 
+
 class WidgetTokenForm(forms.Form):
     name = forms.CharField(label=_l("名前（どこで使うか）"), max_length=100)
-    metrics = forms.MultipleChoiceField(label=_l("表示できる指標"), widget=forms.CheckboxSelectMultiple,
-                                        choices=[])
+    metrics = forms.MultipleChoiceField(
+        label=_l("表示できる指標"), widget=forms.CheckboxSelectMultiple, choices=[]
+    )
     allowed_origins = forms.CharField(
-        label=_l("埋め込むサイト（オリジン）"), widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_l("1 行に 1 つ、https://example.jp の形で書いてください（パスは書けません）。"))
-    expires_in_days = forms.IntegerField(label=_l("有効期間（日）"), initial=90, min_value=1,
-                                         max_value=MAX_LIFETIME.days)
+        label=_l("埋め込むサイト（オリジン）"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_l("1 行に 1 つ、https://example.jp の形で書いてください（パスは書けません）。"),
+    )
+    expires_in_days = forms.IntegerField(
+        label=_l("有効期間（日）"), initial=90, min_value=1, max_value=MAX_LIFETIME.days
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["metrics"].choices = [(m.name, m.label_ja) for m in METRICS.values()]
 
     def clean_allowed_origins(self):
-        lines = [line.strip() for line in self.cleaned_data["allowed_origins"].splitlines()
-                 if line.strip()]
+        lines = [
+            line.strip()
+            for line in self.cleaned_data["allowed_origins"].splitlines()
+            if line.strip()
+        ]
         origins, problems = [], []
         for line in lines:
             try:
@@ -347,25 +414,37 @@ TENANT_ROLES = (Role.TENANT_ADMIN, Role.TEACHER, Role.SCHOOL_MANAGER, Role.BOARD
 
 
 class MembershipForm(forms.Form):
-    username = forms.CharField(label=_l("ユーザー名"), max_length=150,
-                               help_text=_l("既にアカウントのある人のユーザー名です。"))
+    username = forms.CharField(
+        label=_l("ユーザー名"),
+        max_length=150,
+        help_text=_l("既にアカウントのある人のユーザー名です。"),
+    )
     role = forms.ChoiceField(label=_l("役割"), choices=[(r.value, r.label) for r in TENANT_ROLES])
     schools = forms.MultipleChoiceField(
-        label=_l("所属校"), required=False, widget=forms.CheckboxSelectMultiple, choices=[],
-        help_text=_l("教員・管理職は所属校を 1 つ以上選んでください。それ以外の役割では選べません。"))
+        label=_l("所属校"),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        choices=[],
+        help_text=_l(
+            "教員・管理職は所属校を 1 つ以上選んでください。それ以外の役割では選べません。"
+        ),
+    )
 
     def __init__(self, municipality, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.municipality = municipality
-        self.fields["schools"].choices = [(s.code, f"{s.name}（{s.code}）")
-                                          for s in School.objects.order_by("code")]
+        self.fields["schools"].choices = [
+            (s.code, f"{s.name}（{s.code}）") for s in School.objects.order_by("code")
+        ]
 
     def clean_username(self):
         username = self.cleaned_data["username"].strip()
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
-            raise forms.ValidationError(_("ユーザー「%(user)s」は登録されていません。"
-                                          "先にアカウントを作ってください。") % {"user": username})
+            raise forms.ValidationError(
+                _("ユーザー「%(user)s」は登録されていません。先にアカウントを作ってください。")
+                % {"user": username}
+            )
         self.user = user
         return username
 
@@ -375,10 +454,20 @@ class MembershipForm(forms.Form):
         if role in SCHOOL_ROLES and not schools:
             self.add_error("schools", _("教員・管理職には所属校を 1 つ以上選んでください。"))
         elif role and role not in SCHOOL_ROLES and schools:
-            self.add_error("schools", _("この役割には所属校を指定できません（教員・管理職だけです）。"))
+            self.add_error(
+                "schools", _("この役割には所属校を指定できません（教員・管理職だけです）。")
+            )
         user = getattr(self, "user", None)
-        if user is not None and role and Membership.objects.filter(
-                user=user, role=role, municipality=self.municipality).exists():
-            self.add_error("role", _("「%(user)s」は既にこの自治体で「%(role)s」の役割を持っています。")
-                           % {"user": user.get_username(), "role": Role(role).label})
+        if (
+            user is not None
+            and role
+            and Membership.objects.filter(
+                user=user, role=role, municipality=self.municipality
+            ).exists()
+        ):
+            self.add_error(
+                "role",
+                _("「%(user)s」は既にこの自治体で「%(role)s」の役割を持っています。")
+                % {"user": user.get_username(), "role": Role(role).label},
+            )
         return cleaned

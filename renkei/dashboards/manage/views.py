@@ -46,8 +46,10 @@ from renkei.tenants.models import Municipality
 
 log = logging.getLogger(__name__)
 
-FORBIDDEN_MANAGE = gettext_lazy("自治体の管理画面は、この自治体の自治体管理者だけが使えます。"
-                                "必要なときは自治体管理者に役割の追加を依頼してください。")
+FORBIDDEN_MANAGE = gettext_lazy(
+    "自治体の管理画面は、この自治体の自治体管理者だけが使えます。"
+    "必要なときは自治体管理者に役割の追加を依頼してください。"
+)
 PAGE_SIZE = 50
 QUARANTINE_SHOWN = 100
 
@@ -59,8 +61,9 @@ def admin_view(view):
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         principal = tenant_principal(request)
-        policy.require(policy.may_administer_tenant(principal, request.tenant),
-                       str(FORBIDDEN_MANAGE))
+        policy.require(
+            policy.may_administer_tenant(principal, request.tenant), str(FORBIDDEN_MANAGE)
+        )
         request.principal = principal
         return view(request, *args, **kwargs)
 
@@ -85,6 +88,7 @@ def _live_widget_tokens(municipality):
 
 # -- overview -----------------------------------------------------------------------------------
 
+
 @admin_view
 def index(request):
     context = {
@@ -99,6 +103,7 @@ def index(request):
 
 # -- imports ------------------------------------------------------------------------------------
 
+
 @admin_view
 def imports(request):
     runs = ImportRun.objects.order_by("-started_at", "-pk")
@@ -108,12 +113,19 @@ def imports(request):
 @admin_view
 def import_detail(request, run_id: int):
     run = get_object_or_404(ImportRun, pk=run_id)
-    quarantine = (run.quarantine.order_by("file", "line", "id")
-                  .only("file", "line", "column", "reason")[:QUARANTINE_SHOWN])
-    return render(request, "dashboards/manage/import_detail.html", {
-        "run": run, "quarantine": quarantine, "quarantine_shown": QUARANTINE_SHOWN,
-        "config_items": sorted(run.config.items()) if isinstance(run.config, dict) else [],
-    })
+    quarantine = run.quarantine.order_by("file", "line", "id").only(
+        "file", "line", "column", "reason"
+    )[:QUARANTINE_SHOWN]
+    return render(
+        request,
+        "dashboards/manage/import_detail.html",
+        {
+            "run": run,
+            "quarantine": quarantine,
+            "quarantine_shown": QUARANTINE_SHOWN,
+            "config_items": sorted(run.config.items()) if isinstance(run.config, dict) else [],
+        },
+    )
 
 
 @admin_view
@@ -134,6 +146,7 @@ def import_errors_csv(request, run_id: int):
 
 # -- connector settings -------------------------------------------------------------------------
 
+
 def _connector_or_404(name: str):
     connectors, _problems = registry.discover()
     if name not in connectors:
@@ -145,11 +158,15 @@ def _connector_or_404(name: str):
 def connectors(request):
     installed, problems = registry.discover()
     settings = {s.connector: s for s in ConnectorSetting.objects.all()}
-    rows = [{"name": name, "cls": cls, "setting": settings.get(name)}
-            for name, cls in installed.items()]
+    rows = [
+        {"name": name, "cls": cls, "setting": settings.get(name)} for name, cls in installed.items()
+    ]
     orphans = [s for name, s in settings.items() if name not in installed]
-    return render(request, "dashboards/manage/connectors.html",
-                  {"rows": rows, "problems": problems, "orphans": orphans})
+    return render(
+        request,
+        "dashboards/manage/connectors.html",
+        {"rows": rows, "problems": problems, "orphans": orphans},
+    )
 
 
 @admin_view
@@ -160,19 +177,30 @@ def connector_edit(request, name: str):
         form = forms.ConnectorSettingForm(connector_cls, setting, request.POST)
         if form.is_valid():
             with transaction.atomic():
-                target = (ConnectorSetting.objects.select_for_update().filter(connector=name)
-                          .first() or ConnectorSetting(connector=name))
+                target = ConnectorSetting.objects.select_for_update().filter(
+                    connector=name
+                ).first() or ConnectorSetting(connector=name)
                 form.save(target, request.user.get_username())
-            messages.success(request, _("コネクタ「%(name)s」の設定を保存しました。")
-                             % {"name": connector_cls.title or name})
+            messages.success(
+                request,
+                _("コネクタ「%(name)s」の設定を保存しました。")
+                % {"name": connector_cls.title or name},
+            )
             return redirect("manage:connector_edit", name=name)
     else:
         form = forms.ConnectorSettingForm(connector_cls, setting)
-    return render(request, "dashboards/manage/connector_edit.html", {
-        "connector": connector_cls, "name": name, "setting": setting, "form": form,
-        "config_fields": [form[n] for n in form.config_fields],
-        "secret_set": {n for n in connector_cls.secret_fields if form.stored_secrets.get(n)},
-    })
+    return render(
+        request,
+        "dashboards/manage/connector_edit.html",
+        {
+            "connector": connector_cls,
+            "name": name,
+            "setting": setting,
+            "form": form,
+            "config_fields": [form[n] for n in form.config_fields],
+            "secret_set": {n for n in connector_cls.secret_fields if form.stored_secrets.get(n)},
+        },
+    )
 
 
 @admin_view
@@ -188,15 +216,20 @@ def connector_check(request, name: str):
         result = connector_cls().check(forms.connector_config(connector_cls, setting))
     except Exception as e:  # a vendor connector may fail in any way: report, never crash
         log.warning("connector check %s failed: %s", name, type(e).__name__)
-        messages.error(request, _("接続を確認できませんでした（%(error)s）。設定を見直してください。")
-                       % {"error": type(e).__name__})
+        messages.error(
+            request,
+            _("接続を確認できませんでした（%(error)s）。設定を見直してください。")
+            % {"error": type(e).__name__},
+        )
     else:
         (messages.success if result.ok else messages.error)(
-            request, _("接続の確認: %(message)s") % {"message": result.message})
+            request, _("接続の確認: %(message)s") % {"message": result.message}
+        )
     return redirect("manage:connector_edit", name=name)
 
 
 # -- opt-outs -----------------------------------------------------------------------------------
+
 
 @admin_view
 def opt_outs(request):
@@ -204,23 +237,39 @@ def opt_outs(request):
     if request.method == "POST" and form.is_valid():
         student = Student.objects.select_related("school").get(pk=form.cleaned_data["student_id"])
         try:
-            do_record_opt_out(request.principal, request.tenant, student,
-                              requested_at=form.requested_at())
+            do_record_opt_out(
+                request.principal, request.tenant, student, requested_at=form.requested_at()
+            )
         except (OptOutError, policy.AccessDenied) as e:
             form.add_error(None, str(e))
         else:
-            messages.success(request, _("分析除外の申出を記録しました（仮名ID %(pseudonym)s）。"
-                                        "この児童生徒は集計から除かれます。")
-                             % {"pseudonym": student.pseudonym})
+            messages.success(
+                request,
+                _(
+                    "分析除外の申出を記録しました（仮名ID %(pseudonym)s）。"
+                    "この児童生徒は集計から除かれます。"
+                )
+                % {"pseudonym": student.pseudonym},
+            )
             return redirect("manage:opt_outs")
     base = OptOut.objects.select_related("student__school")
-    open_page = _page(request, base.filter(withdrawn_at__isnull=True)
-                      .order_by("-requested_at", "-pk"), "open")
-    withdrawn_page = _page(request, base.filter(withdrawn_at__isnull=False)
-                           .order_by("-withdrawn_at", "-pk"), "withdrawn")
-    return render(request, "dashboards/manage/opt_outs.html", {
-        "form": form, "open_page": open_page, "withdrawn_page": withdrawn_page,
-    })
+    open_page = _page(
+        request, base.filter(withdrawn_at__isnull=True).order_by("-requested_at", "-pk"), "open"
+    )
+    withdrawn_page = _page(
+        request,
+        base.filter(withdrawn_at__isnull=False).order_by("-withdrawn_at", "-pk"),
+        "withdrawn",
+    )
+    return render(
+        request,
+        "dashboards/manage/opt_outs.html",
+        {
+            "form": form,
+            "open_page": open_page,
+            "withdrawn_page": withdrawn_page,
+        },
+    )
 
 
 @admin_view
@@ -232,9 +281,14 @@ def opt_out_withdraw(request, opt_out_id: int):
     except (OptOutError, policy.AccessDenied) as e:
         messages.error(request, str(e))
     else:
-        messages.success(request, _("分析除外の申出を取り下げました（仮名ID %(pseudonym)s）。"
-                                    "この児童生徒は再び集計に含まれます。")
-                         % {"pseudonym": opt_out.student.pseudonym})
+        messages.success(
+            request,
+            _(
+                "分析除外の申出を取り下げました（仮名ID %(pseudonym)s）。"
+                "この児童生徒は再び集計に含まれます。"
+            )
+            % {"pseudonym": opt_out.student.pseudonym},
+        )
     return redirect("manage:opt_outs")
 
 
@@ -256,9 +310,16 @@ def access_log(request):
 
 
 def _access_log_page(request, form, rows, status: int = 200):
-    return render(request, "dashboards/manage/access_log.html", {
-        "form": form, "page": _page(request, rows), "query": _query_without(request, "page"),
-    }, status=status)
+    return render(
+        request,
+        "dashboards/manage/access_log.html",
+        {
+            "form": form,
+            "page": _page(request, rows),
+            "query": _query_without(request, "page"),
+        },
+        status=status,
+    )
 
 
 class _Echo:
@@ -279,25 +340,36 @@ def access_log_csv(request):
     def lines():
         with in_tenant(tenant):
             yield "\ufeff" + writer.writerow(ACCESS_LOG_HEADER)
-            values = rows.values_list("at", "username", "student_pseudonym", "what", "via",
-                                      "sensitive")
+            values = rows.values_list(
+                "at", "username", "student_pseudonym", "what", "via", "sensitive"
+            )
             for at, username, pseudonym, what, via, sensitive in values.iterator(chunk_size=5000):
-                yield writer.writerow([timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S"),
-                                       username, pseudonym, what, via,
-                                       "はい" if sensitive else ""])
+                yield writer.writerow(
+                    [
+                        timezone.localtime(at).strftime("%Y-%m-%d %H:%M:%S"),
+                        username,
+                        pseudonym,
+                        what,
+                        via,
+                        "はい" if sensitive else "",
+                    ]
+                )
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localdate().strftime("%Y%m%d")
-    response["Content-Disposition"] = (f'attachment; filename="access-log-{tenant.code}-{stamp}'
-                                       '.csv"')
+    response["Content-Disposition"] = f'attachment; filename="access-log-{tenant.code}-{stamp}.csv"'
     return response
 
 
 # -- widget tokens ------------------------------------------------------------------------------
 
+
 def _widget_tokens(municipality):
-    return (ApiToken.objects.filter(municipality=municipality, kind=ApiToken.Kind.WIDGET)
-            .select_related("user").order_by("-created_at", "-pk"))
+    return (
+        ApiToken.objects.filter(municipality=municipality, kind=ApiToken.Kind.WIDGET)
+        .select_related("user")
+        .order_by("-created_at", "-pk")
+    )
 
 
 def widget_snippets(request, token: ApiToken, secret: str, metric: str) -> dict[str, str]:
@@ -309,17 +381,21 @@ def widget_snippets(request, token: ApiToken, secret: str, metric: str) -> dict[
     script = request.build_absolute_uri(static("renkei/widgets.js"))
     endpoint = request.build_absolute_uri(reverse("tenant-graphql"))
     breakdown_attr = f' breakdown="{breakdown}" kind="line"' if breakdown else ""
-    component = (f'<script src="{script}" defer></script>\n'
-                 f'<renkei-chart endpoint="{endpoint}" token="{secret}" metric="{metric}" '
-                 f'school-year="{year}"{breakdown_attr}></renkei-chart>')
+    component = (
+        f'<script src="{script}" defer></script>\n'
+        f'<renkei-chart endpoint="{endpoint}" token="{secret}" metric="{metric}" '
+        f'school-year="{year}"{breakdown_attr}></renkei-chart>'
+    )
     params = {"metric": metric, "school-year": year}
     if breakdown:
         params["breakdown"] = breakdown
         params["kind"] = "line"
     frame = request.build_absolute_uri(reverse("widget_frame", args=[token.pk]))
-    iframe = (f'<iframe src="{frame}?{urlencode(params)}#token={secret}" '
-              f'title="{spec.label_ja}（{request.tenant.name}）" width="720" height="480" '
-              'style="border:0"></iframe>')
+    iframe = (
+        f'<iframe src="{frame}?{urlencode(params)}#token={secret}" '
+        f'title="{spec.label_ja}（{request.tenant.name}）" width="720" height="480" '
+        'style="border:0"></iframe>'
+    )
     return {"component": component, "iframe": iframe}
 
 
@@ -331,10 +407,16 @@ def widgets(request):
         data = form.cleaned_data
         metrics = form.ordered_metrics()
         try:
-            issued = issue_token(request.user, request.tenant, name=data["name"],
-                                 role=Role.BOARD_ANALYST, widget=True, metrics=metrics,
-                                 allowed_origins=data["allowed_origins"],
-                                 expires_in=dt.timedelta(days=data["expires_in_days"]))
+            issued = issue_token(
+                request.user,
+                request.tenant,
+                name=data["name"],
+                role=Role.BOARD_ANALYST,
+                widget=True,
+                metrics=metrics,
+                allowed_origins=data["allowed_origins"],
+                expires_in=dt.timedelta(days=data["expires_in_days"]),
+            )
         except TokenError as e:
             form.add_error(None, str(e))
     page = _page(request, _widget_tokens(request.tenant))
@@ -344,11 +426,14 @@ def widgets(request):
     if issued is not None:
         # Shown on this response only: rendered, never redirected with the secret in a URL.
         context["issued"] = issued
-        context["snippets"] = widget_snippets(request, issued.token, issued.secret,
-                                              form.ordered_metrics()[0])
+        context["snippets"] = widget_snippets(
+            request, issued.token, issued.secret, form.ordered_metrics()[0]
+        )
         context["form"] = forms.WidgetTokenForm()
-        messages.success(request, _("ウィジェット用トークン「%(name)s」を発行しました。")
-                         % {"name": issued.token.name})
+        messages.success(
+            request,
+            _("ウィジェット用トークン「%(name)s」を発行しました。") % {"name": issued.token.name},
+        )
     response = render(request, "dashboards/manage/widgets.html", context)
     response["Cache-Control"] = "no-store"
     return response
@@ -357,15 +442,20 @@ def widgets(request):
 @admin_view
 @require_POST
 def widget_revoke(request, token_id: int):
-    token = get_object_or_404(ApiToken, pk=token_id, municipality=request.tenant,
-                              kind=ApiToken.Kind.WIDGET)
+    token = get_object_or_404(
+        ApiToken, pk=token_id, municipality=request.tenant, kind=ApiToken.Kind.WIDGET
+    )
     revoke_token(token)
-    messages.success(request, _("トークン「%(name)s」（%(prefix)s…）を失効させました。")
-                     % {"name": token.name, "prefix": token.prefix})
+    messages.success(
+        request,
+        _("トークン「%(name)s」（%(prefix)s…）を失効させました。")
+        % {"name": token.name, "prefix": token.prefix},
+    )
     return redirect("manage:widgets")
 
 
 # -- members ------------------------------------------------------------------------------------
+
 
 @admin_view
 def members(request):
@@ -373,15 +463,23 @@ def members(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         membership = Membership.objects.create(
-            user=form.user, role=data["role"], municipality=request.tenant,
-            school_codes=sorted(data["schools"]))
-        messages.success(request, _("「%(user)s」に役割「%(role)s」を追加しました。")
-                         % {"user": form.user.get_username(),
-                            "role": membership.get_role_display()})
+            user=form.user,
+            role=data["role"],
+            municipality=request.tenant,
+            school_codes=sorted(data["schools"]),
+        )
+        messages.success(
+            request,
+            _("「%(user)s」に役割「%(role)s」を追加しました。")
+            % {"user": form.user.get_username(), "role": membership.get_role_display()},
+        )
         return redirect("manage:members")
     names = dict(School.objects.values_list("code", "name"))
-    rows = (Membership.objects.filter(municipality=request.tenant).select_related("user")
-            .order_by("user__username", "role"))
+    rows = (
+        Membership.objects.filter(municipality=request.tenant)
+        .select_related("user")
+        .order_by("user__username", "role")
+    )
     page = _page(request, rows)
     for m in page:
         m.schools = [(code, names.get(code, "")) for code in m.school_codes]
@@ -396,23 +494,33 @@ def member_remove(request, membership_id: int):
         # neither both win nor lock each other's rows in opposite order (a deadlock).
         Municipality.objects.select_for_update().filter(pk=request.tenant.pk).first()
         membership = get_object_or_404(
-            Membership.objects.select_related("user"),
-            pk=membership_id, municipality=request.tenant)
+            Membership.objects.select_related("user"), pk=membership_id, municipality=request.tenant
+        )
         username = membership.user.get_username()
         if membership.role == Role.TENANT_ADMIN:
-            admins = Membership.objects.filter(municipality=request.tenant,
-                                               role=Role.TENANT_ADMIN)
+            admins = Membership.objects.filter(municipality=request.tenant, role=Role.TENANT_ADMIN)
             if admins.count() <= 1:
-                messages.error(request, _("最後の自治体管理者は削除できません。"
-                                          "先に別の人を自治体管理者にしてください。"))
+                messages.error(
+                    request,
+                    _(
+                        "最後の自治体管理者は削除できません。"
+                        "先に別の人を自治体管理者にしてください。"
+                    ),
+                )
                 return redirect("manage:members")
             if membership.user_id == request.user.pk:
-                messages.error(request, _("自分の自治体管理者の役割は削除できません。"
-                                          "ほかの自治体管理者に依頼してください。"))
+                messages.error(
+                    request,
+                    _(
+                        "自分の自治体管理者の役割は削除できません。"
+                        "ほかの自治体管理者に依頼してください。"
+                    ),
+                )
                 return redirect("manage:members")
         label = membership.get_role_display()
         membership.delete()
-    messages.success(request, _("「%(user)s」の役割「%(role)s」を削除しました。")
-                     % {"user": username, "role": label})
+    messages.success(
+        request,
+        _("「%(user)s」の役割「%(role)s」を削除しました。") % {"user": username, "role": label},
+    )
     return redirect("manage:members")
-

@@ -108,10 +108,22 @@ STANDARD_GRADES: Mapping[str, int] = {"B1": 6, "C1": 3, "C2": 9, "D1": 3, "D2": 
 # Absence days in the year (population table). 長期欠席 = 30 days or more; a long-term absentee
 # is classed by the category with the most days (ties: illness, then accident, then other).
 _ABSENCE_LEAVES = ("0", "1-9", "10-29", "30+:illness", "30+:accident", "30+:other")
-_ABSENCE_PARENTS = {"0": "0-29", "1-9": "0-29", "10-29": "0-29",
-                    "30+:illness": "30+", "30+:accident": "30+", "30+:other": "30+"}
-LONG_TERM_CODES = {"30+": "long_term", "30+:illness": "illness", "30+:accident": "accident",
-                   "30+:other": "other", "0-29": "not_long_term", TOTAL: TOTAL}
+_ABSENCE_PARENTS = {
+    "0": "0-29",
+    "1-9": "0-29",
+    "10-29": "0-29",
+    "30+:illness": "30+",
+    "30+:accident": "30+",
+    "30+:other": "30+",
+}
+LONG_TERM_CODES = {
+    "30+": "long_term",
+    "30+:illness": "illness",
+    "30+:accident": "accident",
+    "30+:other": "other",
+    "0-29": "not_long_term",
+    TOTAL: TOTAL,
+}
 DISTRIBUTION_CODES = {"0": "0", "1-9": "1-9", "10-29": "10-29", "30+": "30+", TOTAL: TOTAL}
 LONG_TERM_DAYS = 30
 MONTHLY_ABSENCE_DAYS = 10
@@ -123,21 +135,44 @@ NURSE_REASONS = tuple(NurseVisitReason.values)
 M365_APPS = ("teams", "word", "excel", "powerpoint", "onenote", "outlook")
 ASSESSMENT_KIND = AssessmentKind.SURVEY
 _SCORE_LEAVES = tuple(f"{10 * i}-{10 * i + 9}" if i < 9 else "90-100" for i in range(10))
-_SCORE_PARENTS = {code: ("0-39" if i < 4 else "40-69" if i < 7 else "70-100")
-                  for i, code in enumerate(_SCORE_LEAVES)}
+_SCORE_PARENTS = {
+    code: ("0-39" if i < 4 else "40-69" if i < 7 else "70-100")
+    for i, code in enumerate(_SCORE_LEAVES)
+}
 
 CATEGORY_LABELS: Mapping[str, Mapping[str, str]] = {
-    ABSENCE_CATEGORY: {"long_term": "長期欠席（30日以上）", "illness": "長期欠席（主に病気）",
-                       "accident": "長期欠席（主に事故）", "other": "長期欠席（主にその他）",
-                       "not_long_term": "長期欠席以外", TOTAL: "計"},
-    ABSENCE_DAYS: {"0": "0日", "1-9": "1〜9日", "10-29": "10〜29日", "30+": "30日以上",
-                   TOTAL: "計"},
+    ABSENCE_CATEGORY: {
+        "long_term": "長期欠席（30日以上）",
+        "illness": "長期欠席（主に病気）",
+        "accident": "長期欠席（主に事故）",
+        "other": "長期欠席（主にその他）",
+        "not_long_term": "長期欠席以外",
+        TOTAL: "計",
+    },
+    ABSENCE_DAYS: {
+        "0": "0日",
+        "1-9": "1〜9日",
+        "10-29": "10〜29日",
+        "30+": "30日以上",
+        TOTAL: "計",
+    },
     MONTHLY_ABSENCE: {"ge10": "月10日以上欠席", "lt10": "月10日未満", TOTAL: "計"},
     NURSE_REASON: {**{r.value: r.label for r in NurseVisitReason}, TOTAL: "計"},
-    APP: {"teams": "Teams", "word": "Word", "excel": "Excel", "powerpoint": "PowerPoint",
-          "onenote": "OneNote", "outlook": "Outlook"},
-    SCORE_BIN: {**{code: f"{code}%" for code in _SCORE_LEAVES},
-                "0-39": "0〜39%", "40-69": "40〜69%", "70-100": "70〜100%", TOTAL: "計"},
+    APP: {
+        "teams": "Teams",
+        "word": "Word",
+        "excel": "Excel",
+        "powerpoint": "PowerPoint",
+        "onenote": "OneNote",
+        "outlook": "Outlook",
+    },
+    SCORE_BIN: {
+        **{code: f"{code}%" for code in _SCORE_LEAVES},
+        "0-39": "0〜39%",
+        "40-69": "40〜69%",
+        "70-100": "70〜100%",
+        TOTAL: "計",
+    },
 }
 
 # English labels, for pages and widgets shown in English (codes without one keep their own).
@@ -149,17 +184,29 @@ SCHOOL_TYPES_EN: Mapping[str, str] = {
     "H1": "Specialised training college", "H2": "Miscellaneous school",
 }  # fmt: skip
 CATEGORY_LABELS_EN: Mapping[str, Mapping[str, str]] = {
-    ABSENCE_CATEGORY: {"long_term": "Long-term absence (30+ days)",
-                       "illness": "Long-term absence (mainly illness)",
-                       "accident": "Long-term absence (mainly accident)",
-                       "other": "Long-term absence (mainly other reasons)",
-                       "not_long_term": "Not long-term absent"},
+    ABSENCE_CATEGORY: {
+        "long_term": "Long-term absence (30+ days)",
+        "illness": "Long-term absence (mainly illness)",
+        "accident": "Long-term absence (mainly accident)",
+        "other": "Long-term absence (mainly other reasons)",
+        "not_long_term": "Not long-term absent",
+    },
     ABSENCE_DAYS: {"0": "0 days", "1-9": "1–9 days", "10-29": "10–29 days", "30+": "30+ days"},
     MONTHLY_ABSENCE: {"ge10": "Absent 10+ days in the month", "lt10": "Absent under 10 days"},
-    NURSE_REASON: {"injury": "Injury", "illness": "Feeling unwell", "mental": "Counselling",
-                   "other": "Other"},
-    SUBJECT: {"国語": "Japanese", "算数": "Arithmetic", "数学": "Mathematics", "理科": "Science",
-              "社会": "Social studies", "英語": "English"},
+    NURSE_REASON: {
+        "injury": "Injury",
+        "illness": "Feeling unwell",
+        "mental": "Counselling",
+        "other": "Other",
+    },
+    SUBJECT: {
+        "国語": "Japanese",
+        "算数": "Arithmetic",
+        "数学": "Mathematics",
+        "理科": "Science",
+        "社会": "Social studies",
+        "英語": "English",
+    },
     SCORE_BIN: {"0-39": "0–39%", "40-69": "40–69%", "70-100": "70–100%"},
 }
 
@@ -187,6 +234,7 @@ Key = tuple[str, ...]
 
 # -- public types -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Metric:
     """One metric: what it counts, how it may be broken down, where it comes from.
@@ -208,8 +256,7 @@ class Metric:
     categories: tuple[str, ...] = ()
     min_cell_size: int = MIN_K
     value_label_ja: str = ""
-    _build: Callable[..., list[MetricCell]] | None = field(default=None, repr=False,
-                                                           compare=False)
+    _build: Callable[..., list[MetricCell]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def all_dimensions(self) -> tuple[str, ...]:
@@ -238,26 +285,42 @@ class MetricCell:
 
     def with_key(self, key: dict[str, str]) -> MetricCell:
         """This cell under another key (``dataclasses.replace`` is slow for 13,000 cells)."""
-        return MetricCell(key, self.pupils, self.value, self.suppressed, self.reason,
-                          self.reason_code, self.numerator, self.denominator)
+        return MetricCell(
+            key,
+            self.pupils,
+            self.value,
+            self.suppressed,
+            self.reason,
+            self.reason_code,
+            self.numerator,
+            self.denominator,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "pupils": self.pupils, "value": self.value,
-                "suppressed": self.suppressed, "reason_code": self.reason_code,
-                "numerator": self.numerator, "denominator": self.denominator}
+        return {
+            "key": self.key,
+            "pupils": self.pupils,
+            "value": self.value,
+            "suppressed": self.suppressed,
+            "reason_code": self.reason_code,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MetricCell:
         reason_code = data.get("reason_code")
         reason_code = PUBLIC_REASON.get(reason_code, reason_code)
-        return cls(key={str(d): str(c) for d, c in dict(data["key"]).items()},
-                   pupils=_int_or_none(data.get("pupils")),
-                   value=None if data.get("value") is None else float(data["value"]),
-                   suppressed=bool(data["suppressed"]),
-                   reason=REASON_LABELS.get(reason_code) if reason_code else None,
-                   reason_code=reason_code,
-                   numerator=_int_or_none(data.get("numerator")),
-                   denominator=_int_or_none(data.get("denominator")))
+        return cls(
+            key={str(d): str(c) for d, c in dict(data["key"]).items()},
+            pupils=_int_or_none(data.get("pupils")),
+            value=None if data.get("value") is None else float(data["value"]),
+            suppressed=bool(data["suppressed"]),
+            reason=REASON_LABELS.get(reason_code) if reason_code else None,
+            reason_code=reason_code,
+            numerator=_int_or_none(data.get("numerator")),
+            denominator=_int_or_none(data.get("denominator")),
+        )
 
 
 @dataclass
@@ -283,17 +346,27 @@ class MetricTable:
 
     def to_json(self) -> dict[str, Any]:
         """What crosses a deployment boundary: released cells only, nothing else."""
-        return {"metric": self.metric, "municipality_code": self.municipality_code,
-                "school_year": self.school_year, "dimensions": self.dimensions, "k": self.k,
-                "unit": self.unit, "cells": [c.to_json() for c in self.cells]}
+        return {
+            "metric": self.metric,
+            "municipality_code": self.municipality_code,
+            "school_year": self.school_year,
+            "dimensions": self.dimensions,
+            "k": self.k,
+            "unit": self.unit,
+            "cells": [c.to_json() for c in self.cells],
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MetricTable:
-        return cls(metric=str(data["metric"]), municipality_code=str(data["municipality_code"]),
-                   school_year=int(data["school_year"]),
-                   dimensions=[str(d) for d in data["dimensions"]], k=int(data["k"]),
-                   cells=[MetricCell.from_json(c) for c in data["cells"]],
-                   unit=str(data.get("unit", "")))
+        return cls(
+            metric=str(data["metric"]),
+            municipality_code=str(data["municipality_code"]),
+            school_year=int(data["school_year"]),
+            dimensions=[str(d) for d in data["dimensions"]],
+            k=int(data["k"]),
+            cells=[MetricCell.from_json(c) for c in data["cells"]],
+            unit=str(data.get("unit", "")),
+        )
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -302,8 +375,15 @@ def _int_or_none(value: Any) -> int | None:
 
 # -- compute ------------------------------------------------------------------------------------
 
-def compute(metric: str, municipality, *, school_year: int, breakdown: Sequence[str] = (),
-            school_code: str | None = None) -> MetricTable:
+
+def compute(
+    metric: str,
+    municipality,
+    *,
+    school_year: int,
+    breakdown: Sequence[str] = (),
+    school_code: str | None = None,
+) -> MetricTable:
     """``metric`` for ``municipality`` (or one of its schools), as released.
 
     The cells are those of the prefecture's release (:mod:`.release`): the municipality's
@@ -314,24 +394,35 @@ def compute(metric: str, municipality, *, school_year: int, breakdown: Sequence[
     """
     spec = _spec(metric)
     dims = check_breakdown(spec, breakdown)
-    loader = _Loader(release.scope_for(municipality.prefecture_id, include=municipality.code),
-                     int(school_year), spec.min_cell_size)
+    loader = _Loader(
+        release.scope_for(municipality.prefecture_id, include=municipality.code),
+        int(school_year),
+        spec.min_cell_size,
+    )
     if school_code is None:
         area = municipality.code
     else:
         area = loader.school_key(municipality.code, school_code)
         if area not in loader.schools:
-            raise ValueError(f"学校コード {school_code} の {school_year} 年度の集計対象の児童生徒はいません。")
+            raise ValueError(
+                f"学校コード {school_code} の {school_year} 年度の集計対象の児童生徒はいません。"
+            )
     table = _answer(spec, loader, dims, area, municipality.code)
     table.school_code = school_code
-    telemetry.record_suppressed_cells(sum(c.suppressed for c in table.cells), spec.name,
-                                      tenant_code=municipality.code)
+    telemetry.record_suppressed_cells(
+        sum(c.suppressed for c in table.cells), spec.name, tenant_code=municipality.code
+    )
     return table
 
 
-def compute_prefecture(metric: str, prefecture_code: str, *, school_year: int,
-                       breakdown: Sequence[str] = (),
-                       municipalities: Iterable[str] | None = None) -> dict[str, MetricTable]:
+def compute_prefecture(
+    metric: str,
+    prefecture_code: str,
+    *,
+    school_year: int,
+    breakdown: Sequence[str] = (),
+    municipalities: Iterable[str] | None = None,
+) -> dict[str, MetricTable]:
     """The prefecture's own table (key ``TOTAL``: its local municipalities together) and
     each local municipality's (all, or those named), from the same release. ``breakdown``
     must not name the municipality."""
@@ -346,9 +437,13 @@ def compute_prefecture(metric: str, prefecture_code: str, *, school_year: int,
     return tables
 
 
-def combine_prefecture(spec: Metric, breakdown: Sequence[str], local: MetricTable | None,
-                       remote: Sequence[MetricTable], municipalities: Sequence[MetricTable]
-                       ) -> tuple[list[str], list[MetricCell], int]:
+def combine_prefecture(
+    spec: Metric,
+    breakdown: Sequence[str],
+    local: MetricTable | None,
+    remote: Sequence[MetricTable],
+    municipalities: Sequence[MetricTable],
+) -> tuple[list[str], list[MetricCell], int]:
     """The prefecture's released table: (dimensions, cells, k).
 
     The local municipalities' part is their joint release (``local``, from
@@ -370,8 +465,10 @@ def combine_prefecture(spec: Metric, breakdown: Sequence[str], local: MetricTabl
     lookups = [{tuple(c.key[d] for d in dims): c for c in t.cells} for t in parts]
     for key in _ordered_keys(parts, dims):
         cell = _add_up([lookup[key] for lookup in lookups if key in lookup])
-        cell.key = {**({MUNICIPALITY: TOTAL} if by_municipality else {}),
-                    **dict(zip(dims, key, strict=True))}
+        cell.key = {
+            **({MUNICIPALITY: TOTAL} if by_municipality else {}),
+            **dict(zip(dims, key, strict=True)),
+        }
         cells.append(cell)
     out_dims = [MUNICIPALITY, *dims] if by_municipality else list(dims)
     k = max((t.k for t in parts), default=max(MIN_K, spec.min_cell_size))
@@ -383,18 +480,36 @@ def _add_up(parts: Sequence[MetricCell]) -> MetricCell:
     if len(parts) == 1:
         return parts[0].with_key(parts[0].key)
     if any(p.suppressed for p in parts):
-        return MetricCell(key={}, pupils=None, value=None, suppressed=True,
-                          reason=REASON_LABELS[REMOTE_PART], reason_code=REMOTE_PART)
+        return MetricCell(
+            key={},
+            pupils=None,
+            value=None,
+            suppressed=True,
+            reason=REASON_LABELS[REMOTE_PART],
+            reason_code=REMOTE_PART,
+        )
     pupils = sum(p.pupils or 0 for p in parts)
     numerator = sum(p.numerator or 0 for p in parts)
     denominator = sum(p.denominator or 0 for p in parts)
     if denominator == 0:
-        return MetricCell(key={}, pupils=pupils, value=None, suppressed=True,
-                          reason=REASON_LABELS[disclosure.ZERO_DENOMINATOR],
-                          reason_code=disclosure.ZERO_DENOMINATOR)
-    return MetricCell(key={}, pupils=pupils, value=100.0 * numerator / denominator,
-                      suppressed=False, reason=None, reason_code=None, numerator=numerator,
-                      denominator=denominator)
+        return MetricCell(
+            key={},
+            pupils=pupils,
+            value=None,
+            suppressed=True,
+            reason=REASON_LABELS[disclosure.ZERO_DENOMINATOR],
+            reason_code=disclosure.ZERO_DENOMINATOR,
+        )
+    return MetricCell(
+        key={},
+        pupils=pupils,
+        value=100.0 * numerator / denominator,
+        suppressed=False,
+        reason=None,
+        reason_code=None,
+        numerator=numerator,
+        denominator=denominator,
+    )
 
 
 def _ordered_keys(tables: Sequence[MetricTable], dims: Sequence[str]) -> list[tuple[str, ...]]:
@@ -460,8 +575,9 @@ def _loader(prefecture_code: str, school_year: int, floor: int = MIN_K) -> _Load
     return _Loader(release.scope_for(prefecture_code), int(school_year), floor)
 
 
-def _answer(spec: Metric, loader: _Loader, dims: Sequence[str], area: str, code: str
-            ) -> MetricTable:
+def _answer(
+    spec: Metric, loader: _Loader, dims: Sequence[str], area: str, code: str
+) -> MetricTable:
     """The cells of ``spec`` at ``area`` (TOTAL, a municipality or a school)."""
     order = {d: i for i, d in enumerate(spec.all_dimensions)}
     out_dims = sorted({*dims, *spec.categories}, key=order.__getitem__)
@@ -471,9 +587,15 @@ def _answer(spec: Metric, loader: _Loader, dims: Sequence[str], area: str, code:
         cells = spec._build(loader, set(dims), area)
     for cell in cells:
         cell.key = {d: cell.key[d] for d in out_dims}
-    return MetricTable(metric=spec.name, municipality_code=code,
-                       school_year=int(loader.year), dimensions=out_dims, k=loader.k,
-                       cells=cells, unit=spec.unit)
+    return MetricTable(
+        metric=spec.name,
+        municipality_code=code,
+        school_year=int(loader.year),
+        dimensions=out_dims,
+        k=loader.k,
+        cells=cells,
+        unit=spec.unit,
+    )
 
 
 def check_breakdown(spec: Metric, breakdown: Iterable[str]) -> tuple[str, ...]:
@@ -486,7 +608,9 @@ def check_breakdown(spec: Metric, breakdown: Iterable[str]) -> tuple[str, ...]:
             raise ValueError("市区町村別の内訳は都道府県の集計（連携 API）でのみ使えます。")
         if dim not in spec.all_dimensions:
             allowed = "、".join(spec.dimensions) or "なし"
-            raise ValueError(f"指標「{spec.label_ja}」は「{dim}」で内訳できません（使える内訳: {allowed}）。")
+            raise ValueError(
+                f"指標「{spec.label_ja}」は「{dim}」で内訳できません（使える内訳: {allowed}）。"
+            )
     return wanted
 
 
@@ -522,14 +646,16 @@ def code_label_en(dimension: str, code: str, school_year: int | None = None) -> 
             year, month = code.split("-")
             return f"{_MONTHS_EN[int(month) - 1]} {int(year)}"  # not strftime: locale-free
         return f"FY{code}"
-    return CATEGORY_LABELS_EN.get(dimension, {}).get(code) or code_label(dimension, code,
-                                                                         school_year)
+    return CATEGORY_LABELS_EN.get(dimension, {}).get(code) or code_label(
+        dimension, code, school_year
+    )
 
 
 # -- canonical tables -------------------------------------------------------------------------
 
+
 def month_code(school_year: int, month: int) -> str:
-    """"2025-04" for April of 2025年度, "2026-01" for its January."""
+    """ "2025-04" for April of 2025年度, "2026-01" for its January."""
     return f"{school_year if month >= 4 else school_year + 1}-{month:02d}"
 
 
@@ -539,7 +665,7 @@ def _month_order(code: str) -> tuple[int, int]:
 
 
 def grade_code(school_type: str, grade: int) -> str:
-    """"B1-3" for 小学校 3年."""
+    """ "B1-3" for 小学校 3年."""
     return f"{school_type}-{grade}"
 
 
@@ -573,8 +699,9 @@ def area_code(municipality_code: str, school_id: Any) -> str:
     return f"{municipality_code}:{school_id}"
 
 
-def _union(members: Sequence[release.Member], family: str,
-           params: Callable[[release.Member], list]) -> list[tuple]:
+def _union(
+    members: Sequence[release.Member], family: str, params: Callable[[release.Member], list]
+) -> list[tuple]:
     """The rows of one family (:data:`FAMILIES`) of every member, all together.
 
     Local members: the family's statement run in each member's schema (``{s}`` is its
@@ -592,8 +719,9 @@ def _union(members: Sequence[release.Member], family: str,
     return rows
 
 
-def _local_rows(members: Sequence[release.Member], select: str,
-                params: Callable[[release.Member], list]) -> list[tuple]:
+def _local_rows(
+    members: Sequence[release.Member], select: str, params: Callable[[release.Member], list]
+) -> list[tuple]:
     if not members:
         return []
     quote = connection.ops.quote_name
@@ -619,11 +747,18 @@ def exact_rows(municipality, family: str, params: Any) -> list[list]:
     this deployment trusts it (``/federation/tenant``; :mod:`.exact`). ValueError (Japanese)
     for an unknown family or parameters of the wrong shape."""
     if family not in FAMILIES:
-        raise ValueError(f"集計の種類「{str(family)[:40]}」はありません。使える種類: {', '.join(FAMILIES)}")
+        raise ValueError(
+            f"集計の種類「{str(family)[:40]}」はありません。使える種類: {', '.join(FAMILIES)}"
+        )
     select, types = FAMILIES[family]
-    if not (isinstance(params, list) and len(params) == len(types) and all(
+    if not (
+        isinstance(params, list)
+        and len(params) == len(types)
+        and all(
             type(p) is t and (t is not list or all(isinstance(v, str) for v in p))
-            for p, t in zip(params, types, strict=False))):
+            for p, t in zip(params, types, strict=False)
+        )
+    ):
         names = {str: "文字列", int: "整数", list: "文字列のリスト"}
         raise ValueError(f"「{family}」の params は [{', '.join(names[t] for t in types)}] です。")
     member = release.Member(municipality.code, municipality.schema_name, 0, 0)
@@ -686,9 +821,13 @@ _SCHOOL_SQL = "SELECT id FROM {s}.edudata_school WHERE code = %s"
 #: The rows a release reads from each municipality, by family: the statement and the types
 #: of its parameters (a list is a list of strings).
 FAMILIES: dict[str, tuple[str, tuple[type, ...]]] = {
-    "population": (_POPULATION_SQL, (str, int)), "months": (_MONTHS_SQL, (str, int)),
-    "nurse": (_NURSE_SQL, (str, int, list)), "m365": (_M365_SQL, (str, int, list)),
-    "assessment": (_ASSESSMENT_SQL, (str, int, str)), "school": (_SCHOOL_SQL, (str,))}
+    "population": (_POPULATION_SQL, (str, int)),
+    "months": (_MONTHS_SQL, (str, int)),
+    "nurse": (_NURSE_SQL, (str, int, list)),
+    "m365": (_M365_SQL, (str, int, list)),
+    "assessment": (_ASSESSMENT_SQL, (str, int, str)),
+    "school": (_SCHOOL_SQL, (str,)),
+}
 
 
 class _Loader:
@@ -721,8 +860,10 @@ class _Loader:
         return self._once(("rows", family), lambda: release.remember(key, make))
 
     def _release(self, name: str, make: Callable[[], release.Protected]) -> release.Protected:
-        return self._once(("release", name), lambda: release.released_table(
-            self.scope, name + self._suffix, self.year, make))
+        return self._once(
+            ("release", name),
+            lambda: release.released_table(self.scope, name + self._suffix, self.year, make),
+        )
 
     # population ---------------------------------------------------------------------------
     def population(self) -> tuple[dict[str, str], tuple[str, ...], dict[Key, int]]:
@@ -759,8 +900,7 @@ class _Loader:
         member = self.scope.member(municipality_code)
         if member is None:
             return ""
-        rows = _union([member], "school",
-                      lambda m: [school_code])
+        rows = _union([member], "school", lambda m: [school_code])
         return area_code(municipality_code, rows[0][0]) if rows else ""
 
     def area_dim(self, schools: Iterable[str] | None = None) -> Dimension:
@@ -768,8 +908,7 @@ class _Loader:
         return Dimension(AREA, leaves, {s: s.split(":")[0] for s in leaves})
 
     def grade_dim(self, grades: Iterable[str] | None = None) -> Dimension:
-        leaves = tuple(sorted(self.population()[1] if grades is None else grades,
-                              key=_grade_order))
+        leaves = tuple(sorted(self.population()[1] if grades is None else grades, key=_grade_order))
         return Dimension(GRADE, leaves, {g: g.split("-")[0] for g in leaves})
 
     def _zeros(self, dims: Sequence[Dimension]) -> frozenset[Key]:
@@ -784,31 +923,50 @@ class _Loader:
                         zeros.add((school, grade, *rest))
         return frozenset(zeros)
 
-    def _table(self, name: str, dims: Callable[[], Sequence[Dimension]],
-               counts: Callable[[], Mapping[Key, int]],
-               measures: Callable[[], Mapping[str, Mapping[Key, int]]] | None = None, *,
-               structural: Iterable[Key] = (), insensitive: Iterable[Key] = (),
-               k: int | None = None, published: Callable[[], Iterable[Key]] | None = None,
-               one_pupil: Callable[[str, Key], int] | None = None) -> release.Protected:
+    def _table(
+        self,
+        name: str,
+        dims: Callable[[], Sequence[Dimension]],
+        counts: Callable[[], Mapping[Key, int]],
+        measures: Callable[[], Mapping[str, Mapping[Key, int]]] | None = None,
+        *,
+        structural: Iterable[Key] = (),
+        insensitive: Iterable[Key] = (),
+        k: int | None = None,
+        published: Callable[[], Iterable[Key]] | None = None,
+        one_pupil: Callable[[str, Key], int] | None = None,
+    ) -> release.Protected:
         def make(previous: release.Protected | None) -> release.Protected:
             d = tuple(dims())
             with telemetry.span("renkei.release.protect", table=name):
-                return release.protect(name, d, k or self.k, counts(),
-                                       measures() if measures else {},
-                                       self._zeros(d) | frozenset(structural),
-                                       frozenset(insensitive), previous,
-                                       frozenset(published() if published else ()),
-                                       one_pupil)
+                return release.protect(
+                    name,
+                    d,
+                    k or self.k,
+                    counts(),
+                    measures() if measures else {},
+                    self._zeros(d) | frozenset(structural),
+                    frozenset(insensitive),
+                    previous,
+                    frozenset(published() if published else ()),
+                    one_pupil,
+                )
+
         return self._release(name, make)
 
     def population_table(self) -> release.Protected | None:
         """area x grade x absence days in the year (distinct pupils)."""
         if not self.schools:
             return None
-        return self._table("population", lambda: (
-            self.area_dim(), self.grade_dim(),
-            Dimension(ABSENCE_DAYS, _ABSENCE_LEAVES, _ABSENCE_PARENTS)),
-            lambda: self.population()[2])
+        return self._table(
+            "population",
+            lambda: (
+                self.area_dim(),
+                self.grade_dim(),
+                Dimension(ABSENCE_DAYS, _ABSENCE_LEAVES, _ABSENCE_PARENTS),
+            ),
+            lambda: self.population()[2],
+        )
 
     # months ------------------------------------------------------------------------------------
     def _read_months(self):
@@ -819,7 +977,8 @@ class _Loader:
             if school not in self.schools:
                 continue  # not in the yearly rollup: not part of the population
             counts, req_days, att_days, most_days = per_month.setdefault(
-                month_code(self.year, month), ({}, {}, {}, {}))
+                month_code(self.year, month), ({}, {}, {}, {})
+            )
             key = (school, grade_code(kind, grade), bin_code)
             counts[key] = counts.get(key, 0) + n
             req_days[key] = req_days.get(key, 0) + int(req or 0)
@@ -839,13 +998,19 @@ class _Loader:
         counts, _, _, most_days = data
         # Where no pupil had 10 school days this month (the first days of April, say),
         # nobody can be absent 10: a zero by the calendar, which is public.
-        short = {(*group, "ge10") for group, days in most_days.items()
-                 if days < MONTHLY_ABSENCE_DAYS}
+        short = {
+            (*group, "ge10") for group, days in most_days.items() if days < MONTHLY_ABSENCE_DAYS
+        }
         return self._table(
             f"month:{month}",
-            lambda: (self.area_dim(), self.grade_dim(self._grades(counts)),
-                     Dimension(MONTHLY_ABSENCE, ("lt10", "ge10"))),
-            lambda: counts, structural=short)
+            lambda: (
+                self.area_dim(),
+                self.grade_dim(self._grades(counts)),
+                Dimension(MONTHLY_ABSENCE, ("lt10", "ge10")),
+            ),
+            lambda: counts,
+            structural=short,
+        )
 
     def attendance_days_table(self) -> release.Protected | None:
         """area x grade x month (under the school year): absence days, with the days
@@ -877,8 +1042,9 @@ class _Loader:
                 required[key] = required.get(key, 0) + req_days[(school, grade, _bin)]
                 attended[key] = attended.get(key, 0) + att_days[(school, grade, _bin)]
                 absences[key] = required[key] - attended[key]
-            short.update((*group, month) for group, days in most_days.items()
-                         if days < MONTHLY_ABSENCE_DAYS)
+            short.update(
+                (*group, month) for group, days in most_days.items() if days < MONTHLY_ABSENCE_DAYS
+            )
         months = tuple(sorted(per_month, key=_month_order))
         # The calendar: a pupil adds at most the school days of a cell's months.
         calendar = {month: max(data[3].values(), default=0) for month, data in per_month.items()}
@@ -888,10 +1054,17 @@ class _Loader:
 
         return self._table(
             "attendance_days",
-            lambda: (self.area_dim(), self.grade_dim(grades | set(self.population()[1])),
-                     Dimension(MONTH, months)),
-            lambda: absences, lambda: {"required": required, "attended": attended},
-            insensitive=short, k=MONTHLY_ABSENCE_DAYS * DAYS_BOUND_PUPILS, one_pupil=one_pupil)
+            lambda: (
+                self.area_dim(),
+                self.grade_dim(grades | set(self.population()[1])),
+                Dimension(MONTH, months),
+            ),
+            lambda: absences,
+            lambda: {"required": required, "attended": attended},
+            insensitive=short,
+            k=MONTHLY_ABSENCE_DAYS * DAYS_BOUND_PUPILS,
+            one_pupil=one_pupil,
+        )
 
     def _grades(self, counts: Mapping[Key, int]) -> set[str]:
         """The population's grades, plus any grade only this table has."""
@@ -899,8 +1072,9 @@ class _Loader:
 
     # nurse visits --------------------------------------------------------------------------
     def _read_nurse(self):
-        rows = _union(self.scope.members, "nurse",
-                      lambda m: [m.code, self.year, list(NURSE_REASONS)])
+        rows = _union(
+            self.scope.members, "nurse", lambda m: [m.code, self.year, list(NURSE_REASONS)]
+        )
         data: dict[tuple[str, str], tuple[dict, dict]] = {}
         for code, school_id, kind, grade, month, reason, p, v in rows:
             school = area_code(code, school_id)
@@ -920,14 +1094,16 @@ class _Loader:
     def nurse_table(self, month: str, reason: str) -> release.Protected:
         """area x grade: pupils who visited the nurse for ``reason`` in ``month``."""
         counts, visits = self._read("nurse", self._read_nurse).get((month, reason), ({}, {}))
-        return self._table(f"nurse:{month}:{reason}",
-                           lambda: (self.area_dim(), self.grade_dim(self._grades(counts))),
-                           lambda: counts, lambda: {"visits": visits})
+        return self._table(
+            f"nurse:{month}:{reason}",
+            lambda: (self.area_dim(), self.grade_dim(self._grades(counts))),
+            lambda: counts,
+            lambda: {"visits": visits},
+        )
 
     # Microsoft 365 ----------------------------------------------------------------------------
     def _read_m365(self):
-        rows = _union(self.scope.members, "m365",
-                      lambda m: [m.code, self.year, list(M365_APPS)])
+        rows = _union(self.scope.members, "m365", lambda m: [m.code, self.year, list(M365_APPS)])
         data: dict[tuple[str, str], dict] = {}
         for code, school_id, kind, grade, month, app, n in rows:
             school = area_code(code, school_id)
@@ -957,10 +1133,15 @@ class _Loader:
         data = self._read("months", self._read_months).get(month)
         month_table = self.month_table(month)
         if data is None or month_table is None:
-            return self._table(f"m365:{month}:{app}",
-                               lambda: (self.area_dim(), self.grade_dim(self._grades(counts)),
-                                        Dimension(M365_USE, ("used",))),
-                               lambda: {(*key, "used"): n for key, n in counts.items()})
+            return self._table(
+                f"m365:{month}:{app}",
+                lambda: (
+                    self.area_dim(),
+                    self.grade_dim(self._grades(counts)),
+                    Dimension(M365_USE, ("used",)),
+                ),
+                lambda: {(*key, "used"): n for key, n in counts.items()},
+            )
         enrolled: dict[Key, int] = {}
         for (school, grade, _bin), n in data[0].items():
             enrolled[school, grade] = enrolled.get((school, grade), 0) + n
@@ -970,9 +1151,11 @@ class _Loader:
             split[(*group, "used")], split[(*group, "unused")] = used, n - used
         dims = month_table.dims[:2]
         return self._table(
-            f"m365:{month}:{app}", lambda: (*dims, Dimension(M365_USE, ("used", "unused"))),
+            f"m365:{month}:{app}",
+            lambda: (*dims, Dimension(M365_USE, ("used", "unused"))),
             lambda: split,
-            published=lambda: {key for key in month_table.released if key[-1] == TOTAL})
+            published=lambda: {key for key in month_table.released if key[-1] == TOTAL},
+        )
 
     # assessments -----------------------------------------------------------------------
     def assessment_tables(self) -> dict[str, release.Protected]:
@@ -987,15 +1170,19 @@ class _Loader:
             # The schools and grades that sat this subject; the others did not take it.
             tables[subject] = self._table(
                 f"assessment:{subject}",
-                lambda counts=counts: (self.area_dim({key[0] for key in counts}),
-                                       self.grade_dim({key[1] for key in counts}),
-                                       Dimension(SCORE_BIN, _SCORE_LEAVES, _SCORE_PARENTS)),
-                lambda counts=counts: counts)
+                lambda counts=counts: (
+                    self.area_dim({key[0] for key in counts}),
+                    self.grade_dim({key[1] for key in counts}),
+                    Dimension(SCORE_BIN, _SCORE_LEAVES, _SCORE_PARENTS),
+                ),
+                lambda counts=counts: counts,
+            )
         return tables
 
     def _read_assessment(self) -> dict[str, dict[Key, int]]:
-        rows = _union(self.scope.members, "assessment",
-                      lambda m: [m.code, self.year, ASSESSMENT_KIND])
+        rows = _union(
+            self.scope.members, "assessment", lambda m: [m.code, self.year, ASSESSMENT_KIND]
+        )
         per_subject: dict[str, dict[Key, int]] = {}
         for code, school_id, kind, grade, subject, score_bin, n in rows:
             school = area_code(code, school_id)
@@ -1009,8 +1196,10 @@ class _Loader:
 
 # -- metric builders ---------------------------------------------------------------------------
 
-def _pct(numerator: disclosure.Cell, denominator: disclosure.Cell, scale: float = 100.0
-         ) -> disclosure.RateCell:
+
+def _pct(
+    numerator: disclosure.Cell, denominator: disclosure.Cell, scale: float = 100.0
+) -> disclosure.RateCell:
     """A rate from released counts only (disclosure.rate), scaled to percent or per 100."""
     result = disclosure.rate(numerator, denominator)
     if result.value is None:
@@ -1018,8 +1207,12 @@ def _pct(numerator: disclosure.Cell, denominator: disclosure.Cell, scale: float 
     return disclosure.RateCell(result.key, result.value * scale, False, None)
 
 
-def _cell(key: dict[str, str], pupils: disclosure.Cell, numerator: disclosure.Cell,
-          denominator: disclosure.Cell) -> MetricCell:
+def _cell(
+    key: dict[str, str],
+    pupils: disclosure.Cell,
+    numerator: disclosure.Cell,
+    denominator: disclosure.Cell,
+) -> MetricCell:
     """A MetricCell; a withheld cell shows the first reason of: pupils, numerator, rate.
 
     The numerator and denominator are shown wherever their own table released them (a
@@ -1029,12 +1222,16 @@ def _cell(key: dict[str, str], pupils: disclosure.Cell, numerator: disclosure.Ce
     withheld = rate.value is None or pupils.suppressed
     reason = next((c.reason for c in (pupils, numerator) if c.suppressed), rate.reason)
     reason = PUBLIC_REASON.get(reason, reason)
-    return MetricCell(key=key, pupils=pupils.value, value=None if withheld else rate.value,
-                      suppressed=withheld,
-                      reason=REASON_LABELS.get(reason) if withheld and reason else None,
-                      reason_code=reason if withheld else None,
-                      numerator=None if numerator.suppressed else numerator.value,
-                      denominator=None if denominator.suppressed else denominator.value)
+    return MetricCell(
+        key=key,
+        pupils=pupils.value,
+        value=None if withheld else rate.value,
+        suppressed=withheld,
+        reason=REASON_LABELS.get(reason) if withheld and reason else None,
+        reason_code=reason if withheld else None,
+        numerator=None if numerator.suppressed else numerator.value,
+        denominator=None if denominator.suppressed else denominator.value,
+    )
 
 
 def _grade_codes(loader: _Loader, wanted: bool) -> list[str]:
@@ -1048,8 +1245,14 @@ def _times(loader: _Loader, months: Sequence[str], by_month: bool) -> list[str]:
     return [*months, year] if by_month else [year]
 
 
-def _monthly(loader: _Loader, months: Sequence[str], m: str, key: Key,
-             get: Callable[..., disclosure.Cell], *args: Any) -> disclosure.Cell:
+def _monthly(
+    loader: _Loader,
+    months: Sequence[str],
+    m: str,
+    key: Key,
+    get: Callable[..., disclosure.Cell],
+    *args: Any,
+) -> disclosure.Cell:
     """``get(month, *args)`` for a month; for the year the sum of the months' released
     cells (withheld if any month's is)."""
     if m == str(loader.year):
@@ -1078,21 +1281,34 @@ def _build_attendance_rate(loader: _Loader, by: set[str], school: str) -> list[M
             # Yearly pupils are distinct pupils: the population table's figure.
             pupils = pop.count(key) if m == year else _month_cell(loader, m, key)
             at = (school, g, TOTAL if m == year else m)
-            cells.append(_cell({MONTH: m, GRADE: g}, pupils, days.measure("attended", at),
-                               days.measure("required", at)))
+            cells.append(
+                _cell(
+                    {MONTH: m, GRADE: g},
+                    pupils,
+                    days.measure("attended", at),
+                    days.measure("required", at),
+                )
+            )
     return cells
 
 
-def _shares(counts: Mapping[str, disclosure.Cell], codes: Mapping[str, str], out_dim: str,
-            base: dict[str, str]) -> list[MetricCell]:
+def _shares(
+    counts: Mapping[str, disclosure.Cell],
+    codes: Mapping[str, str],
+    out_dim: str,
+    base: dict[str, str],
+) -> list[MetricCell]:
     """Cells of a category whose total (same table) is the denominator, in percent."""
     total = counts[TOTAL]
-    return [_cell({**base, out_dim: out_code}, counts[code], counts[code], total)
-            for code, out_code in codes.items()]
+    return [
+        _cell({**base, out_dim: out_code}, counts[code], counts[code], total)
+        for code, out_code in codes.items()
+    ]
 
 
-def _build_population_categories(codes: Mapping[str, str], out_dim: str
-                                 ) -> Callable[[_Loader, set[str], str], list[MetricCell]]:
+def _build_population_categories(
+    codes: Mapping[str, str], out_dim: str
+) -> Callable[[_Loader, set[str], str], list[MetricCell]]:
     def build(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
         pop = loader.population_table()
         if pop is None:
@@ -1102,6 +1318,7 @@ def _build_population_categories(codes: Mapping[str, str], out_dim: str
             counts = {c: pop.count((school, g, c)) for c in codes}
             cells += _shares(counts, codes, out_dim, {GRADE: g})
         return cells
+
     return build
 
 
@@ -1125,8 +1342,9 @@ def _month_cell_at(month: str, loader: _Loader, key: Key) -> disclosure.Cell:
     return _month_cell(loader, month, key)
 
 
-def _denominator(loader: _Loader, school: str, m: str, g: str,
-                 months: Sequence[str] | None = None) -> disclosure.Cell:
+def _denominator(
+    loader: _Loader, school: str, m: str, g: str, months: Sequence[str] | None = None
+) -> disclosure.Cell:
     """Pupils enrolled: the month's population for a month; for the year the yearly
     population, or with ``months`` (the months a source has data for) the sum of those
     months' released populations (pupil-months)."""
@@ -1139,8 +1357,9 @@ def _denominator(loader: _Loader, school: str, m: str, g: str,
     return pop.count(key) if pop is not None else disclosure.Cell(key, None, True, NO_DATA)
 
 
-def _nurse_part(month: str, loader: _Loader, reason: str, key: Key, measure: str | None
-                ) -> disclosure.Cell:
+def _nurse_part(
+    month: str, loader: _Loader, reason: str, key: Key, measure: str | None
+) -> disclosure.Cell:
     table = loader.nurse_table(month, reason)
     return table.count(key) if measure is None else table.measure(measure, key)
 
@@ -1157,13 +1376,20 @@ def _build_nurse(loader: _Loader, by: set[str], school: str) -> list[MetricCell]
             figures: dict[tuple[str, str | None], disclosure.Cell] = {}
             for measure in (None, "visits"):
                 for reason in NURSE_REASONS:
-                    figures[reason, measure] = _monthly(loader, months, m, key, _nurse_part,
-                                                        loader, reason, key, measure)
+                    figures[reason, measure] = _monthly(
+                        loader, months, m, key, _nurse_part, loader, reason, key, measure
+                    )
                 # Reasons are not a partition of pupils: the total is a sum of released cells.
                 figures[TOTAL, measure] = _sum(key, [figures[r, measure] for r in NURSE_REASONS])
             for reason in (*NURSE_REASONS, TOTAL):
-                cells.append(_cell({MONTH: m, GRADE: g, NURSE_REASON: reason},
-                                   figures[reason, None], figures[reason, "visits"], den))
+                cells.append(
+                    _cell(
+                        {MONTH: m, GRADE: g, NURSE_REASON: reason},
+                        figures[reason, None],
+                        figures[reason, "visits"],
+                        den,
+                    )
+                )
     return cells
 
 
@@ -1192,7 +1418,7 @@ def _build_assessment(loader: _Loader, by: set[str], school: str) -> list[Metric
     for subject, table in loader.assessment_tables().items():
         if school not in table.dims[0].codes:
             continue
-        for g in (list(table.dims[1].codes) if GRADE in by else [TOTAL]):
+        for g in list(table.dims[1].codes) if GRADE in by else [TOTAL]:
             counts = {c: table.count((school, g, c)) for c in codes}
             cells += _shares(counts, codes, SCORE_BIN, {GRADE: g, SUBJECT: subject})
     return cells
@@ -1202,73 +1428,109 @@ def _build_assessment(loader: _Loader, by: set[str], school: str) -> list[Metric
 
 _METRICS = (
     Metric(
-        name="attendance_rate", label_ja="出席率", label_en="Attendance rate",
+        name="attendance_rate",
+        label_ja="出席率",
+        label_en="Attendance rate",
         description_ja="出席すべき日数（授業日数から出席停止・忌引を除く）のうち出席した日数の割合。"
-                       "遅刻・早退は出席に数える。年度の値は月の合計から求める。",
+        "遅刻・早退は出席に数える。年度の値は月の合計から求める。",
         description_en="Days attended over days pupils were required to attend (school days "
-                       "minus suspension and mourning); late arrival and early leave count as "
-                       "attended. Yearly values are sums over months.",
-        unit="%", dimensions=(MONTH, GRADE),
+        "minus suspension and mourning); late arrival and early leave count as "
+        "attended. Yearly values are sums over months.",
+        unit="%",
+        dimensions=(MONTH, GRADE),
         source="edudata.AttendancePupilMonth, edudata.AttendancePupilYear",
-        value_label_ja="出席率（%）", _build=_build_attendance_rate),
+        value_label_ja="出席率（%）",
+        _build=_build_attendance_rate,
+    ),
     Metric(
-        name="absence_days_distribution", label_ja="年間欠席日数の分布",
+        name="absence_days_distribution",
+        label_ja="年間欠席日数の分布",
         label_en="Distribution of absence days per pupil",
         description_ja="年度の欠席日数（病気・事故・その他。出席停止・忌引は含めない）で児童生徒を"
-                       "0日、1〜9日、10〜29日、30日以上に分けた人数と割合。",
+        "0日、1〜9日、10〜29日、30日以上に分けた人数と割合。",
         description_en="Pupils by absence days in the school year (illness, accident, other; "
-                       "not suspension or mourning): 0, 1-9, 10-29, 30+.",
-        unit="%", dimensions=(GRADE,), categories=(ABSENCE_DAYS,),
-        source="edudata.AttendancePupilYear", value_label_ja="割合（%）",
-        _build=_build_population_categories(DISTRIBUTION_CODES, ABSENCE_DAYS)),
+        "not suspension or mourning): 0, 1-9, 10-29, 30+.",
+        unit="%",
+        dimensions=(GRADE,),
+        categories=(ABSENCE_DAYS,),
+        source="edudata.AttendancePupilYear",
+        value_label_ja="割合（%）",
+        _build=_build_population_categories(DISTRIBUTION_CODES, ABSENCE_DAYS),
+    ),
     Metric(
-        name="long_term_absence", label_ja="長期欠席", label_en="Long-term absence",
+        name="long_term_absence",
+        label_ja="長期欠席",
+        label_en="Long-term absence",
         description_ja="年度の欠席日数が30日以上の児童生徒の人数と割合。主な欠席区分（病気・事故・"
-                       "その他のうち日数が最も多いもの）別。分母は同じ表の「計」（児童生徒数）。",
+        "その他のうち日数が最も多いもの）別。分母は同じ表の「計」（児童生徒数）。",
         description_en="Pupils absent 30 days or more in the school year, count and rate, by "
-                       "main absence category; the denominator is the table's total.",
-        unit="%", dimensions=(GRADE,), categories=(ABSENCE_CATEGORY,),
-        source="edudata.AttendancePupilYear", value_label_ja="割合（%）",
-        _build=_build_population_categories(LONG_TERM_CODES, ABSENCE_CATEGORY)),
+        "main absence category; the denominator is the table's total.",
+        unit="%",
+        dimensions=(GRADE,),
+        categories=(ABSENCE_CATEGORY,),
+        source="edudata.AttendancePupilYear",
+        value_label_ja="割合（%）",
+        _build=_build_population_categories(LONG_TERM_CODES, ABSENCE_CATEGORY),
+    ),
     Metric(
-        name="monthly_absence_10_days", label_ja="月10日以上欠席した児童生徒",
+        name="monthly_absence_10_days",
+        label_ja="月10日以上欠席した児童生徒",
         label_en="Pupils absent 10+ days in a month",
         description_ja="その月の欠席日数が10日以上の児童生徒の人数と割合。年度の値は月の延べ人数。",
         description_en="Pupils with 10 or more absence days in the month; yearly values are "
-                       "pupil-months.",
-        unit="%", dimensions=(MONTH, GRADE), categories=(MONTHLY_ABSENCE,),
-        source="edudata.AttendancePupilMonth", value_label_ja="割合（%）",
-        _build=_build_monthly_absence),
+        "pupil-months.",
+        unit="%",
+        dimensions=(MONTH, GRADE),
+        categories=(MONTHLY_ABSENCE,),
+        source="edudata.AttendancePupilMonth",
+        value_label_ja="割合（%）",
+        _build=_build_monthly_absence,
+    ),
     Metric(
-        name="nurse_visits_per_100", label_ja="保健室来室（児童生徒100人あたり）",
+        name="nurse_visits_per_100",
+        label_ja="保健室来室（児童生徒100人あたり）",
         label_en="Nurse visits per 100 pupils",
         description_ja="保健室の来室回数を児童生徒100人あたりで、来室理由別に。月の値の分母はその月の"
-                       "児童生徒数、年度の値の分母は年度の児童生徒数。人数は来室した児童生徒の延べ人数。",
+        "児童生徒数、年度の値の分母は年度の児童生徒数。人数は来室した児童生徒の延べ人数。",
         description_en="Nurse visits per 100 pupils by reason; monthly values over the month's "
-                       "pupils, yearly values over the year's pupils.",
-        unit="回/100人", dimensions=(MONTH, GRADE), categories=(NURSE_REASON,),
-        source="edudata.NurseVisitMonth", value_label_ja="100人あたり来室回数",
-        _build=_build_nurse),
+        "pupils, yearly values over the year's pupils.",
+        unit="回/100人",
+        dimensions=(MONTH, GRADE),
+        categories=(NURSE_REASON,),
+        source="edudata.NurseVisitMonth",
+        value_label_ja="100人あたり来室回数",
+        _build=_build_nurse,
+    ),
     Metric(
-        name="m365_active_rate", label_ja="Microsoft 365 利用率（アプリ別）",
+        name="m365_active_rate",
+        label_ja="Microsoft 365 利用率（アプリ別）",
         label_en="Microsoft 365 active-pupil rate by app",
         description_ja="その月にアプリを使った児童生徒の割合。年度の値は利用データのある月の延べ人数から"
-                       "求める（月平均）。",
+        "求める（月平均）。",
         description_en="Share of pupils who used the app in the month; yearly values are "
-                       "pupil-months over the months with usage data.",
-        unit="%", dimensions=(MONTH, GRADE), categories=(APP,),
-        source="edudata.M365AppMonth", value_label_ja="利用率（%）", _build=_build_m365),
+        "pupil-months over the months with usage data.",
+        unit="%",
+        dimensions=(MONTH, GRADE),
+        categories=(APP,),
+        source="edudata.M365AppMonth",
+        value_label_ja="利用率（%）",
+        _build=_build_m365,
+    ),
     Metric(
-        name="assessment_score_distribution", label_ja="学力調査の得点分布（教科別）",
+        name="assessment_score_distribution",
+        label_ja="学力調査の得点分布（教科別）",
         label_en="Assessment score distribution by subject",
         description_ja="学力調査の得点率（満点に対する割合、10%刻み。0〜39%・40〜69%・70〜100%に"
-                       "まとめた段階も）の分布。教科別。",
+        "まとめた段階も）の分布。教科別。",
         description_en="Score distribution (percent of maximum in 10% bins, grouped 0-39, "
-                       "40-69, 70-100) of the achievement survey, by subject.",
-        unit="%", dimensions=(GRADE,), categories=(SUBJECT, SCORE_BIN),
-        source="edudata.AssessmentBin", value_label_ja="割合（%）",
-        _build=_build_assessment),
+        "40-69, 70-100) of the achievement survey, by subject.",
+        unit="%",
+        dimensions=(GRADE,),
+        categories=(SUBJECT, SCORE_BIN),
+        source="edudata.AssessmentBin",
+        value_label_ja="割合（%）",
+        _build=_build_assessment,
+    ),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
-

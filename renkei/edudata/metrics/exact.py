@@ -42,8 +42,11 @@ def trusted_remotes(prefecture_code: str) -> dict[str, str]:
     raw = settings.RENKEI_FEDERATION_REMOTES
     try:
         entries = json.loads(raw) if isinstance(raw, str) else raw
-        return {str(e["code"]): str(e["url"]) for e in entries or ()
-                if e.get("trusted") is True and str(e["code"]).startswith(prefecture_code)}
+        return {
+            str(e["code"]): str(e["url"])
+            for e in entries or ()
+            if e.get("trusted") is True and str(e["code"]).startswith(prefecture_code)
+        }
     except (TypeError, ValueError, KeyError, AttributeError):
         return {}  # fanout.remote_tenants logs the bad entry
 
@@ -53,8 +56,9 @@ _SEEN: dict[str, tuple[int, int, float]] = {}
 _SEEN_LOCK = threading.Lock()
 
 
-def versions(prefecture_code: str, *, exclude: str | None = None
-             ) -> list[tuple[str, int, int, str]]:
+def versions(
+    prefecture_code: str, *, exclude: str | None = None
+) -> list[tuple[str, int, int, str]]:
     """(code, data version, k, url) of each trusted remote of the prefecture.
 
     A version is asked again once it is older than ``RENKEI_FEDERATION_TRUSTED_VERSION_TTL``
@@ -69,16 +73,22 @@ def versions(prefecture_code: str, *, exclude: str | None = None
             continue
         with _SEEN_LOCK:
             seen = _SEEN.get(code)
-        if seen is None or time.monotonic() - seen[2] >= settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL:
+        if (
+            seen is None
+            or time.monotonic() - seen[2] >= settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL
+        ):
             try:
                 data = _post(code, url, {"municipality": code, "exact": VERSION})
                 seen = (int(data["data_version"]), int(data["k"]), time.monotonic())
                 with _SEEN_LOCK:
                     _SEEN[code] = seen
             except (ExactError, KeyError, TypeError, ValueError) as e:
-                log.warning("federation: trusted remote %s gave no version (%s); %s", code,
-                            e if isinstance(e, ExactError) else type(e).__name__,
-                            "using the last one" if seen else "left out")
+                log.warning(
+                    "federation: trusted remote %s gave no version (%s); %s",
+                    code,
+                    e if isinstance(e, ExactError) else type(e).__name__,
+                    "using the last one" if seen else "left out",
+                )
                 if seen is None:
                     continue
         found.append((code, seen[0], seen[1], url))
@@ -97,14 +107,21 @@ def rows(code: str, url: str, data_version: int, family: str, params: list[Any])
 
 
 def _post(code: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
-    token = service_tokens.issue_service_token(code, prefecture_code=code[:2],
-                                               digest=service_tokens.request_digest(body))
+    token = service_tokens.issue_service_token(
+        code, prefecture_code=code[:2], digest=service_tokens.request_digest(body)
+    )
     try:
         response = requests.post(
-            url, data=json.dumps(body, ensure_ascii=False).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                     "Accept": "application/json"},
-            timeout=settings.RENKEI_FEDERATION_TIMEOUT_SECONDS, allow_redirects=False)
+            url,
+            data=json.dumps(body, ensure_ascii=False).encode(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            timeout=settings.RENKEI_FEDERATION_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
     except requests.RequestException as e:
         raise ExactError(f"接続できませんでした（{type(e).__name__}）。") from None
     if response.status_code != 200:

@@ -113,12 +113,17 @@ def scope_for(prefecture_code: str, *, include: str | None = None) -> Scope:
     from renkei.tenants.models import Municipality
 
     remote = remote_codes() - {include}
-    rows = (Municipality.objects.filter(prefecture_id=prefecture_code)
-            .exclude(code__in=list(remote))
-            .order_by("code").values_list("code", "schema_name", "data_version", "min_cell_size"))
+    rows = (
+        Municipality.objects.filter(prefecture_id=prefecture_code)
+        .exclude(code__in=list(remote))
+        .order_by("code")
+        .values_list("code", "schema_name", "data_version", "min_cell_size")
+    )
     members = [Member(c, s, int(v), int(k)) for c, s, v, k in rows]
-    members += [Member(c, "", v, k, url=url)
-                for c, v, k, url in exact.versions(prefecture_code, exclude=include)]
+    members += [
+        Member(c, "", v, k, url=url)
+        for c, v, k, url in exact.versions(prefecture_code, exclude=include)
+    ]
     return Scope(prefecture_code, tuple(sorted(members, key=lambda m: m.code)))
 
 
@@ -157,20 +162,30 @@ class Protected:
         return {
             "dims": [[d.name, list(d.leaves), dict(d.parents)] for d in self.dims],
             "released": {_join(k): self.values.get(k, 0) for k in self.released},
-            "measures": {name: {_join(k): v for k, v in values.items()}
-                         for name, values in self.measures.items()},
+            "measures": {
+                name: {_join(k): v for k, v in values.items()}
+                for name, values in self.measures.items()
+            },
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], primary: int, withheld: int) -> Protected:
-        dims = tuple(Dimension(name, tuple(leaves), parents)
-                     for name, leaves, parents in data["dims"])
+        dims = tuple(
+            Dimension(name, tuple(leaves), parents) for name, leaves, parents in data["dims"]
+        )
         released = {_split(k): int(v) for k, v in data["released"].items()}
-        return cls(dims=dims, released=frozenset(released), cells=_all_cells(dims),
-                   values=released,
-                   measures={name: {_split(k): int(v) for k, v in values.items()}
-                             for name, values in data["measures"].items()},
-                   primary=primary, withheld=withheld)
+        return cls(
+            dims=dims,
+            released=frozenset(released),
+            cells=_all_cells(dims),
+            values=released,
+            measures={
+                name: {_split(k): int(v) for k, v in values.items()}
+                for name, values in data["measures"].items()
+            },
+            primary=primary,
+            withheld=withheld,
+        )
 
 
 def _join(key: Key) -> str:
@@ -185,11 +200,18 @@ def _all_cells(dims: Sequence[Dimension]) -> frozenset[Key]:
     return frozenset(itertools.product(*(d.codes for d in dims)))
 
 
-def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, int],
-            measures: Mapping[str, Mapping[Key, int]], structural: frozenset[Key],
-            insensitive: frozenset[Key] = frozenset(), previous: Protected | None = None,
-            published: frozenset[Key] = frozenset(),
-            one_pupil: Callable[[str, Key], int] | None = None) -> Protected:
+def protect(
+    name: str,
+    dims: Sequence[Dimension],
+    k: int,
+    counts: Mapping[Key, int],
+    measures: Mapping[str, Mapping[Key, int]],
+    structural: frozenset[Key],
+    insensitive: frozenset[Key] = frozenset(),
+    previous: Protected | None = None,
+    published: frozenset[Key] = frozenset(),
+    one_pupil: Callable[[str, Key], int] | None = None,
+) -> Protected:
     """Protect one table and keep its released figures only, perturbed.
 
     Suppression (disclosure.protect_table) decides which cells are released, on the exact
@@ -206,33 +228,45 @@ def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, i
     plus the noise of the truth.
     """
     counts = {key: int(v) for key, v in counts.items() if v}
-    table = disclosure.protect_table(counts, dims, k, structural_zeros=structural,
-                                     insensitive=insensitive, published=published)
+    table = disclosure.protect_table(
+        counts, dims, k, structural_zeros=structural, insensitive=insensitive, published=published
+    )
     released = frozenset(c.key for c in table if not c.suppressed)
 
     def publish(measure: str, key: Key, value: int, floor: int = 0) -> int:
-        before = (previous.measures.get(measure, {}) if measure else
-                  previous.values).get(key) if previous is not None else None
+        before = (
+            (previous.measures.get(measure, {}) if measure else previous.values).get(key)
+            if previous is not None
+            else None
+        )
         bound = STICKY_BOUND * MEASURE_STEP.get(measure, 1)
         if measure and one_pupil is not None:
-            bound = max(bound, NOISE_BOUND * MEASURE_STEP.get(measure, 1)
-                        + one_pupil(measure, key))
+            bound = max(bound, NOISE_BOUND * MEASURE_STEP.get(measure, 1) + one_pupil(measure, key))
         if before is not None and before >= floor and abs(before - value) <= bound:
             return before
         return perturbed(name, measure, key, value, floor=floor)
 
-    values = {c.key: publish("", c.key, c.value, floor=k) if c.value >= k else c.value
-              for c in table if not c.suppressed}
+    values = {
+        c.key: publish("", c.key, c.value, floor=k) if c.value >= k else c.value
+        for c in table
+        if not c.suppressed
+    }
     totals = {m: margins(v, dims) for m, v in measures.items()}
-    kept = {m: {key: publish(m, key, totals[m].get(key, 0)) for key in released}
-            for m in measures}
+    kept = {m: {key: publish(m, key, totals[m].get(key, 0)) for key in released} for m in measures}
     if "attended" in kept and "required" in kept:  # a rate of at most 100 %
-        kept["attended"] = {key: min(v, kept["required"][key])
-                            for key, v in kept["attended"].items()}
+        kept["attended"] = {
+            key: min(v, kept["required"][key]) for key, v in kept["attended"].items()
+        }
     primary = sum(1 for c in table if c.reason == disclosure.PRIMARY)
-    return Protected(dims=tuple(dims), released=released,
-                     cells=frozenset(table.cells), values=values, measures=kept,
-                     primary=primary, withheld=len(table.suppressed))
+    return Protected(
+        dims=tuple(dims),
+        released=released,
+        cells=frozenset(table.cells),
+        values=values,
+        measures=kept,
+        primary=primary,
+        withheld=len(table.suppressed),
+    )
 
 
 # -- cell-key perturbation ----------------------------------------------------------------
@@ -241,7 +275,14 @@ def protect(name: str, dims: Sequence[Dimension], k: int, counts: Mapping[Key, i
 #: an attacker who compares two releases learns a pupil's contribution to a cell only when
 #: both noises sit at opposite bounds (probability 0.0025 ** 2).
 NOISE: tuple[tuple[int, float], ...] = (
-    (0, 0.505), (1, 0.22), (-1, 0.22), (2, 0.025), (-2, 0.025), (3, 0.0025), (-3, 0.0025))
+    (0, 0.505),
+    (1, 0.22),
+    (-1, 0.22),
+    (2, 0.025),
+    (-2, 0.025),
+    (3, 0.0025),
+    (-3, 0.0025),
+)
 #: The largest noise of a count when it is drawn.
 NOISE_BOUND = 3
 #: How far a published count may be from the truth before it is drawn again: the tolerance
@@ -265,9 +306,10 @@ def perturbed(table: str, measure: str, key: Key, value: int, *, floor: int = 0)
     if value < floor or (value == 0 and not measure):
         return value  # a structural zero, or an insensitive cell (never shown as a count)
     secret = hashlib.sha256(b"renkei-cell-key:" + settings.SECRET_KEY.encode()).digest()
-    digest = hmac.new(secret, f"{table}|{measure}|{_join(key)}|{value}".encode(),
-                      hashlib.sha256).digest()
-    u = int.from_bytes(digest[:8], "big") / 2 ** 64
+    digest = hmac.new(
+        secret, f"{table}|{measure}|{_join(key)}|{value}".encode(), hashlib.sha256
+    ).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
     noise, acc = 0, 0.0
     for n, probability in NOISE:
         acc += probability
@@ -317,16 +359,24 @@ def forget() -> None:
         _MEMORY.clear()
 
 
-def released_table(scope: Scope, table: str, school_year: int,
-                   make: Callable[[Protected | None], Protected]) -> Protected:
+def released_table(
+    scope: Scope, table: str, school_year: int, make: Callable[[Protected | None], Protected]
+) -> Protected:
     """The release of ``table`` for this scope's version: remembered, stored, or made now."""
     version = scope.version
-    return remember(("release", scope.prefecture_code, table, school_year, version),
-                    lambda: _load_or_make(scope, table, school_year, version, make))
+    return remember(
+        ("release", scope.prefecture_code, table, school_year, version),
+        lambda: _load_or_make(scope, table, school_year, version, make),
+    )
 
 
-def _load_or_make(scope: Scope, table: str, school_year: int, version: str,
-                  make: Callable[[Protected | None], Protected]) -> Protected:
+def _load_or_make(
+    scope: Scope,
+    table: str,
+    school_year: int,
+    version: str,
+    make: Callable[[Protected | None], Protected],
+) -> Protected:
     """The stored release of this version; else one made now from the data and the latest
     stored release of the table (whose figures carry over where still true enough)."""
     stored = _stored(scope.prefecture_code, table, school_year, version)
@@ -340,21 +390,25 @@ def _load_or_make(scope: Scope, table: str, school_year: int, version: str,
     return protected
 
 
-def _stored(prefecture_code: str, table: str, school_year: int, version: str | None = None
-            ) -> Protected | None:
+def _stored(
+    prefecture_code: str, table: str, school_year: int, version: str | None = None
+) -> Protected | None:
     from renkei.tenants.models import Release
 
-    rows = Release.objects.filter(prefecture_id=prefecture_code, table=table,
-                                  school_year=school_year)
+    rows = Release.objects.filter(
+        prefecture_id=prefecture_code, table=table, school_year=school_year
+    )
     if version is not None:
         rows = rows.filter(version=version)
-    row = (rows.order_by("-computed_at", "-pk")
-           .values_list("cells", "primary_cells", "withheld_cells").first())
+    row = (
+        rows.order_by("-computed_at", "-pk")
+        .values_list("cells", "primary_cells", "withheld_cells")
+        .first()
+    )
     return Protected.from_json(*row) if row is not None else None
 
 
-def _store(scope: Scope, table: str, school_year: int, version: str,
-           protected: Protected) -> bool:
+def _store(scope: Scope, table: str, school_year: int, version: str, protected: Protected) -> bool:
     """Store a release (and forget older versions of the table); False when this version
     was stored already."""
     from renkei.tenants.models import Prefecture, Release
@@ -365,15 +419,29 @@ def _store(scope: Scope, table: str, school_year: int, version: str,
         with transaction.atomic():
             Prefecture.for_code(scope.prefecture_code)
             Release.objects.create(
-                prefecture_id=scope.prefecture_code, table=table, school_year=school_year,
-                version=version, cells=protected.to_json(), primary_cells=protected.primary,
-                withheld_cells=protected.withheld, total_cells=len(protected.cells))
-            Release.objects.filter(prefecture_id=scope.prefecture_code, table=table,
-                                   school_year=school_year).exclude(version=version).delete()
+                prefecture_id=scope.prefecture_code,
+                table=table,
+                school_year=school_year,
+                version=version,
+                cells=protected.to_json(),
+                primary_cells=protected.primary,
+                withheld_cells=protected.withheld,
+                total_cells=len(protected.cells),
+            )
+            Release.objects.filter(
+                prefecture_id=scope.prefecture_code, table=table, school_year=school_year
+            ).exclude(version=version).delete()
     except IntegrityError:
         return False
-    log.info("release %s %s %s: %d of %d cells withheld (%d below k)", scope.prefecture_code,
-             table, school_year, protected.withheld, len(protected.cells), protected.primary)
+    log.info(
+        "release %s %s %s: %d of %d cells withheld (%d below k)",
+        scope.prefecture_code,
+        table,
+        school_year,
+        protected.withheld,
+        len(protected.cells),
+        protected.primary,
+    )
     return True
 
 
@@ -416,8 +484,7 @@ def _warm_loop() -> None:
             try:
                 metrics.warm(prefecture_code)
             except Exception as e:  # a warm-up is an optimisation; the next question retries
-                log.error("release warm-up of %s failed (%s)", prefecture_code,
-                          type(e).__name__)
+                log.error("release warm-up of %s failed (%s)", prefecture_code, type(e).__name__)
             finally:
                 with _WARM_LOCK:
                     _WARM_STATE["busy"] -= 1
@@ -446,7 +513,11 @@ def stored_tables(prefecture_code: str) -> dict[int, list[str]]:
     from renkei.tenants.models import Release
 
     names: dict[int, list[str]] = {}
-    for year, table in (Release.objects.filter(prefecture_id=prefecture_code)
-                        .values_list("school_year", "table").distinct().order_by("table")):
+    for year, table in (
+        Release.objects.filter(prefecture_id=prefecture_code)
+        .values_list("school_year", "table")
+        .distinct()
+        .order_by("table")
+    ):
         names.setdefault(year, []).append(table)
     return names

@@ -44,10 +44,14 @@ ANALYST_TOKEN_SALT = "renkei.federation.analyst-token"  # noqa: S105
 ANALYST_TOKEN_TTL_SECONDS = 24 * 3600
 
 
-NOT_SIGNED_IN = _("ログインしてください。都道府県連携 API は都道府県の分析担当者のアカウント"
-                  "（または連携用トークン）で利用します。")
-NOT_PREFECTURE_ANALYST = _("都道府県連携 API は都道府県の分析担当者のみ利用できます。"
-                           "市区町村のデータは各自治体の API から参照してください。")
+NOT_SIGNED_IN = _(
+    "ログインしてください。都道府県連携 API は都道府県の分析担当者のアカウント"
+    "（または連携用トークン）で利用します。"
+)
+NOT_PREFECTURE_ANALYST = _(
+    "都道府県連携 API は都道府県の分析担当者のみ利用できます。"
+    "市区町村のデータは各自治体の API から参照してください。"
+)
 BAD_ANALYST_TOKEN = _("連携用トークンが無効か期限切れです。新しいトークンを発行してください。")
 
 
@@ -77,6 +81,7 @@ class FederationAuthenticationError(FederationPermissionError):
 
 # -- access -----------------------------------------------------------------------------------
 
+
 def require_analyst(principal: policy.Principal, auth_error: str | None = None) -> None:
     """Refuse anyone who is not a prefecture analyst of some prefecture."""
     if principal.user_id is None:
@@ -85,19 +90,25 @@ def require_analyst(principal: policy.Principal, auth_error: str | None = None) 
         raise FederationPermissionError(str(NOT_PREFECTURE_ANALYST))
 
 
-def require_prefecture(principal: policy.Principal, prefecture_code: str,
-                       auth_error: str | None = None) -> None:
+def require_prefecture(
+    principal: policy.Principal, prefecture_code: str, auth_error: str | None = None
+) -> None:
     """Refuse unless the principal is an analyst of this prefecture."""
     require_analyst(principal, auth_error)
     if prefecture_code not in policy.analyst_prefectures(principal):
         name = PREFECTURES.get(prefecture_code, prefecture_code)
-        raise FederationPermissionError(gettext(
-            "%(name)s（%(code)s）のデータを見る権限がありません。"
-            "所属する都道府県の市区町村のみ照会できます。") % {"name": name, "code": prefecture_code})
+        raise FederationPermissionError(
+            gettext(
+                "%(name)s（%(code)s）のデータを見る権限がありません。"
+                "所属する都道府県の市区町村のみ照会できます。"
+            )
+            % {"name": name, "code": prefecture_code}
+        )
 
 
-def require_municipality(principal: policy.Principal, municipality,
-                         auth_error: str | None = None) -> None:
+def require_municipality(
+    principal: policy.Principal, municipality, auth_error: str | None = None
+) -> None:
     """Refuse unless the principal is an analyst of the municipality's prefecture and the
     policy lets them see its aggregates. ``municipality`` needs ``.code`` (it may be a
     remote tenant that has no row here)."""
@@ -108,21 +119,27 @@ def require_municipality(principal: policy.Principal, municipality,
 
 # -- analyst bearer tokens ----------------------------------------------------------------------
 
+
 def _user_fingerprint(user) -> str:
     """Changes when the password does, so a password change revokes issued tokens."""
     return salted_hmac(ANALYST_TOKEN_SALT, f"{user.pk}:{user.password}").hexdigest()[:16]
 
 
-def issue_analyst_token(user, prefecture_code: str, *,
-                        ttl_seconds: int = ANALYST_TOKEN_TTL_SECONDS) -> str:
+def issue_analyst_token(
+    user, prefecture_code: str, *, ttl_seconds: int = ANALYST_TOKEN_TTL_SECONDS
+) -> str:
     """A bearer token for a gateway acting for ``user`` in one prefecture.
 
     Refused (FederationPermissionError) unless the user is an analyst of that prefecture now.
     """
     principal = policy.principal_for(user, step_up=False)
     require_prefecture(principal, prefecture_code)
-    payload = {"u": user.pk, "p": prefecture_code, "f": _user_fingerprint(user),
-               "exp": int(time.time()) + int(ttl_seconds)}
+    payload = {
+        "u": user.pk,
+        "p": prefecture_code,
+        "f": _user_fingerprint(user),
+        "exp": int(time.time()) + int(ttl_seconds),
+    }
     return ANALYST_TOKEN_PREFIX + signing.dumps(payload, salt=ANALYST_TOKEN_SALT)
 
 
@@ -135,7 +152,7 @@ def principal_for_analyst_token(token: str) -> policy.Principal:
     if not token.startswith(ANALYST_TOKEN_PREFIX):
         raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
     try:
-        payload = signing.loads(token[len(ANALYST_TOKEN_PREFIX):], salt=ANALYST_TOKEN_SALT)
+        payload = signing.loads(token[len(ANALYST_TOKEN_PREFIX) :], salt=ANALYST_TOKEN_SALT)
     except signing.BadSignature:
         raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN)) from None
     if not isinstance(payload, dict) or int(payload.get("exp", 0)) < time.time():
@@ -145,9 +162,13 @@ def principal_for_analyst_token(token: str) -> policy.Principal:
         raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
     principal = policy.principal_for(user, step_up=False)
     scope = str(payload.get("p"))
-    grants = tuple(g for g in principal.grants
-                   if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == scope)
+    grants = tuple(
+        g
+        for g in principal.grants
+        if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code == scope
+    )
     if not grants:
         raise FederationAuthenticationError(str(BAD_ANALYST_TOKEN))
-    return policy.Principal(user_id=principal.user_id, username=principal.username,
-                            grants=grants, step_up=False)
+    return policy.Principal(
+        user_id=principal.user_id, username=principal.username, grants=grants, step_up=False
+    )

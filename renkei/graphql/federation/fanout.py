@@ -49,7 +49,6 @@ FAILED = "failed"
 TIMEOUT = "timeout"
 
 
-
 @dataclass(frozen=True)
 class Target:
     """A municipality to ask: a local tenant (``municipality``) or a remote one (``url``)."""
@@ -100,15 +99,23 @@ class FederatedTable:
     answers: list[Answer] = field(default_factory=list)
 
     @classmethod
-    def of(cls, spec: Metric, school_year: int, breakdown: Sequence[str],
-           answers: list[Answer], prefecture_part: MetricTable | None) -> FederatedTable:
+    def of(
+        cls,
+        spec: Metric,
+        school_year: int,
+        breakdown: Sequence[str],
+        answers: list[Answer],
+        prefecture_part: MetricTable | None,
+    ) -> FederatedTable:
         """The released tables put together (renkei.edudata.metrics.combine_prefecture)."""
         remote = [a.table for a in answers if not a.target.joint and a.table is not None]
         municipalities = [a.table for a in answers if a.table is not None]
-        dims, cells, k = metrics.combine_prefecture(spec, breakdown, prefecture_part, remote,
-                                                    municipalities)
-        return cls(metric=spec, school_year=school_year, dimensions=dims, k=k, cells=cells,
-                   answers=answers)
+        dims, cells, k = metrics.combine_prefecture(
+            spec, breakdown, prefecture_part, remote, municipalities
+        )
+        return cls(
+            metric=spec, school_year=school_year, dimensions=dims, k=k, cells=cells, answers=answers
+        )
 
     @property
     def missing(self) -> list[Answer]:
@@ -120,6 +127,7 @@ class FederatedTable:
 
 
 # -- who to ask --------------------------------------------------------------------------------
+
 
 def remote_tenants() -> dict[str, Target]:
     """Remote municipalities from ``settings.RENKEI_FEDERATION_REMOTES`` (a JSON list of
@@ -133,8 +141,12 @@ def remote_tenants() -> dict[str, Target]:
         except (KeyError, CodeError) as e:
             log.error("RENKEI_FEDERATION_REMOTES: ignoring %r (%s)", entry, e)
             continue
-        targets[code] = Target(code=code, name=str(entry.get("name") or code),
-                               url=str(entry["url"]), trusted=entry.get("trusted") is True)
+        targets[code] = Target(
+            code=code,
+            name=str(entry.get("name") or code),
+            url=str(entry["url"]),
+            trusted=entry.get("trusted") is True,
+        )
     return targets
 
 
@@ -142,8 +154,12 @@ def prefecture_targets(prefecture_code: str) -> list[Target]:
     """Every municipality of the prefecture, local and remote, in code order. A code that is
     configured as remote is asked remotely even if a local row exists."""
     remotes = {c: t for c, t in remote_tenants().items() if c.startswith(prefecture_code)}
-    local = Municipality.objects.filter(prefecture_id=prefecture_code).exclude(
-        code__in=list(remotes)).select_related("prefecture").order_by("code")
+    local = (
+        Municipality.objects.filter(prefecture_id=prefecture_code)
+        .exclude(code__in=list(remotes))
+        .select_related("prefecture")
+        .order_by("code")
+    )
     targets = [Target(code=m.code, name=m.name, municipality=m) for m in local]
     targets += list(remotes.values())
     return sorted(targets, key=lambda t: t.code)
@@ -162,9 +178,17 @@ def municipality_target(code: str) -> Target | None:
 
 # -- asking ------------------------------------------------------------------------------------
 
-def ask(targets: Sequence[Target], metric: str, school_year: int, breakdown: Sequence[str], *,
-        prefecture_code: str, timeout: float | None = None,
-        runner: Callable[..., MetricTable] | None = None) -> list[Answer]:
+
+def ask(
+    targets: Sequence[Target],
+    metric: str,
+    school_year: int,
+    breakdown: Sequence[str],
+    *,
+    prefecture_code: str,
+    timeout: float | None = None,
+    runner: Callable[..., MetricTable] | None = None,
+) -> list[Answer]:
     """Ask every target concurrently; one Answer per target, in the targets' order.
 
     Up to MAX_WORKERS threads (named ``federation_<n>``) take targets from a shared queue;
@@ -184,21 +208,37 @@ def ask(targets: Sequence[Target], metric: str, school_year: int, breakdown: Seq
     runner = runner or run_target
     if not targets:
         return []
-    with telemetry.span("renkei.federation.query", metric=metric,
-                        **{"renkei.prefecture.code": prefecture_code}) as query_span:
-        answers = _Fanout(targets, runner, (metric, school_year, tuple(breakdown),
-                                            prefecture_code, timeout), timeout).run()
-        query_span.set_attribute("renkei.federation.partial",
-                                 any(a.status in (FAILED, TIMEOUT) for a in answers))
+    with telemetry.span(
+        "renkei.federation.query", metric=metric, **{"renkei.prefecture.code": prefecture_code}
+    ) as query_span:
+        answers = _Fanout(
+            targets,
+            runner,
+            (metric, school_year, tuple(breakdown), prefecture_code, timeout),
+            timeout,
+        ).run()
+        query_span.set_attribute(
+            "renkei.federation.partial", any(a.status in (FAILED, TIMEOUT) for a in answers)
+        )
     return answers
 
 
 class _Fanout:
     """The bookkeeping of one :func:`ask`: which target started when, and the answers."""
 
-    def __init__(self, targets: Sequence[Target], runner: Callable[..., MetricTable],
-                 arguments: tuple, timeout: float):
-        self.targets, self.runner, self.arguments, self.timeout = targets, runner, arguments, timeout
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        runner: Callable[..., MetricTable],
+        arguments: tuple,
+        timeout: float,
+    ):
+        self.targets, self.runner, self.arguments, self.timeout = (
+            targets,
+            runner,
+            arguments,
+            timeout,
+        )
         self.workers = min(MAX_WORKERS, len(targets))
         self.started: dict[int, float] = {}
         self.answers: dict[int, Answer] = {}
@@ -223,8 +263,9 @@ class _Fanout:
             for i in range(len(self.targets)):
                 pending.put(i)
             for n in range(self.workers):
-                threading.Thread(target=self._drain, args=(pending,), name=f"federation_{n}",
-                                 daemon=True).start()
+                threading.Thread(
+                    target=self._drain, args=(pending,), name=f"federation_{n}", daemon=True
+                ).start()
         with self.changed:
             while len(self.answers) < len(self.targets):
                 now = time.monotonic()
@@ -234,16 +275,22 @@ class _Fanout:
                     began = self.started.get(i)
                     limit = self.limit(i)
                     if (began is not None and now >= began + limit) or now >= hard_deadline:
-                        self.answers[i] = Answer(self.targets[i], TIMEOUT, reason=(
-                            f"{limit:g} 秒以内に応答がありませんでした。"),
-                            seconds=now - (began or t0))
-                        log.warning("federation: %s timed out after %.1f s",
-                                    self.targets[i].code, limit)
+                        self.answers[i] = Answer(
+                            self.targets[i],
+                            TIMEOUT,
+                            reason=(f"{limit:g} 秒以内に応答がありませんでした。"),
+                            seconds=now - (began or t0),
+                        )
+                        log.warning(
+                            "federation: %s timed out after %.1f s", self.targets[i].code, limit
+                        )
                 if len(self.answers) == len(self.targets):
                     break
-                deadlines = [self.started[i] + self.limit(i) if i in self.started
-                             else hard_deadline
-                             for i in range(len(self.targets)) if i not in self.answers]
+                deadlines = [
+                    self.started[i] + self.limit(i) if i in self.started else hard_deadline
+                    for i in range(len(self.targets))
+                    if i not in self.answers
+                ]
                 self.changed.wait(max(0.001, min(deadlines) - now))
             self.given_up = True
         return [self.answers[i] for i in range(len(self.targets))]
@@ -270,9 +317,14 @@ class _Fanout:
             self.started[i] = time.monotonic()
             self.changed.notify()  # its deadline is now known
         if target.locals:  # the prefecture's local municipalities, from one release
-            span = telemetry.span("renkei.federation.locals", parent=self.parent,
-                                  **{"renkei.prefecture.code": target.code,
-                                     "renkei.federation.municipalities": len(target.locals)})
+            span = telemetry.span(
+                "renkei.federation.locals",
+                parent=self.parent,
+                **{
+                    "renkei.prefecture.code": target.code,
+                    "renkei.federation.municipalities": len(target.locals),
+                },
+            )
         else:
             span = telemetry.tenant_span(target.code, remote=target.remote, parent=self.parent)
         with span:
@@ -375,8 +427,12 @@ def _failure(target: Target, error: Exception) -> Answer:
         return Answer(target, FAILED, reason=str(error))
     # The caller gets a plain reason. The log gets the type and where it happened, not the
     # message: database errors can quote row values, and no log line may hold personal data.
-    log.error("federation: %s failed (%s) at\n%s", target.code, type(error).__name__,
-              "".join(traceback.format_tb(error.__traceback__)))
+    log.error(
+        "federation: %s failed (%s) at\n%s",
+        target.code,
+        type(error).__name__,
+        "".join(traceback.format_tb(error.__traceback__)),
+    )
     return Answer(target, FAILED, reason="この自治体での集計中にエラーが発生しました。")
 
 
@@ -388,25 +444,43 @@ def _answer(target: Target, table: MetricTable | dict[str, MetricTable]) -> Answ
     return Answer(target, NO_DATA, table=table, reason="この年度の集計対象データがありません。")
 
 
-def run_target(target: Target, metric: str, school_year: int, breakdown: Sequence[str],
-               prefecture_code: str, timeout: float) -> MetricTable | dict[str, MetricTable]:
+def run_target(
+    target: Target,
+    metric: str,
+    school_year: int,
+    breakdown: Sequence[str],
+    prefecture_code: str,
+    timeout: float,
+) -> MetricTable | dict[str, MetricTable]:
     """A remote municipality's released table over HTTP; or, for the locals' call, every
     local municipality's table and the prefecture's, from the prefecture's release."""
     if target.remote:
         return fetch_remote(target, metric, school_year, breakdown, prefecture_code, timeout)
     with connection.cursor() as cursor:
         # Local work obeys the same limit (session-level: every local task sets it).
-        cursor.execute("SELECT set_config('statement_timeout', %s, false)",
-                       [f"{int((target.time_limit or timeout) * 1000)}ms"])
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, false)",
+            [f"{int((target.time_limit or timeout) * 1000)}ms"],
+        )
     locals_ = target.locals or (target,)
-    return metrics.compute_prefecture(metric, prefecture_code, school_year=school_year,
-                                      breakdown=breakdown,
-                                      municipalities=[t.code for t in locals_])
+    return metrics.compute_prefecture(
+        metric,
+        prefecture_code,
+        school_year=school_year,
+        breakdown=breakdown,
+        municipalities=[t.code for t in locals_],
+    )
 
 
-def gather(targets: Sequence[Target], metric: str, school_year: int, breakdown: Sequence[str],
-           *, prefecture_code: str, timeout: float | None = None
-           ) -> tuple[list[Answer], MetricTable | None]:
+def gather(
+    targets: Sequence[Target],
+    metric: str,
+    school_year: int,
+    breakdown: Sequence[str],
+    *,
+    prefecture_code: str,
+    timeout: float | None = None,
+) -> tuple[list[Answer], MetricTable | None]:
     """Ask every target: the joint ones (local, or remote and trusted) in one call, each
     other remote in its own. Returns one Answer per target (in the targets' order) and the
     prefecture's table over the joint ones (None when there are none or their call failed)."""
@@ -415,20 +489,24 @@ def gather(targets: Sequence[Target], metric: str, school_year: int, breakdown: 
     if local:
         # Making a release anew (after a change, when no warm-up did it) protects the whole
         # prefecture's table: it gets the release limit, not one remote call's.
-        limit = max(float(timeout or settings.RENKEI_FEDERATION_TIMEOUT_SECONDS),
-                    settings.RENKEI_RELEASE_TIMEOUT_SECONDS)
+        limit = max(
+            float(timeout or settings.RENKEI_FEDERATION_TIMEOUT_SECONDS),
+            settings.RENKEI_RELEASE_TIMEOUT_SECONDS,
+        )
         calls.insert(0, Target(code=prefecture_code, name="", locals=local, time_limit=limit))
     by_code: dict[str, Answer] = {}
     prefecture_part = None
-    for answer in ask(calls, metric, school_year, breakdown, prefecture_code=prefecture_code,
-                      timeout=timeout):
+    for answer in ask(
+        calls, metric, school_year, breakdown, prefecture_code=prefecture_code, timeout=timeout
+    ):
         if not answer.target.locals:
             by_code[answer.target.code] = answer
             continue
         if answer.tables is None:  # the locals' call failed or ran out of time
             for t in local:
-                by_code[t.code] = Answer(t, answer.status, reason=answer.reason,
-                                         seconds=answer.seconds)
+                by_code[t.code] = Answer(
+                    t, answer.status, reason=answer.reason, seconds=answer.seconds
+                )
             continue
         prefecture_part = answer.tables.get(TOTAL)
         for t in local:
@@ -436,10 +514,15 @@ def gather(targets: Sequence[Target], metric: str, school_year: int, breakdown: 
             if table is not None:
                 by_code[t.code] = _answer(t, table)
             elif t.trusted:  # never heard from: not part of the release
-                by_code[t.code] = Answer(t, FAILED, reason="正確な件数を受け取れませんでした"
-                                         "（接続できないか、応答が不正です）。")
+                by_code[t.code] = Answer(
+                    t,
+                    FAILED,
+                    reason="正確な件数を受け取れませんでした（接続できないか、応答が不正です）。",
+                )
             else:
-                by_code[t.code] = Answer(t, NO_DATA, reason="この年度の集計対象データがありません。")
+                by_code[t.code] = Answer(
+                    t, NO_DATA, reason="この年度の集計対象データがありません。"
+                )
     return [by_code[t.code] for t in targets], prefecture_part
 
 
@@ -447,11 +530,16 @@ class RemoteError(Exception):
     """A remote tenant did not give a usable answer; the message says why (Japanese)."""
 
 
-def tenant_request(code: str, metric: str, school_year: int, breakdown: Sequence[str]
-                   ) -> dict[str, Any]:
+def tenant_request(
+    code: str, metric: str, school_year: int, breakdown: Sequence[str]
+) -> dict[str, Any]:
     """The body of a request to a remote tenant (what the service token is bound to)."""
-    return {"municipality": code, "metric": metric, "school_year": int(school_year),
-            "breakdown": sorted(breakdown)}
+    return {
+        "municipality": code,
+        "metric": metric,
+        "school_year": int(school_year),
+        "breakdown": sorted(breakdown),
+    }
 
 
 def _remote_refusal(data) -> str:
@@ -466,19 +554,32 @@ def _remote_refusal(data) -> str:
     return "応答が不正です"
 
 
-def fetch_remote(target: Target, metric: str, school_year: int, breakdown: Sequence[str],
-                 prefecture_code: str, timeout: float) -> MetricTable:
+def fetch_remote(
+    target: Target,
+    metric: str,
+    school_year: int,
+    breakdown: Sequence[str],
+    prefecture_code: str,
+    timeout: float,
+) -> MetricTable:
     """POST the question to the remote deployment with a service token; check the answer."""
     body = tenant_request(target.code, metric, school_year, breakdown)
-    token = service_tokens.issue_service_token(target.code, prefecture_code=prefecture_code,
-                                     digest=service_tokens.request_digest(body))
+    token = service_tokens.issue_service_token(
+        target.code, prefecture_code=prefecture_code, digest=service_tokens.request_digest(body)
+    )
     assert target.url is not None
     try:
         response = requests.post(
-            target.url, data=json.dumps(body, ensure_ascii=False).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                     "Accept": "application/json"},
-            timeout=timeout, allow_redirects=False)
+            target.url,
+            data=json.dumps(body, ensure_ascii=False).encode(),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            timeout=timeout,
+            allow_redirects=False,
+        )
     except requests.Timeout:
         raise RemoteError(f"{timeout:g} 秒以内に応答がありませんでした。") from None
     except requests.RequestException as e:
@@ -493,8 +594,11 @@ def fetch_remote(target: Target, metric: str, school_year: int, breakdown: Seque
         table = MetricTable.from_json(data)
     except (KeyError, TypeError, ValueError):
         raise RemoteError("応答の形式が不正です。") from None
-    if table.municipality_code != target.code or table.metric != metric \
-            or table.school_year != int(school_year):
+    if (
+        table.municipality_code != target.code
+        or table.metric != metric
+        or table.school_year != int(school_year)
+    ):
         raise RemoteError("応答が照会した自治体・指標・年度と一致しません。")
     return _distrust(table)
 
@@ -505,10 +609,10 @@ def _distrust(table: MetricTable) -> MetricTable:
     k = max(table.k, MIN_K)
     table.k = k
     for cell in table.cells:
-        if not cell.suppressed and (cell.pupils is None or cell.value is None
-                                    or cell.pupils < k):
-            log.error("federation: remote %s released a cell under k; withheld",
-                      table.municipality_code)
+        if not cell.suppressed and (cell.pupils is None or cell.value is None or cell.pupils < k):
+            log.error(
+                "federation: remote %s released a cell under k; withheld", table.municipality_code
+            )
             cell.suppressed, cell.value, cell.numerator, cell.pupils = True, None, None, None
             cell.reason_code = metrics.SUPPRESSED
             cell.reason = metrics.REASON_LABELS[metrics.SUPPRESSED]

@@ -63,6 +63,7 @@ MAX_ALIASES = 20
 
 # -- context ----------------------------------------------------------------------------------
 
+
 @dataclass
 class FederationContext:
     """Per request: who asks, and the answers already fetched (so that two aliases of the
@@ -86,28 +87,38 @@ class FederationContext:
             self.cacheable = False  # the data changed while this answer was made
         return version
 
-    def federated(self, targets: list[fanout.Target], prefecture_code: str, spec: Metric,
-                  school_year: int, breakdown: tuple[str, ...], scope: str
-                  ) -> fanout.FederatedTable:
+    def federated(
+        self,
+        targets: list[fanout.Target],
+        prefecture_code: str,
+        spec: Metric,
+        school_year: int,
+        breakdown: tuple[str, ...],
+        scope: str,
+    ) -> fanout.FederatedTable:
         key = (scope, spec.name, school_year, breakdown)
         if key not in self._answers:
             self.fanouts += 1
             if self.fanouts > MAX_METRIC_FIELDS_PER_REQUEST:
-                raise auth.FederationError(gettext(
-                    "1 回の照会で使える指標は %(limit)s 個までです。照会を分けてください。")
-                    % {"limit": MAX_METRIC_FIELDS_PER_REQUEST}, code="QUERY_TOO_COSTLY")
+                raise auth.FederationError(
+                    gettext("1 回の照会で使える指標は %(limit)s 個までです。照会を分けてください。")
+                    % {"limit": MAX_METRIC_FIELDS_PER_REQUEST},
+                    code="QUERY_TOO_COSTLY",
+                )
             inner = tuple(d for d in breakdown if d != MUNICIPALITY)
             before = self.touch(prefecture_code)
-            answers, local_part = fanout.gather(targets, spec.name, school_year, inner,
-                                                prefecture_code=prefecture_code)
-            if (before != release.scope_for(prefecture_code).version
-                    or any(a.target.remote or a.status in (fanout.FAILED, fanout.TIMEOUT)
-                           for a in answers)):
+            answers, local_part = fanout.gather(
+                targets, spec.name, school_year, inner, prefecture_code=prefecture_code
+            )
+            if before != release.scope_for(prefecture_code).version or any(
+                a.target.remote or a.status in (fanout.FAILED, fanout.TIMEOUT) for a in answers
+            ):
                 self.cacheable = False
             if not scope.startswith("prefecture:"):  # one municipality: its own table
                 local_part = next((a.table for a in answers if a.target.joint), None)
-            self._answers[key] = fanout.FederatedTable.of(spec, school_year, breakdown,
-                                                          answers, local_part)
+            self._answers[key] = fanout.FederatedTable.of(
+                spec, school_year, breakdown, answers, local_part
+            )
         return self._answers[key]
 
 
@@ -119,6 +130,7 @@ def _context(info: strawberry.Info) -> FederationContext:
 
 
 # -- released tables ------------------------------------------------------------------------
+
 
 @strawberry.enum(description="市区町村の応答状況")
 class AnswerStatus(enum.Enum):
@@ -136,13 +148,19 @@ class CodeLabel:
     label_en: str = strawberry.field(description="表示名（英語。市区町村名は日本語のまま）")
 
 
-@strawberry.type(description=(
-    "公開されたセル。秘匿されたセルは value が null で、理由（reason）が付く（0 にはしない）。"
-    "pupils は k 人以上のときだけ返る。"))
+@strawberry.type(
+    description=(
+        "公開されたセル。秘匿されたセルは value が null で、理由（reason）が付く（0 にはしない）。"
+        "pupils は k 人以上のときだけ返る。"
+    )
+)
 class MetricCell:
-    key: list[str] = strawberry.field(description=(
-        "セルのコード。MetricResult.dimensions と同じ順（__total__ はその次元の計）。"
-        "表示名は MetricResult.labels"))
+    key: list[str] = strawberry.field(
+        description=(
+            "セルのコード。MetricResult.dimensions と同じ順（__total__ はその次元の計）。"
+            "表示名は MetricResult.labels"
+        )
+    )
     pupils: int | None = strawberry.field(description="対象の児童生徒数（月の値の年計は延べ人数）")
     numerator: int | None = strawberry.field(description="値の分子（公開された数）")
     denominator: int | None = strawberry.field(description="値の分母（公開された数）")
@@ -169,64 +187,110 @@ class MetricDefinition:
     description_ja: str
     description_en: str
     unit: str
-    dimensions: list[str] = strawberry.field(description="指定できる内訳（市区町村別は都道府県のみ）")
+    dimensions: list[str] = strawberry.field(
+        description="指定できる内訳（市区町村別は都道府県のみ）"
+    )
     categories: list[str] = strawberry.field(description="常に含まれる指標固有の区分")
-    min_cell_size: int = strawberry.field(description="最小セルサイズ k の下限（自治体の設定が大きければそちら）")
+    min_cell_size: int = strawberry.field(
+        description="最小セルサイズ k の下限（自治体の設定が大きければそちら）"
+    )
 
     @classmethod
     def of(cls, spec: Metric) -> MetricDefinition:
-        return cls(name=spec.name, label_ja=spec.label_ja, label_en=spec.label_en,
-                   description_ja=spec.description_ja, description_en=spec.description_en,
-                   unit=spec.unit, dimensions=list(spec.dimensions),
-                   categories=list(spec.categories), min_cell_size=spec.min_cell_size)
+        return cls(
+            name=spec.name,
+            label_ja=spec.label_ja,
+            label_en=spec.label_en,
+            description_ja=spec.description_ja,
+            description_en=spec.description_en,
+            unit=spec.unit,
+            dimensions=list(spec.dimensions),
+            categories=list(spec.categories),
+            min_cell_size=spec.min_cell_size,
+        )
 
 
 @strawberry.type(description="指標の集計結果（開示制御済み）")
 class MetricResult:
     metric: MetricDefinition
     school_year: int
-    dimensions: list[str] = strawberry.field(description="セルの key の各コードの次元（順番どおり）")
+    dimensions: list[str] = strawberry.field(
+        description="セルの key の各コードの次元（順番どおり）"
+    )
     labels: list[CodeLabel] = strawberry.field(description="表に現れるコードの表示名（日本語）")
-    k: int = strawberry.field(description="適用された最小セルサイズ（市区町村ごとの k のうち最小のもの）")
+    k: int = strawberry.field(
+        description="適用された最小セルサイズ（市区町村ごとの k のうち最小のもの）"
+    )
     complete: bool = strawberry.field(description="すべての市区町村が応答したか")
     cells: list[MetricCell]
     municipalities: list[MunicipalityAnswer]
     missing: list[MunicipalityAnswer] = strawberry.field(
-        description="応答しなかった市区町村（失敗・時間切れ）。合計はそれ以外の市区町村のもの")
+        description="応答しなかった市区町村（失敗・時間切れ）。合計はそれ以外の市区町村のもの"
+    )
 
     @classmethod
     def of(cls, table: fanout.FederatedTable) -> MetricResult:
         names = {a.target.code: a.target.name for a in table.answers}
-        answers = [MunicipalityAnswer(code=a.target.code, name=a.target.name,
-                                      status=AnswerStatus(a.status), reason=a.reason,
-                                      remote=a.target.remote) for a in table.answers]
-        cells = [MetricCell(
-            key=list(cell.key.values()), pupils=cell.pupils, numerator=cell.numerator,
-            denominator=cell.denominator, value=cell.value, suppressed=cell.suppressed,
-            reason=cell.reason, reason_code=cell.reason_code) for cell in table.cells]
+        answers = [
+            MunicipalityAnswer(
+                code=a.target.code,
+                name=a.target.name,
+                status=AnswerStatus(a.status),
+                reason=a.reason,
+                remote=a.target.remote,
+            )
+            for a in table.answers
+        ]
+        cells = [
+            MetricCell(
+                key=list(cell.key.values()),
+                pupils=cell.pupils,
+                numerator=cell.numerator,
+                denominator=cell.denominator,
+                value=cell.value,
+                suppressed=cell.suppressed,
+                reason=cell.reason,
+                reason_code=cell.reason_code,
+            )
+            for cell in table.cells
+        ]
         codes = {(d, c): None for cell in table.cells for d, c in cell.key.items()}
-        labels = [CodeLabel(dimension=d, code=c, label=_label(d, c, names, table.school_year),
-                            label_en=_label(d, c, names, table.school_year, english=True))
-                  for d, c in codes]
-        return cls(metric=MetricDefinition.of(table.metric), school_year=table.school_year,
-                   dimensions=table.dimensions, labels=labels, k=table.k,
-                   complete=table.complete, cells=cells, municipalities=answers,
-                   missing=[a for a in answers if a.status in (AnswerStatus.FAILED,
-                                                               AnswerStatus.TIMEOUT)])
+        labels = [
+            CodeLabel(
+                dimension=d,
+                code=c,
+                label=_label(d, c, names, table.school_year),
+                label_en=_label(d, c, names, table.school_year, english=True),
+            )
+            for d, c in codes
+        ]
+        return cls(
+            metric=MetricDefinition.of(table.metric),
+            school_year=table.school_year,
+            dimensions=table.dimensions,
+            labels=labels,
+            k=table.k,
+            complete=table.complete,
+            cells=cells,
+            municipalities=answers,
+            missing=[a for a in answers if a.status in (AnswerStatus.FAILED, AnswerStatus.TIMEOUT)],
+        )
 
 
-def _label(dimension: str, code: str, names: dict[str, str], school_year: int,
-           english: bool = False) -> str:
+def _label(
+    dimension: str, code: str, names: dict[str, str], school_year: int, english: bool = False
+) -> str:
     if dimension == MUNICIPALITY and code != TOTAL:
         return names.get(code, code)  # a name, the same in both languages
-    return (metrics.code_label_en if english else metrics.code_label)(dimension, code,
-                                                                       school_year)
+    return (metrics.code_label_en if english else metrics.code_label)(dimension, code, school_year)
 
 
 # -- entities ---------------------------------------------------------------------------------
 
-def _breakdown(*, by_month: bool = False, by_grade: bool = False,
-               by_municipality: bool = False) -> tuple[str, ...]:
+
+def _breakdown(
+    *, by_month: bool = False, by_grade: bool = False, by_municipality: bool = False
+) -> tuple[str, ...]:
     chosen = ((MONTH, by_month), (GRADE, by_grade), (MUNICIPALITY, by_municipality))
     return tuple(d for d, on in chosen if on)
 
@@ -239,35 +303,46 @@ def _check_year(school_year: int) -> int:
 
 
 _FLAG_ARGUMENTS = {MONTH: "by_month", GRADE: "by_grade", MUNICIPALITY: "by_municipality"}
-_FLAG_HELP = {MONTH: "年度・月別に内訳する", GRADE: "学校種・学年別に内訳する",
-              MUNICIPALITY: "市区町村別に内訳する"}
+_FLAG_HELP = {
+    MONTH: "年度・月別に内訳する",
+    GRADE: "学校種・学年別に内訳する",
+    MUNICIPALITY: "市区町村別に内訳する",
+}
 
 
-def _metric_field(spec: Metric, resolve: Callable[..., MetricResult], *, prefecture: bool
-                  ) -> Any:
+def _metric_field(spec: Metric, resolve: Callable[..., MetricResult], *, prefecture: bool) -> Any:
     """A strawberry field for one metric, its arguments taken from the registry."""
     dims = [d for d in spec.dimensions if d in _FLAG_ARGUMENTS]
     if prefecture:
         dims.append(MUNICIPALITY)
     parameters = [
         inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-        inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          annotation=strawberry.Info),
+        inspect.Parameter(
+            "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Info
+        ),
         inspect.Parameter("school_year", inspect.Parameter.KEYWORD_ONLY, annotation=int),
     ]
-    parameters += [inspect.Parameter(
-        _FLAG_ARGUMENTS[d], inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[bool, strawberry.argument(description=_FLAG_HELP[d])],
-        default=False) for d in dims]
+    parameters += [
+        inspect.Parameter(
+            _FLAG_ARGUMENTS[d],
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[bool, strawberry.argument(description=_FLAG_HELP[d])],
+            default=False,
+        )
+        for d in dims
+    ]
 
     def resolver(root, info, **arguments) -> MetricResult:
         return resolve(root, info, spec, **arguments)
 
     resolver.__name__ = spec.name
-    resolver.__signature__ = inspect.Signature(parameters,  # type: ignore[attr-defined]
-                                               return_annotation=MetricResult)
-    return strawberry.field(resolver=resolver, description=f"{spec.label_ja}（{spec.unit}）。"
-                            f"{spec.description_ja}")
+    resolver.__signature__ = inspect.Signature(
+        parameters,  # type: ignore[attr-defined]
+        return_annotation=MetricResult,
+    )
+    return strawberry.field(
+        resolver=resolver, description=f"{spec.label_ja}（{spec.unit}）。{spec.description_ja}"
+    )
 
 
 class Municipality:
@@ -317,57 +392,82 @@ def _prefecture(info: strawberry.Info, code: str) -> Prefecture:
     context = _context(info)
     auth.require_analyst(context.principal, context.auth_error)
     if code not in PREFECTURES:
-        raise auth.FederationError(gettext("都道府県コード「%(code)s」はありません（01〜47）。") % {"code": code[:20]})
+        raise auth.FederationError(
+            gettext("都道府県コード「%(code)s」はありません（01〜47）。") % {"code": code[:20]}
+        )
     auth.require_prefecture(context.principal, code, context.auth_error)
     context.touch(code)
     return Prefecture(code=code, name=PREFECTURES[code])
 
 
-def _resolve_prefecture_metric(root: Prefecture, info: strawberry.Info, spec: Metric, *,
-                               school_year: int, **flags: bool) -> MetricResult:
+def _resolve_prefecture_metric(
+    root: Prefecture, info: strawberry.Info, spec: Metric, *, school_year: int, **flags: bool
+) -> MetricResult:
     context = _context(info)
     auth.require_prefecture(context.principal, root.code, context.auth_error)
     targets = fanout.prefecture_targets(root.code)
     for target in targets:
         auth.require_municipality(context.principal, target, context.auth_error)
     breakdown = _breakdown(**flags)
-    table = context.federated(targets, root.code, spec, _check_year(school_year), breakdown,
-                              scope=f"prefecture:{root.code}")
+    table = context.federated(
+        targets,
+        root.code,
+        spec,
+        _check_year(school_year),
+        breakdown,
+        scope=f"prefecture:{root.code}",
+    )
     return MetricResult.of(table)
 
 
-def _resolve_municipality_metric(root: Municipality, info: strawberry.Info, spec: Metric, *,
-                                 school_year: int, **flags: bool) -> MetricResult:
+def _resolve_municipality_metric(
+    root: Municipality, info: strawberry.Info, spec: Metric, *, school_year: int, **flags: bool
+) -> MetricResult:
     context = _context(info)
     target = fanout.municipality_target(root.code)
     if target is None:
         raise auth.FederationError(_unknown_municipality(root.code))
     auth.require_municipality(context.principal, target, context.auth_error)
     breakdown = _breakdown(**flags)
-    table = context.federated([target], root.code[:2], spec, _check_year(school_year),
-                              breakdown, scope=f"municipality:{root.code}")
+    table = context.federated(
+        [target],
+        root.code[:2],
+        spec,
+        _check_year(school_year),
+        breakdown,
+        scope=f"municipality:{root.code}",
+    )
     return MetricResult.of(table)
 
 
 def _municipalities(root: Prefecture, info: strawberry.Info) -> list[Municipality]:
     context = _context(info)
     auth.require_prefecture(context.principal, root.code, context.auth_error)
-    return [Municipality(code=t.code, name=t.name, prefecture_code=root.code)
-            for t in fanout.prefecture_targets(root.code)]
+    return [
+        Municipality(code=t.code, name=t.name, prefecture_code=root.code)
+        for t in fanout.prefecture_targets(root.code)
+    ]
 
 
 for _spec in METRICS.values():
-    setattr(Prefecture, _spec.name,
-            _metric_field(_spec, _resolve_prefecture_metric, prefecture=True))
-    setattr(Municipality, _spec.name,
-            _metric_field(_spec, _resolve_municipality_metric, prefecture=False))
+    setattr(
+        Prefecture, _spec.name, _metric_field(_spec, _resolve_prefecture_metric, prefecture=True)
+    )
+    setattr(
+        Municipality,
+        _spec.name,
+        _metric_field(_spec, _resolve_municipality_metric, prefecture=False),
+    )
 Prefecture.municipalities = strawberry.field(  # type: ignore[attr-defined]
-    resolver=_municipalities, description="この都道府県の市区町村（連携先を含む）")
+    resolver=_municipalities, description="この都道府県の市区町村（連携先を含む）"
+)
 
 Municipality = strawberry.federation.type(  # type: ignore[misc]
-    keys=["code"], description="市区町村（自治体）。集計は開示制御済みの表のみ")(Municipality)
+    keys=["code"], description="市区町村（自治体）。集計は開示制御済みの表のみ"
+)(Municipality)
 Prefecture = strawberry.federation.type(  # type: ignore[misc]
-    keys=["code"], description="都道府県。集計は市区町村の公開された表の合計のみ")(Prefecture)
+    keys=["code"], description="都道府県。集計は市区町村の公開された表の合計のみ"
+)(Prefecture)
 
 
 @strawberry.type
@@ -388,6 +488,7 @@ class Query:
 
 
 # -- schema -----------------------------------------------------------------------------------
+
 
 class _NoExtension(SchemaExtension):
     """Stands in for an extension that is off for this request."""
@@ -417,15 +518,21 @@ class ResultCache(SchemaExtension):
         if key is not None:
             with self._lock:
                 hit = self._kept.get(key)
-            if hit is not None and all(release.scope_for(code).version == version
-                                       for code, version in hit[0].items()):
+            if hit is not None and all(
+                release.scope_for(code).version == version for code, version in hit[0].items()
+            ):
                 execution.result = hit[1]
                 yield
                 return
         yield
         result = execution.result
-        if (key is not None and result is not None and not result.errors
-                and context.cacheable and context.versions):
+        if (
+            key is not None
+            and result is not None
+            and not result.errors
+            and context.cacheable
+            and context.versions
+        ):
             with self._lock:
                 self._kept[key] = (dict(context.versions), result)
                 self._kept.move_to_end(key)
@@ -439,9 +546,15 @@ class ResultCache(SchemaExtension):
             variables = json.dumps(execution.variables or {}, sort_keys=True)
         except (TypeError, ValueError):
             return None
-        return (execution.query, execution.operation_name, variables,
-                repr(context.principal), context.auth_error, translation.get_language(),
-                settings.DEBUG)
+        return (
+            execution.query,
+            execution.operation_name,
+            variables,
+            repr(context.principal),
+            context.auth_error,
+            translation.get_language(),
+            settings.DEBUG,
+        )
 
     @classmethod
     def forget(cls) -> None:
@@ -478,24 +591,31 @@ def error_code(error: GraphQLError) -> str:
     if original is None and error.path is None and error.message != MASKED_MESSAGE:
         return "GRAPHQL_VALIDATION_FAILED"
     return "INTERNAL_SERVER_ERROR"  # MaskErrors' stand-in (it drops the original) included
+
+
 ENTITY_TYPES = {"Prefecture", "Municipality"}
-BAD_REPRESENTATION = ("_entities の representations は "
-                      '{"__typename": "Prefecture" または "Municipality", "code": "コード（文字列）"} '
-                      "の形で指定してください。")
+BAD_REPRESENTATION = (
+    "_entities の representations は "
+    '{"__typename": "Prefecture" または "Municipality", "code": "コード（文字列）"} '
+    "の形で指定してください。"
+)
 
 
 class FederationSchema(strawberry.federation.Schema):
     """strawberry's federation schema, with checked ``_entities`` representations and one log
     line per error (a refusal at INFO with its code; the cause of anything unexpected)."""
 
-    def entities_resolver(self, info: strawberry.Info,
-                          representations: list[FederationAny]) -> list[Any]:
+    def entities_resolver(
+        self, info: strawberry.Info, representations: list[FederationAny]
+    ) -> list[Any]:
         checked, results = [], []
         for representation in representations:
-            if (isinstance(representation, dict)
-                    and representation.keys() == {"__typename", "code"}
-                    and representation["__typename"] in ENTITY_TYPES
-                    and isinstance(representation["code"], str)):
+            if (
+                isinstance(representation, dict)
+                and representation.keys() == {"__typename", "code"}
+                and representation["__typename"] in ENTITY_TYPES
+                and isinstance(representation["code"], str)
+            ):
                 checked.append(dict(representation))
                 results.append(None)
             else:
@@ -506,8 +626,9 @@ class FederationSchema(strawberry.federation.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:
         for error in errors:
             code = error_code(error)
-            edge.log_graphql_error(error, code, expected=code != "INTERNAL_SERVER_ERROR",
-                                   where="the federation")
+            edge.log_graphql_error(
+                error, code, expected=code != "INTERNAL_SERVER_ERROR", where="the federation"
+            )
 
 
 schema = FederationSchema(

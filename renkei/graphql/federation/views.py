@@ -121,9 +121,12 @@ class FederationView(GraphQLView):
     def parse_http_body(self, request_adapter) -> GraphQLRequestData:
         """The operation the edge has read and checked (strawberry would read it again)."""
         operation = request_adapter.request.renkei_operation
-        return GraphQLRequestData(query=operation.query, variables=operation.variables,
-                                  operation_name=operation.operation_name,
-                                  extensions=operation.extensions)
+        return GraphQLRequestData(
+            query=operation.query,
+            variables=operation.variables,
+            operation_name=operation.operation_name,
+            extensions=operation.extensions,
+        )
 
     def process_result(self, request: HttpRequest, result: ExecutionResult) -> dict:
         data: dict[str, Any] = {"data": result.data}
@@ -144,8 +147,9 @@ class FederationView(GraphQLView):
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> FederationContext:
         principal, error = authenticate(request)
-        return FederationContext(principal=principal, auth_error=error, request=request,
-                                 response=response)
+        return FederationContext(
+            principal=principal, auth_error=error, request=request, response=response
+        )
 
 
 def _format_error(error: GraphQLError) -> dict[str, Any]:
@@ -158,7 +162,8 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
         formatted["message"] = edge.internal_message()
         extensions["requestId"] = edge.request_id.get()
     elif not isinstance(error.original_error, auth.FederationError) and not (
-            error.extensions or {}).get("code"):
+        error.extensions or {}
+    ).get("code"):
         formatted["message"] = edge.about_the_query(error.message)
     formatted["extensions"] = extensions
     return formatted
@@ -199,19 +204,33 @@ def _tenant_metric(request: HttpRequest) -> JsonResponse:
         metric = body["metric"]
         school_year = body["school_year"]
         breakdown = body.get("breakdown", [])
-        if not (isinstance(code, str) and isinstance(metric, str) and type(school_year) is int
-                and isinstance(breakdown, list) and all(isinstance(d, str) for d in breakdown)):
+        if not (
+            isinstance(code, str)
+            and isinstance(metric, str)
+            and type(school_year) is int
+            and isinstance(breakdown, list)
+            and all(isinstance(d, str) for d in breakdown)
+        ):
             raise TypeError
     except (KeyError, TypeError, AttributeError):
-        return _error(400, "BAD_REQUEST", _("照会の形式が不正です（municipality, metric, "
-                                            "school_year, breakdown）。"))
+        return _error(
+            400,
+            "BAD_REQUEST",
+            _("照会の形式が不正です（municipality, metric, school_year, breakdown）。"),
+        )
     token = _bearer(request)
     if token is None:
-        return _error(401, "UNAUTHENTICATED", _("サービス間トークン（Authorization: Bearer）が必要です。"))
+        return _error(
+            401, "UNAUTHENTICATED", _("サービス間トークン（Authorization: Bearer）が必要です。")
+        )
     try:
         claims = service_tokens.verify_service_token(
-            token, audience=code,
-            digest=service_tokens.request_digest(tenant_request(code, metric, school_year, breakdown)))
+            token,
+            audience=code,
+            digest=service_tokens.request_digest(
+                tenant_request(code, metric, school_year, breakdown)
+            ),
+        )
     except service_tokens.ServiceTokenError as e:
         return _error(401, "UNAUTHENTICATED", str(e))
     try:
@@ -223,12 +242,14 @@ def _tenant_metric(request: HttpRequest) -> JsonResponse:
         return _error(400, "BAD_USER_INPUT", str(e))
     try:
         with in_tenant(municipality):
-            table = metrics.compute(metric, municipality, school_year=school_year,
-                                    breakdown=breakdown)
+            table = metrics.compute(
+                metric, municipality, school_year=school_year, breakdown=breakdown
+            )
     except ValueError as e:
         return _error(400, "BAD_USER_INPUT", str(e))
-    log.info("federation tenant endpoint: %s %s %s for %s", code, metric, school_year,
-             claims["sub"])
+    log.info(
+        "federation tenant endpoint: %s %s %s for %s", code, metric, school_year, claims["sub"]
+    )
     return JsonResponse(table.to_json(), json_dumps_params={"ensure_ascii": False})
 
 
@@ -238,33 +259,49 @@ def _exact_counts(request: HttpRequest, body: dict[str, Any]) -> JsonResponse:
     (``RENKEI_FEDERATION_TRUSTED_AGGREGATORS``; renkei.edudata.metrics.exact)."""
     code, family = body.get("municipality"), body.get("exact")
     if not (isinstance(code, str) and isinstance(family, str)):
-        return _error(400, "BAD_REQUEST", _("照会の形式が不正です（municipality, exact, params）。"))
+        return _error(
+            400, "BAD_REQUEST", _("照会の形式が不正です（municipality, exact, params）。")
+        )
     token = _bearer(request)
     if token is None:
-        return _error(401, "UNAUTHENTICATED", _("サービス間トークン（Authorization: Bearer）が必要です。"))
+        return _error(
+            401, "UNAUTHENTICATED", _("サービス間トークン（Authorization: Bearer）が必要です。")
+        )
     try:
         claims = service_tokens.verify_service_token(
-            token, audience=code, digest=service_tokens.request_digest(body))
+            token, audience=code, digest=service_tokens.request_digest(body)
+        )
     except service_tokens.ServiceTokenError as e:
         return _error(401, "UNAUTHENTICATED", str(e))
     if code[:2] not in settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS:
-        return _error(403, "FORBIDDEN", _(
-            "この環境は都道府県 %(code)s の集計者に正確な件数を渡す設定になっていません"
-            "（RENKEI_FEDERATION_TRUSTED_AGGREGATORS）。公開用に保護した表で照会してください。")
-            % {"code": code[:2]})
+        return _error(
+            403,
+            "FORBIDDEN",
+            _(
+                "この環境は都道府県 %(code)s の集計者に正確な件数を渡す設定になっていません"
+                "（RENKEI_FEDERATION_TRUSTED_AGGREGATORS）。公開用に保護した表で照会してください。"
+            )
+            % {"code": code[:2]},
+        )
     try:
         municipality = get_municipality(code)
     except (UnknownTenant, CodeError) as e:
         return _error(404, "NOT_FOUND", str(e))
     if family == exact.VERSION:
-        return JsonResponse({"data_version": municipality.data_version,
-                             "k": municipality.min_cell_size})
+        return JsonResponse(
+            {"data_version": municipality.data_version, "k": municipality.min_cell_size}
+        )
     try:
         with in_tenant(municipality):
             rows = metrics.exact_rows(municipality, family, body.get("params"))
     except ValueError as e:
         return _error(400, "BAD_USER_INPUT", str(e))
     # Counts only, never rows: which family was sent to whom.
-    log.info("federation tenant endpoint: exact %s of %s (%d rows) for %s", family, code,
-             len(rows), claims["sub"])
+    log.info(
+        "federation tenant endpoint: exact %s of %s (%d rows) for %s",
+        family,
+        code,
+        len(rows),
+        claims["sub"],
+    )
     return JsonResponse({"data_version": municipality.data_version, "rows": rows})

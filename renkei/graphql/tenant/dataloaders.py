@@ -78,13 +78,18 @@ class NameByStudent(BatchLoader[int, tuple[str, str]]):
 
     def batch_load(self, keys):
         found: dict[int, tuple[str, str]] = {}
-        rows = (StudentIdentity.objects.filter(student_id__in=keys).exclude(family_name="")
-                .order_by("student_id", "source_system", "id")
-                .values_list("student_id", "family_name", "given_name", "family_name_kana",
-                             "given_name_kana"))
+        rows = (
+            StudentIdentity.objects.filter(student_id__in=keys)
+            .exclude(family_name="")
+            .order_by("student_id", "source_system", "id")
+            .values_list(
+                "student_id", "family_name", "given_name", "family_name_kana", "given_name_kana"
+            )
+        )
         for student_id, family, given, family_kana, given_kana in rows:
-            found.setdefault(student_id, (f"{family} {given}".strip(),
-                                          f"{family_kana} {given_kana}".strip()))
+            found.setdefault(
+                student_id, (f"{family} {given}".strip(), f"{family_kana} {given_kana}".strip())
+            )
         return found
 
     def missing(self, key):
@@ -120,8 +125,9 @@ class AlertsByStudent(BatchLoader[tuple[int, dt.date], list[alerts.Alert]]):
         for key in keys:
             student = loaders.student.load(key[0])
             if student is not None:
-                found[key] = alerts.alerts_for(student, loaders.absence_summary.load(key),
-                                               thresholds)
+                found[key] = alerts.alerts_for(
+                    student, loaders.absence_summary.load(key), thresholds
+                )
         return found
 
     def missing(self, key):
@@ -137,8 +143,11 @@ class RecentAttendanceByStudent(BatchLoader[tuple[int, dt.date, dt.date], list[d
             by_range[(start, end)].append(student_id)
         found: dict[tuple[int, dt.date, dt.date], list[dict]] = {k: [] for k in keys}
         for (start, end), ids in by_range.items():
-            rows = (AttendanceDay.objects.filter(student_id__in=ids, date__range=(start, end))
-                    .order_by("student_id", "date").values("student_id", "date", "status"))
+            rows = (
+                AttendanceDay.objects.filter(student_id__in=ids, date__range=(start, end))
+                .order_by("student_id", "date")
+                .values("student_id", "date", "status")
+            )
             for row in rows:
                 found[(row["student_id"], start, end)].append(row)
         return found
@@ -165,9 +174,11 @@ class HomeroomsBySchool(BatchLoader[tuple[int, int | None], list[Homeroom]]):
         years = {k[1] for k in keys}
         schools = {k[0] for k in keys} | self.siblings
         found: dict[tuple[int, int | None], list[Homeroom]] = {
-            (school, year): [] for school in schools for year in years}
-        rows = (Homeroom.objects.filter(school_id__in=schools)
-                .order_by("school_id", "-school_year", "grade", "name"))
+            (school, year): [] for school in schools for year in years
+        }
+        rows = Homeroom.objects.filter(school_id__in=schools).order_by(
+            "school_id", "-school_year", "grade", "name"
+        )
         for homeroom in rows:
             for key in ((homeroom.school_id, None), (homeroom.school_id, homeroom.school_year)):
                 if key in found:

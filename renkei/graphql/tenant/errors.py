@@ -34,8 +34,12 @@ def format_error(error: Exception) -> dict:
     if isinstance(error, HttpError):  # graphene-django's own request errors
         return {"message": error.message, "extensions": {"code": "BAD_REQUEST"}}
     if not isinstance(error, GraphQLError):
-        edge.log_graphql_error(GraphQLError(str(type(error).__name__), original_error=error),
-                               "INTERNAL_SERVER_ERROR", expected=False, where=WHERE)
+        edge.log_graphql_error(
+            GraphQLError(str(type(error).__name__), original_error=error),
+            "INTERNAL_SERVER_ERROR",
+            expected=False,
+            where=WHERE,
+        )
         return _internal(str(error))
     formatted = dict(error.formatted)
     original = error.original_error
@@ -48,8 +52,10 @@ def format_error(error: Exception) -> dict:
         formatted["message"] = edge.about_the_query(error.message)
     elif original is not None:
         edge.log_graphql_error(error, "INTERNAL_SERVER_ERROR", expected=False, where=WHERE)
-        return {**_internal(str(original)), **{k: v for k, v in formatted.items()
-                                               if k in ("locations", "path")}}
+        return {
+            **_internal(str(original)),
+            **{k: v for k, v in formatted.items() if k in ("locations", "path")},
+        }
     elif extensions.get("code"):
         code = extensions["code"]  # our validation rules: already a Japanese message
     else:
@@ -62,6 +68,7 @@ def format_error(error: Exception) -> dict:
 
 
 def _internal(debug_message: str) -> dict:
-    return {"message": debug_message if settings.DEBUG else edge.internal_message(),
-            "extensions": {"code": "INTERNAL_SERVER_ERROR",
-                           "requestId": edge.request_id.get()}}
+    return {
+        "message": debug_message if settings.DEBUG else edge.internal_message(),
+        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": edge.request_id.get()},
+    }

@@ -16,8 +16,9 @@ from renkei.edudata.models import School
 from renkei.platform import policy
 
 WIDGET_ONLY_METRICS = "ウィジェット用トークンで読めるのは指標（metric / metrics）だけです。"
-PUPILS_SCHOOL_STAFF_ONLY = ("個人の記録は、所属校の教員・管理職だけが見られます"
-                            "（教育委員会・自治体管理者は集計のみ）。")
+PUPILS_SCHOOL_STAFF_ONLY = (
+    "個人の記録は、所属校の教員・管理職だけが見られます（教育委員会・自治体管理者は集計のみ）。"
+)
 FORBIDDEN_SCHOOL = "この学校を見る権限がありません。"
 FORBIDDEN_METRIC_FOR_TOKEN = "この API トークンでは指標「{name}」を読めません。"  # noqa: S105 - a message
 
@@ -72,14 +73,17 @@ def may_list_school(principal: policy.Principal, municipality, school_code: str)
     """Same answer as ``visible_schools`` for one school, without a query."""
     if not policy.may_enter_tenant(principal, municipality):
         return False
-    return (policy.may_see_tenant_aggregates(principal, municipality)
-            or school_code in principal.school_codes_in(municipality))
+    return policy.may_see_tenant_aggregates(
+        principal, municipality
+    ) or school_code in principal.school_codes_in(municipality)
 
 
 def require_school(principal: policy.Principal, municipality, school: School | None) -> School:
     """The school if visible, else AccessDenied (the same answer whether it exists or not)."""
-    policy.require(school is not None and may_list_school(principal, municipality, school.code),
-                   FORBIDDEN_SCHOOL)
+    policy.require(
+        school is not None and may_list_school(principal, municipality, school.code),
+        FORBIDDEN_SCHOOL,
+    )
     return school  # type: ignore[return-value]
 
 

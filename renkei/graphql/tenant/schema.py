@@ -28,29 +28,42 @@ SNAPSHOT = Path(__file__).with_name("schema.graphql")
 
 
 class Query(graphene.ObjectType):
-    me = graphene.Field(ViewerType, description="ログイン中の利用者（またはトークン）と、この自治体での役割")
-    municipality = graphene.Field(MunicipalityType, description="この自治体（アラートの規則を含む）")
+    me = graphene.Field(
+        ViewerType, description="ログイン中の利用者（またはトークン）と、この自治体での役割"
+    )
+    municipality = graphene.Field(
+        MunicipalityType, description="この自治体（アラートの規則を含む）"
+    )
     schools = graphene.List(
         graphene.NonNull(SchoolType),
-        description="見られる学校: 教員・管理職は所属校、自治体管理者・教育委員会は全校（児童生徒は含みません）")
+        description="見られる学校: 教員・管理職は所属校、自治体管理者・教育委員会は全校（児童生徒は含みません）",
+    )
     school = graphene.Field(SchoolType, code=graphene.String(required=True))
     homeroom = graphene.Field(HomeroomType, id=graphene.ID(required=True))
     student_board = graphene.Field(
-        StudentBoardType, student_id=graphene.ID(required=True),
+        StudentBoardType,
+        student_id=graphene.ID(required=True),
         as_of=graphene.Date(description="基準日（省略時は今日）"),
-        description="児童生徒ボード（所属校の教員・管理職のみ。閲覧は記録されます）")
+        description="児童生徒ボード（所属校の教員・管理職のみ。閲覧は記録されます）",
+    )
     class_board = graphene.Field(
-        ClassBoardType, homeroom_id=graphene.ID(required=True),
+        ClassBoardType,
+        homeroom_id=graphene.ID(required=True),
         as_of=graphene.Date(description="基準日（省略時は今日）"),
-        description="学級ボード（所属校の教員・管理職のみ。表示した児童生徒ごとに閲覧が記録されます）")
-    metrics = graphene.List(graphene.NonNull(MetricDefinitionType),
-                            description="指標の定義（トークンが指標を限定していればその指標だけ）")
+        description="学級ボード（所属校の教員・管理職のみ。表示した児童生徒ごとに閲覧が記録されます）",
+    )
+    metrics = graphene.List(
+        graphene.NonNull(MetricDefinitionType),
+        description="指標の定義（トークンが指標を限定していればその指標だけ）",
+    )
     metric = graphene.Field(
-        MetricTableType, name=graphene.String(required=True),
+        MetricTableType,
+        name=graphene.String(required=True),
         school_year=graphene.Int(required=True),
         breakdown=graphene.List(graphene.NonNull(graphene.String)),
         school_code=graphene.String(description="学校別の集計（省略時は自治体全体）"),
-        description="秘匿処理済みの集計（自治体全体: 自治体管理者・教育委員会、学校別: それに加えて所属校の教職員）")
+        description="秘匿処理済みの集計（自治体全体: 自治体管理者・教育委員会、学校別: それに加えて所属校の教職員）",
+    )
 
     @staticmethod
     @requires(Permission.TENANT_MEMBER)

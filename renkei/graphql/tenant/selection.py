@@ -28,8 +28,9 @@ def selected_model_fields(info) -> dict[type, set[str]]:
     def walk(parent, selection_set: SelectionSetNode | None) -> None:
         if selection_set is None or not isinstance(parent, GraphQLObjectType):
             return
-        model = getattr(getattr(getattr(parent, "graphene_type", None), "_meta", None),
-                        "model", None)
+        model = getattr(
+            getattr(getattr(parent, "graphene_type", None), "_meta", None), "model", None
+        )
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 name = selection.name.value
@@ -61,8 +62,10 @@ def _condition(info, node, parent):
 
 def sensitive_requested(info) -> bool:
     """Whether the selection below this field reads any sensitive item."""
-    return any(policy.sensitive_fields(model) & names
-               for model, names in selected_model_fields(info).items())
+    return any(
+        policy.sensitive_fields(model) & names
+        for model, names in selected_model_fields(info).items()
+    )
 
 
 def check_selection(info, principal: policy.Principal) -> bool:

@@ -52,8 +52,9 @@ def _enum(name: str, choices: type[TextChoices], description: str) -> type[graph
     def describe(value) -> str:
         return description if value is None else labels.get(value.value, "")
 
-    return graphene.Enum(name, [(member.name, member.value) for member in choices],
-                         description=describe)
+    return graphene.Enum(
+        name, [(member.name, member.value) for member in choices], description=describe
+    )
 
 
 AttendanceStatusEnum = _enum("AttendanceStatus", AttendanceStatus, "出欠の区分")
@@ -62,8 +63,9 @@ NurseVisitReasonEnum = _enum("NurseVisitReason", NurseVisitReason, "保健室の
 AssessmentKindEnum = _enum("AssessmentKind", AssessmentKind, "テストの種別")
 SexEnum = _enum("Sex", Sex, "性別")
 RoleEnum = _enum("Role", Role, "役割")
-AlertRuleEnum = graphene.Enum.from_enum(alerts.Rule, name="AlertRule",
-                                        description="アラートの規則（しきい値は自治体の設定）")
+AlertRuleEnum = graphene.Enum.from_enum(
+    alerts.Rule, name="AlertRule", description="アラートの規則（しきい値は自治体の設定）"
+)
 
 
 def _check_sensitive(info, model, field: str) -> None:
@@ -71,6 +73,7 @@ def _check_sensitive(info, model, field: str) -> None:
 
 
 # -- schools and homerooms ------------------------------------------------------------------
+
 
 class SchoolType(DjangoObjectType):
     class Meta:
@@ -81,9 +84,12 @@ class SchoolType(DjangoObjectType):
 
     school_type = graphene.String(required=True, description="学校種コード（B1 小学校など）")
     school_type_label = graphene.String(required=True)
-    homerooms = graphene.List(graphene.NonNull(lambda: HomeroomType), required=True,
-                              school_year=graphene.Int(description="年度（省略時はすべて）"),
-                              description="学級（児童生徒の一覧は含みません。学級ボードを使います）")
+    homerooms = graphene.List(
+        graphene.NonNull(lambda: HomeroomType),
+        required=True,
+        school_year=graphene.Int(description="年度（省略時はすべて）"),
+        description="学級（児童生徒の一覧は含みません。学級ボードを使います）",
+    )
 
     @staticmethod
     def resolve_school_type_label(school: School, info) -> str:
@@ -108,6 +114,7 @@ class HomeroomType(DjangoObjectType):
 
 
 # -- a pupil's records (student board) --------------------------------------------------------
+
 
 class AttendanceDayType(DjangoObjectType):
     class Meta:
@@ -200,8 +207,10 @@ class SubjectEvaluationType(DjangoObjectType):
 
     @staticmethod
     def resolve_viewpoints(row: SubjectEvaluation, info):
-        return [ViewpointType(name=str(k), grade=str(v))
-                for k, v in sorted((row.viewpoints or {}).items())]
+        return [
+            ViewpointType(name=str(k), grade=str(v))
+            for k, v in sorted((row.viewpoints or {}).items())
+        ]
 
 
 class M365UsageType(DjangoObjectType):
@@ -218,7 +227,9 @@ class SurveyResponseType(DjangoObjectType):
         model = SurveyResponse
         name = "SurveyResponse"
         fields = ("survey", "answered_on")
-        description = "アンケート回答（心の天気など）。全体が要配慮情報: 二要素認証の後のみ、集計もしません。"
+        description = (
+            "アンケート回答（心の天気など）。全体が要配慮情報: 二要素認証の後のみ、集計もしません。"
+        )
 
     answers = GenericScalar(required=True, description="回答（JSON）")
 
@@ -239,6 +250,7 @@ class SurveyResponseType(DjangoObjectType):
 
 
 # -- alerts ---------------------------------------------------------------------------------
+
 
 class AlertRuleType(graphene.ObjectType):
     class Meta:
@@ -277,12 +289,18 @@ class AbsenceSummaryType(graphene.ObjectType):
 
     @staticmethod
     def from_summary(s: alerts.AbsenceSummary) -> AbsenceSummaryType:
-        return AbsenceSummaryType(as_of=s.as_of, this_month=s.month_days,
-                                  this_school_year=s.year_days, consecutive=s.run_days,
-                                  consecutive_from=s.run_first, consecutive_to=s.run_last)
+        return AbsenceSummaryType(
+            as_of=s.as_of,
+            this_month=s.month_days,
+            this_school_year=s.year_days,
+            consecutive=s.run_days,
+            consecutive_from=s.run_first,
+            consecutive_to=s.run_last,
+        )
 
 
 # -- pupils -----------------------------------------------------------------------------------
+
 
 class PupilType(graphene.ObjectType):
     """One pupil as their school's staff see them. Reached only through the boards, whose
@@ -290,7 +308,9 @@ class PupilType(graphene.ObjectType):
 
     class Meta:
         name = "Pupil"
-        description = "児童生徒（所属校の教職員が見るもの）。ボードからだけ取得でき、閲覧は記録されます。"
+        description = (
+            "児童生徒（所属校の教職員が見るもの）。ボードからだけ取得でき、閲覧は記録されます。"
+        )
 
     id = graphene.ID(required=True)
     name = graphene.String(required=True, description="氏名（識別情報。空の場合あり）")
@@ -354,10 +374,13 @@ class ClassBoardPupilType(graphene.ObjectType):
     absence_summary = graphene.Field(AbsenceSummaryType, required=True)
     alerts = graphene.List(graphene.NonNull(AlertType), required=True)
     alerts_excluded_reason = graphene.String(
-        description="アラートの対象外である理由（分析除外の申出など）。対象なら null")
+        description="アラートの対象外である理由（分析除外の申出など）。対象なら null"
+    )
     recent_attendance = graphene.List(
-        graphene.NonNull(AttendanceMarkType), required=True,
-        days=graphene.Int(default_value=14, description="基準日までの暦日数（1〜31）"))
+        graphene.NonNull(AttendanceMarkType),
+        required=True,
+        days=graphene.Int(default_value=14, description="基準日までの暦日数（1〜31）"),
+    )
 
     @staticmethod
     def resolve_pupil(row: ClassBoardRow, info):
@@ -388,8 +411,10 @@ class ClassBoardPupilType(graphene.ObjectType):
         start = row.as_of - dt.timedelta(days=days - 1)
         loader = info.context.loaders.recent_attendance
         loader.expect((pk, start, row.as_of) for pk in row.board_ids)
-        return [AttendanceMarkType(date=r["date"], status=r["status"])
-                for r in loader.load((row.student.pk, start, row.as_of))]
+        return [
+            AttendanceMarkType(date=r["date"], status=r["status"])
+            for r in loader.load((row.student.pk, start, row.as_of))
+        ]
 
 
 class ClassBoardType(graphene.ObjectType):
@@ -405,6 +430,7 @@ class ClassBoardType(graphene.ObjectType):
 
 # -- aggregates (metrics.compute, disclosure applied there) ---------------------------------
 
+
 class MetricDefinitionType(graphene.ObjectType):
     class Meta:
         name = "MetricDefinition"
@@ -415,10 +441,14 @@ class MetricDefinitionType(graphene.ObjectType):
     description_ja = graphene.String(required=True)
     description_en = graphene.String(required=True)
     unit = graphene.String(required=True)
-    dimensions = graphene.List(graphene.NonNull(graphene.String), required=True,
-                               description="breakdown に指定できる次元")
-    categories = graphene.List(graphene.NonNull(graphene.String), required=True,
-                               description="常に内訳として付く、指標固有の区分")
+    dimensions = graphene.List(
+        graphene.NonNull(graphene.String), required=True, description="breakdown に指定できる次元"
+    )
+    categories = graphene.List(
+        graphene.NonNull(graphene.String),
+        required=True,
+        description="常に内訳として付く、指標固有の区分",
+    )
 
 
 class MetricKeyPartType(graphene.ObjectType):
@@ -463,6 +493,7 @@ class MetricTableType(graphene.ObjectType):
 
 # -- who asks, and where --------------------------------------------------------------------
 
+
 class GrantType(graphene.ObjectType):
     class Meta:
         name = "Grant"
@@ -489,9 +520,12 @@ class ViewerType(graphene.ObjectType):
         name = "Viewer"
 
     username = graphene.String(required=True)
-    grants = graphene.List(graphene.NonNull(GrantType), required=True,
-                           description="この自治体での役割")
-    step_up = graphene.Boolean(required=True, description="二要素認証済みか（要配慮情報の表示に必要）")
+    grants = graphene.List(
+        graphene.NonNull(GrantType), required=True, description="この自治体での役割"
+    )
+    step_up = graphene.Boolean(
+        required=True, description="二要素認証済みか（要配慮情報の表示に必要）"
+    )
     auth = graphene.String(required=True, description="session または token")
     token = graphene.Field(TokenInfoType)
 
@@ -530,13 +564,19 @@ class StudentBoardData:
         """The pupil's enrollment in the school year of ``as_of`` (one query, if asked)."""
         from renkei.edudata.models import Enrollment, school_year_of
 
-        return (Enrollment.objects.filter(student=self.student,
-                                          homeroom__school_year=school_year_of(self.as_of))
-                .select_related("homeroom").order_by("-id").first())
+        return (
+            Enrollment.objects.filter(
+                student=self.student, homeroom__school_year=school_year_of(self.as_of)
+            )
+            .select_related("homeroom")
+            .order_by("-id")
+            .first()
+        )
 
 
-def _range(board: StudentBoardData, since: dt.date | None, until: dt.date | None
-           ) -> tuple[dt.date, dt.date]:
+def _range(
+    board: StudentBoardData, since: dt.date | None, until: dt.date | None
+) -> tuple[dt.date, dt.date]:
     from renkei.edudata.models import school_year_bounds, school_year_of
     from renkei.graphql.tenant.errors import UserInputError
 
@@ -548,33 +588,36 @@ def _range(board: StudentBoardData, since: dt.date | None, until: dt.date | None
 
 
 def _range_args() -> dict:
-    return {"since": graphene.Date(description="開始日（省略時は基準日の年度の 4 月 1 日）"),
-            "until": graphene.Date(description="終了日（省略時は基準日）")}
+    return {
+        "since": graphene.Date(description="開始日（省略時は基準日の年度の 4 月 1 日）"),
+        "until": graphene.Date(description="終了日（省略時は基準日）"),
+    }
 
 
 class StudentBoardType(graphene.ObjectType):
     class Meta:
         name = "StudentBoard"
-        description = ("児童生徒ボード（所属校の教員・管理職のみ。閲覧は記録されます）。"
-                       "要配慮情報（欠席等の理由・症状・保健室の記録・アンケート）を選ぶと、"
-                       "二要素認証をしていない場合はボード全体が STEP_UP_REQUIRED で拒否されます。")
+        description = (
+            "児童生徒ボード（所属校の教員・管理職のみ。閲覧は記録されます）。"
+            "要配慮情報（欠席等の理由・症状・保健室の記録・アンケート）を選ぶと、"
+            "二要素認証をしていない場合はボード全体が STEP_UP_REQUIRED で拒否されます。"
+        )
 
     pupil = graphene.Field(PupilType, required=True)
     as_of = graphene.Date(required=True)
     homeroom = graphene.Field(HomeroomType, description="基準日の年度の学級")
     attendance_number = graphene.Int()
     attendance = graphene.List(graphene.NonNull(AttendanceDayType), required=True, **_range_args())
-    health = graphene.List(graphene.NonNull(HealthObservationType), required=True,
-                           **_range_args())
-    nurse_visits = graphene.List(graphene.NonNull(NurseVisitType), required=True,
-                                 **_range_args())
-    assessments = graphene.List(graphene.NonNull(AssessmentResultType), required=True,
-                                school_year=graphene.Int())
-    evaluations = graphene.List(graphene.NonNull(SubjectEvaluationType), required=True,
-                                school_year=graphene.Int())
+    health = graphene.List(graphene.NonNull(HealthObservationType), required=True, **_range_args())
+    nurse_visits = graphene.List(graphene.NonNull(NurseVisitType), required=True, **_range_args())
+    assessments = graphene.List(
+        graphene.NonNull(AssessmentResultType), required=True, school_year=graphene.Int()
+    )
+    evaluations = graphene.List(
+        graphene.NonNull(SubjectEvaluationType), required=True, school_year=graphene.Int()
+    )
     m365_usage = graphene.List(graphene.NonNull(M365UsageType), required=True, **_range_args())
-    surveys = graphene.List(graphene.NonNull(SurveyResponseType), required=True,
-                            **_range_args())
+    surveys = graphene.List(graphene.NonNull(SurveyResponseType), required=True, **_range_args())
     absence_summary = graphene.Field(AbsenceSummaryType, required=True)
     alerts = graphene.List(graphene.NonNull(AlertType), required=True)
     alerts_excluded_reason = graphene.String()
@@ -604,8 +647,9 @@ class StudentBoardType(graphene.ObjectType):
     @staticmethod
     def resolve_nurse_visits(board: StudentBoardData, info, since=None, until=None):
         start, end = _range(board, since, until)
-        return board.student.nurse_visits.filter(
-            visited_at__date__range=(start, end)).order_by("visited_at")
+        return board.student.nurse_visits.filter(visited_at__date__range=(start, end)).order_by(
+            "visited_at"
+        )
 
     @staticmethod
     def resolve_assessments(board: StudentBoardData, info, school_year=None):
@@ -630,8 +674,7 @@ class StudentBoardType(graphene.ObjectType):
     def resolve_surveys(board: StudentBoardData, info, since=None, until=None):
         policy.check_fields(info.context.principal, SurveyResponse, ["answers"])
         start, end = _range(board, since, until)
-        return board.student.surveys.filter(answered_on__range=(start, end)).order_by(
-            "answered_on")
+        return board.student.surveys.filter(answered_on__range=(start, end)).order_by("answered_on")
 
     @staticmethod
     def resolve_absence_summary(board: StudentBoardData, info):

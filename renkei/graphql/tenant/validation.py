@@ -40,7 +40,9 @@ DEFAULT_MAX_COST = 1000
 DEFAULT_MAX_ALIASES = 30
 
 TOO_DEEP = _("クエリの入れ子が深すぎます（上限 %(limit)s 段）。")
-TOO_COSTLY = _("クエリが大きすぎます（コスト %(cost)s、上限 %(limit)s）。ボードは 1 回のリクエストで数件までにしてください。")
+TOO_COSTLY = _(
+    "クエリが大きすぎます（コスト %(cost)s、上限 %(limit)s）。ボードは 1 回のリクエストで数件までにしてください。"
+)
 TOO_MANY_ALIASES = _("別名（エイリアス）が多すぎます（%(count)s 個、上限 %(limit)s 個）。")
 INTROSPECTION_OFF = _("本番環境ではスキーマの取得（イントロスペクション）は無効です。")
 
@@ -58,8 +60,11 @@ def max_aliases() -> int:
 
 
 def _fragments(context: ValidationContext) -> dict[str, FragmentDefinitionNode]:
-    return {d.name.value: d for d in context.document.definitions
-            if isinstance(d, FragmentDefinitionNode)}
+    return {
+        d.name.value: d
+        for d in context.document.definitions
+        if isinstance(d, FragmentDefinitionNode)
+    }
 
 
 def _spreads(selection_set: SelectionSetNode | None) -> Iterator[str]:
@@ -72,8 +77,9 @@ def _spreads(selection_set: SelectionSetNode | None) -> Iterator[str]:
             yield from _spreads(selection.selection_set)
 
 
-def _fragments_are_sound(fragments: dict[str, FragmentDefinitionNode],
-                         document_spreads: set[str]) -> bool:
+def _fragments_are_sound(
+    fragments: dict[str, FragmentDefinitionNode], document_spreads: set[str]
+) -> bool:
     """No unknown fragment and no cycle. The spec rules report those; the limit rules below
     simply stand aside, instead of recursing forever (graphene's depth validator would)."""
     if not document_spreads <= fragments.keys():
@@ -120,8 +126,11 @@ class DepthLimit(ValidationRule):
         silent = _Silenced(context)
         depth_limit_validator(max_depth=limit, callback=callback)(silent)
         if silent.errors or any(d > limit for d in reported):
-            self.report_error(GraphQLError(str(TOO_DEEP) % {"limit": limit},
-                                           extensions={"code": "QUERY_TOO_DEEP"}))
+            self.report_error(
+                GraphQLError(
+                    str(TOO_DEEP) % {"limit": limit}, extensions={"code": "QUERY_TOO_DEEP"}
+                )
+            )
 
 
 class _Silenced:
@@ -152,8 +161,13 @@ class CostLimit(ValidationRule):
         cost = self._cost(root, node.selection_set)
         limit = max_cost()
         if cost > limit:
-            self.report_error(GraphQLError(str(TOO_COSTLY) % {"cost": cost, "limit": limit}, node,
-                                           extensions={"code": "QUERY_TOO_COSTLY"}))
+            self.report_error(
+                GraphQLError(
+                    str(TOO_COSTLY) % {"cost": cost, "limit": limit},
+                    node,
+                    extensions={"code": "QUERY_TOO_COSTLY"},
+                )
+            )
 
     def _cost(self, parent: GraphQLObjectType, selection_set: SelectionSetNode | None) -> int:
         if selection_set is None:
@@ -195,8 +209,12 @@ class AliasLimit(ValidationRule):
     def leave_document(self, *_args):
         limit = max_aliases()
         if self.count > limit:
-            self.report_error(GraphQLError(str(TOO_MANY_ALIASES) % {"count": self.count, "limit": limit},
-                                           extensions={"code": "TOO_MANY_ALIASES"}))
+            self.report_error(
+                GraphQLError(
+                    str(TOO_MANY_ALIASES) % {"count": self.count, "limit": limit},
+                    extensions={"code": "TOO_MANY_ALIASES"},
+                )
+            )
 
 
 class NoIntrospection(DisableIntrospection):
@@ -206,8 +224,11 @@ class NoIntrospection(DisableIntrospection):
     def enter_field(self, node: FieldNode, *_args):
         name = node.name.value
         if name.startswith("__") and name != "__typename":
-            self.report_error(GraphQLError(str(INTROSPECTION_OFF), node,
-                                           extensions={"code": "INTROSPECTION_DISABLED"}))
+            self.report_error(
+                GraphQLError(
+                    str(INTROSPECTION_OFF), node, extensions={"code": "INTROSPECTION_DISABLED"}
+                )
+            )
 
 
 def rules_for_request(*, debug: bool | None = None) -> tuple[type[ValidationRule], ...]:

@@ -46,7 +46,9 @@ from renkei.graphql.tenant.schema import schema
 from renkei.platform import policy, tokens
 from renkei.platform.models import ApiToken
 
-UNAUTHENTICATED = _("ログインしてください（またはAPI トークンを Authorization: Bearer で送ってください）。")
+UNAUTHENTICATED = _(
+    "ログインしてください（またはAPI トークンを Authorization: Bearer で送ってください）。"
+)
 BAD_AUTH_SCHEME = _("Authorization ヘッダーは「Bearer <トークン>」の形式で送ってください。")
 CSRF_FAILED = _("CSRF トークンが確認できません。ページを再読み込みしてから送信してください。")
 POST_ONLY = _("GraphQL は POST（JSON 本文）で送ってください。")
@@ -96,17 +98,26 @@ class TenantGraphQLView(GraphQLView):
         if header:
             scheme, _, secret = header.partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
-                return _error(401, "UNAUTHENTICATED", BAD_AUTH_SCHEME,
-                              **{"WWW-Authenticate": 'Bearer error="invalid_request"'})
+                return _error(
+                    401,
+                    "UNAUTHENTICATED",
+                    BAD_AUTH_SCHEME,
+                    **{"WWW-Authenticate": 'Bearer error="invalid_request"'},
+                )
             try:
                 token, principal = tokens.authenticate_bearer(secret, municipality)
             except tokens.TokenRefused as refused:
-                return _error(401, "UNAUTHENTICATED", str(refused),
-                              **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
+                return _error(
+                    401,
+                    "UNAUTHENTICATED",
+                    str(refused),
+                    **{"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
             origin = request.headers.get("Origin")
             if not tokens.origin_allowed(token, origin, _own_origin(request)):
-                return _error(403, "ORIGIN_NOT_ALLOWED",
-                              tokens.REFUSED_ORIGIN.format(origin=origin))
+                return _error(
+                    403, "ORIGIN_NOT_ALLOWED", tokens.REFUSED_ORIGIN.format(origin=origin)
+                )
         else:
             if _csrf_failure(request) is not None:
                 return _error(403, "CSRF_FAILED", CSRF_FAILED)
@@ -119,8 +130,9 @@ class TenantGraphQLView(GraphQLView):
             request.renkei_operation = self._operation(request)
         except edge.Refusal as refusal:
             return edge.refusal_response(refusal)
-        request.renkei_context = RequestContext(request=request, municipality=municipality,
-                                                principal=principal, token=token)
+        request.renkei_context = RequestContext(
+            request=request, municipality=municipality, principal=principal, token=token
+        )
         # Fresh rule classes per request: introspection follows DEBUG as it is now.
         self.validation_rules = validation.rules_for_request()
         response = super().dispatch(request, *args, **kwargs)
@@ -132,8 +144,7 @@ class TenantGraphQLView(GraphQLView):
         if self.get_content_type(request) == "application/graphql":
             text = edge.read_text(request)
             edge.check_document(text, max_tokens=MAX_TOKENS)
-            return edge.Operation(query=text, variables=None, operation_name=None,
-                                  extensions=None)
+            return edge.Operation(query=text, variables=None, operation_name=None, extensions=None)
         return edge.read_operation(request, max_tokens=MAX_TOKENS)
 
     def get_response(self, request: HttpRequest, data: dict, show_graphiql: bool = False):
@@ -173,8 +184,13 @@ def _preflight(request: HttpRequest) -> HttpResponse:
         origin = tokens.normalize_origin(origin)
     except tokens.TokenError:
         origin = ""
-    listed = municipality is not None and origin and ApiToken.objects.live().filter(
-        municipality__code=municipality.code, allowed_origins__contains=[origin]).exists()
+    listed = (
+        municipality is not None
+        and origin
+        and ApiToken.objects.live()
+        .filter(municipality__code=municipality.code, allowed_origins__contains=[origin])
+        .exists()
+    )
     if not listed:
         return HttpResponse(status=403)
     response = HttpResponse(status=204)
@@ -188,5 +204,10 @@ def _preflight(request: HttpRequest) -> HttpResponse:
 def graphql_view():
     """The view as mounted in urls.py: the schema, no GraphiQL, no batching, and validation
     rules (set again per request in ``dispatch``)."""
-    return TenantGraphQLView.as_view(schema=schema, graphiql=False, batch=False, middleware=[],
-                                     validation_rules=validation.rules_for_request())
+    return TenantGraphQLView.as_view(
+        schema=schema,
+        graphiql=False,
+        batch=False,
+        middleware=[],
+        validation_rules=validation.rules_for_request(),
+    )

@@ -20,8 +20,9 @@ _HEADER = re.compile(rb"^/\*! renkei-widgets sources:sha256=([0-9a-f]{64}) \*/$"
 
 def _sources() -> list[str]:
     found = list(TOP_LEVEL)
-    found += [path.relative_to(ROOT).as_posix() for path in (ROOT / "src").rglob("*")
-              if path.is_file()]
+    found += [
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "src").rglob("*") if path.is_file()
+    ]
     return sorted(found, key=lambda relpath: relpath.encode())
 
 

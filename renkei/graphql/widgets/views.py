@@ -21,15 +21,22 @@ WIDGET_ATTRIBUTES = ("metric", "school-year", "breakdown", "school-code", "kind"
 
 @xframe_options_exempt  # frame-ancestors below is the rule (X-Frame-Options cannot list sites)
 def widget_frame(request, token_id: int):
-    token = ApiToken.objects.live().filter(
-        pk=token_id, kind=ApiToken.Kind.WIDGET, municipality__code=request.tenant.code).first()
+    token = (
+        ApiToken.objects.live()
+        .filter(pk=token_id, kind=ApiToken.Kind.WIDGET, municipality__code=request.tenant.code)
+        .first()
+    )
     if token is None:
         raise Http404("このウィジェットは無効です（失効したか、期限が切れています）。")
     attributes = {name: request.GET.get(name, "")[:60] for name in WIDGET_ATTRIBUTES}
-    response = render(request, "widgets/frame.html", {
-        "endpoint": request.build_absolute_uri(reverse("tenant-graphql")),
-        "attributes": {k: v for k, v in attributes.items() if v},
-    })
+    response = render(
+        request,
+        "widgets/frame.html",
+        {
+            "endpoint": request.build_absolute_uri(reverse("tenant-graphql")),
+            "attributes": {k: v for k, v in attributes.items() if v},
+        },
+    )
     ancestors = " ".join(["'self'", *token.allowed_origins])
     response["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
     response["Referrer-Policy"] = "no-referrer"

@@ -63,7 +63,8 @@ def fed_world(fed_world_handle):
 def world(fed_world, fed_world_handle, db):
     assert fed_world_handle.world is fed_world, (
         "the federation world was already removed: the tests of tests/graphql/federation "
-        "must run one after another (no reordering plugin)")
+        "must run one after another (no reordering plugin)"
+    )
     return fed_world
 
 

@@ -24,11 +24,19 @@ def in_grade(grade_leaf, code):
     return code in (TOTAL, grade_leaf) or ("-" not in code and grade_leaf.startswith(code + "-"))
 
 
-LONG_TERM_BINS = {"long_term": {"30+:illness", "30+:accident", "30+:other"},
-                  "illness": {"30+:illness"}, "accident": {"30+:accident"},
-                  "other": {"30+:other"}, "not_long_term": {"0", "1-9", "10-29"}}
-DISTRIBUTION_BINS = {"0": {"0"}, "1-9": {"1-9"}, "10-29": {"10-29"},
-                     "30+": {"30+:illness", "30+:accident", "30+:other"}}
+LONG_TERM_BINS = {
+    "long_term": {"30+:illness", "30+:accident", "30+:other"},
+    "illness": {"30+:illness"},
+    "accident": {"30+:accident"},
+    "other": {"30+:other"},
+    "not_long_term": {"0", "1-9", "10-29"},
+}
+DISTRIBUTION_BINS = {
+    "0": {"0"},
+    "1-9": {"1-9"},
+    "10-29": {"10-29"},
+    "30+": {"30+:illness", "30+:accident", "30+:other"},
+}
 ALL_BINS = {"0", "1-9", "10-29", "30+:illness", "30+:accident", "30+:other"}
 
 

@@ -67,28 +67,46 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
     out = Path(tempfile.mkdtemp(prefix="renkei-fed-world-"))
     for code, (name, pupils, seed, opt_outs) in spec.items():
         municipality = do_onboard_municipality(code, name)
-        synth.generate(code, out / code, students=pupils, days=days, seed=seed,
-                       school_year=SCHOOL_YEAR)
-        steps = [("oneroster", [out / code / "oneroster"]),
-                 ("c4th", sorted((out / code / "c4th").glob("*.csv"))),
-                 ("msgraph", [out / code / "msgraph"])]
+        synth.generate(
+            code, out / code, students=pupils, days=days, seed=seed, school_year=SCHOOL_YEAR
+        )
+        steps = [
+            ("oneroster", [out / code / "oneroster"]),
+            ("c4th", sorted((out / code / "c4th").glob("*.csv"))),
+            ("msgraph", [out / code / "msgraph"]),
+        ]
         for connector, paths in steps:
             run = run_import(connector, municipality, paths=paths, started_by="test")
             assert run.status == ImportRun.Status.SUCCEEDED, (connector, run.message)
         if opt_outs:
-            admin = policy.Principal(user_id=1, username="test-admin", grants=(policy.Grant(
-                role="tenant_admin", municipality_code=code, prefecture_code=None,
-                school_codes=frozenset()),))
+            admin = policy.Principal(
+                user_id=1,
+                username="test-admin",
+                grants=(
+                    policy.Grant(
+                        role="tenant_admin",
+                        municipality_code=code,
+                        prefecture_code=None,
+                        school_codes=frozenset(),
+                    ),
+                ),
+            )
             with in_tenant(municipality):
                 # The pupils with the most absences: opting them out changes the figures.
                 from renkei.edudata.models import AttendancePupilYear
 
-                ids = list(AttendancePupilYear.objects.filter(school_year=SCHOOL_YEAR)
-                           .order_by("-absence_days", "student_id")
-                           .values_list("student_id", flat=True)[:opt_outs])
+                ids = list(
+                    AttendancePupilYear.objects.filter(school_year=SCHOOL_YEAR)
+                    .order_by("-absence_days", "student_id")
+                    .values_list("student_id", flat=True)[:opt_outs]
+                )
                 for student in Student.objects.filter(pk__in=ids):
-                    do_record_opt_out(admin, municipality, student,
-                                      requested_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC))
+                    do_record_opt_out(
+                        admin,
+                        municipality,
+                        student,
+                        requested_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC),
+                    )
             world.opted_out[code] = ids
     if with_users:
         users = get_user_model().objects
@@ -105,9 +123,12 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
             user = users.create_user(username=username, password="pw-" + username)
             if role:
                 Membership.objects.create(
-                    user=user, role=role, municipality=municipality,
+                    user=user,
+                    role=role,
+                    municipality=municipality,
                     prefecture=Prefecture.for_code(pref) if pref else None,
-                    school_codes=[])
+                    school_codes=[],
+                )
             world.users[username] = user
     return world
 

@@ -40,15 +40,25 @@ def node_tools():
             pytest.fail(message)
         pytest.skip(message)
     if not (JS / "node_modules" / "@apollo" / "gateway").exists():
-        install = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS,
-                                 capture_output=True, text=True, timeout=600)
+        install = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=JS,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert install.returncode == 0, install.stdout + install.stderr
     return node
 
 
 def compose(node, *subgraphs: tuple[str, Path]) -> dict:
-    out = subprocess.run([node, "compose.js", *(f"{n}={p}" for n, p in subgraphs)], cwd=JS,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [node, "compose.js", *(f"{n}={p}" for n, p in subgraphs)],
+        cwd=JS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -56,19 +66,21 @@ def compose(node, *subgraphs: tuple[str, Path]) -> dict:
 def test_the_committed_sdl_composes(node_tools):
     result = compose(node_tools, ("renkei", SNAPSHOT))
     assert result["ok"], result.get("errors")
-    assert "join__type(graph: RENKEI, key: \"code\")" in result["supergraphSdl"]
+    assert 'join__type(graph: RENKEI, key: "code")' in result["supergraphSdl"]
 
 
 def test_it_composes_with_another_subgraph_that_extends_municipality(node_tools, tmp_path):
     other = tmp_path / "population.graphql"
-    other.write_text(textwrap.dedent("""
+    other.write_text(
+        textwrap.dedent("""
         extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
         type Municipality @key(fields: "code") {
           code: String!
           registeredResidents: Int
         }
         type Query { census: String }
-    """))
+    """)
+    )
     result = compose(node_tools, ("renkei", SNAPSHOT), ("census", other))
     assert result["ok"], result.get("errors")
     assert "registeredResidents" in result["supergraphSdl"]
@@ -76,16 +88,25 @@ def test_it_composes_with_another_subgraph_that_extends_municipality(node_tools,
 
 def test_a_broken_subgraph_does_not_compose(node_tools, tmp_path):
     broken = tmp_path / "broken.graphql"
-    broken.write_text(SNAPSHOT.read_text(encoding="utf-8").replace(
-        'type Municipality @key(fields: "code")', 'type Municipality @key(fields: "nosuchfield")'))
+    broken.write_text(
+        SNAPSHOT.read_text(encoding="utf-8").replace(
+            'type Municipality @key(fields: "code")',
+            'type Municipality @key(fields: "nosuchfield")',
+        )
+    )
     result = compose(node_tools, ("renkei", broken))
     assert not result["ok"]
 
 
 @pytest.fixture
 def gateway(node_tools, fed_server, world):
-    process = subprocess.Popen([node_tools, "gateway.js", f"{fed_server}/federation/graphql"],
-                               cwd=JS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [node_tools, "gateway.js", f"{fed_server}/federation/graphql"],
+        cwd=JS,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     ready = threading.Event()
 
@@ -125,8 +146,12 @@ def test_apollo_gateway_answers_a_prefecture_query(gateway, world):
       }
     }"""
     # when
-    response = requests.post(gateway, json={"query": query, "variables": {"year": SCHOOL_YEAR}},
-                             headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    response = requests.post(
+        gateway,
+        json={"query": query, "variables": {"year": SCHOOL_YEAR}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
     # then
     body = response.json()
     assert "errors" not in body, body
@@ -143,8 +168,9 @@ def test_apollo_gateway_answers_a_prefecture_query(gateway, world):
 
 
 def test_apollo_gateway_without_credentials_gets_the_error_and_no_data(gateway, world):
-    response = requests.post(gateway, json={"query": '{ prefecture(code: "13") { name } }'},
-                             timeout=60)
+    response = requests.post(
+        gateway, json={"query": '{ prefecture(code: "13") { name } }'}, timeout=60
+    )
     body = response.json()
     assert body["data"] == {"prefecture": None}
     assert "ログインしてください" in body["errors"][0]["message"]
@@ -154,9 +180,12 @@ def test_apollo_gateway_resolves_entities(gateway, world):
     token = auth.issue_analyst_token(world.users["fed-pref13"], "13")
     query = """query($code: String!, $year: Int!) { municipality(code: $code) {
                  name attendanceRate(schoolYear: $year) { cells { value suppressed } } } }"""
-    body = requests.post(gateway, json={"query": query,
-                                        "variables": {"code": TOKYO_A, "year": SCHOOL_YEAR}},
-                         headers={"Authorization": f"Bearer {token}"}, timeout=60).json()
+    body = requests.post(
+        gateway,
+        json={"query": query, "variables": {"code": TOKYO_A, "year": SCHOOL_YEAR}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    ).json()
     assert "errors" not in body, body
     assert body["data"]["municipality"]["name"] == "連携テスト区A"
     assert body["data"]["municipality"]["attendanceRate"]["cells"][0]["value"] > 50

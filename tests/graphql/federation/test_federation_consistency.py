@@ -19,10 +19,11 @@ from renkei.platform import service_tokens
 pytestmark = pytest.mark.slow
 
 FIELDS = "key pupils numerator denominator value suppressed reasonCode"
-CASES = [("longTermAbsence", "long_term_absence", "byGrade: true", ["grade"]),
-         ("attendanceRate", "attendance_rate", "byMonth: true, byGrade: true",
-          ["month", "grade"]),
-         ("nurseVisitsPer100", "nurse_visits_per_100", "byMonth: true", ["month"])]
+CASES = [
+    ("longTermAbsence", "long_term_absence", "byGrade: true", ["grade"]),
+    ("attendanceRate", "attendance_rate", "byMonth: true, byGrade: true", ["month", "grade"]),
+    ("nurseVisitsPer100", "nurse_visits_per_100", "byMonth: true", ["month"]),
+]
 
 
 def _cells(table, prefix=()):
@@ -33,55 +34,92 @@ def _cells(table, prefix=()):
         if prefix:
             if key[: len(prefix)] != prefix:
                 continue
-            key = key[len(prefix):]
-        out[key] = (cell["pupils"], cell["numerator"], cell["denominator"], cell["value"],
-                    cell["suppressed"])
+            key = key[len(prefix) :]
+        out[key] = (
+            cell["pupils"],
+            cell["numerator"],
+            cell["denominator"],
+            cell["value"],
+            cell["suppressed"],
+        )
     return out
 
 
 def _tenant_api(client, user, name, breakdown):
     client.force_login(user)
-    query = """query($name: String!, $by: [String!]) {
+    query = (
+        """query($name: String!, $by: [String!]) {
       metric(name: $name, schoolYear: %d, breakdown: $by) {
         dimensions cells { key { dimension value } pupils numerator denominator value
-                           suppressed reasonCode } } }""" % SCHOOL_YEAR  # noqa: UP031
-    response = client.post(f"/m/{TOKYO_A}/graphql", content_type="application/json",
-                           data=json.dumps({"query": query,
-                                            "variables": {"name": name, "by": breakdown}}))
+                           suppressed reasonCode } } }"""  # noqa: UP031
+        % SCHOOL_YEAR
+    )
+    response = client.post(
+        f"/m/{TOKYO_A}/graphql",
+        content_type="application/json",
+        data=json.dumps({"query": query, "variables": {"name": name, "by": breakdown}}),
+    )
     body = response.json()
     assert "errors" not in body, body
     table = body["data"]["metric"]
-    return {tuple(p["value"] for p in c["key"]): (c["pupils"], c["numerator"],
-                                                   c["denominator"], c["value"], c["suppressed"])
-            for c in table["cells"]}
+    return {
+        tuple(p["value"] for p in c["key"]): (
+            c["pupils"],
+            c["numerator"],
+            c["denominator"],
+            c["value"],
+            c["suppressed"],
+        )
+        for c in table["cells"]
+    }
 
 
 def _remote_endpoint(base, name, breakdown):
     body = fanout.tenant_request(TOKYO_A, name, SCHOOL_YEAR, breakdown)
-    token = service_tokens.issue_service_token(TOKYO_A, prefecture_code="13",
-                                     digest=service_tokens.request_digest(body))
-    response = requests.post(f"{base}/federation/tenant", data=json.dumps(body), timeout=30,
-                             headers={"Authorization": f"Bearer {token}",
-                                      "Content-Type": "application/json"})
+    token = service_tokens.issue_service_token(
+        TOKYO_A, prefecture_code="13", digest=service_tokens.request_digest(body)
+    )
+    response = requests.post(
+        f"{base}/federation/tenant",
+        data=json.dumps(body),
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     assert response.status_code == 200, response.text
     table = metrics.MetricTable.from_json(response.json())
-    return {tuple(c.key[d] for d in table.dimensions): (
-        c.pupils, c.numerator, c.denominator, c.value, c.suppressed) for c in table.cells}
+    return {
+        tuple(c.key[d] for d in table.dimensions): (
+            c.pupils,
+            c.numerator,
+            c.denominator,
+            c.value,
+            c.suppressed,
+        )
+        for c in table.cells
+    }
 
 
 @pytest.mark.parametrize(("field", "name", "flags", "breakdown"), CASES)
-def test_every_entry_point_answers_each_cell_the_same(run, world, client, fed_server, field,
-                                                      name, flags, breakdown):
+def test_every_entry_point_answers_each_cell_the_same(
+    run, world, client, fed_server, field, name, flags, breakdown
+):
     analyst = world.users["fed-pref13"]
     args = f"schoolYear: {SCHOOL_YEAR}, {flags}"
-    municipality_query = (f'{{ municipality(code: "{TOKYO_A}") {{ {field}({args}) '
-                          f"{{ cells {{ {FIELDS} }} }} }} }}")
-    prefecture = run(f'{{ prefecture(code: "13") {{ {field}({args}, byMunicipality: true) '
-                     f"{{ cells {{ {FIELDS} }} }} }} }}", analyst)
+    municipality_query = (
+        f'{{ municipality(code: "{TOKYO_A}") {{ {field}({args}) {{ cells {{ {FIELDS} }} }} }} }}'
+    )
+    prefecture = run(
+        f'{{ prefecture(code: "13") {{ {field}({args}, byMunicipality: true) '
+        f"{{ cells {{ {FIELDS} }} }} }} }}",
+        analyst,
+    )
     municipality = run(municipality_query, analyst)
-    entities = run(f'{{ _entities(representations: [{{__typename: "Municipality", '
-                   f'code: "{TOKYO_A}"}}]) {{ ... on Municipality {{ {field}({args}) '
-                   f"{{ cells {{ {FIELDS} }} }} }} }} }}", analyst)
+    entities = run(
+        f'{{ _entities(representations: [{{__typename: "Municipality", '
+        f'code: "{TOKYO_A}"}}]) {{ ... on Municipality {{ {field}({args}) '
+        f"{{ cells {{ {FIELDS} }} }} }} }} }}",
+        analyst,
+    )
     for result in (prefecture, municipality, entities):
         assert result.errors is None, result.errors
     answers = {

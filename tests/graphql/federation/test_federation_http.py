@@ -19,17 +19,25 @@ from renkei.tenants.context import in_tenant
 pytestmark = pytest.mark.slow
 
 URL = "/federation/graphql"
-QUERY = ('{ prefecture(code: "13") { longTermAbsence(schoolYear: YEAR, byMunicipality: true) '
-         "{ complete dimensions cells { key pupils value suppressed reasonCode } "
-         "municipalities { code status reason remote } } } }").replace("YEAR", str(SCHOOL_YEAR))
+QUERY = (
+    '{ prefecture(code: "13") { longTermAbsence(schoolYear: YEAR, byMunicipality: true) '
+    "{ complete dimensions cells { key pupils value suppressed reasonCode } "
+    "municipalities { code status reason remote } } } }"
+).replace("YEAR", str(SCHOOL_YEAR))
 
 
 def post(client, query=QUERY, **headers):
-    return client.post(URL, data=json.dumps({"query": query}), content_type="application/json",
-                       HTTP_HOST="localhost", **headers)
+    return client.post(
+        URL,
+        data=json.dumps({"query": query}),
+        content_type="application/json",
+        HTTP_HOST="localhost",
+        **headers,
+    )
 
 
 # -- the subgraph endpoint ------------------------------------------------------------------
+
 
 def test_session_of_a_prefecture_analyst(client, world):
     client.force_login(world.users["fed-pref13"])
@@ -69,11 +77,14 @@ def test_a_token_cannot_be_issued_for_another_prefecture(world):
         auth.issue_analyst_token(world.users["fed-board"], "13")
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # forged signature
-    lambda t: "rkf1.garbage",
-    lambda t: t.replace("rkf1.", "rkf0."),
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),  # forged signature
+        lambda t: "rkf1.garbage",
+        lambda t: t.replace("rkf1.", "rkf0."),
+    ],
+)
 def test_bad_bearer_tokens_are_refused(client, world, mangle):
     token = mangle(auth.issue_analyst_token(world.users["fed-pref13"], "13"))
     body = post(client, HTTP_AUTHORIZATION=f"Bearer {token}").json()
@@ -84,13 +95,17 @@ def test_bad_bearer_tokens_are_refused(client, world, mangle):
 def test_expired_and_revoked_tokens_are_refused(client, world):
     user = world.users["fed-pref13"]
     expired = auth.issue_analyst_token(user, "13", ttl_seconds=-1)
-    assert "無効か期限切れ" in post(client, HTTP_AUTHORIZATION=f"Bearer {expired}").json()[
-        "errors"][0]["message"]
+    assert (
+        "無効か期限切れ"
+        in post(client, HTTP_AUTHORIZATION=f"Bearer {expired}").json()["errors"][0]["message"]
+    )
     token = auth.issue_analyst_token(user, "13")
     user.set_password("a-new-password")  # a password change revokes every token
     user.save()
-    assert "無効か期限切れ" in post(client, HTTP_AUTHORIZATION=f"Bearer {token}").json()[
-        "errors"][0]["message"]
+    assert (
+        "無効か期限切れ"
+        in post(client, HTTP_AUTHORIZATION=f"Bearer {token}").json()["errors"][0]["message"]
+    )
 
 
 def test_a_token_stops_working_when_the_membership_goes(client, world):
@@ -105,12 +120,17 @@ def test_a_token_stops_working_when_the_membership_goes(client, world):
 
 def test_get_and_form_posts_are_refused(client, world):
     client.force_login(world.users["fed-pref13"])
-    assert client.get(URL, {"query": "{ metrics { name } }"}, HTTP_HOST="localhost"
-                      ).status_code == 405
+    assert (
+        client.get(URL, {"query": "{ metrics { name } }"}, HTTP_HOST="localhost").status_code == 405
+    )
     form = client.post(URL, {"query": "{ metrics { name } }"}, HTTP_HOST="localhost")
     assert form.status_code == 415
-    text = client.post(URL, data='{"query": "{ metrics { name } }"}', content_type="text/plain",
-                       HTTP_HOST="localhost")
+    text = client.post(
+        URL,
+        data='{"query": "{ metrics { name } }"}',
+        content_type="text/plain",
+        HTTP_HOST="localhost",
+    )
     assert text.status_code == 415
 
 
@@ -121,8 +141,12 @@ def test_cross_site_session_requests_are_refused(client, world):
     assert post(client, HTTP_ORIGIN="http://localhost").status_code == 200
     # a bearer token is never sent by a browser on its own: Origin does not matter
     token = auth.issue_analyst_token(world.users["fed-pref13"], "13")
-    assert post(client, HTTP_ORIGIN="https://gateway.example",
-                HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert (
+        post(
+            client, HTTP_ORIGIN="https://gateway.example", HTTP_AUTHORIZATION=f"Bearer {token}"
+        ).status_code
+        == 200
+    )
 
 
 def test_service_sdl_over_http_without_credentials(client, db):
@@ -132,24 +156,34 @@ def test_service_sdl_over_http_without_credentials(client, db):
 
 def test_the_subgraph_is_not_served_inside_a_tenant(client, world):
     client.force_login(world.users["fed-pref13"])
-    response = client.post(f"/m/{TOKYO_A}{URL}", data=json.dumps({"query": "{ metrics { name } }"}),
-                           content_type="application/json", HTTP_HOST="localhost")
+    response = client.post(
+        f"/m/{TOKYO_A}{URL}",
+        data=json.dumps({"query": "{ metrics { name } }"}),
+        content_type="application/json",
+        HTTP_HOST="localhost",
+    )
     assert response.status_code == 404
 
 
 # -- remote tenants over a real socket -------------------------------------------------------
 
+
 def tenant_post(base, body, token):
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    return requests.post(f"{base}/federation/tenant", data=json.dumps(body), headers=headers,
-                         timeout=10)
+    return requests.post(
+        f"{base}/federation/tenant", data=json.dumps(body), headers=headers, timeout=10
+    )
 
 
 def good_token(body, code=None, **kwargs):
-    return service_tokens.issue_service_token(code or body["municipality"], prefecture_code="13",
-                                    digest=service_tokens.request_digest(body), **kwargs)
+    return service_tokens.issue_service_token(
+        code or body["municipality"],
+        prefecture_code="13",
+        digest=service_tokens.request_digest(body),
+        **kwargs,
+    )
 
 
 def test_remote_tenant_answers_a_valid_token_with_its_released_table(fed_server, world):
@@ -157,8 +191,15 @@ def test_remote_tenant_answers_a_valid_token_with_its_released_table(fed_server,
     response = tenant_post(fed_server, body, good_token(body))
     assert response.status_code == 200, response.text
     data = response.json()
-    assert set(data) == {"metric", "municipality_code", "school_year", "dimensions", "k", "unit",
-                         "cells"}
+    assert set(data) == {
+        "metric",
+        "municipality_code",
+        "school_year",
+        "dimensions",
+        "k",
+        "unit",
+        "cells",
+    }
     from renkei.tenants.models import Municipality
 
     m = Municipality.objects.get(code=TOKYO_B)
@@ -168,12 +209,29 @@ def test_remote_tenant_answers_a_valid_token_with_its_released_table(fed_server,
     for cell in data["cells"]:  # released cells only: a withheld cell carries no count
         if cell["suppressed"]:
             assert cell["value"] is None and cell["numerator"] is None
-        assert set(cell) == {"key", "pupils", "value", "suppressed", "reason_code",
-                             "numerator", "denominator"}
+        assert set(cell) == {
+            "key",
+            "pupils",
+            "value",
+            "suppressed",
+            "reason_code",
+            "numerator",
+            "denominator",
+        }
 
 
-@pytest.mark.parametrize("case", ["missing", "expired", "wrong_audience", "wrong_key",
-                                  "other_question", "other_prefecture", "long_lived"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "expired",
+        "wrong_audience",
+        "wrong_key",
+        "other_question",
+        "other_prefecture",
+        "long_lived",
+    ],
+)
 def test_remote_tenant_refuses_bad_tokens(fed_server, world, case):
     body = fanout.tenant_request(TOKYO_B, "long_term_absence", SCHOOL_YEAR, ["grade"])
     other = fanout.tenant_request(TOKYO_B, "attendance_rate", SCHOOL_YEAR, [])
@@ -181,15 +239,25 @@ def test_remote_tenant_refuses_bad_tokens(fed_server, world, case):
     token = {
         "missing": None,
         "expired": good_token(body, ttl_seconds=-30),
-        "wrong_audience": good_token(fanout.tenant_request(TOKYO_A, "long_term_absence",
-                                                           SCHOOL_YEAR, ["grade"])),
-        "wrong_key": jwt.encode({"iss": service_tokens.SERVICE_TOKEN_ISSUER, "aud": TOKYO_B,
-                                 "sub": "prefecture:13", "iat": now, "exp": now + 60,
-                                 "req": service_tokens.request_digest(body)},
-                                "another-deployments-secret-key-0123456789", algorithm="HS256"),
+        "wrong_audience": good_token(
+            fanout.tenant_request(TOKYO_A, "long_term_absence", SCHOOL_YEAR, ["grade"])
+        ),
+        "wrong_key": jwt.encode(
+            {
+                "iss": service_tokens.SERVICE_TOKEN_ISSUER,
+                "aud": TOKYO_B,
+                "sub": "prefecture:13",
+                "iat": now,
+                "exp": now + 60,
+                "req": service_tokens.request_digest(body),
+            },
+            "another-deployments-secret-key-0123456789",
+            algorithm="HS256",
+        ),
         "other_question": good_token(other, code=TOKYO_B),
-        "other_prefecture": service_tokens.issue_service_token(TOKYO_B, prefecture_code="27",
-                                                     digest=service_tokens.request_digest(body)),
+        "other_prefecture": service_tokens.issue_service_token(
+            TOKYO_B, prefecture_code="27", digest=service_tokens.request_digest(body)
+        ),
         "long_lived": good_token(body, ttl_seconds=3600),
     }[case]
     response = tenant_post(fed_server, body, token)
@@ -209,8 +277,15 @@ def test_remote_tenant_unknown_municipality_is_404(fed_server, world):
 
 def test_prefecture_query_with_a_remote_tenant(run, fed_server, world, settings):
     # given 連携テスト区B runs its own deployment, reached over HTTP
-    settings.RENKEI_FEDERATION_REMOTES = json.dumps([
-        {"code": TOKYO_B, "url": f"{fed_server}/federation/tenant", "name": "連携テスト区B（別環境）"}])
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps(
+        [
+            {
+                "code": TOKYO_B,
+                "url": f"{fed_server}/federation/tenant",
+                "name": "連携テスト区B（別環境）",
+            }
+        ]
+    )
     # when the prefecture asks
     result = run(QUERY, world.users["fed-pref13"])
     # then it answered over HTTP, with the same figures as a local run
@@ -226,16 +301,22 @@ def test_prefecture_query_with_a_remote_tenant(run, fed_server, world, settings)
     with in_tenant(m):
         own = metrics.compute("long_term_absence", m, school_year=SCHOOL_YEAR)
     assert [(c["pupils"], c["suppressed"]) for c in remote_cells] == [
-        (c.pupils, c.suppressed) for c in own.cells]
+        (c.pupils, c.suppressed) for c in own.cells
+    ]
 
 
-def test_a_remote_tenant_that_refuses_our_token_is_reported_missing(run, fed_server, world,
-                                                                     settings, monkeypatch):
-    settings.RENKEI_FEDERATION_REMOTES = json.dumps([
-        {"code": TOKYO_B, "url": f"{fed_server}/federation/tenant"}])
+def test_a_remote_tenant_that_refuses_our_token_is_reported_missing(
+    run, fed_server, world, settings, monkeypatch
+):
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps(
+        [{"code": TOKYO_B, "url": f"{fed_server}/federation/tenant"}]
+    )
     original = service_tokens.issue_service_token
-    monkeypatch.setattr(service_tokens, "issue_service_token",
-                        lambda *a, **k: original(*a, **{**k, "ttl_seconds": -60}))
+    monkeypatch.setattr(
+        service_tokens,
+        "issue_service_token",
+        lambda *a, **k: original(*a, **{**k, "ttl_seconds": -60}),
+    )
     table = run(QUERY, world.users["fed-pref13"]).data["prefecture"]["longTermAbsence"]
     answers = {a["code"]: a for a in table["municipalities"]}
     assert answers[TOKYO_B]["status"] == "FAILED"
@@ -244,8 +325,9 @@ def test_a_remote_tenant_that_refuses_our_token_is_reported_missing(run, fed_ser
 
 
 def test_an_unreachable_remote_is_reported_missing(run, world, settings):
-    settings.RENKEI_FEDERATION_REMOTES = json.dumps([
-        {"code": TOKYO_B, "url": "http://127.0.0.1:9/federation/tenant"}])
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps(
+        [{"code": TOKYO_B, "url": "http://127.0.0.1:9/federation/tenant"}]
+    )
     table = run(QUERY, world.users["fed-pref13"]).data["prefecture"]["longTermAbsence"]
     answers = {a["code"]: a for a in table["municipalities"]}
     assert answers[TOKYO_B]["status"] == "FAILED"
@@ -253,12 +335,27 @@ def test_an_unreachable_remote_is_reported_missing(run, world, settings):
 
 
 def test_a_remote_that_releases_small_cells_is_not_trusted(world):
-    table = metrics.MetricTable.from_json({
-        "metric": "long_term_absence", "municipality_code": TOKYO_B, "school_year": SCHOOL_YEAR,
-        "dimensions": ["absence_category"], "k": 3, "unit": "%",
-        "cells": [{"key": {"absence_category": "long_term"}, "pupils": 4, "value": 2.0,
-                   "suppressed": False, "reason_code": None, "numerator": 4,
-                   "denominator": 200}]})
+    table = metrics.MetricTable.from_json(
+        {
+            "metric": "long_term_absence",
+            "municipality_code": TOKYO_B,
+            "school_year": SCHOOL_YEAR,
+            "dimensions": ["absence_category"],
+            "k": 3,
+            "unit": "%",
+            "cells": [
+                {
+                    "key": {"absence_category": "long_term"},
+                    "pupils": 4,
+                    "value": 2.0,
+                    "suppressed": False,
+                    "reason_code": None,
+                    "numerator": 4,
+                    "denominator": 200,
+                }
+            ],
+        }
+    )
     checked = fanout._distrust(table)
     assert checked.k == 10
     assert checked.cells[0].suppressed and checked.cells[0].pupils is None

@@ -10,12 +10,13 @@ from renkei.graphql import plain_lists
 
 pytestmark = pytest.mark.slow
 
-QUERY = ('{ prefecture(code: "13") { attendanceRate(schoolYear: YEAR, byMunicipality: true, '
-         "byGrade: true, byMonth: true) { complete k dimensions "
-         "labels { dimension code label labelEn __typename } "
-         "cells { key pupils numerator denominator value suppressed reason reasonCode } "
-         "municipalities { code name status reason remote } missing { code } } } }"
-         ).replace("YEAR", str(SCHOOL_YEAR))
+QUERY = (
+    '{ prefecture(code: "13") { attendanceRate(schoolYear: YEAR, byMunicipality: true, '
+    "byGrade: true, byMonth: true) { complete k dimensions "
+    "labels { dimension code label labelEn __typename } "
+    "cells { key pupils numerator denominator value suppressed reason reasonCode } "
+    "municipalities { code name status reason remote } missing { code } } } }"
+).replace("YEAR", str(SCHOOL_YEAR))
 
 
 def test_a_large_answer_is_the_same_with_and_without_plain_lists(run, world, monkeypatch):
@@ -26,7 +27,6 @@ def test_a_large_answer_is_the_same_with_and_without_plain_lists(run, world, mon
     from renkei.graphql.federation.schema import ResultCache
 
     ResultCache.forget()
-    monkeypatch.setattr(plain_lists.PlainListExecutionContext, "_plain_plan",
-                        lambda *args: None)
+    monkeypatch.setattr(plain_lists.PlainListExecutionContext, "_plain_plan", lambda *args: None)
     general = run(QUERY, world.users["fed-pref13"])
     assert general.data == fast.data

@@ -18,8 +18,10 @@ from renkei.tenants.context import in_tenant
 pytestmark = pytest.mark.slow
 
 NOISE = metrics.release.NOISE_BOUND  # of every released count (docs/disclosure.md)
-CELLS = ("dimensions labels { dimension code label labelEn } "
-         "cells { key pupils numerator denominator value suppressed reason reasonCode }")
+CELLS = (
+    "dimensions labels { dimension code label labelEn } "
+    "cells { key pupils numerator denominator value suppressed reason reasonCode }"
+)
 ANSWERS = "municipalities { code name status reason remote } missing { code status reason }"
 
 
@@ -29,15 +31,22 @@ def gql(template: str, **values) -> str:
 
 
 def long_term(pref="13", by="byMunicipality: true, byGrade: true"):
-    return gql('{ prefecture(code: "$pref") { name longTermAbsence(schoolYear: $year, $by) '
-               "{ k complete $cells $answers } } }", pref=pref, by=by, cells=CELLS,
-               answers=ANSWERS)
+    return gql(
+        '{ prefecture(code: "$pref") { name longTermAbsence(schoolYear: $year, $by) '
+        "{ k complete $cells $answers } } }",
+        pref=pref,
+        by=by,
+        cells=CELLS,
+        answers=ANSWERS,
+    )
 
 
 def keyed(result_table):
     """Each cell's key as {dimension: code}."""
-    return [({d: c for d, c in zip(result_table["dimensions"], cell["key"], strict=True)}, cell)
-            for cell in result_table["cells"]]
+    return [
+        ({d: c for d, c in zip(result_table["dimensions"], cell["key"], strict=True)}, cell)
+        for cell in result_table["cells"]
+    ]
 
 
 def cells_of(result_table):
@@ -53,6 +62,7 @@ def local(code, metric, breakdown):
 
 
 # -- answers --------------------------------------------------------------------------------
+
 
 def test_prefecture_long_term_absence_by_municipality_and_grade(run, world):
     # when a prefecture analyst of 東京都 asks
@@ -83,7 +93,10 @@ def test_prefecture_long_term_absence_by_municipality_and_grade(run, world):
             key = (("municipality", code), *cell.key.items())
             got = cells[key]
             assert (got["pupils"], got["suppressed"], got["reasonCode"]) == (
-                cell.pupils, cell.suppressed, cell.reason_code)
+                cell.pupils,
+                cell.suppressed,
+                cell.reason_code,
+            )
     # the prefecture cells come from the same joint release: a figure of the prefecture is
     # released when it covers k pupils and pins no withheld municipality cell, even where a
     # municipality's own cell is withheld
@@ -130,8 +143,10 @@ def test_municipality_entity_and_entities(run, world):
         ... on Municipality { code name prefectureCode
                               attendanceRate(schoolYear: 2025) { cells { value numerator } } }
         ... on Prefecture { code name municipalities { code name } } } }"""
-    reps = [{"__typename": "Municipality", "code": TOKYO_A},
-            {"__typename": "Prefecture", "code": "13"}]
+    reps = [
+        {"__typename": "Municipality", "code": TOKYO_A},
+        {"__typename": "Prefecture", "code": "13"},
+    ]
     result = run(query, analyst, variables={"reps": reps})
     assert result.errors is None, result.errors
     muni, pref = result.data["_entities"]
@@ -142,23 +157,34 @@ def test_municipality_entity_and_entities(run, world):
 
 
 def test_metric_catalogue(run, world):
-    result = run("{ metrics { name labelJa unit dimensions categories minCellSize } }",
-                 world.users["fed-pref13"])
+    result = run(
+        "{ metrics { name labelJa unit dimensions categories minCellSize } }",
+        world.users["fed-pref13"],
+    )
     names = [m["name"] for m in result.data["metrics"]]
     assert names == list(metrics.METRICS)
 
 
 # -- access -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("query", [
-    long_term("13"),
-    gql('{ municipality(code: "$code") { longTermAbsence(schoolYear: $year) { k } } }',
-        code=TOKYO_A),
-    gql('{ _entities(representations: [{__typename: "Municipality", code: "$code"}]) '
-        "{ ... on Municipality { longTermAbsence(schoolYear: $year) { k } } } }", code=TOKYO_A),
-    '{ _entities(representations: [{__typename: "Prefecture", code: "13"}]) '
-    "{ ... on Prefecture { longTermAbsence(schoolYear: 2025) { k } } } }",
-])
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        long_term("13"),
+        gql(
+            '{ municipality(code: "$code") { longTermAbsence(schoolYear: $year) { k } } }',
+            code=TOKYO_A,
+        ),
+        gql(
+            '{ _entities(representations: [{__typename: "Municipality", code: "$code"}]) '
+            "{ ... on Municipality { longTermAbsence(schoolYear: $year) { k } } } }",
+            code=TOKYO_A,
+        ),
+        '{ _entities(representations: [{__typename: "Prefecture", code: "13"}]) '
+        "{ ... on Prefecture { longTermAbsence(schoolYear: 2025) { k } } } }",
+    ],
+)
 def test_an_analyst_of_osaka_cannot_query_tokyo(run, world, query):
     result = run(query, world.users["fed-pref27"])
     assert result.errors
@@ -174,21 +200,32 @@ def _any_data(data):
     return data is not None
 
 
-@pytest.mark.parametrize(("username", "message"), [
-    ("fed-teacher", "都道府県の分析担当者のみ"),
-    ("fed-board", "都道府県の分析担当者のみ"),
-    ("fed-admin", "都道府県の分析担当者のみ"),
-    ("fed-nobody", "都道府県の分析担当者のみ"),
-    (None, "ログインしてください"),
-])
-@pytest.mark.parametrize("query", [
-    long_term("13"),
-    gql('{ municipality(code: "$code") { longTermAbsence(schoolYear: $year) { k } } }',
-        code=TOKYO_A),
-    gql('{ _entities(representations: [{__typename: "Municipality", code: "$code"}]) '
-        "{ ... on Municipality { name } } }", code=TOKYO_A),
-    "{ metrics { name } }",
-])
+@pytest.mark.parametrize(
+    ("username", "message"),
+    [
+        ("fed-teacher", "都道府県の分析担当者のみ"),
+        ("fed-board", "都道府県の分析担当者のみ"),
+        ("fed-admin", "都道府県の分析担当者のみ"),
+        ("fed-nobody", "都道府県の分析担当者のみ"),
+        (None, "ログインしてください"),
+    ],
+)
+@pytest.mark.parametrize(
+    "query",
+    [
+        long_term("13"),
+        gql(
+            '{ municipality(code: "$code") { longTermAbsence(schoolYear: $year) { k } } }',
+            code=TOKYO_A,
+        ),
+        gql(
+            '{ _entities(representations: [{__typename: "Municipality", code: "$code"}]) '
+            "{ ... on Municipality { name } } }",
+            code=TOKYO_A,
+        ),
+        "{ metrics { name } }",
+    ],
+)
 def test_only_prefecture_analysts_use_the_federation(run, world, username, message, query):
     user = world.users[username] if username else None
     result = run(query, user)
@@ -204,10 +241,10 @@ def test_osaka_analyst_sees_osaka(run, world):
 
 
 def test_too_many_metric_fields_in_one_request(run, world):
-    fields = " ".join(f"y{y}: longTermAbsence(schoolYear: {y}) {{ k }}"
-                      for y in range(2010, 2022))
-    result = run(gql('{ prefecture(code: "13") { $fields } }', fields=fields),
-                 world.users["fed-pref13"])
+    fields = " ".join(f"y{y}: longTermAbsence(schoolYear: {y}) {{ k }}" for y in range(2010, 2022))
+    result = run(
+        gql('{ prefecture(code: "13") { $fields } }', fields=fields), world.users["fed-pref13"]
+    )
     assert result.errors and "10 個まで" in result.errors[0].message
 
 
@@ -220,13 +257,16 @@ def test_same_question_twice_fans_out_once(run, world, monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(fanout, "ask", counting)
-    query = ('{ prefecture(code: "13") { a: longTermAbsence(schoolYear: 2025) { k } '
-             "b: longTermAbsence(schoolYear: 2025) { complete } } }")
+    query = (
+        '{ prefecture(code: "13") { a: longTermAbsence(schoolYear: 2025) { k } '
+        "b: longTermAbsence(schoolYear: 2025) { complete } } }"
+    )
     assert run(query, world.users["fed-pref13"]).errors is None
     assert len(calls) == 1
 
 
 # -- partial answers --------------------------------------------------------------------------
+
 
 def test_when_the_local_release_cannot_be_made_every_local_is_missing(run, world, monkeypatch):
     # The locals are one joint table: without one municipality's rows there is no release
@@ -242,7 +282,9 @@ def test_when_the_local_release_cannot_be_made_every_local_is_missing(run, world
     table = result.data["prefecture"]["longTermAbsence"]
     assert table["complete"] is False
     assert {m["code"] for m in table["missing"]} >= {TOKYO_A, TOKYO_B}
-    assert {m["reason"] for m in table["missing"]} == {"この自治体での集計中にエラーが発生しました。"}
+    assert {m["reason"] for m in table["missing"]} == {
+        "この自治体での集計中にエラーが発生しました。"
+    }
     assert "hunter2" not in str(result.data)
     assert table["cells"] == []  # no figure from half a prefecture
 
@@ -301,13 +343,21 @@ def test_local_work_has_a_statement_timeout(world, settings):
             seen.append(cursor.fetchone()[0])
         return metrics.MetricTable(metric, target.code, year, [], 10, [])
 
-    fanout.ask([target], "long_term_absence", SCHOOL_YEAR, (), prefecture_code="13",
-               timeout=1.5, runner=probe)
+    fanout.ask(
+        [target],
+        "long_term_absence",
+        SCHOOL_YEAR,
+        (),
+        prefecture_code="13",
+        timeout=1.5,
+        runner=probe,
+    )
     assert seen == ["1500ms"]
 
 
 def test_long_lived_workers_keep_their_connections_and_close_them_at_shutdown(
-        run, world, monkeypatch):
+    run, world, monkeypatch
+):
     # given Django keeps connections (CONN_MAX_AGE > 0), as in production
     monkeypatch.setattr(fanout, "_keeps_connections", lambda: True)
     try:
@@ -316,8 +366,9 @@ def test_long_lived_workers_keep_their_connections_and_close_them_at_shutdown(
         # then the answers are the same as with per-question threads
         assert first.errors is None and first.data == second.data
         workers = list(fanout._POOL.threads)
-        assert workers and all(t.is_alive() and t.name.startswith("federation_")
-                               for t in workers)  # they outlive the question
+        assert workers and all(
+            t.is_alive() and t.name.startswith("federation_") for t in workers
+        )  # they outlive the question
     finally:
         fanout.shutdown_pool()
     assert not [t for t in workers if t.is_alive()]
@@ -326,6 +377,7 @@ def test_long_lived_workers_keep_their_connections_and_close_them_at_shutdown(
 
 
 # -- differencing: prefecture against municipalities -------------------------------------------
+
 
 def test_prefecture_figures_reveal_no_withheld_municipality_cell(run, world):
     """Every released figure of every breakdown, prefecture and municipality level, as a
@@ -341,8 +393,13 @@ def test_prefecture_figures_reveal_no_withheld_municipality_cell(run, world):
         assert result.errors is None
         answers.append(keyed(result.data["prefecture"]["longTermAbsence"]))
         for muni in (TOKYO_A, TOKYO_B):
-            q = gql('{ municipality(code: "$code") { longTermAbsence(schoolYear: $year, '
-                    "byGrade: $by) { $cells } } }", code=muni, by=str(by_g).lower(), cells=CELLS)
+            q = gql(
+                '{ municipality(code: "$code") { longTermAbsence(schoolYear: $year, '
+                "byGrade: $by) { $cells } } }",
+                code=muni,
+                by=str(by_g).lower(),
+                cells=CELLS,
+            )
             table = run(q, analyst).data["municipality"]["longTermAbsence"]
             answers.append([({"municipality": muni, **key}, c) for key, c in keyed(table)])
     for cells in answers:
@@ -351,10 +408,19 @@ def test_prefecture_figures_reveal_no_withheld_municipality_cell(run, world):
                 grades.setdefault(key["municipality"], set()).add(key["grade"])
 
     def atoms(key, bins):
-        munis = (TOKYO_A, TOKYO_B) if key.get("municipality", TOTAL) == TOTAL else (key["municipality"],)
+        munis = (
+            (TOKYO_A, TOKYO_B)
+            if key.get("municipality", TOTAL) == TOTAL
+            else (key["municipality"],)
+        )
         g = key.get("grade", TOTAL)
-        return [(m, leaf, b) for m in munis for leaf in grades.get(m, ())
-                if g == TOTAL or leaf == g or leaf.startswith(g + "-") for b in bins]
+        return [
+            (m, leaf, b)
+            for m in munis
+            for leaf in grades.get(m, ())
+            if g == TOTAL or leaf == g or leaf.startswith(g + "-")
+            for b in bins
+        ]
 
     for cells in answers:
         for key, c in cells:
@@ -362,15 +428,18 @@ def test_prefecture_figures_reveal_no_withheld_municipality_cell(run, world):
                 continue  # the empty session tenants
             cat = key["absence_category"]
             what = tuple(sorted(key.items()))
-            battery.figure("pop", atoms(key, ALL_BINS if cat == TOTAL else LONG_TERM_BINS[cat]),
-                           c["pupils"], what)
+            battery.figure(
+                "pop",
+                atoms(key, ALL_BINS if cat == TOTAL else LONG_TERM_BINS[cat]),
+                c["pupils"],
+                what,
+            )
             battery.figure("pop", atoms(key, ALL_BINS), c["denominator"], what)
     assert len(battery.withheld["pop"]) > 20
     assert battery.leaks() == []
 
 
-def test_the_same_question_is_answered_from_memory_until_the_data_changes(run, world,
-                                                                         monkeypatch):
+def test_the_same_question_is_answered_from_memory_until_the_data_changes(run, world, monkeypatch):
     from renkei.graphql.federation.schema import ResultCache
     from renkei.tenants.models import Municipality
 

@@ -39,7 +39,8 @@ def test_sdl_snapshot_is_up_to_date():
     assert SNAPSHOT.read_text(encoding="utf-8") == sdl, (
         "The federation schema changed. If that is intended, run "
         "UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/graphql/federation -k snapshot "
-        "and commit renkei/graphql/federation/schema.graphql.")
+        "and commit renkei/graphql/federation/schema.graphql."
+    )
 
 
 def test_service_sdl_is_a_federation_2_subgraph_with_both_entities():
@@ -74,7 +75,7 @@ ALLOWED_OBJECT_TYPES = {
     "MetricResult": "a released table: cells of >= k pupils or withheld cells",
     "MetricCell": "one released (or withheld) aggregate cell",
     "CodeLabel": "the label of a code of a fixed hierarchy (school year, grade, category) "
-                 "or of a municipality",
+    "or of a municipality",
     "MunicipalityAnswer": "whether a municipality answered",
     "MetricDefinition": "the registry entry of a metric",
     "_Service": "federation: the SDL",
@@ -83,7 +84,9 @@ PUPIL_WORDS = re.compile(
     r"student|pupil(?!s$)|child|person|people|pseudonym|identity|birth|sex|gender|address|"
     r"familyname|givenname|kana|upn|principal|email|phone|attendancenumber|shusseki|"
     r"sourcedid|studentid|userid|enrollment|homeroom|class(?!ification)|survey|reason_text|"
-    r"note|symptom|score$|rating|evaluation|day$|date$|visitedat", re.IGNORECASE)
+    r"note|symptom|score$|rating|evaluation|day$|date$|visitedat",
+    re.IGNORECASE,
+)
 
 
 def _named(t):
@@ -94,8 +97,11 @@ def _named(t):
 
 def test_no_type_in_the_schema_can_hold_a_single_pupil():
     gql = federation.schema._schema
-    own = {name: t for name, t in gql.type_map.items()
-           if not name.startswith("__") and not name.startswith(("link__", "federation__"))}
+    own = {
+        name: t
+        for name, t in gql.type_map.items()
+        if not name.startswith("__") and not name.startswith(("link__", "federation__"))
+    }
     objects = {n for n, t in own.items() if isinstance(t, GraphQLObjectType)}
     assert objects == set(ALLOWED_OBJECT_TYPES), objects ^ set(ALLOWED_OBJECT_TYPES)
     # No input types, no interfaces: nothing can be written, nothing is polymorphic.
@@ -124,6 +130,7 @@ def test_no_type_in_the_schema_can_hold_a_single_pupil():
 
 # -- limits and masking ----------------------------------------------------------------------
 
+
 def test_introspection_only_with_debug(settings):
     settings.DEBUG = False
     result = federation.schema.execute_sync("{ __schema { types { name } } }")
@@ -138,7 +145,8 @@ def test_introspection_only_with_debug(settings):
 def test_deep_queries_are_refused(settings):
     settings.GRAPHQL_MAX_DEPTH = 2
     result = federation.schema.execute_sync(
-        '{ prefecture(code: "13") { longTermAbsence(schoolYear: 2025) { labels { code } } } }')
+        '{ prefecture(code: "13") { longTermAbsence(schoolYear: 2025) { labels { code } } } }'
+    )
     assert result.errors and "exceeds maximum operation depth" in result.errors[0].message
 
 
@@ -171,6 +179,7 @@ def test_unexpected_errors_are_masked_and_ours_are_not(run, world, monkeypatch):
 @pytest.mark.parametrize("year", [1999, 2101])
 def test_school_year_out_of_range_is_a_clear_error(run, world, year):
     query = '{ municipality(code: "CODE") { longTermAbsence(schoolYear: YEAR) { k } } }'
-    result = run(query.replace("CODE", world.codes[0]).replace("YEAR", str(year)),
-                 world.users["fed-pref13"])
+    result = run(
+        query.replace("CODE", world.codes[0]).replace("YEAR", str(year)), world.users["fed-pref13"]
+    )
     assert f"年度 {year} は範囲外です" in result.errors[0].message

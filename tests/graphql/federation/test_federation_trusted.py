@@ -18,12 +18,15 @@ from renkei.tenants.models import Release
 
 pytestmark = pytest.mark.slow
 
-QUERY = ('{ prefecture(code: "13") { longTermAbsence(schoolYear: YEAR, byMunicipality: true, '
-         "byGrade: true) { complete dimensions cells { key pupils value suppressed reasonCode } "
-         "municipalities { code status reason remote } } } }").replace("YEAR", str(SCHOOL_YEAR))
+QUERY = (
+    '{ prefecture(code: "13") { longTermAbsence(schoolYear: YEAR, byMunicipality: true, '
+    "byGrade: true) { complete dimensions cells { key pupils value suppressed reasonCode } "
+    "municipalities { code status reason remote } } } }"
+).replace("YEAR", str(SCHOOL_YEAR))
 MUNICIPALITY_QUERY = (
     '{ municipality(code: "CODE") { attendanceRate(schoolYear: YEAR, byGrade: true) '
-    "{ cells { key pupils value suppressed } } } }").replace("YEAR", str(SCHOOL_YEAR))
+    "{ cells { key pupils value suppressed } } } }"
+).replace("YEAR", str(SCHOOL_YEAR))
 
 
 def fresh_releases():
@@ -47,8 +50,9 @@ def fresh_releases():
 def trusted(fed_server, settings):
     """連携テスト区B runs its own deployment, which names 東京都's aggregator as trusted."""
     settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
-    settings.RENKEI_FEDERATION_REMOTES = json.dumps([
-        {"code": TOKYO_B, "url": f"{fed_server}/federation/tenant", "trusted": True}])
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps(
+        [{"code": TOKYO_B, "url": f"{fed_server}/federation/tenant", "trusted": True}]
+    )
     settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL = 0  # asked with every question
     exact._SEEN.clear()
     yield fed_server
@@ -62,7 +66,8 @@ def answers(result):
 
 
 def test_a_trusted_remote_is_protected_with_the_prefecture_as_if_it_were_local(
-        run, world, trusted, caplog):
+    run, world, trusted, caplog
+):
     # given the prefecture's answer with every municipality local
     fresh_releases()
     local, _ = answers(run(QUERY, world.users["fed-pref13"]))
@@ -94,8 +99,9 @@ def test_the_municipality_field_of_a_trusted_remote_serves_the_joint_release(run
     assert with_remote.data == all_local.data
 
 
-def test_a_trusted_remote_that_goes_away_is_served_at_its_last_version(run, world, trusted,
-                                                                        monkeypatch):
+def test_a_trusted_remote_that_goes_away_is_served_at_its_last_version(
+    run, world, trusted, monkeypatch
+):
     fresh_releases()
     before, _ = answers(run(QUERY, world.users["fed-pref13"]))
 
@@ -108,13 +114,16 @@ def test_a_trusted_remote_that_goes_away_is_served_at_its_last_version(run, worl
     assert after["cells"] == before["cells"]
 
 
-def test_a_trusted_remote_is_not_asked_its_version_again_within_the_ttl(run, world, trusted,
-                                                                        settings, monkeypatch):
+def test_a_trusted_remote_is_not_asked_its_version_again_within_the_ttl(
+    run, world, trusted, settings, monkeypatch
+):
     settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL = 60
     answers(run(QUERY, world.users["fed-pref13"]))
     asked = []
     original = exact.requests.post
-    monkeypatch.setattr(exact.requests, "post", lambda *a, **k: asked.append(a) or original(*a, **k))
+    monkeypatch.setattr(
+        exact.requests, "post", lambda *a, **k: asked.append(a) or original(*a, **k)
+    )
     _, by_code = answers(run(QUERY, world.users["fed-pref13"]))
     assert by_code[TOKYO_B]["status"] == "OK" and asked == []
     settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL = 0
@@ -122,10 +131,10 @@ def test_a_trusted_remote_is_not_asked_its_version_again_within_the_ttl(run, wor
     assert asked  # once it is older than the TTL, the version is asked again
 
 
-def test_a_trusted_remote_never_heard_from_is_missing_and_the_rest_answers(run, world,
-                                                                           settings):
-    settings.RENKEI_FEDERATION_REMOTES = json.dumps([
-        {"code": TOKYO_B, "url": "http://127.0.0.1:9/federation/tenant", "trusted": True}])
+def test_a_trusted_remote_never_heard_from_is_missing_and_the_rest_answers(run, world, settings):
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps(
+        [{"code": TOKYO_B, "url": "http://127.0.0.1:9/federation/tenant", "trusted": True}]
+    )
     exact._SEEN.clear()
     fresh_releases()
     table, by_code = answers(run(QUERY, world.users["fed-pref13"]))
@@ -137,19 +146,21 @@ def test_a_trusted_remote_never_heard_from_is_missing_and_the_rest_answers(run, 
 
 # -- the remote side ---------------------------------------------------------------------------
 
+
 def exact_post(base, body, token="good"):
     if token == "good":
         token = service_tokens.issue_service_token(
-            body["municipality"], prefecture_code="13", digest=service_tokens.request_digest(body))
+            body["municipality"], prefecture_code="13", digest=service_tokens.request_digest(body)
+        )
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    return requests.post(f"{base}/federation/tenant", data=json.dumps(body), headers=headers,
-                         timeout=10)
+    return requests.post(
+        f"{base}/federation/tenant", data=json.dumps(body), headers=headers, timeout=10
+    )
 
 
-def test_exact_counts_go_only_to_a_prefecture_this_deployment_trusts(fed_server, world,
-                                                                     settings):
+def test_exact_counts_go_only_to_a_prefecture_this_deployment_trusts(fed_server, world, settings):
     body = {"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, SCHOOL_YEAR]}
     settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset()
     response = exact_post(fed_server, body)
@@ -163,19 +174,40 @@ def test_exact_counts_go_only_to_a_prefecture_this_deployment_trusts(fed_server,
     assert rows and all(row[0] == TOKYO_B and isinstance(row[-1], int) for row in rows)
 
 
-@pytest.mark.parametrize(("body", "token", "status", "says"), [
-    ({"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, SCHOOL_YEAR]},
-     None, 401, "サービス間トークン"),
-    ({"municipality": TOKYO_B, "exact": "pupils", "params": []}, "good", 400, "集計の種類「pupils」"),
-    ({"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, "2025"]}, "good",
-     400, "[文字列, 整数]"),
-    ({"municipality": TOKYO_B, "exact": "nurse", "params": [TOKYO_B, SCHOOL_YEAR, [1]]},
-     "good", 400, "文字列のリスト"),
-    ({"municipality": TOKYO_B, "exact": 3}, "good", 400, "municipality, exact"),
-    ({"municipality": "131032", "exact": "version"}, "good", 404, "登録されていません"),
-])
-def test_bad_exact_requests_get_a_clear_error(fed_server, world, settings, body, token, status,
-                                              says):
+@pytest.mark.parametrize(
+    ("body", "token", "status", "says"),
+    [
+        (
+            {"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, SCHOOL_YEAR]},
+            None,
+            401,
+            "サービス間トークン",
+        ),
+        (
+            {"municipality": TOKYO_B, "exact": "pupils", "params": []},
+            "good",
+            400,
+            "集計の種類「pupils」",
+        ),
+        (
+            {"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, "2025"]},
+            "good",
+            400,
+            "[文字列, 整数]",
+        ),
+        (
+            {"municipality": TOKYO_B, "exact": "nurse", "params": [TOKYO_B, SCHOOL_YEAR, [1]]},
+            "good",
+            400,
+            "文字列のリスト",
+        ),
+        ({"municipality": TOKYO_B, "exact": 3}, "good", 400, "municipality, exact"),
+        ({"municipality": "131032", "exact": "version"}, "good", 404, "登録されていません"),
+    ],
+)
+def test_bad_exact_requests_get_a_clear_error(
+    fed_server, world, settings, body, token, status, says
+):
     settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
     if token == "good" and not isinstance(body.get("exact"), str):
         token = None  # refused before the token is read
@@ -187,8 +219,9 @@ def test_bad_exact_requests_get_a_clear_error(fed_server, world, settings, body,
 def test_a_token_for_another_question_cannot_fetch_exact_counts(fed_server, world, settings):
     settings.RENKEI_FEDERATION_TRUSTED_AGGREGATORS = frozenset({"13"})
     asked = {"municipality": TOKYO_B, "exact": "version"}
-    token = service_tokens.issue_service_token(TOKYO_B, prefecture_code="13",
-                                               digest=service_tokens.request_digest(asked))
+    token = service_tokens.issue_service_token(
+        TOKYO_B, prefecture_code="13", digest=service_tokens.request_digest(asked)
+    )
     other = {"municipality": TOKYO_B, "exact": "population", "params": [TOKYO_B, SCHOOL_YEAR]}
     response = exact_post(fed_server, other, token)
     assert response.status_code == 401

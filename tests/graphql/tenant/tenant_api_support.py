@@ -35,8 +35,17 @@ class Response:
         return json.dumps(self.body, ensure_ascii=False)
 
 
-def post(client, query: str, variables: dict | None = None, *, code: str = "131130",
-         token: str | None = None, host: bool = False, raw=None, **extra) -> Response:
+def post(
+    client,
+    query: str,
+    variables: dict | None = None,
+    *,
+    code: str = "131130",
+    token: str | None = None,
+    host: bool = False,
+    raw=None,
+    **extra,
+) -> Response:
     """POST a GraphQL request to a tenant, by path (/m/<code>/graphql) or by host."""
     if token is not None:
         extra["HTTP_AUTHORIZATION"] = f"Bearer {token}"
@@ -69,5 +78,8 @@ def access_log_rows(municipality, **filters):
     from renkei.edudata.models import AccessLog
 
     with in_tenant(municipality):
-        return list(AccessLog.objects.filter(**filters).values(
-            "student_pseudonym", "username", "what", "via", "sensitive"))
+        return list(
+            AccessLog.objects.filter(**filters).values(
+                "student_pseudonym", "username", "what", "via", "sensitive"
+            )
+        )

@@ -39,8 +39,9 @@ def board(client, make_user, shibuya):
 @pytest.fixture
 def widget_token(make_user, shibuya):
     admin = make_user("admin-s", "tenant_admin", municipality=shibuya)
-    return tokens.issue_token(admin, shibuya, name="グラフ", widget=True,
-                              metrics=["attendance_rate"]).secret
+    return tokens.issue_token(
+        admin, shibuya, name="グラフ", widget=True, metrics=["attendance_rate"]
+    ).secret
 
 
 def nested(depth: int) -> str:
@@ -65,22 +66,40 @@ BODIES = [
     ("query a number", json.dumps({"query": 1}).encode(), 400, "BAD_REQUEST"),
     ("query a list", json.dumps({"query": [ME]}).encode(), 400, "BAD_REQUEST"),
     ("query an object", json.dumps({"query": {"q": ME}}).encode(), 400, "BAD_REQUEST"),
-    ("variables a list", json.dumps({"query": ME, "variables": [1]}).encode(), 400,
-     "BAD_REQUEST"),
-    ("variables a number", json.dumps({"query": ME, "variables": 3}).encode(), 400,
-     "BAD_REQUEST"),
-    ("operationName a number", json.dumps({"query": ME, "operationName": 3}).encode(), 400,
-     "BAD_REQUEST"),
+    ("variables a list", json.dumps({"query": ME, "variables": [1]}).encode(), 400, "BAD_REQUEST"),
+    ("variables a number", json.dumps({"query": ME, "variables": 3}).encode(), 400, "BAD_REQUEST"),
+    (
+        "operationName a number",
+        json.dumps({"query": ME, "operationName": 3}).encode(),
+        400,
+        "BAD_REQUEST",
+    ),
     ("a batch", json.dumps([{"query": ME}]).encode(), 400, "BATCHING_NOT_SUPPORTED"),
-    ("3,000 chained fragments", json.dumps({"query": fragment_chain(3000)}).encode(), 400,
-     "QUERY_TOO_LARGE"),
-    ("20 chained fragments", json.dumps({"query": fragment_chain(20)}).encode(), 400,
-     "QUERY_TOO_DEEP"),
+    (
+        "3,000 chained fragments",
+        json.dumps({"query": fragment_chain(3000)}).encode(),
+        400,
+        "QUERY_TOO_LARGE",
+    ),
+    (
+        "20 chained fragments",
+        json.dumps({"query": fragment_chain(20)}).encode(),
+        400,
+        "QUERY_TOO_DEEP",
+    ),
     ("syntax error", json.dumps({"query": "{ me { "}).encode(), 400, "GRAPHQL_PARSE_FAILED"),
-    ("NUL in a variable", json.dumps({"query": ME, "variables": {"x": "a\x00b"}}).encode(),
-     400, "CONTROL_CHARACTER"),
-    ("NUL escaped in the query", b'{"query": "{ school(code: \\"\\\\u0000\\") { name } }"}',
-     400, "CONTROL_CHARACTER"),
+    (
+        "NUL in a variable",
+        json.dumps({"query": ME, "variables": {"x": "a\x00b"}}).encode(),
+        400,
+        "CONTROL_CHARACTER",
+    ),
+    (
+        "NUL escaped in the query",
+        b'{"query": "{ school(code: \\"\\\\u0000\\") { name } }"}',
+        400,
+        "CONTROL_CHARACTER",
+    ),
 ]
 
 
@@ -91,8 +110,7 @@ def test_bad_bodies_from_a_signed_in_board_analyst(board, case, body, status, co
 
 
 @pytest.mark.parametrize(("case", "body", "status", "code"), BODIES, ids=[b[0] for b in BODIES])
-def test_bad_bodies_from_a_one_metric_widget_token(client, widget_token, case, body, status,
-                                                    code):
+def test_bad_bodies_from_a_one_metric_widget_token(client, widget_token, case, body, status, code):
     got, answer = raw_post(client, body, HTTP_AUTHORIZATION=f"Bearer {widget_token}")
     assert (got, only_error(answer)["extensions"]["code"]) == (status, code)
 
@@ -123,11 +141,14 @@ def test_the_message_follows_accept_language(board):
 
 # -- arguments out of range --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("as_of", ["0001-01-01", "0001-01-14", "9999-12-31", "1999-03-31"])
-@pytest.mark.parametrize(("board_field", "key"), [("classBoard(homeroomId", "hA"),
-                                                  ("studentBoard(studentId", "a1")])
-def test_board_dates_outside_the_school_calendar(client, gql, people, world, as_of, board_field,
-                                                 key):
+@pytest.mark.parametrize(
+    ("board_field", "key"), [("classBoard(homeroomId", "hA"), ("studentBoard(studentId", "a1")]
+)
+def test_board_dates_outside_the_school_calendar(
+    client, gql, people, world, as_of, board_field, key
+):
     client.force_login(people["teacher_a"])
     query = f"query($id: ID!, $d: Date) {{ {board_field}: $id, asOf: $d) {{ asOf }} }}"
     answer = gql(client, query, {"id": str(world[key].pk), "d": as_of})
@@ -137,23 +158,32 @@ def test_board_dates_outside_the_school_calendar(client, gql, people, world, as_
 
 def test_a_board_date_inside_the_calendar_still_works(client, gql, people, world):
     client.force_login(people["teacher_a"])
-    answer = gql(client, "query($h: ID!, $d: Date) { classBoard(homeroomId: $h, asOf: $d) "
-                 "{ asOf } }", {"h": str(world["hA"].pk), "d": AS_OF.isoformat()})
+    answer = gql(
+        client,
+        "query($h: ID!, $d: Date) { classBoard(homeroomId: $h, asOf: $d) { asOf } }",
+        {"h": str(world["hA"].pk), "d": AS_OF.isoformat()},
+    )
     assert answer.errors == [] and answer.data["classBoard"]["asOf"] == AS_OF.isoformat()
 
 
 @pytest.mark.parametrize("year", [-1, 1999, 2101, 2147483647])
 def test_metric_years_outside_the_calendar(board, gql, year):
-    answer = gql(board, "query($y: Int!) { metric(name: \"attendance_rate\", schoolYear: $y) "
-                 "{ schoolYear } }", {"y": year})
+    answer = gql(
+        board,
+        'query($y: Int!) { metric(name: "attendance_rate", schoolYear: $y) { schoolYear } }',
+        {"y": year},
+    )
     assert (answer.status, answer.codes) == (400, ["BAD_USER_INPUT"]), answer.text
     assert "範囲外" in answer.errors[0]["message"]
 
 
-@pytest.mark.parametrize("query", [
-    '{ school(code: "B11321130\\u00000012") { name } }',
-    '{ metric(name: "attendance_rate", schoolYear: 2025, schoolCode: "\\u0000") { schoolYear } }',
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ school(code: "B11321130\\u00000012") { name } }',
+        '{ metric(name: "attendance_rate", schoolYear: 2025, schoolCode: "\\u0000") { schoolYear } }',
+    ],
+)
 def test_nul_in_an_argument_never_reaches_postgresql(board, gql, query):
     answer = gql(board, query)
     assert (answer.status, answer.codes) == (400, ["CONTROL_CHARACTER"]), answer.text
@@ -174,6 +204,7 @@ def test_no_schema_suggestions_with_introspection_off(board, gql, settings):
 
 # -- logs ---------------------------------------------------------------------------------------
 
+
 def test_a_refusal_is_one_info_line_without_the_query(board, caplog):
     caplog.set_level(logging.INFO)
     secret_looking = "髙橋一郎" * 1000
@@ -185,7 +216,8 @@ def test_a_refusal_is_one_info_line_without_the_query(board, caplog):
 
 
 def test_an_unexpected_error_is_logged_with_the_request_id_the_answer_shows(
-        board, gql, monkeypatch, caplog, settings):
+    board, gql, monkeypatch, caplog, settings
+):
     settings.DEBUG = False
 
     def broken(ctx):
@@ -204,14 +236,22 @@ def test_an_unexpected_error_is_logged_with_the_request_id_the_answer_shows(
     assert logged[0].exc_info and logged[0].exc_info[0] is RuntimeError
 
 
-@pytest.mark.parametrize(("url", "host", "said"), [
-    ("/m/999990/graphql", "localhost", "都道府県コード「99」はありません"),
-    ("/m/131131/graphql", "localhost", "検査数字が違います"),
-    ("/graphql", "999990.localhost", "「999990.localhost」に対応する自治体は登録されていません"),
-])
+@pytest.mark.parametrize(
+    ("url", "host", "said"),
+    [
+        ("/m/999990/graphql", "localhost", "都道府県コード「99」はありません"),
+        ("/m/131131/graphql", "localhost", "検査数字が違います"),
+        (
+            "/graphql",
+            "999990.localhost",
+            "「999990.localhost」に対応する自治体は登録されていません",
+        ),
+    ],
+)
 def test_an_unknown_tenant_is_a_graphql_404(client, url, host, said):
-    response = client.post(url, data=json.dumps({"query": ME}), content_type="application/json",
-                           HTTP_HOST=host)
+    response = client.post(
+        url, data=json.dumps({"query": ME}), content_type="application/json", HTTP_HOST=host
+    )
     assert response.status_code == 404
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "NOT_FOUND" and said in error["message"]

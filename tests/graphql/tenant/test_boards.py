@@ -55,32 +55,63 @@ def test_student_board_for_the_pupils_teacher(client, gql, people, world, shibuy
     assert board["homeroom"] == {"name": "3年1組", "schoolYear": 2025}
     assert board["attendanceNumber"] == 1
     assert [d["status"] for d in board["attendance"]] == [
-        "PRESENT", "ABSENT_ILLNESS", "ABSENT_ILLNESS", "ABSENT_ILLNESS"]
+        "PRESENT",
+        "ABSENT_ILLNESS",
+        "ABSENT_ILLNESS",
+        "ABSENT_ILLNESS",
+    ]
     assert board["attendance"][1]["statusLabel"] == "欠席（病気）"
     assert board["health"] == [{"date": "2025-06-03", "condition": "POOR"}]
     assert board["nurseVisits"][0]["reasonCategory"] == "ILLNESS"
-    assert board["assessments"] == [{"name": "単元テスト1", "subject": "国語", "score": 80.0,
-                                     "maxScore": 100.0, "kind": "UNIT"}]
+    assert board["assessments"] == [
+        {"name": "単元テスト1", "subject": "国語", "score": 80.0, "maxScore": 100.0, "kind": "UNIT"}
+    ]
     assert board["evaluations"][0]["viewpoints"] == [{"name": "知識・技能", "grade": "A"}]
     assert board["m365Usage"] == [{"date": "2025-06-02", "app": "Teams", "active": True}]
-    assert board["absenceSummary"] == {"thisMonth": 3, "thisSchoolYear": 3, "consecutive": 3,
-                                       "consecutiveFrom": "2025-06-03",
-                                       "consecutiveTo": "2025-06-05"}
-    assert board["alerts"] == [{
-        "rule": "CONSECUTIVE_ABSENCE", "days": 3, "threshold": 3, "firstDate": "2025-06-03",
-        "lastDate": "2025-06-05", "message": "3 日連続で欠席しています（6/3〜6/5）"}]
+    assert board["absenceSummary"] == {
+        "thisMonth": 3,
+        "thisSchoolYear": 3,
+        "consecutive": 3,
+        "consecutiveFrom": "2025-06-03",
+        "consecutiveTo": "2025-06-05",
+    }
+    assert board["alerts"] == [
+        {
+            "rule": "CONSECUTIVE_ABSENCE",
+            "days": 3,
+            "threshold": 3,
+            "firstDate": "2025-06-03",
+            "lastDate": "2025-06-05",
+            "message": "3 日連続で欠席しています（6/3〜6/5）",
+        }
+    ]
     assert board["alertsExcludedReason"] is None
     rows = access_log_rows(shibuya)
-    assert rows == [{"student_pseudonym": world["a1"].pseudonym, "username": "teacher-a",
-                     "what": "student_board", "via": "graphql", "sensitive": False}]
+    assert rows == [
+        {
+            "student_pseudonym": world["a1"].pseudonym,
+            "username": "teacher-a",
+            "what": "student_board",
+            "via": "graphql",
+            "sensitive": False,
+        }
+    ]
 
 
 def test_sensitive_fields_refuse_the_board_without_step_up(client, gql, people, world, shibuya):
     client.force_login(people["teacher_a"])
-    for selection in ("attendance { reason }", "health { symptoms }", "nurseVisits { note }",
-                      "surveys { survey answers }", "surveys { answeredOn }"):
-        r = gql(client, f"query($id: ID!) {{ studentBoard(studentId: $id) {{ {selection} }} }}",
-                {"id": world["a1"].pk})
+    for selection in (
+        "attendance { reason }",
+        "health { symptoms }",
+        "nurseVisits { note }",
+        "surveys { survey answers }",
+        "surveys { answeredOn }",
+    ):
+        r = gql(
+            client,
+            f"query($id: ID!) {{ studentBoard(studentId: $id) {{ {selection} }} }}",
+            {"id": world["a1"].pk},
+        )
         assert r.data == {"studentBoard": None}, selection
         assert r.codes == ["STEP_UP_REQUIRED"], r.text
         assert "二要素認証" in r.errors[0]["message"]
@@ -98,9 +129,13 @@ def test_sensitive_fields_hidden_in_a_fragment_are_refused_too(client, gql, peop
 
 def test_sensitive_fields_after_step_up(client, gql, people, world, shibuya):
     step_up(client, people["teacher_a"])
-    r = gql(client, """query($id: ID!) { me { stepUp } studentBoard(studentId: $id, asOf: "2025-06-05") {
+    r = gql(
+        client,
+        """query($id: ID!) { me { stepUp } studentBoard(studentId: $id, asOf: "2025-06-05") {
         attendance(since: "2025-06-03") { reason } health { symptoms } nurseVisits { note }
-        surveys { survey answers } } }""", {"id": world["a1"].pk})
+        surveys { survey answers } } }""",
+        {"id": world["a1"].pk},
+    )
     assert not r.errors, r.text
     board = r.data["studentBoard"]
     assert r.data["me"]["stepUp"] is True
@@ -111,8 +146,7 @@ def test_sensitive_fields_after_step_up(client, gql, people, world, shibuya):
     assert [row["sensitive"] for row in access_log_rows(shibuya)] == [True]
 
 
-def test_class_board_lists_own_class_with_transparent_alerts(client, gql, people, world,
-                                                             shibuya):
+def test_class_board_lists_own_class_with_transparent_alerts(client, gql, people, world, shibuya):
     client.force_login(people["teacher_a"])
     r = gql(client, CLASS_BOARD, {"id": world["hA"].pk, "asOf": str(AS_OF)})
     assert r.status == 200 and not r.errors, r.text
@@ -123,8 +157,13 @@ def test_class_board_lists_own_class_with_transparent_alerts(client, gql, people
     pupils = {p["pupil"]["name"]: p for p in board["pupils"]}
     assert list(pupils) == ["髙橋 一郎", "山﨑 花子", "佐藤 三郎"]  # by 出席番号
     a1, a2, a3 = pupils.values()
-    assert a1["alerts"] == [{"rule": "CONSECUTIVE_ABSENCE", "days": 3,
-                             "message": "3 日連続で欠席しています（6/3〜6/5）"}]
+    assert a1["alerts"] == [
+        {
+            "rule": "CONSECUTIVE_ABSENCE",
+            "days": 3,
+            "message": "3 日連続で欠席しています（6/3〜6/5）",
+        }
+    ]
     # Opted out: records stay visible to the school, but no alert at all.
     assert a2["pupil"]["optedOut"] is True
     assert a2["alerts"] == [] and "分析除外" in a2["alertsExcludedReason"]
@@ -133,12 +172,18 @@ def test_class_board_lists_own_class_with_transparent_alerts(client, gql, people
     assert a3["alerts"] == []
     assert a3["absenceSummary"] == {"thisMonth": 2, "thisSchoolYear": 2, "consecutive": 1}
     assert [m["status"] for m in a3["recentAttendance"]] == [
-        "PRESENT", "ABSENT_OTHER", "MOURNING", "ABSENT_OTHER"]
+        "PRESENT",
+        "ABSENT_OTHER",
+        "MOURNING",
+        "ABSENT_OTHER",
+    ]
     rows = access_log_rows(shibuya)
     assert sorted(r["student_pseudonym"] for r in rows) == sorted(
-        world[k].pseudonym for k in ("a1", "a2", "a3"))
+        world[k].pseudonym for k in ("a1", "a2", "a3")
+    )
     assert {(r["what"], r["via"], r["sensitive"]) for r in rows} == {
-        ("class_board", "graphql", False)}
+        ("class_board", "graphql", False)
+    }
 
 
 def test_thresholds_are_the_municipalitys(client, gql, people, world, shibuya):
@@ -151,7 +196,8 @@ def test_thresholds_are_the_municipalitys(client, gql, people, world, shibuya):
     pupils = {p["pupil"]["name"]: p for p in r.data["classBoard"]["pupils"]}
     assert [a["message"] for a in pupils["髙橋 一郎"]["alerts"]] == [
         "今月（6 月）の欠席が 3 日になりました（6/1〜6/5）",
-        "今年度（2025 年度）の欠席が 3 日になりました（4/1〜6/5）"]
+        "今年度（2025 年度）の欠席が 3 日になりました（4/1〜6/5）",
+    ]
     assert [a["rule"] for a in pupils["佐藤 三郎"]["alerts"]] == ["MONTHLY_ABSENCE"]
     assert pupils["山﨑 花子"]["alerts"] == []
     assert [rule["threshold"] for rule in r.data["classBoard"]["rules"]] == [4, 2, 3]
@@ -171,10 +217,14 @@ def test_schools_are_scoped_by_role(client, gql, people, world):
 
 def test_me_and_municipality(client, gql, people):
     client.force_login(people["teacher_a"])
-    r = gql(client, "{ me { username auth stepUp grants { role roleLabel schoolCodes } } "
-                    "municipality { code name prefectureName alertRules { rule threshold } } }")
+    r = gql(
+        client,
+        "{ me { username auth stepUp grants { role roleLabel schoolCodes } } "
+        "municipality { code name prefectureName alertRules { rule threshold } } }",
+    )
     assert not r.errors, r.text
-    assert r.data["me"]["grants"] == [{"role": "TEACHER", "roleLabel": "教員",
-                                       "schoolCodes": ["B113211300012"]}]
+    assert r.data["me"]["grants"] == [
+        {"role": "TEACHER", "roleLabel": "教員", "schoolCodes": ["B113211300012"]}
+    ]
     assert r.data["me"]["auth"] == "session"
     assert r.data["municipality"]["code"] == "131130"

@@ -18,15 +18,28 @@ QUERY = "{ metrics { name } }"
 @pytest.fixture
 def widget(make_user, shibuya):
     admin = make_user("cors-admin", "tenant_admin", municipality=shibuya)
-    return tokens.issue_token(admin, shibuya, name="portal", role="board_analyst", widget=True,
-                              metrics=["attendance_rate"], allowed_origins=[ALLOWED + "/"])
+    return tokens.issue_token(
+        admin,
+        shibuya,
+        name="portal",
+        role="board_analyst",
+        widget=True,
+        metrics=["attendance_rate"],
+        allowed_origins=[ALLOWED + "/"],
+    )
 
 
 def test_origins_are_normalised_and_checked_when_issued(make_user, shibuya):
     admin = make_user("cors-admin2", "tenant_admin", municipality=shibuya)
-    issued = tokens.issue_token(admin, shibuya, name="x", role="board_analyst", widget=True,
-                                metrics=["attendance_rate"],
-                                allowed_origins=["HTTPS://Portal.Example.JP/", "http://[::1]:81"])
+    issued = tokens.issue_token(
+        admin,
+        shibuya,
+        name="x",
+        role="board_analyst",
+        widget=True,
+        metrics=["attendance_rate"],
+        allowed_origins=["HTTPS://Portal.Example.JP/", "http://[::1]:81"],
+    )
     assert issued.token.allowed_origins == ["http://[::1]:81", "https://portal.example.jp"]
     # an internationalised name is kept as browsers send it in Origin (punycode)
     assert tokens.normalize_origin("https://例え.jp") == "https://xn--r8jz45g.jp"
@@ -34,34 +47,52 @@ def test_origins_are_normalised_and_checked_when_issued(make_user, shibuya):
         tokens.normalize_origin("https://" + ".".join(["a" * 50] * 4) + ".jp")
     with pytest.raises(tokens.TokenError, match="ドメイン名として正しくありません"):
         tokens.normalize_origin("https://" + "a" * 250 + ".jp")
-    for bad in ("https://example.jp/path", "ftp://example.jp", "https://*.example.jp",
-                "example.jp", "https://example.jp?x=1"):
+    for bad in (
+        "https://example.jp/path",
+        "ftp://example.jp",
+        "https://*.example.jp",
+        "example.jp",
+        "https://example.jp?x=1",
+    ):
         with pytest.raises(tokens.TokenError, match="オリジン"):
-            tokens.issue_token(admin, shibuya, name="y", role="board_analyst", widget=True,
-                               metrics=["attendance_rate"], allowed_origins=[bad])
+            tokens.issue_token(
+                admin,
+                shibuya,
+                name="y",
+                role="board_analyst",
+                widget=True,
+                metrics=["attendance_rate"],
+                allowed_origins=[bad],
+            )
 
 
 def test_preflight_is_approved_only_for_a_listed_origin(client, widget):
-    ok = client.options("/m/131130/graphql", HTTP_ORIGIN=ALLOWED,
-                        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-                        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type")
+    ok = client.options(
+        "/m/131130/graphql",
+        HTTP_ORIGIN=ALLOWED,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+    )
     assert ok.status_code == 204
     assert ok["Access-Control-Allow-Origin"] == ALLOWED
     assert "Authorization" in ok["Access-Control-Allow-Headers"]
     assert "Access-Control-Allow-Credentials" not in ok
-    refused = client.options("/m/131130/graphql", HTTP_ORIGIN=OTHER,
-                             HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    refused = client.options(
+        "/m/131130/graphql", HTTP_ORIGIN=OTHER, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
     assert refused.status_code == 403
     assert "Access-Control-Allow-Origin" not in refused
     # The token's origins are not approved in another municipality.
-    elsewhere = client.options("/m/131041/graphql", HTTP_ORIGIN=ALLOWED,
-                               HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    elsewhere = client.options(
+        "/m/131041/graphql", HTTP_ORIGIN=ALLOWED, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
     assert elsewhere.status_code == 403
 
 
 def _preflight_status(client) -> int:
-    return client.options("/m/131130/graphql", HTTP_ORIGIN=ALLOWED,
-                          HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST").status_code
+    return client.options(
+        "/m/131130/graphql", HTTP_ORIGIN=ALLOWED, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    ).status_code
 
 
 def test_a_revoked_token_no_longer_opens_its_origin(client, widget):
@@ -77,8 +108,13 @@ def test_an_expired_token_no_longer_opens_its_origin(client, widget):
 
 
 def test_token_from_its_origin_answers_with_cors_header(client, widget):
-    r = client.post("/m/131130/graphql", data={"query": QUERY}, content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Bearer {widget.secret}", HTTP_ORIGIN=ALLOWED)
+    r = client.post(
+        "/m/131130/graphql",
+        data={"query": QUERY},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {widget.secret}",
+        HTTP_ORIGIN=ALLOWED,
+    )
     assert r.status_code == 200, r.content
     assert r.json()["data"]["metrics"] == [{"name": "attendance_rate"}]
     assert r["Access-Control-Allow-Origin"] == ALLOWED

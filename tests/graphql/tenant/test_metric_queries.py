@@ -27,8 +27,7 @@ def loaded(shinjuku, shinjuku_with_data, make_user):
         "schools": schools,
         "board": make_user("board-s", "board_analyst", municipality=shinjuku),
         "admin": make_user("admin-sj", "tenant_admin", municipality=shinjuku),
-        "teacher": make_user("teacher-sj", "teacher", municipality=shinjuku,
-                             schools=[schools[0]]),
+        "teacher": make_user("teacher-sj", "teacher", municipality=shinjuku, schools=[schools[0]]),
     }
 
 
@@ -37,8 +36,9 @@ def released(shinjuku, name, **kwargs):
         return metrics.compute(name, shinjuku, school_year=2025, **kwargs)
 
 
-def test_board_analyst_reads_released_tables_as_compute_released_them(client, gql, loaded,
-                                                                     shinjuku):
+def test_board_analyst_reads_released_tables_as_compute_released_them(
+    client, gql, loaded, shinjuku
+):
     client.force_login(loaded["board"])
     r = gql(client, "{ metrics { name labelJa dimensions categories unit } }", code="131041")
     assert not r.errors, r.text
@@ -56,7 +56,10 @@ def test_board_analyst_reads_released_tables_as_compute_released_them(client, gq
             assert part["label"] == metrics.code_label(part["dimension"], part["value"], 2025)
             assert part["labelEn"] == metrics.code_label_en(part["dimension"], part["value"])
         assert (got["pupils"], got["value"], got["suppressed"]) == (
-            want.pupils, want.value, want.suppressed)
+            want.pupils,
+            want.value,
+            want.suppressed,
+        )
         if got["suppressed"]:  # shown as suppressed, never as zero
             assert got["value"] is None and got["reason"]
     assert any(c["suppressed"] for c in table["cells"])
@@ -66,8 +69,14 @@ def test_board_analyst_reads_released_tables_as_compute_released_them(client, gq
 
 def test_who_may_read_which_table(client, gql, loaded):
     own, other = loaded["schools"][0], loaded["schools"][1]
-    cases = [("board", None, True), ("admin", None, True), ("board", other, True),
-             ("teacher", None, False), ("teacher", own, True), ("teacher", other, False)]
+    cases = [
+        ("board", None, True),
+        ("admin", None, True),
+        ("board", other, True),
+        ("teacher", None, False),
+        ("teacher", own, True),
+        ("teacher", other, False),
+    ]
     for who, school, allowed in cases:
         client.force_login(loaded[who])
         r = gql(client, TABLE, {"name": "attendance_rate", "school": school}, code="131041")
@@ -80,22 +89,35 @@ def test_who_may_read_which_table(client, gql, loaded):
 
 def test_bad_arguments_are_clear_errors(client, gql, loaded):
     client.force_login(loaded["board"])
-    for variables in ({"name": "no_such_metric"},
-                      {"name": "long_term_absence", "by": ["month"]},
-                      {"name": "long_term_absence", "by": ["municipality"]},
-                      {"name": "attendance_rate", "school": "B113211309995"}):
+    for variables in (
+        {"name": "no_such_metric"},
+        {"name": "long_term_absence", "by": ["month"]},
+        {"name": "long_term_absence", "by": ["municipality"]},
+        {"name": "attendance_rate", "school": "B113211309995"},
+    ):
         r = gql(client, TABLE, variables, code="131041")
         assert r.codes == ["BAD_USER_INPUT"], (variables, r.text)
         assert r.errors[0]["message"]
 
 
 def test_widget_token_reads_only_its_metrics(client, gql, loaded, shinjuku):
-    issued = tokens.issue_token(loaded["admin"], shinjuku, name="portal", role="board_analyst",
-                                widget=True, metrics=["attendance_rate"])
+    issued = tokens.issue_token(
+        loaded["admin"],
+        shinjuku,
+        name="portal",
+        role="board_analyst",
+        widget=True,
+        metrics=["attendance_rate"],
+    )
     r = gql(client, "{ metrics { name } }", code="131041", token=issued.secret)
     assert r.data["metrics"] == [{"name": "attendance_rate"}]
-    r = gql(client, TABLE, {"name": "attendance_rate", "by": ["month"]}, code="131041",
-            token=issued.secret)
+    r = gql(
+        client,
+        TABLE,
+        {"name": "attendance_rate", "by": ["month"]},
+        code="131041",
+        token=issued.secret,
+    )
     assert not r.errors and r.data["metric"]["cells"]
     r = gql(client, TABLE, {"name": "long_term_absence"}, code="131041", token=issued.secret)
     assert r.codes == ["FORBIDDEN"]

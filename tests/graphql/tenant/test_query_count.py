@@ -31,8 +31,18 @@ FULL_CLASS_BOARD = """query($id: ID!) { classBoard(homeroomId: $id, asOf: "2025-
     recentAttendance(days: 10) { date status }
   } } }"""
 
-STATUSES = ["present", "present", "absent_illness", "late", "present", "absent_other",
-            "mourning", "present", "absent_illness", "absent_illness"]
+STATUSES = [
+    "present",
+    "present",
+    "absent_illness",
+    "late",
+    "present",
+    "absent_other",
+    "mourning",
+    "present",
+    "absent_illness",
+    "absent_illness",
+]
 
 
 def statements(queries) -> int:
@@ -47,25 +57,37 @@ def make_homeroom(municipality, school, name: str, size: int) -> Homeroom:
     rows = []
     for n in range(size):
         student = Student.objects.create(
-            pseudonym=pseudonym_for(municipality, "qc", f"{name}-{n}"), school=school, grade=4,
-            opted_out_at=dt.datetime(2025, 5, 1, tzinfo=dt.UTC) if n % 7 == 0 else None)
+            pseudonym=pseudonym_for(municipality, "qc", f"{name}-{n}"),
+            school=school,
+            grade=4,
+            opted_out_at=dt.datetime(2025, 5, 1, tzinfo=dt.UTC) if n % 7 == 0 else None,
+        )
         Enrollment.objects.create(student=student, homeroom=homeroom, attendance_number=n + 1)
-        StudentIdentity.objects.create(student=student, source_system="qc", source_id=f"{name}{n}",
-                                       family_name="山田", given_name=f"{n}号")
-        rows += [AttendanceDay(student=student, date=d, status=STATUSES[(n + i) % len(STATUSES)])
-                 for i, d in enumerate(days)]
+        StudentIdentity.objects.create(
+            student=student,
+            source_system="qc",
+            source_id=f"{name}{n}",
+            family_name="山田",
+            given_name=f"{n}号",
+        )
+        rows += [
+            AttendanceDay(student=student, date=d, status=STATUSES[(n + i) % len(STATUSES)])
+            for i, d in enumerate(days)
+        ]
     AttendanceDay.objects.bulk_create(rows)
     return homeroom
 
 
 def test_class_board_query_count_does_not_grow_with_pupils(client, gql, make_user, shibuya):
     with in_tenant(shibuya):
-        school = School.objects.create(code="B113211300034", name="渋谷区立第三小学校",
-                                       school_type="B1")
+        school = School.objects.create(
+            code="B113211300034", name="渋谷区立第三小学校", school_type="B1"
+        )
         small = make_homeroom(shibuya, school, "4年1組", 10)
         large = make_homeroom(shibuya, school, "4年2組", 40)
-    client.force_login(make_user("teacher-c", "teacher", municipality=shibuya,
-                                 schools=[school.code]))
+    client.force_login(
+        make_user("teacher-c", "teacher", municipality=shibuya, schools=[school.code])
+    )
     counts = {}
     for homeroom in (small, large, small):
         with CaptureQueriesContext(connection) as queries:
@@ -81,13 +103,15 @@ def test_class_board_query_count_does_not_grow_with_pupils(client, gql, make_use
 
 def test_student_board_query_count_does_not_grow_with_records(client, gql, make_user, shibuya):
     with in_tenant(shibuya):
-        school = School.objects.create(code="B113211300034", name="渋谷区立第三小学校",
-                                       school_type="B1")
+        school = School.objects.create(
+            code="B113211300034", name="渋谷区立第三小学校", school_type="B1"
+        )
         homeroom = make_homeroom(shibuya, school, "4年1組", 2)
         few, many = [e.student for e in homeroom.enrollments.order_by("attendance_number")]
         AttendanceDay.objects.filter(student=few, date__gt=dt.date(2025, 6, 3)).delete()
-    client.force_login(make_user("teacher-c", "teacher", municipality=shibuya,
-                                 schools=[school.code]))
+    client.force_login(
+        make_user("teacher-c", "teacher", municipality=shibuya, schools=[school.code])
+    )
     query = """query($id: ID!) { studentBoard(studentId: $id, asOf: "2025-06-30") {
       pupil { name school { name } } homeroom { name } attendanceNumber
       attendance { date status } health { date } nurseVisits { visitedAt }

@@ -29,10 +29,15 @@ def reference(records: list[tuple[dt.date, str]], as_of: dt.date, thresholds=(3,
     year_start = dt.date(as_of.year if as_of.month >= 4 else as_of.year - 1, 4, 1)
     month = sum(1 for d, s in records if s in ABSENCE_STATUSES and d >= as_of.replace(day=1))
     year = sum(1 for d, s in records if s in ABSENCE_STATUSES and d >= year_start)
-    rules = [rule for rule, days, limit in (("CONSECUTIVE_ABSENCE", run, thresholds[0]),
-                                            ("MONTHLY_ABSENCE", month, thresholds[1]),
-                                            ("YEARLY_ABSENCE", year, thresholds[2]))
-             if days >= limit]
+    rules = [
+        rule
+        for rule, days, limit in (
+            ("CONSECUTIVE_ABSENCE", run, thresholds[0]),
+            ("MONTHLY_ABSENCE", month, thresholds[1]),
+            ("YEARLY_ABSENCE", year, thresholds[2]),
+        )
+        if days >= limit
+    ]
     return {"thisMonth": month, "thisSchoolYear": year, "consecutive": run}, rules
 
 
@@ -44,27 +49,35 @@ def test_class_board_on_imported_synthetic_data(client, gql, make_user, osaka, t
     osaka.save()
     out = tmp_path / "synth"
     synth.generate(osaka.code, out, students=200, days=80, seed=7)
-    for connector, paths in (("oneroster", [out / "oneroster"]),
-                             ("c4th", sorted((out / "c4th").glob("*.csv")))):
+    for connector, paths in (
+        ("oneroster", [out / "oneroster"]),
+        ("c4th", sorted((out / "c4th").glob("*.csv"))),
+    ):
         run = run_import(connector, osaka, paths=paths, started_by="test")
         assert run.status == ImportRun.Status.SUCCEEDED, run.message
     with in_tenant(osaka):
-        homeroom = (Homeroom.objects.select_related("school")
-                    .filter(school__code=synth.school_codes(osaka.code, 3)[0])
-                    .order_by("grade", "name").first())
+        homeroom = (
+            Homeroom.objects.select_related("school")
+            .filter(school__code=synth.school_codes(osaka.code, 3)[0])
+            .order_by("grade", "name")
+            .first()
+        )
         students = list(Student.objects.filter(enrollments__homeroom=homeroom))
         # One pupil opts out: same records, no alerts.
         opted = students[0]
-        Student.objects.filter(pk=opted.pk).update(opted_out_at=dt.datetime(2025, 5, 1,
-                                                                            tzinfo=dt.UTC))
+        Student.objects.filter(pk=opted.pk).update(
+            opted_out_at=dt.datetime(2025, 5, 1, tzinfo=dt.UTC)
+        )
         records: dict[int, list] = {}
         for student_id, day, status in AttendanceDay.objects.filter(
-                student__in=students).values_list("student_id", "date", "status"):
+            student__in=students
+        ).values_list("student_id", "date", "status"):
             records.setdefault(student_id, []).append((day, status))
         last_day = max(d for rows in records.values() for d, _ in rows)
         enrolled = Enrollment.objects.filter(homeroom=homeroom).count()
-    client.force_login(make_user("teacher-osaka", "teacher", municipality=osaka,
-                                 schools=[homeroom.school.code]))
+    client.force_login(
+        make_user("teacher-osaka", "teacher", municipality=osaka, schools=[homeroom.school.code])
+    )
     alerts_seen = 0
     for as_of in (dt.date(2025, 5, 30), dt.date(2025, 6, 20), last_day):
         # when

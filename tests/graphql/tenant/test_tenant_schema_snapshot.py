@@ -22,9 +22,11 @@ def test_every_root_field_declares_its_permission():
 
 
 def test_widgets_reach_only_the_metric_fields():
-    widget_fields = {name for name in Query._meta.fields
-                     if getattr(Query, f"resolve_{name}").permission
-                     in permissions.WIDGET_PERMISSIONS}
+    widget_fields = {
+        name
+        for name in Query._meta.fields
+        if getattr(Query, f"resolve_{name}").permission in permissions.WIDGET_PERMISSIONS
+    }
     assert widget_fields == {"metric", "metrics"}
 
 
@@ -42,9 +44,19 @@ def _reachable(type_name: str) -> set[str]:
 
 
 def test_no_path_from_schools_or_homerooms_to_a_pupil():
-    pupil_types = {"Pupil", "StudentBoard", "ClassBoard", "ClassBoardPupil", "AttendanceDay",
-                   "HealthObservation", "NurseVisit", "SurveyResponse", "AssessmentResult",
-                   "SubjectEvaluation", "M365DailyUsage"}
+    pupil_types = {
+        "Pupil",
+        "StudentBoard",
+        "ClassBoard",
+        "ClassBoardPupil",
+        "AttendanceDay",
+        "HealthObservation",
+        "NurseVisit",
+        "SurveyResponse",
+        "AssessmentResult",
+        "SubjectEvaluation",
+        "M365DailyUsage",
+    }
     for start in ("School", "Homeroom", "Municipality", "Viewer", "MetricTable"):
         assert not _reachable(start) & pupil_types, start
 

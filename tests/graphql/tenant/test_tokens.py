@@ -27,8 +27,9 @@ def test_only_the_hash_is_stored(teacher_token):
     secret = teacher_token.secret
     assert secret.startswith("rk_") and len(secret) > 40
     assert stored.token_hash == hashlib.sha256(secret.encode()).hexdigest()
-    assert all(secret not in str(getattr(stored, f.attname))
-               for f in ApiToken._meta.concrete_fields)
+    assert all(
+        secret not in str(getattr(stored, f.attname)) for f in ApiToken._meta.concrete_fields
+    )
     assert stored.role == "teacher" and stored.kind == "api"
     assert stored.expires_at > timezone.now() + dt.timedelta(days=89)
 
@@ -40,24 +41,35 @@ def test_token_works_in_its_tenant_without_cookies_or_csrf(gql, teacher_token, w
     assert r.data["me"]["auth"] == "token"
     assert r.data["me"]["token"]["name"] == "校内ダッシュボード"
     assert r.data["me"]["grants"] == [{"role": "TEACHER"}]
-    r = gql(client, f'{{ studentBoard(studentId: {world["a1"].pk}) {{ pupil {{ name }} }} }}',
-            token=teacher_token.secret)
+    r = gql(
+        client,
+        f"{{ studentBoard(studentId: {world['a1'].pk}) {{ pupil {{ name }} }} }}",
+        token=teacher_token.secret,
+    )
     assert r.data["studentBoard"]["pupil"]["name"] == "髙橋 一郎"
     [row] = access_log_rows(shibuya)
     assert row["via"] == f"graphql-token:{teacher_token.token.prefix}"
     assert row["username"].startswith("teacher-a [token rk_")
     # Still the teacher's scope: another school's pupil is refused.
-    r = gql(client, f'{{ studentBoard(studentId: {world["b1"].pk}) {{ asOf }} }}',
-            token=teacher_token.secret)
+    r = gql(
+        client,
+        f"{{ studentBoard(studentId: {world['b1'].pk}) {{ asOf }} }}",
+        token=teacher_token.secret,
+    )
     assert r.codes == ["FORBIDDEN"]
 
 
 @pytest.mark.parametrize("how", ["path", "host"])
-def test_token_for_one_tenant_does_not_work_on_another(client, gql, teacher_token, people,
-                                                      shinjuku, how):
+def test_token_for_one_tenant_does_not_work_on_another(
+    client, gql, teacher_token, people, shinjuku, how
+):
     # Even when the same user also has a role in the other municipality.
-    Membership.objects.create(user=people["teacher_a"], role="teacher", municipality=shinjuku,
-                              school_codes=["B113211300012"])
+    Membership.objects.create(
+        user=people["teacher_a"],
+        role="teacher",
+        municipality=shinjuku,
+        school_codes=["B113211300012"],
+    )
     for code in ("131041", "271004"):
         r = gql(client, ME, code=code, token=teacher_token.secret, host=how == "host")
         assert (r.status, r.codes) == (401, ["UNAUTHENTICATED"]), r.text
@@ -76,9 +88,12 @@ def test_expired_revoked_unknown_and_malformed_tokens_are_refused(client, gql, t
     assert r.status == 401 and "失効" in r.errors[0]["message"]
     r = gql(client, ME, token="rk_" + "x" * 43)
     assert r.status == 401 and r.codes == ["UNAUTHENTICATED"]
-    response = client.post("/m/131130/graphql", data='{"query": "{ me { username } }"}',
-                           content_type="application/json",
-                           HTTP_AUTHORIZATION="Basic dGVhY2hlcjpwdw==")
+    response = client.post(
+        "/m/131130/graphql",
+        data='{"query": "{ me { username } }"}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic dGVhY2hlcjpwdw==",
+    )
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
 
@@ -95,35 +110,52 @@ def test_a_token_never_outlives_its_user(client, gql, teacher_token, people):
     assert gql(client, ME, token=teacher_token.secret).status == 401
 
 
-def test_the_token_is_the_only_credential_of_a_bearer_request(client, gql, teacher_token,
-                                                              people, world):
+def test_the_token_is_the_only_credential_of_a_bearer_request(
+    client, gql, teacher_token, people, world
+):
     """A session cookie of someone with more rights is ignored when a token is sent."""
     client.force_login(people["manager_b"])
-    r = gql(client, f'{{ me {{ auth }} studentBoard(studentId: {world["b1"].pk}) {{ asOf }} }}',
-            token=teacher_token.secret)
+    r = gql(
+        client,
+        f"{{ me {{ auth }} studentBoard(studentId: {world['b1'].pk}) {{ asOf }} }}",
+        token=teacher_token.secret,
+    )
     assert r.data["me"]["auth"] == "token"
     assert r.codes == ["FORBIDDEN"]
 
 
 def test_tokens_never_unlock_sensitive_items(client, gql, teacher_token, world):
-    r = gql(client, f'{{ studentBoard(studentId: {world["a1"].pk}) {{ attendance {{ reason }} }} }}',
-            token=teacher_token.secret)
+    r = gql(
+        client,
+        f"{{ studentBoard(studentId: {world['a1'].pk}) {{ attendance {{ reason }} }} }}",
+        token=teacher_token.secret,
+    )
     assert r.codes == ["STEP_UP_REQUIRED"] and "発熱" not in r.text
 
 
 @pytest.fixture
 def widget_token(people, shibuya):
-    return tokens.issue_token(people["admin"], shibuya, name="ポータルのグラフ",
-                              role="board_analyst", widget=True,
-                              metrics=["attendance_rate"])
+    return tokens.issue_token(
+        people["admin"],
+        shibuya,
+        name="ポータルのグラフ",
+        role="board_analyst",
+        widget=True,
+        metrics=["attendance_rate"],
+    )
 
 
-def test_widget_token_cannot_read_a_pupil_or_anything_but_metrics(client, gql, widget_token,
-                                                                  world, shibuya):
-    for query in (f'{{ studentBoard(studentId: {world["a1"].pk}) {{ asOf }} }}',
-                  f'{{ classBoard(homeroomId: {world["hA"].pk}) {{ asOf }} }}',
-                  "{ schools { code } }", "{ me { username } }", "{ municipality { code } }",
-                  f'{{ homeroom(id: {world["hA"].pk}) {{ name }} }}'):
+def test_widget_token_cannot_read_a_pupil_or_anything_but_metrics(
+    client, gql, widget_token, world, shibuya
+):
+    for query in (
+        f"{{ studentBoard(studentId: {world['a1'].pk}) {{ asOf }} }}",
+        f"{{ classBoard(homeroomId: {world['hA'].pk}) {{ asOf }} }}",
+        "{ schools { code } }",
+        "{ me { username } }",
+        "{ municipality { code } }",
+        f"{{ homeroom(id: {world['hA'].pk}) {{ name }} }}",
+    ):
         r = gql(client, query, token=widget_token.secret)
         assert r.codes == ["FORBIDDEN"], (query, r.text)
         assert "指標" in r.errors[0]["message"]
@@ -132,8 +164,11 @@ def test_widget_token_cannot_read_a_pupil_or_anything_but_metrics(client, gql, w
 
 
 def test_widget_token_is_limited_to_its_metrics(client, gql, widget_token):
-    r = gql(client, '{ metric(name: "long_term_absence", schoolYear: 2025) { k } }',
-            token=widget_token.secret)
+    r = gql(
+        client,
+        '{ metric(name: "long_term_absence", schoolYear: 2025) { k } }',
+        token=widget_token.secret,
+    )
     assert r.codes == ["FORBIDDEN"] and "long_term_absence" in r.errors[0]["message"]
 
 
@@ -155,16 +190,16 @@ def test_issuing_rules(people, shibuya, shinjuku):
     with pytest.raises(tokens.TokenError, match="指標"):
         tokens.issue_token(people["board"], shibuya, name="x", widget=True)
     with pytest.raises(tokens.TokenError, match="有効期間"):
-        tokens.issue_token(people["board"], shibuya, name="x",
-                           expires_in=dt.timedelta(days=1000))
+        tokens.issue_token(people["board"], shibuya, name="x", expires_in=dt.timedelta(days=1000))
     issued = tokens.issue_token(people["admin"], shibuya, name="x", role="board_analyst")
     assert issued.token.role == "board_analyst"
 
 
 def test_admin_issued_analyst_token_reads_no_pupil(client, gql, people, shibuya, world):
     issued = tokens.issue_token(people["admin"], shibuya, name="x", role="board_analyst")
-    r = gql(client, f'{{ studentBoard(studentId: {world["a1"].pk}) {{ asOf }} }}',
-            token=issued.secret)
+    r = gql(
+        client, f"{{ studentBoard(studentId: {world['a1'].pk}) {{ asOf }} }}", token=issued.secret
+    )
     assert r.codes == ["FORBIDDEN"]
     r = gql(client, "{ schools { code } }", token=issued.secret)
     assert len(r.data["schools"]) == 2

@@ -34,13 +34,14 @@ def test_post_only(client, people):
 
 def test_json_only(client, people):
     client.force_login(people["teacher_a"])
-    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data",
-                         "text/plain"):
-        response = client.generic("POST", "/m/131130/graphql", "query={me{username}}",
-                                  content_type=content_type)
+    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain"):
+        response = client.generic(
+            "POST", "/m/131130/graphql", "query={me{username}}", content_type=content_type
+        )
         assert response.status_code == 415, content_type
-    response = client.post("/m/131130/graphql", data="{ me { username } }",
-                           content_type="application/graphql")
+    response = client.post(
+        "/m/131130/graphql", data="{ me { username } }", content_type="application/graphql"
+    )
     assert response.json() == {"data": {"me": {"username": "teacher-a"}}}
 
 
@@ -53,8 +54,11 @@ def test_routing_by_host(client, gql, people, world):
 def test_introspection_is_off_unless_debug(client, gql, people, settings):
     client.force_login(people["teacher_a"])
     settings.DEBUG = False
-    for query in ("{ __schema { types { name } } }", '{ __type(name: "Pupil") { name } }',
-                  "{ me { ... on Viewer { __schema: username } } }"):
+    for query in (
+        "{ __schema { types { name } } }",
+        '{ __type(name: "Pupil") { name } }',
+        "{ me { ... on Viewer { __schema: username } } }",
+    ):
         r = gql(client, query)
         if "__schema:" in query:  # an alias named like introspection is just an alias
             assert not r.errors
@@ -70,8 +74,10 @@ def test_introspection_is_off_unless_debug(client, gql, people, settings):
 
 def test_depth_limit(client, gql, people, world, settings):
     client.force_login(people["teacher_a"])
-    deep = "{ schools { homerooms { school { homerooms { school { homerooms { school { " \
-           "homerooms { school { name } } } } } } } } } }"
+    deep = (
+        "{ schools { homerooms { school { homerooms { school { homerooms { school { "
+        "homerooms { school { name } } } } } } } } } }"
+    )
     r = gql(client, deep)
     assert r.status == 400 and r.codes == ["QUERY_TOO_DEEP"], r.text
     assert "上限 8 段" in r.errors[0]["message"]
@@ -91,14 +97,16 @@ def test_depth_limit_counts_through_fragments(client, gql, people):
 
 def test_cost_limit_stops_many_boards_in_one_request(client, gql, people, world, shibuya):
     client.force_login(people["teacher_a"])
-    many = " ".join(f'b{i}: studentBoard(studentId: {world["a1"].pk}) {{ asOf }}'
-                    for i in range(11))
+    many = " ".join(
+        f"b{i}: studentBoard(studentId: {world['a1'].pk}) {{ asOf }}" for i in range(11)
+    )
     r = gql(client, f"{{ {many} }}")
     assert r.status == 400 and r.codes == ["QUERY_TOO_COSTLY"], r.text
     assert access_log_rows(shibuya) == []  # refused before running: nothing read
     # The same through a fragment spread in many aliases is counted per spread.
-    spread = " ".join(f"c{i}: classBoard(homeroomId: {world['hA'].pk}) {{ ...P }}"
-                      for i in range(6))
+    spread = " ".join(
+        f"c{i}: classBoard(homeroomId: {world['hA'].pk}) {{ ...P }}" for i in range(6)
+    )
     r = gql(client, f"{{ {spread} }} fragment P on ClassBoard {{ asOf }}")
     assert r.codes == ["QUERY_TOO_COSTLY"]
 
@@ -109,12 +117,15 @@ def test_alias_limit(client, gql, people):
     assert r.status == 400 and "TOO_MANY_ALIASES" in r.codes
 
 
-@pytest.mark.parametrize("query", [
-    "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",  # cycle
-    "{ ...Missing }",
-    "{ me { username } ",  # syntax
-    "{ nope }",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",  # cycle
+        "{ ...Missing }",
+        "{ me { username } ",  # syntax
+        "{ nope }",
+    ],
+)
 def test_malformed_documents_are_400_not_500(client, gql, people, query):
     client.force_login(people["teacher_a"])
     r = gql(client, query)

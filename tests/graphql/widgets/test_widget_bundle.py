@@ -17,9 +17,11 @@ import pytest
 
 from renkei.graphql.widgets import bundle
 
-REBUILD = (f"ウィジェットのバンドルがソースと一致しません。`{bundle.BUILD_COMMAND}` を実行し、"
-           "static/renkei/widgets.js をコミットしてください "
-           f"(run `{bundle.BUILD_COMMAND}` and commit static/renkei/widgets.js).")
+REBUILD = (
+    f"ウィジェットのバンドルがソースと一致しません。`{bundle.BUILD_COMMAND}` を実行し、"
+    "static/renkei/widgets.js をコミットしてください "
+    f"(run `{bundle.BUILD_COMMAND}` and commit static/renkei/widgets.js)."
+)
 
 
 def test_the_committed_bundle_was_built_from_the_current_sources():
@@ -46,8 +48,10 @@ def test_the_bundle_keeps_chart_js_license_and_is_deterministic_text():
 def npm_and_node():
     node, npm = shutil.which("node"), shutil.which("npm")
     if not (node and npm):
-        message = ("node と npm が見つからないため、ウィジェットのバンドルを再現できるかは確認しません"
-                   "（Node.js 20 以上を入れてください）")
+        message = (
+            "node と npm が見つからないため、ウィジェットのバンドルを再現できるかは確認しません"
+            "（Node.js 20 以上を入れてください）"
+        )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -59,15 +63,22 @@ def test_a_clean_build_reproduces_the_committed_bundle(npm_and_node, tmp_path):
     # given: a copy of the sources without node_modules and without the bundle
     node, npm = npm_and_node
     work = tmp_path / "widgets"
-    shutil.copytree(bundle.ROOT, work,
-                    ignore=shutil.ignore_patterns("node_modules", "static", "__pycache__"))
+    shutil.copytree(
+        bundle.ROOT, work, ignore=shutil.ignore_patterns("node_modules", "static", "__pycache__")
+    )
 
     # when
-    install = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=work,
-                             capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stdout + install.stderr
-    build = subprocess.run([node, "build.mjs"], cwd=work, capture_output=True, text=True,
-                           timeout=300)
+    build = subprocess.run(
+        [node, "build.mjs"], cwd=work, capture_output=True, text=True, timeout=300
+    )
     assert build.returncode == 0, build.stdout + build.stderr
 
     # then

@@ -28,8 +28,7 @@ def camel(name: str) -> str:
 
 def federation_query(metric: str, breakdown: tuple[str, ...]) -> str:
     flags = "".join(f", {FLAGS[d]}: true" for d in breakdown)
-    return (QUERIES["FEDERATION_METRIC"].replace("%FIELD%", camel(metric))
-            .replace("%FLAGS%", flags))
+    return QUERIES["FEDERATION_METRIC"].replace("%FIELD%", camel(metric)).replace("%FLAGS%", flags)
 
 
 def errors(schema, query: str) -> list[str]:
@@ -62,6 +61,7 @@ def test_a_breakdown_the_metric_does_not_have_is_refused_by_the_schema():
 
 # -- against data -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def loaded(shinjuku_with_data, make_user, shinjuku):
     return make_user("widget-board", "board_analyst", municipality=shinjuku)
@@ -69,21 +69,28 @@ def loaded(shinjuku_with_data, make_user, shinjuku):
 
 @pytest.mark.django_db
 @pytest.mark.slow
-@pytest.mark.parametrize(("metric", "breakdown"), [
-    ("long_term_absence", ["grade"]),
-    ("attendance_rate", ["month"]),
-    ("attendance_rate", None),
-])
-def test_the_tenant_query_answers_what_the_widgets_read(client, loaded, shinjuku, metric,
-                                                        breakdown):
+@pytest.mark.parametrize(
+    ("metric", "breakdown"),
+    [
+        ("long_term_absence", ["grade"]),
+        ("attendance_rate", ["month"]),
+        ("attendance_rate", None),
+    ],
+)
+def test_the_tenant_query_answers_what_the_widgets_read(
+    client, loaded, shinjuku, metric, breakdown
+):
     # given a board analyst's session (the widget's session mode)
     client.force_login(loaded)
-    body = {"query": QUERIES["TENANT_METRIC"],
-            "variables": {"name": metric, "schoolYear": 2025, "breakdown": breakdown}}
+    body = {
+        "query": QUERIES["TENANT_METRIC"],
+        "variables": {"name": metric, "schoolYear": 2025, "breakdown": breakdown},
+    }
 
     # when
-    response = client.post(f"/m/{shinjuku.code}/graphql", data=json.dumps(body),
-                           content_type="application/json")
+    response = client.post(
+        f"/m/{shinjuku.code}/graphql", data=json.dumps(body), content_type="application/json"
+    )
 
     # then: the fields the widgets read are there
     assert response.status_code == 200, response.content

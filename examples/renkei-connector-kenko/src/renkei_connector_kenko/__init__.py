@@ -19,8 +19,12 @@ from renkei.connectors.sdk import (
     build,
 )
 
-FIELDS = {"student_source_id": "sourcedId", "date": "date", "condition": "condition",
-          "symptoms": "symptoms"}
+FIELDS = {
+    "student_source_id": "sourcedId",
+    "date": "date",
+    "condition": "condition",
+    "symptoms": "symptoms",
+}
 
 
 class KenkoConfig(ConnectorConfig):
