@@ -111,8 +111,8 @@ def load(args: tuple[str, str, int, int, int]) -> tuple[str, float]:
     """Generate and import one municipality (runs in a worker process)."""
     home, code, pupils, days, seed = args
     setup(home)
-    from renkei.connectors import synth
     from renkei.connectors.pipeline import run_import
+    from renkei.demo import synth
     from renkei.edudata.models import ImportRun
     from renkei.tenants.models import Municipality
 

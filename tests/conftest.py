@@ -130,7 +130,7 @@ def school_world(shibuya):
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory):
     """A small synthetic export of 渋谷区 (131130): 20 pupils, 12 days, every connector's files."""
-    from renkei.connectors.synth import generate
+    from renkei.demo.synth import generate
 
     out = tmp_path_factory.mktemp("synth")
     generate("131130", out, students=20, days=12)

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from renkei.connectors.pipeline import run_import
-from renkei.connectors.synth import generate
+from renkei.demo.synth import generate
 
 pytestmark = pytest.mark.django_db
 

@@ -259,7 +259,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         print(f"エラー: {e}", file=sys.stderr)
         return 2
     _setup_django()
-    from renkei.connectors import synth
+    from renkei.demo import synth
 
     summary = synth.generate(
         args.tenant, Path(args.out), students=args.students, days=args.days, seed=args.seed
@@ -279,10 +279,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     _setup_django()
-    from renkei.platform import demo
+    from renkei.demo import seed
 
-    demo.prepare(verbosity=args.verbosity)
-    demo.print_welcome(port=args.port)
+    seed.prepare(verbosity=args.verbosity)
+    seed.print_welcome(port=args.port)
     if args.no_serve:
         return 0
     return cmd_serve(args)

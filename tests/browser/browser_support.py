@@ -53,9 +53,9 @@ def totp_code(username: str) -> str:
     """The demo account's current TOTP, as its authenticator app would show it."""
     from django_otp.oath import totp
 
-    from renkei.platform import demo
+    from renkei.demo import world
 
-    return f"{totp(bytes.fromhex(demo.totp_secret_hex(username))):06d}"
+    return f"{totp(bytes.fromhex(world.totp_secret_hex(username))):06d}"
 
 
 def sign_in(page, base_url: str, username: str, *, second_factor: bool = False) -> None:
@@ -173,9 +173,9 @@ def full_html(page) -> str:
 
 
 def demo_schools(municipality_code: str) -> list[str]:
-    from renkei.platform import demo
+    from renkei.demo import world
 
-    return demo.demo_school_codes(municipality_code)
+    return world.demo_school_codes(municipality_code)
 
 
 def pupil_names(server, municipality_code: str) -> dict[int, dict[str, str]]:

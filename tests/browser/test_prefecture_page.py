@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from browser_support import screenshot, sign_in, wait_widgets
 
-from renkei.platform.demo import DEMO_MUNICIPALITIES, DEMO_SMALL_MUNICIPALITIES
+from renkei.demo.world import DEMO_MUNICIPALITIES, DEMO_SMALL_MUNICIPALITIES
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from renkei.connectors import synth
 from renkei.connectors.pipeline import run_import
+from renkei.demo import synth
 from renkei.edudata.models import HealthObservation
 from renkei.tenants.context import in_tenant
 

@@ -21,7 +21,7 @@ from renkei.connectors.records import (
 )
 from renkei.connectors.sdk import RowError, RunState, SourceError
 
-B1 = "B113211300012"  # renkei.platform.demo.demo_school_codes("131130")[0]
+B1 = "B113211300012"  # renkei.demo.world.demo_school_codes("131130")[0]
 C1 = "C113211300011"
 
 BULK = ("academicSessions", "classes", "demographics", "enrollments", "orgs", "roles", "users")

@@ -9,8 +9,8 @@ import pytest
 def shinjuku_with_data(shinjuku, tmp_path):
     """新宿区 with 300 synthetic pupils over 60 days, imported through the real connectors
     (rollups refreshed by the imports). Returns the synthetic export's folder."""
-    from renkei.connectors import synth
     from renkei.connectors.pipeline import run_import
+    from renkei.demo import synth
     from renkei.edudata.models import ImportRun
 
     out = tmp_path / "synth"

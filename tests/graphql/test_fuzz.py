@@ -123,8 +123,8 @@ def fuzz_world(public_snapshot, django_db_blocker, tmp_path_factory):
     that was empty before is emptied). Returns a few real ids and school codes to ask for."""
     from django.db import connection
 
-    from renkei.connectors import synth
     from renkei.connectors.pipeline import run_import
+    from renkei.demo import synth
     from renkei.edudata.models import Homeroom, ImportRun, Student
     from renkei.tenants.context import in_tenant
     from renkei.tenants.models import Municipality

@@ -195,7 +195,7 @@ def test_get_storage_picks_s3_from_settings(moto_endpoint, kms_key, s3):
 def test_import_archives_raw_files_in_s3(tmp_path, shibuya, moto_endpoint, kms_key, s3):
     """The pipeline, unchanged, archives its input under raw-imports/<schema>/<run>/."""
     from renkei.connectors.pipeline import run_import
-    from renkei.connectors.synth import generate
+    from renkei.demo.synth import generate
 
     generate("131130", tmp_path / "synth", students=12, days=3)
     with override_settings(

@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from renkei.connectors.pipeline import run_import
-from renkei.connectors.synth import generate
+from renkei.demo.synth import generate
 from renkei.platform import telemetry
 from renkei.tenants.context import in_tenant
 

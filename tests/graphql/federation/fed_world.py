@@ -51,8 +51,8 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
     opt-outs, create the test users; all committed."""
     from django.contrib.auth import get_user_model
 
-    from renkei.connectors import synth
     from renkei.connectors.pipeline import run_import
+    from renkei.demo import synth
     from renkei.edudata.models import ImportRun, Student
     from renkei.edudata.privacy import do_record_opt_out
     from renkei.platform import policy

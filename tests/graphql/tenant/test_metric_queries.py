@@ -7,7 +7,7 @@ metrics = pytest.importorskip("renkei.edudata.metrics")
 
 from tenant_api_support import access_log_rows  # noqa: E402
 
-from renkei.connectors import synth  # noqa: E402
+from renkei.demo import synth  # noqa: E402
 from renkei.platform import tokens  # noqa: E402
 from renkei.tenants.context import in_tenant  # noqa: E402
 

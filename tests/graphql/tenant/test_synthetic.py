@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from renkei.connectors import synth
 from renkei.connectors.pipeline import run_import
+from renkei.demo import synth
 from renkei.edudata.codes import ABSENCE_STATUSES
 from renkei.edudata.models import AttendanceDay, Enrollment, Homeroom, ImportRun, Student
 from renkei.tenants.context import in_tenant

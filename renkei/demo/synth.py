@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from renkei.connectors.eras import to_era
-from renkei.platform.demo import (
+from renkei.demo.world import (
     DEMO_MUNICIPALITIES,
     DEMO_SMALL_MUNICIPALITIES,
     demo_school_codes,

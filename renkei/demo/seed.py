@@ -1,51 +1,18 @@
 """`renkei demo`: a working platform on a fresh machine, reused when run again.
 
-Part of the CLI, the composition root: it may call every area.
+Called by the CLI (the composition root) only: it may call every area.
 """
 
 from __future__ import annotations
 
-import hashlib
-
-DEMO_PREFECTURE = "13"
-DEMO_MUNICIPALITIES = [("131130", "渋谷区"), ("131041", "新宿区"), ("132012", "八王子市")]
-# Small towns and villages beside them (code, name, pupils): most of a prefecture's
-# municipalities are this size, and the 都道府県 page shows what they do to its tables.
-DEMO_SMALL_MUNICIPALITIES = [
-    ("133035", "瑞穂町", 320),
-    ("133051", "日の出町", 180),
-    ("133078", "檜原村", 45),
-    ("133086", "奥多摩町", 70),
-    ("133621", "利島村", 20),
-]
-DEMO_PASSWORD = "renkei-demo"  # noqa: S105 - demo accounts on 127.0.0.1 only
-
-
-def demo_school_codes(municipality_code: str) -> list[str]:
-    """Deterministic 学校コード for a demo municipality's schools: two primary, one lower
-    secondary. Synthetic data uses the same codes."""
-    pref, local = municipality_code[:2], municipality_code[2:5]
-    codes = []
-    for school_type, number in (("B1", 1), ("B1", 2), ("C1", 1)):
-        body = f"{school_type}{pref}2{local}{number:04d}"
-        codes.append(body + str(sum(int(c) for c in body[2:]) % 10))
-    return codes
-
-
-def demo_users(municipality_code: str) -> list[tuple[str, str, list[str]]]:
-    """(username, role, schools) of the demo accounts of one municipality."""
-    first_school = demo_school_codes(municipality_code)[0]
-    return [
-        (f"admin-{municipality_code}", "tenant_admin", []),
-        (f"teacher-{municipality_code}", "teacher", [first_school]),
-        (f"manager-{municipality_code}", "school_manager", [first_school]),
-        (f"board-{municipality_code}", "board_analyst", []),
-    ]
-
-
-def totp_secret_hex(username: str) -> str:
-    """Demo-only, deterministic TOTP key so the printed secret stays valid across runs."""
-    return hashlib.sha1(f"renkei-demo-totp:{username}".encode()).hexdigest()  # noqa: S324
+from renkei.demo.world import (
+    DEMO_MUNICIPALITIES,
+    DEMO_PASSWORD,
+    DEMO_PREFECTURE,
+    DEMO_SMALL_MUNICIPALITIES,
+    demo_users,
+    totp_secret_hex,
+)
 
 
 def prepare(verbosity: int = 0) -> None:
@@ -72,8 +39,8 @@ def load_demo_data(municipality, students: int = 600) -> None:
     """Synthetic data for a demo municipality, written in each system's own format and
     loaded through the real connectors (OneRoster roster, C4th or スズキ校務, Microsoft 365
     report exports). Skipped when an import already succeeded."""
-    from renkei.connectors import synth
     from renkei.connectors.pipeline import run_import
+    from renkei.demo import synth
     from renkei.edudata.models import ImportRun
     from renkei.platform import environment
     from renkei.tenants.context import in_tenant

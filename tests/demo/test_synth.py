@@ -16,7 +16,8 @@ from renkei.connectors.eras import parse_date
 from renkei.connectors.mapping import Mapping, choose_mapping, load_mappings
 from renkei.connectors.records import StudentRecord
 from renkei.connectors.sdk import RowError, RunState, csv_rows
-from renkei.connectors.synth import (
+from renkei.connectors.textio import detect_encoding
+from renkei.demo.synth import (
     HOLIDAYS,
     M365_HEADER,
     SUPPORTED_SCHOOL_YEARS,
@@ -26,8 +27,7 @@ from renkei.connectors.synth import (
     synthesize_c4th_attendance,
     write_c4th_attendance,
 )
-from renkei.connectors.textio import detect_encoding
-from renkei.platform.demo import demo_school_codes
+from renkei.demo.world import demo_school_codes
 
 MAPPINGS = Path(renkei.connectors.__file__).parent / "mappings"
 VENDOR_FILES = {
