@@ -156,9 +156,9 @@ def class_board(request, homeroom_id: int):
     principal = tenant_principal(request)
     codes = _require_school_staff(principal, request.tenant)
     homeroom = Homeroom.objects.select_related("school").filter(pk=homeroom_id).first()
-    if homeroom is None:
-        raise Http404(_("学級が見つかりません。"))
-    policy.require(homeroom.school.code in codes, policy.FORBIDDEN_PUPIL)
+    # A missing homeroom and another school's get the same answer (as the API gives): the
+    # URL must not tell whether a homeroom exists.
+    policy.require(homeroom is not None and homeroom.school.code in codes, policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
     return render(
         request,
@@ -230,13 +230,14 @@ def school_list(request):
 @login_required
 def school_karte(request, school_code: str):
     principal = tenant_principal(request)
-    school = School.objects.filter(code=school_code).first()
-    if school is None:
-        raise Http404(_("学校が見つかりません。"))
+    # Refused before looking: a missing school and another school's get the same answer.
     policy.require(
-        policy.may_see_school_aggregates(principal, request.tenant, school.code),
+        policy.may_see_school_aggregates(principal, request.tenant, school_code),
         _("この学校の集計を見る権限がありません。"),
     )
+    school = School.objects.filter(code=school_code).first()
+    if school is None:  # only those who may see every school's aggregates get here
+        raise Http404(_("学校が見つかりません。"))
     years, year, year_note = _years(request)
     return render(
         request,

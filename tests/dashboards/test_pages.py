@@ -115,8 +115,11 @@ def test_other_school_is_not_reachable_by_editing_the_url(client, pages):
         html = _text(r)
         assert "所属校の教職員のみ" in html
         _no_names(html)
-    assert client.get("/m/131130/boards/students/999999/").status_code == 403
-    assert client.get("/m/131130/boards/classes/999999/").status_code == 404
+    # a missing pupil or homeroom gets the same answer as another school's: the URL does not
+    # tell whether it exists (the API answers both the same way too)
+    for url in ("/m/131130/boards/students/999999/", "/m/131130/boards/classes/999999/"):
+        r = client.get(url)
+        assert r.status_code == 403 and "所属校の教職員のみ" in _text(r), url
 
 
 def test_board_analyst_gets_aggregates_and_no_pupil_page(client, pages):
@@ -132,6 +135,8 @@ def test_board_analyst_gets_aggregates_and_no_pupil_page(client, pages):
         _no_names(_text(r))
     html = _text(client.get("/m/131130/analysis/long-term-absence/"))
     assert 'metric="long_term_absence"' in html and "<renkei-chart" in html
+    # they may see every school: for them a missing one is simply not found
+    assert client.get("/m/131130/analysis/schools/B000000000000/").status_code == 404
     for url in (
         "/m/131130/boards/classes/",
         f"/m/131130/boards/classes/{pages['room_a'].pk}/",
@@ -149,7 +154,9 @@ def test_analysis_pages_refuse_teachers_except_own_school_karte(client, pages):
     assert client.get(f"/m/131130/analysis/schools/{pages['A'].code}/").status_code == 200
     r = client.get(f"/m/131130/analysis/schools/{pages['B'].code}/")
     assert r.status_code == 403 and "この学校の集計を見る権限がありません" in _text(r)
-    assert client.get("/m/131130/analysis/schools/B000000000000/").status_code == 404
+    # a school that does not exist: the same refusal, not a 404 that tells it apart
+    r = client.get("/m/131130/analysis/schools/B000000000000/")
+    assert r.status_code == 403 and "この学校の集計を見る権限がありません" in _text(r)
 
 
 def test_other_municipality_and_prefecture_analyst_are_refused(client, pages, shinjuku, make_user):
@@ -235,11 +242,11 @@ def test_prefecture_page_says_what_it_shows_instead(client, pages):
 
 
 def test_a_missing_page_is_explained_in_japanese(client, pages):
-    client.force_login(pages["teacher"])
-    r = client.get("/m/131130/boards/classes/999999/")
+    client.force_login(pages["board"])
+    r = client.get("/m/131130/analysis/schools/B000000000000/")
     assert r.status_code == 404
     html = _text(r)
-    assert "ページが見つかりません" in html and "学級が見つかりません" in html  # the view's reason
+    assert "ページが見つかりません" in html and "学校が見つかりません" in html  # the view's reason
     r = client.get("/m/131130/no-such-page/")
     assert r.status_code == 404
     assert "URL が正しいか確かめてください" in _text(r) and "Resolver404" not in _text(r)
