@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from renkei.dashboards.access import tenant_principal
+from renkei.edudata import access
 from renkei.edudata.models import AttendanceDay, Homeroom, School, school_year_of
 from renkei.edudata.rollups import years_with_data
 from renkei.platform import policy
@@ -179,7 +180,7 @@ def student_board(request, student_id: int):
     _require_school_staff(principal, request.tenant)
     # The page itself shows no record (the widget reads them, logged, through the API), but a
     # pupil of another school must not even get a page: the same check as the API's.
-    if not policy.visible_students(principal, request.tenant).filter(pk=student_id).exists():
+    if not access.visible_students(principal, request.tenant).filter(pk=student_id).exists():
         raise policy.AccessDenied(policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
     return render(

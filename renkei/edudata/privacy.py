@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from renkei.edudata import rollups
+from renkei.edudata import access, rollups
 from renkei.edudata.models import OptOut, Student
 from renkei.platform import policy
 from renkei.platform.keys import pseudonym
@@ -32,7 +32,7 @@ class OptOutError(ValueError):
 
 
 def _require_may_record(principal: policy.Principal, municipality, student: Student) -> None:
-    allowed = policy.may_administer_tenant(principal, municipality) or policy.may_see_pupil(
+    allowed = policy.may_administer_tenant(principal, municipality) or access.may_see_pupil(
         principal, municipality, student
     )
     policy.require(

@@ -8,8 +8,9 @@ Every view and resolver asks here, and takes its querysets from here, already sc
 * sensitive items (``Sensitive`` on a model) need step-up authentication (a second factor);
 * every read of an individual pupil's records writes an ``AccessLog`` row.
 
-Models of the tenant apps are reached through the app registry, so this module does not import
-upward (platform ← tenants ← edudata).
+It answers with roles, codes and booleans. The record-level reads built from these answers
+(the pupils and schools a principal may read, the access log) are in
+:mod:`renkei.edudata.access`, beside the models they read.
 """
 
 from __future__ import annotations
@@ -17,10 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.apps import apps
 from django.core.exceptions import PermissionDenied
-from django.db import connection
-from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from renkei.platform.models import SCHOOL_ROLES, Membership, Role
@@ -139,6 +137,17 @@ def may_see_school_aggregates(principal: Principal, municipality, school_code: s
     return school_code in principal.school_codes_in(municipality)
 
 
+def may_list_school(principal: Principal, municipality, school_code: str) -> bool:
+    """Whether the school (and its homerooms) may be listed: every school for those who see
+    the municipality's aggregates, their own for teachers and managers. A school that does
+    not exist gets the same answer as another school's."""
+    if not may_enter_tenant(principal, municipality):
+        return False
+    return may_see_tenant_aggregates(
+        principal, municipality
+    ) or school_code in principal.school_codes_in(municipality)
+
+
 def analyst_prefectures(principal: Principal) -> list[str]:
     """The prefectures whose released aggregates this principal analyses (in code order)."""
     return sorted(
@@ -157,78 +166,6 @@ def may_administer_tenant(principal: Principal, municipality) -> bool:
 def require(allowed: bool, message: str) -> None:
     if not allowed:
         raise AccessDenied(message)
-
-
-# -- individual pupils ------------------------------------------------------------------------
-
-
-def _current_tenant_or_refuse(municipality):
-    tenant = getattr(connection, "tenant", None)
-    if tenant is None or getattr(tenant, "code", None) != municipality.code:
-        raise AccessDenied("自治体のスキーマに入っていないため、個人の記録は読めません。")
-
-
-def visible_students(principal: Principal, municipality) -> QuerySet:
-    """Pupils whose individual records this principal may see: those of their own schools.
-    Must be called inside the municipality's schema."""
-    _current_tenant_or_refuse(municipality)
-    student = apps.get_model("edudata", "Student")
-    codes = principal.school_codes_in(municipality)
-    if not codes:
-        return student.objects.none()
-    return student.objects.filter(school__code__in=codes)
-
-
-def may_see_pupil(principal: Principal, municipality, student) -> bool:
-    return student.school.code in principal.school_codes_in(municipality)
-
-
-def read_pupil(
-    principal: Principal,
-    municipality,
-    student_pk: int,
-    *,
-    what: str,
-    via: str,
-    sensitive: bool = False,
-):
-    """Fetch one pupil for reading their records, after checking, and log the read.
-
-    ``what`` names the records read (e.g. "student_board"); ``sensitive`` says whether
-    sensitive items are part of it, which needs step-up.
-    """
-    student = (
-        visible_students(principal, municipality)
-        .select_related("school")
-        .filter(pk=student_pk)
-        .first()
-    )
-    if student is None:
-        raise AccessDenied(FORBIDDEN_PUPIL)
-    if sensitive and not principal.step_up:
-        raise StepUpRequired(STEP_UP_NEEDED)
-    log_pupil_read(principal, [student], what=what, via=via, sensitive=sensitive)
-    return student
-
-
-def log_pupil_read(
-    principal: Principal, students: Iterable, *, what: str, via: str, sensitive: bool = False
-) -> None:
-    """Append one access-log row per pupil read (one INSERT for the whole batch)."""
-    access_log = apps.get_model("edudata", "AccessLog")
-    access_log.objects.bulk_create(
-        [
-            access_log(
-                user_id=principal.user_id or 0,
-                username=principal.username,
-                student_pseudonym=s.pseudonym,
-                what=what,
-                via=via,
-                sensitive=sensitive,
-            )
-            for s in students
-        ]
-    )
 
 
 # -- sensitive fields -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 import pytest
 
+from renkei.edudata import access
 from renkei.edudata.models import AccessLog, AttendanceDay, NurseVisit, Student, SurveyResponse
 from renkei.platform import policy
 from renkei.tenants.context import in_tenant
@@ -37,7 +38,7 @@ def people(make_user, school_world, shibuya, shinjuku):
 def visible(user, municipality):
     with in_tenant(municipality):
         return set(
-            policy.visible_students(policy.principal_for(user), municipality).values_list(
+            access.visible_students(policy.principal_for(user), municipality).values_list(
                 "pseudonym", flat=True
             )
         )
@@ -56,7 +57,7 @@ def test_teacher_cannot_read_pupil_of_another_school_in_same_tenant(people, scho
     principal = policy.principal_for(people["teacher_a"])
     with in_tenant(shibuya):
         with pytest.raises(policy.AccessDenied, match="所属校"):
-            policy.read_pupil(principal, shibuya, school_world["b1"].pk, what="board", via="test")
+            access.read_pupil(principal, shibuya, school_world["b1"].pk, what="board", via="test")
         assert not AccessLog.objects.filter(student_pseudonym=school_world["b1"].pseudonym).exists()
 
 
@@ -70,7 +71,7 @@ def test_non_school_roles_see_no_pupil(people, shibuya, school_world, who):
     assert visible(people[who], shibuya) == set()
     principal = policy.principal_for(people[who])
     with in_tenant(shibuya), pytest.raises(policy.AccessDenied):
-        policy.read_pupil(principal, shibuya, school_world["a1"].pk, what="board", via="test")
+        access.read_pupil(principal, shibuya, school_world["a1"].pk, what="board", via="test")
 
 
 def test_aggregate_permissions(people, shibuya, osaka, school_world):
@@ -96,15 +97,15 @@ def test_prefecture_analyst_never_enters_a_tenant(people, shibuya):
 def test_visible_students_refuses_outside_the_tenant_schema(people, shibuya, shinjuku):
     principal = policy.principal_for(people["teacher_a"])
     with pytest.raises(policy.AccessDenied):
-        policy.visible_students(principal, shibuya)  # still in public
+        access.visible_students(principal, shibuya)  # still in public
     with in_tenant(shinjuku), pytest.raises(policy.AccessDenied):
-        policy.visible_students(principal, shibuya)  # in the wrong tenant
+        access.visible_students(principal, shibuya)  # in the wrong tenant
 
 
 def test_read_is_access_logged(people, school_world, shibuya):
     principal = policy.principal_for(people["teacher_a"])
     with in_tenant(shibuya):
-        student = policy.read_pupil(
+        student = access.read_pupil(
             principal, shibuya, school_world["a1"].pk, what="student_board", via="test"
         )
         assert student == school_world["a1"]
@@ -123,10 +124,10 @@ def test_sensitive_items_need_step_up(people, school_world, shibuya):
     with_2fa = policy.principal_for(people["teacher_a"], step_up=True)
     with in_tenant(shibuya):
         with pytest.raises(policy.StepUpRequired):
-            policy.read_pupil(
+            access.read_pupil(
                 without, shibuya, school_world["a1"].pk, what="survey", via="t", sensitive=True
             )
-        policy.read_pupil(
+        access.read_pupil(
             with_2fa, shibuya, school_world["a1"].pk, what="survey", via="t", sensitive=True
         )
         assert AccessLog.objects.filter(sensitive=True).count() == 1

@@ -6,7 +6,7 @@ resolver announces the keys its children will ask for (``expect``), and the firs
 fetches every announced key in one query; the other children hit the cache. The class board
 announces all its pupils, so its query count does not depend on the class size.
 
-Every loader that reads pupil rows takes its pupils from ``policy.visible_students`` or from
+Every loader that reads pupil rows takes its pupils from ``access.visible_students`` or from
 ids the board already obtained through it, so a loader cannot widen what a principal sees.
 """
 
@@ -18,9 +18,8 @@ from collections.abc import Hashable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from renkei.edudata import alerts
+from renkei.edudata import access, alerts
 from renkei.edudata.models import AttendanceDay, Homeroom, School, StudentIdentity
-from renkei.platform import policy
 
 if TYPE_CHECKING:
     from renkei.graphql.tenant.context import RequestContext
@@ -69,7 +68,7 @@ class StudentById(BatchLoader[int, Any]):
 
     def batch_load(self, keys):
         ctx = self.context
-        students = policy.visible_students(ctx.principal, ctx.municipality).filter(pk__in=keys)
+        students = access.visible_students(ctx.principal, ctx.municipality).filter(pk__in=keys)
         return {s.pk: s for s in students}
 
 

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from django.db.models import QuerySet
-
 from renkei.edudata.models import School
 from renkei.platform import policy
 
@@ -25,7 +23,7 @@ FORBIDDEN_METRIC_FOR_TOKEN = "この API トークンでは指標「{name}」を
 
 class Permission(StrEnum):
     TENANT_MEMBER = "tenant_member"  # any role in this municipality
-    SCHOOLS = "schools"  # schools and homerooms, scoped by visible_schools
+    SCHOOLS = "schools"  # schools and homerooms, scoped by edudata.access.visible_schools
     PUPIL_RECORDS = "pupil_records"  # individual records: staff of the pupil's school
     AGGREGATES = "aggregates"  # metrics, disclosure-controlled; the only thing widgets read
 
@@ -58,30 +56,10 @@ def requires(permission: Permission) -> Callable:
     return decorate
 
 
-def visible_schools(principal: policy.Principal, municipality) -> QuerySet:
-    """Schools a principal may list: all of them for tenant admins and board analysts
-    (schools, never pupils), their own for teachers and managers. Built only from policy
-    answers (policy.py has no school-list helper yet)."""
-    if not policy.may_enter_tenant(principal, municipality):
-        return School.objects.none()
-    if policy.may_see_tenant_aggregates(principal, municipality):
-        return School.objects.all()
-    return School.objects.filter(code__in=principal.school_codes_in(municipality))
-
-
-def may_list_school(principal: policy.Principal, municipality, school_code: str) -> bool:
-    """Same answer as ``visible_schools`` for one school, without a query."""
-    if not policy.may_enter_tenant(principal, municipality):
-        return False
-    return policy.may_see_tenant_aggregates(
-        principal, municipality
-    ) or school_code in principal.school_codes_in(municipality)
-
-
 def require_school(principal: policy.Principal, municipality, school: School | None) -> School:
     """The school if visible, else AccessDenied (the same answer whether it exists or not)."""
     policy.require(
-        school is not None and may_list_school(principal, municipality, school.code),
+        school is not None and policy.may_list_school(principal, municipality, school.code),
         FORBIDDEN_SCHOOL,
     )
     return school  # type: ignore[return-value]

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from django.utils import timezone
 
-from renkei.edudata import alerts
+from renkei.edudata import access, alerts
 from renkei.edudata.models import (
     Enrollment,
     Homeroom,
@@ -89,7 +89,7 @@ def resolve_me(ctx: RequestContext) -> ViewerType:
 
 
 def resolve_schools(ctx: RequestContext) -> list[School]:
-    schools = list(permissions.visible_schools(ctx.principal, ctx.municipality).order_by("code"))
+    schools = list(access.visible_schools(ctx.principal, ctx.municipality).order_by("code"))
     ctx.loaders.homerooms.siblings.update(s.pk for s in schools)
     for school in schools:
         ctx.loaders.school.prime(school.pk, school)
@@ -105,7 +105,7 @@ def resolve_homeroom(ctx: RequestContext, homeroom_id: str) -> Homeroom:
     homeroom = Homeroom.objects.select_related("school").filter(pk=_pk(homeroom_id)).first()
     policy.require(
         homeroom is not None
-        and permissions.may_list_school(ctx.principal, ctx.municipality, homeroom.school.code),
+        and policy.may_list_school(ctx.principal, ctx.municipality, homeroom.school.code),
         FORBIDDEN_HOMEROOM,
     )
     ctx.loaders.school.prime(homeroom.school_id, homeroom.school)
@@ -118,12 +118,12 @@ def resolve_homeroom(ctx: RequestContext, homeroom_id: str) -> Homeroom:
 def resolve_student_board(
     ctx: RequestContext, info, student_id: str, as_of: dt.date | None
 ) -> StudentBoardData:
-    """One pupil. ``policy.read_pupil`` refuses other schools' pupils (same message whether the
+    """One pupil. ``access.read_pupil`` refuses other schools' pupils (same message whether the
     pupil exists or not) and logs the read; sensitive items selected without step-up refuse
     the whole board before anything is read."""
     pk = _pk(student_id)
     sensitive = selection.check_selection(info, ctx.principal)
-    student = policy.read_pupil(
+    student = access.read_pupil(
         ctx.principal, ctx.municipality, pk, what="student_board", via=ctx.via, sensitive=sensitive
     )
     ctx.loaders.student.prime(student.pk, student)
@@ -143,14 +143,14 @@ def resolve_class_board(
         FORBIDDEN_CLASS_BOARD,
     )
     sensitive = selection.check_selection(info, ctx.principal)
-    visible = policy.visible_students(ctx.principal, ctx.municipality)
+    visible = access.visible_students(ctx.principal, ctx.municipality)
     enrollments = list(
         Enrollment.objects.filter(homeroom=homeroom, student__in=visible)
         .select_related("student")
         .order_by("attendance_number", "student_id")
     )
     students = [e.student for e in enrollments]
-    policy.log_pupil_read(
+    access.log_pupil_read(
         ctx.principal, students, what="class_board", via=ctx.via, sensitive=sensitive
     )
     day = _as_of(as_of)

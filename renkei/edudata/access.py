@@ -1,0 +1,94 @@
+"""Which records of one municipality a principal may read, built from the policy's answers
+(:mod:`renkei.platform.policy`): the schools they may list, the pupils whose individual
+records they may see, reading one pupil, and the access log every such read writes.
+
+The API's resolvers and loaders and the pages take their querysets from here, so each
+refusal is the same everywhere: a record that does not exist and one of another school get
+the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from renkei.edudata.models import AccessLog, School, Student
+from renkei.platform import policy
+
+
+def visible_schools(principal: policy.Principal, municipality) -> QuerySet:
+    """Schools a principal may list (:func:`policy.may_list_school`, as a queryset)."""
+    if not policy.may_enter_tenant(principal, municipality):
+        return School.objects.none()
+    if policy.may_see_tenant_aggregates(principal, municipality):
+        return School.objects.all()
+    return School.objects.filter(code__in=principal.school_codes_in(municipality))
+
+
+def _current_tenant_or_refuse(municipality):
+    tenant = getattr(connection, "tenant", None)
+    if tenant is None or getattr(tenant, "code", None) != municipality.code:
+        raise policy.AccessDenied("自治体のスキーマに入っていないため、個人の記録は読めません。")
+
+
+def visible_students(principal: policy.Principal, municipality) -> QuerySet:
+    """Pupils whose individual records this principal may see: those of their own schools.
+    Must be called inside the municipality's schema."""
+    _current_tenant_or_refuse(municipality)
+    codes = principal.school_codes_in(municipality)
+    if not codes:
+        return Student.objects.none()
+    return Student.objects.filter(school__code__in=codes)
+
+
+def may_see_pupil(principal: policy.Principal, municipality, student) -> bool:
+    return student.school.code in principal.school_codes_in(municipality)
+
+
+def read_pupil(
+    principal: policy.Principal,
+    municipality,
+    student_pk: int,
+    *,
+    what: str,
+    via: str,
+    sensitive: bool = False,
+):
+    """Fetch one pupil for reading their records, after checking, and log the read.
+
+    ``what`` names the records read (e.g. "student_board"); ``sensitive`` says whether
+    sensitive items are part of it, which needs step-up.
+    """
+    student = (
+        visible_students(principal, municipality)
+        .select_related("school")
+        .filter(pk=student_pk)
+        .first()
+    )
+    if student is None:
+        raise policy.AccessDenied(policy.FORBIDDEN_PUPIL)
+    if sensitive and not principal.step_up:
+        raise policy.StepUpRequired(policy.STEP_UP_NEEDED)
+    log_pupil_read(principal, [student], what=what, via=via, sensitive=sensitive)
+    return student
+
+
+def log_pupil_read(
+    principal: policy.Principal, students: Iterable, *, what: str, via: str, sensitive: bool = False
+) -> None:
+    """Append one access-log row per pupil read (one INSERT for the whole batch)."""
+    AccessLog.objects.bulk_create(
+        [
+            AccessLog(
+                user_id=principal.user_id or 0,
+                username=principal.username,
+                student_pseudonym=s.pseudonym,
+                what=what,
+                via=via,
+                sensitive=sensitive,
+            )
+            for s in students
+        ]
+    )
