@@ -22,6 +22,7 @@ from renkei.graphql.tenant.types import (
     SchoolType,
     StudentBoardType,
     ViewerType,
+    guard_sensitive_fields,
 )
 
 SNAPSHOT = Path(__file__).with_name("schema.graphql")
@@ -111,6 +112,7 @@ class Query(graphene.ObjectType):
         return resolvers.resolve_metric(info.context, name, school_year, breakdown, school_code)
 
 
+guard_sensitive_fields()
 schema = graphene.Schema(query=Query)
 
 

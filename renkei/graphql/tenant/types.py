@@ -7,7 +7,8 @@ no school or homeroom type has a path to a pupil.
 
 Sensitive items (``Sensitive`` markers on the models) are checked twice: the board resolvers
 refuse the whole board up front when the query selects one without step-up
-(``selection.sensitive_requested``), and each sensitive field's resolver checks again.
+(``selection.sensitive_requested``), and each sensitive field's resolver checks again -
+resolvers generated from the markers (:func:`guard_sensitive_fields`), none written by hand.
 """
 
 from __future__ import annotations
@@ -68,8 +69,32 @@ AlertRuleEnum = graphene.Enum.from_enum(
 )
 
 
-def _check_sensitive(info, model, field: str) -> None:
-    policy.check_fields(info.context.principal, model, [field])
+def guard_sensitive_fields() -> None:
+    """Give every field that the ``Sensitive`` marker of its model names a resolver that
+    refuses it without step-up (``policy.check_fields``), on every DjangoObjectType: the
+    marker is the one list of sensitive fields, and a field marked later is guarded without
+    a resolver written by hand. A type's own resolver for such a field runs after the check.
+    Called once, before the schema is built (schema.py)."""
+    pending = list(DjangoObjectType.__subclasses__())
+    while pending:
+        object_type = pending.pop()
+        pending += object_type.__subclasses__()
+        model = object_type._meta.model
+        for name in policy.sensitive_fields(model) & set(object_type._meta.fields):
+            resolver_name = f"resolve_{name}"
+            own = getattr(object_type, resolver_name, None)
+            if getattr(own, "guarded", False):
+                continue
+            setattr(object_type, resolver_name, staticmethod(_guarded(model, name, own)))
+
+
+def _guarded(model, name: str, own):
+    def resolve(root, info, **arguments):
+        policy.check_fields(info.context.principal, model, [name])
+        return own(root, info, **arguments) if own is not None else getattr(root, name)
+
+    resolve.guarded = True
+    return resolve
 
 
 # -- schools and homerooms ------------------------------------------------------------------
@@ -131,11 +156,6 @@ class AttendanceDayType(DjangoObjectType):
     def resolve_status_label(row: AttendanceDay, info) -> str:
         return AttendanceStatus(row.status).label
 
-    @staticmethod
-    def resolve_reason(row: AttendanceDay, info) -> str:
-        _check_sensitive(info, AttendanceDay, "reason")
-        return row.reason
-
 
 class HealthObservationType(DjangoObjectType):
     class Meta:
@@ -147,11 +167,6 @@ class HealthObservationType(DjangoObjectType):
     condition = graphene.Field(HealthConditionEnum, required=True)
     symptoms = graphene.String(description="症状（要配慮情報: 二要素認証の後のみ）")
 
-    @staticmethod
-    def resolve_symptoms(row: HealthObservation, info) -> str:
-        _check_sensitive(info, HealthObservation, "symptoms")
-        return row.symptoms
-
 
 class NurseVisitType(DjangoObjectType):
     class Meta:
@@ -162,11 +177,6 @@ class NurseVisitType(DjangoObjectType):
 
     reason_category = graphene.Field(NurseVisitReasonEnum, required=True)
     note = graphene.String(description="記録（要配慮情報: 二要素認証の後のみ）")
-
-    @staticmethod
-    def resolve_note(row: NurseVisit, info) -> str:
-        _check_sensitive(info, NurseVisit, "note")
-        return row.note
 
 
 class AssessmentResultType(DjangoObjectType):
@@ -232,21 +242,6 @@ class SurveyResponseType(DjangoObjectType):
         )
 
     answers = GenericScalar(required=True, description="回答（JSON）")
-
-    @staticmethod
-    def resolve_survey(row: SurveyResponse, info) -> str:
-        _check_sensitive(info, SurveyResponse, "survey")
-        return row.survey
-
-    @staticmethod
-    def resolve_answered_on(row: SurveyResponse, info) -> dt.date:
-        _check_sensitive(info, SurveyResponse, "answered_on")
-        return row.answered_on
-
-    @staticmethod
-    def resolve_answers(row: SurveyResponse, info):
-        _check_sensitive(info, SurveyResponse, "answers")
-        return row.answers
 
 
 # -- alerts ---------------------------------------------------------------------------------
