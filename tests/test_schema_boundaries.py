@@ -108,7 +108,7 @@ def run_workload(tmp_path: Path, shibuya, shinjuku, make_user, client) -> None:
     )
     edudata_tasks.refresh_rollups.delay("131130").get()
     edudata_tasks.schedule_retention_purges.delay(dry_run=True).get()
-    edudata_tasks.schedule_federation_refresh.delay().get()
+    edudata_tasks.schedule_rollup_refresh.delay().get()
 
     client.get("/m/131130/")
     client.get("/")
