@@ -471,8 +471,9 @@ class _Protector:
         The count is charged k more for every relation in which the cell would be the only
         one withheld (that relation then needs another complement, of about k), and k less
         for every relation in which it pairs with a cell withheld alone: complements that
-        protect several cells at once. This withholds 2 to 5 % fewer cells on prefecture
-        tables, and never a margin more (bench/federation.py).
+        protect several cells at once. On the benchmark's prefectures (bench/federation.py)
+        this withholds 2 to 5 % fewer cells and no margin more; a larger weight than k
+        started withholding municipality totals.
         """
         lone = 0
         for r in self.relations_of[i]:
