@@ -394,9 +394,17 @@ def compute(
     """
     spec = _spec(metric)
     dims = check_breakdown(spec, breakdown)
+    return _without_broken_remotes(
+        lambda: _compute(spec, dims, municipality, int(school_year), school_code)
+    )
+
+
+def _compute(
+    spec: Metric, dims: tuple[str, ...], municipality, school_year: int, school_code: str | None
+) -> MetricTable:
     loader = _Loader(
         release.scope_for(municipality.prefecture_id, include=municipality.code),
-        int(school_year),
+        school_year,
         spec.min_cell_size,
     )
     if school_code is None:
@@ -428,13 +436,27 @@ def compute_prefecture(
     must not name the municipality."""
     spec = _spec(metric)
     dims = check_breakdown(spec, breakdown)
-    loader = _loader(prefecture_code, school_year, spec.min_cell_size)
-    tables = {TOTAL: _answer(spec, loader, dims, TOTAL, prefecture_code)}
     wanted = None if municipalities is None else set(municipalities)
-    for member in loader.scope.members:
-        if wanted is None or member.code in wanted:
-            tables[member.code] = _answer(spec, loader, dims, member.code, member.code)
-    return tables
+
+    def make() -> dict[str, MetricTable]:
+        loader = _loader(prefecture_code, school_year, spec.min_cell_size)
+        tables = {TOTAL: _answer(spec, loader, dims, TOTAL, prefecture_code)}
+        for member in loader.scope.members:
+            if wanted is None or member.code in wanted:
+                tables[member.code] = _answer(spec, loader, dims, member.code, member.code)
+        return tables
+
+    return _without_broken_remotes(make)
+
+
+def _without_broken_remotes(make: Callable[[], Any]) -> Any:
+    """``make()``; once more if a trusted remote failed while its rows were read. It is then
+    left out until its data changes (:func:`exact.rows`), and the rest of the prefecture
+    answers without it (the federation reports it missing)."""
+    try:
+        return make()
+    except exact.ExactError:
+        return make()
 
 
 def combine_prefecture(

@@ -53,7 +53,16 @@ def trusted_remotes(prefecture_code: str) -> dict[str, str]:
 
 # code -> (data version, k, when asked): what each trusted remote reported last.
 _SEEN: dict[str, tuple[int, int, float]] = {}
+# code -> the data version whose rows it failed to send: left out until its data changes.
+_BROKEN: dict[str, int] = {}
 _SEEN_LOCK = threading.Lock()
+
+
+def forget() -> None:
+    """Forget every remote's version and failures (tests)."""
+    with _SEEN_LOCK:
+        _SEEN.clear()
+        _BROKEN.clear()
 
 
 def versions(
@@ -91,19 +100,43 @@ def versions(
                 )
                 if seen is None:
                     continue
+        with _SEEN_LOCK:
+            broken = _BROKEN.get(code) == seen[0]
+        if broken:
+            log.warning(
+                "federation: trusted remote %s left out (its rows of version %s failed)",
+                code,
+                seen[0],
+            )
+            continue
         found.append((code, seen[0], seen[1], url))
     return found
 
 
 def rows(code: str, url: str, data_version: int, family: str, params: list[Any]) -> list[tuple]:
-    """The remote's rows of one family (the statements of ``renkei.edudata.metrics``)."""
-    data = _post(code, url, {"municipality": code, "exact": family, "params": params})
+    """The remote's rows of one family (the statements of ``renkei.edudata.metrics``).
+
+    On failure the remote is left out of :func:`versions` until it reports another data
+    version, so that the question asked again is answered without it (metrics.compute)."""
     try:
-        if int(data["data_version"]) != data_version:
-            raise ExactError("読み取り中に遠隔自治体のデータが更新されました。")
-        return [tuple(row) for row in data["rows"]]
-    except (KeyError, TypeError, ValueError):
-        raise ExactError("応答の形式が不正です。") from None
+        data = _post(code, url, {"municipality": code, "exact": family, "params": params})
+        try:
+            if int(data["data_version"]) != data_version:
+                raise ExactError("読み取り中に遠隔自治体のデータが更新されました。")
+            return [_row(row) for row in data["rows"]]
+        except (KeyError, TypeError, ValueError):
+            raise ExactError("応答の形式が不正です。") from None
+    except ExactError as e:
+        with _SEEN_LOCK:
+            _BROKEN[code] = data_version
+        log.warning("federation: trusted remote %s: %s rows failed (%s)", code, family, e)
+        raise
+
+
+def _row(row: Any) -> tuple:
+    if not isinstance(row, list) or not all(type(v) in (str, int) for v in row):
+        raise ValueError("a row is a list of strings and integers")
+    return tuple(row)
 
 
 def _post(code: str, url: str, body: dict[str, Any]) -> dict[str, Any]:

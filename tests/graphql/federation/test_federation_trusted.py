@@ -54,9 +54,9 @@ def trusted(fed_server, settings):
         [{"code": TOKYO_B, "url": f"{fed_server}/federation/tenant", "trusted": True}]
     )
     settings.RENKEI_FEDERATION_TRUSTED_VERSION_TTL = 0  # asked with every question
-    exact._SEEN.clear()
+    exact.forget()
     yield fed_server
-    exact._SEEN.clear()
+    exact.forget()
 
 
 def answers(result):
@@ -135,13 +135,32 @@ def test_a_trusted_remote_never_heard_from_is_missing_and_the_rest_answers(run, 
     settings.RENKEI_FEDERATION_REMOTES = json.dumps(
         [{"code": TOKYO_B, "url": "http://127.0.0.1:9/federation/tenant", "trusted": True}]
     )
-    exact._SEEN.clear()
+    exact.forget()
     fresh_releases()
     table, by_code = answers(run(QUERY, world.users["fed-pref13"]))
     assert by_code[TOKYO_B]["status"] == "FAILED"
     assert by_code[TOKYO_B]["reason"].startswith("正確な件数を受け取れませんでした")
     assert by_code[TOKYO_A]["status"] == "OK" and table["complete"] is False
     assert not any(c["key"][0] == TOKYO_B for c in table["cells"])
+
+
+def test_a_trusted_remote_whose_rows_fail_is_left_out_and_the_rest_answers(
+    run, world, trusted, monkeypatch
+):
+    fresh_releases()
+    original = exact._post
+
+    def malformed(code, url, body):
+        data = original(code, url, body)
+        return data if body["exact"] == exact.VERSION else {**data, "rows": "not rows"}
+
+    monkeypatch.setattr(exact, "_post", malformed)
+    table, by_code = answers(run(QUERY, world.users["fed-pref13"]))
+    assert by_code[TOKYO_B]["status"] == "FAILED"
+    assert by_code[TOKYO_A]["status"] == "OK" and table["complete"] is False
+    assert not any(c["key"][0] == TOKYO_B for c in table["cells"])
+    # it is tried again once its data changes, not before
+    assert exact._BROKEN[TOKYO_B] == exact._SEEN[TOKYO_B][0]
 
 
 # -- the remote side ---------------------------------------------------------------------------
