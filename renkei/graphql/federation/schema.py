@@ -46,6 +46,7 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.federation.schema import FederationAny
+from strawberry.permission import BasePermission
 
 from renkei.edudata import metrics
 from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, Metric, release
@@ -127,6 +128,40 @@ def _context(info: strawberry.Info) -> FederationContext:
     if not isinstance(context, FederationContext):
         raise auth.FederationAuthenticationError(str(auth.NOT_SIGNED_IN))
     return context
+
+
+# -- who may use each field (declared on the fields; the checks are renkei.graphql.federation.auth)
+
+
+class PrefectureAnalyst(BasePermission):
+    """Prefecture analysts only: the federation is their instrument."""
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        context = _context(info)
+        auth.require_analyst(context.principal, context.auth_error)
+        return True
+
+
+class AnalystOfThisPrefecture(BasePermission):
+    """An analyst of the prefecture the field belongs to (the entity being resolved)."""
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        context = _context(info)
+        auth.require_prefecture(context.principal, source.code, context.auth_error)
+        return True
+
+
+class AnalystOfThisMunicipality(BasePermission):
+    """An analyst of the municipality's prefecture whom the policy lets see its aggregates.
+    A municipality not known here is an error about the question, not a refusal."""
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        context = _context(info)
+        target = fanout.municipality_target(source.code)
+        if target is None:
+            raise auth.FederationError(_unknown_municipality(source.code))
+        auth.require_municipality(context.principal, target, context.auth_error)
+        return True
 
 
 # -- released tables ------------------------------------------------------------------------
@@ -341,7 +376,9 @@ def _metric_field(spec: Metric, resolve: Callable[..., MetricResult], *, prefect
         return_annotation=MetricResult,
     )
     return strawberry.field(
-        resolver=resolver, description=f"{spec.label_ja}（{spec.unit}）。{spec.description_ja}"
+        resolver=resolver,
+        description=f"{spec.label_ja}（{spec.unit}）。{spec.description_ja}",
+        permission_classes=[AnalystOfThisPrefecture if prefecture else AnalystOfThisMunicipality],
     )
 
 
@@ -369,6 +406,8 @@ class Prefecture:
 
 
 def _municipality(info: strawberry.Info, code: str) -> Municipality:
+    """The municipality of a code, for the root field and for ``_entities`` (which has no
+    field of ours to declare a permission on): the code checked, then the analyst's right."""
     context = _context(info)
     auth.require_analyst(context.principal, context.auth_error)
     try:
@@ -389,6 +428,7 @@ def _unknown_municipality(code: str) -> str:
 
 
 def _prefecture(info: strawberry.Info, code: str) -> Prefecture:
+    """The prefecture of a code, for the root field and for ``_entities`` (as above)."""
     context = _context(info)
     auth.require_analyst(context.principal, context.auth_error)
     if code not in PREFECTURES:
@@ -404,10 +444,7 @@ def _resolve_prefecture_metric(
     root: Prefecture, info: strawberry.Info, spec: Metric, *, school_year: int, **flags: bool
 ) -> MetricResult:
     context = _context(info)
-    auth.require_prefecture(context.principal, root.code, context.auth_error)
     targets = fanout.prefecture_targets(root.code)
-    for target in targets:
-        auth.require_municipality(context.principal, target, context.auth_error)
     breakdown = _breakdown(**flags)
     table = context.federated(
         targets,
@@ -425,9 +462,7 @@ def _resolve_municipality_metric(
 ) -> MetricResult:
     context = _context(info)
     target = fanout.municipality_target(root.code)
-    if target is None:
-        raise auth.FederationError(_unknown_municipality(root.code))
-    auth.require_municipality(context.principal, target, context.auth_error)
+    assert target is not None  # AnalystOfThisMunicipality said so
     breakdown = _breakdown(**flags)
     table = context.federated(
         [target],
@@ -441,8 +476,6 @@ def _resolve_municipality_metric(
 
 
 def _municipalities(root: Prefecture, info: strawberry.Info) -> list[Municipality]:
-    context = _context(info)
-    auth.require_prefecture(context.principal, root.code, context.auth_error)
     return [
         Municipality(code=t.code, name=t.name, prefecture_code=root.code)
         for t in fanout.prefecture_targets(root.code)
@@ -459,7 +492,9 @@ for _spec in METRICS.values():
         _metric_field(_spec, _resolve_municipality_metric, prefecture=False),
     )
 Prefecture.municipalities = strawberry.field(  # type: ignore[attr-defined]
-    resolver=_municipalities, description="この都道府県の市区町村（連携先を含む）"
+    resolver=_municipalities,
+    description="この都道府県の市区町村（連携先を含む）",
+    permission_classes=[AnalystOfThisPrefecture],
 )
 
 Municipality = strawberry.federation.type(  # type: ignore[misc]
@@ -480,10 +515,8 @@ class Query:
     def municipality(self, info: strawberry.Info, code: str) -> Municipality | None:
         return _municipality(info, code)
 
-    @strawberry.field(description="指標の一覧")
+    @strawberry.field(description="指標の一覧", permission_classes=[PrefectureAnalyst])
     def metrics(self, info: strawberry.Info) -> list[MetricDefinition]:
-        context = _context(info)
-        auth.require_analyst(context.principal, context.auth_error)
         return [MetricDefinition.of(spec) for spec in METRICS.values()]
 
 

@@ -95,6 +95,30 @@ def _named(t):
     return t
 
 
+def test_every_field_that_reads_data_declares_who_may_use_it():
+    # Fields of the entities read their prefecture's data: each declares its permission
+    # class. The root fields resolve an entity from a code (as _entities does) and check it
+    # there; metrics lists definitions, for analysts only.
+    declared = {}
+    for name in ("Prefecture", "Municipality", "Query"):
+        definition = federation.schema.get_type_by_name(name)
+        for field in definition.fields:
+            classes = [
+                type(p)
+                for e in field.extensions
+                if type(e).__name__ == "PermissionExtension"
+                for p in e.permissions
+            ]
+            declared[(name, field.python_name)] = classes
+    for (type_name, field), classes in declared.items():
+        if type_name == "Prefecture" and field not in ("code", "name"):
+            assert classes == [federation.AnalystOfThisPrefecture], field
+        if type_name == "Municipality" and field not in ("code", "name", "prefecture_code"):
+            assert classes == [federation.AnalystOfThisMunicipality], field
+    assert declared[("Query", "metrics")] == [federation.PrefectureAnalyst]
+    assert declared[("Prefecture", "long_term_absence")]  # the metrics are among them
+
+
 def test_no_type_in_the_schema_can_hold_a_single_pupil():
     gql = federation.schema._schema
     own = {
