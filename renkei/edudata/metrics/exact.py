@@ -26,6 +26,7 @@ import requests
 from django.conf import settings
 
 from renkei.platform import service_tokens
+from renkei.tenants.codes import CodeError, validate_municipality_code
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,34 @@ class ExactError(Exception):
     """A trusted remote did not give its exact counts; the message says why (Japanese)."""
 
 
-def trusted_remotes(prefecture_code: str) -> dict[str, str]:
-    """Code -> URL of the prefecture's remote municipalities marked ``trusted``."""
+def remote_entries() -> list[dict[str, Any]]:
+    """The valid entries of ``settings.RENKEI_FEDERATION_REMOTES`` (a JSON list of
+    ``{"code", "url", "name"?, "trusted"?}`` objects, or an already parsed list), with their
+    codes checked; a bad entry is logged and left out, the others stand. The one reading of
+    the setting: the release engine, this module and the federation's fan-out all use it."""
     raw = settings.RENKEI_FEDERATION_REMOTES
     try:
         entries = json.loads(raw) if isinstance(raw, str) else raw
-        return {
-            str(e["code"]): str(e["url"])
-            for e in entries or ()
-            if e.get("trusted") is True and str(e["code"]).startswith(prefecture_code)
-        }
-    except (TypeError, ValueError, KeyError, AttributeError):
-        return {}  # fanout.remote_tenants logs the bad entry
+    except ValueError:
+        log.error("RENKEI_FEDERATION_REMOTES is not JSON; no remote municipality is used")
+        return []
+    valid = []
+    for entry in entries or ():
+        try:
+            code = validate_municipality_code(str(entry["code"]))
+            valid.append({**entry, "code": code, "url": str(entry["url"])})
+        except (KeyError, TypeError, CodeError) as e:
+            log.error("RENKEI_FEDERATION_REMOTES: ignoring %r (%s)", entry, e)
+    return valid
+
+
+def trusted_remotes(prefecture_code: str) -> dict[str, str]:
+    """Code -> URL of the prefecture's remote municipalities marked ``trusted``."""
+    return {
+        e["code"]: e["url"]
+        for e in remote_entries()
+        if e.get("trusted") is True and e["code"].startswith(prefecture_code)
+    }
 
 
 # code -> (data version, k, when asked): what each trusted remote reported last.

@@ -95,12 +95,7 @@ class Scope:
 def remote_codes() -> frozenset[str]:
     """Municipality codes answered by their own deployment (RENKEI_FEDERATION_REMOTES): not
     local members; only the trusted ones join the joint tables (:func:`scope_for`)."""
-    raw = settings.RENKEI_FEDERATION_REMOTES
-    try:
-        entries = json.loads(raw) if isinstance(raw, str) else raw
-        return frozenset(str(e["code"]) for e in entries or ())
-    except (TypeError, ValueError, KeyError):
-        return frozenset()  # fanout.remote_tenants logs the bad entry
+    return frozenset(e["code"] for e in exact.remote_entries())
 
 
 def scope_for(prefecture_code: str, *, include: str | None = None) -> Scope:

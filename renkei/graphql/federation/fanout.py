@@ -33,10 +33,9 @@ from django.db import connection
 from opentelemetry import context as otel_context
 
 from renkei.edudata import metrics
-from renkei.edudata.metrics import TOTAL, Metric, MetricCell, MetricTable
+from renkei.edudata.metrics import TOTAL, Metric, MetricCell, MetricTable, exact
 from renkei.platform import service_tokens, telemetry
 from renkei.platform.disclosure import MIN_K
-from renkei.tenants.codes import CodeError, validate_municipality_code
 from renkei.tenants.models import Municipality
 
 log = logging.getLogger(__name__)
@@ -130,24 +129,17 @@ class FederatedTable:
 
 
 def remote_tenants() -> dict[str, Target]:
-    """Remote municipalities from ``settings.RENKEI_FEDERATION_REMOTES`` (a JSON list of
-    ``{"code", "url", "name"?, "trusted"?}`` objects, or an already parsed list)."""
-    raw = settings.RENKEI_FEDERATION_REMOTES
-    entries = json.loads(raw) if isinstance(raw, str) else raw
-    targets = {}
-    for entry in entries or ():
-        try:
-            code = validate_municipality_code(str(entry["code"]))
-        except (KeyError, CodeError) as e:
-            log.error("RENKEI_FEDERATION_REMOTES: ignoring %r (%s)", entry, e)
-            continue
-        targets[code] = Target(
-            code=code,
-            name=str(entry.get("name") or code),
-            url=str(entry["url"]),
-            trusted=entry.get("trusted") is True,
+    """Remote municipalities from ``settings.RENKEI_FEDERATION_REMOTES``
+    (:func:`renkei.edudata.metrics.exact.remote_entries`)."""
+    return {
+        e["code"]: Target(
+            code=e["code"],
+            name=str(e.get("name") or e["code"]),
+            url=e["url"],
+            trusted=e.get("trusted") is True,
         )
-    return targets
+        for e in exact.remote_entries()
+    }
 
 
 def prefecture_targets(prefecture_code: str) -> list[Target]:

@@ -80,6 +80,14 @@ class FederationContext:
     # whether it may be kept at all (not with a remote or a missing municipality in it).
     versions: dict[str, str] = field(default_factory=dict)
     cacheable: bool = True
+    _targets: dict[str, fanout.Target | None] = field(default_factory=dict)
+
+    def municipality_target(self, code: str) -> fanout.Target | None:
+        """``fanout.municipality_target``, once per code and request: the entity, its
+        permission check and its metric fields all need it."""
+        if code not in self._targets:
+            self._targets[code] = fanout.municipality_target(code)
+        return self._targets[code]
 
     def touch(self, prefecture_code: str) -> str:
         """Note that the answer depends on this prefecture's data; its version now."""
@@ -157,7 +165,7 @@ class AnalystOfThisMunicipality(BasePermission):
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         context = _context(info)
-        target = fanout.municipality_target(source.code)
+        target = context.municipality_target(source.code)
         if target is None:
             raise auth.FederationError(_unknown_municipality(source.code))
         auth.require_municipality(context.principal, target, context.auth_error)
@@ -416,7 +424,7 @@ def _municipality(info: strawberry.Info, code: str) -> Municipality:
         raise auth.FederationError(str(e)) from None
     auth.require_prefecture(context.principal, code[:2], context.auth_error)
     context.touch(code[:2])
-    target = fanout.municipality_target(code)
+    target = context.municipality_target(code)
     if target is None:
         raise auth.FederationError(_unknown_municipality(code))
     auth.require_municipality(context.principal, target, context.auth_error)
@@ -461,7 +469,7 @@ def _resolve_municipality_metric(
     root: Municipality, info: strawberry.Info, spec: Metric, *, school_year: int, **flags: bool
 ) -> MetricResult:
     context = _context(info)
-    target = fanout.municipality_target(root.code)
+    target = context.municipality_target(root.code)
     assert target is not None  # AnalystOfThisMunicipality said so
     breakdown = _breakdown(**flags)
     table = context.federated(

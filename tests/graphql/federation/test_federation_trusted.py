@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 
 import pytest
@@ -78,7 +79,10 @@ def test_a_trusted_remote_is_protected_with_the_prefecture_as_if_it_were_local(
     # then its rows came over HTTP, family by family, counts only in the log
     sent = [r.getMessage() for r in caplog.records if "exact" in r.getMessage()]
     assert any(f"exact population of {TOKYO_B}" in line for line in sent), sent
-    assert all("rows) for prefecture:13" in line for line in sent)
+    shape = (
+        rf"federation tenant endpoint: exact [a-z0-9]+ of {TOKYO_B} \(\d+ rows\) for prefecture:13"
+    )
+    assert all(re.fullmatch(shape, line) for line in sent), sent  # nothing of the rows
     # and the prefecture table is the joint release, cell for cell, not an add-up of parts
     assert by_code[TOKYO_B]["remote"] is True and by_code[TOKYO_B]["status"] == "OK"
     assert table["complete"] is True
@@ -161,6 +165,25 @@ def test_a_trusted_remote_whose_rows_fail_is_left_out_and_the_rest_answers(
     assert not any(c["key"][0] == TOKYO_B for c in table["cells"])
     # it is tried again once its data changes, not before
     assert exact._BROKEN[TOKYO_B] == exact._SEEN[TOKYO_B][0]
+
+
+def test_one_bad_remote_entry_leaves_the_others_as_they_are_everywhere(settings, caplog):
+    # The release engine and the fan-out read the setting the same way: a bad entry does not
+    # turn the good remote into a local member of the joint tables.
+    from renkei.graphql.federation import fanout
+
+    settings.RENKEI_FEDERATION_REMOTES = json.dumps(
+        [
+            {"url": "https://no-code.example/federation/tenant"},
+            {"code": "999999", "url": "https://bad-code.example/federation/tenant"},
+            {"code": TOKYO_B, "url": "https://b.example/federation/tenant", "trusted": True},
+        ]
+    )
+    with caplog.at_level(logging.ERROR):
+        assert release.remote_codes() == {TOKYO_B}
+        assert set(fanout.remote_tenants()) == {TOKYO_B}
+        assert exact.trusted_remotes("13") == {TOKYO_B: "https://b.example/federation/tenant"}
+    assert sum("ignoring" in r.getMessage() for r in caplog.records) >= 2
 
 
 # -- the remote side ---------------------------------------------------------------------------
