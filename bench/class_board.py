@@ -60,7 +60,8 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from renkei.connectors.pipeline import run_import
+    from renkei.accounts.models import Membership
+    from renkei.connectors.pipeline import do_import
     from renkei.demo import synth
     from renkei.edudata.models import (
         AttendanceDay,
@@ -70,7 +71,7 @@ def main() -> None:
         School,
         Student,
     )
-    from renkei.platform.models import Membership
+    from renkei.platform.audit import Actor
     from renkei.tenants.actions import do_onboard_municipality
     from renkei.tenants.context import in_tenant
     from renkei.tenants.models import Municipality
@@ -78,7 +79,7 @@ def main() -> None:
 
     migrate_all(verbosity=0)
     municipality = Municipality.objects.filter(code=CODE).first() or do_onboard_municipality(
-        CODE, "渋谷区"
+        CODE, "渋谷区", actor=Actor.system("bench")
     )
     out = Path(tempfile.mkdtemp(prefix="renkei-bench-synth-"))
     started = time.perf_counter()
@@ -87,7 +88,7 @@ def main() -> None:
         ("oneroster", [out / "oneroster"]),
         ("c4th", sorted((out / "c4th").glob("*.csv"))),
     ):
-        run = run_import(connector, municipality, paths=paths, started_by="bench")
+        run = do_import(connector, municipality, actor=Actor.system("bench"), paths=paths)
         if run.status != ImportRun.Status.SUCCEEDED:
             raise SystemExit(f"import {connector} failed: {run.message}")
     with in_tenant(municipality):

@@ -111,9 +111,10 @@ def load(args: tuple[str, str, int, int, int]) -> tuple[str, float]:
     """Generate and import one municipality (runs in a worker process)."""
     home, code, pupils, days, seed = args
     setup(home)
-    from renkei.connectors.pipeline import run_import
+    from renkei.connectors.pipeline import do_import
     from renkei.demo import synth
     from renkei.edudata.models import ImportRun
+    from renkei.platform.audit import Actor
     from renkei.tenants.models import Municipality
 
     started = time.perf_counter()
@@ -126,7 +127,7 @@ def load(args: tuple[str, str, int, int, int]) -> tuple[str, float]:
             ("oneroster", [out / "oneroster"]),
             ("c4th", sorted((out / "c4th").glob("*.csv"))),
         ):
-            run = run_import(connector, municipality, paths=paths, started_by=mark)
+            run = do_import(connector, municipality, actor=Actor.system(mark), paths=paths)
             if run.status != ImportRun.Status.SUCCEEDED:
                 raise RuntimeError(f"{code} {connector}: {run.message}")
     finally:
@@ -135,6 +136,7 @@ def load(args: tuple[str, str, int, int, int]) -> tuple[str, float]:
 
 
 def prepare(home: str, n: int, pupils: int, days: int, jobs: int, fresh: bool) -> list[str]:
+    from renkei.platform.audit import Actor
     from renkei.tenants.actions import do_onboard_municipality
     from renkei.tenants.models import Municipality
     from renkei.tenants.schema import migrate_all
@@ -150,7 +152,7 @@ def prepare(home: str, n: int, pupils: int, days: int, jobs: int, fresh: bool) -
     for i, code in enumerate(wanted):
         if fresh or not prepared(code, mark):
             drop(code)
-            do_onboard_municipality(code, f"ベンチ市{i + 1:03d}")
+            do_onboard_municipality(code, f"ベンチ市{i + 1:03d}", actor=Actor.system("bench"))
             todo.append((home, code, pupils, days, i + 1))
     if todo:
         print(
@@ -175,7 +177,7 @@ def prepare(home: str, n: int, pupils: int, days: int, jobs: int, fresh: bool) -
 def analyst():
     from django.contrib.auth import get_user_model
 
-    from renkei.platform.models import Membership
+    from renkei.accounts.models import Membership
     from renkei.tenants.models import Prefecture
 
     user, _ = get_user_model().objects.get_or_create(username="bench-federation-analyst")
@@ -305,9 +307,9 @@ def main() -> None:
     setup(args.home, args.conn_max_age)
 
     wanted = prepare(args.home, args.municipalities, args.pupils, args.days, args.jobs, args.fresh)
+    from renkei.accounts import policy
     from renkei.edudata import metrics, rollups
     from renkei.edudata.metrics import release
-    from renkei.platform import policy
     from renkei.tenants.context import in_tenant
     from renkei.tenants.models import Municipality, Release
 

@@ -8,6 +8,10 @@ import datetime as dt
 
 import pytest
 
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
+
 TEST_TENANTS = {
     "shibuya": ("131130", "渋谷区"),
     "shinjuku": ("131041", "新宿区"),
@@ -34,7 +38,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         for code, name in TEST_TENANTS.values():
             if not Municipality.objects.filter(code=code).exists():
-                do_onboard_municipality(code, name)
+                do_onboard_municipality(code, name, actor=TEST_ACTOR)
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +86,7 @@ def make_user(db):
     """make_user("name", role, municipality=..., prefecture=..., schools=[...])."""
     from django.contrib.auth import get_user_model
 
-    from renkei.platform.models import Membership
+    from renkei.accounts.models import Membership
 
     def make(username, role=None, *, municipality=None, prefecture=None, schools=()):
         user = get_user_model().objects.create_user(username=username, password="pw-" + username)

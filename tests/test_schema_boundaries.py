@@ -21,8 +21,11 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 
-from renkei.connectors.pipeline import run_import
+from renkei.connectors.pipeline import do_import
 from renkei.demo.synth import generate
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.django_db
 
@@ -96,7 +99,7 @@ def run_workload(tmp_path: Path, shibuya, shinjuku, make_user, client) -> None:
             ("c4th", sorted((data / "c4th").glob("*.csv"))),
             ("msgraph", [data / "msgraph"]),
         ):
-            run = run_import(connector, municipality, paths=paths)
+            run = do_import(connector, municipality, actor=TEST_ACTOR, paths=paths)
             assert run.status == "succeeded", run.message
     assert (
         connector_tasks.import_data.delay(

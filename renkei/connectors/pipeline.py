@@ -64,6 +64,8 @@ from renkei.edudata.models import (
     school_year_of,
 )
 from renkei.edudata.privacy import pseudonym_for
+from renkei.platform import audit
+from renkei.platform.audit import Actor
 from renkei.platform.storage import get_storage
 from renkei.tenants.context import in_tenant, tenant_write_session
 
@@ -216,16 +218,19 @@ class ImportFailed(Exception):
 # -- entry point ----------------------------------------------------------------------------
 
 
-def run_import(
+def do_import(
     connector: str | type[Connector],
     municipality,
     *,
+    actor: Actor,
     paths: Iterable[Path] = (),
     config: dict[str, Any] | None = None,
-    started_by: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> ImportRun:
-    """Run one import into ``municipality``. Returns the run; its status says how it ended."""
+    """Run one import into ``municipality``. Returns the run; its status says how it ended.
+
+    The run and its audit event ("import.start", naming the actor) commit before any row is
+    read, so 管理 shows who started a run that is still going or that failed."""
     cls = registry.get(connector) if isinstance(connector, str) else connector
     paths = [Path(p) for p in paths]
     # One import at a time per tenant.
@@ -235,9 +240,17 @@ def run_import(
             finished_at=timezone.now(),
             message="前回の取り込みは途中で止まりました。その変更は反映されていません。",
         )
-        run = ImportRun.objects.create(
-            connector=cls.name, connector_version=cls.version, started_by=started_by
-        )
+        with transaction.atomic():
+            run = ImportRun.objects.create(
+                connector=cls.name, connector_version=cls.version, started_by=actor.username[:150]
+            )
+            audit.record(
+                actor,
+                "import.start",
+                municipality_code=municipality.code,
+                target=f"import {run.pk} ({cls.name})",
+                changes={"files": [Path(p).name for p in paths]},
+            )
         started = time.monotonic()
         try:
             _run(cls, municipality, run, paths, config or {}, progress)

@@ -46,6 +46,7 @@ from renkei.connectors import pipeline
 from renkei.edudata.models import ConnectorSetting
 from renkei.edudata.tasks import fan_out, in_task_tenant, tenant_codes
 from renkei.platform import environment, telemetry
+from renkei.platform.audit import Actor
 from renkei.platform.celery import app
 from renkei.platform.storage import check_key, get_storage
 
@@ -112,14 +113,14 @@ def run_traced_import(
     started_by: str = "task",
 ) -> dict:
     """Run one import inside tenant ``code`` through the pipeline, traced."""
-    run_import = telemetry.traced_import(pipeline.run_import)
+    traced_import = telemetry.traced_import(pipeline.do_import)
     with in_task_tenant(code) as municipality:
-        run = run_import(
+        run = traced_import(
             connector,
             municipality,
+            actor=Actor.schedule(started_by),
             paths=[Path(p) for p in paths],
             config=config or {},
-            started_by=started_by,
         )
     return _result(code, connector, run)
 

@@ -1,11 +1,11 @@
 """What every page starts with: who is asking, and may they be here at all. The finer
-questions (this pupil, this school) go to ``renkei.platform.policy`` in the views."""
+questions (this pupil, this school) go to ``renkei.accounts.policy`` in the views."""
 
 from __future__ import annotations
 
 from django.contrib.auth.views import redirect_to_login
 
-from renkei.platform import policy
+from renkei.accounts import policy
 
 
 def tenant_principal(request) -> policy.Principal:

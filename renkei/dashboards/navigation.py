@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from renkei.platform import policy
+from renkei.accounts import policy
 
 
 def nav(request) -> dict:

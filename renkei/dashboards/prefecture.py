@@ -19,12 +19,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from strawberry.utils.str_converters import to_camel_case  # as the schema names fields
 
+from renkei.accounts import policy
 from renkei.dashboards.views import chosen_year
 from renkei.edudata.metrics import METRICS, MUNICIPALITY, TOTAL
 from renkei.edudata.models import school_year_of
 from renkei.graphql.federation import auth
 from renkei.graphql.federation.schema import FederationContext, schema
-from renkei.platform import policy
 from renkei.tenants.codes import PREFECTURES
 
 BREAKDOWNS = {

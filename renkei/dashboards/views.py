@@ -1,6 +1,6 @@
 """Pages inside one municipality: the teacher's boards and the board of education's analysis.
 
-Each view decides here, through ``renkei.platform.policy``, whether the page may be shown at
+Each view decides here, through ``renkei.accounts.policy``, whether the page may be shown at
 all (403 with the policy's message otherwise); the widgets on the page then read the tenant
 GraphQL API with the same session, which asks the policy again for every field.
 """
@@ -18,11 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from renkei.accounts import policy
 from renkei.dashboards.access import tenant_principal
 from renkei.edudata import access
 from renkei.edudata.models import AttendanceDay, Homeroom, School, school_year_of
 from renkei.edudata.rollups import years_with_data
-from renkei.platform import policy
 
 FORBIDDEN_BOARDS = gettext_lazy(
     "児童生徒ボード・学級ボードは、所属校の教員・管理職だけが見られます。"

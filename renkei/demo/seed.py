@@ -16,6 +16,7 @@ from renkei.demo.world import (
 
 
 def prepare(verbosity: int = 0) -> None:
+    from renkei.platform.audit import Actor
     from renkei.tenants.actions import do_onboard_municipality
     from renkei.tenants.models import Municipality
     from renkei.tenants.schema import migrate_all
@@ -25,7 +26,9 @@ def prepare(verbosity: int = 0) -> None:
     for code, name in [*DEMO_MUNICIPALITIES, *((c, n) for c, n, _ in DEMO_SMALL_MUNICIPALITIES)]:
         municipality = Municipality.objects.filter(code=code).first()
         if municipality is None:
-            municipality = do_onboard_municipality(code, name, DEMO_PREFECTURE)
+            municipality = do_onboard_municipality(
+                code, name, DEMO_PREFECTURE, actor=Actor.system("demo")
+            )
         load_demo_data(municipality, students=sizes.get(code, DEMO_STUDENTS))
     _ensure_users()
 
@@ -39,10 +42,11 @@ def load_demo_data(municipality, students: int = 600) -> None:
     """Synthetic data for a demo municipality, written in each system's own format and
     loaded through the real connectors (OneRoster roster, C4th or スズキ校務, Microsoft 365
     report exports). Skipped when an import already succeeded."""
-    from renkei.connectors.pipeline import run_import
+    from renkei.connectors.pipeline import do_import
     from renkei.demo import synth
     from renkei.edudata.models import ImportRun
     from renkei.platform import environment
+    from renkei.platform.audit import Actor
     from renkei.tenants.context import in_tenant
 
     with in_tenant(municipality):
@@ -57,7 +61,7 @@ def load_demo_data(municipality, students: int = 600) -> None:
         ("msgraph", [out / "msgraph"]),
     ]
     for connector, paths in steps:
-        run = run_import(connector, municipality, paths=paths, started_by="demo")
+        run = do_import(connector, municipality, actor=Actor.system("demo"), paths=paths)
         if run.status != ImportRun.Status.SUCCEEDED:
             raise RuntimeError(
                 f"demo import {connector} into {municipality.code} failed: {run.message}"
@@ -73,7 +77,7 @@ def _ensure_users() -> None:
     from django.contrib.auth import get_user_model
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from renkei.platform.models import Membership
+    from renkei.accounts.models import Membership
     from renkei.tenants.models import Municipality, Prefecture
 
     user_model = get_user_model()

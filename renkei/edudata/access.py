@@ -1,5 +1,5 @@
 """Which records of one municipality a principal may read, built from the policy's answers
-(:mod:`renkei.platform.policy`): the schools they may list, the pupils whose individual
+(:mod:`renkei.accounts.policy`): the schools they may list, the pupils whose individual
 records they may see, reading one pupil, and the access log every such read writes.
 
 The API's resolvers and loaders and the pages take their querysets from here, so each
@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from django.db import connection
 from django.db.models import QuerySet
 
+from renkei.accounts import policy
 from renkei.edudata.models import AccessLog, School, Student
-from renkei.platform import policy
 
 
 def visible_schools(principal: policy.Principal, municipality) -> QuerySet:

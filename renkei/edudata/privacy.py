@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from renkei.accounts import policy
 from renkei.edudata import access, rollups
 from renkei.edudata.models import OptOut, Student
-from renkei.platform import policy
+from renkei.platform import audit
+from renkei.platform.audit import Actor
 from renkei.platform.keys import pseudonym
 from renkei.tenants.context import tenant_write_lock
 
@@ -60,6 +62,13 @@ def do_record_opt_out(
     student.opted_out_at = requested_at
     student.save(update_fields=["opted_out_at"])
     rollups.refresh(rollups.years_with_data())
+    audit.record(
+        principal.actor(municipality),
+        "optout.record",
+        municipality_code=municipality.code,
+        target=f"pupil {student.pseudonym}",
+        changes={"requested_at": requested_at.isoformat()},
+    )
     log.info("opt-out recorded in %s", municipality.code)
     return opt_out
 
@@ -78,6 +87,12 @@ def do_withdraw_opt_out(principal: policy.Principal, municipality, student: Stud
     student.opted_out_at = None
     student.save(update_fields=["opted_out_at"])
     rollups.refresh(rollups.years_with_data())
+    audit.record(
+        principal.actor(municipality),
+        "optout.withdraw",
+        municipality_code=municipality.code,
+        target=f"pupil {student.pseudonym}",
+    )
     log.info("opt-out withdrawn in %s", municipality.code)
     return opt_out
 
@@ -108,7 +123,7 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 
 
 def do_purge_expired(
-    municipality, today: dt.date | None = None, *, dry_run: bool = False
+    municipality, today: dt.date | None = None, *, actor: Actor, dry_run: bool = False
 ) -> PurgeReport:
     """Delete pupils (and every row of theirs) past retention. A dry run counts only.
 
@@ -127,6 +142,14 @@ def do_purge_expired(
             _, per_model = students.delete()
             rollups.bump_data_version()  # pupil-keyed rollup rows went with them
             report.deleted = {label: n for label, n in per_model.items() if n}
+            if report.deleted:
+                audit.record(
+                    actor,
+                    "retention.purge",
+                    municipality_code=municipality.code,
+                    target=f"graduated before {cutoff.isoformat()}",
+                    changes={"deleted": report.deleted},
+                )
     log.info(
         "retention purge %s in %s: cutoff %s, %s",
         "dry run" if dry_run else "done",

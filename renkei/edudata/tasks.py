@@ -28,6 +28,7 @@ from renkei.edudata import rollups
 from renkei.edudata.models import AttendanceDay, Homeroom, school_year_of
 from renkei.edudata.privacy import do_purge_expired
 from renkei.platform import telemetry
+from renkei.platform.audit import Actor
 from renkei.platform.celery import app
 from renkei.tenants.codes import CodeError
 from renkei.tenants.context import UnknownTenant, in_tenant, tenant_write_lock
@@ -117,7 +118,9 @@ def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = N
     retention period (``today``: ISO date, default today in Asia/Tokyo)."""
     day = dt.date.fromisoformat(today) if today else None
     with in_task_tenant(tenant_code) as municipality:
-        report = do_purge_expired(municipality, day, dry_run=dry_run)
+        report = do_purge_expired(
+            municipality, day, actor=Actor.schedule("nightly purge"), dry_run=dry_run
+        )
     return {
         "tenant": tenant_code,
         "cutoff": report.cutoff.isoformat(),

@@ -91,10 +91,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_onboard(args: argparse.Namespace) -> int:
     _setup_django()
     _schema_ready()
+    from renkei.platform.audit import Actor
     from renkei.tenants.actions import OnboardingError, do_onboard_municipality
 
     try:
-        m = do_onboard_municipality(args.code, args.name, args.prefecture)
+        m = do_onboard_municipality(
+            args.code, args.name, args.prefecture, actor=Actor.command_line()
+        )
     except OnboardingError as e:
         print(f"エラー: {e}", file=sys.stderr)
         return 2
@@ -139,13 +142,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
     _setup_django()
     _schema_ready()
     from renkei.edudata.privacy import do_purge_expired
+    from renkei.platform.audit import Actor
     from renkei.tenants.context import get_municipality, in_tenant
     from renkei.tenants.models import Municipality
 
     tenants = [get_municipality(args.tenant)] if args.tenant else Municipality.objects.all()
     for municipality in tenants:
         with in_tenant(municipality):
-            report = do_purge_expired(municipality, dry_run=args.dry_run)
+            report = do_purge_expired(
+                municipality, actor=Actor.command_line(), dry_run=args.dry_run
+            )
         verb = "削除予定" if args.dry_run else "削除"
         detail = ", ".join(f"{k} {v}" for k, v in report.deleted.items()) or "なし"
         print(
@@ -181,7 +187,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
     from renkei.connectors import registry
-    from renkei.connectors.pipeline import run_import
+    from renkei.connectors.pipeline import do_import
+    from renkei.platform.audit import Actor
     from renkei.tenants.codes import CodeError
     from renkei.tenants.context import UnknownTenant, get_municipality
 
@@ -209,12 +216,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         last = rows
 
     started = time.monotonic()
-    run = run_import(
+    run = do_import(
         connector,
         municipality,
         paths=[Path(p) for p in args.paths],
         config=config,
-        started_by="cli",
+        actor=Actor.command_line(),
         progress=progress,
     )
     seconds = time.monotonic() - started

@@ -1,158 +1,34 @@
-"""Public schema: who may do what. Users are Django's; a membership ties a user to one
-municipality (or, for prefecture analysts, one prefecture) with a role."""
+"""The audit trail: one append-only row per write that an action made (renkei.platform.audit)."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models import Q
-from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 
-class Role(models.TextChoices):
-    TENANT_ADMIN = "tenant_admin", _("自治体管理者")
-    TEACHER = "teacher", _("教員")
-    SCHOOL_MANAGER = "school_manager", _("管理職")
-    BOARD_ANALYST = "board_analyst", _("教育委員会（分析）")
-    PREFECTURE_ANALYST = "prefecture_analyst", _("都道府県（分析）")
+class AuditEvent(models.Model):
+    """Who changed what, when, and how. Public schema, append-only in the database itself (a
+    trigger rejects UPDATE, DELETE and TRUNCATE). No foreign keys: the trail outlives the
+    users, tokens, memberships and municipalities it names. It never holds a pupil's name or a
+    secret: pupils appear by pseudonym, secrets only as "changed"."""
 
-
-SCHOOL_ROLES = frozenset({Role.TEACHER, Role.SCHOOL_MANAGER})
-
-
-class Membership(models.Model):
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
-    )
-    role = models.CharField("役割", max_length=32, choices=Role.choices)
-    # String references keep platform free of imports from tenants (one direction of dependency).
-    municipality = models.ForeignKey(
-        "tenants.Municipality",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="memberships",
-    )
-    prefecture = models.ForeignKey(
-        "tenants.Prefecture",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="memberships",
-    )
-    # 学校コード of the schools a teacher or manager belongs to. Codes, not foreign keys:
-    # schools live in the tenant schema and nothing may reference into a tenant schema.
-    school_codes = ArrayField(
-        models.CharField(max_length=13),
-        default=list,
-        blank=True,
-        verbose_name="所属校（学校コード）",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField("日時", auto_now_add=True)
+    user_id = models.BigIntegerField("利用者ID", null=True, blank=True)
+    username = models.CharField("実行者", max_length=200)
+    role = models.CharField("役割", max_length=100, blank=True)
+    via = models.CharField("経路", max_length=20)
+    action = models.CharField("操作", max_length=60)
+    municipality_code = models.CharField("自治体コード", max_length=6, blank=True)
+    prefecture_code = models.CharField("都道府県コード", max_length=2, blank=True)
+    target = models.CharField("対象", max_length=200, blank=True)
+    changes = models.JSONField("変更内容", default=dict, blank=True)
 
     class Meta:
-        verbose_name = "所属と役割"
-        verbose_name_plural = "所属と役割"
-        constraints = [
-            models.CheckConstraint(
-                name="membership_scope_matches_role",
-                condition=(
-                    Q(
-                        role="prefecture_analyst",
-                        prefecture__isnull=False,
-                        municipality__isnull=True,
-                    )
-                    | (
-                        ~Q(role="prefecture_analyst")
-                        & Q(municipality__isnull=False, prefecture__isnull=True)
-                    )
-                ),
-            ),
-            models.CheckConstraint(
-                name="membership_schools_only_for_school_roles",
-                condition=Q(role__in=["teacher", "school_manager"]) | Q(school_codes=[]),
-            ),
-            models.UniqueConstraint(
-                fields=["user", "role", "municipality"],
-                condition=Q(municipality__isnull=False),
-                name="membership_unique_in_municipality",
-            ),
-            models.UniqueConstraint(
-                fields=["user", "role", "prefecture"],
-                condition=Q(prefecture__isnull=False),
-                name="membership_unique_in_prefecture",
-            ),
+        verbose_name = "監査記録"
+        verbose_name_plural = "監査記録"
+        indexes = [
+            models.Index(fields=["municipality_code", "at"]),
+            models.Index(fields=["prefecture_code", "at"]),
         ]
 
     def __str__(self) -> str:
-        scope = self.municipality_id or self.prefecture_id
-        return f"{self.user} {self.role} @ {scope}"
-
-
-class ApiTokenQuerySet(models.QuerySet):
-    def live(self) -> ApiTokenQuerySet:
-        """Tokens that still work: not revoked, not expired."""
-        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
-
-
-class ApiToken(models.Model):
-    """A bearer token for one municipality's GraphQL API (renkei.platform.tokens).
-
-    Only the SHA-256 of the secret is stored; the secret is shown once, when issued. The token
-    acts with one role of its user in one municipality and never more: the user's memberships
-    are checked again on every use, so removing a membership disables its tokens. A widget
-    token is read-only and can only read the metrics it names.
-    """
-
-    class Kind(models.TextChoices):
-        API = "api", "API"
-        WIDGET = "widget", "ウィジェット（指標のみ）"
-
-    name = models.CharField("名前", max_length=100)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
-    )
-    municipality = models.ForeignKey(
-        "tenants.Municipality", on_delete=models.CASCADE, related_name="api_tokens"
-    )
-    role = models.CharField("役割", max_length=32, choices=Role.choices)
-    kind = models.CharField("種類", max_length=8, choices=Kind.choices, default=Kind.API)
-    metrics = ArrayField(
-        models.CharField(max_length=60),
-        default=list,
-        blank=True,
-        verbose_name="読める指標（空ならすべて）",
-    )
-    # Web pages (origins: scheme://host[:port]) that may use the token from a browser. A
-    # request carrying any other Origin is refused; empty means "not from other sites".
-    allowed_origins = ArrayField(
-        models.CharField(max_length=200),
-        default=list,
-        blank=True,
-        verbose_name="利用を許可するサイト（オリジン）",
-    )
-    token_hash = models.CharField("トークンの SHA-256", max_length=64, unique=True, editable=False)
-    prefix = models.CharField("先頭の文字（識別用）", max_length=16, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField("有効期限")
-    revoked_at = models.DateTimeField("失効日時", null=True, blank=True)
-    last_used_at = models.DateTimeField("最終利用", null=True, blank=True)
-
-    objects = ApiTokenQuerySet.as_manager()
-
-    class Meta:
-        verbose_name = "API トークン"
-        verbose_name_plural = "API トークン"
-        constraints = [
-            models.CheckConstraint(
-                name="api_token_not_prefecture_role", condition=~Q(role="prefecture_analyst")
-            ),
-            models.CheckConstraint(
-                name="api_token_widget_names_metrics", condition=Q(kind="api") | ~Q(metrics=[])
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.target}"

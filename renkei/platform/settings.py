@@ -33,6 +33,7 @@ SHARED_APPS = [
     "django_tenants",
     "renkei.tenants",
     "renkei.platform",
+    "renkei.accounts",
     "renkei.dashboards",
     "renkei.graphql.widgets",
     "django.contrib.contenttypes",

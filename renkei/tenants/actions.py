@@ -8,6 +8,8 @@ import logging
 from django.conf import settings
 from django.db import connection, transaction
 
+from renkei.platform import audit
+from renkei.platform.audit import Actor
 from renkei.platform.keys import new_encrypted_tenant_key
 from renkei.tenants.codes import (
     CodeError,
@@ -25,7 +27,7 @@ class OnboardingError(ValueError):
 
 
 def do_onboard_municipality(
-    code: str, name: str, prefecture_code: str | None = None
+    code: str, name: str, prefecture_code: str | None = None, *, actor: Actor
 ) -> Municipality:
     """Create a municipality, its domain and its schema, atomically.
 
@@ -64,5 +66,54 @@ def do_onboard_municipality(
         Domain.objects.create(
             domain=f"{code}.{settings.BASE_DOMAIN}", tenant=municipality, is_primary=True
         )
+        # The prefecture sees who joined it; the municipality sees how it was created.
+        audit.record(
+            actor,
+            "municipality.onboard",
+            municipality_code=code,
+            prefecture_code=code[:2],
+            target=f"municipality {code} {name}",
+        )
     log.info("onboarded municipality %s (schema %s)", code, municipality.schema_name)
     return municipality
+
+
+# The settings a municipality's operator may change after onboarding (Django's admin).
+SETTINGS_FIELDS = (
+    "name",
+    "min_cell_size",
+    "retention_years",
+    "alert_consecutive_absence_days",
+    "alert_monthly_absence_days",
+    "alert_yearly_absence_days",
+)
+
+
+@transaction.atomic
+def do_change_municipality_settings(
+    municipality: Municipality, *, actor: Actor, **values
+) -> Municipality:
+    """Change a municipality's name, k, retention or alert thresholds, with the before and
+    after of each in the audit trail."""
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValueError(f"not a municipality setting: {', '.join(sorted(unknown))}")
+    current = Municipality.objects.select_for_update().get(pk=municipality.pk)
+    before = {name: getattr(current, name) for name in values}
+    changes = audit.diff(before, values)
+    if not changes:
+        return current
+    for name, value in values.items():
+        setattr(current, name, value)
+    current.clean_fields(
+        exclude=[f.name for f in Municipality._meta.fields if f.name not in changes]
+    )
+    current.save(update_fields=[*changes])
+    audit.record(
+        actor,
+        "municipality.settings",
+        municipality_code=current.code,
+        target=f"municipality {current.code} {current.name}",
+        changes=changes,
+    )
+    return current

@@ -1,7 +1,12 @@
 from django import forms
 from django.contrib import admin
 
-from renkei.tenants.actions import do_onboard_municipality
+from renkei.platform.audit import Actor
+from renkei.tenants.actions import (
+    SETTINGS_FIELDS,
+    do_change_municipality_settings,
+    do_onboard_municipality,
+)
 from renkei.tenants.models import Domain, Municipality, Prefecture
 
 
@@ -53,11 +58,13 @@ class MunicipalityAdmin(admin.ModelAdmin):
         return [] if obj is None else ["code", "prefecture", "schema_name", "created_at"]
 
     def save_model(self, request, obj, form, change):
+        actor = Actor.admin(request.user)
         if change:
-            obj.save()
+            values = {name: form.cleaned_data[name] for name in SETTINGS_FIELDS}
+            do_change_municipality_settings(obj, actor=actor, **values)
             return
         # The form validated the code; the action re-checks and creates row, domain and schema.
-        created = do_onboard_municipality(obj.code, obj.name, obj.prefecture_id)
+        created = do_onboard_municipality(obj.code, obj.name, obj.prefecture_id, actor=actor)
         obj.pk = created.pk
         obj._state.adding = False
 
@@ -65,5 +72,19 @@ class MunicipalityAdmin(admin.ModelAdmin):
         return False  # dropping a tenant's schema is not an admin click
 
 
-admin.site.register(Prefecture)
-admin.site.register(Domain)
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Prefectures come with their first municipality and domains with onboarding: both are
+    written only by ``do_onboard_municipality``."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(Prefecture, ReadOnlyAdmin)
+admin.site.register(Domain, ReadOnlyAdmin)

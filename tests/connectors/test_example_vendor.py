@@ -6,10 +6,13 @@ import json
 
 import pytest
 
-from renkei.connectors.pipeline import run_import
+from renkei.connectors.pipeline import do_import
 from renkei.demo import synth
 from renkei.edudata.models import HealthObservation
+from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +20,10 @@ pytestmark = pytest.mark.django_db
 def test_vendor_connector_imports_through_the_pipeline(tmp_path, shibuya):
     out = tmp_path / "synth"
     synth.generate(shibuya.code, out, students=40, days=5, seed=1)
-    assert run_import("oneroster", shibuya, paths=[out / "oneroster"]).status == "succeeded"
+    assert (
+        do_import("oneroster", shibuya, actor=TEST_ACTOR, paths=[out / "oneroster"]).status
+        == "succeeded"
+    )
     with (out / "oneroster" / "users.csv").open(encoding="utf-8-sig") as f:
         pupils = [
             row["sourcedId"]
@@ -33,7 +39,7 @@ def test_vendor_connector_imports_through_the_pipeline(tmp_path, shibuya):
     )
     export.write_text("\n".join(lines) + "\n")
 
-    run = run_import("kenko", shibuya, paths=[export])
+    run = do_import("kenko", shibuya, actor=TEST_ACTOR, paths=[export])
 
     assert run.status == "succeeded", run.message
     assert (run.rows_read, run.rows_accepted, run.rows_rejected) == (4, 3, 1)

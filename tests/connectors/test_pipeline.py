@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from renkei.connectors.error_report import error_report_lines
-from renkei.connectors.pipeline import run_import
+from renkei.connectors.pipeline import do_import
 from renkei.edudata.models import (
     AttendanceDay,
     AttendancePupilMonth,
@@ -20,7 +20,10 @@ from renkei.edudata.models import (
     Student,
     StudentIdentity,
 )
+from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +83,7 @@ def attendance(tmp_path, rows, name="attendance.csv", encoding="cp932"):
 
 
 def import_c4th(municipality, *paths):
-    return run_import("c4th", municipality, paths=paths)
+    return do_import("c4th", municipality, actor=TEST_ACTOR, paths=paths)
 
 
 def snapshot():
@@ -262,8 +265,8 @@ def test_truncated_last_line_and_enormous_field(tmp_path, shibuya):
 
 
 def test_opted_out_pupils_are_stored_but_not_rolled_up(tmp_path, shibuya, make_user):
+    from renkei.accounts import policy
     from renkei.edudata.privacy import do_record_opt_out
-    from renkei.platform import policy
 
     admin = policy.principal_for(make_user("adm", "tenant_admin", municipality=shibuya))
     import_c4th(shibuya, roster(tmp_path))
@@ -331,7 +334,7 @@ def test_suzuki_era_kanji_and_codes(tmp_path, shibuya):
             ["S1", "令和７年４月８日", "出席", ""],
         ],
     )
-    run = run_import("suzuki", shibuya, paths=[roster_path, attendance_path])
+    run = do_import("suzuki", shibuya, actor=TEST_ACTOR, paths=[roster_path, attendance_path])
     assert (run.status, run.rows_rejected) == ("succeeded", 0), quarantine(run, shibuya)
     with in_tenant(shibuya):
         statuses = dict(AttendanceDay.objects.values_list("date", "status"))

@@ -6,10 +6,13 @@ import pytest
 from fake_graph import FakeGraph
 
 from renkei.connectors import tasks as connector_tasks
-from renkei.connectors.pipeline import run_import
+from renkei.connectors.pipeline import do_import
 from renkei.edudata.models import ConnectorSetting, ImportRun
+from renkei.platform.audit import Actor
 from renkei.platform.storage import get_storage
 from renkei.tenants.context import in_tenant
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +45,7 @@ def operator_config(fake: FakeGraph, **values) -> dict:
 def test_an_import_uses_the_saved_setting(shibuya, home, fake_graph):
     save_graph_setting(shibuya, fake_graph, fake_graph.client_secret)
 
-    run = run_import("msgraph", shibuya, config=operator_config(fake_graph))
+    run = do_import("msgraph", shibuya, actor=TEST_ACTOR, config=operator_config(fake_graph))
     assert run.status == ImportRun.Status.SUCCEEDED, run.message
     # the stored secret was decrypted and accepted by the token endpoint; days came along
     assert any(r.path.endswith("/oauth2/v2.0/token") for r in fake_graph.requests)
@@ -56,7 +59,9 @@ def test_an_import_uses_the_saved_setting(shibuya, home, fake_graph):
 
 def test_values_given_for_the_run_override_the_saved_ones(shibuya, home, fake_graph):
     save_graph_setting(shibuya, fake_graph, fake_graph.client_secret)
-    run = run_import("msgraph", shibuya, config=operator_config(fake_graph, days=1))
+    run = do_import(
+        "msgraph", shibuya, actor=TEST_ACTOR, config=operator_config(fake_graph, days=1)
+    )
     assert run.status == ImportRun.Status.SUCCEEDED, run.message
     assert run.config["days"] == 1
     assert run.config["tenant_id"] == fake_graph.tenant_id  # kept from the setting
@@ -68,14 +73,14 @@ def test_saved_server_paths_are_ignored(synth_data, shibuya, home):
     save_graph_setting(
         shibuya, None, "secret", config={"paths": [str(synth_data / "msgraph")], "days": 2}
     )
-    run = run_import("msgraph", shibuya)
+    run = do_import("msgraph", shibuya, actor=TEST_ACTOR)
     assert run.status == ImportRun.Status.FAILED
     assert "tenant_id・client_id・client_secret を指定する" in run.message
 
 
 def test_a_disabled_setting_is_not_used(shibuya, home):
     save_graph_setting(shibuya, None, "secret", enabled=False)
-    run = run_import("msgraph", shibuya)
+    run = do_import("msgraph", shibuya, actor=TEST_ACTOR)
     assert run.status == ImportRun.Status.FAILED
     assert "tenant_id・client_id・client_secret を指定する" in run.message
     assert "管理 › コネクタ設定" in run.message
@@ -85,7 +90,7 @@ def test_a_saved_value_that_no_longer_validates_names_the_field(shibuya, home):
     save_graph_setting(
         shibuya, None, "secret", config={"tenant_id": "t", "client_id": "c", "days": 90}
     )
-    run = run_import("msgraph", shibuya)
+    run = do_import("msgraph", shibuya, actor=TEST_ACTOR)
     assert run.status == ImportRun.Status.FAILED
     assert "days: " in run.message and "28 以下" in run.message, run.message
     with in_tenant(shibuya):
@@ -94,7 +99,7 @@ def test_a_saved_value_that_no_longer_validates_names_the_field(shibuya, home):
 
 def test_a_secret_that_cannot_be_decrypted_fails_clearly(shibuya, home):
     save_graph_setting(shibuya, None, "secret", secrets="not-a-fernet-token")
-    run = run_import("msgraph", shibuya)
+    run = do_import("msgraph", shibuya, actor=TEST_ACTOR)
     assert run.status == ImportRun.Status.FAILED
     assert "復号できません" in run.message and "入力し直して" in run.message
 

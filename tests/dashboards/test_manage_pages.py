@@ -8,6 +8,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from renkei.accounts.models import ApiToken, Membership
+from renkei.accounts.tokens import hash_secret
 from renkei.connectors.builtin.msgraph import MicrosoftGraphConnector
 from renkei.connectors.error_report import error_report_lines
 from renkei.connectors.pipeline import stored_config_values
@@ -21,8 +23,6 @@ from renkei.edudata.models import (
     Student,
     StudentIdentity,
 )
-from renkei.platform.models import ApiToken, Membership
-from renkei.platform.tokens import hash_secret
 from renkei.tenants.context import in_tenant
 
 pytestmark = pytest.mark.django_db

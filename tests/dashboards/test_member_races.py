@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
-from renkei.platform.models import Membership
+from renkei.accounts.models import Membership
 from renkei.tenants.models import Municipality
 
 pytestmark = pytest.mark.django_db

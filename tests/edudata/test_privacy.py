@@ -5,6 +5,7 @@ import time
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from renkei.accounts import policy
 from renkei.edudata.models import AccessLog, AttendanceDay, OptOut, Student
 from renkei.edudata.privacy import (
     OptOutError,
@@ -13,10 +14,12 @@ from renkei.edudata.privacy import (
     do_withdraw_opt_out,
     pseudonym_for,
 )
-from renkei.platform import policy
+from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
 
 pytestmark = pytest.mark.django_db
+
+TEST_ACTOR = Actor.system("test")
 
 
 @pytest.fixture
@@ -82,13 +85,13 @@ def test_retention_purge_dry_run_changes_nothing_and_real_run_removes_exactly_ex
         before = (Student.objects.count(), AttendanceDay.objects.count())
 
         version = _data_version(shibuya)
-        dry = do_purge_expired(shibuya, today, dry_run=True)
+        dry = do_purge_expired(shibuya, today, actor=TEST_ACTOR, dry_run=True)
         assert dry.cutoff == dt.date(2021, 11, 22)
         assert dry.deleted == {"edudata.Student": 1, "edudata.AttendanceDay": 1}
         assert (Student.objects.count(), AttendanceDay.objects.count()) == before
         assert _data_version(shibuya) == version  # nothing changed, nothing released anew
 
-        real = do_purge_expired(shibuya, today)
+        real = do_purge_expired(shibuya, today, actor=TEST_ACTOR)
         assert real.deleted == {"edudata.Student": 1, "edudata.AttendanceDay": 1}
         # the prefecture's releases are made anew: no figure keeps the purged pupil
         assert _data_version(shibuya) != version
@@ -109,12 +112,12 @@ def test_retention_follows_the_tenant_setting(school_world, shibuya):
     shibuya.retention_years = 20
     shibuya.save()
     with in_tenant(shibuya):
-        assert do_purge_expired(shibuya, dt.date(2026, 11, 22)).deleted == {}
+        assert do_purge_expired(shibuya, dt.date(2026, 11, 22), actor=TEST_ACTOR).deleted == {}
 
 
 def test_purge_log_names_no_pupil(school_world, shibuya, caplog):
     with in_tenant(shibuya), caplog.at_level("INFO"):
-        do_purge_expired(shibuya, dt.date(2026, 11, 22))
+        do_purge_expired(shibuya, dt.date(2026, 11, 22), actor=TEST_ACTOR)
     assert "retention purge" in caplog.text
     assert school_world["old"].pseudonym not in caplog.text
 
@@ -182,7 +185,7 @@ def test_a_purge_waits_for_the_running_import_of_its_tenant_whoever_calls_it(shi
     def purge():  # what `renkei purge --dry-run` calls, on a connection of its own
         try:
             with in_tenant(shibuya.code):
-                done.append(do_purge_expired(shibuya, dry_run=True))
+                done.append(do_purge_expired(shibuya, actor=TEST_ACTOR, dry_run=True))
         finally:
             connection.close()
 

@@ -608,9 +608,9 @@ def _snapshot(prefecture, truth):
 
 
 def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
+    from renkei.accounts import policy
     from renkei.edudata.models import AttendancePupilYear, NurseVisit, Student
     from renkei.edudata.privacy import do_record_opt_out
-    from renkei.platform import policy
 
     code = list(ATTACK_WORLD)[2]  # the smallest village: its figures move most
     municipality = prefecture.municipality(code)

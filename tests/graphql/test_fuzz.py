@@ -41,6 +41,10 @@ from fuzz_support import (
     strings,
 )
 
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
+
 pytestmark = pytest.mark.slow
 
 # Requests per caller; RENKEI_FUZZ_EXAMPLES=500 for a deeper run by hand.
@@ -123,9 +127,10 @@ def fuzz_world(public_snapshot, django_db_blocker, tmp_path_factory):
     that was empty before is emptied). Returns a few real ids and school codes to ask for."""
     from django.db import connection
 
-    from renkei.connectors.pipeline import run_import
+    from renkei.connectors.pipeline import do_import
     from renkei.demo import synth
     from renkei.edudata.models import Homeroom, ImportRun, Student
+    from renkei.platform.audit import Actor
     from renkei.tenants.context import in_tenant
     from renkei.tenants.models import Municipality
 
@@ -143,7 +148,7 @@ def fuzz_world(public_snapshot, django_db_blocker, tmp_path_factory):
                 ("c4th", sorted((folder / "c4th").glob("*.csv"))),
                 ("msgraph", [folder / "msgraph"]),
             ):
-                run = run_import(connector, municipality, paths=paths, started_by="test")
+                run = do_import(connector, municipality, actor=Actor.system("test"), paths=paths)
                 assert run.status == ImportRun.Status.SUCCEEDED, (connector, run.message)
         shibuya = next(m for m in municipalities if m.code == "131130")
         with in_tenant(shibuya):
@@ -337,16 +342,17 @@ def test_tenant_api_as_a_board_analyst_with_a_session(
 def test_tenant_api_with_a_one_metric_widget_token(
     live_server, public_schema, fuzz_world, make_user, shibuya, server_log
 ):
-    from renkei.platform import tokens
+    from renkei.accounts import tokens
 
     admin = make_user("fuzz-admin", "tenant_admin", municipality=shibuya)
-    issued = tokens.issue_token(
+    issued = tokens.do_issue_token(
         admin,
         shibuya,
         name="fuzz widget",
         role="board_analyst",
         widget=True,
         metrics=[WIDGET_METRIC],
+        actor=TEST_ACTOR,
     )
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {issued.secret}"

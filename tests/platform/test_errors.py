@@ -31,7 +31,7 @@ def test_a_nul_character_in_the_address_is_refused_with_a_message(admin, path, d
 
 
 def test_a_nul_character_in_a_form_is_refused_and_nothing_is_written(admin, shibuya):
-    from renkei.platform.models import ApiToken
+    from renkei.accounts.models import ApiToken
 
     form = urlencode(
         {

@@ -2,9 +2,9 @@
 
 import pytest
 
+from renkei.accounts import policy
 from renkei.edudata import access
 from renkei.edudata.models import AccessLog, AttendanceDay, NurseVisit, Student, SurveyResponse
-from renkei.platform import policy
 from renkei.tenants.context import in_tenant
 from renkei.tenants.models import Prefecture
 

@@ -14,7 +14,10 @@ import requests
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
+from renkei.platform.audit import Actor
 from renkei.platform.storage import LocalStorage, S3Storage, get_storage
+
+TEST_ACTOR = Actor.system("test")
 
 REGION = "ap-northeast-1"
 BUCKET = "renkei-test-data"
@@ -194,7 +197,7 @@ def test_get_storage_picks_s3_from_settings(moto_endpoint, kms_key, s3):
 @pytest.mark.django_db
 def test_import_archives_raw_files_in_s3(tmp_path, shibuya, moto_endpoint, kms_key, s3):
     """The pipeline, unchanged, archives its input under raw-imports/<schema>/<run>/."""
-    from renkei.connectors.pipeline import run_import
+    from renkei.connectors.pipeline import do_import
     from renkei.demo.synth import generate
 
     generate("131130", tmp_path / "synth", students=12, days=3)
@@ -205,7 +208,9 @@ def test_import_archives_raw_files_in_s3(tmp_path, shibuya, moto_endpoint, kms_k
         RENKEI_S3_ENDPOINT_URL=moto_endpoint,
         AWS_REGION=REGION,
     ):
-        run = run_import("oneroster", shibuya, paths=[tmp_path / "synth" / "oneroster"])
+        run = do_import(
+            "oneroster", shibuya, actor=TEST_ACTOR, paths=[tmp_path / "synth" / "oneroster"]
+        )
     assert run.status == "succeeded", run.message
     keys = [
         o["Key"]

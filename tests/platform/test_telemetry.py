@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from renkei.connectors.pipeline import run_import
+from renkei.connectors.pipeline import do_import
 from renkei.demo.synth import generate
 from renkei.platform import telemetry
 from renkei.tenants.context import in_tenant
@@ -104,7 +104,7 @@ def all_logs(caplog):
 
 
 def import_everything(municipality, data: Path) -> list:
-    traced = telemetry.traced_import(run_import)
+    traced = telemetry.traced_import(do_import)
     runs = [
         traced("oneroster", municipality, paths=[data / "oneroster"]),
         traced("c4th", municipality, paths=sorted((data / "c4th").glob("*.csv"))),
@@ -277,7 +277,7 @@ def test_import_task_span_carries_the_tenant(
 
 @pytest.mark.django_db
 def test_traced_import_wraps_once_and_marks_failures(otel, spans, shibuya, tmp_path):
-    traced = telemetry.traced_import(run_import)
+    traced = telemetry.traced_import(do_import)
     assert telemetry.traced_import(traced) is traced
     run = traced("c4th", shibuya, paths=[tmp_path / "missing.csv"])
     assert run.status == "failed"

@@ -56,7 +56,7 @@ def test_helper_refuses_unknown_and_malformed_codes(db):
 @pytest.fixture
 def two_tenant_admin(make_user, shibuya, shinjuku):
     user = make_user("two-hats", "tenant_admin", municipality=shibuya)
-    from renkei.platform.models import Membership
+    from renkei.accounts.models import Membership
 
     Membership.objects.create(user=user, role="tenant_admin", municipality=shinjuku)
     return user

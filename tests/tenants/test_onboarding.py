@@ -2,8 +2,11 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_exists
 
+from renkei.platform.audit import Actor
 from renkei.tenants.actions import OnboardingError, do_onboard_municipality
 from renkei.tenants.models import Domain, Municipality
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +18,7 @@ def _tables(schema):
 
 
 def test_onboarding_creates_a_migrated_schema_and_domain():
-    m = do_onboard_municipality("141003", "横浜市", "14")
+    m = do_onboard_municipality("141003", "横浜市", "14", actor=TEST_ACTOR)
     assert m.schema_name == "m141003"
     assert schema_exists("m141003")
     assert _tables("m141003") == _tables("m131130") > 10
@@ -48,13 +51,13 @@ def test_cloned_access_log_trigger_calls_its_own_schema(shibuya):
 def test_bad_codes_get_clear_messages_and_create_nothing(code, prefecture, message):
     before = Municipality.objects.count()
     with pytest.raises(OnboardingError, match=message):
-        do_onboard_municipality(code, "テスト", prefecture)
+        do_onboard_municipality(code, "テスト", prefecture, actor=TEST_ACTOR)
     assert Municipality.objects.count() == before
 
 
 def test_duplicate_is_refused_by_name(shibuya):
     with pytest.raises(OnboardingError, match="既に登録されています"):
-        do_onboard_municipality("131130", "渋谷区")
+        do_onboard_municipality("131130", "渋谷区", actor=TEST_ACTOR)
 
 
 def test_failure_after_schema_creation_leaves_nothing_behind(monkeypatch):
@@ -63,7 +66,7 @@ def test_failure_after_schema_creation_leaves_nothing_behind(monkeypatch):
 
     monkeypatch.setattr(Domain.objects, "create", broken)
     with pytest.raises(RuntimeError):
-        do_onboard_municipality("401307", "福岡市")
+        do_onboard_municipality("401307", "福岡市", actor=TEST_ACTOR)
     assert not Municipality.objects.filter(code="401307").exists()
     assert not schema_exists("m401307")
 

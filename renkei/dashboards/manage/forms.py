@@ -19,12 +19,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 from pydantic import BaseModel, ValidationError
 
+from renkei.accounts.models import SCHOOL_ROLES, Membership, Role
+from renkei.accounts.tokens import MAX_LIFETIME, TokenError, normalize_origin
 from renkei.connectors.pipeline import stored_config_values
 from renkei.connectors.sdk import japanese_reason
 from renkei.edudata.metrics import METRICS
 from renkei.edudata.models import School, StudentIdentity
-from renkei.platform.models import SCHOOL_ROLES, Membership, Role
-from renkei.platform.tokens import MAX_LIFETIME, TokenError, normalize_origin
 
 # -- connector settings -------------------------------------------------------------------------
 
@@ -224,19 +224,6 @@ class ConnectorSettingForm(forms.Form):
                     )
                     % {"fields": "・".join(changed), "name": name},
                 )
-
-    def save(self, setting, username: str):
-        """Store the validated config: secrets encrypted, the rest as JSON."""
-        secrets = self.connector_cls.secret_fields
-        dumped = self.config.model_dump(mode="json")
-        setting.config = {
-            k: v for k, v in dumped.items() if k in self.config_fields and k not in secrets
-        }
-        setting.set_secret_values({k: str(dumped.get(k) or "") for k in secrets})
-        setting.enabled = self.cleaned_data["enabled"]
-        setting.updated_by = username
-        setting.save()
-        return setting
 
 
 def connector_config(connector_cls, setting) -> BaseModel:

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -23,7 +22,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from renkei.accounts import policy
+from renkei.accounts.actions import MembershipError, do_add_membership, do_remove_membership
+from renkei.accounts.models import ApiToken, Membership, Role
+from renkei.accounts.tokens import TokenError, do_issue_token, do_revoke_token
 from renkei.connectors import registry
+from renkei.connectors.actions import do_save_connector_setting
 from renkei.connectors.error_report import error_report_lines
 from renkei.dashboards.access import tenant_principal
 from renkei.dashboards.manage import forms
@@ -38,11 +42,7 @@ from renkei.edudata.models import (
     Student,
 )
 from renkei.edudata.privacy import OptOutError, do_record_opt_out, do_withdraw_opt_out
-from renkei.platform import policy
-from renkei.platform.models import ApiToken, Membership, Role
-from renkei.platform.tokens import TokenError, issue_token, revoke_token
 from renkei.tenants.context import in_tenant
-from renkei.tenants.models import Municipality
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +176,14 @@ def connector_edit(request, name: str):
     if request.method == "POST":
         form = forms.ConnectorSettingForm(connector_cls, setting, request.POST)
         if form.is_valid():
-            with transaction.atomic():
-                target = ConnectorSetting.objects.select_for_update().filter(
-                    connector=name
-                ).first() or ConnectorSetting(connector=name)
-                form.save(target, request.user.get_username())
+            do_save_connector_setting(
+                connector_cls,
+                request.tenant,
+                actor=request.principal.actor(request.tenant),
+                config=form.config,
+                config_fields=form.config_fields,
+                enabled=form.cleaned_data["enabled"],
+            )
             messages.success(
                 request,
                 _("コネクタ「%(name)s」の設定を保存しました。")
@@ -407,9 +410,10 @@ def widgets(request):
         data = form.cleaned_data
         metrics = form.ordered_metrics()
         try:
-            issued = issue_token(
+            issued = do_issue_token(
                 request.user,
                 request.tenant,
+                actor=request.principal.actor(request.tenant),
                 name=data["name"],
                 role=Role.BOARD_ANALYST,
                 widget=True,
@@ -445,7 +449,7 @@ def widget_revoke(request, token_id: int):
     token = get_object_or_404(
         ApiToken, pk=token_id, municipality=request.tenant, kind=ApiToken.Kind.WIDGET
     )
-    revoke_token(token)
+    do_revoke_token(token, actor=request.principal.actor(request.tenant))
     messages.success(
         request,
         _("トークン「%(name)s」（%(prefix)s…）を失効させました。")
@@ -462,11 +466,12 @@ def members(request):
     form = forms.MembershipForm(request.tenant, request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        membership = Membership.objects.create(
-            user=form.user,
-            role=data["role"],
+        membership = do_add_membership(
+            form.user,
+            data["role"],
+            actor=request.principal.actor(request.tenant),
             municipality=request.tenant,
-            school_codes=sorted(data["schools"]),
+            school_codes=data["schools"],
         )
         messages.success(
             request,
@@ -489,36 +494,17 @@ def members(request):
 @admin_view
 @require_POST
 def member_remove(request, membership_id: int):
-    with transaction.atomic():
-        # One removal at a time per municipality: two admins removing each other at once can
-        # neither both win nor lock each other's rows in opposite order (a deadlock).
-        Municipality.objects.select_for_update().filter(pk=request.tenant.pk).first()
-        membership = get_object_or_404(
-            Membership.objects.select_related("user"), pk=membership_id, municipality=request.tenant
-        )
-        username = membership.user.get_username()
-        if membership.role == Role.TENANT_ADMIN:
-            admins = Membership.objects.filter(municipality=request.tenant, role=Role.TENANT_ADMIN)
-            if admins.count() <= 1:
-                messages.error(
-                    request,
-                    _(
-                        "最後の自治体管理者は削除できません。"
-                        "先に別の人を自治体管理者にしてください。"
-                    ),
-                )
-                return redirect("manage:members")
-            if membership.user_id == request.user.pk:
-                messages.error(
-                    request,
-                    _(
-                        "自分の自治体管理者の役割は削除できません。"
-                        "ほかの自治体管理者に依頼してください。"
-                    ),
-                )
-                return redirect("manage:members")
-        label = membership.get_role_display()
-        membership.delete()
+    membership = get_object_or_404(
+        Membership.objects.select_related("user"), pk=membership_id, municipality=request.tenant
+    )
+    username, label = membership.user.get_username(), membership.get_role_display()
+    try:
+        do_remove_membership(membership, actor=request.principal.actor(request.tenant))
+    except Membership.DoesNotExist:
+        raise Http404 from None  # removed by another admin meanwhile
+    except MembershipError as e:
+        messages.error(request, str(e))
+        return redirect("manage:members")
     messages.success(
         request,
         _("「%(user)s」の役割「%(role)s」を削除しました。") % {"user": username, "role": label},

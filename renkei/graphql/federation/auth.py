@@ -34,8 +34,8 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from renkei.platform import policy
-from renkei.platform.models import Role
+from renkei.accounts import policy
+from renkei.accounts.models import Role
 from renkei.tenants.codes import PREFECTURES
 
 # Names and labels, not secrets (ruff S105 reads "TOKEN" as a password).

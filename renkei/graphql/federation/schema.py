@@ -48,13 +48,13 @@ from strawberry.extensions import (
 from strawberry.federation.schema import FederationAny
 from strawberry.permission import BasePermission
 
+from renkei.accounts import policy
 from renkei.edudata import metrics
 from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, Metric, release
 from renkei.edudata.models import OutOfCalendar, check_school_year
 from renkei.graphql import edge
 from renkei.graphql.federation import auth, fanout
 from renkei.graphql.plain_lists import PlainListExecutionContext
-from renkei.platform import policy
 from renkei.tenants.codes import PREFECTURES, CodeError, validate_municipality_code
 
 MAX_METRIC_FIELDS_PER_REQUEST = 10

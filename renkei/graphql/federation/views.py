@@ -37,6 +37,7 @@ from graphql import ExecutionResult, GraphQLError
 from strawberry.django.views import GraphQLView
 from strawberry.http import GraphQLRequestData
 
+from renkei.accounts import policy
 from renkei.edudata import metrics
 from renkei.edudata.metrics import exact
 from renkei.edudata.models import OutOfCalendar, check_school_year
@@ -49,7 +50,7 @@ from renkei.graphql.federation.schema import (
     error_code,
     schema,
 )
-from renkei.platform import policy, service_tokens
+from renkei.platform import service_tokens
 from renkei.tenants.codes import CodeError
 from renkei.tenants.context import UnknownTenant, get_municipality, in_tenant
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from django.http import HttpRequest
 
+from renkei.accounts import policy
+from renkei.accounts.models import ApiToken
 from renkei.graphql.tenant.dataloaders import Loaders
-from renkei.platform import policy
-from renkei.platform.models import ApiToken
 
 
 @dataclass

@@ -9,8 +9,8 @@ from django.conf import settings
 from graphene_django.views import HttpError
 from graphql import GraphQLError
 
+from renkei.accounts import policy
 from renkei.graphql import edge
-from renkei.platform import policy
 
 WHERE = "the tenant GraphQL API"
 

@@ -1,6 +1,6 @@
 """Declared permissions of the tenant API (Saleor's habit): every root field names what it
 needs with ``@requires(...)``, and a test checks that none is missing. The checks themselves
-are the policy module's (renkei.platform.policy); this file only maps API permissions onto it.
+are the policy module's (renkei.accounts.policy); this file only maps API permissions onto it.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from renkei.accounts import policy
 from renkei.edudata.models import School
-from renkei.platform import policy
 
 WIDGET_ONLY_METRICS = "ウィジェット用トークンで読めるのは指標（metric / metrics）だけです。"
 PUPILS_SCHOOL_STAFF_ONLY = (

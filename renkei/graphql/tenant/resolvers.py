@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from django.utils import timezone
 
+from renkei.accounts import policy
+from renkei.accounts.models import Role
 from renkei.edudata import access, alerts
 from renkei.edudata.models import (
     Enrollment,
@@ -32,8 +34,6 @@ from renkei.graphql.tenant.types import (
     TokenInfoType,
     ViewerType,
 )
-from renkei.platform import policy
-from renkei.platform.models import Role
 
 NOT_AN_ID = "ID の形式が正しくありません（数字で指定してください）。"
 FORBIDDEN_HOMEROOM = "この学級を見る権限がありません。"

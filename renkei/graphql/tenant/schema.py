@@ -1,6 +1,6 @@
 """The municipality GraphQL API: root query and schema.
 
-Read-only: there is no mutation type (tokens are issued by renkei.platform.tokens, opt-outs by
+Read-only: there is no mutation type (tokens are issued by renkei.accounts.tokens, opt-outs by
 renkei.edudata.privacy). Every root field declares its permission (``@requires``) and calls a
 thin resolver in resolvers.py that goes through the policy module.
 """

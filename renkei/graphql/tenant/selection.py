@@ -16,7 +16,7 @@ from graphql import (
     get_named_type,
 )
 
-from renkei.platform import policy
+from renkei.accounts import policy
 
 
 def selected_model_fields(info) -> dict[type, set[str]]:

@@ -22,6 +22,8 @@ from django.db.models import TextChoices
 from graphene.types.generic import GenericScalar
 from graphene_django import DjangoObjectType
 
+from renkei.accounts import policy
+from renkei.accounts.models import Role
 from renkei.edudata import alerts
 from renkei.edudata.codes import (
     AssessmentKind,
@@ -41,8 +43,6 @@ from renkei.edudata.models import (
     SubjectEvaluation,
     SurveyResponse,
 )
-from renkei.platform import policy
-from renkei.platform.models import Role
 from renkei.tenants.codes import SCHOOL_TYPES
 
 

@@ -38,13 +38,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from graphene_django.views import GraphQLView
 
+from renkei.accounts import policy, tokens
+from renkei.accounts.models import ApiToken
 from renkei.graphql import edge
 from renkei.graphql.tenant import validation
 from renkei.graphql.tenant.context import RequestContext
 from renkei.graphql.tenant.errors import format_error
 from renkei.graphql.tenant.schema import schema
-from renkei.platform import policy, tokens
-from renkei.platform.models import ApiToken
 
 UNAUTHENTICATED = _(
     "ログインしてください（またはAPI トークンを Authorization: Bearer で送ってください）。"

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 
-from renkei.platform.models import ApiToken
+from renkei.accounts.models import ApiToken
 
 WIDGET_ATTRIBUTES = ("metric", "school-year", "breakdown", "school-code", "kind")
 

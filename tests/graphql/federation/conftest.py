@@ -101,8 +101,8 @@ def fed_server(fed_world):
 @pytest.fixture
 def run():
     """run(query, user=None | principal=..., variables=None) -> ExecutionResult."""
+    from renkei.accounts import policy
     from renkei.graphql.federation.schema import FederationContext, schema
-    from renkei.platform import policy
 
     def execute(query, user=None, *, principal=None, variables=None, auth_error=None):
         if principal is None:

@@ -51,12 +51,13 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
     opt-outs, create the test users; all committed."""
     from django.contrib.auth import get_user_model
 
-    from renkei.connectors.pipeline import run_import
+    from renkei.accounts import policy
+    from renkei.accounts.models import Membership
+    from renkei.connectors.pipeline import do_import
     from renkei.demo import synth
     from renkei.edudata.models import ImportRun, Student
     from renkei.edudata.privacy import do_record_opt_out
-    from renkei.platform import policy
-    from renkei.platform.models import Membership
+    from renkei.platform.audit import Actor
     from renkei.tenants.actions import do_onboard_municipality
     from renkei.tenants.context import in_tenant
     from renkei.tenants.models import Municipality, Prefecture
@@ -66,7 +67,7 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
     world = World(codes=list(spec))
     out = Path(tempfile.mkdtemp(prefix="renkei-fed-world-"))
     for code, (name, pupils, seed, opt_outs) in spec.items():
-        municipality = do_onboard_municipality(code, name)
+        municipality = do_onboard_municipality(code, name, actor=Actor.system("test"))
         synth.generate(
             code, out / code, students=pupils, days=days, seed=seed, school_year=SCHOOL_YEAR
         )
@@ -76,7 +77,7 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
             ("msgraph", [out / code / "msgraph"]),
         ]
         for connector, paths in steps:
-            run = run_import(connector, municipality, paths=paths, started_by="test")
+            run = do_import(connector, municipality, actor=Actor.system("test"), paths=paths)
             assert run.status == ImportRun.Status.SUCCEEDED, (connector, run.message)
         if opt_outs:
             admin = policy.Principal(

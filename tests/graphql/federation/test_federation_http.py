@@ -109,7 +109,7 @@ def test_expired_and_revoked_tokens_are_refused(client, world):
 
 
 def test_a_token_stops_working_when_the_membership_goes(client, world):
-    from renkei.platform.models import Membership
+    from renkei.accounts.models import Membership
 
     user = world.users["fed-pref13"]
     token = auth.issue_analyst_token(user, "13")

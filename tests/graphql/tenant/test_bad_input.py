@@ -9,8 +9,11 @@ import logging
 import pytest
 from tenant_api_support import AS_OF
 
+from renkei.accounts import tokens
 from renkei.graphql.tenant import resolvers
-from renkei.platform import tokens
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.django_db
 
@@ -39,8 +42,8 @@ def board(client, make_user, shibuya):
 @pytest.fixture
 def widget_token(make_user, shibuya):
     admin = make_user("admin-s", "tenant_admin", municipality=shibuya)
-    return tokens.issue_token(
-        admin, shibuya, name="グラフ", widget=True, metrics=["attendance_rate"]
+    return tokens.do_issue_token(
+        admin, shibuya, name="グラフ", widget=True, metrics=["attendance_rate"], actor=TEST_ACTOR
     ).secret
 
 

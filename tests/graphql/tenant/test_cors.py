@@ -8,7 +8,10 @@ import datetime as dt
 import pytest
 from tenant_api_support import post
 
-from renkei.platform import tokens
+from renkei.accounts import tokens
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
 
 ALLOWED = "http://127.0.0.1:8765"
 OTHER = "http://127.0.0.1:9999"
@@ -18,7 +21,7 @@ QUERY = "{ metrics { name } }"
 @pytest.fixture
 def widget(make_user, shibuya):
     admin = make_user("cors-admin", "tenant_admin", municipality=shibuya)
-    return tokens.issue_token(
+    return tokens.do_issue_token(
         admin,
         shibuya,
         name="portal",
@@ -26,12 +29,13 @@ def widget(make_user, shibuya):
         widget=True,
         metrics=["attendance_rate"],
         allowed_origins=[ALLOWED + "/"],
+        actor=TEST_ACTOR,
     )
 
 
 def test_origins_are_normalised_and_checked_when_issued(make_user, shibuya):
     admin = make_user("cors-admin2", "tenant_admin", municipality=shibuya)
-    issued = tokens.issue_token(
+    issued = tokens.do_issue_token(
         admin,
         shibuya,
         name="x",
@@ -39,6 +43,7 @@ def test_origins_are_normalised_and_checked_when_issued(make_user, shibuya):
         widget=True,
         metrics=["attendance_rate"],
         allowed_origins=["HTTPS://Portal.Example.JP/", "http://[::1]:81"],
+        actor=TEST_ACTOR,
     )
     assert issued.token.allowed_origins == ["http://[::1]:81", "https://portal.example.jp"]
     # an internationalised name is kept as browsers send it in Origin (punycode)
@@ -55,7 +60,7 @@ def test_origins_are_normalised_and_checked_when_issued(make_user, shibuya):
         "https://example.jp?x=1",
     ):
         with pytest.raises(tokens.TokenError, match="オリジン"):
-            tokens.issue_token(
+            tokens.do_issue_token(
                 admin,
                 shibuya,
                 name="y",
@@ -63,6 +68,7 @@ def test_origins_are_normalised_and_checked_when_issued(make_user, shibuya):
                 widget=True,
                 metrics=["attendance_rate"],
                 allowed_origins=[bad],
+                actor=TEST_ACTOR,
             )
 
 
@@ -96,7 +102,7 @@ def _preflight_status(client) -> int:
 
 
 def test_a_revoked_token_no_longer_opens_its_origin(client, widget):
-    tokens.revoke_token(widget.token)
+    tokens.do_revoke_token(widget.token, actor=TEST_ACTOR)
     assert _preflight_status(client) == 403
 
 
@@ -144,7 +150,7 @@ def test_widget_frame_lets_only_the_allowed_origins_frame_it(client, widget):
     assert 'metric="attendance_rate"' in body and widget.secret not in body
     # The frame of a token is not served by another municipality.
     assert client.get(url.replace("131130", "131041")).status_code == 404
-    tokens.revoke_token(widget.token)
+    tokens.do_revoke_token(widget.token, actor=TEST_ACTOR)
     assert client.get(url).status_code == 404
 
 

@@ -8,8 +8,8 @@ import pytest
 from graphene.utils.str_converters import to_camel_case
 from graphene_django import DjangoObjectType
 
+from renkei.accounts import policy
 from renkei.graphql.tenant.schema import schema
-from renkei.platform import policy
 
 
 def principal(step_up: bool) -> policy.Principal:

@@ -5,10 +5,11 @@ import datetime as dt
 
 import pytest
 
-from renkei.connectors.pipeline import run_import
+from renkei.connectors.pipeline import do_import
 from renkei.demo import synth
 from renkei.edudata.codes import ABSENCE_STATUSES
 from renkei.edudata.models import AttendanceDay, Enrollment, Homeroom, ImportRun, Student
+from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -53,7 +54,7 @@ def test_class_board_on_imported_synthetic_data(client, gql, make_user, osaka, t
         ("oneroster", [out / "oneroster"]),
         ("c4th", sorted((out / "c4th").glob("*.csv"))),
     ):
-        run = run_import(connector, osaka, paths=paths, started_by="test")
+        run = do_import(connector, osaka, actor=Actor.system("test"), paths=paths)
         assert run.status == ImportRun.Status.SUCCEEDED, run.message
     with in_tenant(osaka):
         homeroom = (

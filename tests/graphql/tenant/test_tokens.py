@@ -9,8 +9,11 @@ from django.test import Client
 from django.utils import timezone
 from tenant_api_support import access_log_rows
 
-from renkei.platform import tokens
-from renkei.platform.models import ApiToken, Membership
+from renkei.accounts import tokens
+from renkei.accounts.models import ApiToken, Membership
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +22,9 @@ ME = "{ me { username auth token { name kind prefix metrics } grants { role } } 
 
 @pytest.fixture
 def teacher_token(people, shibuya):
-    return tokens.issue_token(people["teacher_a"], shibuya, name="校内ダッシュボード")
+    return tokens.do_issue_token(
+        people["teacher_a"], shibuya, name="校内ダッシュボード", actor=TEST_ACTOR
+    )
 
 
 def test_only_the_hash_is_stored(teacher_token):
@@ -83,7 +88,7 @@ def test_expired_revoked_unknown_and_malformed_tokens_are_refused(client, gql, t
     r = gql(client, ME, token=teacher_token.secret)
     assert r.status == 401 and "有効期限" in r.errors[0]["message"]
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() + dt.timedelta(1))
-    tokens.revoke_token(ApiToken.objects.get(pk=token.pk))
+    tokens.do_revoke_token(ApiToken.objects.get(pk=token.pk), actor=TEST_ACTOR)
     r = gql(client, ME, token=teacher_token.secret)
     assert r.status == 401 and "失効" in r.errors[0]["message"]
     r = gql(client, ME, token="rk_" + "x" * 43)
@@ -135,13 +140,14 @@ def test_tokens_never_unlock_sensitive_items(client, gql, teacher_token, world):
 
 @pytest.fixture
 def widget_token(people, shibuya):
-    return tokens.issue_token(
+    return tokens.do_issue_token(
         people["admin"],
         shibuya,
         name="ポータルのグラフ",
         role="board_analyst",
         widget=True,
         metrics=["attendance_rate"],
+        actor=TEST_ACTOR,
     )
 
 
@@ -180,23 +186,31 @@ def test_widget_token_is_read_only_there_is_no_mutation(client, gql, widget_toke
 def test_issuing_rules(people, shibuya, shinjuku):
     # Only roles the user holds there (an admin may also issue aggregate-only tokens).
     with pytest.raises(tokens.TokenError, match="役割"):
-        tokens.issue_token(people["teacher_a"], shibuya, name="x", role="tenant_admin")
+        tokens.do_issue_token(
+            people["teacher_a"], shibuya, name="x", role="tenant_admin", actor=TEST_ACTOR
+        )
     with pytest.raises(tokens.TokenError):
-        tokens.issue_token(people["teacher_a"], shinjuku, name="x")
+        tokens.do_issue_token(people["teacher_a"], shinjuku, name="x", actor=TEST_ACTOR)
     with pytest.raises(tokens.TokenError):
-        tokens.issue_token(people["pref_tokyo"], shibuya, name="x")
+        tokens.do_issue_token(people["pref_tokyo"], shibuya, name="x", actor=TEST_ACTOR)
     with pytest.raises(tokens.TokenError):
-        tokens.issue_token(people["board"], shibuya, name="x", role="teacher")
+        tokens.do_issue_token(people["board"], shibuya, name="x", role="teacher", actor=TEST_ACTOR)
     with pytest.raises(tokens.TokenError, match="指標"):
-        tokens.issue_token(people["board"], shibuya, name="x", widget=True)
+        tokens.do_issue_token(people["board"], shibuya, name="x", widget=True, actor=TEST_ACTOR)
     with pytest.raises(tokens.TokenError, match="有効期間"):
-        tokens.issue_token(people["board"], shibuya, name="x", expires_in=dt.timedelta(days=1000))
-    issued = tokens.issue_token(people["admin"], shibuya, name="x", role="board_analyst")
+        tokens.do_issue_token(
+            people["board"], shibuya, name="x", expires_in=dt.timedelta(days=1000), actor=TEST_ACTOR
+        )
+    issued = tokens.do_issue_token(
+        people["admin"], shibuya, name="x", role="board_analyst", actor=TEST_ACTOR
+    )
     assert issued.token.role == "board_analyst"
 
 
 def test_admin_issued_analyst_token_reads_no_pupil(client, gql, people, shibuya, world):
-    issued = tokens.issue_token(people["admin"], shibuya, name="x", role="board_analyst")
+    issued = tokens.do_issue_token(
+        people["admin"], shibuya, name="x", role="board_analyst", actor=TEST_ACTOR
+    )
     r = gql(
         client, f"{{ studentBoard(studentId: {world['a1'].pk}) {{ asOf }} }}", token=issued.secret
     )

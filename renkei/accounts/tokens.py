@@ -3,7 +3,7 @@
 Design (why it looks like this):
 
 * **Hashed at rest.** A token is ``rk_`` + 32 random bytes (urlsafe base64). Only its SHA-256
-  is stored; the secret is returned once by ``issue_token`` and cannot be shown again. A plain
+  is stored; the secret is returned once by ``do_issue_token`` and cannot be shown again. A plain
   hash (no salt, no slow KDF) is right here: the secret has 256 bits of entropy, so nothing can
   be guessed offline, and lookups stay one indexed query.
 * **Scoped.** A token belongs to one municipality and acts with one role. Used against any
@@ -35,8 +35,10 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from renkei.platform import policy
-from renkei.platform.models import SCHOOL_ROLES, ApiToken, Membership, Role
+from renkei.accounts import policy
+from renkei.accounts.models import SCHOOL_ROLES, ApiToken, Membership, Role
+from renkei.platform import audit
+from renkei.platform.audit import Actor
 
 TOKEN_PREFIX = "rk_"  # noqa: S105 - a marker that makes leaked tokens greppable, not a secret
 DEFAULT_LIFETIME = dt.timedelta(days=90)
@@ -146,10 +148,11 @@ def origin_allowed(token: ApiToken, origin: str | None, own_origin: str) -> bool
 
 
 @transaction.atomic
-def issue_token(
+def do_issue_token(
     user,
     municipality,
     *,
+    actor: Actor,
     name: str,
     role: str | None = None,
     metrics: Sequence[str] = (),
@@ -191,13 +194,42 @@ def issue_token(
         prefix=secret[:10],
         expires_at=timezone.now() + expires_in,
     )
+    audit.record(
+        actor,
+        "token.issue",
+        municipality_code=municipality.code,
+        target=_audit_target(token),
+        changes={
+            "user": user.get_username(),
+            "role": role,
+            "kind": token.kind,
+            "metrics": metric_names,
+            "allowed_origins": origins,
+            "expires_at": token.expires_at.isoformat(),
+        },
+    )
     return IssuedToken(token=token, secret=secret)
 
 
-def revoke_token(token: ApiToken) -> None:
+@transaction.atomic
+def do_revoke_token(token: ApiToken, *, actor: Actor) -> None:
+    """Revoke at once; revoking a revoked token changes nothing and records nothing."""
+    token = ApiToken.objects.select_for_update().select_related("municipality").get(pk=token.pk)
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit.record(
+            actor,
+            "token.revoke",
+            municipality_code=token.municipality.code,
+            target=_audit_target(token),
+        )
+
+
+def _audit_target(token: ApiToken) -> str:
+    # The prefix identifies a token in 管理 and is not enough to use it (the secret is 43 more
+    # random characters).
+    return f"token {token.pk} {token.name} ({token.prefix}…)"
 
 
 def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Principal]:
@@ -242,5 +274,6 @@ def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Pri
             ),
         ),
         step_up=False,
+        via="api",
     )
     return token, principal

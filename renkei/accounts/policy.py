@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
-from renkei.platform.models import SCHOOL_ROLES, Membership, Role
+from renkei.accounts.models import SCHOOL_ROLES, Membership, Role
+from renkei.platform.audit import Actor
 
 FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありません。")
 FORBIDDEN_PUPIL = _("この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。")
@@ -59,6 +60,7 @@ class Principal:
     username: str
     grants: tuple[Grant, ...]
     step_up: bool = False
+    via: str = "web"  # how they reached us, as the audit trail names it (web, api)
 
     def grants_in(self, municipality) -> list[Grant]:
         return [g for g in self.grants if g.municipality_code == municipality.code]
@@ -75,6 +77,17 @@ class Principal:
             if grant.role in SCHOOL_ROLES:
                 codes |= grant.school_codes
         return frozenset(codes)
+
+    def actor(self, municipality=None) -> Actor:
+        """The principal as the audit trail records it, with its roles in ``municipality``
+        (all its roles when none is given)."""
+        grants = self.grants_in(municipality) if municipality is not None else self.grants
+        return Actor(
+            username=self.username,
+            via=self.via,
+            user_id=self.user_id,
+            role=",".join(sorted({g.role for g in grants})),
+        )
 
 
 ANONYMOUS = Principal(user_id=None, username="", grants=())
