@@ -20,11 +20,13 @@ from django.views.decorators.cache import never_cache
 from strawberry.utils.str_converters import to_camel_case  # as the schema names fields
 
 from renkei.accounts import policy
+from renkei.dashboards import audit_trail as audit_trail_pages
 from renkei.dashboards.views import chosen_year
 from renkei.edudata.metrics import METRICS, MUNICIPALITY, TOTAL
 from renkei.edudata.models import school_year_of
 from renkei.graphql.federation import auth
 from renkei.graphql.federation.schema import FederationContext, schema
+from renkei.platform.models import AuditEvent
 from renkei.tenants.codes import PREFECTURES
 
 BREAKDOWNS = {
@@ -171,7 +173,9 @@ def analyst_token(request):
         chosen = request.POST.get("days", "")
         if chosen in {str(d) for d in TOKEN_DAYS}:
             days = int(chosen)
-            token = auth.issue_analyst_token(request.user, code, ttl_seconds=days * 86400)
+            token = auth.do_issue_analyst_token(
+                request.user, code, actor=principal.actor(), ttl_seconds=days * 86400
+            )
             issued = {"token": token, "expires": timezone.now() + dt.timedelta(days=days)}
             log.info(
                 "analyst token issued: user %s, prefecture %s, %d day(s)",
@@ -196,4 +200,36 @@ def analyst_token(request):
             "example_year": school_year_of(timezone.localdate()) - 1,
             "endpoint": request.build_absolute_uri(reverse("federation-graphql")),
         },
+    )
+
+
+# -- the prefecture's own audit trail ----------------------------------------------------------
+
+AUDIT_TEMPLATE = "dashboards/prefecture_audit.html"
+
+
+def _prefecture_events(request):
+    principal = policy.principal_for(request)
+    code = _prefecture_code(principal)
+    events = AuditEvent.objects.filter(prefecture_code=code)
+    return events, {"prefecture_name": PREFECTURES.get(code, code), "prefecture_code": code}
+
+
+@login_required
+def audit_trail(request):
+    """What was done in this prefecture's name: its analysts' federation tokens, the
+    municipalities that joined it, and the roles given in it."""
+    events, context = _prefecture_events(request)
+    return audit_trail_pages.trail_page(request, events, template=AUDIT_TEMPLATE, context=context)
+
+
+@login_required
+def audit_trail_csv(request):
+    events, context = _prefecture_events(request)
+    return audit_trail_pages.trail_csv(
+        request,
+        events,
+        filename=f"audit-prefecture-{context['prefecture_code']}",
+        page_template=AUDIT_TEMPLATE,
+        context=context,
     )

@@ -7,4 +7,6 @@ from renkei.dashboards import prefecture
 urlpatterns = [
     path("", prefecture.prefecture_home, name="prefecture_home"),
     path("token/", prefecture.analyst_token, name="prefecture_token"),
+    path("audit/", prefecture.audit_trail, name="prefecture_audit"),
+    path("audit.csv", prefecture.audit_trail_csv, name="prefecture_audit_csv"),
 ]

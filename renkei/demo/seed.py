@@ -77,7 +77,9 @@ def _ensure_users() -> None:
     from django.contrib.auth import get_user_model
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from renkei.accounts.actions import do_add_membership
     from renkei.accounts.models import Membership
+    from renkei.platform.audit import Actor
     from renkei.tenants.models import Municipality, Prefecture
 
     user_model = get_user_model()
@@ -92,19 +94,21 @@ def _ensure_users() -> None:
         )
         return u
 
+    def give(username: str, role: str, school_codes=(), **where) -> None:
+        account = user(username)
+        if not Membership.objects.filter(user=account, role=role, **where).exists():
+            do_add_membership(
+                account, role, actor=Actor.system("demo"), school_codes=school_codes, **where
+            )
+
     user("admin", is_staff=True, is_superuser=True)
     for code, _ in DEMO_MUNICIPALITIES:
         municipality = Municipality.objects.get(code=code)
         for username, role, schools in demo_users(code):
-            Membership.objects.get_or_create(
-                user=user(username),
-                role=role,
-                municipality=municipality,
-                defaults={"school_codes": schools},
-            )
-    Membership.objects.get_or_create(
-        user=user(f"pref-{DEMO_PREFECTURE}"),
-        role="prefecture_analyst",
+            give(username, role, municipality=municipality, school_codes=schools)
+    give(
+        f"pref-{DEMO_PREFECTURE}",
+        "prefecture_analyst",
         prefecture=Prefecture.for_code(DEMO_PREFECTURE),
     )
 

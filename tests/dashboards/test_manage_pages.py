@@ -38,6 +38,8 @@ GET_PAGES = [
     "access-log.csv",
     "widgets/",
     "members/",
+    "audit/",
+    "audit.csv",
 ]
 
 

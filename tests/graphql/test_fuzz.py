@@ -383,7 +383,7 @@ def test_federation_as_a_tokyo_prefecture_analyst(
     from renkei.tenants.models import Municipality, Prefecture
 
     analyst = make_user("fuzz-pref13", "prefecture_analyst", prefecture=Prefecture.for_code("13"))
-    token = auth.issue_analyst_token(analyst, "13")
+    token = auth.do_issue_analyst_token(analyst, "13", actor=TEST_ACTOR)
     foreign = Municipality.objects.exclude(prefecture__code="13").select_related("prefecture")
     foreign_names = sorted({m.name for m in foreign} | {m.prefecture.name for m in foreign})
     assert "大阪市" in foreign_names

@@ -29,6 +29,7 @@ from renkei.accounts.tokens import TokenError, do_issue_token, do_revoke_token
 from renkei.connectors import registry
 from renkei.connectors.actions import do_save_connector_setting
 from renkei.connectors.error_report import error_report_lines
+from renkei.dashboards import audit_trail as audit_trail_pages
 from renkei.dashboards.access import tenant_principal
 from renkei.dashboards.manage import forms
 from renkei.dashboards.views import school_years
@@ -42,6 +43,7 @@ from renkei.edudata.models import (
     Student,
 )
 from renkei.edudata.privacy import OptOutError, do_record_opt_out, do_withdraw_opt_out
+from renkei.platform.models import AuditEvent
 from renkei.tenants.context import in_tenant
 
 log = logging.getLogger(__name__)
@@ -362,6 +364,33 @@ def access_log_csv(request):
     stamp = timezone.localdate().strftime("%Y%m%d")
     response["Content-Disposition"] = f'attachment; filename="access-log-{tenant.code}-{stamp}.csv"'
     return response
+
+
+# -- audit trail --------------------------------------------------------------------------------
+
+AUDIT_TEMPLATE = "dashboards/manage/audit_trail.html"
+
+
+def _tenant_events(request):
+    return AuditEvent.objects.filter(municipality_code=request.tenant.code)
+
+
+@admin_view
+def audit_trail(request):
+    return audit_trail_pages.trail_page(
+        request, _tenant_events(request), template=AUDIT_TEMPLATE, context={}
+    )
+
+
+@admin_view
+def audit_trail_csv(request):
+    return audit_trail_pages.trail_csv(
+        request,
+        _tenant_events(request),
+        filename=f"audit-{request.tenant.code}",
+        page_template=AUDIT_TEMPLATE,
+        context={},
+    )
 
 
 # -- widget tokens ------------------------------------------------------------------------------

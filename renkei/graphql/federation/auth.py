@@ -13,7 +13,7 @@ Analyst bearer tokens
 ---------------------
 A gateway (Apollo Router or ``@apollo/gateway``) calls this subgraph server-to-server and has
 no browser session. It sends ``Authorization: Bearer rkf1.<token>``, a token issued for one
-analyst and one prefecture (:func:`issue_analyst_token`). The token is signed with Django's
+analyst and one prefecture (:func:`do_issue_analyst_token`). The token is signed with Django's
 ``SECRET_KEY`` (``django.core.signing``, its own salt), expires (default one day), and is
 checked against the database on every request: the membership must still exist, the user be
 active, and the password unchanged since issue (a password change revokes every token).
@@ -25,17 +25,21 @@ Service tokens (between deployments) are in :mod:`renkei.platform.service_tokens
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import time
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.db import transaction
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from renkei.accounts import policy
 from renkei.accounts.models import Role
+from renkei.platform import audit
+from renkei.platform.audit import Actor
 from renkei.tenants.codes import PREFECTURES
 
 # Names and labels, not secrets (ruff S105 reads "TOKEN" as a password).
@@ -125,21 +129,29 @@ def _user_fingerprint(user) -> str:
     return salted_hmac(ANALYST_TOKEN_SALT, f"{user.pk}:{user.password}").hexdigest()[:16]
 
 
-def issue_analyst_token(
-    user, prefecture_code: str, *, ttl_seconds: int = ANALYST_TOKEN_TTL_SECONDS
+@transaction.atomic
+def do_issue_analyst_token(
+    user, prefecture_code: str, *, actor: Actor, ttl_seconds: int = ANALYST_TOKEN_TTL_SECONDS
 ) -> str:
-    """A bearer token for a gateway acting for ``user`` in one prefecture.
+    """A bearer token for a gateway acting for ``user`` in one prefecture. Nothing of it is
+    stored (it is signed); its issue is in the prefecture's audit trail.
 
     Refused (FederationPermissionError) unless the user is an analyst of that prefecture now.
     """
     principal = policy.principal_for(user, step_up=False)
     require_prefecture(principal, prefecture_code)
-    payload = {
-        "u": user.pk,
-        "p": prefecture_code,
-        "f": _user_fingerprint(user),
-        "exp": int(time.time()) + int(ttl_seconds),
-    }
+    expires = int(time.time()) + int(ttl_seconds)
+    payload = {"u": user.pk, "p": prefecture_code, "f": _user_fingerprint(user), "exp": expires}
+    audit.record(
+        actor,
+        "token.issue",
+        prefecture_code=prefecture_code,
+        target=f"federation token of {user.get_username()}",
+        changes={
+            "kind": "federation",
+            "expires_at": dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(),
+        },
+    )
     return ANALYST_TOKEN_PREFIX + signing.dumps(payload, salt=ANALYST_TOKEN_SALT)
 
 

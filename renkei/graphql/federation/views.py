@@ -1,7 +1,7 @@
 """HTTP endpoints of the federation (public host).
 
 ``POST /federation/graphql`` - the subgraph. Callers authenticate either with a bearer
-analyst token (gateways; :func:`auth.issue_analyst_token`) or with a browser session of a
+analyst token (gateways; :func:`auth.do_issue_analyst_token`) or with a browser session of a
 prefecture analyst.
 
 CSRF: the view is ``csrf_exempt`` because a gateway calling server-to-server has no CSRF

@@ -14,6 +14,9 @@ from fed_world import SCHOOL_YEAR
 
 from renkei.graphql.federation import auth
 from renkei.platform import service_tokens
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
 
 URL = "/federation/graphql"
 METRIC = (
@@ -23,7 +26,7 @@ METRIC = (
 
 @pytest.fixture
 def bearer(world):
-    token = auth.issue_analyst_token(world.users["fed-pref13"], "13")
+    token = auth.do_issue_analyst_token(world.users["fed-pref13"], "13", actor=TEST_ACTOR)
     return {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_HOST": "localhost"}
 
 

@@ -24,6 +24,9 @@ from fed_world import SCHOOL_YEAR, TOKYO_A, TOKYO_B
 from renkei.edudata.metrics.release import NOISE_BOUND
 from renkei.graphql.federation import auth
 from renkei.graphql.federation import schema as federation
+from renkei.platform.audit import Actor
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.slow
 
@@ -132,7 +135,7 @@ def gateway(node_tools, fed_server, world):
 
 def test_apollo_gateway_answers_a_prefecture_query(gateway, world):
     # given a gateway that passes the caller's bearer token through to the subgraph
-    token = auth.issue_analyst_token(world.users["fed-pref13"], "13")
+    token = auth.do_issue_analyst_token(world.users["fed-pref13"], "13", actor=TEST_ACTOR)
     query = """query($year: Int!) {
       prefecture(code: "13") {
         name
@@ -177,7 +180,7 @@ def test_apollo_gateway_without_credentials_gets_the_error_and_no_data(gateway, 
 
 
 def test_apollo_gateway_resolves_entities(gateway, world):
-    token = auth.issue_analyst_token(world.users["fed-pref13"], "13")
+    token = auth.do_issue_analyst_token(world.users["fed-pref13"], "13", actor=TEST_ACTOR)
     query = """query($code: String!, $year: Int!) { municipality(code: $code) {
                  name attendanceRate(schoolYear: $year) { cells { value suppressed } } } }"""
     body = requests.post(

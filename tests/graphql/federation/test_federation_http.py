@@ -14,7 +14,10 @@ from fed_world import SCHOOL_YEAR, TOKYO_A, TOKYO_B
 from renkei.edudata import metrics
 from renkei.graphql.federation import auth, fanout
 from renkei.platform import service_tokens
+from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
+
+TEST_ACTOR = Actor.system("test")
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +65,7 @@ def test_anonymous_is_asked_to_sign_in(client, world):
 
 
 def test_bearer_token_of_an_analyst(client, world):
-    token = auth.issue_analyst_token(world.users["fed-pref13"], "13")
+    token = auth.do_issue_analyst_token(world.users["fed-pref13"], "13", actor=TEST_ACTOR)
     body = post(client, HTTP_AUTHORIZATION=f"Bearer {token}").json()
     assert "errors" not in body, body
     # the token is scoped to its prefecture
@@ -72,9 +75,9 @@ def test_bearer_token_of_an_analyst(client, world):
 
 def test_a_token_cannot_be_issued_for_another_prefecture(world):
     with pytest.raises(auth.FederationPermissionError):
-        auth.issue_analyst_token(world.users["fed-pref13"], "27")
+        auth.do_issue_analyst_token(world.users["fed-pref13"], "27", actor=TEST_ACTOR)
     with pytest.raises(auth.FederationPermissionError):
-        auth.issue_analyst_token(world.users["fed-board"], "13")
+        auth.do_issue_analyst_token(world.users["fed-board"], "13", actor=TEST_ACTOR)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +89,7 @@ def test_a_token_cannot_be_issued_for_another_prefecture(world):
     ],
 )
 def test_bad_bearer_tokens_are_refused(client, world, mangle):
-    token = mangle(auth.issue_analyst_token(world.users["fed-pref13"], "13"))
+    token = mangle(auth.do_issue_analyst_token(world.users["fed-pref13"], "13", actor=TEST_ACTOR))
     body = post(client, HTTP_AUTHORIZATION=f"Bearer {token}").json()
     assert body["data"] == {"prefecture": None}
     assert "連携用トークンが無効か期限切れです" in body["errors"][0]["message"]
@@ -94,12 +97,12 @@ def test_bad_bearer_tokens_are_refused(client, world, mangle):
 
 def test_expired_and_revoked_tokens_are_refused(client, world):
     user = world.users["fed-pref13"]
-    expired = auth.issue_analyst_token(user, "13", ttl_seconds=-1)
+    expired = auth.do_issue_analyst_token(user, "13", ttl_seconds=-1, actor=TEST_ACTOR)
     assert (
         "無効か期限切れ"
         in post(client, HTTP_AUTHORIZATION=f"Bearer {expired}").json()["errors"][0]["message"]
     )
-    token = auth.issue_analyst_token(user, "13")
+    token = auth.do_issue_analyst_token(user, "13", actor=TEST_ACTOR)
     user.set_password("a-new-password")  # a password change revokes every token
     user.save()
     assert (
@@ -112,7 +115,7 @@ def test_a_token_stops_working_when_the_membership_goes(client, world):
     from renkei.accounts.models import Membership
 
     user = world.users["fed-pref13"]
-    token = auth.issue_analyst_token(user, "13")
+    token = auth.do_issue_analyst_token(user, "13", actor=TEST_ACTOR)
     Membership.objects.filter(user=user).delete()
     body = post(client, HTTP_AUTHORIZATION=f"Bearer {token}").json()
     assert "無効か期限切れ" in body["errors"][0]["message"]
@@ -140,7 +143,7 @@ def test_cross_site_session_requests_are_refused(client, world):
     assert response.status_code == 403
     assert post(client, HTTP_ORIGIN="http://localhost").status_code == 200
     # a bearer token is never sent by a browser on its own: Origin does not matter
-    token = auth.issue_analyst_token(world.users["fed-pref13"], "13")
+    token = auth.do_issue_analyst_token(world.users["fed-pref13"], "13", actor=TEST_ACTOR)
     assert (
         post(
             client, HTTP_ORIGIN="https://gateway.example", HTTP_AUTHORIZATION=f"Bearer {token}"
