@@ -58,7 +58,7 @@ ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    DJANGO_SETTINGS_MODULE=renkei.platform.settings \
+    DJANGO_SETTINGS_MODULE=renkei.site.settings \
     RENKEI_HOME=/var/lib/renkei \
     DEBUG=false
 
@@ -93,7 +93,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 
 # Worker and beat override the command (beat keeps its schedule state in RENKEI_HOME,
 # the only directory the runtime user may write besides /tmp):
-#   celery -A renkei.platform.celery:app worker --loglevel=INFO
-#   celery -A renkei.platform.celery:app beat --loglevel=INFO \
+#   celery -A renkei.site.celery:app worker --loglevel=INFO
+#   celery -A renkei.site.celery:app beat --loglevel=INFO \
 #          --schedule=/var/lib/renkei/celerybeat-schedule
-CMD ["gunicorn", "-c", "infra/gunicorn.conf.py", "renkei.platform.wsgi:application"]
+CMD ["gunicorn", "-c", "infra/gunicorn.conf.py", "renkei.site.wsgi:application"]

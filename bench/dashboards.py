@@ -31,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RENKEI = [sys.executable, "-m", "renkei.platform.cli"]
+RENKEI = [sys.executable, "-m", "renkei.site.cli"]
 CHROMIUM = "/usr/bin/chromium"
 CLASS_BOARD_QUERY = """query($id: ID!, $asOf: Date) { classBoard(homeroomId: $id, asOf: $asOf) {
   asOf homeroom { id name grade schoolYear school { name } } rules { rule threshold description }

@@ -53,7 +53,7 @@ def setup(home: str, conn_max_age: int = 0) -> None:
     if "DATABASE_URL" not in os.environ:
         os.environ["RENKEI_HOME"] = home
     os.environ["RENKEI_CONN_MAX_AGE"] = str(conn_max_age)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
     sys.path.insert(0, str(REPO))
     import django
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
 os.environ.setdefault("DATABASE_URL", "postgresql://bench@127.0.0.1:1/unused")  # never used
 django.setup()
 

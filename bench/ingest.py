@@ -28,7 +28,7 @@ SCHOOL = "B113211300012"
 MARKS = ["", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "", "病", "遅", "欠"]
 RUNNER = """
 import resource, sys
-from renkei.platform.cli import main
+from renkei.site.cli import main
 code = main(sys.argv[1:])
 print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
       resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
@@ -109,7 +109,7 @@ def renkei(env: dict, *args: str) -> tuple[float, str]:
 def raw_copy_seconds(env: dict, attendance: Path) -> float:
     """COPY the same rows, already resolved to student ids, into the same table."""
     os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
     import django
 
     django.setup()

@@ -24,7 +24,7 @@ def main() -> None:
     args = parser.parse_args()
     if "DATABASE_URL" not in os.environ:
         os.environ["RENKEI_HOME"] = tempfile.mkdtemp(prefix="renkei-bench-")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
     import django
 
     django.setup()

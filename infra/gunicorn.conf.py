@@ -2,7 +2,7 @@
 
 Used by the container image:
 
-    gunicorn -c infra/gunicorn.conf.py renkei.platform.wsgi:application
+    gunicorn -c infra/gunicorn.conf.py renkei.site.wsgi:application
 
 Every value can be overridden from the environment (gunicorn also reads
 GUNICORN_CMD_ARGS). This file must stay importable without Django or Renkei: the

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from django.conf import settings
 
-RENKEI = [sys.executable, "-m", "renkei.platform.cli"]
+RENKEI = [sys.executable, "-m", "renkei.site.cli"]
 
 
 def _server() -> dict:

@@ -41,13 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from celery import shared_task
 
 from renkei.connectors import pipeline
 from renkei.edudata.models import ConnectorSetting
 from renkei.edudata.tasks import fan_out, in_task_tenant, tenant_codes
 from renkei.platform import environment, telemetry
 from renkei.platform.audit import Actor
-from renkei.platform.celery import app
 from renkei.platform.storage import check_key, get_storage
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def run_traced_import(
     return _result(code, connector, run)
 
 
-@app.task(name="renkei.import", acks_late=True)
+@shared_task(name="renkei.import", acks_late=True)
 def import_data(
     tenant_code: str,
     connector: str,
@@ -159,7 +159,7 @@ def import_data(
         )
 
 
-@app.task(name="renkei.pull_msgraph", acks_late=True)
+@shared_task(name="renkei.pull_msgraph", acks_late=True)
 def pull_msgraph(tenant_code: str) -> dict:
     """Pull the Microsoft 365 usage reports of one tenant with its stored settings."""
     path = connector_config_path(tenant_code, "msgraph")
@@ -185,7 +185,7 @@ def msgraph_tenants() -> list[str]:
     return [code for code in tenant_codes() if has_settings(code, "msgraph")]
 
 
-@app.task(name="renkei.schedule_msgraph_pulls")
+@shared_task(name="renkei.schedule_msgraph_pulls")
 def schedule_msgraph_pulls() -> list[str]:
     """Nightly (beat): one ``renkei.pull_msgraph`` per tenant with Graph settings."""
     return fan_out(pull_msgraph, msgraph_tenants())

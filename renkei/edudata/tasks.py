@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from celery import shared_task
 from django.db import transaction
 from django.db.models import Max, Min
 
@@ -29,7 +30,6 @@ from renkei.edudata.models import AttendanceDay, Homeroom, school_year_of
 from renkei.edudata.privacy import do_purge_expired
 from renkei.platform import telemetry
 from renkei.platform.audit import Actor
-from renkei.platform.celery import app
 from renkei.tenants.codes import CodeError
 from renkei.tenants.context import UnknownTenant, in_tenant, tenant_write_lock
 from renkei.tenants.models import Municipality
@@ -103,7 +103,7 @@ def _refresh(school_years: Iterable[int] | None) -> list[int]:
     return years
 
 
-@app.task(name="renkei.refresh_rollups")
+@shared_task(name="renkei.refresh_rollups")
 def refresh_rollups(tenant_code: str, school_years: list[int] | None = None) -> dict:
     """Recompute the rollups of ``school_years`` (default: every year with data) in one
     transaction: readers see the old rollups until the new ones are complete."""
@@ -112,7 +112,7 @@ def refresh_rollups(tenant_code: str, school_years: list[int] | None = None) -> 
     return {"tenant": tenant_code, "school_years": years}
 
 
-@app.task(name="renkei.purge_expired")
+@shared_task(name="renkei.purge_expired")
 def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = None) -> dict:
     """Retention purge in one tenant: delete pupils graduated longer ago than the tenant's
     retention period (``today``: ISO date, default today in Asia/Tokyo)."""
@@ -129,13 +129,13 @@ def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = N
     }
 
 
-@app.task(name="renkei.schedule_retention_purges")
+@shared_task(name="renkei.schedule_retention_purges")
 def schedule_retention_purges(dry_run: bool = False) -> list[str]:
     """Nightly (beat): one ``renkei.purge_expired`` per tenant."""
     return fan_out(purge_expired, tenant_codes(), dry_run=dry_run)
 
 
-@app.task(name="renkei.schedule_rollup_refresh")
+@shared_task(name="renkei.schedule_rollup_refresh")
 def schedule_rollup_refresh() -> list[str]:
     """One ``renkei.refresh_rollups`` per tenant (not scheduled by default: imports and
     opt-outs refresh the rollups they touch; use it after changing a rollup definition)."""

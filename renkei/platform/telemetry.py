@@ -2,7 +2,7 @@
 
 One entry point, :func:`setup_telemetry`, called once per process *after* fork (gunicorn
 ``post_fork`` in ``infra/gunicorn.conf.py``; Celery ``worker_process_init`` in
-``renkei.platform.celery``), and :func:`shutdown_telemetry`, which flushes (gunicorn
+``renkei.site.celery``), and :func:`shutdown_telemetry`, which flushes (gunicorn
 ``worker_exit``, Celery ``worker_process_shutdown``).
 
 What is traced

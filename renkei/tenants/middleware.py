@@ -16,6 +16,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import set_script_prefix, set_urlconf
 
+from renkei.platform.health import healthz
 from renkei.tenants.codes import CodeError, validate_municipality_code
 from renkei.tenants.models import Domain, Municipality
 
@@ -36,8 +37,6 @@ class TenantRoutingMiddleware:
         if request.path_info == "/healthz":
             # Load balancers probe with the task's IP as Host: answer before host checks and
             # tenant routing, and touch nothing but the database connection.
-            from renkei.platform.views import healthz
-
             return healthz(request)
         connection.set_schema_to_public()
         set_script_prefix(self._script_name(request) + "/")

@@ -139,7 +139,7 @@ def demo_server(chromium_path, tmp_path_factory):
         log = home / "server.log"
         with log.open("wb") as log_file:
             server = subprocess.Popen(
-                [sys.executable, "-m", "renkei.platform.cli", "serve", "--port", str(port)],
+                [sys.executable, "-m", "renkei.site.cli", "serve", "--port", str(port)],
                 env=env,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,

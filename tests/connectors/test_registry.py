@@ -68,7 +68,7 @@ def test_renkei_connectors_lists_streams_and_survives_a_broken_package(vendor_pa
         "PYTHONPATH": f"{vendor_packages}{os.pathsep}" + os.environ.get("PYTHONPATH", ""),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "renkei.platform.cli", "connectors"],
+        [sys.executable, "-m", "renkei.site.cli", "connectors"],
         capture_output=True,
         text=True,
         env=env,

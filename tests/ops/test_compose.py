@@ -148,9 +148,9 @@ def test_web_waits_for_a_healthy_database_and_finished_migrations(services):
 def test_commands(services):
     assert _command(services["migrate"])[-2:] == ["renkei", "migrate"]
     worker = _command(services["worker"])
-    assert worker[:3] == ["celery", "-A", "renkei.platform.celery:app"] and "worker" in worker
+    assert worker[:3] == ["celery", "-A", "renkei.site.celery:app"] and "worker" in worker
     beat = _command(services["beat"])
-    assert beat[:3] == ["celery", "-A", "renkei.platform.celery:app"] and "beat" in beat
+    assert beat[:3] == ["celery", "-A", "renkei.site.celery:app"] and "beat" in beat
     # web runs the image's CMD (gunicorn) unless it overrides it with gunicorn.
     assert not _command(services["web"]) or _command(services["web"])[0] == "gunicorn"
 

@@ -171,7 +171,7 @@ def test_cmd_runs_gunicorn_with_the_config_file(final_stage):
     cmd = _exec_form(_values(final_stage, "CMD")[-1])
     assert cmd[0] == "gunicorn"
     assert cmd[cmd.index("-c") + 1] == "infra/gunicorn.conf.py"
-    assert cmd[-1] == "renkei.platform.wsgi:application"
+    assert cmd[-1] == "renkei.site.wsgi:application"
     copies = _values(final_stage, "COPY")
     assert any("infra/gunicorn.conf.py" in c for c in copies), "the config is not in the image"
 

@@ -84,7 +84,7 @@ def _env(tmp_path, **extra) -> dict:
     }
     env.update(
         RENKEI_HOME=str(tmp_path),
-        DJANGO_SETTINGS_MODULE="renkei.platform.settings",
+        DJANGO_SETTINGS_MODULE="renkei.site.settings",
         PYTHONWARNINGS="ignore",
         **extra,
     )
@@ -93,7 +93,7 @@ def _env(tmp_path, **extra) -> dict:
 
 def test_renkei_check_deploy_names_each_missing_variable(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "renkei.platform.cli", "check", "--deploy"],
+        [sys.executable, "-m", "renkei.site.cli", "check", "--deploy"],
         env=_env(tmp_path, **PRODUCTION),
         cwd=ROOT,
         capture_output=True,
@@ -107,7 +107,7 @@ def test_renkei_check_deploy_names_each_missing_variable(tmp_path):
 
 def test_renkei_commands_refuse_with_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "renkei.platform.cli", "tenants"],
+        [sys.executable, "-m", "renkei.site.cli", "tenants"],
         env=_env(tmp_path, **PRODUCTION, DJANGO_SECRET_KEY="renkei-embedded-demo-only-not-secret"),
         cwd=ROOT,
         capture_output=True,
@@ -152,7 +152,7 @@ def test_the_container_entry_point_refuses_to_start(tmp_path, extra, named):
             "gunicorn",
             "-c",
             "infra/gunicorn.conf.py",
-            "renkei.platform.wsgi:application",
+            "renkei.site.wsgi:application",
         ],
         env=env,
         cwd=ROOT,
@@ -178,7 +178,7 @@ def test_the_celery_worker_refuses_to_start(tmp_path):
             "-m",
             "celery",
             "-A",
-            "renkei.platform.celery:app",
+            "renkei.site.celery:app",
             "worker",
             "--pool=solo",
         ],

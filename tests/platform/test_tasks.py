@@ -1,6 +1,6 @@
 """Celery tasks: in-process by default (no broker), inside the tenant they carry; periodic
 jobs fan out one task per tenant; and, when Redis answers on 127.0.0.1:6379, a real worker
-(`celery -A renkei.platform.celery:app worker`, prefork) runs tasks sent through Redis
+(`celery -A renkei.site.celery:app worker`, prefork) runs tasks sent through Redis
 against its own scratch database, with OpenTelemetry started after fork in its pool process."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from django.db import connection
 from renkei.connectors import tasks as connector_tasks
 from renkei.edudata import tasks as edudata_tasks
 from renkei.edudata.models import AttendancePupilMonth, ImportRun, Student
-from renkei.platform.celery import app
 from renkei.platform.storage import LocalStorage
+from renkei.site.celery import app
 from renkei.tenants.codes import CodeError
 from renkei.tenants.context import UnknownTenant, in_tenant
 
@@ -53,7 +53,7 @@ def test_broker_url_means_a_worker():
         [
             sys.executable,
             "-c",
-            "from renkei.platform.celery import app; "
+            "from renkei.site.celery import app; "
             "print(app.conf.task_always_eager, app.conf.broker_url)",
         ],
         env=env,
@@ -300,7 +300,7 @@ def test_real_worker_through_redis(tmp_path, synth_data):
                     "-m",
                     "celery",
                     "-A",
-                    "renkei.platform.celery:app",
+                    "renkei.site.celery:app",
                     "worker",
                     "--pool=prefork",
                     "--concurrency=1",

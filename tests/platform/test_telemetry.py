@@ -33,7 +33,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from renkei.connectors.pipeline import do_import
 from renkei.demo.synth import generate
 from renkei.platform import telemetry
+from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
+
+TEST_ACTOR = Actor.system("test")
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = telemetry.TENANT_ATTRIBUTE
@@ -106,9 +109,9 @@ def all_logs(caplog):
 def import_everything(municipality, data: Path) -> list:
     traced = telemetry.traced_import(do_import)
     runs = [
-        traced("oneroster", municipality, paths=[data / "oneroster"]),
-        traced("c4th", municipality, paths=sorted((data / "c4th").glob("*.csv"))),
-        traced("msgraph", municipality, paths=[data / "msgraph"]),
+        traced("oneroster", municipality, actor=TEST_ACTOR, paths=[data / "oneroster"]),
+        traced("c4th", municipality, actor=TEST_ACTOR, paths=sorted((data / "c4th").glob("*.csv"))),
+        traced("msgraph", municipality, actor=TEST_ACTOR, paths=[data / "msgraph"]),
     ]
     assert [r.status for r in runs] == ["succeeded"] * 3, [r.message for r in runs]
     return runs
@@ -279,7 +282,7 @@ def test_import_task_span_carries_the_tenant(
 def test_traced_import_wraps_once_and_marks_failures(otel, spans, shibuya, tmp_path):
     traced = telemetry.traced_import(do_import)
     assert telemetry.traced_import(traced) is traced
-    run = traced("c4th", shibuya, paths=[tmp_path / "missing.csv"])
+    run = traced("c4th", shibuya, actor=TEST_ACTOR, paths=[tmp_path / "missing.csv"])
     assert run.status == "failed"
     span = next(s for s in spans.get_finished_spans() if s.name == telemetry.CONNECTOR_RUN_SPAN)
     assert span.status.status_code is StatusCode.ERROR
@@ -514,7 +517,7 @@ telemetry.shutdown_telemetry()
 def run_export_script(tmp_path, **env) -> str:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     environment.update(
-        DJANGO_SETTINGS_MODULE="renkei.platform.settings",
+        DJANGO_SETTINGS_MODULE="renkei.site.settings",
         DATABASE_URL="postgresql://nobody@127.0.0.1:1/unused",
         RENKEI_HOME=str(tmp_path),
         **env,
@@ -684,7 +687,7 @@ def test_gunicorn_workers_start_telemetry_after_fork_and_flush_on_exit(tmp_path)
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_BSP_SCHEDULE_DELAY="100",
             OTEL_METRIC_EXPORT_INTERVAL="500",
-            DJANGO_SETTINGS_MODULE="renkei.platform.settings",
+            DJANGO_SETTINGS_MODULE="renkei.site.settings",
             WEB_CONCURRENCY="1",
             GUNICORN_BIND=f"127.0.0.1:{port}",
         )
@@ -697,7 +700,7 @@ def test_gunicorn_workers_start_telemetry_after_fork_and_flush_on_exit(tmp_path)
                     "gunicorn",
                     "-c",
                     "infra/gunicorn.conf.py",
-                    "renkei.platform.wsgi:application",
+                    "renkei.site.wsgi:application",
                 ],
                 env=web_env,
                 cwd=ROOT,

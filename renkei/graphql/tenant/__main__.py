@@ -5,7 +5,7 @@ import os
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
 django.setup()
 
 from renkei.graphql.tenant.schema import write_snapshot  # noqa: E402 - needs django.setup()

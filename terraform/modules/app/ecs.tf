@@ -7,7 +7,7 @@ locals {
   image = coalesce(var.container_image, "${aws_ecr_repository.app.repository_url}:${var.image_tag}")
 
   renkei_home = "/var/lib/renkei"
-  celery_app  = "renkei.platform.celery:app"
+  celery_app  = "renkei.site.celery:app"
 
   common_environment = [
     { name = "DEBUG", value = "false" },
@@ -32,7 +32,7 @@ locals {
     web = {
       cpu     = var.web.cpu
       memory  = var.web.memory
-      command = ["gunicorn", "-c", "infra/gunicorn.conf.py", "renkei.platform.wsgi:application"]
+      command = ["gunicorn", "-c", "infra/gunicorn.conf.py", "renkei.site.wsgi:application"]
       environment = [
         { name = "OTEL_SERVICE_NAME", value = "renkei-web" },
         { name = "WEB_CONCURRENCY", value = tostring(var.web.workers) },

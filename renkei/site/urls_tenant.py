@@ -3,12 +3,12 @@
 from django.urls import include, path
 
 from renkei.dashboards import views as dashboards_views
-from renkei.platform import views
+from renkei.platform.health import healthz
 
 urlpatterns = [
     path("", dashboards_views.tenant_home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("accounts/", include("renkei.platform.urls_accounts")),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("renkei.site.urls_accounts")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("renkei.graphql.tenant.urls")),
     path("", include("renkei.dashboards.urls")),

@@ -1,31 +1,20 @@
+"""The pages of the site itself: the landing page and the second-factor step-up."""
+
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.cache import never_cache
 from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.forms import OTPTokenForm
 
-
-@never_cache
-def healthz(request: HttpRequest) -> HttpResponse:
-    """200 when the database answers, 503 otherwise (used by the container HEALTHCHECK)."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:  # any failure means unhealthy
-        return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
-    return JsonResponse({"status": "ok", "database": "up"})
+from renkei.tenants.models import Municipality
 
 
 def landing(request: HttpRequest) -> HttpResponse:
-    from renkei.tenants.models import Municipality  # composition root: may look at tenants
-
     municipalities = Municipality.objects.select_related("prefecture").order_by("code")
     return render(request, "platform/landing.html", {"municipalities": municipalities})
 

@@ -56,8 +56,8 @@ TENANT_MODEL = "tenants.Municipality"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 # New tenant schemas are created by replaying the tenant migrations' SQL, collected once per
 # process (renkei.tenants.schema), not by migrating each from scratch.
-PUBLIC_SCHEMA_URLCONF = "renkei.platform.urls_public"
-ROOT_URLCONF = "renkei.platform.urls_tenant"
+PUBLIC_SCHEMA_URLCONF = "renkei.site.urls_public"
+ROOT_URLCONF = "renkei.site.urls_tenant"
 
 DATABASES = {
     "default": {
@@ -103,12 +103,13 @@ TEMPLATES = [
     }
 ]
 
-WSGI_APPLICATION = "renkei.platform.wsgi.application"
+WSGI_APPLICATION = "renkei.site.wsgi.application"
 
 # Japanese by default; English available.
 LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("日本語")), ("en", _("English"))]
-LOCALE_PATHS = [os.path.join(os.path.dirname(__file__), "locale")]
+# One catalogue for the whole project, kept beside the kernel that every area uses.
+LOCALE_PATHS = [os.path.join(os.path.dirname(os.path.dirname(__file__)), "platform", "locale")]
 USE_I18N = True
 TIME_ZONE = "Asia/Tokyo"
 USE_TZ = True

@@ -25,7 +25,7 @@ import psycopg
 
 
 def _setup_django(*, refuse_weak_secrets: bool = True) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
     import django
 
     from renkei.platform import deploy_secrets

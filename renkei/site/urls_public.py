@@ -3,12 +3,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from renkei.platform import views
+from renkei.platform.health import healthz
+from renkei.site import views
 
 urlpatterns = [
     path("", views.landing, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("accounts/", include("renkei.platform.urls_accounts")),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("renkei.site.urls_accounts")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("renkei.graphql.federation.urls")),

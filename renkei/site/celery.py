@@ -1,4 +1,4 @@
-"""The Celery application: ``celery -A renkei.platform.celery:app worker`` (and ``beat``).
+"""The Celery application: ``celery -A renkei.site.celery:app worker`` (and ``beat``).
 
 Configuration comes from Django settings (``CELERY_*``): with no ``CELERY_BROKER_URL`` (the
 embedded default) ``CELERY_TASK_ALWAYS_EAGER`` is on and ``task.delay()`` runs the task
@@ -27,7 +27,7 @@ import sys
 from celery import Celery, signals
 from celery.schedules import crontab
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.platform.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
 
 TASK_MODULES = ["renkei.edudata.tasks", "renkei.connectors.tasks"]
 
