@@ -1,4 +1,4 @@
-"""A connector's output, in batches for the loader (pipeline.Loader).
+"""A connector's output, in batches for the writer of the run (pipeline.RunWriter).
 
 Data records become lines of COPY text, a chunk of them per batch; roster records and row
 errors travel as they are. A connector that sets ``parallel_read`` runs in a forked child
@@ -26,13 +26,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.db import connections
 
 from renkei.connectors.records import Origin, Record
 from renkei.connectors.sdk import Connector, ConnectorConfig, RowError, RunState, SourceError
+
+if TYPE_CHECKING:  # streams.py builds on this module's copy_text
+    from renkei.connectors.streams import StreamSpec
 
 # Data rows per chunk (per data stream, one COPY and one insert each): the first chunks are
 # small, so that loading starts soon, then they grow (bigger inserts write the indexes with
@@ -44,12 +47,6 @@ LOOKAHEAD = 4  # batches a child process may have ready before the loader takes 
 MAX_QUARANTINED_VALUE = 1_000  # characters kept of an enormous field
 ROSTER_STREAMS = ("schools", "homerooms", "students", "enrollments")
 UNKNOWN_ORIGIN = Origin(file="?", line=0)  # a record a connector yielded without its origin
-
-
-class DataStream(Protocol):
-    name: str
-
-    def copy_text(self, record: Record) -> str: ...
 
 
 # -- batches --------------------------------------------------------------------------------
@@ -90,7 +87,7 @@ def batches(
     connector: Connector,
     config: ConnectorConfig,
     state: RunState,
-    streams: Mapping[str, DataStream],
+    streams: Mapping[str, StreamSpec],
 ) -> Iterator[Batch]:
     """Read the connector through and cut its output into batches. Every record is counted
     towards the input row it came from (records of one row share its origin). Roster records
@@ -228,7 +225,7 @@ def read(
     cls: type[Connector],
     config: ConnectorConfig,
     state: RunState,
-    streams: Mapping[str, DataStream],
+    streams: Mapping[str, StreamSpec],
 ) -> Iterator[Iterator[Batch]]:
     """The connector's batches, read in a child process if the connector allows it. On
     leaving, a child still running (the load failed) is killed."""
@@ -281,7 +278,7 @@ def _child(
     cls: type[Connector],
     config: ConnectorConfig,
     data: dict[str, Any],
-    streams: Mapping[str, DataStream],
+    streams: Mapping[str, StreamSpec],
 ) -> None:
     receiver.close()  # only the parent reads the pipe
     # The database connections came with the fork: they are the parent's sessions, in its

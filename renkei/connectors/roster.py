@@ -1,0 +1,261 @@
+"""The roster of an import (schools, homerooms, pupils with their identities, enrollments),
+upserted through the ORM in bulk: a city has ~100k pupils, so records are kept until the
+first data rows that need them, then written at once. Pupils get their pseudonym here; their
+names stay in StudentIdentity, never in the analysis tables.
+
+All of it runs inside the import's one transaction (``pipeline.do_import``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from renkei.connectors.records import (
+    EnrollmentRecord,
+    HomeroomRecord,
+    Origin,
+    Record,
+    SchoolRecord,
+    StudentRecord,
+)
+from renkei.edudata.models import Enrollment, Homeroom, School, Student, StudentIdentity
+from renkei.edudata.privacy import pseudonym_for
+
+
+@dataclass
+class RosterWriter:
+    municipality: Any
+    system: str
+    reject: Callable[[Origin | None, str, str, str], None]  # the run's quarantine
+    school_years: set[int]  # the run's, shared with the data streams
+    _pending: list[Record] = field(default_factory=list)  # read, not written yet
+    _students_seen: dict[str, Origin | None] = field(default_factory=dict)
+    _enrollments_seen: set[tuple] = field(default_factory=set)
+
+    def add(self, records: list[Record]) -> None:
+        self._pending.extend(records)
+
+    def write(self) -> None:
+        """Upsert the roster records read so far: schools, homerooms, pupils, enrollments."""
+        if not self._pending:
+            return
+        records: dict[str, list] = {}
+        for record in self._pending:
+            records.setdefault(record.stream, []).append(record)
+        self._pending = []
+        schools = self._load_schools(records.get("schools", []))
+        homerooms = self._load_homerooms(records.get("homerooms", []), schools)
+        self._load_students(records.get("students", []), schools)
+        self._load_enrollments(records.get("enrollments", []), homerooms)
+
+    def _load_schools(self, records: list[SchoolRecord]) -> dict[str, School]:
+        wanted: dict[str, SchoolRecord] = {}
+        for record in records:
+            wanted[record.code] = record  # the same school on every roster row: last one wins
+        existing = {s.code: s for s in School.objects.filter(code__in=wanted)}
+        changed = []
+        for code, record in wanted.items():
+            school = existing.get(code)
+            if school is None:
+                existing[code] = School(code=code, name=record.name, school_type=record.school_type)
+            elif (school.name, school.school_type) != (record.name, record.school_type):
+                school.name, school.school_type = record.name, record.school_type
+                changed.append(school)
+        School.objects.bulk_create([s for s in existing.values() if s.pk is None])
+        School.objects.bulk_update(changed, ["name", "school_type"])
+        return {s.code: s for s in School.objects.all()}
+
+    def _load_homerooms(
+        self, records: list[HomeroomRecord], schools: dict[str, School]
+    ) -> dict[tuple, Homeroom]:
+        wanted: dict[tuple, HomeroomRecord] = {}
+        for record in records:
+            if record.school_code not in schools:
+                self.reject(
+                    record.origin,
+                    "学校コード",
+                    record.school_code,
+                    f"学校コード「{record.school_code}」の学校が登録されていません。",
+                )
+                continue
+            wanted[(record.school_code, record.school_year, record.name)] = record
+            self.school_years.add(record.school_year)
+        current = {
+            (h.school.code, h.school_year, h.name): h
+            for h in Homeroom.objects.select_related("school")
+        }
+        new, changed = [], []
+        for key, record in wanted.items():
+            homeroom = current.get(key)
+            if homeroom is None:
+                new.append(
+                    Homeroom(
+                        school=schools[key[0]], school_year=key[1], name=key[2], grade=record.grade
+                    )
+                )
+            elif homeroom.grade != record.grade:
+                homeroom.grade = record.grade
+                changed.append(homeroom)
+        Homeroom.objects.bulk_create(new)
+        Homeroom.objects.bulk_update(changed, ["grade"])
+        return {
+            (h.school.code, h.school_year, h.name): h
+            for h in Homeroom.objects.select_related("school")
+        }
+
+    def _load_students(self, records: list[StudentRecord], schools: dict[str, School]) -> None:
+        """Create or update pupils and their identities in bulk (a city has 100k pupils)."""
+        if not records:
+            return
+        identities = {(i.source_system, i.source_id): i for i in StudentIdentity.objects.all()}
+        students = {s.pk: s for s in Student.objects.all()}
+        by_pseudonym = {s.pseudonym: s for s in students.values()}
+        owner_of: dict[tuple[str, str], Student] = {
+            key: students[i.student_id] for key, i in identities.items()
+        }
+        seen = self._students_seen  # over the whole run, should its roster come in parts
+        new_students: dict[str, Student] = {}
+        changed_students: dict[int, Student] = {}
+        identity_rows: list[tuple[Student, str, str, dict | None]] = []
+        for record in records:
+            if record.source_id in seen:
+                first = seen[record.source_id]
+                self.reject(
+                    record.origin,
+                    "児童生徒ID",
+                    record.source_id,
+                    f"同じ児童生徒IDの行が {first.file if first else '?'} の "
+                    f"{first.line if first else '?'} 行目にもあります（重複）。",
+                )
+                continue
+            if record.school_code not in schools:
+                self.reject(
+                    record.origin,
+                    "学校コード",
+                    record.school_code,
+                    f"学校コード「{record.school_code}」の学校が登録されていません。",
+                )
+                continue
+            keys = [(self.system, record.source_id), *record.other_ids.items()]
+            owners = {id(owner_of[k]): owner_of[k] for k in keys if k in owner_of}
+            if len(owners) > 1:
+                self.reject(
+                    record.origin,
+                    "userIds",
+                    ",".join(f"{s}:{i}" for s, i in keys),
+                    "これらの ID は別々の児童生徒に紐付いています。名簿を確かめてください。",
+                )
+                continue
+            seen[record.source_id] = record.origin
+            student = next(iter(owners.values()), None)
+            if student is None:
+                pseudonym = pseudonym_for(self.municipality, self.system, record.source_id)
+                student = by_pseudonym.get(pseudonym) or new_students.setdefault(
+                    pseudonym, Student(pseudonym=pseudonym)
+                )
+            values = {
+                "school_id": schools[record.school_code].pk,
+                "grade": record.grade,
+                "birth_year_month": record.birth_year_month,
+                "sex": record.sex,
+                "graduation_date": record.graduation_date,
+            }
+            if any(getattr(student, k, None) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(student, k, v)
+                if student.pk is not None:
+                    changed_students[student.pk] = student
+            names = {
+                "family_name": record.family_name,
+                "given_name": record.given_name,
+                "family_name_kana": record.family_name_kana,
+                "given_name_kana": record.given_name_kana,
+                "principal_name": record.principal_name,
+            }
+            for key in keys:
+                owner_of.setdefault(key, student)
+                identity_rows.append((student, *key, names if key == keys[0] else None))
+        Student.objects.bulk_create(new_students.values(), batch_size=2000)
+        Student.objects.bulk_update(
+            changed_students.values(),
+            ["school_id", "grade", "birth_year_month", "sex", "graduation_date"],
+            batch_size=2000,
+        )
+        self._save_identities(identities, identity_rows)
+
+    @staticmethod
+    def _save_identities(
+        identities: dict, rows: list[tuple[Student, str, str, dict | None]]
+    ) -> None:
+        new, changed = [], []
+        for student, system, source_id, names in rows:
+            identity = identities.get((system, source_id))
+            if identity is None:
+                identity = StudentIdentity(
+                    student=student, source_system=system, source_id=source_id, **(names or {})
+                )
+                identities[(system, source_id)] = identity
+                new.append(identity)
+            elif names and any(getattr(identity, k) != v for k, v in names.items()):
+                for k, v in names.items():
+                    setattr(identity, k, v)
+                changed.append(identity)
+        StudentIdentity.objects.bulk_create(new, batch_size=2000)
+        StudentIdentity.objects.bulk_update(
+            changed,
+            ["family_name", "given_name", "family_name_kana", "given_name_kana", "principal_name"],
+            batch_size=2000,
+        )
+
+    def _load_enrollments(
+        self, records: list[EnrollmentRecord], homerooms: dict[tuple, Homeroom]
+    ) -> None:
+        if not records:
+            return
+        owners = dict(
+            StudentIdentity.objects.filter(source_system=self.system).values_list(
+                "source_id", "student_id"
+            )
+        )
+        current = {(e.student_id, e.homeroom_id): e for e in Enrollment.objects.all()}
+        seen = self._enrollments_seen
+        new, changed = [], []
+        for record in records:
+            student_id = owners.get(record.student_source_id)
+            homeroom = homerooms.get((record.school_code, record.school_year, record.homeroom_name))
+            if student_id is None:
+                self.reject(
+                    record.origin,
+                    "児童生徒ID",
+                    record.student_source_id,
+                    "名簿にない児童生徒です。",
+                )
+                continue
+            if homeroom is None:
+                self.reject(
+                    record.origin,
+                    "学級",
+                    record.homeroom_name,
+                    f"{record.school_year}年度の学級「{record.homeroom_name}」が見つかりません。",
+                )
+                continue
+            key = (student_id, homeroom.pk)
+            if key in seen:
+                continue  # the same enrollment restated (e.g. several source files)
+            seen.add(key)
+            enrollment = current.get(key)
+            if enrollment is None:
+                new.append(
+                    Enrollment(
+                        student_id=student_id,
+                        homeroom=homeroom,
+                        attendance_number=record.attendance_number,
+                    )
+                )
+            elif enrollment.attendance_number != record.attendance_number:
+                enrollment.attendance_number = record.attendance_number
+                changed.append(enrollment)
+        Enrollment.objects.bulk_create(new)
+        Enrollment.objects.bulk_update(changed, ["attendance_number"])

@@ -1,0 +1,340 @@
+"""The data rows of an import: each chunk COPYed into a staging table and its new rows
+inserted by natural key at once; at the end of the run, what needs the whole run (rows of
+pupils on a roster read later, updates of rows stored before, duplicates). Plus the
+quarantine, where every rejected row goes with file, line, column, value and reason.
+
+All of it runs inside the import's one transaction (``pipeline.do_import``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from psycopg.errors import UniqueViolation
+
+from renkei.connectors.reading import MAX_QUARANTINED_VALUE, UNKNOWN_ORIGIN, Chunk
+from renkei.connectors.records import Origin
+from renkei.connectors.streams import StreamSpec
+from renkei.edudata.models import school_year_of
+
+BATCH_ROWS = 20_000  # quarantined rows per COPY
+# PostgreSQL keeps up to 64 subtransactions of a transaction in shared memory; past that,
+# every other session's snapshots get slower until COMMIT. Savepoints (one per chunk that
+# bets on new rows, see StreamWriter._insert_all) stay below.
+MAX_SAVEPOINTS = 50
+
+
+class Quarantine:
+    """The rows a run rejects, written with COPY in batches."""
+
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+        self._rows: list[tuple] = []
+
+    def reject(self, origin: Origin | None, column: str, value: str, reason: str) -> None:
+        origin = origin or UNKNOWN_ORIGIN
+        self._rows.append(
+            (
+                self.run_id,
+                origin.file[:255],
+                origin.line,
+                column[:100],
+                str(value)[:MAX_QUARANTINED_VALUE],
+                reason,
+            )
+        )
+        if len(self._rows) >= BATCH_ROWS:
+            self.flush()
+
+    def extend(self, rows) -> None:
+        """Rows the reader rejected: (file, line, column, value, reason)."""
+        self._rows.extend((self.run_id, *row) for row in rows)
+        self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                'COPY edudata_quarantinedrow (run_id, file, line, "column", value, reason) '
+                "FROM STDIN"
+            ) as copy,
+        ):
+            for row in self._rows:
+                copy.write_row(row)
+        self._rows.clear()
+
+    def rejected_rows(self) -> int:
+        """Input rows with at least one problem (a row can have several)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT file, line FROM "
+                "edudata_quarantinedrow WHERE run_id = %s) q",
+                [self.run_id],
+            )
+            return cursor.fetchone()[0]
+
+
+@dataclass
+class Staged:
+    """One data stream's staging in this run: chunk tables stg_<name>_1, _2, … (children of
+    stg_<name>, which so holds every staged row of the run), and two tables of rows kept for
+    the end: stg_<name>_set_aside and stg_<name>_changes."""
+
+    stream: StreamSpec
+    chunks: int = 0
+    set_aside: int = 0  # rows whose pupil was not on the roster when their chunk loaded
+    met_stored: bool = False  # a row met a stored row: an update, or a duplicate in this run
+    changes: int = 0  # rows with values for a stored row, applied at the end
+
+
+@dataclass
+class StreamWriter:
+    run_id: int
+    system: str
+    school_years: set[int]  # the run's, shared with the roster
+    files: list[str] = field(default_factory=list)  # staged rows' file numbers -> names
+    _staged: dict[str, Staged] = field(default_factory=dict)
+    _immediate: list[str] = field(default_factory=list)  # constraints checked per statement
+    _savepoints: int = 0
+
+    def finish(self) -> None:
+        """Everything that needs the whole run, stream by stream; then drop the staging."""
+        for staged in self._staged.values():
+            self._finish(staged.stream, staged)
+        with connection.cursor() as cursor:
+            for name in self._staged:
+                cursor.execute(
+                    f"DROP TABLE stg_{name}, stg_{name}_set_aside, stg_{name}_changes CASCADE"
+                )
+            if self._immediate:  # back to COMMIT, as declared, for the rest of the transaction
+                cursor.execute(f"SET CONSTRAINTS {', '.join(self._immediate)} DEFERRED")
+
+    @property
+    def _params(self) -> dict[str, Any]:
+        return {"run": self.run_id, "system": self.system, "files": self.files}
+
+    # data rows, chunk by chunk ------------------------------------------------------------
+
+    def _begin(self, stream: StreamSpec) -> Staged:
+        name = stream.name
+        columns = ", ".join(f"{c} {t}" for c, t in stream.columns)
+        updated = ", ".join(f"{c} {t}" for c, t in stream.columns if c in stream.updated)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DROP TABLE IF EXISTS stg_{name}, stg_{name}_set_aside, stg_{name}_changes CASCADE"
+            )
+            cursor.execute(
+                f"CREATE TEMP TABLE stg_{name} (seq bigint, file int, line int, "
+                f"ref text, {columns}) ON COMMIT DROP"
+            )
+            cursor.execute(
+                f"CREATE TEMP TABLE stg_{name}_set_aside (LIKE stg_{name}) ON COMMIT DROP"
+            )
+            cursor.execute(
+                f"CREATE TEMP TABLE stg_{name}_changes (seq bigint, id bigint"
+                f"{', ' if updated else ''}{updated}) ON COMMIT DROP"
+            )
+            # Check each chunk's references to pupils when it is inserted rather than all at
+            # COMMIT: the same checks, made while the reader parses the next chunk.
+            cursor.execute(
+                """
+                SELECT quote_ident(n.nspname) || '.' || quote_ident(c.conname)
+                FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+                WHERE c.conrelid = %s::regclass AND c.contype = 'f' AND c.condeferred""",
+                [stream.table],
+            )
+            constraints = [row[0] for row in cursor.fetchall()]
+            if constraints:
+                cursor.execute(f"SET CONSTRAINTS {', '.join(constraints)} IMMEDIATE")
+                self._immediate += constraints
+        staged = self._staged[name] = Staged(stream)
+        return staged
+
+    def stage(self, stream: StreamSpec, chunk: Chunk) -> None:
+        """COPY one chunk into its staging table and insert its rows whose pupil is known."""
+        self.files = chunk.files
+        staged = self._staged.get(stream.name) or self._begin(stream)
+        staged.chunks += 1
+        table = f"stg_{stream.name}_{staged.chunks}"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE {table} () INHERITS (stg_{stream.name}) ON COMMIT DROP"
+            )
+            with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                copy.write(chunk.data)
+        inserted = None if staged.met_stored else self._insert_all(stream, table)
+        with connection.cursor() as cursor:
+            if inserted is None:
+                inserted = self._insert(cursor, stream, table)
+            if inserted == chunk.rows:
+                return
+            # Some rows are not in: their pupil is not on the roster (it may be on one read
+            # later: such rows wait for the end), or they met a stored row.
+            cursor.execute(
+                f"""
+                INSERT INTO stg_{stream.name}_set_aside SELECT * FROM {table} s
+                WHERE NOT EXISTS (SELECT 1 FROM {stream.resolver} r
+                                  WHERE r.ref = {stream.ref_key})""",
+                self._params,
+            )
+            staged.set_aside += cursor.rowcount
+            if inserted < chunk.rows - cursor.rowcount:
+                # A stored row was met: one stored before this run (to update if it differs),
+                # or one this run inserted (a duplicate key). Either way nothing is written
+                # now; the end of the run decides, knowing every duplicate.
+                staged.met_stored = True
+                staged.changes += self._collect_changes(cursor, stream, table)
+
+    def _insert_all(self, stream: StreamSpec, table: str) -> int | None:
+        """Insert the rows of ``table`` whose pupil is known, betting that no row meets a
+        stored one (so far none has, in this run): a plain INSERT costs less than one that
+        looks for a stored row first. Lost, the bet costs the statement (undone, back to its
+        savepoint; returns None) and this stream goes the careful way from then on."""
+        if self._savepoints == MAX_SAVEPOINTS:
+            return None
+        self._savepoints += 1
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(self._insert_sql(stream, table, ""), self._params)
+                return cursor.rowcount
+        except IntegrityError as e:
+            if not isinstance(e.__cause__, UniqueViolation):
+                raise
+            self._staged[stream.name].met_stored = True
+            return None
+
+    def _insert(self, cursor, stream: StreamSpec, table: str) -> int:
+        """Insert the rows of ``table`` whose pupil is known and whose key is new."""
+        conflict = ", ".join(("student_id", *stream.key))
+        cursor.execute(
+            self._insert_sql(stream, table, f"ON CONFLICT ({conflict}) DO NOTHING"), self._params
+        )
+        return cursor.rowcount
+
+    @staticmethod
+    def _insert_sql(stream: StreamSpec, table: str, on_conflict: str) -> str:
+        # In the order of the natural key: the indexes are then written page after page.
+        return f"""
+            INSERT INTO {stream.table} (student_id, {", ".join(stream.names)})
+            SELECT r.student_id, {", ".join(f"s.{c}" for c in stream.names)}
+            FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+            ORDER BY r.student_id, {", ".join(f"s.{k}" for k in stream.key)}, s.seq
+            {on_conflict}"""
+
+    def _collect_changes(self, cursor, stream: StreamSpec, table: str) -> int:
+        """Keep the rows of ``table`` whose stored row (same pupil and key) differs."""
+        if not stream.updated:
+            return 0
+        updated = ", ".join(stream.updated)
+        same_key = " AND ".join(f"{k} = s.{k}" for k in stream.key)
+        # LIMIT 1 (the key is unique anyway) keeps it one index lookup per row, whatever
+        # the planner makes of the sizes of the tables.
+        cursor.execute(
+            f"""
+            INSERT INTO stg_{stream.name}_changes (seq, id, {updated})
+            SELECT s.seq, t.id, {", ".join(f"s.{c}" for c in stream.updated)}
+            FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+            CROSS JOIN LATERAL (SELECT id, {updated} FROM {stream.table}
+                                WHERE student_id = r.student_id AND {same_key} LIMIT 1) t
+            WHERE ({", ".join(f"t.{c}" for c in stream.updated)}) IS DISTINCT FROM
+                  ({", ".join(f"s.{c}" for c in stream.updated)})""",
+            self._params,
+        )
+        return cursor.rowcount
+
+    # what needs the whole run ---------------------------------------------------------------
+
+    def _finish(self, stream: StreamSpec, staged: Staged) -> None:
+        set_aside = f"stg_{stream.name}_set_aside"
+        with connection.cursor() as cursor:
+            if staged.set_aside:
+                self._quarantine_unknown(cursor, stream)
+            # Without a row meeting a stored one, only rows set aside can share a key.
+            if staged.met_stored or staged.set_aside:
+                self._quarantine_duplicates(
+                    cursor, stream, f"stg_{stream.name}" if staged.met_stored else set_aside
+                )
+            if staged.set_aside:  # rows of pupils on a roster read after them
+                cursor.execute(
+                    f"""
+                    SELECT count(*) FROM {set_aside} s WHERE EXISTS (
+                        SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
+                    self._params,
+                )
+                known = cursor.fetchone()[0]
+                if known and self._insert(cursor, stream, set_aside) < known:
+                    staged.changes += self._collect_changes(cursor, stream, set_aside)
+            if staged.changes:
+                self._apply_changes(cursor, stream)
+            self._note_school_years(cursor, stream)
+
+    def _quarantine_unknown(self, cursor, stream: StreamSpec) -> None:
+        column, who = stream.unknown
+        cursor.execute(
+            f"""
+            INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason)
+            SELECT %(run)s, (%(files)s::text[])[s.file], s.line, %(column)s, s.ref,
+                   %(reason)s || s.ref || '」）。先に名簿を取り込んでください。'
+            FROM stg_{stream.name}_set_aside s WHERE NOT EXISTS (
+                SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
+            {**self._params, "column": column, "reason": f"{who}（{column}「"},
+        )
+
+    def _quarantine_duplicates(self, cursor, stream: StreamSpec, scope: str) -> None:
+        """Quarantine every staged row but the first of its key; none of them is applied."""
+        key = ", ".join((stream.ref_key, *(f"s.{k}" for k in stream.key)))
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {scope} s GROUP BY {key} HAVING count(*) > 1)"
+        )
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute(
+            f"""
+            WITH ranked AS (
+                SELECT seq, file, line, ref, row_number() OVER w AS n,
+                       first_value(file) OVER w AS first_file,
+                       first_value(line) OVER w AS first_line
+                FROM {scope} s WINDOW w AS (PARTITION BY {key} ORDER BY seq)),
+            later AS (SELECT * FROM ranked WHERE n > 1),
+            quarantined AS (
+                INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason)
+                SELECT %(run)s, (%(files)s::text[])[file], line, '', ref,
+                       %(label)s || 'の行が ' || (%(files)s::text[])[first_file] || ' の '
+                       || first_line || ' 行目にもあります（重複。最初の行を取り込みました）。'
+                FROM later),
+            not_changed AS (
+                DELETE FROM stg_{stream.name}_changes WHERE seq IN (SELECT seq FROM later))
+            DELETE FROM stg_{stream.name}_set_aside WHERE seq IN (SELECT seq FROM later)""",
+            {**self._params, "label": stream.label},
+        )
+
+    def _apply_changes(self, cursor, stream: StreamSpec) -> None:
+        # Two references to one pupil could name the same stored row: the first read wins.
+        cursor.execute(f"""
+            UPDATE {stream.table} AS t SET {", ".join(f"{c} = c.{c}" for c in stream.updated)}
+            FROM (SELECT DISTINCT ON (id) * FROM stg_{stream.name}_changes ORDER BY id, seq) c
+            WHERE t.id = c.id AND ({", ".join(f"t.{c}" for c in stream.updated)})
+                  IS DISTINCT FROM ({", ".join(f"c.{c}" for c in stream.updated)})""")
+
+    def _note_school_years(self, cursor, stream: StreamSpec) -> None:
+        staging = f"stg_{stream.name}"
+        if stream.date_column:
+            cursor.execute(
+                f"SELECT min({stream.date_column}), max({stream.date_column}) FROM {staging}"
+            )
+            first, last = cursor.fetchone()
+            if first is not None:
+                first, last = (
+                    timezone.localdate(d) if isinstance(d, dt.datetime) else d
+                    for d in (first, last)
+                )
+                self.school_years |= set(range(school_year_of(first), school_year_of(last) + 1))
+        elif "school_year" in stream.names:
+            cursor.execute(f"SELECT DISTINCT school_year FROM {staging}")
+            self.school_years |= {row[0] for row in cursor.fetchall()}
