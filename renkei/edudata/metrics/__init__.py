@@ -28,7 +28,7 @@ municipality > school) as its first dimension:
   absence days). Its category total is the month's pupil count.
 * ``attendance_days``: area x grade x month, absence days as magnitudes (days bound counts
   of pupils absent 10+ days, so they are protected on their own: see
-  :meth:`_Loader.attendance_days_table`), with the days required and attended.
+  :meth:`_CanonicalTables.attendance_days_table`), with the days required and attended.
 * ``nurse:<month>:<reason>`` (``NurseVisitMonth``), ``m365:<month>:<app>`` (the month's
   pupils split by use of the app) and ``assessment:<subject>`` (学力調査 only).
 
@@ -402,7 +402,7 @@ def compute(
 def _compute(
     spec: Metric, dims: tuple[str, ...], municipality, school_year: int, school_code: str | None
 ) -> MetricTable:
-    loader = _Loader(
+    canonical = _CanonicalTables(
         release.scope_for(municipality.prefecture_id, include=municipality.code),
         school_year,
         spec.min_cell_size,
@@ -410,12 +410,12 @@ def _compute(
     if school_code is None:
         area = municipality.code
     else:
-        area = loader.school_key(municipality.code, school_code)
-        if area not in loader.schools:
+        area = canonical.school_key(municipality.code, school_code)
+        if area not in canonical.schools:
             raise ValueError(
                 f"学校コード {school_code} の {school_year} 年度の集計対象の児童生徒はいません。"
             )
-    table = _answer(spec, loader, dims, area, municipality.code)
+    table = _answer(spec, canonical, dims, area, municipality.code)
     table.school_code = school_code
     telemetry.record_suppressed_cells(
         sum(c.suppressed for c in table.cells), spec.name, tenant_code=municipality.code
@@ -439,11 +439,11 @@ def compute_prefecture(
     wanted = None if municipalities is None else set(municipalities)
 
     def make() -> dict[str, MetricTable]:
-        loader = _loader(prefecture_code, school_year, spec.min_cell_size)
-        tables = {TOTAL: _answer(spec, loader, dims, TOTAL, prefecture_code)}
-        for member in loader.scope.members:
+        canonical = _canonical_tables(prefecture_code, school_year, spec.min_cell_size)
+        tables = {TOTAL: _answer(spec, canonical, dims, TOTAL, prefecture_code)}
+        for member in canonical.scope.members:
             if wanted is None or member.code in wanted:
-                tables[member.code] = _answer(spec, loader, dims, member.code, member.code)
+                tables[member.code] = _answer(spec, canonical, dims, member.code, member.code)
         return tables
 
     return _without_broken_remotes(make)
@@ -563,23 +563,23 @@ def warm(prefecture_code: str) -> int:
     change: see release.warm_after_commit). Returns how many tables were made or found."""
     done = 0
     for year, names in release.stored_tables(prefecture_code).items():
-        loader = _loader(prefecture_code, year)
+        canonical = _canonical_tables(prefecture_code, year)
         for name in names:
             kind, _, rest = name.partition(":")
             if kind == "population":
-                loader.population_table()
+                canonical.population_table()
             elif kind == "attendance_days":
-                loader.attendance_days_table()
-            elif kind == "month" and rest in loader.months():
-                loader.month_table(rest)
+                canonical.attendance_days_table()
+            elif kind == "month" and rest in canonical.months():
+                canonical.month_table(rest)
             elif kind == "nurse":
                 month, _, reason = rest.partition(":")
-                loader.nurse_table(month, reason)
+                canonical.nurse_table(month, reason)
             elif kind == "m365":
                 month, _, app = rest.partition(":")
-                loader.m365_table(month, app)
+                canonical.m365_table(month, app)
             elif kind == "assessment":
-                loader.assessment_tables()
+                canonical.assessment_tables()
             else:
                 continue
             done += 1
@@ -593,28 +593,30 @@ def _spec(metric: str) -> Metric:
     return spec
 
 
-def _loader(prefecture_code: str, school_year: int, floor: int = MIN_K) -> _Loader:
-    return _Loader(release.scope_for(prefecture_code), int(school_year), floor)
+def _canonical_tables(
+    prefecture_code: str, school_year: int, floor: int = MIN_K
+) -> _CanonicalTables:
+    return _CanonicalTables(release.scope_for(prefecture_code), int(school_year), floor)
 
 
 def _answer(
-    spec: Metric, loader: _Loader, dims: Sequence[str], area: str, code: str
+    spec: Metric, canonical: _CanonicalTables, dims: Sequence[str], area: str, code: str
 ) -> MetricTable:
     """The cells of ``spec`` at ``area`` (TOTAL, a municipality or a school)."""
     order = {d: i for i, d in enumerate(spec.all_dimensions)}
     out_dims = sorted({*dims, *spec.categories}, key=order.__getitem__)
     cells: list[MetricCell] = []
-    if area == TOTAL or area in loader.schools or area in loader.municipalities():
+    if area == TOTAL or area in canonical.schools or area in canonical.municipalities():
         assert spec._build is not None
-        cells = spec._build(loader, set(dims), area)
+        cells = spec._build(canonical, set(dims), area)
     for cell in cells:
         cell.key = {d: cell.key[d] for d in out_dims}
     return MetricTable(
         metric=spec.name,
         municipality_code=code,
-        school_year=int(loader.year),
+        school_year=int(canonical.year),
         dimensions=out_dims,
-        k=loader.k,
+        k=canonical.k,
         cells=cells,
         unit=spec.unit,
     )
@@ -852,7 +854,7 @@ FAMILIES: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 
 
-class _Loader:
+class _CanonicalTables:
     """The canonical tables of one prefecture and school year.
 
     Every table has the area as its first dimension (prefecture > municipality > school, the
@@ -1256,19 +1258,19 @@ def _cell(
     )
 
 
-def _grade_codes(loader: _Loader, wanted: bool) -> list[str]:
+def _grade_codes(canonical: _CanonicalTables, wanted: bool) -> list[str]:
     """Every grade code (leaves, school types, total) with a breakdown, else the total."""
-    return list(loader.grade_dim().codes) if wanted else [TOTAL]
+    return list(canonical.grade_dim().codes) if wanted else [TOTAL]
 
 
-def _times(loader: _Loader, months: Sequence[str], by_month: bool) -> list[str]:
+def _times(canonical: _CanonicalTables, months: Sequence[str], by_month: bool) -> list[str]:
     """Month codes then the year code with a month breakdown, else the year code alone."""
-    year = str(loader.year)
+    year = str(canonical.year)
     return [*months, year] if by_month else [year]
 
 
 def _monthly(
-    loader: _Loader,
+    canonical: _CanonicalTables,
     months: Sequence[str],
     m: str,
     key: Key,
@@ -1277,31 +1279,33 @@ def _monthly(
 ) -> disclosure.Cell:
     """``get(month, *args)`` for a month; for the year the sum of the months' released
     cells (withheld if any month's is)."""
-    if m == str(loader.year):
+    if m == str(canonical.year):
         return _sum(key, [get(month, *args) for month in months])
     return get(m, *args)
 
 
-def _month_cell(loader: _Loader, month: str, key: Key) -> disclosure.Cell:
-    table = loader.month_table(month)
+def _month_cell(canonical: _CanonicalTables, month: str, key: Key) -> disclosure.Cell:
+    table = canonical.month_table(month)
     if table is None:
         return disclosure.Cell(key, None, True, NO_DATA)
     return table.count(key)
 
 
-def _build_attendance_rate(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
-    months = loader.months()
-    pop = loader.population_table()
-    days = loader.attendance_days_table()
+def _build_attendance_rate(
+    canonical: _CanonicalTables, by: set[str], school: str
+) -> list[MetricCell]:
+    months = canonical.months()
+    pop = canonical.population_table()
+    days = canonical.attendance_days_table()
     if not months or pop is None or days is None:
         return []
-    year = str(loader.year)
+    year = str(canonical.year)
     cells = []
-    for m in _times(loader, months, MONTH in by):
-        for g in _grade_codes(loader, GRADE in by):
+    for m in _times(canonical, months, MONTH in by):
+        for g in _grade_codes(canonical, GRADE in by):
             key = (school, g, TOTAL)
             # Yearly pupils are distinct pupils: the population table's figure.
-            pupils = pop.count(key) if m == year else _month_cell(loader, m, key)
+            pupils = pop.count(key) if m == year else _month_cell(canonical, m, key)
             at = (school, g, TOTAL if m == year else m)
             cells.append(
                 _cell(
@@ -1330,13 +1334,13 @@ def _shares(
 
 def _build_population_categories(
     codes: Mapping[str, str], out_dim: str
-) -> Callable[[_Loader, set[str], str], list[MetricCell]]:
-    def build(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
-        pop = loader.population_table()
+) -> Callable[[_CanonicalTables, set[str], str], list[MetricCell]]:
+    def build(canonical: _CanonicalTables, by: set[str], school: str) -> list[MetricCell]:
+        pop = canonical.population_table()
         if pop is None:
             return []
         cells = []
-        for g in _grade_codes(loader, GRADE in by):
+        for g in _grade_codes(canonical, GRADE in by):
             counts = {c: pop.count((school, g, c)) for c in codes}
             cells += _shares(counts, codes, out_dim, {GRADE: g})
         return cells
@@ -1344,62 +1348,64 @@ def _build_population_categories(
     return build
 
 
-def _build_monthly_absence(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
-    months = loader.months()
+def _build_monthly_absence(
+    canonical: _CanonicalTables, by: set[str], school: str
+) -> list[MetricCell]:
+    months = canonical.months()
     if not months:
         return []
     codes = {"ge10": "ge10", "lt10": "lt10", TOTAL: TOTAL}
     cells = []
-    for m in _times(loader, months, MONTH in by):
-        for g in _grade_codes(loader, GRADE in by):
+    for m in _times(canonical, months, MONTH in by):
+        for g in _grade_codes(canonical, GRADE in by):
             counts = {}
             for c in codes:
                 key = (school, g, c)
-                counts[c] = _monthly(loader, months, m, key, _month_cell_at, loader, key)
+                counts[c] = _monthly(canonical, months, m, key, _month_cell_at, canonical, key)
             cells += _shares(counts, codes, MONTHLY_ABSENCE, {MONTH: m, GRADE: g})
     return cells
 
 
-def _month_cell_at(month: str, loader: _Loader, key: Key) -> disclosure.Cell:
-    return _month_cell(loader, month, key)
+def _month_cell_at(month: str, canonical: _CanonicalTables, key: Key) -> disclosure.Cell:
+    return _month_cell(canonical, month, key)
 
 
 def _denominator(
-    loader: _Loader, school: str, m: str, g: str, months: Sequence[str] | None = None
+    canonical: _CanonicalTables, school: str, m: str, g: str, months: Sequence[str] | None = None
 ) -> disclosure.Cell:
     """Pupils enrolled: the month's population for a month; for the year the yearly
     population, or with ``months`` (the months a source has data for) the sum of those
     months' released populations (pupil-months)."""
     key = (school, g, TOTAL)
-    if m != str(loader.year):
-        return _month_cell(loader, m, key)
+    if m != str(canonical.year):
+        return _month_cell(canonical, m, key)
     if months is not None:
-        return _sum(key, [_month_cell(loader, mm, key) for mm in months])
-    pop = loader.population_table()
+        return _sum(key, [_month_cell(canonical, mm, key) for mm in months])
+    pop = canonical.population_table()
     return pop.count(key) if pop is not None else disclosure.Cell(key, None, True, NO_DATA)
 
 
 def _nurse_part(
-    month: str, loader: _Loader, reason: str, key: Key, measure: str | None
+    month: str, canonical: _CanonicalTables, reason: str, key: Key, measure: str | None
 ) -> disclosure.Cell:
-    table = loader.nurse_table(month, reason)
+    table = canonical.nurse_table(month, reason)
     return table.count(key) if measure is None else table.measure(measure, key)
 
 
-def _build_nurse(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
-    months = loader.nurse_months()
+def _build_nurse(canonical: _CanonicalTables, by: set[str], school: str) -> list[MetricCell]:
+    months = canonical.nurse_months()
     if not months:
         return []
     cells = []
-    for m in _times(loader, months, MONTH in by):
-        for g in _grade_codes(loader, GRADE in by):
-            den = _denominator(loader, school, m, g)
+    for m in _times(canonical, months, MONTH in by):
+        for g in _grade_codes(canonical, GRADE in by):
+            den = _denominator(canonical, school, m, g)
             key = (school, g)
             figures: dict[tuple[str, str | None], disclosure.Cell] = {}
             for measure in (None, "visits"):
                 for reason in NURSE_REASONS:
                     figures[reason, measure] = _monthly(
-                        loader, months, m, key, _nurse_part, loader, reason, key, measure
+                        canonical, months, m, key, _nurse_part, canonical, reason, key, measure
                     )
                 # Reasons are not a partition of pupils: the total is a sum of released cells.
                 figures[TOTAL, measure] = _sum(key, [figures[r, measure] for r in NURSE_REASONS])
@@ -1415,29 +1421,29 @@ def _build_nurse(loader: _Loader, by: set[str], school: str) -> list[MetricCell]
     return cells
 
 
-def _m365_part(month: str, loader: _Loader, app: str, key: Key) -> disclosure.Cell:
-    return loader.m365_table(month, app).count((*key, "used"))
+def _m365_part(month: str, canonical: _CanonicalTables, app: str, key: Key) -> disclosure.Cell:
+    return canonical.m365_table(month, app).count((*key, "used"))
 
 
-def _build_m365(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
-    months = loader.m365_months()
+def _build_m365(canonical: _CanonicalTables, by: set[str], school: str) -> list[MetricCell]:
+    months = canonical.m365_months()
     if not months:
         return []
     cells = []
-    for m in _times(loader, months, MONTH in by):
-        for g in _grade_codes(loader, GRADE in by):
-            den = _denominator(loader, school, m, g, months)
+    for m in _times(canonical, months, MONTH in by):
+        for g in _grade_codes(canonical, GRADE in by):
+            den = _denominator(canonical, school, m, g, months)
             key = (school, g)
             for app in M365_APPS:
-                active = _monthly(loader, months, m, key, _m365_part, loader, app, key)
+                active = _monthly(canonical, months, m, key, _m365_part, canonical, app, key)
                 cells.append(_cell({MONTH: m, GRADE: g, APP: app}, active, active, den))
     return cells
 
 
-def _build_assessment(loader: _Loader, by: set[str], school: str) -> list[MetricCell]:
+def _build_assessment(canonical: _CanonicalTables, by: set[str], school: str) -> list[MetricCell]:
     codes = {code: code for code in (*_SCORE_LEAVES, "0-39", "40-69", "70-100", TOTAL)}
     cells = []
-    for subject, table in loader.assessment_tables().items():
+    for subject, table in canonical.assessment_tables().items():
         if school not in table.dims[0].codes:
             continue
         for g in list(table.dims[1].codes) if GRADE in by else [TOTAL]:
