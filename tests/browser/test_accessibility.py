@@ -20,10 +20,11 @@ PAGES = {
         f"/m/{CODE}/manage/connectors/",
         f"/m/{CODE}/manage/opt-outs/",
         f"/m/{CODE}/manage/access-log/",
+        f"/m/{CODE}/manage/audit/",
         f"/m/{CODE}/manage/widgets/",
         f"/m/{CODE}/manage/members/",
     ],
-    "pref-13": ["/prefecture/", "/prefecture/token/"],
+    "pref-13": ["/prefecture/", "/prefecture/token/", "/prefecture/audit/"],
 }
 AXE_RULES = {"runOnly": ["wcag2a", "wcag2aa"]}
 

@@ -210,7 +210,15 @@ def test_overview_links_every_section_with_counts(admin_client, run_with_errors)
     response = admin_client.get(url())
     assert response.status_code == 200
     html = response.content.decode()
-    for path in ("imports/", "connectors/", "opt-outs/", "access-log/", "widgets/", "members/"):
+    for path in (
+        "imports/",
+        "connectors/",
+        "opt-outs/",
+        "access-log/",
+        "audit/",
+        "widgets/",
+        "members/",
+    ):
         assert f'href="{url(path)}"' in html
     assert "完了" in html  # the last import's status
     assert "役割 4 件" not in html  # only this municipality's memberships are counted
