@@ -6,7 +6,7 @@ from renkei.accounts.actions import (
     do_change_membership,
     do_remove_membership,
 )
-from renkei.accounts.models import Membership
+from renkei.accounts.models import Membership, Role
 from renkei.platform.audit import Actor
 
 
@@ -39,6 +39,17 @@ class MembershipAdmin(admin.ModelAdmin):
             )
             obj.pk = created.pk
             obj._state.adding = False
+
+    def has_delete_permission(self, request, obj=None):
+        # The last tenant admin of a municipality stays (do_remove_membership refuses it too):
+        # no delete button rather than a refusal after the confirmation page.
+        if obj is not None and obj.role == Role.TENANT_ADMIN:
+            admins = Membership.objects.filter(
+                municipality_id=obj.municipality_id, role=Role.TENANT_ADMIN
+            )
+            if admins.count() <= 1:
+                return False
+        return super().has_delete_permission(request, obj)
 
     def delete_model(self, request, obj):
         try:

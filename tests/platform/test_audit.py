@@ -287,3 +287,16 @@ def test_scheduled_imports_and_purges_are_recorded(people, shibuya, synth_data):
     purge_expired("131130")  # school_world's pupil who graduated in 2015
     (purged,) = events(action="retention.purge")
     assert purged.via == "schedule" and purged.changes["deleted"]["edudata.Student"] > 0
+
+
+def test_an_operator_removes_a_role_in_djangos_admin_through_the_action(people, admin_user):
+    operator = logged_in(admin_user)
+    second = Membership.objects.get(user=people["admin2"])
+    response = operator.post(f"/admin/accounts/membership/{second.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    (removed,) = events(action="membership.remove")
+    assert removed.via == "admin" and removed.changes["before"]["user"] == "admin-s2"
+    # the last tenant admin of 渋谷区 now has no delete button, and the page is refused
+    last = Membership.objects.get(user=people["admin"])
+    assert operator.get(f"/admin/accounts/membership/{last.pk}/delete/").status_code == 403
+    assert Membership.objects.filter(pk=last.pk).exists()
