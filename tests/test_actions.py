@@ -36,10 +36,15 @@ NOT_ACTIONS = {
         "the migration records of a new schema, inside do_onboard_municipality"
     ),
     ("platform/audit.py", "record"): "the audit event itself",
+    ("connectors/jobs.py", "_claim"): "the job queue's bookkeeping (the run records its action)",
+    ("connectors/jobs.py", "run_pending"): "the job queue's bookkeeping: a job done leaves it",
+    ("connectors/jobs.py", "start_embedded_worker"): (
+        "the job queue's bookkeeping: jobs a dead process claimed are put back"
+    ),
 }
 # The import's rows: everything here runs under do_import, whose "import.start" event names
 # the run, and the run (ImportRun) records what it read, accepted and rejected.
-IMPORT_BODY = {"connectors/pipeline.py"}
+IMPORT_BODY = {"connectors/pipeline.py", "connectors/roster.py", "connectors/staging.py"}
 
 
 def _is_write(call: ast.Call) -> bool:

@@ -19,8 +19,10 @@ stored before, and duplicates (the first row of a key wins, wherever the others 
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -50,7 +52,7 @@ from renkei.edudata.models import (
 )
 from renkei.platform import audit
 from renkei.platform.audit import Actor
-from renkei.platform.storage import get_storage
+from renkei.platform.storage import check_key, get_storage
 from renkei.tenants.context import in_tenant, tenant_write_session
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,22 @@ class ImportFailed(Exception):
 # -- entry point ----------------------------------------------------------------------------
 
 
+class Progress:
+    """What a run reports while it goes: its phase and the rows read so far. The command
+    line shows the rows; 管理 shows both, live (``jobs.LiveProgress``). Either may stop the
+    run by raising ImportCancelled: the run's transaction is then rolled back."""
+
+    def phase(self, phase: str) -> None:
+        pass
+
+    def rows(self, rows_read: int) -> None:
+        pass
+
+
+class ImportCancelled(Exception):
+    """Someone cancelled the run while it ran: nothing of it is applied."""
+
+
 def do_import(
     connector: str | type[Connector],
     municipality,
@@ -74,9 +92,10 @@ def do_import(
     actor: Actor,
     paths: Iterable[Path] = (),
     config: dict[str, Any] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ImportRun:
-    """Run one import into ``municipality``. Returns the run; its status says how it ended.
+    """Run one import into ``municipality`` now. Returns the run; its status says how it
+    ended. (Uploads and the push API queue theirs: ``jobs.do_queue_import``.)
 
     The run and its audit event ("import.start", naming the actor) commit before any row is
     read, so 管理 shows who started a run that is still going or that failed."""
@@ -84,41 +103,111 @@ def do_import(
     paths = [Path(p) for p in paths]
     # One import at a time per tenant.
     with in_tenant(municipality), tenant_write_session(municipality.schema_name):
-        ImportRun.objects.filter(status=ImportRun.Status.RUNNING).update(
-            status=ImportRun.Status.INTERRUPTED,
-            finished_at=timezone.now(),
-            message="前回の取り込みは途中で止まりました。その変更は反映されていません。",
-        )
+        _mark_interrupted()
         with transaction.atomic():
             run = ImportRun.objects.create(
-                connector=cls.name, connector_version=cls.version, started_by=actor.username[:150]
+                connector=cls.name,
+                connector_version=cls.version,
+                started_by=actor.username[:150],
+                status=ImportRun.Status.RUNNING,
+                phase=ImportRun.Phase.VALIDATING,
+                began_at=timezone.now(),
             )
             audit.record(
                 actor,
                 "import.start",
                 municipality_code=municipality.code,
-                target=f"import {run.pk} ({cls.name})",
-                changes={"files": [Path(p).name for p in paths]},
+                target=f"import {run.pk} ({run.connector})",
+                changes={"files": [p.name for p in paths]},
             )
-        started = time.monotonic()
+        return _execute(cls, municipality, run, paths, config or {}, progress or Progress())
+
+
+def run_queued(run_id: int, municipality, progress: Progress | None = None) -> ImportRun:
+    """Run an import queued by ``jobs.do_queue_import``, from the files it stored. A run
+    cancelled while it waited is left as it is."""
+    with in_tenant(municipality), tenant_write_session(municipality.schema_name):
+        _mark_interrupted()
+        with transaction.atomic():
+            run = ImportRun.objects.select_for_update().get(pk=run_id)
+            if run.status != ImportRun.Status.QUEUED:
+                return run
+            run.status, run.phase = ImportRun.Status.RUNNING, ImportRun.Phase.VALIDATING
+            run.began_at = timezone.now()
+            run.save(update_fields=["status", "phase", "began_at"])
         try:
-            _run(cls, municipality, run, paths, config or {}, progress)
-        except SourceError as e:
-            run.status, run.message = ImportRun.Status.FAILED, str(e)
-            run.finished_at = timezone.now()
-            run.save()
-            log.info("import %s into %s failed up front", cls.name, municipality.code)
-            return run
-        log.info(
-            "import %s into %s: read %d accepted %d rejected %d in %.1f s",
-            cls.name,
-            municipality.code,
-            run.rows_read,
-            run.rows_accepted,
-            run.rows_rejected,
-            time.monotonic() - started,
+            cls = registry.get(run.connector)
+        except registry.UnknownConnector as e:
+            return _failed(run, str(e))
+        with tempfile.TemporaryDirectory(prefix="renkei-import-") as tmp:
+            try:
+                paths = fetch_stored(municipality.code, run.files, Path(tmp))
+            except (OSError, ValueError) as e:
+                log.warning("import #%s: stored files unreadable: %s", run.pk, type(e).__name__)
+                return _failed(run, "受け付けたファイルを保管先から読めませんでした。")
+            return _execute(cls, municipality, run, paths, {}, progress or Progress())
+
+
+def fetch_stored(tenant_code: str, keys: list[str], into: Path) -> list[Path]:
+    """Copy stored files to a local directory (streamed), keeping their names."""
+    storage = get_storage()
+    paths = []
+    for key in keys:
+        target = into / check_key(tenant_code, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with storage.open(tenant_code, key) as source, target.open("wb") as out:
+            shutil.copyfileobj(source, out, length=1 << 20)
+        paths.append(target)
+    return paths
+
+
+def _mark_interrupted() -> None:
+    """Runs left running hold no lock any more: their process died (the lock is held now)."""
+    ImportRun.objects.filter(status=ImportRun.Status.RUNNING).update(
+        status=ImportRun.Status.INTERRUPTED,
+        finished_at=timezone.now(),
+        message="前回の取り込みは途中で止まりました。その変更は反映されていません。",
+    )
+
+
+def _failed(run: ImportRun, message: str, status: str = ImportRun.Status.FAILED) -> ImportRun:
+    run.status, run.message, run.finished_at = status, message, timezone.now()
+    run.save()
+    return run
+
+
+def _execute(
+    cls: type[Connector],
+    municipality,
+    run: ImportRun,
+    paths: list[Path],
+    config: dict[str, Any],
+    progress: Progress,
+) -> ImportRun:
+    started = time.monotonic()
+    try:
+        _run(cls, municipality, run, paths, config, progress)
+    except SourceError as e:
+        log.info("import %s into %s failed up front", cls.name, municipality.code)
+        return _failed(run, str(e))
+    except ImportCancelled:
+        log.info("import #%s into %s cancelled", run.pk, municipality.code)
+        run.rows_read = run.rows_accepted = run.rows_rejected = 0
+        return _failed(
+            run,
+            "取り消されました。この取り込みの変更は反映されていません。",
+            ImportRun.Status.CANCELLED,
         )
-        return run
+    log.info(
+        "import %s into %s: read %d accepted %d rejected %d in %.1f s",
+        cls.name,
+        municipality.code,
+        run.rows_read,
+        run.rows_accepted,
+        run.rows_rejected,
+        time.monotonic() - started,
+    )
+    return run
 
 
 def stored_config_values(cls: type[Connector], setting: ConnectorSetting) -> dict[str, Any]:
@@ -171,7 +260,11 @@ def _run(
             "管理 › コネクタ設定、または渡した設定ファイルを確認してください。"
         ) from e
     run.config = cls.redacted(cfg)
-    run.files = _archive(municipality, run, paths)
+    if run.files:  # queued: its files were stored when it was queued, read from a temp copy
+        for name in cls.Config.server_path_fields():
+            run.config.pop(name, None)
+    else:
+        run.files = _archive(municipality, run, paths)
     previous = (
         ImportRun.objects.filter(connector=cls.name, status=ImportRun.Status.SUCCEEDED)
         .exclude(pk=run.pk)
@@ -183,7 +276,7 @@ def _run(
     storage = get_storage()
 
     def archive(name: str, content: bytes) -> None:
-        key = _safe_key(f"imports/{run.pk}/fetched/{name}")
+        key = safe_key(f"imports/{run.pk}/fetched/{name}")
         storage.save(municipality.code, key, BytesIO(content))
         run.files.append(key)  # the key it is stored under, so it can be opened again
 
@@ -194,8 +287,10 @@ def _run(
         loader = RunWriter(municipality, run, cls.source_system())
         clock = time.monotonic()
         with reading.read(cls, cfg, state, DATA_STREAMS) as batches:
-            loader.load(batches, progress)
+            progress.phase(ImportRun.Phase.LOADING)
+            loader.load(batches, progress.rows)
         loaded = time.monotonic()
+        progress.phase(ImportRun.Phase.ROLLUPS)
         rollups.refresh(loader.school_years)
         log.info(
             "import #%s phases: read and load %.1f s (%.1f s of it waiting for the "
@@ -209,12 +304,13 @@ def _run(
         run.rows_rejected = loader.rejected_rows()
         run.rows_accepted = run.rows_read - run.rows_rejected
         run.state = state.data
-        run.status = ImportRun.Status.SUCCEEDED
+        run.status, run.phase = ImportRun.Status.SUCCEEDED, ImportRun.Phase.DONE
+        run.progress_rows = run.rows_read
         run.finished_at = timezone.now()
         run.save()
 
 
-def _safe_key(key: str) -> str:
+def safe_key(key: str) -> str:
     """A storage key (storage.check_key's alphabet) from a file or API call name."""
     return "".join(c if c.isascii() and (c.isalnum() or c in "._-/") else "_" for c in key)
 
@@ -229,7 +325,7 @@ def _archive(municipality, run: ImportRun, paths: list[Path]) -> list[str]:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             relative = file.relative_to(path.parent)
-            key = _safe_key(f"imports/{run.pk}/{relative.as_posix()}")
+            key = safe_key(f"imports/{run.pk}/{relative.as_posix()}")
             with file.open("rb") as source:
                 storage.save(municipality.code, key, source)
             keys.append(key)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,7 +47,7 @@ from renkei.edudata.models import ConnectorSetting
 from renkei.edudata.tasks import fan_out, in_task_tenant, tenant_codes
 from renkei.platform import environment, telemetry
 from renkei.platform.audit import Actor
-from renkei.platform.storage import check_key, get_storage
+from renkei.platform.storage import check_key
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +145,20 @@ def import_data(
         return run_traced_import(
             tenant_code, connector, paths=inputs, config=config, started_by=started_by
         )
-    storage = get_storage()
     with tempfile.TemporaryDirectory(prefix="renkei-import-") as tmp:
-        for key in storage_keys:
-            target = Path(tmp) / check_key(tenant_code, key)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with storage.open(tenant_code, key) as source, target.open("wb") as out:
-                shutil.copyfileobj(source, out, length=1 << 20)
-            inputs.append(target)
+        inputs += pipeline.fetch_stored(tenant_code, storage_keys, Path(tmp))
         return run_traced_import(
             tenant_code, connector, paths=inputs, config=config, started_by=started_by
         )
+
+
+@shared_task(name="renkei.run_import_jobs")
+def run_import_jobs() -> dict:
+    """Run the imports queued from 管理 (and, later, the push API), oldest first: sent when
+    one is queued; a second worker finds the queue empty or takes the next one."""
+    from renkei.connectors import jobs
+
+    return {"ran": jobs.run_pending()}
 
 
 @shared_task(name="renkei.pull_msgraph", acks_late=True)

@@ -390,10 +390,19 @@ class ImportRun(models.Model):
     """One run of a connector into this tenant. rows_read = rows_accepted + rows_rejected."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "待機中"
         RUNNING = "running", "実行中"
         SUCCEEDED = "succeeded", "完了"
         FAILED = "failed", "失敗"
         INTERRUPTED = "interrupted", "中断"
+        CANCELLED = "cancelled", "取り消し"
+
+    class Phase(models.TextChoices):
+        RECEIVED = "received", "受付"
+        VALIDATING = "validating", "検証"
+        LOADING = "loading", "取り込み"
+        ROLLUPS = "rollups", "集計"
+        DONE = "done", "完了"
 
     connector = models.CharField("コネクタ", max_length=60)
     connector_version = models.CharField("バージョン", max_length=30)
@@ -408,6 +417,11 @@ class ImportRun(models.Model):
     rows_read = models.PositiveBigIntegerField("読んだ行", default=0)
     rows_accepted = models.PositiveBigIntegerField("取り込んだ行", default=0)
     rows_rejected = models.PositiveBigIntegerField("除外した行", default=0)
+    # Live while it runs (written from outside the run's transaction, see connectors/jobs.py).
+    phase = models.CharField("段階", max_length=12, choices=Phase.choices, default=Phase.RECEIVED)
+    progress_rows = models.PositiveBigIntegerField("読んだ行（途中）", default=0)
+    began_at = models.DateTimeField("実行開始", null=True, blank=True)
+    cancel_requested = models.BooleanField("取り消しの依頼", default=False)
 
     class Meta:
         verbose_name = "取り込み"

@@ -30,6 +30,7 @@ ACTIONS: dict[str, Any] = {
     "token.revoke": _("トークンの失効"),
     "connector.settings": _("コネクタ設定の保存"),
     "import.start": _("取り込みの開始"),
+    "import.cancel": _("取り込みの取り消し"),
     "optout.record": _("分析除外の記録"),
     "optout.withdraw": _("分析除外の取り下げ"),
     "retention.purge": _("保存期間を過ぎたデータの削除"),

@@ -1,4 +1,5 @@
-"""The audit trail: one append-only row per write that an action made (renkei.platform.audit)."""
+"""The kernel's tables (public schema): the audit trail (renkei.platform.audit) and the queue of
+background jobs (renkei.connectors.jobs runs the imports in it)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,24 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.action} {self.target}"
+
+
+class Job(models.Model):
+    """A unit of background work waiting for a worker: the queue of record, in the public
+    schema so that one worker finds the work of every tenant. A worker claims a job with
+    ``SELECT … FOR UPDATE SKIP LOCKED`` and deletes it when done; what the job did is
+    recorded where it belongs (an import's ImportRun), not here."""
+
+    kind = models.CharField("種類", max_length=20)
+    municipality_code = models.CharField("自治体コード", max_length=6)
+    object_id = models.BigIntegerField("対象ID")  # e.g. the ImportRun in the tenant's schema
+    queued_at = models.DateTimeField("受付", auto_now_add=True)
+    claimed_at = models.DateTimeField("実行開始", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "ジョブ"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "municipality_code", "object_id"], name="job_once"
+            )
+        ]

@@ -187,7 +187,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     import yaml
 
     from renkei.connectors import registry
-    from renkei.connectors.pipeline import do_import
+    from renkei.connectors.pipeline import Progress, do_import
     from renkei.platform.audit import Actor
     from renkei.tenants.codes import CodeError
     from renkei.tenants.context import UnknownTenant, get_municipality
@@ -202,19 +202,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.config:
         text = Path(args.config).read_text(encoding="utf-8")
         config = (json.loads(text) if args.config.endswith(".json") else yaml.safe_load(text)) or {}
-    bar = None
-    if sys.stderr.isatty():
-        from tqdm import tqdm
 
-        bar = tqdm(unit=" 行", unit_scale=True, desc=f"{connector.name} → {municipality.code}")
-    last = 0
+    class Bar(Progress):
+        """Rows read, on a terminal."""
 
-    def progress(rows: int) -> None:
-        nonlocal last
-        if bar is not None:
-            bar.update(rows - last)
-        last = rows
+        def __init__(self) -> None:
+            self.bar, self.last = None, 0
+            if sys.stderr.isatty():
+                from tqdm import tqdm
 
+                desc = f"{connector.name} → {municipality.code}"
+                self.bar = tqdm(unit=" 行", unit_scale=True, desc=desc)
+
+        def rows(self, rows_read: int) -> None:
+            if self.bar is not None:
+                self.bar.update(rows_read - self.last)
+            self.last = rows_read
+
+    progress = Bar()
     started = time.monotonic()
     run = do_import(
         connector,
@@ -225,8 +230,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         progress=progress,
     )
     seconds = time.monotonic() - started
-    if bar is not None:
-        bar.close()
+    if progress.bar is not None:
+        progress.bar.close()
     if run.status != "succeeded":
         print(f"取り込みに失敗しました（#{run.pk}）: {run.message}", file=sys.stderr)
         return 1
@@ -278,7 +283,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
     _schema_ready()
+    from django.conf import settings
     from django.core.management import call_command
+
+    from renkei.connectors import jobs
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker: this process runs the queued imports
+        jobs.start_embedded_worker()
 
     call_command("runserver", f"127.0.0.1:{args.port}", use_reloader=False)
     return 0

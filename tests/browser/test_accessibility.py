@@ -17,6 +17,7 @@ PAGES = {
     f"admin-{CODE}": [
         f"/m/{CODE}/manage/",
         f"/m/{CODE}/manage/imports/",
+        f"/m/{CODE}/manage/imports/new/",
         f"/m/{CODE}/manage/connectors/",
         f"/m/{CODE}/manage/opt-outs/",
         f"/m/{CODE}/manage/access-log/",

@@ -458,3 +458,42 @@ class MembershipForm(forms.Form):
                 % {"user": user.get_username(), "role": Role(role).label},
             )
         return cleaned
+
+
+# -- upload -----------------------------------------------------------------------------------
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        if not files:
+            raise forms.ValidationError(_("取り込むファイルを 1 つ以上選んでください。"))
+        empty = [f.name for f in files if not f.size]
+        if empty:
+            raise forms.ValidationError(
+                _("空のファイルは取り込めません: %(names)s") % {"names": "、".join(empty)}
+            )
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class ImportUploadForm(forms.Form):
+    connector = forms.ChoiceField(label=_l("コネクタ（書き出した校務システム）"))
+    files = MultipleFileField(
+        label=_l("ファイル"),
+        help_text=_l("CSV などの書き出しファイル。複数まとめて選べます。"),
+    )
+
+    def __init__(self, connectors: dict[str, type], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connectors = connectors
+        self.fields["connector"].choices = [
+            (name, f"{cls.title or name}（{name}）") for name, cls in connectors.items()
+        ]

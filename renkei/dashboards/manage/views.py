@@ -10,28 +10,30 @@ import functools
 import logging
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from renkei.accounts import policy
 from renkei.accounts.actions import MembershipError, do_add_membership, do_remove_membership
 from renkei.accounts.models import ApiToken, Membership, Role
 from renkei.accounts.tokens import TokenError, do_issue_token, do_revoke_token
-from renkei.connectors import registry
+from renkei.connectors import jobs, registry
 from renkei.connectors.actions import do_save_connector_setting
 from renkei.connectors.error_report import error_report_lines
 from renkei.dashboards import audit_trail as audit_trail_pages
 from renkei.dashboards.access import tenant_principal
-from renkei.dashboards.manage import forms
+from renkei.dashboards.manage import forms, uploads
 from renkei.dashboards.views import school_years
 from renkei.edudata.metrics import METRICS
 from renkei.edudata.models import (
@@ -112,6 +114,108 @@ def imports(request):
     return render(request, "dashboards/manage/imports.html", {"page": _page(request, runs)})
 
 
+@csrf_exempt  # checked in _upload, once the size limit is in place (CSRF reads the body)
+@admin_view
+def import_new(request):
+    """Upload one or many export files for a connector; the import is queued and its page
+    shows it live."""
+    installed, _problems = registry.discover()
+    if request.method == "POST":
+        limit = settings.RENKEI_UPLOAD_MAX_BYTES
+        request.upload_handlers.insert(0, uploads.SizeLimit(request, limit))
+        return _upload(request, installed, limit)
+    form = forms.ImportUploadForm(installed)
+    return _upload_page(request, form)
+
+
+@csrf_protect
+def _upload(request, installed, limit: int):
+    form = forms.ImportUploadForm(installed, request.POST, request.FILES)
+    if request.upload_too_large is not None:
+        form.is_valid()
+        form.add_error(
+            None,
+            _("「%(name)s」は大きすぎます（1 ファイル %(limit)s まで）。分けて取り込んでください。")
+            % {"name": request.upload_too_large, "limit": uploads.limit_label(limit)},
+        )
+        return _upload_page(request, form, status=413)
+    if not form.is_valid():
+        return _upload_page(request, form, status=400)
+    run = jobs.do_queue_import(
+        installed[form.cleaned_data["connector"]],
+        request.tenant,
+        actor=request.principal.actor(request.tenant),
+        uploads=[jobs.Upload(f.name, f) for f in form.cleaned_data["files"]],
+    )
+    messages.success(
+        request, _("取り込み #%(n)s を受け付けました。進み具合はこの画面に出ます。") % {"n": run.pk}
+    )
+    return redirect("manage:import_detail", run_id=run.pk)
+
+
+def _upload_page(request, form, status: int = 200):
+    return render(
+        request,
+        "dashboards/manage/import_new.html",
+        {"form": form, "limit": uploads.limit_label(settings.RENKEI_UPLOAD_MAX_BYTES)},
+        status=status,
+    )
+
+
+def _status(run: ImportRun, municipality) -> dict:
+    """What the import's page shows live (import_progress.js polls it)."""
+    elapsed = (timezone.now() - run.began_at).total_seconds() if run.began_at else 0
+    live = run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING)
+    rows = run.progress_rows if live else run.rows_read
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "phase": run.phase,
+        "phase_label": run.get_phase_display(),
+        "rows_read": rows,
+        "rows_accepted": run.rows_accepted,
+        "rows_rejected": run.rows_rejected,
+        "rows_per_second": round(rows / elapsed) if live and elapsed > 0 else None,
+        "ahead": jobs.queue_position(run, municipality)
+        if run.status == ImportRun.Status.QUEUED
+        else 0,
+        "cancel_requested": run.cancel_requested,
+        "live": live,
+    }
+
+
+@admin_view
+def import_status(request, run_id: int):
+    run = get_object_or_404(ImportRun, pk=run_id)
+    response = JsonResponse(_status(run, request.tenant))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@admin_view
+@require_POST
+def import_cancel(request, run_id: int):
+    get_object_or_404(ImportRun, pk=run_id)
+    try:
+        run = jobs.do_cancel_import(
+            run_id, request.tenant, actor=request.principal.actor(request.tenant)
+        )
+    except jobs.ImportStateError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, _cancel_message(run))
+    return redirect("manage:import_detail", run_id=run_id)
+
+
+def _cancel_message(run: ImportRun) -> str:
+    if run.status == ImportRun.Status.CANCELLED:
+        return _("取り込み #%(n)s を取り消しました。何も反映されません。") % {"n": run.pk}
+    return _("取り込み #%(n)s の取り消しを依頼しました。止まりしだい、何も反映されません。") % {
+        "n": run.pk
+    }
+
+
 @admin_view
 def import_detail(request, run_id: int):
     run = get_object_or_404(ImportRun, pk=run_id)
@@ -126,6 +230,8 @@ def import_detail(request, run_id: int):
             "quarantine": quarantine,
             "quarantine_shown": QUARANTINE_SHOWN,
             "config_items": sorted(run.config.items()) if isinstance(run.config, dict) else [],
+            "live": _status(run, request.tenant),
+            "phases": ImportRun.Phase.choices,
         },
     )
 
