@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--rows 2000000] [--big]  (--big: 10,000,000 rows)
                                       [--memory-rows 1000000 4000000] [--skip-memory]
+                                      [--web]
 
 Generates N daily-attendance rows in the C4th format, then in the same run measures
 (a) `renkei import c4th` end to end (decode, validate, pseudonymize, COPY to staging, upsert,
@@ -9,6 +10,10 @@ rollups) and (b) raw PostgreSQL COPY of the same rows into the same table of ano
 and prints rows/s of both and the ratio (target ≥ 0.5, aim 0.8). Then imports files of
 different sizes in fresh processes and prints each one's peak RSS, and that of its reader
 process (flat is the target).
+With --web, also (c) the same roster and attendance files uploaded through 管理 › 取り込み
+to a `renkei serve` (its embedded worker runs the import), timed from the first byte sent to
+the page's 完了, against (a): target ≥ 0.8. And the server process's peak RSS after a
+quarter-size upload and after the full one (flat is the target: files stream to disk).
 Uses a fresh embedded PostgreSQL in a temporary RENKEI_HOME unless DATABASE_URL is set.
 """
 
@@ -17,7 +22,9 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import io
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -150,12 +157,170 @@ def raw_copy_seconds(env: dict, attendance: Path) -> float:
     return seconds
 
 
+ADMIN_SETUP = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from renkei.accounts.actions import do_add_membership
+from renkei.platform.audit import Actor
+from renkei.tenants.models import Municipality
+user = get_user_model().objects.create_user("bench-admin", password="bench-password-1")
+for code in {codes!r}:
+    do_add_membership(user, "tenant_admin", actor=Actor.system("bench"),
+                      municipality=Municipality.objects.get(code=code))
+"""
+
+
+class MultipartFiles:
+    """A multipart/form-data body streamed from files on disk (never held in memory), with
+    its length known in advance: Django's development server needs Content-Length."""
+
+    def __init__(self, fields: dict[str, str], files: list[Path]):
+        self.boundary = "renkei-bench-" + os.urandom(8).hex()
+        parts: list[bytes | Path] = []
+        for name, value in fields.items():
+            parts.append(
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                f"{value}\r\n".encode()
+            )
+        for path in files:
+            parts.append(
+                f'--{self.boundary}\r\nContent-Disposition: form-data; name="files"; '
+                f'filename="{path.name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+            )
+            parts += [path, b"\r\n"]
+        parts.append(f"--{self.boundary}--\r\n".encode())
+        self.parts = iter(parts)
+        self.length = sum(p.stat().st_size if isinstance(p, Path) else len(p) for p in parts)
+        self.current = None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size and size > 0 else 1 << 20
+        while True:
+            if self.current is None:
+                part = next(self.parts, None)
+                if part is None:
+                    return b""
+                self.current = part.open("rb") if isinstance(part, Path) else io.BytesIO(part)
+            chunk = self.current.read(size)
+            if chunk:
+                return chunk
+            self.current.close()
+            self.current = None
+
+
+def web_import(base: str, code: str, files: list[Path]) -> float:
+    """Sign in, upload ``files`` through 管理, and wait for the import's 完了: seconds."""
+    import requests
+
+    session = requests.Session()
+    login = f"{base}/m/{code}/accounts/login/"
+    session.get(login)
+    session.post(
+        login,
+        data={
+            "username": "bench-admin",
+            "password": "bench-password-1",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": login},
+    )
+    page = f"{base}/m/{code}/manage/imports/new/"
+    session.get(page)
+    body = MultipartFiles(
+        {"csrfmiddlewaretoken": session.cookies["csrftoken"], "connector": "c4th"}, files
+    )
+    started = time.perf_counter()
+    response = session.post(
+        page,
+        data=body,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={body.boundary}",
+            "Referer": page,
+        },
+        allow_redirects=False,
+    )
+    if response.status_code != 302:
+        raise SystemExit(f"upload refused ({response.status_code}): {response.text[:500]}")
+    status_url = base + response.headers["Location"] + "status.json"
+    while (state := session.get(status_url).json())["live"]:
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    if state["status"] != "succeeded":
+        raise SystemExit(f"the uploaded import ended {state['status']}")
+    return seconds
+
+
+def peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return (
+        int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+        / 1024
+    )
+
+
+def web_path(env: dict, work: Path, roster: Path, rows: int, cli_seconds: float) -> None:
+    codes = ["132012", "141003"]
+    for code in codes:
+        renkei(env, "onboard", "--code", code, "--name", f"ウェブ{code}")
+    subprocess.run(
+        [sys.executable, "-c", ADMIN_SETUP.format(codes=codes)],
+        env={**env, "DJANGO_SETTINGS_MODULE": "renkei.site.settings"},
+        check=True,
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "renkei.site.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import requests
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit("renkei serve did not start")
+            time.sleep(0.3)
+        _, quarter = write_exports(work, rows // 4)
+        web_import(base, codes[0], [roster, quarter])
+        after_quarter = peak_rss_mb(server.pid)
+        _, full = write_exports(work, rows)
+        seconds = web_import(base, codes[1], [roster, full])
+        after_full = peak_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"(c) upload through 管理 and import:  {seconds:.1f} s, {rows / seconds:,.0f} rows/s "
+        "(upload, queue, worker, rollups, until the page says 完了)"
+    )
+    print(f"ratio (c)/(a) in rows/s: {cli_seconds / seconds:.2f}  (target ≥ 0.8)")
+    print(
+        f"web server peak RSS: {after_quarter:.0f} MB after {rows // 4:,} rows, "
+        f"{after_full:.0f} MB after {rows:,} rows (flat is the target)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--big", action="store_true", help="10,000,000 rows")
     parser.add_argument("--memory-rows", type=int, nargs="*", default=[1_000_000, 4_000_000])
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--web", action="store_true", help="also upload through 管理")
     args = parser.parse_args()
     rows = 10_000_000 if args.big else args.rows
     work = Path(tempfile.mkdtemp(prefix="renkei-ingest-"))
@@ -185,6 +350,8 @@ def main() -> None:
     )
     print(f"(b) raw COPY of the same rows:      {raw:.1f} s, {rows / raw:,.0f} rows/s")
     print(f"ratio (a)/(b) in rows/s: {raw / pipeline:.2f}  (target ≥ 0.5, aim 0.8)")
+    if args.web:
+        web_path(env, work, roster, rows, pipeline)
 
     if args.skip_memory:
         return

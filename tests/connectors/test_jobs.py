@@ -180,3 +180,12 @@ def test_only_this_municipalitys_admins_upload_and_the_page_checks_csrf(
     assert upload(strict, c4th_files(synth_data)).status_code == 403
     with in_tenant(shibuya):
         assert not ImportRun.objects.exists()
+
+
+def test_stored_names_are_safe_and_unique():
+    taken: set[str] = set()
+    names = [
+        jobs.stored_name(n, taken)
+        for n in ("../../etc/passwd", "C:\\exports\\出欠.csv", "roster.csv", "roster.csv", "")
+    ]
+    assert names == ["passwd", "__.csv", "roster.csv", "roster-2.csv", "upload"]
