@@ -158,3 +158,45 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class IngestTokenQuerySet(models.QuerySet):
+    def live(self) -> IngestTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class IngestToken(models.Model):
+    """A vendor's credential for the push API of one municipality (renkei.connectors.api):
+    it may create imports for the connectors it names and read back its own runs, nothing
+    else: no pupil, no aggregate, no other API. Only the SHA-256 of the secret is stored."""
+
+    name = models.CharField("名前（事業者・用途）", max_length=100)
+    municipality = models.ForeignKey(
+        "tenants.Municipality", on_delete=models.CASCADE, related_name="ingest_tokens"
+    )
+    connectors = ArrayField(models.CharField(max_length=60), verbose_name="使えるコネクタ")
+    # Addresses or networks (CIDR) the token may be used from; empty means from anywhere.
+    allowed_ips = ArrayField(
+        models.CharField(max_length=50), default=list, blank=True, verbose_name="送信元 IP"
+    )
+    token_hash = models.CharField("トークンの SHA-256", max_length=64, unique=True, editable=False)
+    prefix = models.CharField("先頭の文字（識別用）", max_length=16, editable=False)
+    created_by = models.CharField("発行者", max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField("有効期限")
+    revoked_at = models.DateTimeField("失効日時", null=True, blank=True)
+    last_used_at = models.DateTimeField("最終利用", null=True, blank=True)
+
+    objects = IngestTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "取り込み用トークン"
+        verbose_name_plural = "取り込み用トークン"
+        constraints = [
+            models.CheckConstraint(
+                name="ingest_token_names_connectors", condition=~Q(connectors=[])
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from renkei.accounts import policy
-from renkei.accounts.models import SCHOOL_ROLES, ApiToken, Membership, Role
+from renkei.accounts.models import SCHOOL_ROLES, ApiToken, IngestToken, Membership, Role
 from renkei.platform import audit
 from renkei.platform.audit import Actor
 
@@ -277,3 +278,119 @@ def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Pri
         via="api",
     )
     return token, principal
+
+
+# -- ingest tokens (the push API of renkei.connectors.api) -----------------------------------
+
+INGEST_PREFIX = "ri_"
+REFUSED_INGEST = "取り込み用トークンが無効です。"
+REFUSED_INGEST_UNKNOWN = REFUSED_INGEST + "発行時に一度だけ表示されたトークンを使ってください。"
+REFUSED_INGEST_IP = "このトークンは、この送信元（{ip}）からは使えません。"
+REFUSED_INGEST_CONNECTOR = (
+    "このトークンではコネクタ「{name}」の取り込みはできません（使えるもの: {allowed}）。"
+)
+
+
+@dataclass(frozen=True)
+class IssuedIngestToken:
+    token: IngestToken
+    secret: str  # shown once, never stored
+
+
+def normalize_networks(lines: Sequence[str]) -> list[str]:
+    """Addresses or CIDR networks, one per entry; TokenError names the first bad one."""
+    networks = []
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise TokenError(
+                f"「{text[:60]}」は IP アドレスでもネットワーク（例: 203.0.113.0/24）でもありません。"
+            ) from None
+    return sorted(set(networks))
+
+
+@transaction.atomic
+def do_issue_ingest_token(
+    municipality,
+    *,
+    actor: Actor,
+    name: str,
+    connectors: Sequence[str],
+    allowed_ips: Sequence[str] = (),
+    expires_in: dt.timedelta = DEFAULT_LIFETIME,
+) -> IssuedIngestToken:
+    names = sorted({c.strip() for c in connectors if c.strip()})
+    if not names:
+        raise TokenError("取り込み用トークンには、使えるコネクタを 1 つ以上指定してください。")
+    if not (dt.timedelta(0) < expires_in <= MAX_LIFETIME):
+        raise TokenError(f"有効期間は {MAX_LIFETIME.days} 日以内で指定してください。")
+    networks = normalize_networks(allowed_ips)
+    secret = INGEST_PREFIX + secrets.token_urlsafe(32)
+    token = IngestToken.objects.create(
+        name=name,
+        municipality=municipality,
+        connectors=names,
+        allowed_ips=networks,
+        token_hash=hash_secret(secret),
+        prefix=secret[:10],
+        created_by=actor.username[:150],
+        expires_at=timezone.now() + expires_in,
+    )
+    audit.record(
+        actor,
+        "token.issue",
+        municipality_code=municipality.code,
+        target=f"ingest token {token.pk} {token.name} ({token.prefix}…)",
+        changes={
+            "kind": "ingest",
+            "connectors": names,
+            "allowed_ips": networks,
+            "expires_at": token.expires_at.isoformat(),
+        },
+    )
+    return IssuedIngestToken(token=token, secret=secret)
+
+
+@transaction.atomic
+def do_revoke_ingest_token(token: IngestToken, *, actor: Actor) -> None:
+    token = IngestToken.objects.select_for_update().select_related("municipality").get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.record(
+            actor,
+            "token.revoke",
+            municipality_code=token.municipality.code,
+            target=f"ingest token {token.pk} {token.name} ({token.prefix}…)",
+        )
+
+
+def authenticate_ingest(secret: str, municipality, remote_ip: str) -> IngestToken:
+    """The ingest token a bearer secret names, or TokenRefused: known, this municipality's,
+    not revoked, not expired, and used from an allowed address."""
+    token = IngestToken.objects.filter(token_hash=hash_secret(secret.strip())).first()
+    if token is None or token.municipality_id != municipality.pk:
+        # Another municipality's token gets the same answer as an unknown one.
+        raise TokenRefused(REFUSED_INGEST_UNKNOWN)
+    now = timezone.now()
+    if token.revoked_at is not None:
+        raise TokenRefused(REFUSED_REVOKED)
+    if token.expires_at <= now:
+        raise TokenRefused(REFUSED_EXPIRED)
+    if token.allowed_ips and not _address_in(remote_ip, token.allowed_ips):
+        raise TokenRefused(REFUSED_INGEST_IP.format(ip=remote_ip))
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+def _address_in(address: str, networks: Sequence[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(n) for n in networks)

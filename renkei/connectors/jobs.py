@@ -70,10 +70,18 @@ def stored_name(name: str, taken: set[str]) -> str:
 
 
 def do_queue_import(
-    connector: type[Connector], municipality, *, actor: Actor, uploads: list[Upload]
+    connector: type[Connector],
+    municipality,
+    *,
+    actor: Actor,
+    uploads: list[Upload],
+    ingest_token_id: int | None = None,
+    idempotency_key: str = "",
+    request_digest: str = "",
 ) -> ImportRun:
     """Accept an import: store its files, record the run as queued, put it in the queue.
-    The audit event ("import.start") names the actor and the files."""
+    The audit event ("import.start") names the actor and the files. A push-API run also
+    keeps its token and the client's Idempotency-Key (unique per token)."""
     taken: set[str] = set()
     storage = get_storage()
     with in_tenant(municipality), transaction.atomic():
@@ -82,6 +90,9 @@ def do_queue_import(
             connector_version=connector.version,
             started_by=actor.username[:150],
             status=ImportRun.Status.QUEUED,
+            ingest_token_id=ingest_token_id,
+            idempotency_key=idempotency_key,
+            request_digest=request_digest,
         )
         keys = []
         for upload in uploads:

@@ -422,6 +422,11 @@ class ImportRun(models.Model):
     progress_rows = models.PositiveBigIntegerField("読んだ行（途中）", default=0)
     began_at = models.DateTimeField("実行開始", null=True, blank=True)
     cancel_requested = models.BooleanField("取り消しの依頼", default=False)
+    # Push API (renkei.connectors.api): the token that created the run (only it reads the run
+    # back), and the client's Idempotency-Key with a digest of what was sent under it.
+    ingest_token_id = models.BigIntegerField("取り込み用トークン", null=True, blank=True)
+    idempotency_key = models.CharField("Idempotency-Key", max_length=200, blank=True)
+    request_digest = models.CharField("送信内容の SHA-256", max_length=64, blank=True)
 
     class Meta:
         verbose_name = "取り込み"
@@ -431,7 +436,12 @@ class ImportRun(models.Model):
                 condition=~Q(status="succeeded")
                 | Q(rows_read=models.F("rows_accepted") + models.F("rows_rejected")),
                 name="import_run_counts_add_up",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["ingest_token_id", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="import_run_idempotency_key_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from renkei.connectors.api import openapi_json as ingest_openapi_json
 from renkei.platform.health import healthz
 from renkei.site import views
 
@@ -14,4 +15,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("renkei.graphql.federation.urls")),
     path("prefecture/", include("renkei.dashboards.urls_public")),
+    path("api/v1/openapi.json", ingest_openapi_json, name="ingest-openapi"),
 ]

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from renkei.connectors.api import api as ingest_api
 from renkei.dashboards import views as dashboards_views
 from renkei.platform.health import healthz
 
@@ -14,4 +15,5 @@ urlpatterns = [
     path("", include("renkei.dashboards.urls")),
     path("manage/", include("renkei.dashboards.manage.urls")),
     path("widgets/", include("renkei.graphql.widgets.urls")),
+    path("api/v1/", ingest_api.urls),
 ]

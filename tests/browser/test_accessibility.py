@@ -22,6 +22,7 @@ PAGES = {
         f"/m/{CODE}/manage/opt-outs/",
         f"/m/{CODE}/manage/access-log/",
         f"/m/{CODE}/manage/audit/",
+        f"/m/{CODE}/manage/ingest-tokens/",
         f"/m/{CODE}/manage/widgets/",
         f"/m/{CODE}/manage/members/",
     ],

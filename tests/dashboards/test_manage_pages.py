@@ -40,6 +40,8 @@ GET_PAGES = [
     "members/",
     "audit/",
     "audit.csv",
+    "imports/new/",
+    "ingest-tokens/",
 ]
 
 

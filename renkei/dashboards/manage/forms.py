@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _l
 from pydantic import BaseModel, ValidationError
 
 from renkei.accounts.models import SCHOOL_ROLES, Membership, Role
-from renkei.accounts.tokens import MAX_LIFETIME, TokenError, normalize_origin
+from renkei.accounts.tokens import MAX_LIFETIME, TokenError, normalize_networks, normalize_origin
 from renkei.connectors.pipeline import stored_config_values
 from renkei.connectors.sdk import japanese_reason
 from renkei.edudata.metrics import METRICS
@@ -497,3 +497,36 @@ class ImportUploadForm(forms.Form):
         self.fields["connector"].choices = [
             (name, f"{cls.title or name}（{name}）") for name, cls in connectors.items()
         ]
+
+
+# -- ingest tokens ----------------------------------------------------------------------------
+
+
+class IngestTokenForm(forms.Form):
+    name = forms.CharField(label=_l("名前（事業者・用途）"), max_length=100)
+    connectors = forms.MultipleChoiceField(
+        label=_l("使えるコネクタ"), widget=forms.CheckboxSelectMultiple, choices=[]
+    )
+    allowed_ips = forms.CharField(
+        label=_l("送信元 IP（任意）"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_l(
+            "1 行に 1 つ、203.0.113.10 や 203.0.113.0/24 の形で。空なら送信元を限りません。"
+        ),
+    )
+    expires_in_days = forms.IntegerField(
+        label=_l("有効期間（日）"), initial=90, min_value=1, max_value=MAX_LIFETIME.days
+    )
+
+    def __init__(self, connectors: dict[str, type], *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["connectors"].choices = [
+            (name, f"{cls.title or name}（{name}）") for name, cls in connectors.items()
+        ]
+
+    def clean_allowed_ips(self):
+        try:
+            return normalize_networks(self.cleaned_data["allowed_ips"].splitlines())
+        except TokenError as e:
+            raise forms.ValidationError(str(e)) from None

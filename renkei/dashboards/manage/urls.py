@@ -23,6 +23,12 @@ urlpatterns = [
     path("access-log.csv", views.access_log_csv, name="access_log_csv"),
     path("audit/", views.audit_trail, name="audit_trail"),
     path("audit.csv", views.audit_trail_csv, name="audit_trail_csv"),
+    path("ingest-tokens/", views.ingest_tokens, name="ingest_tokens"),
+    path(
+        "ingest-tokens/<int:token_id>/revoke/",
+        views.ingest_token_revoke,
+        name="ingest_token_revoke",
+    ),
     path("widgets/", views.widgets, name="widgets"),
     path("widgets/<int:token_id>/revoke/", views.widget_revoke, name="widget_revoke"),
     path("members/", views.members, name="members"),

@@ -26,14 +26,20 @@ from django.views.decorators.http import require_POST
 
 from renkei.accounts import policy
 from renkei.accounts.actions import MembershipError, do_add_membership, do_remove_membership
-from renkei.accounts.models import ApiToken, Membership, Role
-from renkei.accounts.tokens import TokenError, do_issue_token, do_revoke_token
-from renkei.connectors import jobs, registry
+from renkei.accounts.models import ApiToken, IngestToken, Membership, Role
+from renkei.accounts.tokens import (
+    TokenError,
+    do_issue_ingest_token,
+    do_issue_token,
+    do_revoke_ingest_token,
+    do_revoke_token,
+)
+from renkei.connectors import jobs, registry, uploads
 from renkei.connectors.actions import do_save_connector_setting
 from renkei.connectors.error_report import error_report_lines
 from renkei.dashboards import audit_trail as audit_trail_pages
 from renkei.dashboards.access import tenant_principal
-from renkei.dashboards.manage import forms, uploads
+from renkei.dashboards.manage import forms
 from renkei.dashboards.views import school_years
 from renkei.edudata.metrics import METRICS
 from renkei.edudata.models import (
@@ -591,6 +597,58 @@ def widget_revoke(request, token_id: int):
         % {"name": token.name, "prefix": token.prefix},
     )
     return redirect("manage:widgets")
+
+
+# -- ingest tokens (the push API) -------------------------------------------------------------
+
+
+@admin_view
+def ingest_tokens(request):
+    installed, _problems = registry.discover()
+    form = forms.IngestTokenForm(installed, request.POST or None)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            issued = do_issue_ingest_token(
+                request.tenant,
+                actor=request.principal.actor(request.tenant),
+                name=data["name"],
+                connectors=data["connectors"],
+                allowed_ips=data["allowed_ips"],
+                expires_in=dt.timedelta(days=data["expires_in_days"]),
+            )
+        except TokenError as e:
+            form.add_error(None, str(e))
+        else:
+            form = forms.IngestTokenForm(installed)
+    tokens = IngestToken.objects.filter(municipality=request.tenant).order_by("-created_at", "-pk")
+    response = render(
+        request,
+        "dashboards/manage/ingest_tokens.html",
+        {
+            "form": form,
+            "page": _page(request, tokens),
+            "now": timezone.now(),
+            "issued": issued,
+            "api_base": request.build_absolute_uri(f"/m/{request.tenant.code}/api/v1/"),
+        },
+    )
+    response["Cache-Control"] = "no-store"  # the page that shows a secret
+    return response
+
+
+@admin_view
+@require_POST
+def ingest_token_revoke(request, token_id: int):
+    token = get_object_or_404(IngestToken, pk=token_id, municipality=request.tenant)
+    do_revoke_ingest_token(token, actor=request.principal.actor(request.tenant))
+    messages.success(
+        request,
+        _("トークン「%(name)s」（%(prefix)s…）を失効させました。")
+        % {"name": token.name, "prefix": token.prefix},
+    )
+    return redirect("manage:ingest_tokens")
 
 
 # -- members ------------------------------------------------------------------------------------

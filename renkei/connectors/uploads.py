@@ -1,4 +1,4 @@
-"""Uploads to 管理 › 取り込み: files stream to temporary files (Django's upload handlers keep
+"""Uploads (管理 › 取り込み and the push API): files stream to temporary files (Django's upload handlers keep
 no more than 2.5 MB of a file in memory) and a file over the limit stops the upload at once,
 with a 413 that names the limit."""
 
