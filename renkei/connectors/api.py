@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from ninja import NinjaAPI, Schema, Status
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
 from renkei.accounts.models import IngestToken
@@ -86,13 +86,28 @@ api = NinjaAPI(
     docs_url=None,  # the description is the JSON; no page that loads scripts from a CDN
 )
 
-ERRORS = {401: ErrorOut, 404: ErrorOut}
+ERRORS = {400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
 @api.exception_handler(Refused)
 def refused(request, exc: Refused):
     return api.create_response(
         request, {"error": {"code": exc.code, "message": exc.message}}, status=exc.status
+    )
+
+
+@api.exception_handler(ValidationError)
+def invalid(request, exc: ValidationError):
+    fields = sorted(
+        {".".join(str(part) for part in e.get("loc", ())[1:]) or "?" for e in exc.errors}
+    )
+    return refused(
+        request,
+        Refused(
+            422,
+            "invalid_request",
+            f"リクエストの値が正しくありません: {'、'.join(fields)}（OpenAPI の説明を確かめてください）。",
+        ),
     )
 
 
@@ -347,6 +362,20 @@ def cancel_import(request, run_id: int):
     return Status(200 if run.status == ImportRun.Status.CANCELLED else 202, _out(request, run))
 
 
+def describe() -> dict:
+    """The OpenAPI description, the same for every municipality: paths relative to the
+    server ``/m/{code}/api/v1``."""
+    schema = api.get_openapi_schema(path_prefix="")
+    schema["servers"] = [
+        {
+            "url": "/m/{code}/api/v1",
+            "description": "一つの自治体の API",
+            "variables": {"code": {"default": "131130", "description": "全国地方公共団体コード"}},
+        }
+    ]
+    return schema
+
+
 def openapi_json(request):
-    """The description, on the public host too (it is the same for every municipality)."""
-    return JsonResponse(api.get_openapi_schema(path_prefix="/m/{code}/api/v1"))
+    """The description, on the public host too."""
+    return JsonResponse(describe())

@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+
+NUL_MESSAGE = "URL または入力に、使えない制御文字（NUL）が含まれています。"
 
 
 def _has_nul(request) -> bool:
@@ -29,6 +32,10 @@ class ClearErrorsMiddleware:
 
     def __call__(self, request):
         if _has_nul(request):
+            if "/api/" in request.path_info:  # the push API answers in its own error shape
+                return JsonResponse(
+                    {"error": {"code": "invalid_request", "message": NUL_MESSAGE}}, status=400
+                )
             return render(
                 request,
                 "platform/error.html",
