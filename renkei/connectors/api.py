@@ -188,7 +188,7 @@ def _queue(request, connector_name: str, files: list[tuple[str, object]]):
         raise Refused(400, "bad_idempotency_key", f"Idempotency-Key は {MAX_KEY} 文字までです。")
     digest = _digest(connector.name, files) if key else ""
     if key:
-        earlier = ImportRun.objects.filter(ingest_token_id=token.pk, idempotency_key=key).first()
+        earlier = ImportRun.objects.filter(ingest_token_id=token.pk, client_request_id=key).first()
         if earlier is not None:
             return _same_request(request, earlier, digest)
     actor = Actor(username=f"{token.name} [ingest {token.prefix}]", via="api", role="ingest")
@@ -199,11 +199,11 @@ def _queue(request, connector_name: str, files: list[tuple[str, object]]):
             actor=actor,
             uploads=[jobs.Upload(name, content) for name, content in files],
             ingest_token_id=token.pk,
-            idempotency_key=key,
+            client_request_id=key,
             request_digest=digest,
         )
     except IntegrityError:  # the same key sent twice at once: the first one won
-        earlier = ImportRun.objects.get(ingest_token_id=token.pk, idempotency_key=key)
+        earlier = ImportRun.objects.get(ingest_token_id=token.pk, client_request_id=key)
         return _same_request(request, earlier, digest)
     return Status(202, _out(request, run))
 

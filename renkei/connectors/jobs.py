@@ -76,7 +76,7 @@ def do_queue_import(
     actor: Actor,
     uploads: list[Upload],
     ingest_token_id: int | None = None,
-    idempotency_key: str = "",
+    client_request_id: str = "",
     request_digest: str = "",
 ) -> ImportRun:
     """Accept an import: store its files, record the run as queued, put it in the queue.
@@ -91,7 +91,7 @@ def do_queue_import(
             started_by=actor.username[:150],
             status=ImportRun.Status.QUEUED,
             ingest_token_id=ingest_token_id,
-            idempotency_key=idempotency_key,
+            client_request_id=client_request_id,
             request_digest=request_digest,
         )
         keys = []

@@ -425,7 +425,7 @@ class ImportRun(models.Model):
     # Push API (renkei.connectors.api): the token that created the run (only it reads the run
     # back), and the client's Idempotency-Key with a digest of what was sent under it.
     ingest_token_id = models.BigIntegerField("取り込み用トークン", null=True, blank=True)
-    idempotency_key = models.CharField("Idempotency-Key", max_length=200, blank=True)
+    client_request_id = models.CharField("Idempotency-Key", max_length=200, blank=True)
     request_digest = models.CharField("送信内容の SHA-256", max_length=64, blank=True)
 
     class Meta:
@@ -438,9 +438,9 @@ class ImportRun(models.Model):
                 name="import_run_counts_add_up",
             ),
             models.UniqueConstraint(
-                fields=["ingest_token_id", "idempotency_key"],
-                condition=~Q(idempotency_key=""),
-                name="import_run_idempotency_key_once",
+                fields=["ingest_token_id", "client_request_id"],
+                condition=~Q(client_request_id=""),
+                name="import_run_client_request_once",
             ),
         ]
 

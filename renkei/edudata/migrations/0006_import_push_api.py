@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='importrun',
-            name='idempotency_key',
+            name='client_request_id',
             field=models.CharField(blank=True, max_length=200, verbose_name='Idempotency-Key'),
         ),
         migrations.AddField(
@@ -27,6 +27,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='importrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key', ''), _negated=True), fields=('ingest_token_id', 'idempotency_key'), name='import_run_idempotency_key_once'),
+            constraint=models.UniqueConstraint(condition=models.Q(('client_request_id', ''), _negated=True), fields=('ingest_token_id', 'client_request_id'), name='import_run_client_request_once'),
         ),
     ]
