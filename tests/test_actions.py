@@ -38,6 +38,7 @@ NOT_ACTIONS = {
     ),
     ("platform/audit.py", "record"): "the audit event itself",
     ("connectors/jobs.py", "_claim"): "the job queue's bookkeeping (the run records its action)",
+    ("connectors/jobs.py", "_run"): "a run that broke is marked failed: the record of do_import",
     ("connectors/jobs.py", "run_pending"): "the job queue's bookkeeping: a job done leaves it",
     ("connectors/jobs.py", "start_embedded_worker"): (
         "the job queue's bookkeeping: jobs a dead process claimed are put back"

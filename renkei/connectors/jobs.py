@@ -202,7 +202,10 @@ def run_pending(limit: int | None = None) -> int:
         try:
             _run(job)
         except Exception as e:  # one broken job must not stop the queue
-            log.exception("job %s (%s #%s) failed: %s", job.pk, job.kind, job.object_id, e)
+            # By type only: a database error's message can quote the row it failed on.
+            log.error(
+                "job %s (%s #%s) failed: %s", job.pk, job.kind, job.object_id, type(e).__name__
+            )
         finally:
             Job.objects.filter(pk=job.pk).delete()
         done += 1
@@ -230,6 +233,16 @@ def _run(job: Job) -> None:
     progress = LiveProgress(job.object_id, municipality.schema_name)
     try:
         pipeline.run_queued(job.object_id, municipality, progress)
+    except Exception:
+        with in_tenant(municipality):  # its transaction rolled back: say so on the run
+            ImportRun.objects.filter(
+                pk=job.object_id, status__in=[ImportRun.Status.QUEUED, ImportRun.Status.RUNNING]
+            ).update(
+                status=ImportRun.Status.FAILED,
+                finished_at=timezone.now(),
+                message="予期しないエラーで止まりました。この取り込みの変更は反映されていません。",
+            )
+        raise
     finally:
         progress.close()
 

@@ -189,3 +189,20 @@ def test_stored_names_are_safe_and_unique():
         for n in ("../../etc/passwd", "C:\\exports\\出欠.csv", "roster.csv", "roster.csv", "")
     ]
     assert names == ["passwd", "__.csv", "roster.csv", "roster-2.csv", "upload"]
+
+
+def test_a_job_that_breaks_marks_its_run_failed_and_logs_no_data(
+    admin, shibuya, synth_data, monkeypatch, caplog
+):
+    upload(admin, c4th_files(synth_data))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("duplicate key (山田 太郎)")
+
+    monkeypatch.setattr(pipeline, "run_queued", broken)
+    assert jobs.run_pending() == 1  # and the queue goes on
+    with in_tenant(shibuya):
+        run = ImportRun.objects.get()
+    assert run.status == "failed" and "反映されていません" in run.message
+    assert "RuntimeError" in caplog.text and "山田" not in caplog.text
+    assert not Job.objects.exists()
