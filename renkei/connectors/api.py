@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import zipfile
 from pathlib import Path
 
 from django.conf import settings
@@ -192,16 +193,21 @@ def _queue(request, connector_name: str, files: list[tuple[str, object]]):
         if earlier is not None:
             return _same_request(request, earlier, digest)
     actor = Actor(username=f"{token.name} [ingest {token.prefix}]", via="api", role="ingest")
+    limit = settings.RENKEI_UPLOAD_MAX_BYTES
     try:
         run = jobs.do_queue_import(
             connector,
             request.tenant,
             actor=actor,
-            uploads=[jobs.Upload(name, content) for name, content in files],
+            uploads=uploads.unpacked([uploads.Upload(n, c) for n, c in files], limit),
             ingest_token_id=token.pk,
             client_request_id=key,
             request_digest=digest,
         )
+    except uploads.UploadError as e:
+        raise Refused(400, "bad_zip", str(e)) from None
+    except zipfile.BadZipFile:
+        raise Refused(400, "bad_zip", "zip ファイルが壊れています。") from None
     except IntegrityError:  # the same key sent twice at once: the first one won
         earlier = ImportRun.objects.get(ingest_token_id=token.pk, client_request_id=key)
         return _same_request(request, earlier, digest)

@@ -19,9 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
@@ -29,6 +27,7 @@ from django.utils import timezone
 
 from renkei.connectors import pipeline
 from renkei.connectors.sdk import Connector
+from renkei.connectors.uploads import Upload
 from renkei.edudata.models import ImportRun
 from renkei.platform import audit
 from renkei.platform.audit import Actor
@@ -46,15 +45,6 @@ WAKE = threading.Event()  # set when a job is queued: the embedded worker looks 
 
 class ImportStateError(ValueError):
     """The run is not in a state that allows this; the message says why (Japanese)."""
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One file given to an import: its name as the user's computer called it, and its
-    content (read in chunks, never whole)."""
-
-    name: str
-    content: BinaryIO
 
 
 def stored_name(name: str, taken: set[str]) -> str:

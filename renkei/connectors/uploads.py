@@ -1,10 +1,36 @@
-"""Uploads (管理 › 取り込み and the push API): files stream to temporary files (Django's upload handlers keep
-no more than 2.5 MB of a file in memory) and a file over the limit stops the upload at once,
-with a 413 that names the limit."""
+"""Uploads (管理 › 取り込み and the push API): files stream to temporary files (Django's
+upload handlers keep no more than 2.5 MB of a file in memory) and a file over the limit stops
+the upload at once, with a 413 that names the limit. A zip is opened here, once, for every
+connector: its files are imported as if uploaded one by one, and a zip that points outside
+itself, holds too much, or inflates too far (a zip bomb) is refused before anything is
+stored."""
 
 from __future__ import annotations
 
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+
+MAX_MEMBERS = 1_000  # files in one zip
+MAX_RATIO = 200  # uncompressed / compressed size of one member; beyond, a zip bomb
+RATIO_FROM = 1 << 20  # ... for members over 1 MB (tiny files compress as they like)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file given to an import: its name as the sender's computer called it, and its
+    content (read in chunks, never whole)."""
+
+    name: str
+    content: BinaryIO
+
+
+class UploadError(ValueError):
+    """An upload refused as a whole; the message names the file and the reason (Japanese)."""
 
 
 def limit_label(limit: int) -> str:
@@ -36,3 +62,49 @@ class SizeLimit(FileUploadHandler):
 
     def file_complete(self, file_size):
         return None
+
+
+def unpacked(uploads: list[Upload], limit: int) -> list[Upload]:
+    """The uploads with every zip replaced by its files (read lazily from the zip)."""
+    files: list[Upload] = []
+    for upload in uploads:
+        if upload.name.lower().endswith(".zip"):
+            files += _members(upload, limit)
+        else:
+            files.append(upload)
+    return files
+
+
+def _members(upload: Upload, limit: int) -> list[Upload]:
+    try:
+        archive = zipfile.ZipFile(upload.content)
+    except zipfile.BadZipFile:
+        raise UploadError(f"「{upload.name}」は zip ファイルとして読めません。") from None
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if not members:
+        raise UploadError(f"「{upload.name}」にはファイルがありません。")
+    if len(members) > MAX_MEMBERS:
+        raise UploadError(f"「{upload.name}」のファイルが多すぎます（{MAX_MEMBERS} 個まで）。")
+    total = 0
+    for member in members:
+        where = f"「{upload.name}」の「{member.filename[:100]}」"
+        parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+        is_link = stat.S_ISLNK(member.external_attr >> 16)
+        if member.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or is_link:
+            raise UploadError(
+                f"{where}は zip の外を指しています（絶対パス・.. ・リンクは使えません）。"
+            )
+        if member.flag_bits & 0x1:
+            raise UploadError(f"{where}は暗号化されています。暗号化せずに zip にしてください。")
+        total += member.file_size
+        if member.file_size > limit or total > limit:
+            raise UploadError(
+                f"「{upload.name}」は展開すると大きすぎます（{limit_label(limit)} まで）。"
+            )
+        if member.file_size > RATIO_FROM and member.file_size > MAX_RATIO * max(
+            member.compress_size, 1
+        ):
+            raise UploadError(f"{where}は圧縮率が異常です（zip bomb の疑い）。取り込めません。")
+    # ZipExtFile stops at the declared size and checks the CRC: a member cannot inflate past
+    # what was checked above without failing the import (BadZipFile, nothing applied).
+    return [Upload(PurePosixPath(m.filename).name, archive.open(m)) for m in members]

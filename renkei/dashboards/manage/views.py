@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import functools
 import logging
+import zipfile
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -147,12 +148,20 @@ def _upload(request, installed, limit: int):
         return _upload_page(request, form, status=413)
     if not form.is_valid():
         return _upload_page(request, form, status=400)
-    run = jobs.do_queue_import(
-        installed[form.cleaned_data["connector"]],
-        request.tenant,
-        actor=request.principal.actor(request.tenant),
-        uploads=[jobs.Upload(f.name, f) for f in form.cleaned_data["files"]],
-    )
+    sent = [uploads.Upload(f.name, f) for f in form.cleaned_data["files"]]
+    try:
+        run = jobs.do_queue_import(
+            installed[form.cleaned_data["connector"]],
+            request.tenant,
+            actor=request.principal.actor(request.tenant),
+            uploads=uploads.unpacked(sent, limit),
+        )
+    except (uploads.UploadError, zipfile.BadZipFile) as e:
+        message = (
+            str(e) if isinstance(e, uploads.UploadError) else _("zip ファイルが壊れています。")
+        )
+        form.add_error("files", message)
+        return _upload_page(request, form, status=400)
     messages.success(
         request, _("取り込み #%(n)s を受け付けました。進み具合はこの画面に出ます。") % {"n": run.pk}
     )
