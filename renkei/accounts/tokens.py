@@ -213,9 +213,10 @@ def do_issue_token(
 
 
 @transaction.atomic
-def do_revoke_token(token: ApiToken, *, actor: Actor) -> None:
-    """Revoke at once; revoking a revoked token changes nothing and records nothing."""
-    token = ApiToken.objects.select_for_update().select_related("municipality").get(pk=token.pk)
+def do_revoke_token(token: ApiToken | IngestToken, *, actor: Actor) -> None:
+    """Revoke a token of either kind at once; revoking a revoked token changes nothing and
+    records nothing."""
+    token = type(token).objects.select_for_update().select_related("municipality").get(pk=token.pk)
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -227,10 +228,11 @@ def do_revoke_token(token: ApiToken, *, actor: Actor) -> None:
         )
 
 
-def _audit_target(token: ApiToken) -> str:
+def _audit_target(token: ApiToken | IngestToken) -> str:
     # The prefix identifies a token in 管理 and is not enough to use it (the secret is 43 more
     # random characters).
-    return f"token {token.pk} {token.name} ({token.prefix}…)"
+    kind = "ingest token" if isinstance(token, IngestToken) else "token"
+    return f"{kind} {token.pk} {token.name} ({token.prefix}…)"
 
 
 def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Principal]:
@@ -261,8 +263,7 @@ def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Pri
         school_codes = frozenset(
             code for m in memberships if m.role == token.role for code in m.school_codes
         )
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    _touch(token, now)
     principal = policy.Principal(
         user_id=token.user_id,
         username=f"{token.user.get_username()[:120]} [token {token.prefix}]",
@@ -344,7 +345,7 @@ def do_issue_ingest_token(
         actor,
         "token.issue",
         municipality_code=municipality.code,
-        target=f"ingest token {token.pk} {token.name} ({token.prefix}…)",
+        target=_audit_target(token),
         changes={
             "kind": "ingest",
             "connectors": names,
@@ -353,20 +354,6 @@ def do_issue_ingest_token(
         },
     )
     return IssuedIngestToken(token=token, secret=secret)
-
-
-@transaction.atomic
-def do_revoke_ingest_token(token: IngestToken, *, actor: Actor) -> None:
-    token = IngestToken.objects.select_for_update().select_related("municipality").get(pk=token.pk)
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit.record(
-            actor,
-            "token.revoke",
-            municipality_code=token.municipality.code,
-            target=f"ingest token {token.pk} {token.name} ({token.prefix}…)",
-        )
 
 
 def authenticate_ingest(secret: str, municipality, remote_ip: str) -> IngestToken:
@@ -383,9 +370,14 @@ def authenticate_ingest(secret: str, municipality, remote_ip: str) -> IngestToke
         raise TokenRefused(REFUSED_EXPIRED)
     if token.allowed_ips and not _address_in(remote_ip, token.allowed_ips):
         raise TokenRefused(REFUSED_INGEST_IP.format(ip=remote_ip))
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    _touch(token, now)
     return token
+
+
+def _touch(token: ApiToken | IngestToken, now: dt.datetime) -> None:
+    """Note when the token was last used (see LAST_USED_RESOLUTION)."""
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        type(token).objects.filter(pk=token.pk).update(last_used_at=now)
 
 
 def _address_in(address: str, networks: Sequence[str]) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
@@ -25,10 +25,9 @@ from ninja.security import HttpBearer
 from renkei.accounts.models import IngestToken
 from renkei.accounts.tokens import REFUSED_INGEST_CONNECTOR, TokenRefused, authenticate_ingest
 from renkei.connectors import jobs, registry, uploads
-from renkei.connectors.error_report import error_report_lines
+from renkei.connectors.error_report import error_report_download
 from renkei.edudata.models import ImportRun
 from renkei.platform.audit import Actor
-from renkei.tenants.context import in_tenant
 
 MAX_KEY = 200  # characters of an Idempotency-Key
 
@@ -131,7 +130,7 @@ def _out(request, run: ImportRun) -> dict:
         "connector": run.connector,
         "status": run.status,
         "phase": run.phase,
-        "rows_read": run.progress_rows if run.status == "running" else run.rows_read,
+        "rows_read": run.rows_so_far,
         "rows_accepted": run.rows_accepted,
         "rows_rejected": run.rows_rejected,
         "message": run.message,
@@ -139,6 +138,11 @@ def _out(request, run: ImportRun) -> dict:
         "status_url": base,
         "errors_url": f"{base}/errors.csv",
     }
+
+
+def _actor(token: IngestToken) -> Actor:
+    """A vendor's token as the audit trail and the run's 実行者 name it."""
+    return Actor(username=f"{token.name} [ingest {token.prefix}]", via="api", role="ingest")
 
 
 def _own_run(request, run_id: int) -> ImportRun:
@@ -192,13 +196,12 @@ def _queue(request, connector_name: str, files: list[tuple[str, object]]):
         earlier = ImportRun.objects.filter(ingest_token_id=token.pk, client_request_id=key).first()
         if earlier is not None:
             return _same_request(request, earlier, digest)
-    actor = Actor(username=f"{token.name} [ingest {token.prefix}]", via="api", role="ingest")
     limit = settings.RENKEI_UPLOAD_MAX_BYTES
     try:
         run = jobs.do_queue_import(
             connector,
             request.tenant,
-            actor=actor,
+            actor=_actor(token),
             uploads=uploads.unpacked([uploads.Upload(n, c) for n, c in files], limit),
             ingest_token_id=token.pk,
             client_request_id=key,
@@ -338,16 +341,7 @@ def get_import(request, run_id: int):
     summary="除外した行（CSV、値は含まない）",
 )
 def import_errors(request, run_id: int):
-    run = _own_run(request, run_id)
-    tenant = request.tenant
-
-    def lines():
-        with in_tenant(tenant):  # streamed after the view returns
-            yield from error_report_lines(run, values=False)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="import-{run.pk}-errors.csv"'
-    return response
+    return error_report_download(_own_run(request, run_id), request.tenant)
 
 
 @api.delete(
@@ -359,10 +353,8 @@ def cancel_import(request, run_id: int):
     """A queued run is cancelled (200); a running one stops at its next progress report
     (202); either way nothing of it is applied. A finished run is a 409."""
     run = _own_run(request, run_id)
-    token: IngestToken = request.auth
-    actor = Actor(username=f"{token.name} [ingest {token.prefix}]", via="api", role="ingest")
     try:
-        run = jobs.do_cancel_import(run.pk, request.tenant, actor=actor)
+        run = jobs.do_cancel_import(run.pk, request.tenant, actor=_actor(request.auth))
     except jobs.ImportStateError as e:
         raise Refused(409, "finished", str(e)) from None
     return Status(200 if run.status == ImportRun.Status.CANCELLED else 202, _out(request, run))

@@ -3,19 +3,15 @@ UTF-8 with a BOM so that Excel on Windows opens it correctly."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 
+from django.http import StreamingHttpResponse
+
 from renkei.edudata.models import ImportRun
+from renkei.platform.csv_download import BOM, csv_download, line_writer
+from renkei.tenants.context import in_tenant
 
 COLUMNS = {"file": "ファイル", "line": "行", "column": "列", "value": "値", "reason": "理由"}
-
-
-class _Line:
-    """csv.writer target that hands each formatted line back."""
-
-    def write(self, text: str) -> str:
-        return text
 
 
 def error_report_lines(run: ImportRun, *, values: bool = True) -> Iterator[str]:
@@ -25,9 +21,19 @@ def error_report_lines(run: ImportRun, *, values: bool = True) -> Iterator[str]:
     admin, who is not school staff. A value may be a pupil's name, birth date or absence
     reason (or a whole unreadable row); file, line, column and reason find it in the file.
     """
-    writer = csv.writer(_Line())
+    writer = line_writer()
     columns = [c for c in COLUMNS if values or c != "value"]
-    yield "\ufeff" + writer.writerow([COLUMNS[c] for c in columns])
+    yield BOM + writer.writerow([COLUMNS[c] for c in columns])
     rows = run.quarantine.order_by("file", "line", "id").values_list(*columns)
     for row in rows.iterator(chunk_size=5000):
         yield writer.writerow(row)
+
+
+def error_report_download(run: ImportRun, municipality) -> StreamingHttpResponse:
+    """The report without the values, as a download (管理 and the push API)."""
+
+    def lines():
+        with in_tenant(municipality):  # the body is streamed after the view returns
+            yield from error_report_lines(run, values=False)
+
+    return csv_download(lines(), f"import-{run.pk}-errors.csv")

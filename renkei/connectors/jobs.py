@@ -92,13 +92,7 @@ def do_queue_import(
         run.files = keys
         run.save(update_fields=["files"])
         Job.objects.create(kind=IMPORT, municipality_code=municipality.code, object_id=run.pk)
-        audit.record(
-            actor,
-            "import.start",
-            municipality_code=municipality.code,
-            target=f"import {run.pk} ({run.connector})",
-            changes={"files": [Path(k).name for k in keys]},
-        )
+        pipeline.record_import_start(actor, municipality, run, [Path(k).name for k in keys])
         transaction.on_commit(_wake_a_worker)
     log.info("import #%s queued in %s: %d file(s)", run.pk, municipality.code, len(keys))
     return run

@@ -113,14 +113,19 @@ def do_import(
                 phase=ImportRun.Phase.VALIDATING,
                 began_at=timezone.now(),
             )
-            audit.record(
-                actor,
-                "import.start",
-                municipality_code=municipality.code,
-                target=f"import {run.pk} ({run.connector})",
-                changes={"files": [p.name for p in paths]},
-            )
+            record_import_start(actor, municipality, run, [p.name for p in paths])
         return _execute(cls, municipality, run, paths, config or {}, progress or Progress())
+
+
+def record_import_start(actor: Actor, municipality, run: ImportRun, names: list[str]) -> None:
+    """The audit event of an import accepted: who, which run, which files (by name)."""
+    audit.record(
+        actor,
+        "import.start",
+        municipality_code=municipality.code,
+        target=f"import {run.pk} ({run.connector})",
+        changes={"files": names},
+    )
 
 
 def run_queued(run_id: int, municipality, progress: Progress | None = None) -> ImportRun:

@@ -447,6 +447,15 @@ class ImportRun(models.Model):
     def __str__(self) -> str:
         return f"{self.connector} #{self.pk}"
 
+    @property
+    def live(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def rows_so_far(self) -> int:
+        """Rows read: counted live while the run goes, the final count once it ended."""
+        return self.progress_rows if self.live else self.rows_read
+
 
 class QuarantinedRow(models.Model):
     """An input row that was not accepted, with where it was and why (Japanese)."""

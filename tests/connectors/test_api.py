@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from renkei.accounts.models import IngestToken
-from renkei.accounts.tokens import do_issue_ingest_token, do_revoke_ingest_token
+from renkei.accounts.tokens import do_issue_ingest_token, do_revoke_token
 from renkei.connectors import jobs
 from renkei.edudata.models import ImportRun, Student
 from renkei.platform.audit import Actor
@@ -141,7 +141,7 @@ def test_expired_revoked_and_foreign_address_tokens_are_refused(shibuya, synth_d
     assert status == 401 and "127.0.0.1" in message
     assert send(elsewhere.secret, files, REMOTE_ADDR="203.0.113.9").status_code == 202
     revoked = do_issue_ingest_token(shibuya, actor=ACTOR, name="r", connectors=["c4th"])
-    do_revoke_ingest_token(revoked.token, actor=ACTOR)
+    do_revoke_token(revoked.token, actor=ACTOR)
     assert "失効" in error(send(revoked.secret, files))[2]
     expired = do_issue_ingest_token(shibuya, actor=ACTOR, name="e", connectors=["c4th"])
     IngestToken.objects.filter(pk=expired.token.pk).update(

@@ -312,18 +312,15 @@ class OptOutForm(forms.Form):
 # -- access log ---------------------------------------------------------------------------------
 
 
-class AccessLogFilterForm(forms.Form):
-    username = forms.CharField(label=_l("利用者（部分一致）"), required=False, max_length=150)
-    pseudonym = forms.CharField(
-        label=_l("児童生徒（仮名ID、完全一致）"), required=False, max_length=32
-    )
+class DateRangeFilterForm(forms.Form):
+    """The period of a log's filter (閲覧記録, 操作記録): dates in Japan time, both optional."""
+
     date_from = forms.DateField(
         label=_l("期間（から）"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     date_to = forms.DateField(
         label=_l("期間（まで）"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    sensitive = forms.BooleanField(label=_l("要配慮情報の閲覧だけ"), required=False)
 
     def clean(self):
         cleaned = super().clean()
@@ -337,14 +334,30 @@ class AccessLogFilterForm(forms.Form):
         if self.is_bound and not self.is_valid():
             return queryset.none()
         data = self.cleaned_data if self.is_bound else {}
-        if data.get("username"):
-            queryset = queryset.filter(username__icontains=data["username"].strip())
-        if data.get("pseudonym"):
-            queryset = queryset.filter(student_pseudonym=data["pseudonym"].strip())
         if data.get("date_from"):
             queryset = queryset.filter(at__date__gte=data["date_from"])
         if data.get("date_to"):
             queryset = queryset.filter(at__date__lte=data["date_to"])
+        return self.narrow(queryset, data)
+
+    def narrow(self, queryset, data: dict):
+        """The subclass's own filters."""
+        return queryset
+
+
+class AccessLogFilterForm(DateRangeFilterForm):
+    username = forms.CharField(label=_l("利用者（部分一致）"), required=False, max_length=150)
+    pseudonym = forms.CharField(
+        label=_l("児童生徒（仮名ID、完全一致）"), required=False, max_length=32
+    )
+    sensitive = forms.BooleanField(label=_l("要配慮情報の閲覧だけ"), required=False)
+    field_order = ["username", "pseudonym", "date_from", "date_to", "sensitive"]
+
+    def narrow(self, queryset, data: dict):
+        if data.get("username"):
+            queryset = queryset.filter(username__icontains=data["username"].strip())
+        if data.get("pseudonym"):
+            queryset = queryset.filter(student_pseudonym=data["pseudonym"].strip())
         if data.get("sensitive"):
             queryset = queryset.filter(sensitive=True)
         return queryset

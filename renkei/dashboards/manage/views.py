@@ -4,7 +4,6 @@ administrative records, never a pupil's records: pupils appear here only by pseu
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import logging
@@ -15,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
@@ -32,12 +31,11 @@ from renkei.accounts.tokens import (
     TokenError,
     do_issue_ingest_token,
     do_issue_token,
-    do_revoke_ingest_token,
     do_revoke_token,
 )
 from renkei.connectors import jobs, registry, uploads
 from renkei.connectors.actions import do_save_connector_setting
-from renkei.connectors.error_report import error_report_lines
+from renkei.connectors.error_report import error_report_download
 from renkei.dashboards import audit_trail as audit_trail_pages
 from renkei.dashboards.access import tenant_principal
 from renkei.dashboards.manage import forms
@@ -52,6 +50,7 @@ from renkei.edudata.models import (
     Student,
 )
 from renkei.edudata.privacy import OptOutError, do_record_opt_out, do_withdraw_opt_out
+from renkei.platform.csv_download import BOM, csv_download, line_writer
 from renkei.platform.models import AuditEvent
 from renkei.tenants.context import in_tenant
 
@@ -180,8 +179,7 @@ def _upload_page(request, form, status: int = 200):
 def _status(run: ImportRun, municipality) -> dict:
     """What the import's page shows live (import_progress.js polls it)."""
     elapsed = (timezone.now() - run.began_at).total_seconds() if run.began_at else 0
-    live = run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING)
-    rows = run.progress_rows if live else run.rows_read
+    live, rows = run.live, run.rows_so_far
     return {
         "id": run.pk,
         "status": run.status,
@@ -255,16 +253,7 @@ def import_detail(request, run_id: int):
 def import_errors_csv(request, run_id: int):
     """The report of ``renkei errors`` (UTF-8 with BOM) without the rejected values,
     streamed (see error_report_lines)."""
-    run = get_object_or_404(ImportRun, pk=run_id)
-    tenant = request.tenant
-
-    def lines():
-        with in_tenant(tenant):  # the body is streamed after the view returns
-            yield from error_report_lines(run, values=False)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="import-{run.pk}-errors.csv"'
-    return response
+    return error_report_download(get_object_or_404(ImportRun, pk=run_id), request.tenant)
 
 
 # -- connector settings -------------------------------------------------------------------------
@@ -448,11 +437,6 @@ def _access_log_page(request, form, rows, status: int = 200):
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @admin_view
 def access_log_csv(request):
     """The filtered rows as CSV (UTF-8 with BOM for Excel), streamed. A filter with an error
@@ -461,11 +445,11 @@ def access_log_csv(request):
     if form.is_bound and not form.is_valid():
         return _access_log_page(request, form, rows, status=400)
     tenant = request.tenant
-    writer = csv.writer(_Echo())
+    writer = line_writer()
 
     def lines():
         with in_tenant(tenant):
-            yield "\ufeff" + writer.writerow(ACCESS_LOG_HEADER)
+            yield BOM + writer.writerow(ACCESS_LOG_HEADER)
             values = rows.values_list(
                 "at", "username", "student_pseudonym", "what", "via", "sensitive"
             )
@@ -481,10 +465,8 @@ def access_log_csv(request):
                     ]
                 )
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localdate().strftime("%Y%m%d")
-    response["Content-Disposition"] = f'attachment; filename="access-log-{tenant.code}-{stamp}.csv"'
-    return response
+    return csv_download(lines(), f"access-log-{tenant.code}-{stamp}.csv")
 
 
 # -- audit trail --------------------------------------------------------------------------------
@@ -651,7 +633,7 @@ def ingest_tokens(request):
 @require_POST
 def ingest_token_revoke(request, token_id: int):
     token = get_object_or_404(IngestToken, pk=token_id, municipality=request.tenant)
-    do_revoke_ingest_token(token, actor=request.principal.actor(request.tenant))
+    do_revoke_token(token, actor=request.principal.actor(request.tenant))
     messages.success(
         request,
         _("トークン「%(name)s」（%(prefix)s…）を失効させました。")
