@@ -143,6 +143,8 @@ RENKEI_MASTER_KEY = _SECRETS[deploy_secrets.MASTER_KEY]
 
 # The largest file 管理 › 取り込み accepts, in bytes (default 2 GB); larger ones get a 413.
 RENKEI_UPLOAD_MAX_BYTES = int(os.environ.get("RENKEI_UPLOAD_MAX_BYTES", str(2 << 30)))
+# A resumable upload nobody continues is deleted this many seconds after its last part.
+RENKEI_UPLOAD_EXPIRES = int(os.environ.get("RENKEI_UPLOAD_EXPIRES", str(24 * 3600)))
 
 # One console handler for everything (Django's request errors included, with DEBUG off too);
 # every line bounded in length.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import types
 import typing
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -488,6 +489,8 @@ class MultipleFileField(forms.FileField):
     def clean(self, data, initial=None):
         files = data if isinstance(data, list | tuple) else [data] if data else []
         if not files:
+            if not self.required:
+                return []
             raise forms.ValidationError(_("取り込むファイルを 1 つ以上選んでください。"))
         empty = [f.name for f in files if not f.size]
         if empty:
@@ -501,8 +504,11 @@ class ImportUploadForm(forms.Form):
     connector = forms.ChoiceField(label=_l("コネクタ（書き出した校務システム）"))
     files = MultipleFileField(
         label=_l("ファイル"),
-        help_text=_l("CSV などの書き出しファイル。複数まとめて選べます。"),
+        help_text=_l("CSV などの書き出しファイル、またはその zip。複数まとめて選べます。"),
+        required=False,
     )
+    # Files import_upload.js already sent (resumable, tus): their upload ids, comma-separated.
+    uploads = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, connectors: dict[str, type], *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -510,6 +516,23 @@ class ImportUploadForm(forms.Form):
         self.fields["connector"].choices = [
             (name, f"{cls.title or name}（{name}）") for name, cls in connectors.items()
         ]
+
+    def clean_uploads(self) -> list[str]:
+        ids = [i for i in self.cleaned_data["uploads"].split(",") if i.strip()]
+        for upload_id in ids:
+            try:
+                uuid.UUID(upload_id.strip())
+            except ValueError:
+                raise forms.ValidationError(
+                    _("送信済みファイルの指定が正しくありません。")
+                ) from None
+        return [i.strip() for i in ids]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("files") and not cleaned.get("uploads") and "files" not in self.errors:
+            self.add_error("files", _("取り込むファイルを 1 つ以上選んでください。"))
+        return cleaned
 
 
 # -- ingest tokens ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards.manage import views
+from renkei.dashboards.manage import resumable, views
 
 app_name = "manage"
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("imports/", views.imports, name="imports"),
     path("imports/new/", views.import_new, name="import_new"),
+    path("imports/uploads/", resumable.uploads, name="uploads"),
+    path("imports/uploads/<str:upload_id>", resumable.upload, name="upload"),
     path("imports/<int:run_id>/", views.import_detail, name="import_detail"),
     path("imports/<int:run_id>/status.json", views.import_status, name="import_status"),
     path("imports/<int:run_id>/cancel/", views.import_cancel, name="import_cancel"),

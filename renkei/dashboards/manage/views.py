@@ -33,7 +33,7 @@ from renkei.accounts.tokens import (
     do_issue_token,
     do_revoke_token,
 )
-from renkei.connectors import jobs, registry, uploads
+from renkei.connectors import jobs, registry, resumable, uploads
 from renkei.connectors.actions import do_save_connector_setting
 from renkei.connectors.error_report import error_report_download
 from renkei.dashboards import audit_trail as audit_trail_pages
@@ -148,19 +148,23 @@ def _upload(request, installed, limit: int):
     if not form.is_valid():
         return _upload_page(request, form, status=400)
     sent = [uploads.Upload(f.name, f) for f in form.cleaned_data["files"]]
+    upload_ids = form.cleaned_data["uploads"]
     try:
+        sent += resumable.take(request.tenant.code, upload_ids, request.user.pk)
         run = jobs.do_queue_import(
             installed[form.cleaned_data["connector"]],
             request.tenant,
             actor=request.principal.actor(request.tenant),
             uploads=uploads.unpacked(sent, limit),
         )
-    except (uploads.UploadError, zipfile.BadZipFile) as e:
-        message = (
-            str(e) if isinstance(e, uploads.UploadError) else _("zip ファイルが壊れています。")
-        )
+    except (uploads.UploadError, resumable.ResumableError, zipfile.BadZipFile) as e:
+        message = str(e) if isinstance(e, ValueError) else _("zip ファイルが壊れています。")
         form.add_error("files", message)
         return _upload_page(request, form, status=400)
+    finally:
+        for upload in sent:
+            upload.content.close()
+    resumable.discard(request.tenant.code, upload_ids)  # stored with the run now
     messages.success(
         request, _("取り込み #%(n)s を受け付けました。進み具合はこの画面に出ます。") % {"n": run.pk}
     )
