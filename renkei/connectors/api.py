@@ -55,6 +55,7 @@ class ImportOut(Schema):
     status: str  # queued, running, succeeded, failed, interrupted, cancelled
     phase: str  # received, validating, loading, rollups, done
     rows_read: int
+    rows_expected: int | None  # the line breaks of the files received, less a header each
     rows_accepted: int
     rows_rejected: int
     message: str
@@ -131,6 +132,7 @@ def _out(request, run: ImportRun) -> dict:
         "status": run.status,
         "phase": run.phase,
         "rows_read": run.rows_so_far,
+        "rows_expected": run.rows_expected,
         "rows_accepted": run.rows_accepted,
         "rows_rejected": run.rows_rejected,
         "message": run.message,

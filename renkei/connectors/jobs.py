@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from renkei.connectors import pipeline
 from renkei.connectors.sdk import Connector
-from renkei.connectors.uploads import Upload
+from renkei.connectors.uploads import LineCounter, Upload
 from renkei.edudata.models import ImportRun
 from renkei.platform import audit
 from renkei.platform.audit import Actor
@@ -84,13 +84,15 @@ def do_queue_import(
             client_request_id=client_request_id,
             request_digest=request_digest,
         )
-        keys = []
+        keys, rows = [], 0
         for upload in uploads:
             key = f"imports/{run.pk}/{stored_name(upload.name, taken)}"
-            storage.save(municipality.code, key, upload.content)
+            counted = LineCounter(upload.content)
+            storage.save(municipality.code, key, counted)
             keys.append(key)
-        run.files = keys
-        run.save(update_fields=["files"])
+            rows += max(counted.lines - 1, 0)  # less a header line
+        run.files, run.rows_expected = keys, rows
+        run.save(update_fields=["files", "rows_expected"])
         Job.objects.create(kind=IMPORT, municipality_code=municipality.code, object_id=run.pk)
         pipeline.record_import_start(actor, municipality, run, [Path(k).name for k in keys])
         transaction.on_commit(_wake_a_worker)

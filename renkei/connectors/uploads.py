@@ -29,6 +29,19 @@ class Upload:
     content: BinaryIO
 
 
+class LineCounter:
+    """Passes ``source`` through, counting its line breaks (an import's rows, roughly, to
+    tell how long it has left)."""
+
+    def __init__(self, source: BinaryIO):
+        self.source, self.lines = source, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.lines += data.count(b"\n")
+        return data
+
+
 class UploadError(ValueError):
     """An upload refused as a whole; the message names the file and the reason (Japanese)."""
 

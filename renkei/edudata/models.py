@@ -420,6 +420,8 @@ class ImportRun(models.Model):
     # Live while it runs (written from outside the run's transaction, see connectors/jobs.py).
     phase = models.CharField("段階", max_length=12, choices=Phase.choices, default=Phase.RECEIVED)
     progress_rows = models.PositiveBigIntegerField("読んだ行（途中）", default=0)
+    # Counted from the line breaks of the files when they were received: for "time left".
+    rows_expected = models.PositiveBigIntegerField("見込みの行数", null=True, blank=True)
     began_at = models.DateTimeField("実行開始", null=True, blank=True)
     cancel_requested = models.BooleanField("取り消しの依頼", default=False)
     # Push API (renkei.connectors.api): the token that created the run (only it reads the run

@@ -4,10 +4,12 @@ nothing, whether it was waiting or running."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from renkei.connectors import jobs, pipeline
 from renkei.edudata.models import AttendanceDay, ImportRun, Student
@@ -70,6 +72,7 @@ def test_an_upload_is_stored_queued_and_run_by_the_worker(admin, shibuya, synth_
         assert Student.objects.count() == 20 and AttendanceDay.objects.exists()
     assert run.status == "succeeded" and run.phase == "done", run.message
     assert run.rows_read == run.progress_rows > 0
+    assert run.rows_expected == run.rows_read  # counted from the files' lines when received
     assert "paths" not in run.config  # the worker's temporary copies mean nothing to anyone
     status = admin.get(f"{BASE}{run.pk}/status.json").json()
     assert not status["live"] and status["rows_read"] == run.rows_read
@@ -79,6 +82,26 @@ def test_an_upload_is_stored_queued_and_run_by_the_worker(admin, shibuya, synth_
     )
     assert event.via == "web" and event.username == "admin-s"
     assert sorted(event.changes["files"]) == sorted(p.name for p in c4th_files(synth_data))
+
+
+def test_the_page_tells_the_time_left_from_the_rate_so_far(admin, shibuya, synth_data):
+    upload(admin, c4th_files(synth_data))
+    with in_tenant(shibuya):
+        run = ImportRun.objects.get()
+        assert run.rows_expected > 0
+        # as the worker writes it: loading for 10 s, a quarter of the rows read
+        ImportRun.objects.filter(pk=run.pk).update(
+            status="running",
+            phase="loading",
+            began_at=timezone.now() - dt.timedelta(seconds=10),
+            progress_rows=run.rows_expected // 4,
+        )
+    status = admin.get(f"{BASE}{run.pk}/status.json").json()
+    assert status["rows_per_second"] == pytest.approx(run.rows_expected / 40, rel=0.1)
+    assert status["seconds_left"] == pytest.approx(30, abs=3)
+    with in_tenant(shibuya):  # past the files' lines (quoted line breaks): no estimate
+        ImportRun.objects.filter(pk=run.pk).update(progress_rows=run.rows_expected + 1)
+    assert admin.get(f"{BASE}{run.pk}/status.json").json()["seconds_left"] is None
 
 
 def test_a_second_import_waits_behind_the_first_and_says_so(admin, shibuya, synth_data):

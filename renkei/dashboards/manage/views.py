@@ -184,6 +184,7 @@ def _status(run: ImportRun, municipality) -> dict:
     """What the import's page shows live (import_progress.js polls it)."""
     elapsed = (timezone.now() - run.began_at).total_seconds() if run.began_at else 0
     live, rows = run.live, run.rows_so_far
+    rate = round(rows / elapsed) if live and elapsed > 0 and rows else None
     return {
         "id": run.pk,
         "status": run.status,
@@ -193,13 +194,23 @@ def _status(run: ImportRun, municipality) -> dict:
         "rows_read": rows,
         "rows_accepted": run.rows_accepted,
         "rows_rejected": run.rows_rejected,
-        "rows_per_second": round(rows / elapsed) if live and elapsed > 0 else None,
+        "rows_per_second": rate,
+        "seconds_left": _seconds_left(run, rate),
         "ahead": jobs.queue_position(run, municipality)
         if run.status == ImportRun.Status.QUEUED
         else 0,
         "cancel_requested": run.cancel_requested,
         "live": live,
     }
+
+
+def _seconds_left(run: ImportRun, rate: int | None) -> int | None:
+    """While it loads: the rows still to read at the rate so far (the expected rows are the
+    files' lines, so this is an estimate, and None once the count is past them)."""
+    if run.phase != ImportRun.Phase.LOADING or not rate or not run.rows_expected:
+        return None
+    left = run.rows_expected - run.progress_rows
+    return round(left / rate) if left > 0 else None
 
 
 @admin_view

@@ -1,5 +1,6 @@
 // 管理 › 取り込み #N: while the import waits or runs, ask for its state every second and show
-// it; when it ends, load the page again for the summary and the error report.
+// it (with the time left, estimated from the rate so far); when it ends, load the page again
+// for the summary and the error report.
 document.addEventListener("DOMContentLoaded", () => {
   const box = document.querySelector("[data-import-status]");
   if (!box || box.dataset.live !== "true") return;
@@ -23,6 +24,12 @@ document.addEventListener("DOMContentLoaded", () => {
     set("rows", number(state.rows_read));
     set("rate", number(state.rows_per_second));
     set("ahead", number(state.ahead));
+    const left = box.querySelector("[data-time-left]");
+    left.hidden = state.seconds_left === null;
+    if (!left.hidden) {
+      const s = state.seconds_left;
+      set("left", s >= 90 ? `${Math.round(s / 60)} ${left.dataset.minutes}` : `${Math.max(s, 1)} ${left.dataset.seconds}`);
+    }
     box.querySelector("[data-queued]").hidden = state.status !== "queued";
     for (const step of box.querySelectorAll("[data-phase]")) {
       if (step.dataset.phase === state.phase) step.setAttribute("aria-current", "step");
