@@ -50,7 +50,7 @@ from renkei.edudata.models import (
     ConnectorSetting,
     ImportRun,
 )
-from renkei.platform import audit
+from renkei.platform import audit, telemetry
 from renkei.platform.audit import Actor
 from renkei.platform.storage import check_key, get_storage
 from renkei.tenants.context import in_tenant, tenant_write_session
@@ -181,6 +181,7 @@ def _failed(run: ImportRun, message: str, status: str = ImportRun.Status.FAILED)
     return run
 
 
+@telemetry.traced_import  # every run, whoever started it: a span and the import metrics
 def _execute(
     cls: type[Connector],
     municipality,

@@ -25,8 +25,9 @@ Microsoft 365 setting there, or a file ``RENKEI_HOME/connectors/<code>/msgraph.y
 operators who keep settings outside the database; every worker must see the same file, e.g.
 from a shared volume).
 
-Every run is traced as a ``renkei.connector.run`` span with the rows read, accepted and
-rejected, and counted in the import metrics (``renkei.platform.telemetry.traced_import``).
+Every run (these, ``renkei import``, uploads, the push API) is traced by the pipeline as a
+``renkei.connector.run`` span with the rows read, accepted and rejected, and counted in the
+import metrics (``renkei.platform.telemetry.traced_import``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from celery import shared_task
 from renkei.connectors import pipeline
 from renkei.edudata.models import ConnectorSetting
 from renkei.edudata.tasks import fan_out, in_task_tenant, tenant_codes
-from renkei.platform import environment, telemetry
+from renkei.platform import environment
 from renkei.platform.audit import Actor
 from renkei.platform.storage import check_key
 
@@ -111,10 +112,9 @@ def run_traced_import(
     config: dict[str, Any] | None = None,
     started_by: str = "task",
 ) -> dict:
-    """Run one import inside tenant ``code`` through the pipeline, traced."""
-    traced_import = telemetry.traced_import(pipeline.do_import)
+    """Run one import inside tenant ``code`` through the pipeline (which traces it)."""
     with in_task_tenant(code) as municipality:
-        run = traced_import(
+        run = pipeline.do_import(
             connector,
             municipality,
             actor=Actor.schedule(started_by),

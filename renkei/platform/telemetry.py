@@ -39,8 +39,8 @@ No personal data
     (``infra/otel-collector.yaml``). Metric labels are fixed, low-cardinality values.
 
 Helpers for other areas
-    - ``traced_import(do_import)``: wraps the pipeline's entry point; the import task uses
-      it, and the pipeline may decorate ``do_import`` with it (it never wraps twice).
+    - ``traced_import``: the pipeline decorates the one function that runs an import with
+      it, so every entry point (command line, upload, push API, task) is traced once.
     - ``tenant_span(code)``: the child span of one tenant in a federation fan-out. In a
       thread pool pass ``parent=opentelemetry.context.get_current()`` captured before
       submitting (threads do not inherit the context; asyncio tasks do).
@@ -589,7 +589,8 @@ def _label(value: Any, default: str = "unknown") -> str:
 
 
 def traced_import(func: Callable) -> Callable:
-    """Wrap ``do_import(connector, municipality, ...)`` in a ``renkei.connector.run`` span
+    """Wrap the pipeline's run of an import, ``(connector, municipality, ...)`` → run, in a
+    ``renkei.connector.run`` span
     (connector, tenant, run id, status, rows read / accepted / rejected) and record the
     import metrics. Returns ``func`` itself if it is already wrapped."""
     if getattr(func, "__renkei_traced__", False):

@@ -30,7 +30,9 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from renkei.connectors import jobs, registry
 from renkei.connectors.pipeline import do_import
+from renkei.connectors.uploads import Upload
 from renkei.demo.synth import generate
 from renkei.platform import telemetry
 from renkei.platform.audit import Actor
@@ -107,7 +109,7 @@ def all_logs(caplog):
 
 
 def import_everything(municipality, data: Path) -> list:
-    traced = telemetry.traced_import(do_import)
+    traced = do_import  # traced by the pipeline itself, like every entry point
     runs = [
         traced("oneroster", municipality, actor=TEST_ACTOR, paths=[data / "oneroster"]),
         traced("c4th", municipality, actor=TEST_ACTOR, paths=sorted((data / "c4th").glob("*.csv"))),
@@ -279,15 +281,29 @@ def test_import_task_span_carries_the_tenant(
 
 
 @pytest.mark.django_db
-def test_traced_import_wraps_once_and_marks_failures(otel, spans, shibuya, tmp_path):
-    traced = telemetry.traced_import(do_import)
-    assert telemetry.traced_import(traced) is traced
-    run = traced("c4th", shibuya, actor=TEST_ACTOR, paths=[tmp_path / "missing.csv"])
+def test_every_import_is_traced_once_and_failures_are_marked(otel, spans, shibuya, tmp_path):
+    run = do_import("c4th", shibuya, actor=TEST_ACTOR, paths=[tmp_path / "missing.csv"])
     assert run.status == "failed"
-    span = next(s for s in spans.get_finished_spans() if s.name == telemetry.CONNECTOR_RUN_SPAN)
+    (span,) = [s for s in spans.get_finished_spans() if s.name == telemetry.CONNECTOR_RUN_SPAN]
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description is None  # scrubbed: messages may quote data
     assert span.attributes[telemetry.IMPORT_STATUS] == "failed"
+
+
+@pytest.mark.django_db
+def test_an_uploaded_import_is_traced_by_the_worker(otel, spans, shibuya, synth_data):
+    paths = sorted((synth_data / "c4th").glob("*.csv"))
+    jobs.do_queue_import(
+        registry.get("c4th"),
+        shibuya,
+        actor=TEST_ACTOR,
+        uploads=[Upload(p.name, p.open("rb")) for p in paths],
+    )
+    jobs.run_pending()
+    (span,) = [s for s in spans.get_finished_spans() if s.name == telemetry.CONNECTOR_RUN_SPAN]
+    assert span.attributes[telemetry.IMPORT_STATUS] == "succeeded"
+    assert span.attributes[TENANT] == "131130"
+    assert span.attributes[telemetry.ROWS_READ] > 0
 
 
 # -- requests ----------------------------------------------------------------------------------
