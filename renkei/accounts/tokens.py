@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from renkei.accounts import policy
 from renkei.accounts.models import SCHOOL_ROLES, ApiToken, IngestToken, Membership, Role
@@ -52,8 +53,11 @@ REFUSED_UNKNOWN = REFUSED + "トークンを確認してください（発行時
 REFUSED_OTHER_TENANT = (
     "この API トークンはこの自治体では使えません（発行した自治体でのみ有効です）。"
 )
-REFUSED_EXPIRED = "API トークンの有効期限が切れています。新しいトークンを発行してください。"
-REFUSED_REVOKED = "API トークンは失効しています。新しいトークンを発行してください。"
+# Lazy: translated when the refusal is shown (the push API answers in English on request).
+REFUSED_EXPIRED = gettext_lazy(
+    "API トークンの有効期限が切れています。新しいトークンを発行してください。"
+)
+REFUSED_REVOKED = gettext_lazy("API トークンは失効しています。新しいトークンを発行してください。")
 REFUSED_NO_MEMBERSHIP = "API トークンの利用者は、この自治体でこの役割をもう持っていません。"
 REFUSED_ORIGIN = (
     "このトークンは、このサイト（{origin}）からは使えません。"
@@ -284,11 +288,12 @@ def authenticate_bearer(secret: str, municipality) -> tuple[ApiToken, policy.Pri
 # -- ingest tokens (the push API of renkei.connectors.api) -----------------------------------
 
 INGEST_PREFIX = "ri_"
-REFUSED_INGEST = "取り込み用トークンが無効です。"
-REFUSED_INGEST_UNKNOWN = REFUSED_INGEST + "発行時に一度だけ表示されたトークンを使ってください。"
-REFUSED_INGEST_IP = "このトークンは、この送信元（{ip}）からは使えません。"
-REFUSED_INGEST_CONNECTOR = (
-    "このトークンではコネクタ「{name}」の取り込みはできません（使えるもの: {allowed}）。"
+REFUSED_INGEST_UNKNOWN = gettext_lazy(
+    "取り込み用トークンが無効です。発行時に一度だけ表示されたトークンを使ってください。"
+)
+REFUSED_INGEST_IP = gettext_lazy("このトークンは、この送信元（%(ip)s）からは使えません。")
+REFUSED_INGEST_CONNECTOR = gettext_lazy(
+    "このトークンではコネクタ「%(name)s」の取り込みはできません（使えるもの: %(allowed)s）。"
 )
 
 
@@ -369,7 +374,7 @@ def authenticate_ingest(secret: str, municipality, remote_ip: str) -> IngestToke
     if token.expires_at <= now:
         raise TokenRefused(REFUSED_EXPIRED)
     if token.allowed_ips and not _address_in(remote_ip, token.allowed_ips):
-        raise TokenRefused(REFUSED_INGEST_IP.format(ip=remote_ip))
+        raise TokenRefused(REFUSED_INGEST_IP % {"ip": remote_ip})
     _touch(token, now)
     return token
 

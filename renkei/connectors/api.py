@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
@@ -107,7 +108,8 @@ def invalid(request, exc: ValidationError):
         Refused(
             422,
             "invalid_request",
-            f"リクエストの値が正しくありません: {'、'.join(fields)}（OpenAPI の説明を確かめてください）。",
+            _("リクエストの値が正しくありません: %(fields)s（OpenAPI の説明を確かめてください）。")
+            % {"fields": "、".join(fields)},
         ),
     )
 
@@ -119,7 +121,7 @@ def unauthenticated(request, exc):
         Refused(
             401,
             "unauthenticated",
-            "Authorization: Bearer <取り込み用トークン> を付けて送ってください。",
+            _("Authorization: Bearer <取り込み用トークン> を付けて送ってください。"),
         ),
     )
 
@@ -152,7 +154,9 @@ def _own_run(request, run_id: int) -> ImportRun:
     run = ImportRun.objects.filter(pk=run_id, ingest_token_id=request.auth.pk).first()
     if run is None:
         raise Refused(
-            404, "not_found", f"取り込み #{run_id} はこのトークンで送ったものではありません。"
+            404,
+            "not_found",
+            _("取り込み #%(n)s はこのトークンで送ったものではありません。") % {"n": run_id},
         )
     return run
 
@@ -162,7 +166,7 @@ def _connector(token: IngestToken, name: str):
         raise Refused(
             403,
             "connector_not_allowed",
-            REFUSED_INGEST_CONNECTOR.format(name=name[:60], allowed="、".join(token.connectors)),
+            REFUSED_INGEST_CONNECTOR % {"name": name[:60], "allowed": "、".join(token.connectors)},
         )
     try:
         return registry.get(name)
@@ -182,18 +186,26 @@ def _digest(connector: str, files: list[tuple[str, object]]) -> str:
     return digest.hexdigest()
 
 
-def _queue(request, connector_name: str, files: list[tuple[str, object]]):
+def _queue(request, connector_name: str, files: list[tuple[str, object]], kind: str = ""):
     token: IngestToken = request.auth
     connector = _connector(token, connector_name)
     if not files:
-        raise Refused(400, "no_files", "ファイルがありません。files に 1 つ以上付けてください。")
+        raise Refused(400, "no_files", _("ファイルがありません。files に 1 つ以上付けてください。"))
     empty = [name for name, content in files if not _size(content)]
     if empty:
-        raise Refused(400, "empty_file", f"空のファイルは取り込めません: {'、'.join(empty)}")
+        raise Refused(
+            400,
+            "empty_file",
+            _("空のファイルは取り込めません: %(names)s") % {"names": "、".join(empty)},
+        )
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > MAX_KEY:
-        raise Refused(400, "bad_idempotency_key", f"Idempotency-Key は {MAX_KEY} 文字までです。")
-    digest = _digest(connector.name, files) if key else ""
+        raise Refused(
+            400,
+            "bad_idempotency_key",
+            _("Idempotency-Key は %(n)s 文字までです。") % {"n": MAX_KEY},
+        )
+    digest = _digest(f"{connector.name}:{kind}", files) if key else ""
     if key:
         earlier = ImportRun.objects.filter(ingest_token_id=token.pk, client_request_id=key).first()
         if earlier is not None:
@@ -205,14 +217,17 @@ def _queue(request, connector_name: str, files: list[tuple[str, object]]):
             request.tenant,
             actor=_actor(token),
             uploads=uploads.unpacked([uploads.Upload(n, c) for n, c in files], limit),
+            kind=kind,
             ingest_token_id=token.pk,
             client_request_id=key,
             request_digest=digest,
         )
+    except jobs.UnknownKind as e:
+        raise Refused(422, "unknown_kind", str(e)) from None
     except uploads.UploadError as e:
         raise Refused(400, "bad_zip", str(e)) from None
     except zipfile.BadZipFile:
-        raise Refused(400, "bad_zip", "zip ファイルが壊れています。") from None
+        raise Refused(400, "bad_zip", _("zip ファイルが壊れています。")) from None
     except IntegrityError:  # the same key sent twice at once: the first one won
         earlier = ImportRun.objects.get(ingest_token_id=token.pk, client_request_id=key)
         return _same_request(request, earlier, digest)
@@ -224,8 +239,11 @@ def _same_request(request, earlier: ImportRun, digest: str):
         raise Refused(
             422,
             "idempotency_key_reused",
-            "この Idempotency-Key は、別の内容の送信（取り込み "
-            f"#{earlier.pk}）に使われています。新しい送信には新しいキーを使ってください。",
+            _(
+                "この Idempotency-Key は、別の内容の送信（取り込み #%(n)s）に使われています。"
+                "新しい送信には新しいキーを使ってください。"
+            )
+            % {"n": earlier.pk},
         )
     return Status(202, _out(request, earlier))
 
@@ -239,12 +257,7 @@ def _size(content) -> int:
 
 def _too_large(request):
     if getattr(request, "upload_too_large", None) is not None:
-        limit = uploads.limit_label(settings.RENKEI_UPLOAD_MAX_BYTES)
-        raise Refused(
-            413,
-            "file_too_large",
-            f"「{request.upload_too_large}」は大きすぎます（1 ファイル {limit} まで）。",
-        )
+        raise Refused(413, "file_too_large", uploads.too_large(request.upload_too_large))
 
 
 MULTIPART = {
@@ -257,6 +270,11 @@ MULTIPART = {
                     "required": ["connector", "files"],
                     "properties": {
                         "connector": {"type": "string", "examples": ["c4th"]},
+                        "kind": {
+                            "type": "string",
+                            "description": "出力形式（任意）。指定すると他の形式のファイルは失敗します。",
+                            "examples": ["attendance"],
+                        },
                         "files": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
@@ -283,14 +301,15 @@ MULTIPART = {
     summary="取り込みを送る（multipart/form-data）",
 )
 def create_import(request):
-    """Queue an import of the files (``files``, one or many) for ``connector``. The run is
+    """Queue an import of the files (``files``, one or many) for ``connector`` (and, if
+    given, its export ``kind``: a file of another layout then fails the run). The run is
     202 queued; follow ``status_url``. With ``Idempotency-Key``, the same key and the same
     content return the same run; the same key with other content is a 422."""
     # Before the body is parsed: a file over the limit stops the upload at once.
     request.upload_handlers.insert(0, uploads.SizeLimit(request, settings.RENKEI_UPLOAD_MAX_BYTES))
     files = [(f.name, f) for f in request.FILES.getlist("files")]
     _too_large(request)
-    return _queue(request, request.POST.get("connector", ""), files)
+    return _queue(request, request.POST.get("connector", ""), files, request.POST.get("kind", ""))
 
 
 RAW = {
@@ -314,22 +333,19 @@ RAW = {
     openapi_extra=RAW,
     summary="取り込みを送る（1 ファイルを本文そのままで）",
 )
-def create_import_raw(request, connector: str, filename: str):
-    """One file as the request body itself (``curl --data-binary @file``)."""
+def create_import_raw(request, connector: str, filename: str, kind: str = ""):
+    """One file as the request body itself (``curl --data-binary @file``); ``kind`` as in
+    the multipart form."""
     limit = settings.RENKEI_UPLOAD_MAX_BYTES
     with tempfile.TemporaryFile() as body:
         size = 0
         while chunk := request.read(1 << 20):
             size += len(chunk)
             if size > limit:
-                raise Refused(
-                    413,
-                    "file_too_large",
-                    f"「{filename[:60]}」は大きすぎます（1 ファイル {uploads.limit_label(limit)} まで）。",
-                )
+                raise Refused(413, "file_too_large", uploads.too_large(filename))
             body.write(chunk)
         body.seek(0)
-        return _queue(request, connector, [(filename, body)])
+        return _queue(request, connector, [(filename, body)], kind)
 
 
 @api.get("/imports/{run_id}", response={200: ImportOut, **ERRORS}, summary="取り込みの状態")

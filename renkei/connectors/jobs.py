@@ -24,6 +24,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from renkei.connectors import pipeline
 from renkei.connectors.sdk import Connector
@@ -47,6 +48,21 @@ class ImportStateError(ValueError):
     """The run is not in a state that allows this; the message says why (Japanese)."""
 
 
+class UnknownKind(ValueError):
+    """An export kind the connector does not have; the message lists those it has."""
+
+
+def check_kind(connector: type[Connector], kind: str) -> None:
+    kinds = connector.export_kinds()
+    if kind and kind not in kinds:
+        raise UnknownKind(
+            _(
+                "コネクタ %(connector)s に出力形式「%(kind)s」はありません（使えるもの: %(kinds)s）。"
+            )
+            % {"connector": connector.name, "kind": kind[:60], "kinds": "、".join(kinds) or "—"}
+        )
+
+
 def stored_name(name: str, taken: set[str]) -> str:
     """A safe storage name for an uploaded file: its last path part, unique in the run."""
     base = pipeline.safe_key(Path(name.replace("\\", "/")).name) or "upload"
@@ -65,13 +81,16 @@ def do_queue_import(
     *,
     actor: Actor,
     uploads: list[Upload],
+    kind: str = "",
     ingest_token_id: int | None = None,
     client_request_id: str = "",
     request_digest: str = "",
 ) -> ImportRun:
     """Accept an import: store its files, record the run as queued, put it in the queue.
-    The audit event ("import.start") names the actor and the files. A push-API run also
-    keeps its token and the client's Idempotency-Key (unique per token)."""
+    The audit event ("import.start") names the actor and the files. ``kind`` (one of the
+    connector's export_kinds) makes every file of another layout fail the run. A push-API
+    run also keeps its token and the client's Idempotency-Key (unique per token)."""
+    check_kind(connector, kind)
     taken: set[str] = set()
     storage = get_storage()
     with in_tenant(municipality), transaction.atomic():
@@ -80,6 +99,7 @@ def do_queue_import(
             connector_version=connector.version,
             started_by=actor.username[:150],
             status=ImportRun.Status.QUEUED,
+            config={"kind": kind} if kind else {},  # what the worker passes to the connector
             ingest_token_id=ingest_token_id,
             client_request_id=client_request_id,
             request_digest=request_digest,
@@ -120,7 +140,8 @@ def do_cancel_import(run_id: int, municipality, *, actor: Actor) -> ImportRun:
         run.save(update_fields=["cancel_requested"])
     else:
         raise ImportStateError(
-            f"取り込み #{run.pk} は既に終わっているため取り消せません（{run.get_status_display()}）。"
+            _("取り込み #%(n)s は既に終わっているため取り消せません（%(status)s）。")
+            % {"n": run.pk, "status": run.get_status_display()}
         )
     audit.record(
         actor,

@@ -346,6 +346,12 @@ def choose_mapping(mappings: list[Mapping], header: list[str], file: str) -> Map
         return max(matching, key=lambda m: len(m.identifying_columns()))
     closest = max(mappings, key=lambda m: len(set(m.identifying_columns()) & present))
     missing = [c for c in closest.identifying_columns() if c not in present]
+    if len(mappings) == 1:  # the upload named its export kind
+        raise SourceError(
+            f"{file}: 「{closest.description or closest.kind}」のファイルではありません。"
+            f"見出しに {'、'.join(closest.identifying_columns())} が必要ですが、"
+            f"{'、'.join(missing)} がありません（見出し: {'、'.join(header) or 'なし'}）。"
+        )
     raise SourceError(
         f"{file}: どの出力形式にも合いません。最も近い「{closest.description or closest.kind}」"
         f"には必須の列 {'、'.join(missing)} がありません（見出し: {'、'.join(header) or 'なし'}）。"

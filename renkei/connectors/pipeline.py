@@ -150,7 +150,8 @@ def run_queued(run_id: int, municipality, progress: Progress | None = None) -> I
             except (OSError, ValueError) as e:
                 log.warning("import #%s: stored files unreadable: %s", run.pk, type(e).__name__)
                 return _failed(run, "受け付けたファイルを保管先から読めませんでした。")
-            return _execute(cls, municipality, run, paths, {}, progress or Progress())
+            config = dict(run.config)  # the run's own values (the export kind), if any
+            return _execute(cls, municipality, run, paths, config, progress or Progress())
 
 
 def fetch_stored(tenant_code: str, keys: list[str], into: Path) -> list[Path]:

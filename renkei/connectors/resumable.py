@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
-from renkei.connectors.uploads import Upload, limit_label
+from renkei.connectors.uploads import Upload, too_large
 from renkei.platform import environment
 from renkei.platform.storage import check_key
 
@@ -80,12 +81,12 @@ def parse_metadata(header: str) -> dict[str, str]:
     """``Upload-Metadata: filename d29yZA==,other`` → {"filename": "word", "other": ""}."""
     metadata = {}
     for pair in filter(None, (p.strip() for p in header.split(","))):
-        key, _, value = pair.partition(" ")
+        key, _sep, value = pair.partition(" ")
         try:
             metadata[key] = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise ResumableError(
-                400, "Upload-Metadata の値が base64 の UTF-8 ではありません。"
+                400, _("Upload-Metadata の値が base64 の UTF-8 ではありません。")
             ) from None
     return metadata
 
@@ -93,13 +94,11 @@ def parse_metadata(header: str) -> dict[str, str]:
 def create(tenant: str, owner: int, name: str, length: int) -> PartialUpload:
     """Begin an upload of ``length`` bytes (refused over the size limit, with the limit)."""
     if length > settings.RENKEI_UPLOAD_MAX_BYTES:
-        raise ResumableError(
-            413,
-            f"「{name}」は大きすぎます（1 ファイル "
-            f"{limit_label(settings.RENKEI_UPLOAD_MAX_BYTES)} まで）。分けて取り込んでください。",
-        )
+        raise ResumableError(413, too_large(name))
     if length <= 0:
-        raise ResumableError(400, f"「{name}」は空のファイルです（0 バイト）。")
+        raise ResumableError(
+            400, _("「%(name)s」は空のファイルです（0 バイト）。") % {"name": name}
+        )
     delete_expired(tenant)
     upload = PartialUpload(tenant, uuid.uuid4().hex, name, length, owner)
     upload.data.parent.mkdir(parents=True, exist_ok=True)
@@ -122,16 +121,16 @@ def find(tenant: str, upload_id: str, owner: int) -> PartialUpload:
         path = _folder(tenant) / f"{upload_id}.json"
         described = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError):
-        raise ResumableError(404, "このアップロードはありません。") from None
+        raise ResumableError(404, _("このアップロードはありません。")) from None
     upload = PartialUpload(
         tenant, upload_id, described["name"], described["length"], described["owner"]
     )
     if upload.owner != owner:
-        raise ResumableError(404, "このアップロードはありません。")
+        raise ResumableError(404, _("このアップロードはありません。"))
     if upload.expires_at < time.time() and not upload.complete:
         delete(upload)
         raise ResumableError(
-            410, "このアップロードは期限切れで消えました。最初から送ってください。"
+            410, _("このアップロードは期限切れで消えました。最初から送ってください。")
         )
     return upload
 
@@ -143,17 +142,21 @@ def append(upload: PartialUpload, offset: int, body: BinaryIO) -> int:
         try:  # one request at a time writes a file: a second would interleave its bytes
             fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ResumableError(423, "このファイルの別の送信が進行中です。") from None
+            raise ResumableError(423, _("このファイルの別の送信が進行中です。")) from None
         if offset != upload.offset:
             raise ResumableError(
-                409, f"続きは {upload.offset} バイト目からです（{offset} が送られました）。"
+                409,
+                _("続きは %(offset)s バイト目からです（%(sent)s が送られました）。")
+                % {"offset": upload.offset, "sent": offset},
             )
         left = upload.length - offset
         while chunk := body.read(min(CHUNK, left + 1)):
             if len(chunk) > left:
                 out.write(chunk[:left])
                 out.flush()
-                raise ResumableError(413, f"「{upload.name}」が申告された長さを超えました。")
+                raise ResumableError(
+                    413, _("「%(name)s」が申告された長さを超えました。") % {"name": upload.name}
+                )
             out.write(chunk)
             left -= len(chunk)
         out.flush()
@@ -185,7 +188,8 @@ def take(tenant: str, upload_ids: list[str], owner: int) -> list[Upload]:
         if not upload.complete:
             raise ResumableError(
                 400,
-                f"「{upload.name}」はまだ送り終わっていません（{upload.offset}/{upload.length} バイト）。",
+                _("「%(name)s」はまだ送り終わっていません（%(offset)s/%(length)s バイト）。")
+                % {"name": upload.name, "offset": upload.offset, "length": upload.length},
             )
     return [Upload(u.name, u.data.open("rb")) for u in found]
 

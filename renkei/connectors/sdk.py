@@ -72,6 +72,9 @@ class ConnectorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     paths: list[Path] = []
+    # Fields that describe one run's input (an export kind): given with the upload, never
+    # part of the setting saved in 管理 › コネクタ設定.
+    per_run_fields: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def server_path_fields(cls) -> frozenset[str]:
@@ -109,6 +112,12 @@ class Connector:
     # what was parsed before. ``read`` must then not use the database; ``state`` (``data`` and
     # ``archive``) works as usual. Worth it for large inputs parsed in Python (files).
     parallel_read: ClassVar[bool] = False
+
+    @classmethod
+    def export_kinds(cls) -> dict[str, str]:
+        """The layouts a file for this connector may have (kind → description), when it has
+        several: an upload may name one, and a file of another layout is then refused."""
+        return {}
 
     def check(self, config: ConnectorConfig) -> CheckResult:
         return CheckResult(True, "OK")

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
+from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.utils.translation import gettext as _
 
 MAX_MEMBERS = 1_000  # files in one zip
 MAX_RATIO = 200  # uncompressed / compressed size of one member; beyond, a zip bomb
@@ -50,7 +52,17 @@ def limit_label(limit: int) -> str:
     for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
         if limit >= size:
             return f"{limit / size:g} {unit}"
-    return f"{limit} バイト"
+    return f"{limit} B"
+
+
+def too_large(name: str) -> str:
+    """The refusal of a file over RENKEI_UPLOAD_MAX_BYTES, naming the file and the limit."""
+    return _(
+        "「%(name)s」は大きすぎます（1 ファイル %(limit)s まで）。分けて取り込んでください。"
+    ) % {
+        "name": name[:100],
+        "limit": limit_label(settings.RENKEI_UPLOAD_MAX_BYTES),
+    }
 
 
 class SizeLimit(FileUploadHandler):
@@ -92,32 +104,52 @@ def _members(upload: Upload, limit: int) -> list[Upload]:
     try:
         archive = zipfile.ZipFile(upload.content)
     except zipfile.BadZipFile:
-        raise UploadError(f"「{upload.name}」は zip ファイルとして読めません。") from None
+        raise UploadError(
+            _("「%(name)s」は zip ファイルとして読めません。") % {"name": upload.name}
+        ) from None
     members = [m for m in archive.infolist() if not m.is_dir()]
     if not members:
-        raise UploadError(f"「{upload.name}」にはファイルがありません。")
+        raise UploadError(_("「%(name)s」にはファイルがありません。") % {"name": upload.name})
     if len(members) > MAX_MEMBERS:
-        raise UploadError(f"「{upload.name}」のファイルが多すぎます（{MAX_MEMBERS} 個まで）。")
+        raise UploadError(
+            _("「%(name)s」のファイルが多すぎます（%(n)s 個まで）。")
+            % {"name": upload.name, "n": MAX_MEMBERS}
+        )
     total = 0
     for member in members:
-        where = f"「{upload.name}」の「{member.filename[:100]}」"
+        where = {"name": upload.name, "member": member.filename[:100]}
         parts = PurePosixPath(member.filename.replace("\\", "/")).parts
         is_link = stat.S_ISLNK(member.external_attr >> 16)
         if member.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0] or is_link:
             raise UploadError(
-                f"{where}は zip の外を指しています（絶対パス・.. ・リンクは使えません）。"
+                _(
+                    "「%(name)s」の「%(member)s」は zip の外を指しています"
+                    "（絶対パス・.. ・リンクは使えません）。"
+                )
+                % where
             )
         if member.flag_bits & 0x1:
-            raise UploadError(f"{where}は暗号化されています。暗号化せずに zip にしてください。")
+            raise UploadError(
+                _(
+                    "「%(name)s」の「%(member)s」は暗号化されています。暗号化せずに zip にしてください。"
+                )
+                % where
+            )
         total += member.file_size
         if member.file_size > limit or total > limit:
             raise UploadError(
-                f"「{upload.name}」は展開すると大きすぎます（{limit_label(limit)} まで）。"
+                _("「%(name)s」は展開すると大きすぎます（%(limit)s まで）。")
+                % {"name": upload.name, "limit": limit_label(limit)}
             )
         if member.file_size > RATIO_FROM and member.file_size > MAX_RATIO * max(
             member.compress_size, 1
         ):
-            raise UploadError(f"{where}は圧縮率が異常です（zip bomb の疑い）。取り込めません。")
+            raise UploadError(
+                _(
+                    "「%(name)s」の「%(member)s」は圧縮率が異常です（zip bomb の疑い）。取り込めません。"
+                )
+                % where
+            )
     # ZipExtFile stops at the declared size and checks the CRC: a member cannot inflate past
     # what was checked above without failing the import (BadZipFile, nothing applied).
     return [Upload(PurePosixPath(m.filename).name, archive.open(m)) for m in members]

@@ -39,11 +39,12 @@ def c4th_files(synth_data) -> list:
     return sorted((synth_data / "c4th").glob("*.csv"))
 
 
-def upload(client, paths, connector="c4th", **extra):
+def upload(client, paths, connector="c4th", kind="", **extra):
     files = [io.BytesIO(p.read_bytes()) for p in paths]
     for f, p in zip(files, paths, strict=True):
         f.name = p.name
-    return client.post(BASE + "new/", {"connector": connector, "files": files}, **extra)
+    data = {"connector": connector, "kind": kind, "files": files}
+    return client.post(BASE + "new/", data, **extra)
 
 
 def test_an_upload_is_stored_queued_and_run_by_the_worker(admin, shibuya, synth_data):
@@ -229,3 +230,29 @@ def test_a_job_that_breaks_marks_its_run_failed_and_logs_no_data(
     assert run.status == "failed" and "反映されていません" in run.message
     assert "RuntimeError" in caplog.text and "山田" not in caplog.text
     assert not Job.objects.exists()
+
+
+def test_an_upload_for_one_export_kind_refuses_a_file_of_another(admin, shibuya, synth_data):
+    roster = synth_data / "c4th" / "roster.csv"
+    response = upload(admin, [roster], kind="c4th:attendance")
+    assert response.status_code == 302
+    jobs.run_pending()
+    with in_tenant(shibuya):
+        run = ImportRun.objects.get()
+        assert run.status == "failed" and not Student.objects.exists()
+    # the message names the layout asked for and the header it needs
+    assert "roster.csv: 「" in run.message and "のファイルではありません" in run.message
+    assert "見出しに" in run.message and "が必要です" in run.message, run.message
+    # the kind chosen with its own connector: the file is read
+    upload(admin, [synth_data / "c4th" / "attendance.csv"], kind="c4th:attendance")
+    jobs.run_pending()
+    with in_tenant(shibuya):
+        assert ImportRun.objects.order_by("-pk").first().status == "succeeded"
+
+
+def test_an_export_kind_of_another_connector_is_refused_on_the_form(admin, shibuya, synth_data):
+    response = upload(admin, c4th_files(synth_data), kind="suzuki:attendance")
+    assert response.status_code == 400
+    assert "選んだコネクタのものではありません" in response.content.decode()
+    with in_tenant(shibuya):
+        assert not ImportRun.objects.exists()

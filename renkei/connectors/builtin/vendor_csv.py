@@ -28,6 +28,9 @@ MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
 class VendorCsvConfig(ConnectorConfig):
     mappings_dir: Path | None = None
+    # One export kind (a mapping's ``kind``): then every file must have that layout.
+    kind: str | None = None
+    per_run_fields = frozenset({"kind"})
 
 
 class VendorCsvConnector(Connector):
@@ -37,7 +40,18 @@ class VendorCsvConnector(Connector):
 
     @classmethod
     def mappings(cls, config: VendorCsvConfig | None = None) -> list[Mapping]:
-        return load_mappings(MAPPINGS / cls.vendor, config.mappings_dir if config else None)
+        mappings = load_mappings(MAPPINGS / cls.vendor, config.mappings_dir if config else None)
+        if config is None or not config.kind:
+            return mappings
+        chosen = [m for m in mappings if m.kind == config.kind]
+        if not chosen:
+            kinds = "、".join(m.kind for m in mappings)
+            raise SourceError(f"出力形式「{config.kind}」はありません（{kinds} のどれか）。")
+        return chosen
+
+    @classmethod
+    def export_kinds(cls) -> dict[str, str]:
+        return {m.kind: m.description or m.kind for m in cls.mappings()}
 
     def discover(self) -> list[Stream]:
         streams = {r.stream for m in self.mappings() for r in m.records}
@@ -49,8 +63,9 @@ class VendorCsvConnector(Connector):
 
     def check(self, config: VendorCsvConfig) -> CheckResult:
         try:
+            mappings = self.mappings(config)
             for path in config.paths:
-                self._mapping_for(path, self.mappings(config))
+                self._mapping_for(path, mappings)
         except SourceError as e:
             return CheckResult(False, str(e))
         return CheckResult(True, f"{len(config.paths)} 件のファイルを読めます。")

@@ -92,8 +92,8 @@ class ConnectorSettingForm(forms.Form):
         secrets = connector_cls.secret_fields
         server_paths = connector_cls.Config.server_path_fields()
         for name, info in connector_cls.Config.model_fields.items():
-            if name in server_paths:
-                continue  # the operator's, in a config file (see ConnectorConfig)
+            if name in server_paths or name in connector_cls.Config.per_run_fields:
+                continue  # the operator's, in a config file; or the upload's (ConnectorConfig)
             kind, optional, choices = _kind(info.annotation)
             self.kinds[name] = (kind, optional)
             label = field_label(name, info)
@@ -502,6 +502,11 @@ class MultipleFileField(forms.FileField):
 
 class ImportUploadForm(forms.Form):
     connector = forms.ChoiceField(label=_l("コネクタ（書き出した校務システム）"))
+    kind = forms.ChoiceField(
+        label=_l("出力形式"),
+        required=False,
+        help_text=_l("選ぶと、ほかの形式のファイルは取り込まずに理由を示します。"),
+    )
     files = MultipleFileField(
         label=_l("ファイル"),
         help_text=_l("CSV などの書き出しファイル、またはその zip。複数まとめて選べます。"),
@@ -516,6 +521,18 @@ class ImportUploadForm(forms.Form):
         self.fields["connector"].choices = [
             (name, f"{cls.title or name}（{name}）") for name, cls in connectors.items()
         ]
+        self.fields["kind"].choices = [("", _("見出しから判別する"))] + [
+            (cls.title or name, [(f"{name}:{k}", label) for k, label in kinds.items()])
+            for name, cls in connectors.items()
+            if (kinds := cls.export_kinds())
+        ]
+
+    def clean_kind(self) -> str:
+        """The kind alone (the choice is ``connector:kind``), checked against the connector."""
+        connector, _sep, kind = self.cleaned_data["kind"].partition(":")
+        if kind and connector != self.data.get("connector"):
+            raise forms.ValidationError(_("この出力形式は、選んだコネクタのものではありません。"))
+        return kind
 
     def clean_uploads(self) -> list[str]:
         ids = [i for i in self.cleaned_data["uploads"].split(",") if i.strip()]

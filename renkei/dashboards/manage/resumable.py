@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.http import http_date
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from renkei.connectors import resumable
@@ -36,7 +37,7 @@ def _protocol(view):
 
     def wrapped(request, *args, **kwargs):
         if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != VERSION:
-            return _response(412, "Tus-Resumable: 1.0.0 が必要です。", Tus_Version=VERSION)
+            return _response(412, _("Tus-Resumable: 1.0.0 が必要です。"), Tus_Version=VERSION)
         try:
             return view(request, *args, **kwargs)
         except ResumableError as e:
@@ -49,9 +50,11 @@ def _number(request, header: str) -> int:
     try:
         value = int(request.headers.get(header, ""))
     except ValueError:
-        raise ResumableError(400, f"{header} は 0 以上の整数で指定してください。") from None
+        value = -1
     if value < 0:
-        raise ResumableError(400, f"{header} は 0 以上の整数で指定してください。")
+        raise ResumableError(
+            400, _("%(header)s は 0 以上の整数で指定してください。") % {"header": header}
+        )
     return value
 
 
@@ -69,7 +72,7 @@ def uploads(request):
     metadata = resumable.parse_metadata(request.headers.get("Upload-Metadata", ""))
     name = metadata.get("filename", "").strip()
     if not name:
-        raise ResumableError(400, "Upload-Metadata に filename がありません。")
+        raise ResumableError(400, _("Upload-Metadata に filename がありません。"))
     upload = resumable.create(
         request.tenant.code, request.user.pk, name[:255], _number(request, "Upload-Length")
     )
@@ -90,7 +93,7 @@ def upload(request, upload_id: str):
         return _response(204)
     if request.method == "PATCH":
         if request.content_type != "application/offset+octet-stream":
-            raise ResumableError(415, "Content-Type は application/offset+octet-stream です。")
+            raise ResumableError(415, _("Content-Type は application/offset+octet-stream です。"))
         offset = resumable.append(found, _number(request, "Upload-Offset"), request)
         return _response(204, Upload_Offset=offset, Upload_Expires=http_date(found.expires_at))
     return _response(

@@ -139,11 +139,7 @@ def _upload(request, installed, limit: int):
     form = forms.ImportUploadForm(installed, request.POST, request.FILES)
     if request.upload_too_large is not None:
         form.is_valid()
-        form.add_error(
-            None,
-            _("「%(name)s」は大きすぎます（1 ファイル %(limit)s まで）。分けて取り込んでください。")
-            % {"name": request.upload_too_large, "limit": uploads.limit_label(limit)},
-        )
+        form.add_error(None, uploads.too_large(request.upload_too_large))
         return _upload_page(request, form, status=413)
     if not form.is_valid():
         return _upload_page(request, form, status=400)
@@ -156,6 +152,7 @@ def _upload(request, installed, limit: int):
             request.tenant,
             actor=request.principal.actor(request.tenant),
             uploads=uploads.unpacked(sent, limit),
+            kind=form.cleaned_data["kind"],
         )
     except (uploads.UploadError, resumable.ResumableError, zipfile.BadZipFile) as e:
         message = str(e) if isinstance(e, ValueError) else _("zip ファイルが壊れています。")
