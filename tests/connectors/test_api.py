@@ -223,3 +223,56 @@ def test_the_openapi_description_is_generated_and_committed(client):
         "the API changed: check the change, then write the new description with "
         "RENKEI_WRITE_OPENAPI=1 and this test, and commit it"
     )
+
+
+def test_refusals_are_in_english_on_request(token, shibuya, synth_data):
+    english = {"HTTP_ACCEPT_LANGUAGE": "en"}
+    no_auth = Client().post(API + "imports", {"connector": "c4th"}, **english)
+    assert error(no_auth) == (
+        401,
+        "unauthenticated",
+        "Send the header Authorization: Bearer <ingest token>.",
+    )
+    status, code, message = error(
+        send(token.secret, c4th(synth_data), connector="suzuki", **english)
+    )
+    assert (status, code) == (403, "connector_not_allowed")
+    assert message == "This token cannot import with the connector “suzuki” (allowed: c4th)."
+    status, code, message = error(
+        send(token.secret, c4th(synth_data), HTTP_IDEMPOTENCY_KEY="k" * 300, **english)
+    )
+    assert (status, code, message) == (
+        400,
+        "bad_idempotency_key",
+        "Idempotency-Key may be at most 200 characters long.",
+    )
+    # Japanese by default
+    assert "送って" in error(Client().post(API + "imports", {"connector": "c4th"}))[2]
+
+
+def test_an_export_kind_is_checked_when_sent_and_when_read(token, shibuya, synth_data):
+    roster = [synth_data / "c4th" / "roster.csv"]
+    files = []
+    for p in roster:
+        f = io.BytesIO(p.read_bytes())
+        f.name = p.name
+        files.append(f)
+    unknown = Client().post(
+        API + "imports",
+        {"connector": "c4th", "kind": "timetable", "files": files},
+        **bearer(token.secret),
+    )
+    status, code, message = error(unknown)
+    assert (status, code) == (422, "unknown_kind") and "attendance" in message
+    files[0].seek(0)
+    wrong = Client().post(
+        API + "imports",
+        {"connector": "c4th", "kind": "attendance", "files": files},
+        **bearer(token.secret),
+    )
+    assert wrong.status_code == 202
+    jobs.run_pending()
+    state = Client().get(wrong.json()["status_url"], **bearer(token.secret)).json()
+    assert state["status"] == "failed" and "のファイルではありません" in state["message"]
+    with in_tenant(shibuya):
+        assert not Student.objects.exists()
