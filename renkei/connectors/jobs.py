@@ -16,6 +16,7 @@ is marked so with nothing of it applied.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -34,13 +35,17 @@ from renkei.platform import audit
 from renkei.platform.audit import Actor
 from renkei.platform.models import Job
 from renkei.platform.storage import get_storage
-from renkei.tenants.context import in_tenant
+from renkei.tenants.context import in_tenant, tenant_write_idle
 from renkei.tenants.models import Municipality
 
 log = logging.getLogger(__name__)
 
 IMPORT = "import"
 PROGRESS_EVERY = 0.5  # seconds between two writes of a run's progress
+# A job claimed this long ago whose tenant runs no import lost its worker (a Celery worker's
+# machine died): it is put back in the queue. Its run, if it had begun, is then marked
+# interrupted (nothing of it was applied) when the job is taken again.
+ABANDONED_AFTER = dt.timedelta(minutes=2)
 WAKE = threading.Event()  # set when a job is queued: the embedded worker looks at once
 
 
@@ -201,6 +206,7 @@ class LiveProgress(pipeline.Progress):
 
 def run_pending(limit: int | None = None) -> int:
     """Run queued jobs, oldest first, until none is left (or ``limit`` ran)."""
+    reclaim_abandoned()
     done = 0
     while limit is None or done < limit:
         job = _claim()
@@ -217,6 +223,24 @@ def run_pending(limit: int | None = None) -> int:
             Job.objects.filter(pk=job.pk).delete()
         done += 1
     return done
+
+
+def reclaim_abandoned() -> int:
+    """Put back the jobs whose worker died: claimed over ABANDONED_AFTER ago, and their
+    municipality's write lock free (a worker that runs an import holds it)."""
+    stale = Job.objects.filter(claimed_at__lt=timezone.now() - ABANDONED_AFTER)
+    reclaimed = 0
+    for job in stale:
+        schema = Municipality.objects.filter(code=job.municipality_code).values_list(
+            "schema_name", flat=True
+        )
+        if schema and tenant_write_idle(schema[0]):
+            reclaimed += Job.objects.filter(pk=job.pk, claimed_at=job.claimed_at).update(
+                claimed_at=None
+            )
+    if reclaimed:
+        log.warning("%d import job(s) put back in the queue: their worker stopped", reclaimed)
+    return reclaimed
 
 
 def _claim() -> Job | None:

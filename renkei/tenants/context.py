@@ -32,6 +32,17 @@ def tenant_write_session(schema_name: str) -> Iterator[None]:
             )
 
 
+def tenant_write_idle(schema_name: str) -> bool:
+    """Whether nobody holds the tenant's write lock (no import is running there now)."""
+    with connection.cursor() as cursor:
+        key = _write_lock_key(schema_name)
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
+        if not cursor.fetchone()[0]:
+            return False
+        cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+    return True
+
+
 def tenant_write_lock() -> None:
     """Wait for the current tenant's running import, then hold its write lock to the end of
     the current transaction (a rollup refresh, a purge)."""

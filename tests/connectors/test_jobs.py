@@ -8,6 +8,7 @@ import datetime as dt
 import io
 
 import pytest
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -256,3 +257,26 @@ def test_an_export_kind_of_another_connector_is_refused_on_the_form(admin, shibu
     assert "選んだコネクタのものではありません" in response.content.decode()
     with in_tenant(shibuya):
         assert not ImportRun.objects.exists()
+
+
+def test_a_job_whose_worker_died_is_run_again_but_not_one_still_running(admin, shibuya, synth_data):
+    upload(admin, c4th_files(synth_data))
+    with in_tenant(shibuya):
+        run = ImportRun.objects.get()
+    long_ago = timezone.now() - jobs.ABANDONED_AFTER - dt.timedelta(seconds=1)
+    Job.objects.update(claimed_at=long_ago)
+    # an import still running in the municipality holds its write lock: the claim stands
+    side = connections.create_connection("default")
+    try:
+        with side.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_lock(hashtext(%s))", [f"renkei-import:{shibuya.schema_name}"]
+            )
+        assert jobs.reclaim_abandoned() == 0
+    finally:
+        side.close()  # the worker's connection dies with it, and so does the lock
+    # then the job is put back and runs
+    assert jobs.run_pending() == 1
+    with in_tenant(shibuya):
+        run.refresh_from_db()
+    assert run.status == "succeeded" and not Job.objects.exists()
