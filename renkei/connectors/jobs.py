@@ -103,6 +103,7 @@ def do_queue_import(
             connector=connector.name,
             connector_version=connector.version,
             started_by=actor.username[:150],
+            started_via=actor.via,
             status=ImportRun.Status.QUEUED,
             config={"kind": kind} if kind else {},  # what the worker passes to the connector
             ingest_token_id=ingest_token_id,

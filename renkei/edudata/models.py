@@ -411,6 +411,8 @@ class ImportRun(models.Model):
     started_at = models.DateTimeField("開始", auto_now_add=True)
     finished_at = models.DateTimeField("終了", null=True, blank=True)
     started_by = models.CharField("実行者", max_length=150, blank=True)
+    # How it was started (platform.audit.VIA_LABELS: web, api, cli, schedule, ...).
+    started_via = models.CharField("経路", max_length=20, blank=True)
     files = models.JSONField("取り込んだファイル（保管先）", default=list, blank=True)
     config = models.JSONField("設定（秘密の値は伏せ字）", default=dict, blank=True)
     state = models.JSONField("コネクタの状態", default=dict, blank=True)
@@ -452,6 +454,14 @@ class ImportRun(models.Model):
     @property
     def live(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def starter(self) -> str:
+        """Who started the run and how, as 管理 shows it: "admin-131130（画面）"."""
+        from renkei.platform.audit import VIA_LABELS
+
+        via = VIA_LABELS.get(self.started_via)
+        return f"{self.started_by}（{via}）" if via else self.started_by
 
     @property
     def rows_so_far(self) -> int:

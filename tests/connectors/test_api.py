@@ -72,7 +72,7 @@ def test_a_vendor_sends_files_and_follows_its_import(token, shibuya, synth_data)
         assert Student.objects.count() == 20
         run = ImportRun.objects.get(pk=body["id"])
     assert run.ingest_token_id == token.token.pk
-    assert run.started_by == f"校務ベンダー [ingest {token.token.prefix}]"
+    assert run.starter == f"校務ベンダー [ingest {token.token.prefix}]（API）"
     report = Client().get(body["errors_url"], **bearer(token.secret))
     assert report.status_code == 200 and report["Content-Type"].startswith("text/csv")
 

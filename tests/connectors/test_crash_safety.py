@@ -91,6 +91,8 @@ def test_kill_minus_nine_then_rerun_equals_one_clean_run(tmp_path):
 
         clean = renkei(env, "import", "c4th", "--tenant", "131041", *files)
         assert f"読んだ行 {PUPILS * (DAYS + 1):,}" in clean.stdout, clean.stdout
+        # the run records that it came from the command line
+        assert query(db, "SELECT started_via FROM m131041.edudata_importrun") == [("cli",)]
         reference = state(db, "m131041")
         assert len(reference["attendance"]) == PUPILS * DAYS
 

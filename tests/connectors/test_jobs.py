@@ -57,6 +57,7 @@ def test_an_upload_is_stored_queued_and_run_by_the_worker(admin, shibuya, synth_
         run = ImportRun.objects.get()
     assert response["Location"] == f"{BASE}{run.pk}/"
     assert run.status == "queued" and run.phase == "received" and run.started_by == "admin-s"
+    assert run.started_via == "web" and run.starter == "admin-s（画面）"
     assert sorted(k.rsplit("/", 1)[1] for k in run.files) == sorted(
         p.name for p in c4th_files(synth_data)
     )
@@ -66,6 +67,7 @@ def test_an_upload_is_stored_queued_and_run_by_the_worker(admin, shibuya, synth_
     assert status["status"] == "queued" and status["live"] and status["ahead"] == 0
     page = admin.get(f"{BASE}{run.pk}/").content.decode()
     assert 'data-live="true"' in page and "この取り込みを取り消す" in page
+    assert "admin-s（画面）" in page  # who started it, and how
     # when: the worker runs the queue
     assert jobs.run_pending() == 1
     # then: imported as `renkei import` would have, and the page shows the summary

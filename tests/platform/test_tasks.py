@@ -168,7 +168,7 @@ def test_nightly_msgraph_pull_for_tenants_with_settings(
     assert connector_tasks.schedule_msgraph_pulls.delay().get() == ["131130"]
     with in_tenant(shibuya):
         run = ImportRun.objects.get(connector="msgraph")
-        assert run.status == "succeeded" and run.started_by == "nightly"
+        assert run.status == "succeeded" and run.starter == "nightly（定期実行）"
         assert run.rows_accepted > 0
         assert secret not in str(run.config) and run.config["client_secret"] == "********"
     with in_tenant(shinjuku):

@@ -12,6 +12,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='importrun',
+            name='started_via',
+            field=models.CharField(blank=True, max_length=20, verbose_name='経路'),
+        ),
+        migrations.AddField(
+            model_name='importrun',
             name='rows_expected',
             field=models.PositiveBigIntegerField(blank=True, null=True, verbose_name='見込みの行数'),
         ),
