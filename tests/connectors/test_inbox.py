@@ -15,7 +15,7 @@ import boto3
 import psycopg
 import pytest
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
 
 from renkei.connectors import inbox, jobs
 from renkei.edudata.models import ConnectorSetting, ImportRun, InboxFile, Student
@@ -230,6 +230,23 @@ def test_the_embedded_worker_looks_at_the_inboxes_every_minute(
     drop(storage_root, shibuya, "again.zip.done", b"")
     assert jobs._look(next_sweep) == next_sweep  # not yet: the next look is a minute later
     assert len(runs(shibuya)) == 1
+
+
+def test_the_inbox_is_switched_on_in_the_connector_settings(make_user, shibuya, storage_root):
+    admin = Client()
+    admin.force_login(make_user("admin-s", "tenant_admin", municipality=shibuya))
+    page = admin.get("/m/131130/manage/connectors/c4th/").content.decode()
+    assert f"{storage_root / '131130' / 'inbox' / 'c4th'}/" in page
+    assert 'name="inbox_enabled"' in page
+    response = admin.post(
+        "/m/131130/manage/connectors/c4th/", {"enabled": "on", "inbox_enabled": "on"}
+    )
+    assert response.status_code == 302
+    with in_tenant(shibuya):
+        assert ConnectorSetting.objects.get(connector="c4th").inbox_enabled
+    event = AuditEvent.objects.get(action="connector.settings")
+    assert event.changes["inbox_enabled"] == {"before": None, "after": True}
+    assert inbox.inbox_tenants() == ["131130"]
 
 
 # -- in S3 ---------------------------------------------------------------------------------------
