@@ -42,6 +42,13 @@ NOT_ACTIONS = {
     ("connectors/jobs.py", "start_embedded_worker"): (
         "the job queue's bookkeeping: jobs a dead process claimed are put back"
     ),
+    ("connectors/jobs.py", "reclaim_abandoned"): (
+        "the job queue's bookkeeping: jobs a dead worker claimed are put back"
+    ),
+    ("connectors/inbox.py", "_complete"): (
+        "the inbox's memory of sizes between two looks (each file taken is queued by "
+        "do_queue_import, which records it)"
+    ),
 }
 # The import's rows: everything here runs under do_import, whose "import.start" event names
 # the run, and the run (ImportRun) records what it read, accepted and rejected.

@@ -1,4 +1,4 @@
-"""Imports as background jobs: uploads (and, next, the push API and the inbox) queue a run
+"""Imports as background jobs: uploads, the push API and the inbox (``inbox.py``) queue a run
 whose files are already in storage; a worker runs it with the same pipeline as
 ``renkei import``, and 管理 watches it live.
 
@@ -7,7 +7,8 @@ The queue of record is ``platform.Job`` (public schema). Who runs it:
 * with a broker (``CELERY_BROKER_URL``): the Celery task ``renkei.run_import_jobs``, sent
   when a job is queued;
 * in the embedded default: a thread that ``renkei serve`` / ``renkei demo`` start
-  (:func:`start_embedded_worker`), woken when a job is queued.
+  (:func:`start_embedded_worker`), woken when a job is queued; it also looks at the
+  inboxes every ``inbox.SWEEP_EVERY`` seconds (with a broker, beat does).
 
 Either way jobs of one tenant run one at a time (the tenant write lock), a page reload
 loses nothing (the run and its progress are rows), and a run interrupted by a dying process
@@ -307,12 +308,28 @@ def start_embedded_worker(poll_seconds: float = 5.0) -> threading.Thread:
 
 
 def _work(poll_seconds: float) -> None:
+    next_sweep = 0.0
     while True:
         WAKE.clear()
-        try:
-            run_pending()
-        except Exception:  # the database went away: try again at the next look
-            log.exception("the job worker could not read the queue")
-        finally:
-            close_old_connections()
+        next_sweep = _look(next_sweep)
         WAKE.wait(poll_seconds)
+
+
+def _look(next_sweep: float) -> float:
+    """One round of the embedded worker: the inboxes when their time has come (what they
+    queue runs at once), then the queue. Returns when to look at the inboxes next."""
+    from renkei.connectors import inbox  # it queues through this module
+
+    try:
+        if time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + inbox.SWEEP_EVERY
+            inbox.sweep_all()
+    except Exception as e:  # the database went away: try again at the next sweep
+        log.error("the job worker could not look at the inboxes: %s", type(e).__name__)
+    try:
+        run_pending()
+    except Exception:  # the database went away: try again at the next look
+        log.exception("the job worker could not read the queue")
+    finally:
+        close_old_connections()
+    return next_sweep

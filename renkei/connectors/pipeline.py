@@ -109,7 +109,7 @@ def do_import(
                 connector=cls.name,
                 connector_version=cls.version,
                 started_by=actor.username[:150],
-            started_via=actor.via,
+                started_via=actor.via,
                 status=ImportRun.Status.RUNNING,
                 phase=ImportRun.Phase.VALIDATING,
                 began_at=timezone.now(),

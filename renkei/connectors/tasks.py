@@ -25,6 +25,10 @@ Microsoft 365 setting there, or a file ``RENKEI_HOME/connectors/<code>/msgraph.y
 operators who keep settings outside the database; every worker must see the same file, e.g.
 from a shared volume).
 
+Inboxes (``renkei.connectors.inbox``): beat runs ``renkei.schedule_inbox_sweeps`` every two
+minutes; it queues one ``renkei.sweep_inbox`` for every tenant with an inbox enabled in
+管理 › コネクタ設定, which queues the complete files as imports (``renkei.run_import_jobs``).
+
 Every run (these, ``renkei import``, uploads, the push API) is traced by the pipeline as a
 ``renkei.connector.run`` span with the rows read, accepted and rejected, and counted in the
 import metrics (``renkei.platform.telemetry.traced_import``).
@@ -43,7 +47,7 @@ from typing import Any
 import yaml
 from celery import shared_task
 
-from renkei.connectors import pipeline
+from renkei.connectors import inbox, pipeline
 from renkei.edudata.models import ConnectorSetting
 from renkei.edudata.tasks import fan_out, in_task_tenant, tenant_codes
 from renkei.platform import environment
@@ -193,6 +197,21 @@ def schedule_msgraph_pulls() -> list[str]:
     return fan_out(pull_msgraph, msgraph_tenants())
 
 
+@shared_task(name="renkei.sweep_inbox")
+def sweep_inbox(tenant_code: str) -> dict:
+    """Look once at the tenant's enabled inboxes and queue their complete files."""
+    with in_task_tenant(tenant_code) as municipality:
+        taken = inbox.sweep(municipality)
+    queued = sum(1 for t in taken if t.run_id)
+    return {"tenant": tenant_code, "queued": queued, "not_queued": len(taken) - queued}
+
+
+@shared_task(name="renkei.schedule_inbox_sweeps")
+def schedule_inbox_sweeps() -> list[str]:
+    """Every two minutes (beat): one ``renkei.sweep_inbox`` per tenant with an inbox on."""
+    return fan_out(sweep_inbox, inbox.inbox_tenants())
+
+
 __all__ = [
     "connector_config_path",
     "has_settings",
@@ -201,5 +220,7 @@ __all__ = [
     "msgraph_tenants",
     "pull_msgraph",
     "run_traced_import",
+    "schedule_inbox_sweeps",
     "schedule_msgraph_pulls",
+    "sweep_inbox",
 ]

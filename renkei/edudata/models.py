@@ -461,7 +461,9 @@ class ImportRun(models.Model):
         from renkei.platform.audit import VIA_LABELS
 
         via = VIA_LABELS.get(self.started_via)
-        return f"{self.started_by}（{via}）" if via else self.started_by
+        if not via or str(via) == self.started_by:  # 受信箱 names itself
+            return self.started_by
+        return f"{self.started_by}（{via}）"
 
     @property
     def rows_so_far(self) -> int:
@@ -583,6 +585,9 @@ class ConnectorSetting(models.Model):
     config = models.JSONField("設定（秘密の値を除く）", default=dict, blank=True)
     secrets = models.TextField("秘密の値（暗号化）", blank=True)
     enabled = models.BooleanField("有効", default=True)
+    # Files dropped into inbox/<connector>/ of the tenant's storage are imported
+    # (renkei.connectors.inbox).
+    inbox_enabled = models.BooleanField("受信箱から取り込む", default=False)
     updated_at = models.DateTimeField("更新日時", auto_now=True)
     updated_by = models.CharField("更新者", max_length=150, blank=True)
 
@@ -605,3 +610,23 @@ class ConnectorSetting(models.Model):
 
         kept = {k: v for k, v in sorted(values.items()) if v}
         self.secrets = encrypt_json(kept) if kept else ""
+
+
+class InboxFile(models.Model):
+    """A file seen in a connector's inbox and not yet taken: its size at the look that first
+    saw that size. A file is complete once a later look, at least a while after, finds the
+    same size (renkei.connectors.inbox); the row goes when the file does."""
+
+    connector = models.CharField("コネクタ", max_length=60)
+    name = models.CharField("ファイル名", max_length=255)
+    size = models.PositiveBigIntegerField("大きさ（バイト）")
+    seen_at = models.DateTimeField("この大きさで最初に見た日時")
+
+    class Meta:
+        verbose_name = "受信箱のファイル"
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "name"], name="inbox_file_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector}/{self.name}"

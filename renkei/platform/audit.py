@@ -43,6 +43,7 @@ VIA_LABELS: dict[str, Any] = {
     "admin": _("運用管理画面"),
     "cli": _("コマンド"),
     "schedule": _("定期実行"),
+    "inbox": _("受信箱"),
     "system": _("システム"),
 }
 
@@ -71,6 +72,12 @@ class Actor:
     def schedule(cls, name: str) -> Actor:
         """A scheduled or queued job, named as ImportRun.started_by shows it."""
         return cls(username=name, via="schedule")
+
+    @classmethod
+    def inbox(cls) -> Actor:
+        """A file a municipality's own system dropped into a connector's inbox
+        (renkei.connectors.inbox); ImportRun.started_by and the trail say 受信箱."""
+        return cls(username="受信箱", via="inbox")
 
     @classmethod
     def system(cls, name: str) -> Actor:

@@ -1,14 +1,16 @@
 """Where raw imports and exports are kept: a local directory by default (under RENKEI_HOME),
 S3 when configured (``RENKEI_STORAGE=s3``). Every key lives under the tenant's own prefix.
 
-Keys are relative paths chosen by our code, first segment the area: ``imports/<run>/…`` (raw
-input archived by the pipeline), ``exports/…`` (error reports, exports). Locally a key is
+Keys are relative paths, first segment the area: ``imports/<run>/…`` (raw input archived by
+the pipeline), ``exports/…`` (error reports, exports), ``inbox/<connector>/…`` (files a
+municipality's own systems drop in, see ``renkei.connectors.inbox``). Locally a key is
 ``<root>/<tenant code>/<key>``. In S3 it is ``<area>/<tenant schema>/<rest>``, with
 ``imports`` stored as ``raw-imports`` so that the bucket's lifecycle rule (Terraform
 ``modules/storage``: transition, then expiry, of ``raw-imports/``) applies to it:
 
     imports/12/roster.csv  of 131130  ->  s3://<bucket>/raw-imports/m131130/12/roster.csv
     exports/errors-12.csv  of 131130  ->  s3://<bucket>/exports/m131130/errors-12.csv
+    inbox/c4th/出欠.csv     of 131130  ->  s3://<bucket>/inbox/m131130/c4th/出欠.csv
 
 Every object is written with SSE-KMS under the configured key, with S3 Bucket Keys.
 Downloads are short-lived presigned URLs (``url``), signed again on every request.
@@ -19,14 +21,24 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import threading
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 from urllib.parse import quote
 
 from renkei.platform import environment
 
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-/]*")
+# Letters and digits (Japanese too: files dropped into an inbox keep the names their system
+# gave them), then also . _ - and /. No spaces, no backslashes, nothing that starts a path.
+_KEY = re.compile(r"[^\W_][\w.\-/]*")
+
+
+class Stored(NamedTuple):
+    """A stored file as ``list`` finds it."""
+
+    key: str
+    size: int
 
 
 class Storage(Protocol):
@@ -34,10 +46,13 @@ class Storage(Protocol):
     def open(self, tenant: str, key: str) -> BinaryIO: ...
     def exists(self, tenant: str, key: str) -> bool: ...
     def url(self, tenant: str, key: str, expires: int = 300) -> str | None: ...
+    def list(self, tenant: str, prefix: str) -> list[Stored]: ...
+    def delete(self, tenant: str, key: str) -> None: ...
 
 
 def check_key(tenant: str, key: str) -> str:
-    """Tenant codes and keys come from our code, but never trust them with a path."""
+    """Tenant codes and keys come from our code or from file names others chose (an inbox):
+    never trust them with a path."""
     if not re.fullmatch(r"[0-9]{6}", tenant):
         raise ValueError(f"not a tenant code: {tenant!r}")
     if not _KEY.fullmatch(key) or ".." in key.split("/"):
@@ -62,10 +77,34 @@ class LocalStorage:
         return key
 
     def open(self, tenant: str, key: str) -> BinaryIO:
-        return self._path(tenant, key).open("rb")
+        # Never through a link: others write into an inbox, and a link could point anywhere.
+        fd = os.open(self._path(tenant, key), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        return os.fdopen(fd, "rb")
 
     def exists(self, tenant: str, key: str) -> bool:
         return self._path(tenant, key).exists()
+
+    def list(self, tenant: str, prefix: str) -> list[Stored]:
+        """The files under the folder ``prefix`` (and its subfolders), sorted by key. Links
+        and names that are not storage keys are left out."""
+        base = self._path(tenant, prefix.rstrip("/"))
+        top = self.root / tenant
+        found = []
+        for folder, _dirs, names in os.walk(base):  # does not follow links to folders
+            for name in names:
+                path = Path(folder, name)
+                key = path.relative_to(top).as_posix()
+                try:
+                    check_key(tenant, key)
+                    info = path.lstat()
+                except (ValueError, FileNotFoundError):  # not a key; gone since the walk read it
+                    continue
+                if stat.S_ISREG(info.st_mode):
+                    found.append(Stored(key, info.st_size))
+        return sorted(found)
+
+    def delete(self, tenant: str, key: str) -> None:
+        self._path(tenant, key).unlink(missing_ok=True)
 
     def url(self, tenant: str, key: str, expires: int = 300) -> str | None:
         """None: a local file has no download URL of its own; serve it through the app."""
@@ -201,6 +240,31 @@ class S3Storage:
 
     def delete(self, tenant: str, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(tenant, key))
+
+    def list(self, tenant: str, prefix: str) -> list[Stored]:
+        """The objects under the folder ``prefix``, as storage keys with their sizes, sorted.
+        Folder placeholders (keys ending in /, made by some S3 tools) are left out."""
+        folder = self.object_key(tenant, prefix.rstrip("/")) + "/"
+        area = prefix.split("/", 1)[0]
+        area_prefix = f"{S3_AREAS.get(area, area)}/m{tenant}/"
+        found = []
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=folder
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                key = f"{area}/{item['Key'].removeprefix(area_prefix)}"
+                if key.endswith("/") or not self._is_key(tenant, key):
+                    continue
+                found.append(Stored(key, item["Size"]))
+        return sorted(found)
+
+    def _is_key(self, tenant: str, key: str) -> bool:
+        try:
+            self.object_key(tenant, key)
+        except ValueError:
+            return False
+        return True
 
     def _encryption(self) -> dict:
         return {

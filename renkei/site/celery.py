@@ -11,6 +11,8 @@ Tasks carry the tenant code as their first argument and run inside that tenant
     02:00  renkei.schedule_retention_purges   one renkei.purge_expired per tenant
     04:00  renkei.schedule_msgraph_pulls      one renkei.pull_msgraph per tenant that has
                                               RENKEI_HOME/connectors/<code>/msgraph.yaml
+    */2 min renkei.schedule_inbox_sweeps     one renkei.sweep_inbox per tenant with an inbox
+                                              enabled (管理 › コネクタ設定)
 
 Run exactly one beat per deployment, or periodic jobs run twice.
 
@@ -57,6 +59,10 @@ app.conf.update(
         "msgraph-pull-nightly": {
             "task": "renkei.schedule_msgraph_pulls",
             "schedule": crontab(hour=4, minute=0),
+        },
+        "inbox-sweep": {
+            "task": "renkei.schedule_inbox_sweeps",
+            "schedule": crontab(minute="*/2"),
         },
     },
 )

@@ -222,6 +222,79 @@ def test_import_archives_raw_files_in_s3(tmp_path, shibuya, moto_endpoint, kms_k
     assert {s3.head_object(Bucket=BUCKET, Key=k)["SSEKMSKeyId"] for k in keys} == {kms_key}
 
 
+def test_list_finds_the_files_under_a_folder_with_their_sizes_and_delete_removes_one(storage, s3):
+    storage.save("131130", "inbox/c4th/出欠.csv", io.BytesIO(b"abc"))
+    storage.save("131130", "inbox/c4th/processed/1-a.csv", io.BytesIO(b"a"))
+    storage.save("131130", "inbox/c4thx/other.csv", io.BytesIO(b"not in the folder"))
+    storage.save("131041", "inbox/c4th/theirs.csv", io.BytesIO(b"another tenant's"))
+    s3.put_object(Bucket=BUCKET, Key="inbox/m131130/c4th/folder/", Body=b"")  # a placeholder
+    assert storage.list("131130", "inbox/c4th") == [
+        ("inbox/c4th/processed/1-a.csv", 1),
+        ("inbox/c4th/出欠.csv", 3),
+    ]
+    assert storage.list("131130", "inbox/c4th/") == storage.list("131130", "inbox/c4th")
+    assert storage.list("131130", "inbox/none") == []
+    storage.delete("131130", "inbox/c4th/出欠.csv")
+    assert [s.key for s in storage.list("131130", "inbox/c4th")] == ["inbox/c4th/processed/1-a.csv"]
+    with pytest.raises(ValueError):
+        storage.list("131130", "inbox/../../m131041")
+
+
+def test_s3_list_reads_every_page(storage, monkeypatch):
+    for n in range(5):
+        storage.save("271004", f"imports/77/{n}.csv", io.BytesIO(b"x" * n))
+    pages = []
+    storage.client.meta.events.register(
+        "before-send.s3.ListObjectsV2", lambda request, **kwargs: pages.append(request.url)
+    )
+    original = storage.client.get_paginator
+
+    def small_pages(name):
+        paginator = original(name)
+        paginate = paginator.paginate
+        paginator.paginate = lambda **kw: paginate(**kw, PaginationConfig={"PageSize": 2})
+        return paginator
+
+    monkeypatch.setattr(storage.client, "get_paginator", small_pages)
+    assert storage.list("271004", "imports/77") == [(f"imports/77/{n}.csv", n) for n in range(5)]
+    assert len(pages) == 3
+
+
+def test_local_list_and_delete(tmp_path):
+    storage = LocalStorage(tmp_path)
+    storage.save("131130", "inbox/c4th/出欠.csv", io.BytesIO(b"abc"))
+    storage.save("131130", "inbox/c4th/processed/1-a.csv", io.BytesIO(b"a"))
+    storage.save("131041", "inbox/c4th/theirs.csv", io.BytesIO(b"another tenant's"))
+    folder = tmp_path / "131130" / "inbox" / "c4th"
+    (folder / "名前 に空白.csv").write_bytes(b"not a storage key")
+    assert storage.list("131130", "inbox/c4th") == [
+        ("inbox/c4th/processed/1-a.csv", 1),
+        ("inbox/c4th/出欠.csv", 3),
+    ]
+    assert storage.list("131130", "inbox/none") == []
+    storage.delete("131130", "inbox/c4th/出欠.csv")
+    storage.delete("131130", "inbox/c4th/出欠.csv")  # gone already: nothing to do
+    assert not (folder / "出欠.csv").exists()
+    with pytest.raises(ValueError):
+        storage.list("131130", "inbox/../../131041/inbox")
+    with pytest.raises(ValueError):
+        storage.delete("131130", "../131041/inbox/c4th/theirs.csv")
+
+
+def test_local_storage_never_reads_through_a_link(tmp_path):
+    """Others write into an inbox: a link there to another tenant's file (or to anything on
+    the server) is neither listed nor opened."""
+    storage = LocalStorage(tmp_path)
+    storage.save("131041", "exports/theirs.csv", io.BytesIO(b"another tenant's"))
+    storage.save("131130", "inbox/c4th/mine.csv", io.BytesIO(b"mine"))
+    folder = tmp_path / "131130" / "inbox" / "c4th"
+    (folder / "link.csv").symlink_to(tmp_path / "131041" / "exports" / "theirs.csv")
+    (folder / "linked").symlink_to(tmp_path / "131041" / "exports", target_is_directory=True)
+    assert storage.list("131130", "inbox/c4th") == [("inbox/c4th/mine.csv", 4)]
+    with pytest.raises(OSError):
+        storage.open("131130", "inbox/c4th/link.csv")
+
+
 def test_local_storage_has_no_download_url(tmp_path):
     storage = LocalStorage(tmp_path)
     storage.save("131130", "exports/a.csv", io.BytesIO(b"a"))

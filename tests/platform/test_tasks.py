@@ -195,9 +195,13 @@ def test_beat_schedule_and_task_names():
     schedule = app.conf.beat_schedule
     assert schedule["retention-purge-nightly"]["task"] == "renkei.schedule_retention_purges"
     assert schedule["msgraph-pull-nightly"]["task"] == "renkei.schedule_msgraph_pulls"
+    assert schedule["inbox-sweep"]["task"] == "renkei.schedule_inbox_sweeps"
     for entry in schedule.values():
         assert entry["task"] in app.tasks
-        assert entry["schedule"].hour == {2} or entry["schedule"].hour == {4}
+    assert schedule["retention-purge-nightly"]["schedule"].hour == {2}
+    assert schedule["msgraph-pull-nightly"]["schedule"].hour == {4}
+    inbox = schedule["inbox-sweep"]["schedule"]  # every two minutes, day and night
+    assert len(inbox.hour) == 24 and inbox.minute == set(range(0, 60, 2))
     assert app.conf.timezone == "Asia/Tokyo"
     assert {
         "renkei.import",
@@ -205,6 +209,7 @@ def test_beat_schedule_and_task_names():
         "renkei.purge_expired",
         "renkei.schedule_rollup_refresh",
         "renkei.pull_msgraph",
+        "renkei.sweep_inbox",
     } <= set(app.tasks)
 
 

@@ -79,13 +79,24 @@ class ConnectorSettingForm(forms.Form):
     inputs that are never pre-filled (blank keeps the stored value)."""
 
     enabled = forms.BooleanField(label=_l("この設定を使う（有効）"), required=False)
+    inbox_enabled = forms.BooleanField(
+        label=_l("受信箱に置かれたファイルを取り込む"),
+        required=False,
+        help_text=_l(
+            "校務システムの定期書き出しや SFTP・S3 の同期で受信箱に置かれたファイルを、"
+            "数分ごとに自動で取り込みます（この設定が有効なときだけ）。"
+        ),
+    )
 
     def __init__(self, connector_cls, setting=None, *args, **kwargs):
         self.connector_cls = connector_cls
         self.setting = setting
         self.stored_secrets = setting.secret_values() if setting else {}
         stored = dict(setting.config) if setting else {}
-        initial = {"enabled": setting.enabled if setting else True}
+        initial = {
+            "enabled": setting.enabled if setting else True,
+            "inbox_enabled": setting.inbox_enabled if setting else False,
+        }
         super().__init__(*args, initial=initial, **kwargs)
         self.config_fields: list[str] = []
         self.kinds: dict[str, tuple[str, bool]] = {}

@@ -33,7 +33,7 @@ from renkei.accounts.tokens import (
     do_issue_token,
     do_revoke_token,
 )
-from renkei.connectors import jobs, registry, resumable, uploads
+from renkei.connectors import inbox, jobs, registry, resumable, uploads
 from renkei.connectors.actions import do_save_connector_setting
 from renkei.connectors.error_report import error_report_download
 from renkei.dashboards import audit_trail as audit_trail_pages
@@ -307,6 +307,7 @@ def connector_edit(request, name: str):
                 config=form.config,
                 config_fields=form.config_fields,
                 enabled=form.cleaned_data["enabled"],
+                inbox_enabled=form.cleaned_data["inbox_enabled"],
             )
             messages.success(
                 request,
@@ -326,6 +327,7 @@ def connector_edit(request, name: str):
             "form": form,
             "config_fields": [form[n] for n in form.config_fields],
             "secret_set": {n for n in connector_cls.secret_fields if form.stored_secrets.get(n)},
+            "inbox": inbox.location(request.tenant, name),
         },
     )
 
