@@ -64,6 +64,9 @@ app.conf.update(
             "task": "renkei.schedule_inbox_sweeps",
             "schedule": crontab(minute="*/2"),
         },
+        # A queued import is sent to a worker when queued; this runs what a lost message or a
+        # dead worker left behind (jobs.reclaim_abandoned).
+        "import-queue": {"task": "renkei.run_import_jobs", "schedule": crontab(minute="*")},
     },
 )
 

@@ -196,6 +196,8 @@ def test_beat_schedule_and_task_names():
     assert schedule["retention-purge-nightly"]["task"] == "renkei.schedule_retention_purges"
     assert schedule["msgraph-pull-nightly"]["task"] == "renkei.schedule_msgraph_pulls"
     assert schedule["inbox-sweep"]["task"] == "renkei.schedule_inbox_sweeps"
+    assert schedule["import-queue"]["task"] == "renkei.run_import_jobs"
+    assert schedule["import-queue"]["schedule"].minute == set(range(60))
     for entry in schedule.values():
         assert entry["task"] in app.tasks
     assert schedule["retention-purge-nightly"]["schedule"].hour == {2}
