@@ -11,7 +11,8 @@ and prints rows/s of both and the ratio (target ≥ 0.5, aim 0.8). Then imports 
 different sizes in fresh processes and prints each one's peak RSS, and that of its reader
 process (flat is the target).
 With --web, also (c) the same roster and attendance files uploaded through 管理 › 取り込み
-to a `renkei serve` (its embedded worker runs the import), timed from the first byte sent to
+to a `renkei serve` as the page sends them (resumable, tus, in 32 MB parts; its embedded
+worker runs the import), timed from the first byte sent to
 the page's 完了, against (a): target ≥ 0.8. And the server process's peak RSS after a
 quarter-size upload and after the full one (flat is the target: files stream to disk).
 Uses a fresh embedded PostgreSQL in a temporary RENKEI_HOME unless DATABASE_URL is set.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import io
 import os
 import socket
 import subprocess
@@ -171,45 +171,41 @@ for code in {codes!r}:
 """
 
 
-class MultipartFiles:
-    """A multipart/form-data body streamed from files on disk (never held in memory), with
-    its length known in advance: Django's development server needs Content-Length."""
+TUS_PART = 32 << 20  # import_upload.js's chunkSize
 
-    def __init__(self, fields: dict[str, str], files: list[Path]):
-        self.boundary = "renkei-bench-" + os.urandom(8).hex()
-        parts: list[bytes | Path] = []
-        for name, value in fields.items():
-            parts.append(
-                f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                f"{value}\r\n".encode()
+
+def tus_upload(session, endpoint: str, path: Path, csrf: str) -> str:
+    """Send one file as tus-js-client does (create, then PATCH part after part): its id."""
+    import base64
+
+    tus = {"Tus-Resumable": "1.0.0", "X-CSRFToken": csrf, "Referer": endpoint}
+    name = base64.b64encode(path.name.encode()).decode()
+    created = session.post(
+        endpoint,
+        headers={
+            **tus,
+            "Upload-Length": str(path.stat().st_size),
+            "Upload-Metadata": f"filename {name}",
+        },
+    )
+    if created.status_code != 201:
+        raise SystemExit(f"upload refused ({created.status_code}): {created.text[:500]}")
+    url, offset = created.headers["Location"], 0
+    with path.open("rb") as f:
+        while part := f.read(TUS_PART):
+            sent = session.patch(
+                url,
+                data=part,
+                headers={
+                    **tus,
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                },
             )
-        for path in files:
-            parts.append(
-                f'--{self.boundary}\r\nContent-Disposition: form-data; name="files"; '
-                f'filename="{path.name}"\r\nContent-Type: text/csv\r\n\r\n'.encode()
-            )
-            parts += [path, b"\r\n"]
-        parts.append(f"--{self.boundary}--\r\n".encode())
-        self.parts = iter(parts)
-        self.length = sum(p.stat().st_size if isinstance(p, Path) else len(p) for p in parts)
-        self.current = None
-
-    def __len__(self) -> int:
-        return self.length
-
-    def read(self, size: int = -1) -> bytes:
-        size = size if size and size > 0 else 1 << 20
-        while True:
-            if self.current is None:
-                part = next(self.parts, None)
-                if part is None:
-                    return b""
-                self.current = part.open("rb") if isinstance(part, Path) else io.BytesIO(part)
-            chunk = self.current.read(size)
-            if chunk:
-                return chunk
-            self.current.close()
-            self.current = None
+            if sent.status_code != 204:
+                raise SystemExit(f"part refused ({sent.status_code}): {sent.text[:500]}")
+            offset = int(sent.headers["Upload-Offset"])
+    return url.rsplit("/", 1)[1]
 
 
 def web_import(base: str, code: str, files: list[Path]) -> float:
@@ -230,17 +226,14 @@ def web_import(base: str, code: str, files: list[Path]) -> float:
     )
     page = f"{base}/m/{code}/manage/imports/new/"
     session.get(page)
-    body = MultipartFiles(
-        {"csrfmiddlewaretoken": session.cookies["csrftoken"], "connector": "c4th"}, files
-    )
+    csrf = session.cookies["csrftoken"]
     started = time.perf_counter()
+    # as the page sends them: each file resumably (tus), in parts of the page's chunkSize
+    ids = [tus_upload(session, f"{base}/m/{code}/manage/imports/uploads/", f, csrf) for f in files]
     response = session.post(
         page,
-        data=body,
-        headers={
-            "Content-Type": f"multipart/form-data; boundary={body.boundary}",
-            "Referer": page,
-        },
+        data={"csrfmiddlewaretoken": csrf, "connector": "c4th", "uploads": ",".join(ids)},
+        headers={"Referer": page},
         allow_redirects=False,
     )
     if response.status_code != 302:
