@@ -144,6 +144,12 @@ def may_see_tenant_aggregates(principal: Principal, municipality) -> bool:
     )
 
 
+def may_see_own_exact_figures(principal: Principal, municipality) -> bool:
+    """The municipality's own exact counts (its statutory survey returns): its admins and
+    board analysts only; never the prefecture's analysts, who get released tables."""
+    return bool(principal.roles_in(municipality) & AGGREGATE_ROLES)
+
+
 def may_see_school_aggregates(principal: Principal, municipality, school_code: str) -> bool:
     if principal.roles_in(municipality) & AGGREGATE_ROLES:
         return True

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards import views
+from renkei.dashboards import absence, views
 
 app_name = "dashboards"
 
@@ -10,7 +10,9 @@ urlpatterns = [
     path("boards/classes/", views.class_list, name="class_list"),
     path("boards/classes/<int:homeroom_id>/", views.class_board, name="class_board"),
     path("boards/students/<int:student_id>/", views.student_board, name="student_board"),
+    path("boards/long-term-absence/", absence.classification, name="absence_classification"),
     path("analysis/long-term-absence/", views.long_term_absence, name="long_term_absence"),
+    path("analysis/long-term-absence/survey.csv", absence.survey_csv, name="absence_survey_csv"),
     path("analysis/schools/", views.school_list, name="school_list"),
     path("analysis/schools/<str:school_code>/", views.school_karte, name="school_karte"),
 ]

@@ -215,6 +215,7 @@ def long_term_absence(request):
             "endpoint": _graphql_url(),
             "schools": School.objects.order_by("code"),
             "k": request.tenant.min_cell_size,
+            "own_figures": policy.may_see_own_exact_figures(principal, request.tenant),
         },
     )
 

@@ -32,6 +32,21 @@ ABSENCE_STATUSES = frozenset(
 )
 NOT_COUNTED_STATUSES = frozenset({AttendanceStatus.SUSPENSION, AttendanceStatus.MOURNING})
 
+# 長期欠席: absent (ABSENCE_STATUSES) on this many days or more in one school year.
+LONG_TERM_DAYS = 30
+
+
+class LongAbsenceReason(TextChoices):
+    """The main reason of a pupil's long-term absence in one school year, as MEXT's annual
+    児童生徒の問題行動・不登校等生徒指導上の諸課題に関する調査 asks it (its categories since
+    令和2年度). The school decides it; attendance alone cannot tell 不登校 from illness."""
+
+    ILLNESS = "illness", "病気"
+    ECONOMIC = "economic", "経済的理由"
+    FUTOKO = "futoko", "不登校"
+    COVID = "covid", "新型コロナウイルスの感染回避"
+    OTHER = "other", "その他"
+
 
 class HealthCondition(TextChoices):
     GOOD = "good", "良い"

@@ -21,6 +21,7 @@ from renkei.edudata.codes import (  # noqa: F401 - re-exported for callers of mo
     AssessmentKind,
     AttendanceStatus,
     HealthCondition,
+    LongAbsenceReason,
     NurseVisitReason,
     Sex,
 )
@@ -343,6 +344,32 @@ class SurveyResponse(models.Model):
                 fields=["student", "survey", "answered_on"], name="survey_natural_key"
             )
         ]
+
+
+class AbsenceClassification(models.Model):
+    """The school's classification of one pupil's long-term absence (30 days or more) in one
+    school year: the reason MEXT's annual survey asks for. Append-only: a change is a new
+    row and the latest is the current one, so who decided what, and when, stays readable.
+    Absence reasons are sensitive (school-only, after step-up); deleted with the pupil."""
+
+    Reason = LongAbsenceReason
+
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="absence_classifications"
+    )
+    school_year = models.PositiveSmallIntegerField("年度")
+    reason = models.CharField("長期欠席の理由", max_length=12, choices=Reason.choices)
+    note = models.TextField("補足", blank=True)
+    absence_days = models.PositiveSmallIntegerField("分類時の欠席日数")
+    decided_at = models.DateTimeField("分類日時")
+    decided_by = models.CharField("分類した人", max_length=150)
+
+    sensitive = Sensitive(whole_model=True)
+
+    class Meta:
+        verbose_name = "長期欠席の理由"
+        indexes = [models.Index(fields=["school_year", "student"])]
+        ordering = ["-decided_at", "-pk"]
 
 
 class OptOut(models.Model):

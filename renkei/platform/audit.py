@@ -34,6 +34,7 @@ ACTIONS: dict[str, Any] = {
     "optout.record": _("分析除外の記録"),
     "optout.withdraw": _("分析除外の取り下げ"),
     "retention.purge": _("保存期間を過ぎたデータの削除"),
+    "absence.classify": _("長期欠席の理由の分類"),
 }
 
 # How the actor reached the action.

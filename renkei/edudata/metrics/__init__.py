@@ -54,7 +54,7 @@ from typing import Any
 
 from django.db import connection
 
-from renkei.edudata.codes import AssessmentKind, NurseVisitReason
+from renkei.edudata.codes import LONG_TERM_DAYS, AssessmentKind, NurseVisitReason
 from renkei.edudata.metrics import exact, release
 from renkei.platform import disclosure, telemetry
 from renkei.platform.disclosure import MIN_K, TOTAL, Dimension
@@ -125,7 +125,6 @@ LONG_TERM_CODES = {
     TOTAL: TOTAL,
 }
 DISTRIBUTION_CODES = {"0": "0", "1-9": "1-9", "10-29": "10-29", "30+": "30+", TOTAL: TOTAL}
-LONG_TERM_DAYS = 30
 MONTHLY_ABSENCE_DAYS = 10
 # Released absence days of a group bound its pupils absent 10+ days by days / 10: days are
 # withheld where that bound would be below this many pupils (see attendance_days_table).
