@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards import absence, views
+from renkei.dashboards import absence, notes, views
 
 app_name = "dashboards"
 
@@ -10,6 +10,13 @@ urlpatterns = [
     path("boards/classes/", views.class_list, name="class_list"),
     path("boards/classes/<int:homeroom_id>/", views.class_board, name="class_board"),
     path("boards/students/<int:student_id>/", views.student_board, name="student_board"),
+    path("boards/students/<int:student_id>/notes/", notes.add_note, name="add_note"),
+    path("boards/students/<int:student_id>/support/", notes.open_case, name="open_case"),
+    path(
+        "boards/students/<int:student_id>/support/<int:case_id>/",
+        notes.add_step,
+        name="add_step",
+    ),
     path("boards/long-term-absence/", absence.classification, name="absence_classification"),
     path("analysis/long-term-absence/", views.long_term_absence, name="long_term_absence"),
     path("analysis/long-term-absence/survey.csv", absence.survey_csv, name="absence_survey_csv"),

@@ -19,9 +19,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from renkei.accounts import policy
+from renkei.dashboards import notes as note_pages
 from renkei.dashboards.access import tenant_principal
 from renkei.edudata import access
-from renkei.edudata.models import AttendanceDay, Homeroom, School, school_year_of
+from renkei.edudata.models import AttendanceDay, Homeroom, School, Student, school_year_of
 from renkei.edudata.rollups import years_with_data
 
 FORBIDDEN_BOARDS = gettext_lazy(
@@ -161,6 +162,7 @@ def class_board(request, homeroom_id: int):
     # URL must not tell whether a homeroom exists.
     policy.require(homeroom is not None and homeroom.school.code in codes, policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
+    pupils = Student.objects.filter(enrollments__homeroom=homeroom)
     return render(
         request,
         "dashboards/class_board.html",
@@ -170,6 +172,8 @@ def class_board(request, homeroom_id: int):
             "as_of_note": as_of_note,
             "endpoint": _graphql_url(),
             "student_href": reverse("dashboards:student_board", args=[0]).replace("/0/", "/{id}/"),
+            "verify_href": f"{reverse('verify')}?next={request.path}",
+            **note_pages.news_context(principal, request.tenant, pupils, as_of),
         },
     )
 
@@ -193,6 +197,7 @@ def student_board(request, student_id: int):
             "endpoint": _graphql_url(),
             "verify_href": f"{reverse('verify')}?next={request.path}",
             "step_up": principal.step_up,
+            **note_pages.records_context(principal, request.tenant, student_id),
         },
     )
 

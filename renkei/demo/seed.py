@@ -31,6 +31,8 @@ def prepare(verbosity: int = 0) -> None:
             )
         load_demo_data(municipality, students=sizes.get(code, DEMO_STUDENTS))
     _ensure_users()
+    for code, _ in DEMO_MUNICIPALITIES:
+        _school_records(Municipality.objects.get(code=code))
 
 
 DEMO_STUDENTS = 600  # each of DEMO_MUNICIPALITIES
@@ -111,6 +113,56 @@ def _ensure_users() -> None:
         "prefecture_analyst",
         prefecture=Prefecture.for_code(DEMO_PREFECTURE),
     )
+
+
+def _school_records(municipality) -> None:
+    """A few of the records staff write (共有配慮事項, 日常所見, a 支援記録 with a follow-up
+    due), written as the demo teacher through the same actions as the pupil board, for the
+    first long-term absentee of the teacher's school. Skipped when there are records."""
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.db.models import Max
+    from django.utils import timezone
+
+    from renkei.accounts import policy
+    from renkei.edudata import absence, access, notes
+    from renkei.edudata.models import AttendanceDay, StaffNote, school_year_of
+    from renkei.tenants.context import in_tenant
+
+    teacher = get_user_model().objects.get(username=f"teacher-{municipality.code}")
+    principal = policy.principal_for(teacher, step_up=True)
+    with in_tenant(municipality):
+        if StaffNote.objects.exists():
+            return
+        # the demo's data ends before today: the day its boards show
+        as_of = AttendanceDay.objects.aggregate(last=Max("date"))["last"]
+        if as_of is None:
+            return
+        pupils = absence.long_absences(
+            access.visible_students(principal, municipality), school_year_of(as_of)
+        )
+        if not pupils:
+            return
+        pupil = pupils[0].student.pk
+        notes.do_add_staff_note(
+            principal, municipality, pupil, "consideration", "卵アレルギー。給食は除去食。"
+        )
+        notes.do_add_staff_note(
+            principal, municipality, pupil, "observation", "登校した日は保健室で過ごすことが多い。"
+        )
+        case = notes.do_open_support_case(
+            principal, municipality, pupil, "欠席が続いている。", as_of - dt.timedelta(days=20)
+        )
+        notes.do_add_support_action(
+            principal,
+            municipality,
+            case.pk,
+            done_on=min(as_of - dt.timedelta(days=14), timezone.localdate()),
+            done_by="担任・スクールカウンセラー",
+            text="保護者と面談。週 1 回、放課後に別室で学習することにした。",
+            follow_up_on=as_of + dt.timedelta(days=3),
+        )
 
 
 def print_welcome(port: int = 8000) -> None:

@@ -372,6 +372,70 @@ class AbsenceClassification(models.Model):
         ordering = ["-decided_at", "-pk"]
 
 
+class StaffNote(models.Model):
+    """What staff of the pupil's school write down and share: 共有配慮事項 (what every teacher of
+    the pupil must know: an allergy, a family situation) and 日常所見 (a daily observation).
+    Sensitive as a whole: school-only, after step-up, never in any aggregate; deleted with the
+    pupil. Written only through renkei.edudata.notes."""
+
+    class Kind(models.TextChoices):
+        CONSIDERATION = "consideration", "共有配慮事項"
+        OBSERVATION = "observation", "日常所見"
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="staff_notes")
+    kind = models.CharField("種類", max_length=16, choices=Kind.choices)
+    text = models.TextField("内容")
+    written_at = models.DateTimeField("記入日時")
+    written_by = models.CharField("記入者", max_length=150)
+
+    sensitive = Sensitive(whole_model=True)
+
+    class Meta:
+        verbose_name = "共有配慮事項・日常所見"
+        indexes = [models.Index(fields=["student", "written_at"])]
+        ordering = ["-written_at", "-pk"]
+
+
+class SupportCase(models.Model):
+    """支援記録: a concern about a pupil that staff act on, with a follow-up date, until it is
+    closed. Its steps are SupportAction rows. Sensitive as a whole, like StaffNote."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "対応中"
+        CLOSED = "closed", "終結"
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="support_cases")
+    concern = models.TextField("気になること")
+    status = models.CharField("状態", max_length=8, choices=Status.choices, default=Status.OPEN)
+    follow_up_on = models.DateField("次に確認する日", null=True, blank=True)
+    opened_at = models.DateTimeField("開始日時")
+    opened_by = models.CharField("記入者", max_length=150)
+
+    sensitive = Sensitive(whole_model=True)
+
+    class Meta:
+        verbose_name = "支援記録"
+        indexes = [models.Index(fields=["status", "follow_up_on"])]
+        ordering = ["-opened_at", "-pk"]
+
+
+class SupportAction(models.Model):
+    """One thing done for a support case: when, by whom (as the staff wrote it), what."""
+
+    case = models.ForeignKey(SupportCase, on_delete=models.CASCADE, related_name="actions")
+    done_on = models.DateField("実施日")
+    done_by = models.CharField("実施者", max_length=100)
+    text = models.TextField("内容")
+    recorded_at = models.DateTimeField("記入日時")
+    recorded_by = models.CharField("記入者", max_length=150)
+
+    sensitive = Sensitive(whole_model=True)
+
+    class Meta:
+        verbose_name = "支援記録の対応"
+        ordering = ["done_on", "pk"]
+
+
 class OptOut(models.Model):
     """A request to be left out of analysis (分析を望まない児童生徒), and its withdrawal."""
 

@@ -35,6 +35,9 @@ ACTIONS: dict[str, Any] = {
     "optout.withdraw": _("分析除外の取り下げ"),
     "retention.purge": _("保存期間を過ぎたデータの削除"),
     "absence.classify": _("長期欠席の理由の分類"),
+    "note.add": _("共有配慮事項・日常所見の記入"),
+    "support.open": _("支援記録の開始"),
+    "support.action": _("支援記録への対応の記入"),
 }
 
 # How the actor reached the action.

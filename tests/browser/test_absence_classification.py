@@ -48,3 +48,24 @@ def test_a_teacher_records_futoko_and_the_board_counts_it(page, demo_server, bro
     table = list(csv.DictReader(io.StringIO(text)))
     assert sum(int(row["不登校"]) for row in table) >= 1, text
     assert sum(int(row["長期欠席者数（計）"]) for row in table) >= rows.count()
+
+
+def test_the_pupil_board_shows_the_schools_records_after_step_up(page, demo_server):
+    base = demo_server.base_url
+    sign_in(page, base, f"teacher-{CODE}", second_factor=True)
+    page.goto(f"{base}/m/{CODE}/boards/long-term-absence/")
+    # the demo's teacher wrote records for the school's first long-term absentee
+    page.get_by_test_id("long-absence").first.get_by_role("link").click()
+    # 共有配慮事項 first, above the board; everything in the records section below it
+    assert "卵アレルギー" in page.get_by_test_id("considerations").inner_text()
+    records = page.get_by_test_id("staff-records")
+    assert "卵アレルギー" in records.inner_text()
+    assert "保護者と面談" in page.get_by_test_id("support-case").first.inner_text()
+    records.get_by_test_id("add-note").locator("summary").click()
+    records.get_by_label("内容", exact=True).fill("今日は 3 時間目から登校した。")
+    with page.expect_navigation():
+        records.get_by_role("button", name="記入する", exact=True).click()
+    assert "今日は 3 時間目から登校した。" in page.get_by_test_id("staff-notes").inner_text()
+    problems = _audit(page, Axe())
+    assert not problems, "\n".join(problems)
+    screenshot(page, "pupil-board-records", tablet=True)
