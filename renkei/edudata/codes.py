@@ -61,6 +61,14 @@ class NurseVisitReason(TextChoices):
     OTHER = "other", "その他"
 
 
+# 心の相談 is sensitive (DESIGN rules 6 and 7: feelings stay in the school): those visits are
+# shown to the pupil's school after step-up and counted in no figure at all.
+SENSITIVE_NURSE_REASONS = frozenset({NurseVisitReason.MENTAL})
+COUNTED_NURSE_REASONS = tuple(
+    r for r in NurseVisitReason.values if r not in SENSITIVE_NURSE_REASONS
+)
+
+
 class AssessmentKind(TextChoices):
     PERIODIC = "periodic", "定期考査"
     UNIT = "unit", "単元テスト"

@@ -10,11 +10,14 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from renkei.edudata.codes import SENSITIVE_NURSE_REASONS
 from renkei.edudata.models import school_year_bounds
 
 log = logging.getLogger(__name__)
 
 _ANALYZABLE = "st.opted_out_at IS NULL"
+# 心の相談 and any other sensitive reason: in no rollup, so in no figure anywhere.
+_SENSITIVE_NURSE = ", ".join(f"'{r}'" for r in sorted(SENSITIVE_NURSE_REASONS))
 
 _REFRESH = [
     # Days are counted per pupil and month first (a city-year is millions of rows), then the
@@ -66,6 +69,7 @@ _REFRESH = [
         JOIN edudata_student st ON st.id = v.student_id AND {_ANALYZABLE}
         JOIN edudata_school sc ON sc.id = st.school_id
         WHERE (v.visited_at AT TIME ZONE 'Asia/Tokyo')::date BETWEEN %(start)s AND %(end)s
+          AND v.reason_category NOT IN ({_SENSITIVE_NURSE})
         GROUP BY 1, 2, 3, 5, 6""",
     ),
     (

@@ -264,6 +264,27 @@ def test_monthly_absence_equals_the_raw_rows(muni):
         assert near(cell.pupils, n, parts=12 if m == str(SCHOOL_YEAR) else 1), cell.key
 
 
+def test_counselling_visits_are_in_no_figure(muni):
+    """心の相談 is sensitive (DESIGN rules 6, 7): not a category, not in a total, not in a rollup
+    — though the synthetic data has such visits."""
+    with in_tenant(muni):
+        assert _sql("SELECT count(*) FROM edudata_nursevisit WHERE reason_category = 'mental'")[0][
+            0
+        ]
+        assert not _sql(
+            "SELECT count(*) FROM edudata_nursevisitmonth WHERE reason_category = 'mental'"
+        )[0][0]
+        for name, spec in metrics.METRICS.items():
+            if metrics.NURSE_REASON not in spec.all_dimensions:
+                continue
+            table = compute(name, muni, school_year=SCHOOL_YEAR)
+            assert {c.key[metrics.NURSE_REASON] for c in table.cells} == {
+                *metrics.NURSE_REASONS,
+                TOTAL,
+            }
+            assert "mental" not in metrics.NURSE_REASONS
+
+
 def test_nurse_visits_equal_the_raw_rows(muni):
     with in_tenant(muni):
         visits = _sql("""
@@ -272,7 +293,8 @@ def test_nurse_visits_equal_the_raw_rows(muni):
                    count(DISTINCT v.student_id)
             FROM edudata_nursevisit v JOIN edudata_student st ON st.id = v.student_id
             JOIN edudata_school sc ON sc.id = st.school_id
-            WHERE st.opted_out_at IS NULL GROUP BY 1, 2, 3""")
+            WHERE st.opted_out_at IS NULL AND v.reason_category <> 'mental'
+            GROUP BY 1, 2, 3""")
         months = raw_pupil_months()
         table = compute(
             "nurse_visits_per_100", muni, school_year=SCHOOL_YEAR, breakdown=["month", "grade"]
@@ -288,7 +310,9 @@ def test_nurse_visits_equal_the_raw_rows(muni):
             and in_grade(row[1], g)
             and (r == TOTAL or row[2] == r)
         ]
-        parts = (12 if m == str(SCHOOL_YEAR) else 1) * (4 if r == TOTAL else 1)
+        parts = (12 if m == str(SCHOOL_YEAR) else 1) * (
+            len(metrics.NURSE_REASONS) if r == TOTAL else 1
+        )
         assert near(
             cell.numerator,
             sum(row[3] for row in rows),

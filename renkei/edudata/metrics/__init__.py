@@ -54,7 +54,12 @@ from typing import Any
 
 from django.db import connection
 
-from renkei.edudata.codes import LONG_TERM_DAYS, AssessmentKind, NurseVisitReason
+from renkei.edudata.codes import (
+    COUNTED_NURSE_REASONS,
+    LONG_TERM_DAYS,
+    AssessmentKind,
+    NurseVisitReason,
+)
 from renkei.edudata.metrics import exact, release
 from renkei.platform import disclosure, telemetry
 from renkei.platform.disclosure import MIN_K, TOTAL, Dimension
@@ -130,7 +135,7 @@ MONTHLY_ABSENCE_DAYS = 10
 # withheld where that bound would be below this many pupils (see attendance_days_table).
 DAYS_BOUND_PUPILS = 3
 
-NURSE_REASONS = tuple(NurseVisitReason.values)
+NURSE_REASONS = COUNTED_NURSE_REASONS  # never 心の相談 (codes.SENSITIVE_NURSE_REASONS)
 M365_APPS = ("teams", "word", "excel", "powerpoint", "onenote", "outlook")
 ASSESSMENT_KIND = AssessmentKind.SURVEY
 _SCORE_LEAVES = tuple(f"{10 * i}-{10 * i + 9}" if i < 9 else "90-100" for i in range(10))
@@ -156,7 +161,10 @@ CATEGORY_LABELS: Mapping[str, Mapping[str, str]] = {
         TOTAL: "計",
     },
     MONTHLY_ABSENCE: {"ge10": "月10日以上欠席", "lt10": "月10日未満", TOTAL: "計"},
-    NURSE_REASON: {**{r.value: r.label for r in NurseVisitReason}, TOTAL: "計"},
+    NURSE_REASON: {
+        **{r.value: r.label for r in NurseVisitReason if r.value in COUNTED_NURSE_REASONS},
+        TOTAL: "計",
+    },
     APP: {
         "teams": "Teams",
         "word": "Word",
@@ -195,7 +203,6 @@ CATEGORY_LABELS_EN: Mapping[str, Mapping[str, str]] = {
     NURSE_REASON: {
         "injury": "Injury",
         "illness": "Feeling unwell",
-        "mental": "Counselling",
         "other": "Other",
     },
     SUBJECT: {

@@ -26,6 +26,7 @@ from renkei.accounts import policy
 from renkei.accounts.models import Role
 from renkei.edudata import alerts
 from renkei.edudata.codes import (
+    SENSITIVE_NURSE_REASONS,
     AssessmentKind,
     AttendanceStatus,
     HealthCondition,
@@ -642,9 +643,10 @@ class StudentBoardType(graphene.ObjectType):
     @staticmethod
     def resolve_nurse_visits(board: StudentBoardData, info, since=None, until=None):
         start, end = _range(board, since, until)
-        return board.student.nurse_visits.filter(visited_at__date__range=(start, end)).order_by(
-            "visited_at"
-        )
+        visits = board.student.nurse_visits.filter(visited_at__date__range=(start, end))
+        if not info.context.principal.step_up:  # 心の相談 is sensitive: not even that it happened
+            visits = visits.exclude(reason_category__in=SENSITIVE_NURSE_REASONS)
+        return visits.order_by("visited_at")
 
     @staticmethod
     def resolve_assessments(board: StudentBoardData, info, school_year=None):

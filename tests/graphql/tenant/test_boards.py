@@ -228,3 +228,26 @@ def test_me_and_municipality(client, gql, people):
     ]
     assert r.data["me"]["auth"] == "session"
     assert r.data["municipality"]["code"] == "131130"
+
+
+def test_a_counselling_visit_shows_only_after_step_up(client, gql, people, world, shibuya):
+    """心の相談 is sensitive: before the second factor the board does not even say it happened."""
+    import datetime as dt
+
+    from renkei.edudata.models import NurseVisit
+    from renkei.tenants.context import in_tenant
+
+    with in_tenant(shibuya):
+        NurseVisit.objects.create(
+            student=world["a1"],
+            visited_at=dt.datetime(2025, 6, 4, 10, 0, tzinfo=dt.UTC),
+            reason_category="mental",
+        )
+    query = '{ studentBoard(studentId: %d, asOf: "2025-06-05") { nurseVisits { reasonCategory } } }'
+    client.force_login(people["teacher_a"])
+    before = gql(client, query % world["a1"].pk)
+    assert not before.errors, before.text
+    assert "MENTAL" not in {v["reasonCategory"] for v in before.data["studentBoard"]["nurseVisits"]}
+    step_up(client, people["teacher_a"])
+    after = gql(client, query % world["a1"].pk)
+    assert "MENTAL" in {v["reasonCategory"] for v in after.data["studentBoard"]["nurseVisits"]}
