@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from renkei.edudata.codes import AttendanceStatus, HealthCondition, NurseVisitReason, Sex
 from renkei.tenants.codes import CodeError, validate_school_code
@@ -156,6 +156,20 @@ class M365UsageRecord(Record):
     active: bool = True
 
 
+class LearningActivityRecord(Record):
+    """活動情報: one learning event (an xAPI statement), its pupil named by the account they
+    use (principal name), as the Microsoft 365 reports do."""
+
+    stream: ClassVar[str] = "learning_activity"
+    principal_name: str = Field(min_length=1, max_length=254)
+    verb: str = Field(min_length=1, max_length=100)
+    object_id: str = Field(min_length=1, max_length=300)
+    object_name: str = Field(default="", max_length=200)
+    occurred_at: AwareDatetime
+    duration_seconds: int | None = Field(default=None, ge=0, le=24 * 3600)
+    source_system: str = Field(min_length=1, max_length=40)
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     r.stream: r
     for r in (
@@ -169,6 +183,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         AssessmentRecord,
         EvaluationRecord,
         M365UsageRecord,
+        LearningActivityRecord,
     )
 }
 SEX_VALUES = tuple(Sex.values)

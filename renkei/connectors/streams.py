@@ -22,6 +22,7 @@ from renkei.connectors.records import (
     AttendanceRecord,
     EvaluationRecord,
     HealthObservationRecord,
+    LearningActivityRecord,
     M365UsageRecord,
     NurseVisitRecord,
     Record,
@@ -30,6 +31,7 @@ from renkei.edudata.models import (
     AssessmentResult,
     AttendanceDay,
     HealthObservation,
+    LearningActivity,
     M365DailyUsage,
     NurseVisit,
     SubjectEvaluation,
@@ -183,6 +185,12 @@ DATA_STREAMS = {
         StreamSpec.of(EvaluationRecord, SubjectEvaluation, label="同じ児童生徒・年度・学期・教科"),
         StreamSpec.of(
             M365UsageRecord, M365DailyUsage, date_column="date", label="同じ利用者・日付・アプリ"
+        ),
+        StreamSpec.of(
+            LearningActivityRecord,
+            LearningActivity,
+            date_column="occurred_at",
+            label="同じ利用者・動詞・対象・日時",
         ),
     )
 }

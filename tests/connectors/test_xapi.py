@@ -1,0 +1,145 @@
+"""xAPI statements from an LRS export become learning activity of the rostered pupils; every
+statement that cannot (unknown actor, voided in the same export, duplicate id, no time zone,
+huge, not xAPI) is quarantined with its reason, and the counts add up."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from renkei.connectors.builtin.xapi import MAX_STATEMENT, VOIDED
+from renkei.connectors.pipeline import do_import
+from renkei.edudata.models import LearningActivity, StudentIdentity
+from renkei.platform.audit import Actor
+from renkei.tenants.context import in_tenant
+
+pytestmark = pytest.mark.django_db
+
+ACTOR = Actor.system("test")
+DRILL = "https://drill.example.jp/units/fractions-1"
+
+
+@pytest.fixture
+def roster(shibuya, synth_data, home):
+    run = do_import("oneroster", shibuya, actor=ACTOR, paths=[synth_data / "oneroster"])
+    assert run.status == "succeeded", run.message
+    with in_tenant(shibuya):
+        names = list(
+            StudentIdentity.objects.exclude(principal_name="").values_list(
+                "principal_name", "student_id"
+            )[:2]
+        )
+    assert len(names) == 2
+    return names
+
+
+def statement(actor: dict, *, minutes: int | None = 15, when="2025-06-02T09:00:00+09:00", **extra):
+    item = {
+        "id": str(uuid.uuid4()),
+        "actor": actor,
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"ja-JP": "完了"}},
+        "object": {
+            "id": DRILL,
+            "definition": {"name": {"en-US": "Fractions 1", "ja-JP": "分数 1"}},
+        },
+        "timestamp": when,
+        "context": {"platform": "ドリルアプリ"},
+    }
+    if minutes is not None:
+        item["result"] = {"duration": f"PT{minutes}M", "score": {"scaled": 0.8}}
+    item.update(extra)
+    return item
+
+
+def test_an_lrs_export_becomes_learning_activity_and_bad_statements_say_why(
+    shibuya, roster, tmp_path
+):
+    (first, first_pk), (second, _second_pk) = roster
+    good = [
+        statement({"mbox": f"mailto:{first}"}),
+        statement(
+            {"account": {"homePage": "https://lms.example.jp", "name": second}}, minutes=None
+        ),
+        # out of order: an earlier time after a later one is fine
+        statement({"mbox": f"mailto:{first}"}, when="2025-05-30T15:00:00+09:00", minutes=40),
+    ]
+    duplicate = dict(good[0])
+    voided = statement({"mbox": f"mailto:{first}"}, when="2025-06-03T09:00:00+09:00")
+    voiding = {
+        "id": str(uuid.uuid4()),
+        "actor": {"mbox": f"mailto:{first}"},
+        "verb": {"id": VOIDED},
+        "object": {"objectType": "StatementRef", "id": voided["id"]},
+        "timestamp": "2025-06-04T09:00:00+09:00",
+    }
+    bad = [
+        duplicate,
+        voiding,  # before the statement it voids: the import still knows
+        voided,
+        statement({"mbox": "mailto:nobody@example.jp"}),  # not on the roster
+        statement({"mbox": f"mailto:{first}"}, when="2025-06-02T09:00:00"),  # no time zone
+        statement({"objectType": "Group", "member": []}),
+        statement({"mbox": f"mailto:{first}"}, minutes=None, result={"duration": "15 minutes"}),
+        statement(
+            {"mbox": f"mailto:{first}"},
+            result={"extensions": {"https://x.example/blob": "x" * MAX_STATEMENT}},
+        ),
+    ]
+    export = tmp_path / "statements.jsonl"
+    export.write_text(
+        "\n".join(json.dumps(s, ensure_ascii=False) for s in [*good, *bad]) + "\n{broken\n",
+        encoding="utf-8",
+    )
+    run = do_import("xapi", shibuya, actor=ACTOR, paths=[export])
+    assert run.status == "succeeded", run.message
+    assert (run.rows_read, run.rows_accepted, run.rows_rejected) == (12, 3, 9)
+    with in_tenant(shibuya):
+        rows = list(
+            LearningActivity.objects.order_by("occurred_at").values(
+                "student_id",
+                "verb",
+                "object_id",
+                "object_name",
+                "duration_seconds",
+                "source_system",
+            )
+        )
+        reasons = {q.line: q.reason for q in run.quarantine.all()}
+    assert [r["duration_seconds"] for r in rows] == [2400, 900, None]
+    assert rows[0]["student_id"] == first_pk and rows[0]["object_name"] == "分数 1"
+    assert {r["source_system"] for r in rows} == {"ドリルアプリ"}
+    # the actor's address is stored nowhere but the roster
+    with in_tenant(shibuya):
+        assert not LearningActivity.objects.filter(object_name__contains="@").exists()
+    assert "同じ id の statement" in reasons[4]
+    assert "取り消しの statement" in reasons[5]
+    assert "で取り消されています" in reasons[6]
+    assert "名簿にない" in reasons[7]
+    assert reasons[8]  # no time zone: pydantic's reason, in Japanese
+    assert "mbox か account.name" in reasons[9]
+    assert "ISO 8601" in reasons[10]
+    assert "大きすぎます" in reasons[11]
+    assert "JSON として読めません" in reasons[12]
+
+    # the same export again changes nothing
+    again = do_import("xapi", shibuya, actor=ACTOR, paths=[export])
+    assert (again.rows_accepted, again.rows_rejected) == (3, 9)
+    with in_tenant(shibuya):
+        assert LearningActivity.objects.count() == 3
+
+
+def test_an_lrs_statement_result_in_json_is_read_too(shibuya, roster, tmp_path):
+    (first, _pk), _ = roster
+    export = tmp_path / "page1.json"
+    export.write_text(
+        json.dumps({"statements": [statement({"mbox": f"mailto:{first}"})], "more": ""}),
+        encoding="utf-8",
+    )
+    run = do_import("xapi", shibuya, actor=ACTOR, paths=[export])
+    assert (run.status, run.rows_accepted) == ("succeeded", 1), run.message
+    wrong = tmp_path / "statements.csv"
+    wrong.write_text("id,actor\n", encoding="utf-8")
+    failed = do_import("xapi", shibuya, actor=ACTOR, paths=[wrong])
+    assert failed.status == "failed" and ".jsonl（1 行に 1 件）か .json" in failed.message
