@@ -43,7 +43,7 @@ def classification(request):
     classification, its history and a form. Sensitive: after step-up only, and every pupil
     shown is a logged read."""
     principal = tenant_principal(request)
-    codes = _require_school_staff(principal, request.tenant)
+    _require_school_staff(principal, request.tenant)
     years = absence.register_years()
     year, year_note = chosen_year(request, years, years[-1])
     page = reverse("dashboards:absence_classification")
@@ -89,7 +89,6 @@ def classification(request):
             "year": year,
             "year_note": year_note,
             "limit": absence.LONG_TERM_DAYS,
-            "schools": sorted(codes),
         },
     )
 

@@ -35,7 +35,9 @@ from renkei.edudata.models import (
     AbsenceClassification,
     AttendanceDay,
     Enrollment,
+    OutOfCalendar,
     Student,
+    check_school_year,
     school_year_bounds,
     school_year_of,
 )
@@ -138,6 +140,10 @@ def do_classify_long_absence(
         via="web",
         sensitive=True,
     )
+    try:
+        check_school_year(school_year)
+    except OutOfCalendar as e:
+        raise ClassificationError(str(e)) from None
     if reason not in LongAbsenceReason.values:
         raise ClassificationError(
             _("長期欠席の理由「%(reason)s」はありません（%(choices)s）。")

@@ -128,6 +128,11 @@ def test_a_pupil_under_30_days_or_an_unknown_reason_is_refused_with_why(world):
         classify(world, world["teacher_a"], "a2")
     with pytest.raises(absence.ClassificationError, match="「truancy」はありません"):
         classify(world, world["teacher_a"], "a1", "truancy")
+    # a year outside the calendar (a forged form): refused, not a crash
+    with in_tenant(world["municipality"]), pytest.raises(absence.ClassificationError):
+        absence.do_classify_long_absence(
+            stepped_up(world["teacher_a"]), world["municipality"], world["a1"].pk, 99999, "futoko"
+        )
     # another year: the 31 days were in 2025, not in 2024
     with in_tenant(world["municipality"]), pytest.raises(absence.ClassificationError):
         absence.do_classify_long_absence(
