@@ -9,6 +9,7 @@ directory with ``--config``; no code changes. ``docs/connectors.md`` documents t
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,7 @@ FieldType = Literal[
     "decimal",
     "date",
     "datetime",
+    "timestamp_date",
     "code",
     "year_month",
     "const",
@@ -276,6 +278,14 @@ def _datetime(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) ->
     return timezone.make_aware(moment)
 
 
+def _timestamp_date(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> dt.date:
+    """The day of a timestamp cell as form tools write it (``2025/6/2 8:01:12``,
+    ``2025-06-02T08:01:12``): the date before the time, in the exporter's local time."""
+    return _date(
+        mapping, spec, re.split(r"[ T]", normalize_width(raw).strip(), maxsplit=1)[0], cells
+    )
+
+
 def _code(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str:
     table = mapping.codes[spec.codes or ""]
     key = normalize_width(raw)
@@ -321,6 +331,7 @@ _CONVERTERS = {
     "decimal": _decimal,
     "date": _date,
     "datetime": _datetime,
+    "timestamp_date": _timestamp_date,
     "code": _code,
     "year_month": _year_month,
 }

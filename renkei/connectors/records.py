@@ -170,6 +170,25 @@ class LearningActivityRecord(Record):
     source_system: str = Field(min_length=1, max_length=40)
 
 
+class SurveyRecord(Record):
+    """A survey answer such as a 心の天気 check-in (sensitive: school-only, after step-up,
+    in no figure), its pupil named by the account they answered with."""
+
+    stream: ClassVar[str] = "surveys"
+    principal_name: str = Field(min_length=1, max_length=254)
+    survey: str = Field(min_length=1, max_length=100)
+    answered_on: dt.date
+    answers: dict[str, str] = Field(min_length=1)
+
+    @field_validator("answers")
+    @classmethod
+    def _bounded(cls, answers: dict[str, str]) -> dict[str, str]:
+        for key, value in answers.items():
+            if len(value) > 2000:
+                raise ValueError(f"「{key}」が長すぎます（2000 文字まで）")
+        return answers
+
+
 RECORD_TYPES: dict[str, type[Record]] = {
     r.stream: r
     for r in (
@@ -184,6 +203,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         EvaluationRecord,
         M365UsageRecord,
         LearningActivityRecord,
+        SurveyRecord,
     )
 }
 SEX_VALUES = tuple(Sex.values)

@@ -26,6 +26,7 @@ from renkei.connectors.records import (
     M365UsageRecord,
     NurseVisitRecord,
     Record,
+    SurveyRecord,
 )
 from renkei.edudata.models import (
     AssessmentResult,
@@ -35,6 +36,7 @@ from renkei.edudata.models import (
     M365DailyUsage,
     NurseVisit,
     SubjectEvaluation,
+    SurveyResponse,
 )
 
 # The staging table's column type for a model field (reading.COPY_FORMAT writes each).
@@ -191,6 +193,12 @@ DATA_STREAMS = {
             LearningActivity,
             date_column="occurred_at",
             label="同じ利用者・動詞・対象・日時",
+        ),
+        StreamSpec.of(
+            SurveyRecord,
+            SurveyResponse,
+            date_column="answered_on",
+            label="同じ児童生徒・アンケート・回答日",
         ),
     )
 }

@@ -21,11 +21,20 @@ from django.utils.translation import gettext as _
 
 from renkei.accounts import policy
 from renkei.edudata import access
-from renkei.edudata.models import StaffNote, Student, SupportAction, SupportCase
+from renkei.edudata.models import (
+    StaffNote,
+    Student,
+    SupportAction,
+    SupportCase,
+    SurveyResponse,
+)
 from renkei.platform import audit
 
 MAX_TEXT = 4000  # characters of one note or step
 NEWS_DAYS = 7  # a note is 新着 this long; a follow-up due within this many days is shown
+# 心の天気 answers that 新着 shows (the connector's mappings store the answer as "weather").
+CHECKIN_SURVEY = "心の天気"
+LOW_MOODS = ("あめ", "雨", "かみなり", "雷")
 
 
 class NoteError(ValueError):
@@ -168,11 +177,13 @@ def pupil_records(principal: policy.Principal, municipality, student_pk: int) ->
 class News:
     notes: list[StaffNote]
     due: list[SupportCase]
+    checkins: list[SurveyResponse]
 
 
 def news(principal: policy.Principal, municipality, students, today: dt.date) -> News:
-    """New notes (NEWS_DAYS) and follow-ups due (by today + NEWS_DAYS) of ``students`` that
-    the principal may see, after step-up; the pupils named are logged as read."""
+    """New notes (NEWS_DAYS), follow-ups due (by today + NEWS_DAYS) and 心の天気 check-ins
+    of LOW_MOODS in the last NEWS_DAYS days, of ``students`` that the principal may see,
+    after step-up; the pupils named are logged as read."""
     if not principal.step_up:
         raise policy.StepUpRequired(policy.STEP_UP_NEEDED)
     visible = access.visible_students(principal, municipality).filter(
@@ -193,8 +204,22 @@ def news(principal: policy.Principal, municipality, students, today: dt.date) ->
         .select_related("student")
         .order_by("follow_up_on")
     )
-    named = {n.student_id: n.student for n in notes} | {c.student_id: c.student for c in due}
+    checkins = list(
+        SurveyResponse.objects.filter(
+            student__in=visible,
+            survey=CHECKIN_SURVEY,
+            answered_on__range=(today - dt.timedelta(days=NEWS_DAYS), today),
+            answers__weather__in=LOW_MOODS,
+        )
+        .select_related("student")
+        .order_by("-answered_on")
+    )
+    named = (
+        {n.student_id: n.student for n in notes}
+        | {c.student_id: c.student for c in due}
+        | {c.student_id: c.student for c in checkins}
+    )
     access.log_pupil_read(
         principal, named.values(), what="class_board_news", via="web", sensitive=True
     )
-    return News(notes, due)
+    return News(notes, due, checkins)

@@ -1,4 +1,4 @@
-"""C4th and スズキ校務: CSV exports read through declarative mappings (renkei/connectors/
+"""C4th, スズキ校務 and form tools' check-ins: CSV exports read through declarative mappings (renkei/connectors/
 mappings/<vendor>/*.yaml). A municipality with a different layout copies those files, edits
 the column names or codes, and points ``mappings_dir`` at its copies."""
 
@@ -108,6 +108,16 @@ class C4thConnector(VendorCsvConnector):
     version = "1.0"
     title = "EDUCOM Manager C4th（CSV 出力）"
     identity_system = "c4th"
+
+
+class CheckinConnector(VendorCsvConnector):
+    """心の天気 and similar check-ins from form tools' CSV (sensitive: see
+    docs/school-records.md). Pupils are named by the account they answered with."""
+
+    name = "checkin"
+    vendor = "checkin"
+    version = "1.0"
+    title = "心の天気などのチェックイン（Google フォーム・Microsoft Forms の CSV）"
 
 
 class SuzukiConnector(VendorCsvConnector):
