@@ -17,7 +17,6 @@ from renkei.accounts import policy
 from renkei.dashboards.access import tenant_principal
 from renkei.dashboards.views import _require_school_staff, chosen_year
 from renkei.edudata import absence, access
-from renkei.edudata.models import StudentIdentity
 from renkei.platform.csv_download import BOM, csv_download, line_writer
 from renkei.tenants.codes import SCHOOL_TYPES
 
@@ -63,7 +62,7 @@ def classification(request):
         via="web",
         sensitive=True,
     )
-    names = _names([a.student.pk for a in pupils])
+    names = access.display_names(a.student.pk for a in pupils)
     rows = [
         {
             "absence": a,
@@ -115,17 +114,6 @@ def _classify(request, principal, page: str):
     else:
         messages.success(request, _("長期欠席の理由を記録しました。"))
     return redirect(back)
-
-
-def _names(student_pks: list[int]) -> dict[int, str]:
-    """A display name per pupil (school staff only: the caller logged the read)."""
-    names: dict[int, str] = {}
-    for pk, family, given in StudentIdentity.objects.filter(student_id__in=student_pks).values_list(
-        "student_id", "family_name", "given_name"
-    ):
-        if family or given:
-            names.setdefault(pk, f"{family} {given}".strip())
-    return names
 
 
 @login_required

@@ -108,6 +108,7 @@ class SynthSummary:
     test_rows: int
     evaluation_rows: int
     m365_rows: int
+    checkin_rows: int = 0
     files: list[Path] = field(default_factory=list)
 
 
@@ -251,6 +252,10 @@ def generate(
         world, calendar, m365_days, attendance.absent_on, out_dir / "msgraph", seed
     )
     files += m365_files
+    checkin_rows, checkin_files = _write_checkins(
+        world, calendar, m365_days, attendance.absent_on, out_dir / "checkin", seed
+    )
+    files += checkin_files
     return SynthSummary(
         municipality_code=code,
         school_year=year,
@@ -265,6 +270,7 @@ def generate(
         test_rows=test_rows,
         evaluation_rows=evaluation_rows,
         m365_rows=m365_rows,
+        checkin_rows=checkin_rows,
         files=files,
     )
 
@@ -1599,6 +1605,43 @@ def _write_m365(
         )
         rows += len(lines)
     return rows, files
+
+
+CHECKIN_HEADER = ["タイムスタンプ", "メールアドレス", "心の天気", "ひとこと"]
+_MOODS = ("はれ", "くもり", "あめ", "かみなり")
+_COMMENTS = ("ねむい", "たのしみ", "つかれた", "おなかがいたい", "ともだちとけんかした")
+
+
+def _write_checkins(
+    world: _World,
+    days: list[dt.date],
+    check_days: list[int],
+    absent_on: dict[int, set[int]],
+    folder: Path,
+    seed: int,
+) -> tuple[int, list[Path]]:
+    """心の天気 answered in a Google フォーム in the morning by pupils at school on the
+    last days: mostly はれ and くもり, more often あめ for pupils with a long-term-absence
+    profile. One CSV download, as the form tool gives it."""
+    rng = _rng(world.code, seed, "checkin")
+    lines = []
+    for index in check_days:
+        absent = absent_on.get(index, set())
+        for p in world.pupils:
+            if p.index in absent or rng.random() > 0.85:
+                continue  # not at school, or did not answer
+            low = 0.3 if p.profile is not None and p.profile.long_term else 0.03
+            r = rng.random()
+            mood = _MOODS[2 + (r < low / 4)] if r < low else _MOODS[int(r * 10) % 2]
+            comment = rng.choice(_COMMENTS) if rng.random() < 0.15 else ""
+            minute = rng.randrange(0, 40)
+            stamp = f"{days[index]:%Y/%m/%d} 8:{minute:02d}:{rng.randrange(60):02d}"
+            lines.append([stamp, p.upn, mood, comment])
+    if not lines:
+        return 0, []
+    return len(lines), [
+        _write_csv(folder / "心の天気.csv", CHECKIN_HEADER, lines, encoding="utf-8")
+    ]
 
 
 def _iso(day: dt.date) -> str:

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from renkei.accounts import policy
-from renkei.edudata.models import AccessLog, School, Student
+from renkei.edudata.models import AccessLog, School, Student, StudentIdentity
 
 
 def visible_schools(principal: policy.Principal, municipality) -> QuerySet:
@@ -73,6 +73,19 @@ def read_pupil(
         raise policy.StepUpRequired(policy.STEP_UP_NEEDED)
     log_pupil_read(principal, [student], what=what, via=via, sensitive=sensitive)
     return student
+
+
+def display_names(student_pks) -> dict[int, str]:
+    """A name to show per pupil, from their identities (the caller checked the reader and
+    logs the read)."""
+    names: dict[int, str] = {}
+    rows = StudentIdentity.objects.filter(student_id__in=list(student_pks)).values_list(
+        "student_id", "family_name", "given_name"
+    )
+    for pk, family, given in rows:
+        if family or given:
+            names.setdefault(pk, f"{family} {given}".strip())
+    return names
 
 
 def log_pupil_read(

@@ -174,10 +174,44 @@ def pupil_records(principal: policy.Principal, municipality, student_pk: int) ->
 
 
 @dataclass(frozen=True)
+class NewsEntry:
+    """One line of 新着: what, which day, and the pupil (by name where the roster has one)."""
+
+    day: dt.date
+    what: str
+    student_id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class News:
     notes: list[StaffNote]
     due: list[SupportCase]
     checkins: list[SurveyResponse]
+    names: dict[int, str]  # pupil -> name, for the pupils named above
+
+    def entries(self) -> list[NewsEntry]:
+        """Everything new, newest first; follow-ups due first of all."""
+
+        def entry(day, what, student) -> NewsEntry:
+            return NewsEntry(day, what, student.pk, self.names.get(student.pk) or str(student))
+
+        due = [entry(c.follow_up_on, _("支援記録の確認日"), c.student) for c in self.due]
+        new = [
+            *(
+                entry(timezone.localtime(n.written_at).date(), n.get_kind_display(), n.student)
+                for n in self.notes
+            ),
+            *(
+                entry(
+                    c.answered_on,
+                    _("心の天気: %(weather)s") % {"weather": c.answers.get("weather", "")},
+                    c.student,
+                )
+                for c in self.checkins
+            ),
+        ]
+        return due + sorted(new, key=lambda e: e.day, reverse=True)
 
 
 def news(principal: policy.Principal, municipality, students, today: dt.date) -> News:
@@ -222,4 +256,4 @@ def news(principal: policy.Principal, municipality, students, today: dt.date) ->
     access.log_pupil_read(
         principal, named.values(), what="class_board_news", via="web", sensitive=True
     )
-    return News(notes, due, checkins)
+    return News(notes, due, checkins, access.display_names(named))

@@ -69,3 +69,20 @@ def test_the_pupil_board_shows_the_schools_records_after_step_up(page, demo_serv
     problems = _audit(page, Axe())
     assert not problems, "\n".join(problems)
     screenshot(page, "pupil-board-records", tablet=True)
+
+
+def test_the_class_board_news_lists_low_moods_and_the_pupil_board_the_check_ins(page, demo_server):
+    base = demo_server.base_url
+    sign_in(page, base, f"teacher-{CODE}", second_factor=True)
+    page.goto(f"{base}/m/{CODE}/boards/classes/")
+    page.locator("a[data-testid=homeroom-link]").first.click()
+    news = page.get_by_test_id("class-news")
+    assert "心の天気" in news.inner_text(), news.inner_text()
+    screenshot(page, "class-board-news")
+    with page.expect_navigation():
+        news.locator("li", has_text="心の天気").first.get_by_role("link").click()
+    page.wait_for_selector("renkei-student-board[data-state=ready]", timeout=30_000)
+    board = page.locator("renkei-student-board").inner_text()
+    assert "心の天気" in board and ("あめ" in board or "かみなり" in board), board[-2000:]
+    problems = _audit(page, Axe())
+    assert not problems, "\n".join(problems)

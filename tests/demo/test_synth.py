@@ -360,3 +360,24 @@ def test_write_c4th_attendance(tmp_path):
     assert path.read_bytes().decode("cp932") == (
         "児童生徒ID,日付,出欠,理由\r\nC0000001,R7.4.8,,\r\nC0000002,R7.4.8,病,発熱\r\n"
     )
+
+
+def test_check_ins_read_with_zero_row_errors_for_pupils_of_the_roster(small):
+    from renkei.connectors.builtin.vendor_csv import CheckinConnector
+
+    out, summary = small
+    connector = CheckinConnector()
+    paths = sorted((out / "checkin").glob("*.csv"))
+    items = list(connector.read(connector.Config(paths=paths), RunState()))
+    assert [i for i in items if isinstance(i, RowError)] == []
+    assert len(items) == summary.checkin_rows > 0
+    report = sorted((out / "msgraph").glob("*.csv"))[0]
+    upns = {r[1] for r in read_csv(report, encoding="utf-8-sig")[1:]}
+    assert {i.principal_name for i in items} <= upns  # the accounts the roster knows
+    moods = collections.Counter(i.answers["weather"] for i in items)
+    assert moods["はれ"] > moods["あめ"] > 0 and set(moods) <= {
+        "はれ",
+        "くもり",
+        "あめ",
+        "かみなり",
+    }
