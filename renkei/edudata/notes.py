@@ -168,7 +168,7 @@ def pupil_records(principal: policy.Principal, municipality, student_pk: int) ->
     cases = list(
         SupportCase.objects.filter(student=student)
         .prefetch_related("actions")
-        .order_by("status", "-opened_at")
+        .order_by("-status", "-opened_at")  # "open" before "closed", newest first
     )
     return PupilRecords(notes, cases)
 

@@ -255,3 +255,22 @@ def test_they_go_with_the_pupil_at_the_end_of_retention(world):
         assert report.deleted["edudata.StaffNote"] == 1
         assert report.deleted["edudata.SupportAction"] == 1
         assert not StaffNote.objects.exists() and not SupportCase.objects.exists()
+
+
+def test_open_cases_come_before_closed_ones_on_the_board(world):
+    m, a1 = world["municipality"], world["a1"]
+    teacher = as_(world, "teacher_a")
+    with in_tenant(m):
+        closed = notes.do_open_support_case(teacher, m, a1.pk, "前の件")
+        notes.do_add_support_action(
+            teacher,
+            m,
+            closed.pk,
+            done_on=timezone.localdate(),
+            done_by="担任",
+            text="x",
+            close=True,
+        )
+        notes.do_open_support_case(teacher, m, a1.pk, "今の件")
+        cases = notes.pupil_records(teacher, m, a1.pk).cases
+    assert [(c.concern, c.status) for c in cases] == [("今の件", "open"), ("前の件", "closed")]
