@@ -104,6 +104,25 @@ def make_user(db):
 
 
 @pytest.fixture
+def verified_client(db):
+    """verified_client(user): a test client signed in as ``user`` in 渋谷区 and past the
+    second factor (a TOTP device of theirs, its current code posted to the step-up page)."""
+    from django.test import Client
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def signed_in(user) -> Client:
+        device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+        client = Client()
+        client.force_login(user)
+        token = f"{totp(device.bin_key):06d}"
+        assert client.post("/m/131130/accounts/verify/", {"otp_token": token}).status_code == 302
+        return client
+
+    return signed_in
+
+
+@pytest.fixture
 def school_world(shibuya):
     """Inside 渋谷区: two schools, two pupils in each, one graduated long ago."""
     from renkei.edudata.models import School, Student

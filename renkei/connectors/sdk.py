@@ -200,6 +200,8 @@ def japanese_reason(error: dict) -> str:
         return "形式が正しくありません"
     if kind == "enum" or kind == "literal_error":
         return f"使えない値です（{ctx.get('expected', '')}）"
+    if kind == "timezone_aware":
+        return "時差（+09:00 や Z）のない日時です"
     if kind.startswith("date") or kind.startswith("datetime"):
         return "日付として読めません"
     return message

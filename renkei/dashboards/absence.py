@@ -62,11 +62,11 @@ def classification(request):
         via="web",
         sensitive=True,
     )
-    names = access.display_names(a.student.pk for a in pupils)
+    names = access.pupil_names(a.student.pk for a in pupils)
     rows = [
         {
             "absence": a,
-            "name": names.get(a.student.pk, ""),
+            "name": names.get(a.student.pk, ("", ""))[0],
             "form": ClassifyForm(
                 initial={
                     "student": a.student.pk,

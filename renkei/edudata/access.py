@@ -75,17 +75,24 @@ def read_pupil(
     return student
 
 
-def display_names(student_pks) -> dict[int, str]:
-    """A name to show per pupil, from their identities (the caller checked the reader and
-    logs the read)."""
-    names: dict[int, str] = {}
-    rows = StudentIdentity.objects.filter(student_id__in=list(student_pks)).values_list(
-        "student_id", "family_name", "given_name"
+def pupil_names(student_pks) -> dict[int, tuple[str, str]]:
+    """(name, kana) per pupil from the identity table: the first named identity, by source
+    system. The caller checked the reader and logs the read; pupils without a name are left
+    out."""
+    found: dict[int, tuple[str, str]] = {}
+    rows = (
+        StudentIdentity.objects.filter(student_id__in=list(student_pks))
+        .exclude(family_name="")
+        .order_by("student_id", "source_system", "id")
+        .values_list(
+            "student_id", "family_name", "given_name", "family_name_kana", "given_name_kana"
+        )
     )
-    for pk, family, given in rows:
-        if family or given:
-            names.setdefault(pk, f"{family} {given}".strip())
-    return names
+    for student_id, family, given, family_kana, given_kana in rows:
+        found.setdefault(
+            student_id, (f"{family} {given}".strip(), f"{family_kana} {given_kana}".strip())
+        )
+    return found
 
 
 def log_pupil_read(

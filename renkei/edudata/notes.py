@@ -256,4 +256,5 @@ def news(principal: policy.Principal, municipality, students, today: dt.date) ->
     access.log_pupil_read(
         principal, named.values(), what="class_board_news", via="web", sensitive=True
     )
-    return News(notes, due, checkins, access.display_names(named))
+    names = {pk: name for pk, (name, _kana) in access.pupil_names(named).items()}
+    return News(notes, due, checkins, names)

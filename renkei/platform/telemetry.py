@@ -590,11 +590,8 @@ def _label(value: Any, default: str = "unknown") -> str:
 
 def traced_import(func: Callable) -> Callable:
     """Wrap the pipeline's run of an import, ``(connector, municipality, ...)`` → run, in a
-    ``renkei.connector.run`` span
-    (connector, tenant, run id, status, rows read / accepted / rejected) and record the
-    import metrics. Returns ``func`` itself if it is already wrapped."""
-    if getattr(func, "__renkei_traced__", False):
-        return func
+    ``renkei.connector.run`` span (connector, tenant, run id, status, rows read / accepted /
+    rejected) and record the import metrics."""
 
     @functools.wraps(func)
     def wrapper(connector, municipality, *args, **kwargs):
@@ -621,7 +618,6 @@ def traced_import(func: Callable) -> Callable:
             )
             return run
 
-    wrapper.__renkei_traced__ = True
     return wrapper
 
 

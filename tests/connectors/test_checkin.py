@@ -4,11 +4,10 @@ is quarantined with the reason, re-importing changes nothing, and no figure coun
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-from pathlib import Path
 
 import pytest
+from source_support import PACKAGE, names_used
 
 from renkei.accounts import policy
 from renkei.connectors.pipeline import do_import
@@ -85,24 +84,18 @@ def test_a_file_of_another_tool_names_the_header_it_needs(shibuya, roster, tmp_p
 
 def test_no_figure_counts_check_ins():
     """Rollups, metrics, alerts, the federation and widgets never name survey answers."""
-    package = Path(__file__).resolve().parents[2] / "renkei"
     aggregate_code = [
-        package / "edudata" / "rollups.py",
-        package / "edudata" / "alerts.py",
-        package / "edudata" / "absence.py",
-        *(package / "edudata" / "metrics").rglob("*.py"),
-        *(package / "graphql" / "federation").rglob("*.py"),
-        *(package / "graphql" / "widgets").rglob("*.py"),
+        PACKAGE / "edudata" / "rollups.py",
+        PACKAGE / "edudata" / "alerts.py",
+        PACKAGE / "edudata" / "absence.py",
+        *(PACKAGE / "edudata" / "metrics").rglob("*.py"),
+        *(PACKAGE / "graphql" / "federation").rglob("*.py"),
+        *(PACKAGE / "graphql" / "widgets").rglob("*.py"),
     ]
-    found = []
-    for path in aggregate_code:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {
-            node.id if isinstance(node, ast.Name) else node.attr
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Name | ast.Attribute)
-        }
-        text = path.read_text(encoding="utf-8")
-        if names & {"SurveyResponse", "surveys"} or "edudata_surveyresponse" in text:
-            found.append(str(path.relative_to(package)))
+    found = [
+        str(path.relative_to(PACKAGE))
+        for path in aggregate_code
+        if names_used(path) & {"SurveyResponse", "surveys"}
+        or "edudata_surveyresponse" in path.read_text(encoding="utf-8")
+    ]
     assert found == []

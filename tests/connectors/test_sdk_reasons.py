@@ -4,7 +4,7 @@ say what to do, whatever pydantic's own wording."""
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from renkei.connectors.sdk import japanese_reason
 
@@ -13,6 +13,7 @@ class Settings(BaseModel, extra="forbid"):
     days: int = Field(default=7, ge=1, le=28)
     code: str = Field(default="131130", pattern=r"^\d{6}$")
     enabled: bool = True
+    at: AwareDatetime | None = None
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,7 @@ class Settings(BaseModel, extra="forbid"):
         ({"code": "13113X"}, r"使えない文字が含まれています（形式: ^\d{6}$）"),
         ({"enabled": "たぶん"}, "はい／いいえで指定してください"),
         ({"colour": "red"}, "この設定項目はありません"),
+        ({"at": "2025-06-02T09:00:00"}, "時差（+09:00 や Z）のない日時です"),
     ],
 )
 def test_reasons_are_japanese(values, reason):

@@ -10,8 +10,6 @@ import io
 
 import pytest
 from django.test import Client
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from renkei.accounts import policy
 from renkei.edudata import absence
@@ -163,17 +161,7 @@ def test_the_survey_table_counts_each_long_absence_once_by_current_reason(world)
 # -- pages ----------------------------------------------------------------------------------------
 
 
-def verified_client(user) -> Client:
-    """Signed in and past the second factor, as a teacher is after 本人確認."""
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    ok = client.post("/m/131130/accounts/verify/", {"otp_token": f"{totp(device.bin_key):06d}"})
-    assert ok.status_code == 302
-    return client
-
-
-def test_the_school_page_lists_its_long_absences_after_step_up(world):
+def test_the_school_page_lists_its_long_absences_after_step_up(world, verified_client):
     plain = Client()
     plain.force_login(world["teacher_a"])
     before = plain.get(PAGE).content.decode()

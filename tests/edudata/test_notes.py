@@ -5,15 +5,12 @@ it reaches any aggregate or API."""
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.utils import timezone
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from source_support import PACKAGE, names_used
 
 from renkei.accounts import policy
 from renkei.edudata import notes
@@ -167,16 +164,7 @@ def test_the_class_board_news_shows_new_notes_and_follow_ups_due(world):
         assert other.notes == [] and other.due == []
 
 
-def verified_client(user) -> Client:
-    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
-    client.force_login(user)
-    ok = client.post("/m/131130/accounts/verify/", {"otp_token": f"{totp(device.bin_key):06d}"})
-    assert ok.status_code == 302
-    return client
-
-
-def test_the_boards_show_them_after_step_up_and_write_through_the_forms(world):
+def test_the_boards_show_them_after_step_up_and_write_through_the_forms(world, verified_client):
     m, a1 = world["municipality"], world["a1"]
     board = f"/m/131130/boards/students/{a1.pk}/"
     plain = Client()
@@ -208,30 +196,18 @@ def test_the_boards_show_them_after_step_up_and_write_through_the_forms(world):
 def test_no_aggregate_api_or_export_code_touches_them():
     """The records are read only through renkei.edudata.notes (and written by its actions):
     no rollup, metric, API, widget, federation or export module names their models."""
-    package = Path(__file__).resolve().parents[2] / "renkei"
     models = {"StaffNote", "SupportCase", "SupportAction", "staff_notes", "support_cases"}
     allowed = {
-        package / "edudata" / "models.py",
-        package / "edudata" / "notes.py",
-        package / "dashboards" / "notes.py",
-        package / "demo" / "seed.py",  # writes the demo's examples through the actions
+        PACKAGE / "edudata" / "models.py",
+        PACKAGE / "edudata" / "notes.py",
+        PACKAGE / "dashboards" / "notes.py",
+        PACKAGE / "demo" / "seed.py",  # writes the demo's examples through the actions
     }
-    found = []
-    for path in package.rglob("*.py"):
-        if path in allowed or "migrations" in path.parts:
-            continue
-        names = {
-            node.id if isinstance(node, ast.Name) else node.attr
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.Name | ast.Attribute)
-        } | {
-            alias.name
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.ImportFrom)
-            for alias in node.names
-        }
-        if names & models:
-            found.append(str(path.relative_to(package)))
+    found = [
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path not in allowed and "migrations" not in path.parts and names_used(path) & models
+    ]
     assert found == []
 
 

@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from renkei.edudata import access, alerts
-from renkei.edudata.models import AttendanceDay, Homeroom, School, StudentIdentity
+from renkei.edudata.models import AttendanceDay, Homeroom, School
 
 if TYPE_CHECKING:
     from renkei.graphql.tenant.context import RequestContext
@@ -76,20 +76,7 @@ class NameByStudent(BatchLoader[int, tuple[str, str]]):
     """(name, kana) from the identity table, which only school-scoped views read."""
 
     def batch_load(self, keys):
-        found: dict[int, tuple[str, str]] = {}
-        rows = (
-            StudentIdentity.objects.filter(student_id__in=keys)
-            .exclude(family_name="")
-            .order_by("student_id", "source_system", "id")
-            .values_list(
-                "student_id", "family_name", "given_name", "family_name_kana", "given_name_kana"
-            )
-        )
-        for student_id, family, given, family_kana, given_kana in rows:
-            found.setdefault(
-                student_id, (f"{family} {given}".strip(), f"{family_kana} {given_kana}".strip())
-            )
-        return found
+        return access.pupil_names(keys)
 
     def missing(self, key):
         return ("", "")
