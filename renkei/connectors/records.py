@@ -168,6 +168,20 @@ class LearningActivityRecord(Record):
     occurred_at: AwareDatetime
     duration_seconds: int | None = Field(default=None, ge=0, le=24 * 3600)
     source_system: str = Field(min_length=1, max_length=40)
+    subject: str = Field(default="", max_length=40)
+    items_attempted: int | None = Field(default=None, ge=0, le=100_000)
+    items_correct: int | None = Field(default=None, ge=0, le=100_000)
+    statement_id: str = Field(default="", max_length=36)
+
+    @model_validator(mode="after")
+    def _correct_within_attempted(self) -> LearningActivityRecord:
+        if (
+            self.items_correct is not None
+            and self.items_attempted is not None
+            and self.items_correct > self.items_attempted
+        ):
+            raise ValueError("正答数が解答数より多くなっています")
+        return self
 
 
 class SurveyRecord(Record):

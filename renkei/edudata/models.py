@@ -299,6 +299,13 @@ class LearningActivity(models.Model):
     occurred_at = models.DateTimeField()
     duration_seconds = models.PositiveIntegerField(null=True, blank=True)
     source_system = models.CharField(max_length=40)
+    # 教科 as the tool names it (国語, 算数, ...); empty when the statement does not say.
+    subject = models.CharField("教科", max_length=40, blank=True, default="")
+    # A drill's questions answered and answered right (xAPI result.score, a drill's CSV).
+    items_attempted = models.PositiveIntegerField(null=True, blank=True)
+    items_correct = models.PositiveIntegerField(null=True, blank=True)
+    # The xAPI statement id (empty for CSV sources): a later voiding statement names it.
+    statement_id = models.CharField(max_length=36, blank=True, default="", db_index=True)
 
     class Meta:
         verbose_name = "学習活動"
