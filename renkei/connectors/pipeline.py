@@ -40,6 +40,7 @@ from renkei.connectors.reading import (
     End,
     Rejected,
     Roster,
+    Voided,
 )
 from renkei.connectors.roster import RosterWriter
 from renkei.connectors.sdk import Connector, RunState, SourceError, japanese_reason
@@ -312,6 +313,11 @@ def _run(
         run.rows_rejected = loader.rejected_rows()
         run.rows_accepted = run.rows_read - run.rows_rejected
         run.state = state.data
+        if loader.streams.deleted:  # accepted voiding statements that removed stored rows
+            run.message = (
+                f"取り消しの statement により、以前に取り込んだ学習記録 "
+                f"{loader.streams.deleted:,} 件を削除しました。"
+            )
         run.status, run.phase = ImportRun.Status.SUCCEEDED, ImportRun.Phase.DONE
         run.progress_rows = run.rows_read
         run.finished_at = timezone.now()
@@ -383,6 +389,8 @@ class RunWriter:
                 self.roster.add(batch.records)
             elif isinstance(batch, Rejected):
                 self.quarantine.extend(batch.rows)
+            elif isinstance(batch, Voided):
+                self.streams.void(batch.statement_ids)
             elif isinstance(batch, End):
                 self.rows_read = batch.rows_read
             if progress:

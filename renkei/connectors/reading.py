@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from django.db import connections
 
-from renkei.connectors.records import Origin, Record
+from renkei.connectors.records import Origin, Record, StatementVoidRecord
 from renkei.connectors.sdk import Connector, ConnectorConfig, RowError, RunState, SourceError
 
 if TYPE_CHECKING:  # streams.py builds on this module's copy_text
@@ -79,6 +79,14 @@ class Rejected(Batch):
 
 
 @dataclass
+class Voided(Batch):
+    """Ids of xAPI statements voided by statements of this run: their stored learning
+    activity is deleted once every chunk is loaded."""
+
+    statement_ids: list[str]
+
+
+@dataclass
 class End(Batch):
     state: dict[str, Any]  # the connector's RunState.data after the run
 
@@ -98,6 +106,7 @@ def batches(
     limit: dict[str, int] = {}  # rows of the next chunk, per stream
     roster: list[Record] = []
     rejected: list[tuple[str, int, str, str, str]] = []
+    voided: list[str] = []
 
     def chunk(name: str) -> Iterator[Batch]:
         if roster:
@@ -146,6 +155,11 @@ def batches(
             if len(roster) >= ROSTER_BATCH:
                 yield Roster(rows_read, roster.copy())
                 roster.clear()
+        elif type(item) is StatementVoidRecord:
+            voided.append(item.statement_id)
+            if len(voided) >= CHUNK_ROWS:
+                yield Voided(rows_read, voided.copy())
+                voided.clear()
         else:
             raise SourceError(f"未知のストリーム {item.stream} です。")
     for name in list(lines):
@@ -154,6 +168,8 @@ def batches(
         yield Roster(rows_read, roster)
     if rejected:
         yield Rejected(rows_read, rejected)
+    if voided:
+        yield Voided(rows_read, voided)
     yield End(rows_read, state.data)
 
 

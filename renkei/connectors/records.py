@@ -12,7 +12,15 @@ import re
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from renkei.edudata.codes import AttendanceStatus, HealthCondition, NurseVisitReason, Sex
 from renkei.tenants.codes import CodeError, validate_school_code
@@ -173,15 +181,23 @@ class LearningActivityRecord(Record):
     items_correct: int | None = Field(default=None, ge=0, le=100_000)
     statement_id: str = Field(default="", max_length=36)
 
-    @model_validator(mode="after")
-    def _correct_within_attempted(self) -> LearningActivityRecord:
-        if (
-            self.items_correct is not None
-            and self.items_attempted is not None
-            and self.items_correct > self.items_attempted
-        ):
-            raise ValueError("正答数が解答数より多くなっています")
-        return self
+    # A field validator (items_attempted is validated before it): the error then names the
+    # column of the correct answers.
+    @field_validator("items_correct")
+    @classmethod
+    def _correct_within_attempted(cls, correct: int | None, info: ValidationInfo) -> int | None:
+        attempted = info.data.get("items_attempted")
+        if correct is not None and attempted is not None and correct > attempted:
+            raise ValueError(f"正答数 {correct} が解答数 {attempted} より多くなっています")
+        return correct
+
+
+class StatementVoidRecord(Record):
+    """An xAPI voiding statement: the learning activity stored from the statement it names
+    (``statement_id``, by an earlier import) is deleted. It names no pupil."""
+
+    stream: ClassVar[str] = "voided_statements"
+    statement_id: str = Field(min_length=36, max_length=36)
 
 
 class SurveyRecord(Record):
@@ -217,6 +233,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         EvaluationRecord,
         M365UsageRecord,
         LearningActivityRecord,
+        StatementVoidRecord,
         SurveyRecord,
     )
 }

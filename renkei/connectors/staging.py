@@ -19,7 +19,7 @@ from psycopg.errors import UniqueViolation
 from renkei.connectors.reading import MAX_QUARANTINED_VALUE, UNKNOWN_ORIGIN, Chunk
 from renkei.connectors.records import Origin
 from renkei.connectors.streams import StreamSpec
-from renkei.edudata.models import school_year_of
+from renkei.edudata.models import LearningActivity, school_year_of
 
 BATCH_ROWS = 20_000  # quarantined rows per COPY
 # PostgreSQL keeps up to 64 subtransactions of a transaction in shared memory; past that,
@@ -102,11 +102,21 @@ class StreamWriter:
     _staged: dict[str, Staged] = field(default_factory=dict)
     _immediate: list[str] = field(default_factory=list)  # constraints checked per statement
     _savepoints: int = 0
+    _voided: list[str] = field(default_factory=list)  # xAPI statement ids voided in the run
+    deleted: int = 0  # stored rows the run's voiding statements deleted
+
+    def void(self, statement_ids: list[str]) -> None:
+        """Statements this run voids: their stored learning activity goes at the end."""
+        self._voided += statement_ids
 
     def finish(self) -> None:
-        """Everything that needs the whole run, stream by stream; then drop the staging."""
+        """Everything that needs the whole run, stream by stream, then the voided
+        statements (stored by an earlier run: the connector quarantines those of this one);
+        then drop the staging."""
         for staged in self._staged.values():
             self._finish(staged.stream, staged)
+        if self._voided:
+            self._delete_voided()
         with connection.cursor() as cursor:
             for name in self._staged:
                 cursor.execute(
@@ -321,6 +331,17 @@ class StreamWriter:
             FROM (SELECT DISTINCT ON (id) * FROM stg_{stream.name}_changes ORDER BY id, seq) c
             WHERE t.id = c.id AND ({", ".join(f"t.{c}" for c in stream.updated)})
                   IS DISTINCT FROM ({", ".join(f"c.{c}" for c in stream.updated)})""")
+
+    def _delete_voided(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {LearningActivity._meta.db_table} WHERE statement_id = ANY(%s) "
+                "RETURNING occurred_at",
+                [self._voided],
+            )
+            days = [timezone.localdate(row[0]) for row in cursor.fetchall()]
+        self.deleted = len(days)
+        self.school_years |= {school_year_of(day) for day in days}  # their figures change
 
     def _note_school_years(self, cursor, stream: StreamSpec) -> None:
         staging = f"stg_{stream.name}"
