@@ -221,7 +221,7 @@ def voiding_of(statement_id: str, actor: dict) -> dict:
 
 
 def test_a_voiding_statement_deletes_what_an_earlier_import_stored(shibuya, roster, tmp_path):
-    (first, first_pk), (second, second_pk) = roster
+    (first, _first_pk), (second, second_pk) = roster
     kept = statement({"mbox": f"mailto:{second}"})
     wrong = statement({"mbox": f"mailto:{first}"})
     earlier = do_import(

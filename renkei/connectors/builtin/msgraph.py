@@ -38,6 +38,7 @@ import msal
 import requests
 from pydantic import Field, field_validator, model_validator
 
+from renkei.connectors import http
 from renkei.connectors.records import M365UsageRecord, Origin, Record
 from renkei.connectors.sdk import (
     CheckResult,
@@ -284,36 +285,13 @@ class MicrosoftGraphConnector(Connector):
         return [d for d in candidates if d.isoformat() not in fetched]
 
 
-class _Session(requests.Session):
-    """A session whose ``ca_bundle`` and timeout always apply. Plain requests lets the
-    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE environment override ``Session.verify``
-    (psf/requests#3829), which would silently ignore a configured CA."""
-
-    def __init__(self, config: MicrosoftGraphConfig) -> None:
-        super().__init__()
-        self.timeout = config.timeout_seconds
-        self.ca_bundle = str(config.ca_bundle) if config.ca_bundle else None
-
-    def request(
-        self,
-        method: str | bytes,
-        url: str | bytes,  # type: ignore[override]
-        *args: Any,
-        **kwargs: Any,
-    ) -> requests.Response:
-        kwargs.setdefault("timeout", self.timeout)
-        if self.ca_bundle:
-            kwargs["verify"] = self.ca_bundle
-        return super().request(method, url, *args, **kwargs)
-
-
 class _GraphClient:
     """Token, retries and report download. Every failure becomes a Japanese SourceError."""
 
     def __init__(self, config: MicrosoftGraphConfig, sleep: Callable[[float], None]) -> None:
         self.config = config
         self.sleep = sleep
-        self.session = _Session(config)
+        self.session = http.Session(config.timeout_seconds, config.ca_bundle)
         authority = f"{config.authority_host}/{config.tenant_id}"
         try:  # msal fetches the tenant's OpenID configuration here
             # Our session (not msal's own) so that ca_bundle and the timeout apply to msal too.
@@ -382,7 +360,7 @@ class _GraphClient:
 
     def _json_pages(self, report: str, call: str, url: str | None) -> list[_Page]:
         pages: list[_Page] = []
-        graph_origin = _origin(self.config.graph_url)
+        graph_origin = http.origin(self.config.graph_url)
         while url:
             response = self._get(url, authorized=True)
             _raise_for_status(response, call)
@@ -392,7 +370,7 @@ class _GraphClient:
                 _Page(name, response.content, _json_rows(name, payload.get("value") or [], report))
             )
             url = payload.get("@odata.nextLink")
-            if url and _origin(url) != graph_origin:
+            if url and http.origin(url) != graph_origin:
                 raise SourceError(
                     f"{call}: 次のページの URL が Microsoft Graph の外を指しています。"
                 )
@@ -409,7 +387,7 @@ class _GraphClient:
                 response = self.session.get(url, headers=headers, allow_redirects=False)
             except requests.RequestException as e:
                 if attempt == retries:
-                    raise SourceError(_unreachable(_origin(url), e)) from None
+                    raise SourceError(_unreachable(http.origin(url), e)) from None
                 delay = _backoff(attempt)
                 log.warning(
                     "msgraph: %s; retrying in %.0f s (%d/%d)",
@@ -606,11 +584,6 @@ def _teams_apps(values: dict[str, str], day: dt.date) -> list[str]:
 # -- HTTP helpers ----------------------------------------------------------------------------
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 def _backoff(attempt: int) -> float:
     return float(min(2**attempt, 60))
 
@@ -685,7 +658,7 @@ def _unreachable(url: str, error: Exception) -> str:
         else ""
     )
     return (
-        f"Microsoft Graph に接続できません（{_origin(url)}: {type(error).__name__}）。{tls}"
+        f"Microsoft Graph に接続できません（{http.origin(url)}: {type(error).__name__}）。{tls}"
         "ネットワークとテナント ID を確認してください。"
     )
 
