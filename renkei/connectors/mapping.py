@@ -37,6 +37,7 @@ FieldType = Literal[
     "const",
     "viewpoints",
     "format",
+    "minutes",
 ]
 
 
@@ -313,6 +314,17 @@ def _decimal(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> 
         raise _CellError(spec.column, raw, "数値として読めません") from None
 
 
+def _minutes(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> int:
+    """Minutes (``25``, ``12.5``) as whole seconds."""
+    try:
+        minutes = Decimal(normalize_width(raw))
+    except InvalidOperation:
+        raise _CellError(spec.column, raw, "分の数として読めません（例: 25 や 12.5）") from None
+    if not minutes.is_finite() or minutes < 0 or minutes > 24 * 60:
+        raise _CellError(spec.column, raw, "0 から 1440 分（1 日）までの値にしてください")
+    return int(minutes * 60)
+
+
 def _year_month(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str:
     text = normalize_width(raw)
     if (
@@ -334,6 +346,7 @@ _CONVERTERS = {
     "timestamp_date": _timestamp_date,
     "code": _code,
     "year_month": _year_month,
+    "minutes": _minutes,
 }
 
 

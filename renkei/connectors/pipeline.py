@@ -293,7 +293,7 @@ def _run(
     run.save()
 
     with transaction.atomic():
-        loader = RunWriter(municipality, run, cls.source_system())
+        loader = RunWriter(municipality, run, cls.source_system(cfg))
         clock = time.monotonic()
         with reading.read(cls, cfg, state, DATA_STREAMS) as batches:
             progress.phase(ImportRun.Phase.LOADING)

@@ -164,12 +164,10 @@ class M365UsageRecord(Record):
     active: bool = True
 
 
-class LearningActivityRecord(Record):
-    """活動情報: one learning event (an xAPI statement), its pupil named by the account they
-    use (principal name), as the Microsoft 365 reports do."""
+class _LearningActivity(Record):
+    """活動情報: one learning event (an xAPI statement, a drill session). The two records
+    below add how it names its pupil."""
 
-    stream: ClassVar[str] = "learning_activity"
-    principal_name: str = Field(min_length=1, max_length=254)
     verb: str = Field(min_length=1, max_length=100)
     object_id: str = Field(min_length=1, max_length=300)
     object_name: str = Field(default="", max_length=200)
@@ -190,6 +188,22 @@ class LearningActivityRecord(Record):
         if correct is not None and attempted is not None and correct > attempted:
             raise ValueError(f"正答数 {correct} が解答数 {attempted} より多くなっています")
         return correct
+
+
+class LearningActivityRecord(_LearningActivity):
+    """学習活動, its pupil named by the account they use (principal name), as xAPI
+    statements and the Microsoft 365 reports do."""
+
+    stream: ClassVar[str] = "learning_activity"
+    principal_name: str = Field(min_length=1, max_length=254)
+
+
+class LearningActivityByIdRecord(_LearningActivity):
+    """学習活動, its pupil named by their id in a school system (``student_source_id``, of
+    the connector's identity system), as a drill's export by 児童生徒ID does."""
+
+    stream: ClassVar[str] = "learning_activity_by_id"
+    student_source_id: str = Field(min_length=1)
 
 
 class StatementVoidRecord(Record):
@@ -233,6 +247,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         EvaluationRecord,
         M365UsageRecord,
         LearningActivityRecord,
+        LearningActivityByIdRecord,
         StatementVoidRecord,
         SurveyRecord,
     )

@@ -131,7 +131,9 @@ class Connector:
     # -- helpers connectors may use ----------------------------------------------------------
 
     @classmethod
-    def source_system(cls) -> str:
+    def source_system(cls, config: ConnectorConfig | None = None) -> str:
+        """Whose ids ``student_source_id`` holds in this run (a connector whose files may
+        carry several systems' ids lets its config say which)."""
         return cls.identity_system or cls.name
 
     @classmethod

@@ -22,6 +22,7 @@ from renkei.connectors.records import (
     AttendanceRecord,
     EvaluationRecord,
     HealthObservationRecord,
+    LearningActivityByIdRecord,
     LearningActivityRecord,
     M365UsageRecord,
     NurseVisitRecord,
@@ -193,6 +194,12 @@ DATA_STREAMS = {
             LearningActivity,
             date_column="occurred_at",
             label="同じ利用者・動詞・対象・日時",
+        ),
+        StreamSpec.of(  # the same table, its pupils named by a school system's ids
+            LearningActivityByIdRecord,
+            LearningActivity,
+            date_column="occurred_at",
+            label="同じ児童生徒・動詞・対象・日時",
         ),
         StreamSpec.of(
             SurveyRecord,

@@ -1,5 +1,5 @@
-"""C4th, スズキ校務 and form tools' check-ins: CSV exports read through declarative mappings (renkei/connectors/
-mappings/<vendor>/*.yaml). A municipality with a different layout copies those files, edits
+"""C4th, スズキ校務, form tools' check-ins and digital drills' learning histories: CSV exports
+read through declarative mappings (renkei/connectors/mappings/<vendor>/*.yaml). A municipality with a different layout copies those files, edits
 the column names or codes, and points ``mappings_dir`` at its copies."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
+
+from pydantic import Field
 
 from renkei.connectors.mapping import Mapping, choose_mapping, load_mappings
 from renkei.connectors.records import RECORD_TYPES, Record
@@ -126,3 +128,28 @@ class SuzukiConnector(VendorCsvConnector):
     version = "1.0"
     title = "スズキ校務シリーズ（CSV 出力）"
     identity_system = "suzuki"
+
+
+class DrillConfig(VendorCsvConfig):
+    id_system: str = Field(
+        default="c4th",
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        title="児童生徒ID の連携元",
+        description="児童生徒ID で児童生徒を示すファイルのとき、その ID を振ったシステム"
+        "（c4th・suzuki・oneroster）。アカウントで示すファイルには使いません",
+    )
+
+
+class DrillConnector(VendorCsvConnector):
+    """Digital drills' learning histories (one row a day and unit: minutes, questions answered
+    and answered right). Pupils named by account, or by a school system's 児童生徒ID."""
+
+    name = "drill"
+    vendor = "drill"
+    version = "1.0"
+    title = "デジタルドリルの学習履歴（CSV）"
+    Config = DrillConfig
+
+    @classmethod
+    def source_system(cls, config=None) -> str:
+        return config.id_system if isinstance(config, DrillConfig) else DrillConfig().id_system
