@@ -43,7 +43,8 @@ DEMO_VENDOR = {"132012": "suzuki"}
 def load_demo_data(municipality, students: int = 600) -> None:
     """Synthetic data for a demo municipality, written in each system's own format and
     loaded through the real connectors (OneRoster roster, C4th or スズキ校務, Microsoft 365
-    report exports, 心の天気 from a form). Skipped when an import already succeeded."""
+    report exports, 心の天気 from a form, a 学習eポータル's xAPI log and a drill's learning
+    history). Skipped when an import already succeeded."""
     from renkei.connectors.pipeline import do_import
     from renkei.demo import synth
     from renkei.edudata.models import ImportRun
@@ -62,9 +63,11 @@ def load_demo_data(municipality, students: int = 600) -> None:
         (vendor, sorted((out / vendor).glob("*.csv"))),
         ("msgraph", [out / "msgraph"]),
         ("checkin", sorted((out / "checkin").glob("*.csv"))),
+        ("xapi", sorted((out / "xapi").glob("*.jsonl"))),
+        ("drill", sorted((out / "drill").glob("*.csv"))),
     ]
     for connector, paths in steps:
-        if not paths:  # a tiny demo municipality may have no check-ins
+        if not paths:  # a tiny demo municipality may have no check-ins or learning logs
             continue
         run = do_import(connector, municipality, actor=Actor.system("demo"), paths=paths)
         if run.status != ImportRun.Status.SUCCEEDED:

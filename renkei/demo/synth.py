@@ -8,6 +8,10 @@ demos need volume, so this writes, for ONE municipality:
 - ``c4th/`` and ``suzuki/``: 名簿, 出欠, 保健室, テスト, 評定 in the layouts of the shipped
   mappings (``mappings/<vendor>/*.yaml``), CP932, with each vendor's date style.
 - ``msgraph/``: Microsoft 365 "apps usage user detail" reports, one CSV per day.
+- ``checkin/``: 心の天気 answered in a Google フォーム (CSV download).
+- ``xapi/``: a 学習eポータル's learning log of the last weeks, xAPI statements as JSON Lines
+  (教科, minutes, a drill's questions in extensions).
+- ``drill/``: a digital drill's learning history of the same weeks (CSV, CP932).
 
 The same pupils appear everywhere and every source tells the same story (the same absences in
 C4th and スズキ校務), so importing several sources is idempotent.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import math
 import random
 import re
@@ -109,6 +114,8 @@ class SynthSummary:
     evaluation_rows: int
     m365_rows: int
     checkin_rows: int = 0
+    xapi_rows: int = 0
+    drill_rows: int = 0
     files: list[Path] = field(default_factory=list)
 
 
@@ -256,6 +263,15 @@ def generate(
         world, calendar, m365_days, attendance.absent_on, out_dir / "checkin", seed
     )
     files += checkin_files
+    learning_days = list(range(max(0, len(calendar) - LEARNING_DAYS), len(calendar)))
+    xapi_rows, xapi_files = _write_xapi(
+        world, calendar, learning_days, attendance.absent_on, out_dir / "xapi", seed
+    )
+    files += xapi_files
+    drill_rows, drill_files = _write_drill(
+        world, calendar, learning_days, attendance.absent_on, out_dir / "drill", seed
+    )
+    files += drill_files
     return SynthSummary(
         municipality_code=code,
         school_year=year,
@@ -271,6 +287,8 @@ def generate(
         evaluation_rows=evaluation_rows,
         m365_rows=m365_rows,
         checkin_rows=checkin_rows,
+        xapi_rows=xapi_rows,
+        drill_rows=drill_rows,
         files=files,
     )
 
@@ -1641,6 +1659,145 @@ def _write_checkins(
         return 0, []
     return len(lines), [
         _write_csv(folder / "心の天気.csv", CHECKIN_HEADER, lines, encoding="utf-8")
+    ]
+
+
+LEARNING_DAYS = 20  # school days of learning logs: the last four weeks of the data
+XAPI_EXTENSIONS = "https://eportal.example.jp/xapi/extensions/"
+DRILL_HEADER = ["日付", "アカウント", "教科", "単元名", "学習時間（分）", "解答数", "正答数"]
+# Units per subject (数学 is 中学校's 算数). Names as a 学習eポータル or a drill lists them.
+_UNITS = {
+    "国語": ("漢字の読み書き", "説明文の読解", "物語文の読解", "ことわざ・慣用句"),
+    "算数": ("分数のたし算とひき算", "小数のかけ算", "図形の面積", "割合"),
+    "数学": ("一次関数", "連立方程式", "図形の合同", "確率"),
+    "理科": ("電流のはたらき", "植物のつくり", "天気の変化", "てこのはたらき"),
+    "社会": ("日本の地形", "都道府県", "歴史の流れ", "わたしたちのくらしと政治"),
+    "英語": ("アルファベット", "自己紹介", "過去形", "単語練習"),
+}
+
+
+def _learning_subjects(pupil: _Pupil) -> tuple[str, ...]:
+    """The five subjects as the pupil's grade has them (理科・社会 from the 3rd grade, 英語
+    from the 5th; 数学 in 中学校)."""
+    if pupil.homeroom.school.junior:
+        return ("国語", "数学", "理科", "社会", "英語")
+    grade = pupil.homeroom.grade
+    return (
+        ("国語", "算数")
+        + (("理科", "社会") if grade >= 3 else ())
+        + (("英語",) if grade >= 5 else ())
+    )
+
+
+def _sessions(
+    rng: random.Random,
+    world: _World,
+    days: list[dt.date],
+    learning_days: list[int],
+    absent_on: dict[int, set[int]],
+    chance: float,
+) -> Iterator[tuple[_Pupil, dt.date, str, str, int, int, int]]:
+    """(pupil, day, subject, unit, minutes, questions, right) of each learning session: on a
+    school day a pupil learns with ``chance`` (engaged pupils more, absent ones rarely), one
+    or two subjects, each once a day; abler pupils get more questions right."""
+    engagement = [rng.uniform(0.4, 1.2) for _ in world.pupils]
+    for index in learning_days:
+        absent = absent_on.get(index, set())
+        for p in world.pupils:
+            factor = engagement[p.index] * (0.2 if p.index in absent else 1.0)
+            if rng.random() > chance * factor:
+                continue
+            subjects = _learning_subjects(p)
+            for subject in rng.sample(subjects, k=min(len(subjects), rng.choice((1, 1, 2)))):
+                minutes = max(3, min(60, round(rng.gauss(15 + 5 * p.homeroom.school.junior, 7))))
+                questions = max(5, minutes // 2 + rng.randrange(5))
+                rate = 1 / (1 + math.exp(-(0.9 + 0.8 * p.ability + rng.gauss(0, 0.4))))
+                right = sum(rng.random() < rate for _ in range(questions))
+                unit = rng.choice(_UNITS[subject])
+                yield p, days[index], subject, unit, minutes, questions, right
+
+
+def _write_xapi(
+    world: _World,
+    days: list[dt.date],
+    learning_days: list[int],
+    absent_on: dict[int, set[int]],
+    folder: Path,
+    seed: int,
+) -> tuple[int, list[Path]]:
+    """A 学習eポータル's learning log: one xAPI statement per session (the pupil's account as
+    mbox, 教科 and the questions in extensions, minutes in result.duration), in the evening
+    of the day, as an LRS export in JSON Lines."""
+    rng = _rng(world.code, seed, "xapi")
+    lines = []
+    for p, day, subject, unit, minutes, questions, right in _sessions(
+        rng, world, days, learning_days, absent_on, 0.55
+    ):
+        when = dt.datetime.combine(day, dt.time(16 + rng.randrange(5), rng.randrange(60)))
+        statement = {
+            "id": _uuid(rng),
+            "actor": {"objectType": "Agent", "mbox": f"mailto:{p.upn}"},
+            "verb": {
+                "id": "http://adlnet.gov/expapi/verbs/completed",
+                "display": {"ja-JP": "完了した"},
+            },
+            "object": {
+                "objectType": "Activity",
+                # a content code: subject and unit, as the portal numbers them
+                "id": "https://eportal.example.jp/contents/"
+                f"{list(_UNITS).index(subject) + 1:02d}{_UNITS[subject].index(unit) + 1:02d}",
+                "definition": {
+                    "name": {"ja-JP": f"{subject}：{unit}"},
+                    "extensions": {XAPI_EXTENSIONS + "subject": subject},
+                },
+            },
+            "result": {
+                "duration": f"PT{minutes}M",
+                "score": {
+                    "raw": right,
+                    "min": 0,
+                    "max": questions,
+                    "scaled": round(right / questions, 2),
+                },
+                "extensions": {
+                    XAPI_EXTENSIONS + "items-attempted": questions,
+                    XAPI_EXTENSIONS + "items-correct": right,
+                },
+            },
+            "context": {"platform": "学習eポータル"},
+            "timestamp": f"{when.isoformat()}+09:00",
+        }
+        lines.append(json.dumps(statement, ensure_ascii=False))
+    if not lines:
+        return 0, []
+    path = folder / "statements.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return len(lines), [path]
+
+
+def _write_drill(
+    world: _World,
+    days: list[dt.date],
+    learning_days: list[int],
+    absent_on: dict[int, set[int]],
+    folder: Path,
+    seed: int,
+) -> tuple[int, list[Path]]:
+    """A digital drill's learning history: one row per pupil, day and unit (the drill's
+    daily summary), pupils named by the account they sign in with; CP932, as such exports
+    usually are."""
+    rng = _rng(world.code, seed, "drill")
+    rows = [
+        [_slash(day), p.upn, subject, unit, minutes, questions, right]
+        for p, day, subject, unit, minutes, questions, right in _sessions(
+            rng, world, days, learning_days, absent_on, 0.35
+        )
+    ]
+    if not rows:
+        return 0, []
+    return len(rows), [
+        _write_csv(folder / "ドリル学習履歴.csv", DRILL_HEADER, rows, encoding="cp932")
     ]
 
 

@@ -18,7 +18,9 @@ from renkei.connectors.records import StudentRecord
 from renkei.connectors.sdk import RowError, RunState, csv_rows
 from renkei.connectors.textio import detect_encoding
 from renkei.demo.synth import (
+    DRILL_HEADER,
     HOLIDAYS,
+    LEARNING_DAYS,
     M365_HEADER,
     SUPPORTED_SCHOOL_YEARS,
     generate,
@@ -84,6 +86,8 @@ def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
         "c4th/roster.csv",
         "c4th/attendance.csv",
         "suzuki/tests.csv",
+        "xapi/statements.jsonl",
+        "drill/ドリル学習履歴.csv",
     ):
         assert a[name] != c[name], name
 
@@ -381,3 +385,64 @@ def test_check_ins_read_with_zero_row_errors_for_pupils_of_the_roster(small):
         "あめ",
         "かみなり",
     }
+
+
+# --- learning logs -----------------------------------------------------------------------------
+
+
+def roster_accounts(out: Path) -> dict[str, str]:
+    """Pupils' accounts → their school's 学校コード, from the OneRoster users and orgs."""
+    orgs = {r[0]: r[5] for r in read_csv(out / "oneroster" / "orgs.csv", "utf-8")[1:]}
+    users = read_csv(out / "oneroster" / "users.csv", "utf-8")
+    header = users[0]
+    at = {name: header.index(name) for name in ("username", "primaryOrgSourcedId", "grades")}
+    return {
+        r[at["username"]]: orgs.get(r[at["primaryOrgSourcedId"]], "")
+        for r in users[1:]
+        if r[at["grades"]]
+    }
+
+
+def test_xapi_statements_read_with_zero_row_errors_for_the_last_weeks(small):
+    from renkei.connectors.builtin.xapi import XapiConnector
+    from renkei.connectors.records import LearningActivityRecord
+
+    out, summary = small
+    connector = XapiConnector()
+    items = list(
+        connector.read(connector.Config(paths=[out / "xapi" / "statements.jsonl"]), RunState())
+    )
+    assert [i for i in items if isinstance(i, RowError)] == []
+    assert len(items) == summary.xapi_rows > 0
+    assert all(isinstance(i, LearningActivityRecord) for i in items)
+    schools = roster_accounts(out)
+    assert {i.principal_name for i in items} <= set(schools)  # every actor is on the roster
+    days = school_days(summary.school_year)[: summary.school_days][-LEARNING_DAYS:]
+    assert {i.occurred_at.date() for i in items} == set(days)  # the last four weeks
+    by_school = collections.defaultdict(set)
+    for i in items:
+        by_school[schools[i.principal_name][:2]].add(i.subject)
+    assert by_school["B1"] == {"国語", "算数", "理科", "社会", "英語"}
+    assert by_school["C1"] == {"国語", "数学", "理科", "社会", "英語"}
+    minutes = [i.duration_seconds / 60 for i in items]
+    assert 3 <= min(minutes) and max(minutes) <= 60 and 10 < sum(minutes) / len(minutes) < 25
+    assert all(0 <= i.items_correct <= i.items_attempted for i in items)
+    assert len({i.statement_id for i in items}) == len(items)
+
+
+def test_drill_history_is_cp932_and_reads_with_zero_row_errors(small):
+    from renkei.connectors.builtin.vendor_csv import DrillConnector
+
+    out, summary = small
+    path = out / "drill" / "ドリル学習履歴.csv"
+    assert detect_encoding(path) == "cp932"
+    assert read_csv(path)[0] == DRILL_HEADER
+    connector = DrillConnector()
+    items = list(connector.read(connector.Config(paths=[path]), RunState()))
+    assert [i for i in items if isinstance(i, RowError)] == []
+    assert len(items) == summary.drill_rows > 0
+    assert {i.principal_name for i in items} <= set(roster_accounts(out))
+    assert {i.subject for i in items} <= {"国語", "算数", "数学", "理科", "社会", "英語"}
+    # one row per pupil, day and unit: nothing the import would call a duplicate
+    keys = [(i.principal_name, i.occurred_at, i.object_id) for i in items]
+    assert len(set(keys)) == len(keys)
