@@ -151,5 +151,5 @@ class DrillConnector(VendorCsvConnector):
     Config = DrillConfig
 
     @classmethod
-    def source_system(cls, config=None) -> str:
+    def source_system(cls, config: ConnectorConfig | None = None) -> str:
         return config.id_system if isinstance(config, DrillConfig) else DrillConfig().id_system
