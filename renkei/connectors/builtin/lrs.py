@@ -116,9 +116,8 @@ class LrsClient:
         if response.status_code == 200 and isinstance(token, str) and token:
             return token
         code = payload.get("error", "") if isinstance(payload, dict) else ""
-        detail = (
-            f"HTTP {response.status_code}{f'、{code}' if isinstance(code, str) and code else ''}"
-        )
+        code = code[:60] if isinstance(code, str) else ""  # the server's word, kept short
+        detail = f"HTTP {response.status_code}{f'、{code}' if code else ''}"
         raise SourceError(
             f"LRS のアクセス トークンを取得できません（{where(url)}: {detail}）。"
             "client_id・client_secret・token_url（と scope）を確認してください。"
