@@ -8,7 +8,7 @@ import pytest
 
 from renkei.connectors import registry
 
-BUILT_IN = {"oneroster", "c4th", "suzuki", "msgraph"}
+BUILT_IN = {"oneroster", "c4th", "suzuki", "msgraph", "xapi", "checkin", "drill"}
 
 
 def test_built_ins_and_the_example_vendor_are_installed():
