@@ -679,7 +679,7 @@ class _Reader:
         for row in self._rows("users", ("role",) if legacy_role else ()):
             if (yield from self._screen("users", row)):
                 if not row.problem:
-                    self.rejected_students.add(_cell(row, "sourcedId"))  # (or staff: no matter)
+                    self.rejected_students.add(_cell(row, "sourcedId"))  # its enrollments say why
                 continue
             user_id = _cell(row, "sourcedId")
             if legacy_role:
