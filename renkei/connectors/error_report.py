@@ -1,5 +1,6 @@
-"""The CSV error report of an import run: every quarantined row with where and why.
-UTF-8 with a BOM so that Excel on Windows opens it correctly."""
+"""The CSV error report of an import run: every quarantined row with where and why, and the
+warnings on rows that were accepted (種別 エラー or 警告). UTF-8 with a BOM so that Excel on
+Windows opens it correctly."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ from collections.abc import Iterator
 
 from django.http import StreamingHttpResponse
 
-from renkei.edudata.models import ImportRun
+from renkei.edudata.models import ImportRun, QuarantinedRow
 from renkei.platform.csv_download import BOM, csv_download, line_writer
 from renkei.tenants.context import in_tenant
 
-COLUMNS = {"file": "ファイル", "line": "行", "column": "列", "value": "値", "reason": "理由"}
+COLUMNS = {
+    "file": "ファイル",
+    "line": "行",
+    "column": "列",
+    "value": "値",
+    "reason": "理由",
+    "kind": "種別",
+}
+KIND_LABELS = dict(QuarantinedRow.Kind.choices)
 
 
 def error_report_lines(run: ImportRun, *, values: bool = True) -> Iterator[str]:
@@ -25,8 +34,8 @@ def error_report_lines(run: ImportRun, *, values: bool = True) -> Iterator[str]:
     columns = [c for c in COLUMNS if values or c != "value"]
     yield BOM + writer.writerow([COLUMNS[c] for c in columns])
     rows = run.quarantine.order_by("file", "line", "id").values_list(*columns)
-    for row in rows.iterator(chunk_size=5000):
-        yield writer.writerow(row)
+    for *row, kind in rows.iterator(chunk_size=5000):
+        yield writer.writerow([*row, KIND_LABELS.get(kind, kind)])
 
 
 def error_report_download(run: ImportRun, municipality) -> StreamingHttpResponse:

@@ -5,7 +5,8 @@ data streams declared in ``streams.py`` (COPY into staging tables, then insert b
 key: ``staging.py``) → refresh the rollups → record the run.
 
 Guarantees: rows read = accepted + rejected, always; a bad row is quarantined with file, line,
-column, value and reason, never dropped; re-running the same input changes nothing (rows are
+column, value and reason, never dropped (a warning on an accepted row is kept the same way, as
+kind 警告, and counts towards neither); re-running the same input changes nothing (rows are
 written only where values differ); all data of a run commits in one transaction, so a run
 killed at any point leaves nothing half-applied and a re-run ends in the state of one clean run.
 
@@ -312,6 +313,7 @@ def _run(
         run.rows_read = loader.rows_read
         run.rows_rejected = loader.rejected_rows()
         run.rows_accepted = run.rows_read - run.rows_rejected
+        run.warnings = loader.quarantine.warnings()
         run.state = state.data
         if loader.streams.deleted:  # accepted voiding statements that removed stored rows
             run.message = (

@@ -32,7 +32,14 @@ import psycopg
 from django.db import connections
 
 from renkei.connectors.records import Origin, Record, StatementVoidRecord
-from renkei.connectors.sdk import Connector, ConnectorConfig, RowError, RunState, SourceError
+from renkei.connectors.sdk import (
+    Connector,
+    ConnectorConfig,
+    RowError,
+    RowWarning,
+    RunState,
+    SourceError,
+)
 
 if TYPE_CHECKING:  # streams.py builds on this module's copy_text
     from renkei.connectors.streams import StreamSpec
@@ -75,7 +82,9 @@ class Roster(Batch):
 
 @dataclass
 class Rejected(Batch):
-    rows: list[tuple[str, int, str, str, str]]  # file, line, column, value, reason
+    """Row errors and warnings: file, line, column, value, reason, kind ("error" | "warning")."""
+
+    rows: list[tuple[str, int, str, str, str, str]]
 
 
 @dataclass
@@ -105,7 +114,7 @@ def batches(
     lines: dict[str, list[str]] = {}
     limit: dict[str, int] = {}  # rows of the next chunk, per stream
     roster: list[Record] = []
-    rejected: list[tuple[str, int, str, str, str]] = []
+    rejected: list[tuple[str, int, str, str, str, str]] = []
     voided: list[str] = []
 
     def chunk(name: str) -> Iterator[Batch]:
@@ -118,7 +127,25 @@ def batches(
             rows_read, name, len(pending), "".join(pending).encode(), [file[:255] for file in files]
         )
 
+    def finding(origin: Origin, item: RowError | RowWarning, kind: str) -> Iterator[Batch]:
+        rejected.append(
+            (
+                origin.file[:255],
+                origin.line,
+                item.column[:100],
+                str(item.value)[:MAX_QUARANTINED_VALUE],
+                item.reason,
+                kind,
+            )
+        )
+        if len(rejected) >= CHUNK_ROWS:
+            yield Rejected(rows_read, rejected.copy())
+            rejected.clear()
+
     for item in connector.read(config, state):
+        if type(item) is RowWarning:  # a note on a row: the row itself is counted elsewhere
+            yield from finding(item.origin or UNKNOWN_ORIGIN, item, "warning")
+            continue
         origin = item.origin
         if (
             origin is None
@@ -129,18 +156,7 @@ def batches(
             last = origin
         origin = origin or UNKNOWN_ORIGIN
         if type(item) is RowError:
-            rejected.append(
-                (
-                    origin.file[:255],
-                    origin.line,
-                    item.column[:100],
-                    str(item.value)[:MAX_QUARANTINED_VALUE],
-                    item.reason,
-                )
-            )
-            if len(rejected) >= CHUNK_ROWS:
-                yield Rejected(rows_read, rejected.copy())
-                rejected.clear()
+            yield from finding(origin, item, "error")
             continue
         stream = streams.get(item.stream)
         if stream is not None:

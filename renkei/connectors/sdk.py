@@ -40,6 +40,18 @@ class RowError:
 
 
 @dataclass(frozen=True)
+class RowWarning:
+    """A row that is read as usual but breaks a rule of a standard the source follows (the
+    OneRoster Japan profile, in lenient mode). It is listed in the run's report as 警告; it
+    neither counts as a row read nor as one rejected (accepted + rejected = read still holds)."""
+
+    origin: Origin
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Stream:
     """A kind of record a connector produces."""
 
@@ -125,7 +137,9 @@ class Connector:
     def discover(self) -> list[Stream]:
         raise NotImplementedError
 
-    def read(self, config: ConnectorConfig, state: RunState) -> Iterator[Record | RowError]:
+    def read(
+        self, config: ConnectorConfig, state: RunState
+    ) -> Iterator[Record | RowError | RowWarning]:
         raise NotImplementedError
 
     # -- helpers connectors may use ----------------------------------------------------------

@@ -45,13 +45,14 @@ class Quarantine:
                 column[:100],
                 str(value)[:MAX_QUARANTINED_VALUE],
                 reason,
+                "error",
             )
         )
         if len(self._rows) >= BATCH_ROWS:
             self.flush()
 
     def extend(self, rows) -> None:
-        """Rows the reader rejected: (file, line, column, value, reason)."""
+        """What the reader found: (file, line, column, value, reason, kind)."""
         self._rows.extend((self.run_id, *row) for row in rows)
         self.flush()
 
@@ -61,8 +62,8 @@ class Quarantine:
         with (
             connection.cursor() as cursor,
             cursor.cursor.copy(
-                'COPY edudata_quarantinedrow (run_id, file, line, "column", value, reason) '
-                "FROM STDIN"
+                "COPY edudata_quarantinedrow "
+                '(run_id, file, line, "column", value, reason, kind) FROM STDIN'
             ) as copy,
         ):
             for row in self._rows:
@@ -70,11 +71,20 @@ class Quarantine:
         self._rows.clear()
 
     def rejected_rows(self) -> int:
-        """Input rows with at least one problem (a row can have several)."""
+        """Input rows with at least one error (a row can have several; warnings do not count:
+        their rows were accepted)."""
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM (SELECT DISTINCT file, line FROM "
-                "edudata_quarantinedrow WHERE run_id = %s) q",
+                "edudata_quarantinedrow WHERE run_id = %s AND kind = 'error') q",
+                [self.run_id],
+            )
+            return cursor.fetchone()[0]
+
+    def warnings(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM edudata_quarantinedrow WHERE run_id = %s AND kind = 'warning'",
                 [self.run_id],
             )
             return cursor.fetchone()[0]
@@ -288,9 +298,9 @@ class StreamWriter:
         column, who = stream.unknown
         cursor.execute(
             f"""
-            INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason)
+            INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason, kind)
             SELECT %(run)s, (%(files)s::text[])[s.file], s.line, %(column)s, s.ref,
-                   %(reason)s || s.ref || '」）。先に名簿を取り込んでください。'
+                   %(reason)s || s.ref || '」）。先に名簿を取り込んでください。', 'error'
             FROM stg_{stream.name}_set_aside s WHERE NOT EXISTS (
                 SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
             {**self._params, "column": column, "reason": f"{who}（{column}「"},
@@ -313,10 +323,12 @@ class StreamWriter:
                 FROM {scope} s WINDOW w AS (PARTITION BY {key} ORDER BY seq)),
             later AS (SELECT * FROM ranked WHERE n > 1),
             quarantined AS (
-                INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason)
+                INSERT INTO edudata_quarantinedrow
+                    (run_id, file, line, "column", value, reason, kind)
                 SELECT %(run)s, (%(files)s::text[])[file], line, '', ref,
                        %(label)s || 'の行が ' || (%(files)s::text[])[first_file] || ' の '
-                       || first_line || ' 行目にもあります（重複。最初の行を取り込みました）。'
+                       || first_line || ' 行目にもあります（重複。最初の行を取り込みました）。',
+                       'error'
                 FROM later),
             not_changed AS (
                 DELETE FROM stg_{stream.name}_changes WHERE seq IN (SELECT seq FROM later))

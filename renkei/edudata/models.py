@@ -517,6 +517,8 @@ class ImportRun(models.Model):
     rows_read = models.PositiveBigIntegerField("読んだ行", default=0)
     rows_accepted = models.PositiveBigIntegerField("取り込んだ行", default=0)
     rows_rejected = models.PositiveBigIntegerField("除外した行", default=0)
+    # Findings on rows that were accepted (QuarantinedRow.Kind.WARNING); not a row count.
+    warnings = models.PositiveBigIntegerField("警告", default=0)
     # Live while it runs (written from outside the run's transaction, see connectors/jobs.py).
     phase = models.CharField("段階", max_length=12, choices=Phase.choices, default=Phase.RECEIVED)
     progress_rows = models.PositiveBigIntegerField("読んだ行（途中）", default=0)
@@ -570,7 +572,13 @@ class ImportRun(models.Model):
 
 
 class QuarantinedRow(models.Model):
-    """An input row that was not accepted, with where it was and why (Japanese)."""
+    """What a run found wrong in an input row, with where it was and why (Japanese): an error
+    (the row was not accepted) or a warning (the row was accepted but breaks a rule of a
+    standard the source follows, e.g. the OneRoster Japan profile in lenient mode)."""
+
+    class Kind(models.TextChoices):
+        ERROR = "error", "エラー"
+        WARNING = "warning", "警告"
 
     run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="quarantine")
     file = models.CharField("ファイル", max_length=255)
@@ -578,9 +586,12 @@ class QuarantinedRow(models.Model):
     column = models.CharField("列", max_length=100, blank=True)
     value = models.TextField("値", blank=True)
     reason = models.TextField("理由")
+    kind = models.CharField(
+        "種別", max_length=7, choices=Kind.choices, default=Kind.ERROR, db_default=Kind.ERROR
+    )
 
     class Meta:
-        verbose_name = "除外した行"
+        verbose_name = "除外した行・警告"
         indexes = [models.Index(fields=["run", "file", "line"])]
 
 

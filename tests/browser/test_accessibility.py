@@ -19,6 +19,7 @@ PAGES = {
         f"/m/{CODE}/manage/imports/",
         f"/m/{CODE}/manage/imports/new/",
         f"/m/{CODE}/manage/connectors/",
+        f"/m/{CODE}/manage/connectors/oneroster/",  # a choice with its help text
         f"/m/{CODE}/manage/opt-outs/",
         f"/m/{CODE}/manage/access-log/",
         f"/m/{CODE}/manage/audit/",

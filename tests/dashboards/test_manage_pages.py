@@ -23,6 +23,7 @@ from renkei.edudata.models import (
     Student,
     StudentIdentity,
 )
+from renkei.platform.models import AuditEvent
 from renkei.tenants.context import in_tenant
 
 pytestmark = pytest.mark.django_db
@@ -248,6 +249,34 @@ def test_imports_list_and_detail(admin_client, run_with_errors):
     assert admin_client.get(url("imports/999999/errors.csv")).status_code == 404
 
 
+def test_import_detail_lists_warnings_apart_from_rejected_rows(admin_client, shibuya):
+    with in_tenant(shibuya):
+        run = ImportRun.objects.create(
+            connector="oneroster",
+            connector_version="1",
+            status=ImportRun.Status.SUCCEEDED,
+            rows_read=8,
+            rows_accepted=8,
+            warnings=1,
+        )
+        QuarantinedRow.objects.create(
+            run=run,
+            file="users.csv",
+            line=2,
+            column="sourcedId",
+            value="S0000001",
+            reason="OneRoster 日本プロファイル JP-UUID: sourcedId「S0000001」は UUID ではありません",
+            kind=QuarantinedRow.Kind.WARNING,
+        )
+    html = admin_client.get(url(f"imports/{run.pk}/")).content.decode()
+    assert '<dd data-testid="warnings">1</dd>' in html
+    assert "<td>警告</td><td>users.csv</td>" in html and "JP-UUID" in html
+    assert "警告の行は取り込んであります" in html
+    assert "除外した行はありません" not in html
+    csv_body = _text(admin_client.get(url(f"imports/{run.pk}/errors.csv")))
+    assert csv_body.splitlines()[1].endswith(",警告")
+
+
 def test_error_report_download_is_the_cli_report_without_values(
     admin_client, run_with_errors, shibuya
 ):
@@ -263,8 +292,8 @@ def test_error_report_download_is_the_cli_report_without_values(
         expected = "".join(error_report_lines(run_with_errors, values=False)).encode("utf-8")
         with_values = "".join(error_report_lines(run_with_errors)).encode("utf-8")
     assert body == expected
-    assert body.startswith("\ufeffファイル,行,列,理由\r\n".encode())
-    assert "students.csv,4,生年月日,日付として読めません".encode() in body
+    assert body.startswith("\ufeffファイル,行,列,理由,種別\r\n".encode())
+    assert "students.csv,4,生年月日,日付として読めません,エラー".encode() in body
     assert b"R5.13.1" not in body and b"R5.13.1" in with_values  # the CLI keeps them
 
 
@@ -412,6 +441,50 @@ def test_a_stored_secret_is_not_sent_to_a_new_destination(admin_client, shibuya)
         setting = ConnectorSetting.objects.get(connector="msgraph")
         assert setting.config["authority_host"] == "https://login.example.net"
         assert setting.secret_values() == {"client_secret": "new-secret"}
+
+
+def test_oneroster_japan_profile_setting_is_explained_saved_and_audited(admin_client, shibuya):
+    # the form offers it, explained in Japanese, lenient until the admin changes it
+    form = admin_client.get(url("connectors/oneroster/")).content.decode()
+    assert "日本プロファイルの検査（jp_profile）" in form
+    assert "strict: 違反した行は取り込まずに除外し" in form  # the help text under the field
+    assert '<option value="lenient" selected>lenient（警告して取り込む）</option>' in form
+    assert '<option value="strict">strict（違反した行を除外する）</option>' in form
+    # when: switched to strict, then back
+    response = admin_client.post(
+        url("connectors/oneroster/"), {"jp_profile": "strict", "enabled": "on"}
+    )
+    assert response.status_code == 302
+    with in_tenant(shibuya):
+        assert ConnectorSetting.objects.get(connector="oneroster").config["jp_profile"] == "strict"
+    admin_client.post(url("connectors/oneroster/"), {"jp_profile": "lenient", "enabled": "on"})
+    # then: each change is an audit event naming who and the before and after
+    events = AuditEvent.objects.filter(action="connector.settings").order_by("at", "pk")
+    assert [(e.username, e.target, e.changes["jp_profile"]) for e in events] == [
+        ("admin-s", "connector oneroster", {"before": None, "after": "strict"}),
+        ("admin-s", "connector oneroster", {"before": "strict", "after": "lenient"}),
+    ]
+
+
+def test_an_unknown_japan_profile_mode_is_refused(admin_client, shibuya):
+    response = admin_client.post(
+        url("connectors/oneroster/"), {"jp_profile": "loose", "enabled": "on"}
+    )
+    assert response.status_code == 200
+    assert "loose は候補にありません" in response.content.decode()
+    with in_tenant(shibuya):
+        assert not ConnectorSetting.objects.exists()
+    assert not AuditEvent.objects.filter(action="connector.settings").exists()
+
+
+@pytest.mark.parametrize("who", ["teacher", "board", "osaka_admin"])
+def test_only_the_tenant_admin_changes_the_japan_profile_setting(client, people, shibuya, who):
+    client.force_login(people[who])
+    response = client.post(url("connectors/oneroster/"), {"jp_profile": "strict", "enabled": "on"})
+    assert response.status_code == 403
+    with in_tenant(shibuya):
+        assert not ConnectorSetting.objects.exists()
+    assert not AuditEvent.objects.filter(action="connector.settings").exists()
 
 
 def test_connector_check_reports_the_connectors_answer(admin_client):

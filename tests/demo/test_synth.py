@@ -15,7 +15,7 @@ from renkei.connectors.builtin.oneroster import OneRosterConnector
 from renkei.connectors.eras import parse_date
 from renkei.connectors.mapping import Mapping, choose_mapping, load_mappings
 from renkei.connectors.records import StudentRecord
-from renkei.connectors.sdk import RowError, RunState, csv_rows
+from renkei.connectors.sdk import RowError, RowWarning, RunState, csv_rows
 from renkei.connectors.textio import detect_encoding
 from renkei.demo.synth import (
     DRILL_HEADER,
@@ -291,6 +291,12 @@ def test_oneroster_parses_with_zero_row_errors_and_links_every_pupil(small):
     connector = OneRosterConnector()
     items = list(connector.read(connector.Config(paths=[out / "oneroster"]), RunState()))
     assert [i for i in items if isinstance(i, RowError)] == []
+    # The Japan profile finds only the demo's 学校コード: synthetic (renkei.demo.world), their
+    # last digit is no check digit. Everything else follows the profile.
+    findings = [i for i in items if isinstance(i, RowWarning)]
+    assert {(w.origin.file, w.column) for w in findings} <= {("orgs.csv", "identifier")}
+    assert all("JP-SCHOOLCODE" in w.reason for w in findings)
+    items = [i for i in items if not isinstance(i, RowWarning)]
     streams = collections.Counter(i.stream for i in items)
     assert streams == {
         "schools": summary.schools,

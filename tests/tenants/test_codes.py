@@ -2,8 +2,10 @@ import pytest
 
 from renkei.tenants.codes import (
     CodeError,
+    check_school_code_digit,
     municipality_check_digit,
     schema_name_for,
+    school_code_check_digit,
     validate_municipality_code,
     validate_school_code,
 )
@@ -81,3 +83,45 @@ def test_school_codes_structurally_valid(code):
 def test_school_codes_rejected(bad):
     with pytest.raises(CodeError):
         validate_school_code(bad)
+
+
+# Published 学校コード (Wikipedia's and Wikidata's examples, 国土数値情報's school districts):
+# the check digit method was found from them, so each must pass.
+PUBLISHED_SCHOOL_CODES = [
+    "F113110102700",  # 東京大学
+    "F112310102342",
+    "D114310000222",  # 慶應義塾高等学校
+    "H228310000663",  # 宝塚音楽学校
+    "B108254200026",  # 五霞町立五霞西小学校
+    "B113211700337",  # 北区立田端小学校
+    "C113211700102",  # 北区立田端中学校
+    "A113311700033",
+    "A113311700284",
+]
+
+
+@pytest.mark.parametrize("code", PUBLISHED_SCHOOL_CODES)
+def test_published_school_codes_have_a_right_check_digit(code):
+    assert school_code_check_digit(code) == int(code[12])
+    assert check_school_code_digit(code) == code
+
+
+@pytest.mark.parametrize("code", PUBLISHED_SCHOOL_CODES)
+def test_every_other_last_digit_is_refused_and_the_right_one_named(code):
+    for digit in "0123456789":
+        wrong = code[:12] + digit
+        if digit == code[12]:
+            continue
+        with pytest.raises(CodeError, match=f"検査数字が違います.*正しくは {code}"):
+            check_school_code_digit(wrong)
+
+
+def test_a_swapped_pair_of_digits_is_caught():
+    # 東京大学 with the school number's 0 and 2 swapped: the typo the digit exists for
+    with pytest.raises(CodeError, match="検査数字"):
+        check_school_code_digit("F113110120700")
+
+
+def test_check_digit_needs_a_well_formed_code_first():
+    with pytest.raises(CodeError, match="形式が違います"):
+        check_school_code_digit("F11311010270")

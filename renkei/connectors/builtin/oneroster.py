@@ -11,6 +11,12 @@ the pupil's ids in other systems, which links this roster to C4th and スズキ�
 OneRoster 1.1 sets (a ``role`` and ``orgSourcedIds`` column in users.csv, no roles.csv) are read
 as well. Delta files are refused: this connector replaces a roster, it does not patch one.
 
+Every file's header and every row are checked against the Japan profile's rules
+(``oneroster_jp``: JP-HEADER, JP-UUID, JP-GRADE, JP-SCHOOLCODE). The tenant's setting
+``jp_profile`` decides what a violation does: ``lenient`` (the default) reads the row as usual
+and lists the violation as a warning; ``strict`` rejects the row (and refuses a file whose
+header is out of order).
+
 Memory: orgs, classes, academic sessions and per-user facts (role, school, birth month) are kept
 in dicts; enrollments, the largest file, are streamed.
 """
@@ -22,12 +28,15 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import Field
+
+from renkei.connectors.builtin import oneroster_jp
 from renkei.connectors.eras import normalize_width
 from renkei.connectors.records import (
     EnrollmentRecord,
@@ -43,6 +52,7 @@ from renkei.connectors.sdk import (
     ConnectorConfig,
     CsvRow,
     RowError,
+    RowWarning,
     RunState,
     SourceError,
     Stream,
@@ -82,7 +92,27 @@ _SEX = {
 
 class OneRosterConfig(ConnectorConfig):
     """``paths``: a folder or a .zip with manifest.csv and the CSV files it declares (or the
-    CSV files themselves, manifest.csv among them)."""
+    CSV files themselves, manifest.csv among them). ``jp_profile``: what a violation of the
+    Japan profile does (the municipality sets it in 管理 › コネクタ設定)."""
+
+    # Lenient by default: exports in use are often not fully conformant (ids from the school
+    # system rather than UUIDs, E for 小学校), and strict would drop pupils that import today.
+    jp_profile: Literal["lenient", "strict"] = Field(
+        default="lenient",
+        title="日本プロファイルの検査",
+        description=(
+            "OneRoster 日本プロファイルの規則（sourcedId は UUID、学年コード E1〜E3・P1〜P6・"
+            "J1〜J3・H1〜H3、学校コードの検査数字、見出しの列の並び）に合わない箇所の扱いです。"
+            "lenient: 行は取り込み、違反を取り込み結果に「警告」として残します（既定）。"
+            "strict: 違反した行は取り込まずに除外し、見出しの並びが違うファイルは取り込みません。"
+        ),
+        json_schema_extra={
+            "choice_labels": {
+                "lenient": "lenient（警告して取り込む）",
+                "strict": "strict（違反した行を除外する）",
+            }
+        },
+    )
 
 
 class OneRosterConnector(Connector):
@@ -121,14 +151,17 @@ class OneRosterConnector(Connector):
             Stream("enrollments", "学級への在籍と出席番号（enrollments.csv）"),
         ]
 
-    def read(self, config: ConnectorConfig, state: RunState) -> Iterator[Record | RowError]:
+    def read(
+        self, config: ConnectorConfig, state: RunState
+    ) -> Iterator[Record | RowError | RowWarning]:
         if not config.paths:
             raise SourceError(
                 "入力が指定されていません。OneRoster の zip ファイルかフォルダを指定してください。"
             )
+        strict = getattr(config, "jp_profile", "lenient") == "strict"
         for source in _sources(config.paths):
             with source.files() as files:
-                yield from _Reader(files, source.label).read()
+                yield from _Reader(files, source.label, strict).read()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,18 +362,22 @@ class _Reader:
     """One pass over one OneRoster set, in dependency order: sessions, orgs (schools), classes
     (homerooms), demographics and roles, users (pupils), enrollments."""
 
-    def __init__(self, files: dict[str, Path], label: str):
+    def __init__(self, files: dict[str, Path], label: str, strict: bool = False):
         self.files = files
         self.label = label
+        self.strict = strict  # Japan profile violations reject (else they are warnings)
+        self.header_warnings: list[RowWarning] = []
         self.modes: dict[str, str] = {}
         self.version = ""
         self.sessions: dict[str, int | None] = {}
+        self.rejected_sessions: set[str] = set()
         self.orgs: dict[str, str] = {}  # sourcedId -> type, every org
         self.schools: dict[str, _School] = {}  # sourcedId -> school that became a record
         self.homerooms: dict[str, _Homeroom] = {}
         self.other_classes: set[str] = set()
         self.students: dict[str, str] = {}  # sourcedId -> school code (accepted pupils)
         self.rejected_students: set[str] = set()
+        self.rejected_roles: set[str] = set()  # users whose roles.csv row was rejected
         self.other_users: set[str] = set()  # teachers and other staff
 
     # -- files -------------------------------------------------------------------------------
@@ -381,17 +418,26 @@ class _Reader:
         value = _cell(row, column) if value is None else value
         return RowError(self._origin(name, row), column, value, reason)
 
-    def _shape(self, name: str, row: CsvRow) -> RowError | None:
+    def _screen(self, name: str, row: CsvRow) -> Generator[RowError | RowWarning, None, bool]:
+        """The one validation step every row goes through: its shape, then the Japan profile.
+        Yields what it finds; returns True when the row is rejected (callers write
+        ``if (yield from self._screen(name, row)): continue``)."""
         if row.problem:
             preview = ",".join(row.values.values())[:200]
-            return RowError(self._origin(name, row), "", preview, row.problem)
-        return None
+            yield RowError(self._origin(name, row), "", preview, row.problem)
+            return True
+        findings = oneroster_jp.row_findings(name, row)
+        kind = RowError if self.strict else RowWarning
+        for f in findings:
+            yield kind(self._origin(name, row), f.column, f.value, f.reason)
+        return self.strict and bool(findings)
 
     # -- the pass ----------------------------------------------------------------------------
 
-    def read(self) -> Iterator[Record | RowError]:
+    def read(self) -> Iterator[Record | RowError | RowWarning]:
         self._read_manifest()
-        self._read_sessions()
+        yield from self.header_warnings
+        yield from self._read_sessions()
         yield from self._read_orgs()
         yield from self._read_classes()
         birth: dict[str, tuple[str, str]] = {}
@@ -436,7 +482,8 @@ class _Reader:
             legacy = name == "users" and self._path("roles") is None
             rows = csv_rows(path, required=[*columns, *(("role",) if legacy else ())])
             try:
-                next(rows, None)
+                if first := next(rows, None):
+                    self._check_header(name, first.header)
             except SourceError as e:
                 if legacy and "role" in str(e):
                     raise SourceError(
@@ -447,19 +494,37 @@ class _Reader:
             finally:
                 rows.close()
 
-    def _read_sessions(self) -> None:
+    def _check_header(self, name: str, header: list[str]) -> None:
+        """JP-HEADER: strict refuses the file (the whole set: its files hang together)."""
+        finding = oneroster_jp.header_finding(name, header)
+        if finding is None:
+            return
+        if self.strict:
+            raise SourceError(
+                f"{self.label}: {finding.reason}。列の並びを直して書き出し直すか、"
+                "管理 › コネクタ設定で「日本プロファイルの検査」を lenient にしてください。"
+            )
+        origin = Origin(file=f"{name}.csv", line=1)
+        self.header_warnings.append(
+            RowWarning(origin, finding.column, finding.value, finding.reason)
+        )
+
+    def _read_sessions(self) -> Iterator[RowError | RowWarning]:
+        """Sessions are not records: only what is wrong with them is yielded."""
         for row in self._rows("academicSessions"):
-            if row.problem:
-                continue  # a session is not a record; classes that need it will say so
+            if (yield from self._screen("academicSessions", row)):
+                if not row.problem:
+                    self.rejected_sessions.add(_cell(row, "sourcedId"))
+                continue
             self.sessions[_cell(row, "sourcedId")] = _session_year(row)
 
-    def _read_orgs(self) -> Iterator[Record | RowError]:
+    def _read_orgs(self) -> Iterator[Record | RowError | RowWarning]:
         for row in self._rows("orgs"):
-            if error := self._shape("orgs", row):
-                yield error
+            if not row.problem:  # known even if rejected below: what refers to it says why
+                self.orgs[_cell(row, "sourcedId")] = _cell(row, "type").lower()
+            if (yield from self._screen("orgs", row)):
                 continue
             org_id, org_type = _cell(row, "sourcedId"), _cell(row, "type").lower()
-            self.orgs[org_id] = org_type
             if org_type != "school":
                 continue  # district (教育委員会) and other levels are not schools
             record = build(
@@ -489,10 +554,9 @@ class _Reader:
             reason = f"{org_id} は学校ではありません（orgs.csv の type は {org_type}）"
         return self._error(name, row, column, reason, value=org_id)
 
-    def _read_classes(self) -> Iterator[Record | RowError]:
+    def _read_classes(self) -> Iterator[Record | RowError | RowWarning]:
         for row in self._rows("classes"):
-            if error := self._shape("classes", row):
-                yield error
+            if (yield from self._screen("classes", row)):
                 continue
             class_id = _cell(row, "sourcedId")
             if _cell(row, "classType").lower() != "homeroom":
@@ -534,7 +598,13 @@ class _Reader:
                 return self.sessions[term]  # type: ignore[return-value]
         if m := _SCHOOL_YEAR_TITLE_RE.search(normalize_width(_cell(row, "title"))):
             return int(m[1])
-        if not terms:
+        rejected = [t for t in terms if t in self.rejected_sessions]
+        if rejected:
+            reason = (
+                f"学期 {'、'.join(rejected)} は academicSessions.csv の行に誤りがあり"
+                "取り込めませんでした"
+            )
+        elif not terms:
             reason = "年度がわかりません（termSourcedIds が空です）"
         elif any(t in self.sessions for t in terms):
             reason = "年度がわかりません（academicSessions.csv の学期に schoolYear がありません）"
@@ -558,10 +628,11 @@ class _Reader:
             "学年がわかりません（grades が空で、title も「3年1組」の形ではありません）",
         )
 
-    def _read_demographics(self, birth: dict[str, tuple[str, str]]) -> Iterator[RowError]:
+    def _read_demographics(
+        self, birth: dict[str, tuple[str, str]]
+    ) -> Iterator[RowError | RowWarning]:
         for row in self._rows("demographics"):
-            if error := self._shape("demographics", row):
-                yield error
+            if (yield from self._screen("demographics", row)):
                 continue
             user_id = _cell(row, "sourcedId")
             year_month = ""
@@ -582,11 +653,14 @@ class _Reader:
                 sex = "unspecified"
             birth[user_id] = (year_month, sex)
 
-    def _read_roles(self, roles: dict[str, tuple[str, str, str]]) -> Iterator[RowError]:
+    def _read_roles(
+        self, roles: dict[str, tuple[str, str, str]]
+    ) -> Iterator[RowError | RowWarning]:
         """user -> (role, org, roleType) of the user's primary role (else the first one)."""
         for row in self._rows("roles"):
-            if error := self._shape("roles", row):
-                yield error
+            if (yield from self._screen("roles", row)):
+                if not row.problem:
+                    self.rejected_roles.add(_cell(row, "userSourcedId"))
                 continue
             user_id = _cell(row, "userSourcedId")
             role = (
@@ -600,11 +674,12 @@ class _Reader:
 
     def _read_users(
         self, roles: dict[str, tuple[str, str, str]], birth: dict[str, tuple[str, str]]
-    ) -> Iterator[Record | RowError]:
+    ) -> Iterator[Record | RowError | RowWarning]:
         legacy_role = self._path("roles") is None
         for row in self._rows("users", ("role",) if legacy_role else ()):
-            if error := self._shape("users", row):
-                yield error
+            if (yield from self._screen("users", row)):
+                if not row.problem:
+                    self.rejected_students.add(_cell(row, "sourcedId"))  # its enrollments say why
                 continue
             user_id = _cell(row, "sourcedId")
             if legacy_role:
@@ -615,9 +690,12 @@ class _Reader:
             elif user_id in roles:
                 role, role_org, _ = roles[user_id]
             else:
-                yield self._error(
-                    "users", row, "sourcedId", "この利用者の役割が roles.csv にありません"
+                reason = (
+                    "この利用者の役割は roles.csv の行に誤りがあり取り込めませんでした"
+                    if user_id in self.rejected_roles
+                    else "この利用者の役割が roles.csv にありません"
                 )
+                yield self._error("users", row, "sourcedId", reason)
                 continue
             if role != "student":
                 self.other_users.add(user_id)
@@ -693,10 +771,9 @@ class _Reader:
             },
         )
 
-    def _read_enrollments(self) -> Iterator[Record | RowError]:
+    def _read_enrollments(self) -> Iterator[Record | RowError | RowWarning]:
         for row in self._rows("enrollments"):
-            if error := self._shape("enrollments", row):
-                yield error
+            if (yield from self._screen("enrollments", row)):
                 continue
             class_id, user_id = _cell(row, "classSourcedId"), _cell(row, "userSourcedId")
             if class_id in self.other_classes:

@@ -127,8 +127,12 @@ class ConnectorSettingForm(forms.Form):
                 field = forms.BooleanField(label=label, required=False)
             elif kind == "choice":
                 options = [("", _l("（未指定）"))] if optional else []
+                extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+                shown = extra.get("choice_labels") or {}  # a label per value, if the field has one
                 field = forms.ChoiceField(
-                    label=label, required=False, choices=options + [(c, c) for c in choices]
+                    label=label,
+                    required=False,
+                    choices=options + [(c, shown.get(c, c)) for c in choices],
                 )
             elif kind == "list":
                 field = forms.CharField(
@@ -144,6 +148,8 @@ class ConnectorSettingForm(forms.Form):
                 )
             else:
                 field = forms.CharField(label=label, required=False)
+            if info.title and info.description and not field.help_text:
+                field.help_text = info.description  # the title is the label: explain below it
             if name not in secrets:
                 value = (
                     stored[name]

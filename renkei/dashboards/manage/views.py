@@ -245,7 +245,7 @@ def _cancel_message(run: ImportRun) -> str:
 def import_detail(request, run_id: int):
     run = get_object_or_404(ImportRun, pk=run_id)
     quarantine = run.quarantine.order_by("file", "line", "id").only(
-        "file", "line", "column", "reason"
+        "file", "line", "column", "reason", "kind"
     )[:QUARANTINE_SHOWN]
     return render(
         request,
