@@ -459,6 +459,32 @@ def test_learning_rollup_holds_no_opted_out_pupil(world, muni):
     assert rolled == 0
 
 
+def test_a_data_change_remakes_the_learning_tables_asked_for_before(muni):
+    from renkei.edudata import rollups
+    from renkei.edudata.metrics import release
+    from renkei.tenants.models import Release
+
+    # given the learning tables were asked for (and stored: earlier tests' rolled back)
+    metrics.clear_cache()
+    compute("learning_active_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month"])
+    learning = [
+        name
+        for name in release.stored_tables(muni.prefecture_id)[SCHOOL_YEAR]
+        if name.startswith("learning:")
+    ]
+    assert learning
+    # when the data changes and the releases are warmed up
+    with in_tenant(muni):
+        rollups.bump_data_version()
+    metrics.clear_cache()
+    metrics.warm(muni.prefecture_id)
+    # then each is stored at the new version
+    version = release.scope_for(muni.prefecture_id).version
+    assert sorted(
+        Release.objects.filter(table__in=learning, version=version).values_list("table", flat=True)
+    ) == sorted(learning)
+
+
 def test_assessment_distribution_equals_the_raw_rows(muni):
     with in_tenant(muni):
         results = _sql(
