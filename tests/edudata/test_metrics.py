@@ -440,6 +440,32 @@ def test_learning_metrics_equal_the_raw_rows(muni):
     assert checked > 20 and len(released) > 5
 
 
+def test_learning_cells_under_k_are_suppressed(muni):
+    with in_tenant(muni):
+        bins = raw_learning_bins()
+        table = compute(
+            "learning_minutes_distribution",
+            muni,
+            school_year=SCHOOL_YEAR,
+            breakdown=["month", "grade"],
+        )
+    small = 0
+    for cell in table.cells:
+        m, g, b = cell.key["month"], cell.key["grade"], cell.key["learning_minutes"]
+        if m == str(SCHOOL_YEAR) or b == TOTAL:
+            continue
+        true = sum(
+            1
+            for (_p, _s, grade, month), bin_code in bins.items()
+            if month == m and in_grade(grade, g) and bin_code == b
+        )
+        if true < 10:
+            small += 1
+            assert cell.suppressed and cell.pupils is None and cell.value is None, cell.key
+            assert cell.reason_code == metrics.SUPPRESSED
+    assert small > 5
+
+
 def test_learning_rollup_holds_no_opted_out_pupil(world, muni):
     opted_out = world.opted_out[CODE]
     with in_tenant(muni):

@@ -656,7 +656,12 @@ def _snapshot(prefecture, truth):
 
 def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
     from renkei.accounts import policy
-    from renkei.edudata.models import AttendancePupilYear, NurseVisit, Student
+    from renkei.edudata.models import (
+        AttendancePupilYear,
+        LearningPupilMonth,
+        NurseVisit,
+        Student,
+    )
     from renkei.edudata.privacy import do_record_opt_out
 
     code = list(ATTACK_WORLD)[2]  # the smallest village: its figures move most
@@ -666,13 +671,19 @@ def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
     # this one's anew, stored, as a deployment's would be.
     metrics.clear_cache()
     before = _snapshot(prefecture, truth)
-    # the pupil: one with a nurse visit and absences, if there is one
+    # the pupil: one with a nurse visit, learning-tool use and absences, if there is one
     with in_tenant(municipality):
         visited = set(NurseVisit.objects.values_list("student_id", flat=True))
+        learned = set(LearningPupilMonth.objects.values_list("student_id", flat=True))
         pupil = AttendancePupilYear.objects.filter(school_year=SCHOOL_YEAR).order_by(
             "-absence_days", "student_id"
         )
-        pupil = (pupil.filter(student_id__in=visited) or pupil).first()
+        pupil = (
+            pupil.filter(student_id__in=visited & learned)
+            or pupil.filter(student_id__in=visited)
+            or pupil
+        ).first()
+        assert pupil.student_id in learned
         admin = policy.Principal(
             user_id=1,
             username="test-admin",
@@ -699,6 +710,7 @@ def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
         for what, (f, _) in before.items()
     }
     assert sum(1 for c in contribution.values() if c) > 50  # the pupil is in many figures
+    assert any(c for what, c in contribution.items() if what[1] == "learning_active_rate")
     learned, moved = [], []
     for what, (f, value) in before.items():
         later = after.get(what, (f, None))[1]
