@@ -1550,8 +1550,10 @@ def _build_learning_distribution(
     canonical: _CanonicalTables, by: set[str], school: str
 ) -> list[MetricCell]:
     months = canonical.learning_months()
+    if not months:
+        return []
     cells = []
-    for m in _times(canonical, months, MONTH in by) if months else []:
+    for m in _times(canonical, months, MONTH in by):
         for g in _grade_codes(canonical, GRADE in by):
             key = (school, g)
             counts = {
@@ -1569,8 +1571,10 @@ def _build_learning_active(
     canonical: _CanonicalTables, by: set[str], school: str
 ) -> list[MetricCell]:
     months = canonical.learning_months()
+    if not months:
+        return []
     cells = []
-    for m in _times(canonical, months, MONTH in by) if months else []:
+    for m in _times(canonical, months, MONTH in by):
         for g in _grade_codes(canonical, GRADE in by):
             key = (school, g)
             den = _denominator(canonical, school, m, g, months)
