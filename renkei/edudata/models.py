@@ -667,6 +667,26 @@ class M365AppMonth(RollupCell):
         indexes = [models.Index(fields=["school_year"])]
 
 
+class LearningPupilMonth(RollupCell):
+    """A pupil's learning-tool use in one month (pupils with any learning activity only)."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    month = models.PositiveSmallIntegerField()
+    activities = models.PositiveIntegerField()
+    minutes = models.PositiveIntegerField(help_text="月の学習時間（分、記録のない活動は 0 分）")
+    weekly_minutes = models.PositiveIntegerField(
+        help_text="1 週あたりの平均（月の学習時間 ÷ 月の暦日数 × 7、分）"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "school_year", "month"], name="rollup_learning_month_key"
+            )
+        ]
+        indexes = [models.Index(fields=["school_year", "month"])]
+
+
 class AssessmentBin(RollupCell):
     kind = models.CharField(max_length=8)
     subject = models.CharField(max_length=40)

@@ -85,6 +85,27 @@ _REFRESH = [
         WHERE u.active AND u.date BETWEEN %(start)s AND %(end)s
         GROUP BY 1, 2, 3, 5, 6""",
     ),
+    # Learning tools (xAPI statements, drills): a pupil-month per pupil with any activity, its
+    # minutes (an activity without a duration is 0 minutes but still use) and their average
+    # per week of the month (minutes / days of the month x 7), in the school's time zone.
+    (
+        "edudata_learningpupilmonth",
+        f"""
+        INSERT INTO edudata_learningpupilmonth (student_id, school_id, school_type, grade,
+            school_year, month, activities, minutes, weekly_minutes)
+        SELECT l.student_id, st.school_id, sc.school_type, st.grade, %(year)s,
+               extract(month FROM l.month_start)::int, l.activities, round(l.seconds / 60.0),
+               round(l.seconds * 7 / (60.0 * extract(
+                   day FROM l.month_start + interval '1 month' - interval '1 day')))
+        FROM (SELECT student_id, date_trunc('month', occurred_at AT TIME ZONE 'Asia/Tokyo')
+                     AS month_start,
+                     count(*) AS activities, sum(coalesce(duration_seconds, 0)) AS seconds
+              FROM edudata_learningactivity
+              WHERE (occurred_at AT TIME ZONE 'Asia/Tokyo')::date BETWEEN %(start)s AND %(end)s
+              GROUP BY 1, 2) l
+        JOIN edudata_student st ON st.id = l.student_id AND {_ANALYZABLE}
+        JOIN edudata_school sc ON sc.id = st.school_id""",
+    ),
     (
         "edudata_assessmentbin",
         f"""

@@ -11,10 +11,13 @@ subtraction (or any linear combination) of released figures recovers it.
 
 from __future__ import annotations
 
+import calendar
 import itertools
+import math
 import re
 import sys
 from collections import defaultdict
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -127,6 +130,8 @@ def test_registry_names_labels_and_dimensions():
         "monthly_absence_10_days",
         "nurse_visits_per_100",
         "m365_active_rate",
+        "learning_minutes_distribution",
+        "learning_active_rate",
         "assessment_score_distribution",
     }
     for spec in METRICS.values():
@@ -353,6 +358,159 @@ def test_m365_active_rate_equals_the_raw_rows(muni):
         assert_rate(cell)
 
 
+RAW_LEARNING = """
+    SELECT l.student_id, extract(month FROM l.occurred_at AT TIME ZONE 'Asia/Tokyo')::int,
+           sum(coalesce(l.duration_seconds, 0))
+    FROM edudata_learningactivity l JOIN edudata_student st ON st.id = l.student_id
+    WHERE st.opted_out_at IS NULL GROUP BY 1, 2"""
+
+
+def raw_learning_bins():
+    """(pupil, school, grade code, month code) -> learning bin, for every pupil-month of the
+    attendance data (analyzable pupils), from the raw activity rows."""
+    weekly = {}
+    for pid, month, seconds in _sql(RAW_LEARNING):
+        year = SCHOOL_YEAR if month >= 4 else SCHOOL_YEAR + 1
+        days = calendar.monthrange(year, month)[1]
+        # minutes / days of the month x 7, to the nearest minute (halves up, as PostgreSQL)
+        weekly[pid, metrics.month_code(SCHOOL_YEAR, month)] = math.floor(
+            Fraction(int(seconds) * 7, 60 * days) + Fraction(1, 2)
+        )
+    out = {}
+    for pid, school, grade, month in raw_pupil_months():
+        w = weekly.get((pid, month))
+        out[pid, school, grade, month] = (
+            "0"
+            if w is None
+            else "1-29"
+            if w < 30
+            else "30-59"
+            if w < 60
+            else "60-119"
+            if w < 120
+            else "120+"
+        )
+    return out
+
+
+def test_learning_metrics_equal_the_raw_rows(muni):
+    with in_tenant(muni):
+        bins = raw_learning_bins()
+        distribution = compute(
+            "learning_minutes_distribution",
+            muni,
+            school_year=SCHOOL_YEAR,
+            breakdown=["month", "grade"],
+        )
+        active = compute(
+            "learning_active_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month", "grade"]
+        )
+    months = sorted({k[3] for k, b in bins.items() if b != "0"})
+    # the world's pupils spread over every bin, and the year is the months with learning
+    assert len(set(bins.values())) == len(metrics.LEARNING_BINS) and months
+    year = str(SCHOOL_YEAR)
+    assert {c.key["month"] for c in active.cells} == {*months, year}
+
+    def pupil_months(m, g, wanted):
+        return sum(
+            1
+            for (_p, _s, grade, month), b in bins.items()
+            if in_grade(grade, g) and month in (months if m == year else [m]) and b in wanted
+        )
+
+    checked = 0
+    for cell in distribution.cells:
+        m, g, b = cell.key["month"], cell.key["grade"], cell.key["learning_minutes"]
+        if cell.pupils is None:
+            continue
+        wanted = set(metrics.LEARNING_BINS) if b == TOTAL else {b}
+        parts = len(months) if m == year else 1
+        assert near(cell.pupils, pupil_months(m, g, wanted), parts=parts), cell.key
+        if not cell.suppressed:
+            assert near(cell.denominator, pupil_months(m, g, metrics.LEARNING_BINS), parts=parts)
+            assert_rate(cell)
+        checked += 1
+    released = [c for c in active.cells if not c.suppressed]
+    for cell in released:
+        m, g = cell.key["month"], cell.key["grade"]
+        parts = len(months) if m == year else 1
+        assert near(cell.pupils, pupil_months(m, g, metrics.LEARNING_BINS[1:]), parts=parts)
+        assert near(cell.denominator, pupil_months(m, g, metrics.LEARNING_BINS), parts=parts)
+        assert_rate(cell)
+    assert checked > 20 and len(released) > 5
+
+
+def test_learning_cells_under_k_are_suppressed(muni):
+    with in_tenant(muni):
+        bins = raw_learning_bins()
+        table = compute(
+            "learning_minutes_distribution",
+            muni,
+            school_year=SCHOOL_YEAR,
+            breakdown=["month", "grade"],
+        )
+    small = 0
+    for cell in table.cells:
+        m, g, b = cell.key["month"], cell.key["grade"], cell.key["learning_minutes"]
+        if m == str(SCHOOL_YEAR) or b == TOTAL:
+            continue
+        true = sum(
+            1
+            for (_p, _s, grade, month), bin_code in bins.items()
+            if month == m and in_grade(grade, g) and bin_code == b
+        )
+        if true < 10:
+            small += 1
+            assert cell.suppressed and cell.pupils is None and cell.value is None, cell.key
+            assert cell.reason_code == metrics.SUPPRESSED
+    assert small > 5
+
+
+def test_learning_rollup_holds_no_opted_out_pupil(world, muni):
+    opted_out = world.opted_out[CODE]
+    with in_tenant(muni):
+        learned = {
+            row[0]
+            for row in _sql(
+                "SELECT DISTINCT student_id FROM edudata_learningactivity"
+                " WHERE student_id = ANY(%s)",
+                [opted_out],
+            )
+        }
+        rolled = _sql(
+            "SELECT count(*) FROM edudata_learningpupilmonth WHERE student_id = ANY(%s)",
+            [opted_out],
+        )[0][0]
+    assert learned  # they did learn: their rows are left out, not missing
+    assert rolled == 0
+
+
+def test_a_data_change_remakes_the_learning_tables_asked_for_before(muni):
+    from renkei.edudata import rollups
+    from renkei.edudata.metrics import release
+    from renkei.tenants.models import Release
+
+    # given the learning tables were asked for (and stored: earlier tests' rolled back)
+    metrics.clear_cache()
+    compute("learning_active_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month"])
+    learning = [
+        name
+        for name in release.stored_tables(muni.prefecture_id)[SCHOOL_YEAR]
+        if name.startswith("learning:")
+    ]
+    assert learning
+    # when the data changes and the releases are warmed up
+    with in_tenant(muni):
+        rollups.bump_data_version()
+    metrics.clear_cache()
+    metrics.warm(muni.prefecture_id)
+    # then each is stored at the new version
+    version = release.scope_for(muni.prefecture_id).version
+    assert sorted(
+        Release.objects.filter(table__in=learning, version=version).values_list("table", flat=True)
+    ) == sorted(learning)
+
+
 def test_assessment_distribution_equals_the_raw_rows(muni):
     with in_tenant(muni):
         results = _sql(
@@ -554,6 +712,7 @@ class Universe:
         self.months: set[str] = set()
         self.nurse_months: set[str] = set()
         self.m365_months: set[str] = set()
+        self.learning_months: set[str] = set()
 
     def school_grades(self, school, g):
         schools = self.schools if school == TOTAL else {school: self.schools[school]}
@@ -599,6 +758,8 @@ def collect(battery: Battery, universe: Universe, muni, schools) -> None:
                         {
                             "nurse_visits_per_100": U.nurse_months,
                             "m365_active_rate": U.m365_months,
+                            "learning_minutes_distribution": U.learning_months,
+                            "learning_active_rate": U.learning_months,
                         }.get(spec.name, U.months).add(m)
     months_all = U.months | U.nurse_months
     for name, school, table in tables:
@@ -667,6 +828,16 @@ def collect(battery: Battery, universe: Universe, muni, schools) -> None:
                     cell.denominator,
                     what,
                 )
+            elif name in ("learning_minutes_distribution", "learning_active_rate"):
+                b = key.get("learning_minutes", metrics.LEARNING_ACTIVE)
+                months = U.months_of(m, U.learning_months)
+                population = U.atoms(school, g, ("lt10", "ge10"), months)
+                if b == TOTAL:
+                    battery.figure("month", population, cell.pupils, what)
+                else:
+                    bins = metrics.LEARNING_BINS[1:] if b == metrics.LEARNING_ACTIVE else (b,)
+                    battery.figure("learning", U.atoms(school, g, bins, months), cell.pupils, what)
+                battery.figure("month", population, cell.denominator, what)
             elif name == "assessment_score_distribution":
                 leaves = metrics._SCORE_LEAVES
                 groups = {"0-39": leaves[:4], "40-69": leaves[4:7], "70-100": leaves[7:]}

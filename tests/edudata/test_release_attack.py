@@ -9,7 +9,8 @@ tests/graphql/federation/test_federation_consistency.py), for every metric and b
 
 Single snapshot: an integer program over the finest cells of every quantity - pupils by
 absence bin, pupil-months by 10-day class, absence and required days, nurse visitors and
-visits, Microsoft 365 users, assessment bins - with every released figure as an equation (at
+visits, Microsoft 365 users, pupil-months by learning-minutes bin, assessment bins - with every
+released figure as an equation (at
 its *exact* value: stronger than the real attacker, who sees perturbed figures) and the
 relations between metrics as constraints (a pupil absent 10 days contributes at least 10
 absence days, visits are at least visitors, a month's pupils are the year's, ...). No
@@ -105,6 +106,7 @@ class Truth:
         self.months: set[str] = set()
         self.nurse_months: set[str] = set()
         self.m365_months: set[str] = set()
+        self.learning_months: set[str] = set()
         self.subjects: set[str] = set()
         self.days_in: dict[str, int] = {}  # month -> most school days of any pupil
         for code in ATTACK_WORLD:
@@ -165,6 +167,22 @@ class Truth:
             mo = metrics.month_code(SCHOOL_YEAR, month)
             self.m365_months.add(mo)
             self.value["ms", m, s, f"{kind}-{grade}", mo, app] += n
+        # The month's pupils by their learning minutes per week (no learning that month: "0").
+        for s, kind, grade, month, weekly in _sql(
+            """
+                SELECT a.school_id, a.school_type, a.grade, a.month, l.weekly_minutes
+                FROM edudata_attendancepupilmonth a
+                JOIN edudata_student st ON st.id = a.student_id
+                LEFT JOIN edudata_learningpupilmonth l ON l.student_id = a.student_id
+                     AND l.school_year = a.school_year AND l.month = a.month
+                WHERE st.opted_out_at IS NULL AND a.school_year = %s""",
+            [SCHOOL_YEAR],
+        ):
+            mo = metrics.month_code(SCHOOL_YEAR, month)
+            b = learning_bin(weekly)
+            if b != "0":
+                self.learning_months.add(mo)
+            self.value["ln", m, s, f"{kind}-{grade}", mo, b] += 1
         for s, kind, grade, subject, score_bin, n in _sql(
             """
                 SELECT school_id, school_type, grade, subject, score_bin, pupils
@@ -204,9 +222,19 @@ class Truth:
                 out += [(q, m, s, g, mo, r) for q in ("np", "nv") for r in metrics.NURSE_REASONS]
             for mo in sorted(self.m365_months):
                 out += [("ms", m, s, g, mo, app) for app in metrics.M365_APPS]
+            for mo in sorted(self.learning_months):
+                out += [("ln", m, s, g, mo, b) for b in metrics.LEARNING_BINS]
             for subject in sorted(self.subjects):
                 out += [("as", m, s, g, subject, b) for b in SCORE_LEAVES]
         return out
+
+
+def learning_bin(weekly):
+    if weekly is None:
+        return "0"
+    return (
+        "1-29" if weekly < 30 else "30-59" if weekly < 60 else "60-119" if weekly < 120 else "120+"
+    )
 
 
 # -- what every role can pull -------------------------------------------------------------
@@ -309,6 +337,16 @@ def figures(truth, area, name, cell):
         months = in_scope(truth.m365_months)
         parts.append(("pupils", form("ms", (key["app"],), months=months)))
         parts.append(("denominator", form("mon", ("lt10", "ge10"), months=months)))
+    elif name in ("learning_minutes_distribution", "learning_active_rate"):
+        months = in_scope(truth.learning_months)
+        b = key.get("learning_minutes", metrics.LEARNING_ACTIVE)
+        population = form("mon", ("lt10", "ge10"), months=months)
+        if b == TOTAL:
+            parts.append(("pupils", population))
+        else:
+            bins = metrics.LEARNING_BINS[1:] if b == metrics.LEARNING_ACTIVE else (b,)
+            parts.append(("pupils", form("ln", bins, months=months)))
+        parts.append(("denominator", population))
     elif name == "assessment_score_distribution":
         b, subject = key["score_bin"], key["subject"]
         bins = SCORE_LEAVES if b == TOTAL else SCORE_GROUPS.get(b, (b,))
@@ -414,6 +452,10 @@ class Attack:
                 for app in metrics.M365_APPS:
                     if ("ms", m, s, g, mo, app) in self.index:
                         constrain({("ms", m, s, g, mo, app): 1, lt: -1, ge: -1}, -inf, 0)
+                # The learning bins split exactly the month's pupils.
+                bins = {("ln", m, s, g, mo, b): 1 for b in metrics.LEARNING_BINS}
+                if all(v in self.index for v in bins):
+                    constrain({**bins, lt: -1, ge: -1}, 0, 0)
             # yearly absence days against the absence bins of the year
             year_days = sum(t.days_in.values())
             low = {
@@ -561,6 +603,11 @@ def test_no_withheld_figure_is_pinned_by_every_table_of_every_role(prefecture):
     zeros = [w for w, f in withheld.items() if attack.at_truth(f) == 0]
     # the world is small enough that the attack has much to try
     assert len(released) > 500 and len(withheld) > 300 and len(zeros) > 20
+    # learning time among them: both metrics of the learning tables, released and withheld
+    for name in ("learning_minutes_distribution", "learning_active_rate"):
+        assert sum(w[1] == name for w in released) > 100, name
+        assert sum(w[1] == name for w in withheld) > 100, name
+    assert sum(w[1] == "learning_minutes_distribution" for w in zeros) > 20
     # when the attacker solves for every withheld figure, then none is pinned
     assert attack.pinned(withheld) == []
 
@@ -609,7 +656,12 @@ def _snapshot(prefecture, truth):
 
 def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
     from renkei.accounts import policy
-    from renkei.edudata.models import AttendancePupilYear, NurseVisit, Student
+    from renkei.edudata.models import (
+        AttendancePupilYear,
+        LearningPupilMonth,
+        NurseVisit,
+        Student,
+    )
     from renkei.edudata.privacy import do_record_opt_out
 
     code = list(ATTACK_WORLD)[2]  # the smallest village: its figures move most
@@ -619,13 +671,19 @@ def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
     # this one's anew, stored, as a deployment's would be.
     metrics.clear_cache()
     before = _snapshot(prefecture, truth)
-    # the pupil: one with a nurse visit and absences, if there is one
+    # the pupil: one with a nurse visit, learning-tool use and absences, if there is one
     with in_tenant(municipality):
         visited = set(NurseVisit.objects.values_list("student_id", flat=True))
+        learned = set(LearningPupilMonth.objects.values_list("student_id", flat=True))
         pupil = AttendancePupilYear.objects.filter(school_year=SCHOOL_YEAR).order_by(
             "-absence_days", "student_id"
         )
-        pupil = (pupil.filter(student_id__in=visited) or pupil).first()
+        pupil = (
+            pupil.filter(student_id__in=visited & learned)
+            or pupil.filter(student_id__in=visited)
+            or pupil
+        ).first()
+        assert pupil.student_id in learned
         admin = policy.Principal(
             user_id=1,
             username="test-admin",
@@ -652,6 +710,7 @@ def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
         for what, (f, _) in before.items()
     }
     assert sum(1 for c in contribution.values() if c) > 50  # the pupil is in many figures
+    assert any(c for what, c in contribution.items() if what[1] == "learning_active_rate")
     learned, moved = [], []
     for what, (f, value) in before.items():
         later = after.get(what, (f, None))[1]
@@ -700,5 +759,7 @@ def _parts(what, truth):
         return 1
     if name == "attendance_rate":
         return 1  # days of the year are a released cell of their own
+    if name.startswith("learning_"):
+        return len(truth.learning_months)
     months = len(truth.months | truth.nurse_months)
     return months * (len(metrics.NURSE_REASONS) if key.get("nurse_reason") == TOTAL else 1)

@@ -31,6 +31,10 @@ municipality > school) as its first dimension:
   :meth:`_CanonicalTables.attendance_days_table`), with the days required and attended.
 * ``nurse:<month>:<reason>`` (``NurseVisitMonth``), ``m365:<month>:<app>`` (the month's
   pupils split by use of the app) and ``assessment:<subject>`` (学力調査 only).
+* ``learning:<month>`` (``LearningPupilMonth``): the month's pupils split by their average
+  learning minutes per week (0 = no learning-tool use, 1-29, 30-59, 60-119, 120+; all but 0
+  under "active"). The minutes distribution and the share of active pupils are both read
+  from it, so one protection covers both.
 
 Only dimensions that partition pupils go into one protected table, because *k* counts
 pupils: a pupil is in every month and may visit the nurse for two reasons. Figures over
@@ -91,6 +95,7 @@ MONTHLY_ABSENCE = "monthly_absence"
 NURSE_REASON = "nurse_reason"
 APP = "app"
 M365_USE = "m365_use"  # internal: whether a pupil of the month used the app
+LEARNING_MINUTES = "learning_minutes"
 SUBJECT = "subject"
 SCORE_BIN = "score_bin"
 
@@ -103,6 +108,7 @@ DIMENSION_LABELS: Mapping[str, tuple[str, str]] = {
     MONTHLY_ABSENCE: ("月の欠席日数", "absence days in the month"),
     NURSE_REASON: ("来室理由", "reason of the visit"),
     APP: ("アプリ", "app"),
+    LEARNING_MINUTES: ("1週あたりの学習時間", "learning minutes per week"),
     SUBJECT: ("教科", "subject"),
     SCORE_BIN: ("得点率", "score (percent of maximum)"),
 }
@@ -138,6 +144,11 @@ DAYS_BOUND_PUPILS = 3
 NURSE_REASONS = COUNTED_NURSE_REASONS  # never 心の相談 (codes.SENSITIVE_NURSE_REASONS)
 M365_APPS = ("teams", "word", "excel", "powerpoint", "onenote", "outlook")
 ASSESSMENT_KIND = AssessmentKind.SURVEY
+# Average learning minutes per week in a month; "0" is no learning activity at all (an
+# activity without a duration counts as use, in "1-29").
+LEARNING_BINS = ("0", "1-29", "30-59", "60-119", "120+")
+LEARNING_ACTIVE = "active"
+_LEARNING_PARENTS = {code: LEARNING_ACTIVE for code in LEARNING_BINS[1:]}
 _SCORE_LEAVES = tuple(f"{10 * i}-{10 * i + 9}" if i < 9 else "90-100" for i in range(10))
 _SCORE_PARENTS = {
     code: ("0-39" if i < 4 else "40-69" if i < 7 else "70-100")
@@ -172,6 +183,15 @@ CATEGORY_LABELS: Mapping[str, Mapping[str, str]] = {
         "powerpoint": "PowerPoint",
         "onenote": "OneNote",
         "outlook": "Outlook",
+    },
+    LEARNING_MINUTES: {
+        "0": "利用なし",
+        "1-29": "30分未満（利用あり）",
+        "30-59": "30〜59分",
+        "60-119": "60〜119分",
+        "120+": "120分以上",
+        LEARNING_ACTIVE: "利用あり",
+        TOTAL: "計",
     },
     SCORE_BIN: {
         **{code: f"{code}%" for code in _SCORE_LEAVES},
@@ -214,6 +234,14 @@ CATEGORY_LABELS_EN: Mapping[str, Mapping[str, str]] = {
         "英語": "English",
     },
     SCORE_BIN: {"0-39": "0–39%", "40-69": "40–69%", "70-100": "70–100%"},
+    LEARNING_MINUTES: {
+        "0": "Not used",
+        "1-29": "Under 30 min (used)",
+        "30-59": "30–59 min",
+        "60-119": "60–119 min",
+        "120+": "120 min or more",
+        LEARNING_ACTIVE: "Used",
+    },
 }
 
 # Reasons for a withheld value beyond disclosure.REASONS.
@@ -584,6 +612,8 @@ def warm(prefecture_code: str) -> int:
             elif kind == "m365":
                 month, _, app = rest.partition(":")
                 canonical.m365_table(month, app)
+            elif kind == "learning":
+                canonical.learning_table(rest)
             elif kind == "assessment":
                 canonical.assessment_tables()
             else:
@@ -846,6 +876,21 @@ _ASSESSMENT_SQL = """
     GROUP BY 2, 3, 4, 5, 6"""
 
 
+# The month's pupils (the month table's population) by their learning bin: a pupil with no
+# learning row that month is "0".
+_LEARNING_SQL = """
+    SELECT %s::text, m.school_id, m.school_type, m.grade, m.month,
+           CASE WHEN l.id IS NULL THEN '0' WHEN l.weekly_minutes < 30 THEN '1-29'
+                WHEN l.weekly_minutes < 60 THEN '30-59' WHEN l.weekly_minutes < 120 THEN '60-119'
+                ELSE '120+' END,
+           count(*)
+    FROM {s}.edudata_attendancepupilmonth m
+    JOIN {s}.edudata_student st ON st.id = m.student_id AND st.opted_out_at IS NULL
+    LEFT JOIN {s}.edudata_learningpupilmonth l
+           ON l.student_id = m.student_id AND l.school_year = m.school_year AND l.month = m.month
+    WHERE m.school_year = %s
+    GROUP BY 2, 3, 4, 5, 6"""
+
 _SCHOOL_SQL = "SELECT id FROM {s}.edudata_school WHERE code = %s"
 
 #: The rows a release reads from each municipality, by family: the statement and the types
@@ -856,6 +901,7 @@ FAMILIES: dict[str, tuple[str, tuple[type, ...]]] = {
     "nurse": (_NURSE_SQL, (str, int, list)),
     "m365": (_M365_SQL, (str, int, list)),
     "assessment": (_ASSESSMENT_SQL, (str, int, str)),
+    "learning": (_LEARNING_SQL, (str, int)),
     "school": (_SCHOOL_SQL, (str,)),
 }
 
@@ -1187,6 +1233,48 @@ class _CanonicalTables:
             published=lambda: {key for key in month_table.released if key[-1] == TOTAL},
         )
 
+    # learning tools ------------------------------------------------------------------------
+    def _read_learning(self) -> dict[str, dict[Key, int]]:
+        rows = _union(self.scope.members, "learning", lambda m: [m.code, self.year])
+        per_month: dict[str, dict[Key, int]] = {}
+        for code, school_id, kind, grade, month, bin_code, n in rows:
+            school = area_code(code, school_id)
+            if school not in self.schools:
+                continue  # as the month table: only pupils of the population
+            counts = per_month.setdefault(month_code(self.year, month), {})
+            key = (school, grade_code(kind, grade), bin_code)
+            counts[key] = counts.get(key, 0) + int(n)
+        return per_month
+
+    def learning_months(self) -> tuple[str, ...]:
+        """Months of the attendance data in which some pupil used a learning tool."""
+        data = self._read("learning", self._read_learning)
+        used = {
+            m for m, counts in data.items() if any(k[2] != "0" and n for k, n in counts.items())
+        }
+        return tuple(m for m in self.months() if m in used)
+
+    def learning_table(self, month: str) -> release.Protected | None:
+        """area x grade x learning minutes per week in ``month``: the month table's pupils
+        split by their average weekly minutes ("0": no use).
+
+        The bins add up to the month's pupils, which the month table releases: as for
+        Microsoft 365, the released totals are kept released here (``published``), so that
+        "all 12 used a tool" cannot pin a withheld count of non-users, and the share of
+        active pupils ("active", the bins but 0) is protected with the bins it sums.
+        """
+        counts = self._read("learning", self._read_learning).get(month)
+        month_table = self.month_table(month)
+        if counts is None or month_table is None:
+            return None
+        dims = month_table.dims[:2]
+        return self._table(
+            f"learning:{month}",
+            lambda: (*dims, Dimension(LEARNING_MINUTES, LEARNING_BINS, _LEARNING_PARENTS)),
+            lambda: counts,
+            published=lambda: {key for key in month_table.released if key[-1] == TOTAL},
+        )
+
     # assessments -----------------------------------------------------------------------
     def assessment_tables(self) -> dict[str, release.Protected]:
         """Per subject: area x grade x score bin of the achievement survey (学力調査).
@@ -1446,6 +1534,57 @@ def _build_m365(canonical: _CanonicalTables, by: set[str], school: str) -> list[
     return cells
 
 
+def _learning_part(month: str, canonical: _CanonicalTables, code: str, key: Key) -> disclosure.Cell:
+    """A released count of the month's learning table. Non-users ("0") only where the
+    month's pupils are released too: the bins add up to them, and a withheld total of the
+    month table must not be the sum of released bins."""
+    table = canonical.learning_table(month)
+    if table is None:
+        return disclosure.Cell(key, None, True, NO_DATA)
+    if code == "0" and _month_cell(canonical, month, (*key, TOTAL)).suppressed:
+        return disclosure.Cell(key, None, True, disclosure.COMPLEMENTARY)
+    return table.count((*key, code))
+
+
+def _build_learning_distribution(
+    canonical: _CanonicalTables, by: set[str], school: str
+) -> list[MetricCell]:
+    months = canonical.learning_months()
+    if not months:
+        return []
+    cells = []
+    for m in _times(canonical, months, MONTH in by):
+        for g in _grade_codes(canonical, GRADE in by):
+            key = (school, g)
+            counts = {
+                code: _monthly(canonical, months, m, key, _learning_part, canonical, code, key)
+                for code in LEARNING_BINS
+            }
+            # The month table's pupils, as every other monthly rate's denominator.
+            counts[TOTAL] = _denominator(canonical, school, m, g, months)
+            codes = {code: code for code in counts}
+            cells += _shares(counts, codes, LEARNING_MINUTES, {MONTH: m, GRADE: g})
+    return cells
+
+
+def _build_learning_active(
+    canonical: _CanonicalTables, by: set[str], school: str
+) -> list[MetricCell]:
+    months = canonical.learning_months()
+    if not months:
+        return []
+    cells = []
+    for m in _times(canonical, months, MONTH in by):
+        for g in _grade_codes(canonical, GRADE in by):
+            key = (school, g)
+            den = _denominator(canonical, school, m, g, months)
+            active = _monthly(
+                canonical, months, m, key, _learning_part, canonical, LEARNING_ACTIVE, key
+            )
+            cells.append(_cell({MONTH: m, GRADE: g}, active, active, den))
+    return cells
+
+
 def _build_assessment(canonical: _CanonicalTables, by: set[str], school: str) -> list[MetricCell]:
     codes = {code: code for code in (*_SCORE_LEAVES, "0-39", "40-69", "70-100", TOTAL)}
     cells = []
@@ -1549,6 +1688,39 @@ _METRICS = (
         source="edudata.M365AppMonth",
         value_label_ja="利用率（%）",
         _build=_build_m365,
+    ),
+    Metric(
+        name="learning_minutes_distribution",
+        label_ja="1週あたりの学習時間の分布",
+        label_en="Distribution of learning minutes per pupil per week",
+        description_ja="学習ツール（学習eポータル等の xAPI の学習記録、デジタルドリル）で学習した"
+        "時間の、その月の1週あたり平均（月の学習時間 ÷ 月の暦日数 × 7）で児童生徒を 利用なし・"
+        "30分未満・30〜59分・60〜119分・120分以上に分けた人数と割合。時間の記録のない学習は"
+        "利用ありの 0 分。分母はその月の児童生徒数。年度の値は学習データのある月の延べ人数。",
+        description_en="Pupils by their average learning-tool minutes per week in the month "
+        "(the month's minutes / its days x 7): not used, under 30, 30-59, 60-119, 120+; "
+        "activity without a duration counts as use with 0 minutes. Over the month's pupils; "
+        "yearly values are pupil-months over the months with learning data.",
+        unit="%",
+        dimensions=(MONTH, GRADE),
+        categories=(LEARNING_MINUTES,),
+        source="edudata.LearningPupilMonth",
+        value_label_ja="割合（%）",
+        _build=_build_learning_distribution,
+    ),
+    Metric(
+        name="learning_active_rate",
+        label_ja="学習ツールの利用率",
+        label_en="Share of pupils active in learning tools",
+        description_ja="その月に学習ツールの記録が1件以上ある児童生徒の割合。年度の値は学習データ"
+        "のある月の延べ人数から求める（月平均）。",
+        description_en="Share of pupils with any learning-tool activity in the month; yearly "
+        "values are pupil-months over the months with learning data.",
+        unit="%",
+        dimensions=(MONTH, GRADE),
+        source="edudata.LearningPupilMonth",
+        value_label_ja="利用率（%）",
+        _build=_build_learning_active,
     ),
     Metric(
         name="assessment_score_distribution",

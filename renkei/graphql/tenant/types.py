@@ -24,7 +24,7 @@ from graphene_django import DjangoObjectType
 
 from renkei.accounts import policy
 from renkei.accounts.models import Role
-from renkei.edudata import alerts
+from renkei.edudata import alerts, learning
 from renkei.edudata.codes import (
     SENSITIVE_NURSE_REASONS,
     AssessmentKind,
@@ -245,6 +245,66 @@ class SurveyResponseType(DjangoObjectType):
     answers = GenericScalar(required=True, description="回答（JSON）")
 
 
+# -- learning tools (not sensitive: DESIGN rule 6, docs/school-records.md) ------------------
+
+
+def _weeks_arg() -> graphene.Int:
+    return graphene.Int(
+        default_value=learning.DEFAULT_WEEKS,
+        description=f"基準日の週までの ISO 週（月曜始まり）の数（1〜{learning.MAX_WEEKS}）",
+    )
+
+
+def _learning(count, *args):
+    from renkei.graphql.tenant.errors import UserInputError
+
+    try:
+        return count(*args)
+    except ValueError as e:  # weeks out of range: a Japanese message
+        raise UserInputError(str(e)) from None
+
+
+class LearningSubjectType(graphene.ObjectType):
+    class Meta:
+        name = "LearningSubject"
+
+    subject = graphene.String(
+        required=True, description="教科（学習ツールの記録のまま。記録がなければ空）"
+    )
+    minutes = graphene.Int(required=True, description="学習時間（分。時間の記録がない活動は 0）")
+    activities = graphene.Int(required=True, description="活動の数（xAPI ステートメント・ドリル）")
+
+
+class LearningWeekType(graphene.ObjectType):
+    class Meta:
+        name = "LearningWeek"
+        description = "児童生徒の 1 週間（月曜〜日曜、基準日まで）の学習ツールの利用"
+
+    week_start = graphene.Date(required=True, description="週の初め（月曜日）")
+    minutes = graphene.Int(required=True)
+    activities = graphene.Int(required=True)
+    subjects = graphene.List(
+        graphene.NonNull(LearningSubjectType), required=True, description="教科別（時間の多い順）"
+    )
+
+
+class ClassLearningWeekType(graphene.ObjectType):
+    class Meta:
+        name = "ClassLearningWeek"
+        description = (
+            "学級の 1 週間（月曜〜日曜、基準日まで）の学習時間。分析除外の申出がある児童生徒は"
+            "含みません。"
+        )
+
+    week_start = graphene.Date(required=True, description="週の初め（月曜日）")
+    pupils = graphene.Int(required=True, description="対象の児童生徒数")
+    active_pupils = graphene.Int(required=True, description="学習ツールを使った児童生徒数")
+    total_minutes = graphene.Int(required=True, description="学習時間の合計（分）")
+    median_minutes = graphene.Float(
+        required=True, description="1 人あたり学習時間の中央値（分。使わなかった児童生徒は 0）"
+    )
+
+
 # -- alerts ---------------------------------------------------------------------------------
 
 
@@ -422,6 +482,18 @@ class ClassBoardType(graphene.ObjectType):
     as_of = graphene.Date(required=True, description="基準日")
     rules = graphene.List(graphene.NonNull(AlertRuleType), required=True)
     pupils = graphene.List(graphene.NonNull(ClassBoardPupilType), required=True)
+    learning_weeks = graphene.List(
+        graphene.NonNull(ClassLearningWeekType),
+        required=True,
+        weeks=_weeks_arg(),
+        description="学級の学習時間（週ごと、古い週から。分析除外の児童生徒は含みません）",
+    )
+
+    @staticmethod
+    def resolve_learning_weeks(board: ClassBoardType, info, weeks: int = learning.DEFAULT_WEEKS):
+        # An aggregate of the class: opted-out pupils are left out (DESIGN rule 3).
+        ids = [row.student.pk for row in board.pupils if row.student.opted_out_at is None]
+        return _learning(learning.class_weeks, ids, board.as_of, weeks)
 
 
 # -- aggregates (metrics.compute, disclosure applied there) ---------------------------------
@@ -613,6 +685,12 @@ class StudentBoardType(graphene.ObjectType):
         graphene.NonNull(SubjectEvaluationType), required=True, school_year=graphene.Int()
     )
     m365_usage = graphene.List(graphene.NonNull(M365UsageType), required=True, **_range_args())
+    learning_weeks = graphene.List(
+        graphene.NonNull(LearningWeekType),
+        required=True,
+        weeks=_weeks_arg(),
+        description="学習ツールの利用（週ごと、古い週から）",
+    )
     surveys = graphene.List(graphene.NonNull(SurveyResponseType), required=True, **_range_args())
     absence_summary = graphene.Field(AbsenceSummaryType, required=True)
     alerts = graphene.List(graphene.NonNull(AlertType), required=True)
@@ -666,6 +744,10 @@ class StudentBoardType(graphene.ObjectType):
     def resolve_m365_usage(board: StudentBoardData, info, since=None, until=None):
         start, end = _range(board, since, until)
         return board.student.m365_usage.filter(date__range=(start, end)).order_by("date", "app")
+
+    @staticmethod
+    def resolve_learning_weeks(board: StudentBoardData, info, weeks: int = learning.DEFAULT_WEEKS):
+        return _learning(learning.pupil_weeks, board.student.pk, board.as_of, weeks)
 
     @staticmethod
     def resolve_surveys(board: StudentBoardData, info, since=None, until=None):

@@ -79,6 +79,7 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
         for connector, paths in steps:
             run = do_import(connector, municipality, actor=Actor.system("test"), paths=paths)
             assert run.status == ImportRun.Status.SUCCEEDED, (connector, run.message)
+        add_learning(municipality, seed)
         if opt_outs:
             admin = policy.Principal(
                 user_id=1,
@@ -132,6 +133,54 @@ def build_world(spec: dict | None = None, *, days: int = 60, with_users: bool = 
                 )
             world.users[username] = user
     return world
+
+
+LEARNING_SUBJECTS = ("国語", "算数", "数学", "英語", "")
+
+
+def add_learning(municipality, seed: int) -> int:
+    """Learning-tool activity (as the xapi connector stores it) on school days of the world,
+    for about two pupils in three each month, from a few minutes a week to hours; some
+    statements without a duration. The synthetic generator has none yet. Refreshes the
+    rollups; returns the number of rows."""
+    import random
+
+    from django.db import transaction
+
+    from renkei.edudata import rollups
+    from renkei.edudata.models import AttendanceDay, LearningActivity, Student
+    from renkei.tenants.context import in_tenant
+
+    rng = random.Random(seed * 7919)
+    with in_tenant(municipality), transaction.atomic():
+        days = sorted(set(AttendanceDay.objects.values_list("date", flat=True)))
+        months: dict[tuple[int, int], list[dt.date]] = {}
+        for day in days:
+            months.setdefault((day.year, day.month), []).append(day)
+        rows = []
+        for student_id in Student.objects.order_by("pk").values_list("pk", flat=True):
+            habit = rng.choice((0, 5, 15, 30, 60))  # usual minutes of a session
+            for month_days in months.values():
+                if not habit or rng.random() < 0.3:
+                    continue
+                picked = rng.sample(month_days, min(len(month_days), rng.randint(1, 12)))
+                for n, day in enumerate(sorted(picked)):
+                    when = dt.datetime.combine(day, dt.time(9 + n % 8), tzinfo=dt.UTC)
+                    seconds = None if rng.random() < 0.1 else 60 * rng.randint(1, 2 * habit)
+                    rows.append(
+                        LearningActivity(
+                            student_id=student_id,
+                            verb="http://adlnet.gov/expapi/verbs/completed",
+                            object_id=f"https://drill.example.jp/units/{n}",
+                            occurred_at=when,
+                            duration_seconds=seconds,
+                            source_system="xapi",
+                            subject=rng.choice(LEARNING_SUBJECTS),
+                        )
+                    )
+        LearningActivity.objects.bulk_create(rows)
+        rollups.refresh([SCHOOL_YEAR])
+    return len(rows)
 
 
 def drop_world(spec: dict | None = None, *, users: bool = True) -> None:

@@ -23,6 +23,18 @@ CASES = [
     ("longTermAbsence", "long_term_absence", "byGrade: true", ["grade"]),
     ("attendanceRate", "attendance_rate", "byMonth: true, byGrade: true", ["month", "grade"]),
     ("nurseVisitsPer100", "nurse_visits_per_100", "byMonth: true", ["month"]),
+    (
+        "learningMinutesDistribution",
+        "learning_minutes_distribution",
+        "byMonth: true, byGrade: true",
+        ["month", "grade"],
+    ),
+    (
+        "learningActiveRate",
+        "learning_active_rate",
+        "byMonth: true, byGrade: true",
+        ["month", "grade"],
+    ),
 ]
 
 

@@ -29,7 +29,8 @@ FULL_CLASS_BOARD = """query($id: ID!) { classBoard(homeroomId: $id, asOf: "2025-
     alerts { rule days threshold firstDate lastDate message }
     alertsExcludedReason
     recentAttendance(days: 10) { date status }
-  } } }"""
+  }
+  learningWeeks { weekStart pupils activePupils totalMinutes medianMinutes } } }"""
 
 STATUSES = [
     "present",
@@ -97,8 +98,8 @@ def test_class_board_query_count_does_not_grow_with_pupils(client, gql, make_use
     assert set(counts) == {10, 40}
     assert counts[10][0] == counts[40][0] == counts[10][1], counts
     # municipality, session, user, memberships, homeroom, enrollments+pupils, access log (one
-    # INSERT), names, absence summary, recent attendance
-    assert counts[40][0] == 10, counts
+    # INSERT), names, absence summary, recent attendance, learning weeks
+    assert counts[40][0] == 11, counts
 
 
 def test_student_board_query_count_does_not_grow_with_records(client, gql, make_user, shibuya):
@@ -116,6 +117,7 @@ def test_student_board_query_count_does_not_grow_with_records(client, gql, make_
       pupil { name school { name } } homeroom { name } attendanceNumber
       attendance { date status } health { date } nurseVisits { visitedAt }
       assessments { name } evaluations { subject } m365Usage { app }
+      learningWeeks { minutes subjects { subject } }
       absenceSummary { consecutive } alerts { message } } }"""
     counts = []
     for student in (few, many):

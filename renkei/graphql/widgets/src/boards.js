@@ -89,6 +89,7 @@ export const CLASS_BOARD_QUERY = `query RenkeiClassBoard($homeroomId: ID!, $asOf
       alertsExcludedReason
       recentAttendance(days: 14) { date status }
     }
+    learningWeeks { weekStart pupils activePupils totalMinutes medianMinutes }
   }
 }`;
 
@@ -108,6 +109,7 @@ export const STUDENT_BOARD_QUERY = `query RenkeiStudentBoard($studentId: ID!, $a
     assessments { name subject takenOn kind score maxScore }
     evaluations { term subject rating viewpoints { name grade } }
     m365Usage { date app active }
+    learningWeeks { weekStart minutes activities subjects { subject minutes activities } }
   }
 }`;
 
@@ -249,6 +251,61 @@ function emptyNote(text) {
   return h("p", { class: "renkei-muted" }, text);
 }
 
+/** An ISO week (Monday to Sunday) as "6/2〜6/8". */
+function weekLabel(weekStart) {
+  return dayRange(weekStart, isoDay(addDays(parseDay(weekStart), 6)));
+}
+
+function subjectLabel(element, subject) {
+  return subject || t(element, "教科の記録なし", "No subject recorded");
+}
+
+function learningNote(element, weeks) {
+  return h(
+    "p",
+    { class: "renkei-board-note" },
+    t(
+      element,
+      `基準日までの ${weeks} 週間（月曜〜日曜）の学習ツール（学習記録・デジタルドリル）の利用です。時間の記録がない学習は 0 分として数えます。`,
+      `Learning-tool use (learning records, digital drills) in the ${weeks} weeks (Monday to Sunday) up to the reference day. Activity without a recorded duration counts as 0 minutes.`,
+    ),
+  );
+}
+
+function plainTable(columns, rows, attrs = {}) {
+  return h(
+    "div",
+    { class: "renkei-board-scroll" },
+    h(
+      "table",
+      { class: "renkei-board-table", ...attrs },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          columns.map(([text, numeric]) =>
+            h("th", { scope: "col", class: numeric ? "num" : null }, text),
+          ),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.map(([first, ...rest]) =>
+          h(
+            "tr",
+            {},
+            h("th", { scope: "row" }, first),
+            rest.map((value) => h("td", { class: "num" }, value)),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 // -- <renkei-class-board> -----------------------------------------------------------------------
 
 export class RenkeiClassBoard extends BoardElement {
@@ -303,7 +360,61 @@ export class RenkeiClassBoard extends BoardElement {
     root.append(this.renderRules(board.rules));
     root.append(this.renderTimeline(board));
     root.append(this.renderPupils(board));
+    root.append(this.renderLearning(board));
     return root;
+  }
+
+  renderLearning(board) {
+    const node = section(t(this, "学習ツールの利用（学級）", "Learning tools (class)"), {
+      class: "renkei-board-learning",
+      "data-testid": "class-learning",
+    });
+    const weeks = board.learningWeeks || [];
+    node.append(learningNote(this, weeks.length));
+    const excluded = board.pupils.filter((row) => row.pupil.optedOut).length;
+    if (excluded) {
+      node.append(
+        h(
+          "p",
+          { class: "renkei-board-note" },
+          t(
+            this,
+            `分析除外の申出がある児童生徒（${excluded} 人）は学級の集計に含みません。`,
+            `${excluded} pupil(s) who opted out of analysis are not counted in the class figures.`,
+          ),
+        ),
+      );
+    }
+    if (!weeks.some((week) => week.activePupils)) {
+      node.append(
+        emptyNote(t(this, "この期間の学習の記録はありません。", "No learning recorded in this period.")),
+      );
+      return node;
+    }
+    node.append(
+      plainTable(
+        [
+          [t(this, "週", "Week")],
+          [t(this, "使った児童生徒", "Pupils who used a tool"), true],
+          [t(this, "合計（分）", "Total (min)"), true],
+          [t(this, "1人あたり中央値（分）", "Median per pupil (min)"), true],
+        ],
+        weeks
+          .slice()
+          .reverse()
+          .map((week) => [
+            h("time", { datetime: week.weekStart }, weekLabel(week.weekStart)),
+            t(this, `${week.activePupils} / ${week.pupils} 人`, `${week.activePupils} of ${week.pupils}`),
+            week.totalMinutes,
+            week.medianMinutes,
+          ]),
+        {
+          "data-testid": "class-learning-weeks",
+          "aria-label": t(this, "学級の週ごとの学習時間", "The class's learning time per week"),
+        },
+      ),
+    );
+    return node;
   }
 
   renderRules(rules) {
@@ -671,6 +782,7 @@ export class RenkeiStudentBoard extends BoardElement {
     root.append(this.renderAssessments(board));
     root.append(this.renderEvaluations(board));
     root.append(this.renderM365(board));
+    root.append(this.renderLearning(board));
     root.append(sensitive);
     return root;
   }
@@ -1165,6 +1277,108 @@ export class RenkeiStudentBoard extends BoardElement {
         {},
         h("summary", {}, t(this, "表で見る", "Show as a table")),
         h("div", { class: "renkei-board-scroll" }, table),
+      ),
+    );
+    return node;
+  }
+
+  renderLearning(board) {
+    const node = section(t(this, "学習ツールの利用（週ごと）", "Learning tools (per week)"), {
+      class: "renkei-board-learning",
+      "data-testid": "learning",
+    });
+    const weeks = board.learningWeeks || [];
+    node.append(learningNote(this, weeks.length));
+    if (!weeks.some((week) => week.activities)) {
+      node.append(
+        emptyNote(t(this, "この期間の学習の記録はありません。", "No learning recorded in this period.")),
+      );
+      return node;
+    }
+    // Subjects over the weeks, most minutes first.
+    const totals = new Map();
+    for (const week of weeks) {
+      for (const part of week.subjects) {
+        const sum = totals.get(part.subject) || { minutes: 0, activities: 0 };
+        sum.minutes += part.minutes;
+        sum.activities += part.activities;
+        totals.set(part.subject, sum);
+      }
+    }
+    const subjects = [...totals.keys()].sort(
+      (a, b) => totals.get(b).minutes - totals.get(a).minutes || (a < b ? -1 : 1),
+    );
+    const minutesOf = (week, subject) =>
+      (week.subjects.find((part) => part.subject === subject) || { minutes: 0 }).minutes;
+    const names = subjects.map((subject) => subjectLabel(this, subject));
+    this._chart(
+      node,
+      t(
+        this,
+        `週ごとの学習時間（分）の積み上げ棒グラフ。教科: ${names.join("、")}。値は下の表にあります。`,
+        `Stacked bar chart of learning minutes per week. Subjects: ${names.join(", ")}. The values are in the table below.`,
+      ),
+      {
+        type: "bar",
+        data: {
+          labels: weeks.map((week) => weekLabel(week.weekStart)),
+          datasets: subjects.map((subject, i) => ({
+            label: names[i],
+            data: weeks.map((week) => minutesOf(week, subject)),
+            backgroundColor: SERIES[i % SERIES.length].color,
+            borderColor: SERIES[i % SERIES.length].color,
+            pointStyle: "rect",
+          })),
+        },
+        options: {
+          scales: {
+            x: { stacked: true },
+            y: {
+              stacked: true,
+              beginAtZero: true,
+              ticks: { precision: 0 },
+              title: { display: true, text: t(this, "分", "Minutes"), color: "#3d444d" },
+            },
+          },
+        },
+      },
+    );
+    node.append(
+      h(
+        "details",
+        {},
+        h("summary", {}, t(this, "表で見る", "Show as a table")),
+        plainTable(
+          [
+            [t(this, "週", "Week")],
+            [t(this, "学習時間（分）", "Minutes"), true],
+            [t(this, "活動数", "Activities"), true],
+            ...names.map((name) => [name, true]),
+          ],
+          weeks.map((week) => [
+            h("time", { datetime: week.weekStart }, weekLabel(week.weekStart)),
+            week.minutes,
+            week.activities,
+            ...subjects.map((subject) => minutesOf(week, subject)),
+          ]),
+          { "data-testid": "learning-weeks" },
+        ),
+      ),
+    );
+    node.append(h("h4", {}, t(this, "教科別（この期間）", "By subject (this period)")));
+    node.append(
+      plainTable(
+        [
+          [t(this, "教科", "Subject")],
+          [t(this, "学習時間（分）", "Minutes"), true],
+          [t(this, "活動数", "Activities"), true],
+        ],
+        subjects.map((subject, i) => [
+          names[i],
+          totals.get(subject).minutes,
+          totals.get(subject).activities,
+        ]),
+        { "data-testid": "learning-subjects" },
       ),
     );
     return node;

@@ -153,6 +153,7 @@ const DIMENSION_LABELS = {
   monthly_absence: ["月の欠席日数", "Absence days in the month"],
   nurse_reason: ["来室理由", "Reason"], app: ["アプリ", "App"], subject: ["教科", "Subject"],
   score_bin: ["得点率", "Score"],
+  learning_minutes: ["1週あたりの学習時間", "Learning minutes per week"],
 };
 
 export function dimensionLabel(element, dimension) {
