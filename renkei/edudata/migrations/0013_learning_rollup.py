@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('edudata', '0011_learning_subjects_and_drills'),
+        ('edudata', '0012_import_warnings'),
     ]
 
     operations = [
