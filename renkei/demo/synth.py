@@ -158,9 +158,10 @@ def school_days(school_year: int) -> list[dt.date]:
     break are off. Holidays are hard-coded for SUPPORTED_SCHOOL_YEARS only.
     """
     if school_year not in SUPPORTED_SCHOOL_YEARS:
+        years = "、".join(str(y) for y in SUPPORTED_SCHOOL_YEARS)
         raise ValueError(
-            f"school_year {school_year} is not supported; use one of {SUPPORTED_SCHOOL_YEARS} "
-            "(their holidays are hard-coded)"
+            f"{school_year} 年度の合成データは作れません（祝日を登録してある年度: {years}）。"
+            f" school_year {school_year} is not supported (holidays are hard-coded)."
         )
     y = school_year
     breaks = [
@@ -256,7 +257,7 @@ def generate(
     if students < 1 or days < 1:
         raise ValueError("students and days must be at least 1")
     if past_years < 0:
-        raise ValueError("past_years must be 0 or more")
+        raise ValueError(f"さかのぼる年数（past_years）は 0 以上で指定してください: {past_years}")
     for back in range(1, past_years + 1):
         school_days(year - back)  # refuses a year whose holidays are not known, before writing
     calendar = calendar[:days]
