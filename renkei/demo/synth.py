@@ -270,13 +270,11 @@ def generate(
     tests = _test_schedule(year, calendar)
     m365_days = list(range(max(0, len(calendar) - 10), len(calendar)))
     watch = {index for index, *_ in tests} | set(m365_days)
-    attendance = _write_attendance(world, calendar, out_dir, seed, watch)
+    attendance = _write_attendance(world, calendar, out_dir, watch)
     files += attendance.files
-    test_rows, test_files = _write_tests(
-        world, calendar, tests, attendance.absent_on, out_dir, seed
-    )
+    test_rows, test_files = _write_tests(world, calendar, tests, attendance.absent_on, out_dir)
     files += test_files
-    evaluation_rows, evaluation_files = _write_evaluations(world, calendar, out_dir, seed)
+    evaluation_rows, evaluation_files = _write_evaluations(world, calendar, out_dir)
     files += evaluation_files
     m365_rows, m365_files = _write_m365(
         world, calendar, m365_days, attendance.absent_on, out_dir / "msgraph", seed
@@ -1346,7 +1344,7 @@ class _AttendanceResult:
 
 
 def _write_attendance(
-    world: _World, days: list[dt.date], out_dir: Path, seed: int, watch: set[int]
+    world: _World, days: list[dt.date], out_dir: Path, watch: set[int]
 ) -> _AttendanceResult:
     rng = world.rng("attendance")
     profiles = [p.profile for p in world.pupils if p.profile is not None]
@@ -1487,7 +1485,6 @@ def _write_tests(
     tests: list[_Test],
     absent_on: dict[int, set[int]],
     out_dir: Path,
-    seed: int,
 ) -> tuple[int, list[Path]]:
     rng = world.rng("tests")
     paths = [out_dir / "c4th" / "tests.csv", out_dir / "suzuki" / "tests.csv"]
@@ -1536,9 +1533,7 @@ def _viewpoint(z: float) -> str:
     return "A" if z > 0.6 else "C" if z < -0.9 else "B"
 
 
-def _write_evaluations(
-    world: _World, days: list[dt.date], out_dir: Path, seed: int
-) -> tuple[int, list[Path]]:
+def _write_evaluations(world: _World, days: list[dt.date], out_dir: Path) -> tuple[int, list[Path]]:
     """評定 (1-5) and 観点別評価 for junior high; 観点 only for elementary, at each 学期 end
     that lies within the generated days."""
     rng = world.rng("evaluations")
@@ -1593,9 +1588,9 @@ def _write_past_year(world: _World, back: int, folder: Path) -> PastYearSummary:
     days = school_days(past.year)
     tests = _test_schedule(past.year, days, past=True)
     files = _write_rosters(past, folder)
-    attendance = _write_attendance(past, days, folder, past.seed, {i for i, *_ in tests})
-    test_rows, test_files = _write_tests(past, days, tests, attendance.absent_on, folder, past.seed)
-    evaluation_rows, evaluation_files = _write_evaluations(past, days, folder, past.seed)
+    attendance = _write_attendance(past, days, folder, {i for i, *_ in tests})
+    test_rows, test_files = _write_tests(past, days, tests, attendance.absent_on, folder)
+    evaluation_rows, evaluation_files = _write_evaluations(past, days, folder)
     return PastYearSummary(
         school_year=past.year,
         students=len(past.pupils),
@@ -1630,6 +1625,7 @@ def _past_world(world: _World, back: int) -> _World:
     drift = _rng(world.code, world.seed, "score-drift")
     growth = [drift.gauss(0.0, 0.15) for _ in everyone]  # ability gained per year
     homerooms: dict[tuple[str, int, int], _Homeroom] = {}
+    last_day = school_days(year)[-1]  # 卒業式 of the 3年 (修了式 of the others)
     for pupil in everyone:
         level = pupil.level - back
         if not 1 <= level <= 9:
@@ -1647,7 +1643,7 @@ def _past_world(world: _World, back: int) -> _World:
                 pupil,
                 homeroom=homerooms[key],
                 ability=pupil.ability - back * growth[pupil.index],
-                graduation=school_days(year)[-1] if school.junior and grade == 3 else None,
+                graduation=last_day if school.junior and grade == 3 else None,
                 profile=None,
             )
         )
