@@ -12,7 +12,8 @@
 // selecting them without step-up makes the server refuse the whole board.
 //
 // data-state on the element: loading → ready | error. The student board's sensitive section
-// has its own data-state: locked | loading | ready | error.
+// has its own data-state: locked | loading | ready | error; its 個人カルテ section (earlier
+// school years, its own query) has loading | ready | error.
 
 import {
   BarController,
@@ -258,7 +259,11 @@ class BoardElement extends HTMLElement {
                 grid: axis.grid,
                 angleLines: { color: "#d0d7de" },
                 pointLabels: { color: "#1f2328", font: { family: FONT_STACK, size: 13 } },
-                ticks: { color: "#3d444d", backdropColor: "rgba(255,255,255,.8)", ...(scales.r || {}).ticks },
+                ticks: {
+                  color: "#3d444d",
+                  backdropColor: "rgba(255,255,255,.8)",
+                  ...(scales.r || {}).ticks,
+                },
               },
             }
           : {
