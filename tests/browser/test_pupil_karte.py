@@ -1,12 +1,14 @@
 """The pupil board's 個人カルテ in the demo: a 4th-6th grader of the teacher's school has three
 school years; the section shows each year's 出欠の記録 as the register counts it, the five
 subjects' trend and the radar of the latest test beside last year's, each chart with its
-table."""
+table; axe finds nothing on it."""
 
 from __future__ import annotations
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from browser_support import SCREENSHOTS, demo_schools, screenshot, sign_in, wait_widgets
+from test_accessibility import _audit
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +101,8 @@ def test_the_karte_shows_three_school_years_with_charts_and_tables(page, demo_se
     assert details.evaluate_all("ds => ds.map(d => d.dataset.year)") == ["2025", "2024", "2023"]
     details.nth(1).locator("summary").click()
     assert details.nth(1).locator("table").count() == 2  # tests and evaluations of 2024
+    problems = _audit(page, Axe())  # the charts, tables and open details of a full karte
+    assert not problems, "\n".join(problems)
     karte.scroll_into_view_if_needed()
     screenshot(page, "teacher-student-karte")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
