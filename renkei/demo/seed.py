@@ -8,6 +8,7 @@ from __future__ import annotations
 from renkei.demo.world import (
     DEMO_MUNICIPALITIES,
     DEMO_PASSWORD,
+    DEMO_PAST_YEARS,
     DEMO_PREFECTURE,
     DEMO_SMALL_MUNICIPALITIES,
     demo_users,
@@ -23,13 +24,20 @@ def prepare(verbosity: int = 0) -> None:
 
     migrate_all(verbosity=verbosity)
     sizes = {code: pupils for code, _, pupils in DEMO_SMALL_MUNICIPALITIES}
+    boards = dict(DEMO_MUNICIPALITIES)
     for code, name in [*DEMO_MUNICIPALITIES, *((c, n) for c, n, _ in DEMO_SMALL_MUNICIPALITIES)]:
         municipality = Municipality.objects.filter(code=code).first()
         if municipality is None:
             municipality = do_onboard_municipality(
                 code, name, DEMO_PREFECTURE, actor=Actor.system("demo")
             )
-        load_demo_data(municipality, students=sizes.get(code, DEMO_STUDENTS))
+        # Earlier years where teachers use the boards; the small towns serve the prefecture's
+        # tables of the current year (and keep the demo's start quick).
+        load_demo_data(
+            municipality,
+            students=sizes.get(code, DEMO_STUDENTS),
+            past_years=DEMO_PAST_YEARS if code in boards else 0,
+        )
     _ensure_users()
     for code, _ in DEMO_MUNICIPALITIES:
         _school_records(Municipality.objects.get(code=code))
@@ -40,11 +48,13 @@ DEMO_STUDENTS = 600  # each of DEMO_MUNICIPALITIES
 DEMO_VENDOR = {"132012": "suzuki"}
 
 
-def load_demo_data(municipality, students: int = 600) -> None:
+def load_demo_data(municipality, students: int = 600, past_years: int = 0) -> None:
     """Synthetic data for a demo municipality, written in each system's own format and
     loaded through the real connectors (OneRoster roster, C4th or スズキ校務, Microsoft 365
     report exports, 心の天気 from a form, a 学習eポータル's xAPI log and a drill's learning
-    history). Skipped when an import already succeeded."""
+    history), after ``past_years`` school years before it in C4th or スズキ校務, oldest first (a
+    roster sets each pupil's school and grade to its year's: the latest import must be the
+    current year's). Skipped when an import already succeeded."""
     from renkei.connectors.pipeline import do_import
     from renkei.demo import synth
     from renkei.edudata.models import ImportRun
@@ -56,9 +66,20 @@ def load_demo_data(municipality, students: int = 600) -> None:
         if ImportRun.objects.filter(status=ImportRun.Status.SUCCEEDED).exists():
             return
     out = environment.home() / "demo-data" / municipality.code
-    synth.generate(municipality.code, out, students=students, seed=int(municipality.code))
+    summary = synth.generate(
+        municipality.code,
+        out,
+        students=students,
+        seed=int(municipality.code),
+        past_years=past_years,
+    )
     vendor = DEMO_VENDOR.get(municipality.code, "c4th")
+    past = [
+        (vendor, sorted((out / "past" / str(year.school_year) / vendor).glob("*.csv")))
+        for year in summary.past_years
+    ]
     steps = [
+        *past,
         ("oneroster", [out / "oneroster"]),
         (vendor, sorted((out / vendor).glob("*.csv"))),
         ("msgraph", [out / "msgraph"]),

@@ -27,6 +27,7 @@ block. Only per-pupil state (O(pupils)) is kept.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -50,6 +51,7 @@ __all__ = [
     "DEFAULT_SCHOOL_YEAR",
     "HOLIDAYS",
     "SUPPORTED_SCHOOL_YEARS",
+    "PastYearSummary",
     "SynthSummary",
     "generate",
     "school_codes",
@@ -61,13 +63,19 @@ __all__ = [
 # The school year containing 2025-06-01. A constant, never the clock: output must not change
 # from one day to the next.
 DEFAULT_SCHOOL_YEAR = 2025
-SUPPORTED_SCHOOL_YEARS = (2024, 2025, 2026)
+SUPPORTED_SCHOOL_YEARS = (2023, 2024, 2025, 2026)
 
-# 国民の祝日 and 振替休日 from April 2024 to March 2027 (内閣府). 2027-03-21 春分の日 is the
+# 国民の祝日 and 振替休日 from April 2023 to March 2027 (内閣府). 2027-03-21 春分の日 is the
 # projected date (officially announced in February 2026).
 HOLIDAYS: dict[dt.date, str] = {
     dt.date.fromisoformat(day): name
     for day, name in (
+        ("2023-04-29", "昭和の日"), ("2023-05-03", "憲法記念日"), ("2023-05-04", "みどりの日"),
+        ("2023-05-05", "こどもの日"), ("2023-07-17", "海の日"), ("2023-08-11", "山の日"),
+        ("2023-09-18", "敬老の日"), ("2023-09-23", "秋分の日"), ("2023-10-09", "スポーツの日"),
+        ("2023-11-03", "文化の日"), ("2023-11-23", "勤労感謝の日"), ("2024-01-01", "元日"),
+        ("2024-01-08", "成人の日"), ("2024-02-11", "建国記念の日"), ("2024-02-12", "休日"),
+        ("2024-02-23", "天皇誕生日"), ("2024-03-20", "春分の日"),
         ("2024-04-29", "昭和の日"), ("2024-05-03", "憲法記念日"), ("2024-05-04", "みどりの日"),
         ("2024-05-05", "こどもの日"), ("2024-05-06", "休日"), ("2024-07-15", "海の日"),
         ("2024-08-11", "山の日"), ("2024-08-12", "休日"), ("2024-09-16", "敬老の日"),
@@ -97,6 +105,20 @@ HOLIDAYS: dict[dt.date, str] = {
 
 
 @dataclass
+class PastYearSummary:
+    """One earlier school year ``generate`` wrote, in ``past/<year>/c4th`` and ``…/suzuki``."""
+
+    school_year: int
+    students: int
+    school_days: int
+    attendance_rows: int
+    long_term_absent: int
+    test_rows: int
+    evaluation_rows: int
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
 class SynthSummary:
     """What ``generate`` wrote; counts are per source (C4th and スズキ校務 hold the same rows)."""
 
@@ -117,6 +139,7 @@ class SynthSummary:
     xapi_rows: int = 0
     drill_rows: int = 0
     files: list[Path] = field(default_factory=list)
+    past_years: list[PastYearSummary] = field(default_factory=list)  # oldest first
 
 
 def school_codes(municipality_code: str, n: int) -> list[str]:
@@ -142,9 +165,10 @@ def school_days(school_year: int) -> list[dt.date]:
     break are off. Holidays are hard-coded for SUPPORTED_SCHOOL_YEARS only.
     """
     if school_year not in SUPPORTED_SCHOOL_YEARS:
+        years = "、".join(str(y) for y in SUPPORTED_SCHOOL_YEARS)
         raise ValueError(
-            f"school_year {school_year} is not supported; use one of {SUPPORTED_SCHOOL_YEARS} "
-            "(their holidays are hard-coded)"
+            f"{school_year} 年度の合成データは作れません（祝日を登録してある年度: {years}）。"
+            f" school_year {school_year} is not supported (holidays are hard-coded)."
         )
     y = school_year
     breaks = [
@@ -226,17 +250,23 @@ def generate(
     days: int = 200,
     seed: int = 0,
     school_year: int | None = None,
+    past_years: int = 0,
 ) -> SynthSummary:
     """Write one municipality's synthetic data under ``out_dir`` (see the module docstring).
 
     ``students`` pupils in about 30-pupil homerooms, ``days`` school days from April (capped at
-    the school year), ``school_year`` defaults to DEFAULT_SCHOOL_YEAR.
+    the school year), ``school_year`` defaults to DEFAULT_SCHOOL_YEAR. ``past_years`` whole
+    school years before it are written under ``past/<year>/`` (:func:`_write_past_year`).
     """
     code = validate_municipality_code(municipality_code)
     year = school_year or DEFAULT_SCHOOL_YEAR
     calendar = school_days(year)
     if students < 1 or days < 1:
         raise ValueError("students and days must be at least 1")
+    if past_years < 0:
+        raise ValueError(f"さかのぼる年数（past_years）は 0 以上で指定してください: {past_years}")
+    for back in range(1, past_years + 1):
+        school_days(year - back)  # refuses a year whose holidays are not known, before writing
     calendar = calendar[:days]
     out_dir = Path(out_dir)
     world = _build_world(code, year, students, seed)
@@ -247,13 +277,11 @@ def generate(
     tests = _test_schedule(year, calendar)
     m365_days = list(range(max(0, len(calendar) - 10), len(calendar)))
     watch = {index for index, *_ in tests} | set(m365_days)
-    attendance = _write_attendance(world, calendar, out_dir, seed, watch)
+    attendance = _write_attendance(world, calendar, out_dir, watch)
     files += attendance.files
-    test_rows, test_files = _write_tests(
-        world, calendar, tests, attendance.absent_on, out_dir, seed
-    )
+    test_rows, test_files = _write_tests(world, calendar, tests, attendance.absent_on, out_dir)
     files += test_files
-    evaluation_rows, evaluation_files = _write_evaluations(world, calendar, out_dir, seed)
+    evaluation_rows, evaluation_files = _write_evaluations(world, calendar, out_dir)
     files += evaluation_files
     m365_rows, m365_files = _write_m365(
         world, calendar, m365_days, attendance.absent_on, out_dir / "msgraph", seed
@@ -272,6 +300,10 @@ def generate(
         world, calendar, learning_days, attendance.absent_on, out_dir / "drill", seed
     )
     files += drill_files
+    past = [
+        _write_past_year(world, back, out_dir / "past" / str(year - back))
+        for back in range(past_years, 0, -1)
+    ]
     return SynthSummary(
         municipality_code=code,
         school_year=year,
@@ -289,7 +321,8 @@ def generate(
         checkin_rows=checkin_rows,
         xapi_rows=xapi_rows,
         drill_rows=drill_rows,
-        files=files,
+        files=files + [path for summary in past for path in summary.files],
+        past_years=past,
     )
 
 
@@ -404,6 +437,12 @@ class _Pupil:
     number: int = 0  # 出席番号
     ability: float = 0.0
     profile: _Profile | None = None
+    graduation: dt.date | None = None  # 卒業日, on the roster of the year the pupil leaves
+
+    @property
+    def level(self) -> int:
+        """Years at school: 1-6 in 小学校, 7-9 in 中学校."""
+        return self.homeroom.grade + (6 if self.homeroom.school.junior else 0)
 
     @property
     def grade_code(self) -> str:
@@ -422,6 +461,11 @@ class _World:
     schools: list[_School]
     pupils: list[_Pupil]
     teachers: list[_Teacher]
+    past: bool = False  # an earlier school year (_past_world)
+
+    def rng(self, purpose: str) -> random.Random:
+        """Random numbers for ``purpose``; an earlier year draws apart from the current one."""
+        return _rng(self.code, self.seed, f"{purpose}/{self.year}" if self.past else purpose)
 
 
 def _rng(code: str, seed: int, purpose: str) -> random.Random:
@@ -1033,7 +1077,7 @@ def _write_rosters(world: _World, out_dir: Path) -> list[Path]:
                         _hiragana(p.given[1]),
                         _C4TH_SEX[p.sex],
                         _slash(p.birth),
-                        "",
+                        _slash(p.graduation) if p.graduation else "",
                     )
                 )
             )
@@ -1318,9 +1362,9 @@ class _AttendanceResult:
 
 
 def _write_attendance(
-    world: _World, days: list[dt.date], out_dir: Path, seed: int, watch: set[int]
+    world: _World, days: list[dt.date], out_dir: Path, watch: set[int]
 ) -> _AttendanceResult:
-    rng = _rng(world.code, seed, "attendance")
+    rng = world.rng("attendance")
     profiles = [p.profile for p in world.pupils if p.profile is not None]
     homerooms = max(1, sum(len(s.homerooms) for s in world.schools))
     specials = _specials(rng, profiles, days, homerooms)
@@ -1391,6 +1435,9 @@ _PERIODIC = (
     (2, 19, "学年末考査", _JUNIOR_ALL),
 )
 
+_PAST_UNIT_TEST_MONTHS = (6, 11, 3)
+_PAST_PERIODIC = ("1学期期末考査", "学年末考査")
+
 # (day index, kind, test name, subject, who: "elementary"/"junior", grades or None, mean score)
 _Test = tuple[int, str, str, str, str, tuple[int, ...] | None, float]
 
@@ -1402,8 +1449,9 @@ def _on_or_after(days: list[dt.date], target: dt.date) -> int | None:
     return None
 
 
-def _test_schedule(year: int, days: list[dt.date]) -> list[_Test]:
-    """Test days within the generated days, as day indexes into ``days``."""
+def _test_schedule(year: int, days: list[dt.date], *, past: bool = False) -> list[_Test]:
+    """Test days within the generated days, as day indexes into ``days``. An earlier year
+    (``past``) has fewer: 単元テスト in three months and two 定期考査 (the demo imports less)."""
     tests: list[_Test] = []
 
     def month_year(month: int) -> int:
@@ -1420,7 +1468,7 @@ def _test_schedule(year: int, days: list[dt.date]) -> list[_Test]:
             tests.append(
                 (index, "学力調査", "全国学力・学習状況調査", junior_subject, "junior", (3,), 62.0)
             )
-    for month in (4, 5, 6, 7, 9, 10, 11, 12, 1, 2, 3):
+    for month in _PAST_UNIT_TEST_MONTHS if past else (4, 5, 6, 7, 9, 10, 11, 12, 1, 2, 3):
         for offset, (subject, from_grade) in enumerate(_ELEMENTARY_TEST_SUBJECTS):
             index = _on_or_after(days, dt.date(month_year(month), month, 11 + 4 * offset))
             if index is not None and days[index].month == month:
@@ -1436,6 +1484,8 @@ def _test_schedule(year: int, days: list[dt.date]) -> list[_Test]:
                     )
                 )
     for month, dom, name, subjects in _PERIODIC:
+        if past and name not in _PAST_PERIODIC:
+            continue
         start = _on_or_after(days, dt.date(month_year(month), month, dom))
         if start is None:
             continue
@@ -1453,9 +1503,8 @@ def _write_tests(
     tests: list[_Test],
     absent_on: dict[int, set[int]],
     out_dir: Path,
-    seed: int,
 ) -> tuple[int, list[Path]]:
-    rng = _rng(world.code, seed, "tests")
+    rng = world.rng("tests")
     paths = [out_dir / "c4th" / "tests.csv", out_dir / "suzuki" / "tests.csv"]
     rows = 0
     elementary = [p for p in world.pupils if not p.homeroom.school.junior]
@@ -1502,17 +1551,15 @@ def _viewpoint(z: float) -> str:
     return "A" if z > 0.6 else "C" if z < -0.9 else "B"
 
 
-def _write_evaluations(
-    world: _World, days: list[dt.date], out_dir: Path, seed: int
-) -> tuple[int, list[Path]]:
+def _write_evaluations(world: _World, days: list[dt.date], out_dir: Path) -> tuple[int, list[Path]]:
     """評定 (1-5) and 観点別評価 for junior high; 観点 only for elementary, at each 学期 end
     that lies within the generated days."""
-    rng = _rng(world.code, seed, "evaluations")
+    rng = world.rng("evaluations")
     year = world.year
     ends = [
         ("1学期", dt.date(year, 7, 20)),
         ("2学期", dt.date(year, 12, 25)),
-        ("3学期", dt.date(year + 1, 3, 24)),
+        ("3学期", school_days(year)[-1]),  # the last school day: 修了式
     ]
     terms = [term for term, end in ends if days[-1] >= end]
     paths = [out_dir / "c4th" / "evaluations.csv", out_dir / "suzuki" / "evaluations.csv"]
@@ -1545,6 +1592,116 @@ def _write_evaluations(
                     suzuki.line(f"{year},{p.suzuki_id},{term},{subject},{rating},{views}")
                     rows += 1
     return rows, paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Earlier school years: the same pupils, a grade lower each year back
+
+
+def _write_past_year(world: _World, back: int, folder: Path) -> PastYearSummary:
+    """The school year ``back`` years before ``world``'s, whole, in both vendors' formats:
+    roster, attendance and nurse visits, fewer tests, evaluations. OneRoster, Microsoft 365
+    and check-ins stay current-year only (those systems hold today's accounts)."""
+    past = _past_world(world, back)
+    days = school_days(past.year)
+    tests = _test_schedule(past.year, days, past=True)
+    files = _write_rosters(past, folder)
+    attendance = _write_attendance(past, days, folder, {i for i, *_ in tests})
+    test_rows, test_files = _write_tests(past, days, tests, attendance.absent_on, folder)
+    evaluation_rows, evaluation_files = _write_evaluations(past, days, folder)
+    return PastYearSummary(
+        school_year=past.year,
+        students=len(past.pupils),
+        school_days=len(days),
+        attendance_rows=attendance.rows,
+        long_term_absent=attendance.long_term_absent,
+        test_rows=test_rows,
+        evaluation_rows=evaluation_rows,
+        files=files + attendance.files + test_files + evaluation_files,
+    )
+
+
+def _past_world(world: _World, back: int) -> _World:
+    """The municipality ``back`` school years before ``world``. Each pupil is ``back`` grades
+    lower with the same ids and homeroom number (a junior high pupil then at one of the
+    primary schools); those not at school yet are left out (new 1年生 since), and the pupils
+    who have left junior high since are added (:func:`_graduates`). Scores drift a little
+    from year to year; attendance is drawn afresh."""
+    year = world.year - back
+    rng = _rng(world.code, world.seed, f"past-roster/{year}")
+    past = _World(
+        world.code, world.name, year, world.seed, world.district_id, world.session_id, [], [], []
+    )
+    past.past = True
+    schools = {s.code: _School(s.code, s.name, s.sourced_id, s.platform) for s in world.schools}
+    past.schools = list(schools.values())
+    primary = [s for s in past.schools if not s.junior]
+    classes: dict[tuple[str, int], int] = {}  # (school, grade) -> homerooms today
+    for hr in (hr for s in world.schools for hr in s.homerooms):
+        classes[(hr.school.code, hr.grade)] = classes.get((hr.school.code, hr.grade), 0) + 1
+    everyone = [*world.pupils, *_graduates(world)]
+    drift = _rng(world.code, world.seed, "score-drift")
+    growth = [drift.gauss(0.0, 0.15) for _ in everyone]  # ability gained per year
+    homerooms: dict[tuple[str, int, int], _Homeroom] = {}
+    last_day = school_days(year)[-1]  # 卒業式 of the 3年 (修了式 of the others)
+    for pupil in everyone:
+        level = pupil.level - back
+        if not 1 <= level <= 9:
+            continue  # not at school yet, or had left junior high already
+        school, number = schools[pupil.homeroom.school.code], pupil.homeroom.number
+        if school.junior and level <= 6:
+            school = primary[pupil.index % len(primary)]
+            number = 1 + pupil.index % classes.get((school.code, level), 1)
+        grade = level - 6 if school.junior else level
+        key = (school.code, grade, number)
+        if key not in homerooms:
+            homerooms[key] = _Homeroom(school, grade, number, _uuid(rng))
+        past.pupils.append(
+            dataclasses.replace(
+                pupil,
+                homeroom=homerooms[key],
+                ability=pupil.ability - back * growth[pupil.index],
+                graduation=last_day if school.junior and grade == 3 else None,
+                profile=None,
+            )
+        )
+    for hr in sorted(homerooms.values(), key=lambda h: (h.school.code, h.grade, h.number)):
+        hr.index = sum(len(s.homerooms) for s in past.schools)
+        hr.school.homerooms.append(hr)
+    # 出席番号 in reading order; ``index`` becomes the position in this year's list, as the
+    # writers expect (the ids stay the pupil's own).
+    past.pupils.sort(key=lambda p: (p.homeroom.index, p.family[1], p.given[1], p.sourced_id))
+    profile_rng = past.rng("attendance-profile")
+    for position, pupil in enumerate(past.pupils):
+        previous = past.pupils[position - 1] if position else None
+        same_class = previous is not None and previous.homeroom is pupil.homeroom
+        pupil.number = previous.number + 1 if same_class else 1
+        pupil.index = position
+        pupil.profile = _attendance_profile(
+            profile_rng,
+            junior=pupil.homeroom.school.junior,
+            grade=pupil.homeroom.grade,
+            homeroom=pupil.homeroom.index,
+        )
+    return past
+
+
+def _graduates(world: _World) -> list[_Pupil]:
+    """Pupils who left junior high one and two years before ``world``'s year (10th and 11th
+    year at school now), as many as each junior high school's 3年 today, with ids after the
+    current pupils'. Only the earlier years' rosters name them."""
+    rng = _rng(world.code, world.seed, "graduates")
+    found: list[_Pupil] = []
+    for level in (10, 11):
+        for hr in (hr for s in world.schools if s.junior for hr in s.homerooms if hr.grade == 3):
+            size = sum(1 for p in world.pupils if p.homeroom is hr)
+            then = _Homeroom(hr.school, level - 6, hr.number, "")
+            for _ in range(size):
+                pupil = _new_pupil(rng, world, then)
+                pupil.index = len(world.pupils) + len(found)
+                pupil.c4th_id, pupil.suzuki_id = _c4th_id(pupil.index), _suzuki_id(pupil.index)
+                found.append(pupil)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ DEMO_SMALL_MUNICIPALITIES = [
     ("133086", "奥多摩町", 70),
     ("133621", "利島村", 20),
 ]
+# School years before the current one in the boards' municipalities (個人カルテ, 長期欠席 over years).
+DEMO_PAST_YEARS = 2
 DEMO_PASSWORD = "renkei-demo"  # noqa: S105 - demo accounts on 127.0.0.1 only
 
 

@@ -277,9 +277,18 @@ def cmd_synth(args: argparse.Namespace) -> int:
     _setup_django()
     from renkei.demo import synth
 
-    summary = synth.generate(
-        args.tenant, Path(args.out), students=args.students, days=args.days, seed=args.seed
-    )
+    try:
+        summary = synth.generate(
+            args.tenant,
+            Path(args.out),
+            students=args.students,
+            days=args.days,
+            seed=args.seed,
+            past_years=args.past_years,
+        )
+    except ValueError as e:  # an unsupported year or a negative count
+        print(f"エラー: {e}", file=sys.stderr)
+        return 2
     print(summary)
     return 0
 
@@ -361,6 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=200)
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--past-years",
+        type=int,
+        default=0,
+        help="その前の年度も書き出す年数（past/<年度>/ に C4th・スズキ校務の形式で）",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("serve", help="http://127.0.0.1:PORT で起動する")

@@ -193,8 +193,8 @@ def test_school_calendar(year):
 
 
 def test_unsupported_school_year_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="2023"):
-        generate("131130", tmp_path, students=10, days=5, school_year=2023)
+    with pytest.raises(ValueError, match="2022"):
+        generate("131130", tmp_path, students=10, days=5, school_year=2022)
 
 
 def test_attendance_dates_are_school_days_from_april(small):
@@ -452,3 +452,117 @@ def test_drill_history_is_cp932_and_reads_with_zero_row_errors(small):
     # one row per pupil, day and unit: nothing the import would call a duplicate
     keys = [(i.principal_name, i.occurred_at, i.object_id) for i in items]
     assert len(set(keys)) == len(keys)
+
+
+# --- earlier school years --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_years(tmp_path_factory):
+    """2025 and the two years before: enough pupils for every grade of every school."""
+    out = tmp_path_factory.mktemp("synth-three-years")
+    return out, generate("131130", out, students=300, days=250, seed=5, past_years=2)
+
+
+def roster_by_id(path: Path) -> dict[str, list[str]]:
+    return {row[3]: row for row in read_csv(path)[1:]}
+
+
+def level(row: list[str]) -> int:
+    """Years at school of a C4th roster row: 1-6 小学校, 7-9 中学校."""
+    return int(row[4]) + (6 if row[1].startswith("C1") else 0)
+
+
+def test_earlier_years_have_the_same_pupils_a_grade_lower(three_years):
+    out, summary = three_years
+    assert [y.school_year for y in summary.past_years] == [2023, 2024]
+    now = roster_by_id(out / "c4th" / "roster.csv")
+    for back, year in ((1, 2024), (2, 2023)):
+        then = roster_by_id(out / "past" / str(year) / "c4th" / "roster.csv")
+        assert {row[0] for row in then.values()} == {str(year)}
+        for pupil, row in now.items():
+            if level(row) - back < 1:
+                assert pupil not in then, (year, row)  # not at school yet: a new 1年生 since
+                continue
+            old = then[pupil]
+            assert level(old) == level(row) - back, (year, row, old)
+            assert old[7:13] == row[7:13], (year, row, old)  # the same child: name, sex, birth
+            if row[1].startswith("B1") or level(old) >= 7:
+                assert old[1] == row[1]  # the same school
+            else:
+                assert old[1].startswith("B1")  # a junior high pupil then at a primary school
+        left = set(then) - set(now)
+        assert left and all(level(then[p]) + back >= 10 for p in left)  # left junior high since
+        # in 2025 each grade has its pupils; the year before, 1年 comes from nobody in 2025
+        assert {level(r) for r in then.values()} == set(range(1, 10))
+
+
+def test_leavers_have_a_graduation_date_on_their_last_roster(three_years):
+    out, _ = three_years
+    for year in (2023, 2024):
+        rows = read_csv(out / "past" / str(year) / "c4th" / "roster.csv")[1:]
+        last_day = school_days(year)[-1]
+        graduating = [r for r in rows if r[13]]
+        assert graduating and {r[1][:2] for r in graduating} == {"C1"}
+        assert {r[4] for r in graduating} == {"3"}
+        assert {parse_date(r[13]) for r in graduating} == {last_day}
+        assert len(graduating) == sum(1 for r in rows if r[1].startswith("C1") and r[4] == "3")
+
+
+@pytest.mark.parametrize("year", [2023, 2024])
+@pytest.mark.parametrize("vendor", ["c4th", "suzuki"])
+def test_earlier_years_parse_without_errors(three_years, vendor, year):
+    out, summary = three_years
+    [past] = [y for y in summary.past_years if y.school_year == year]
+    mappings = load_mappings(MAPPINGS / vendor)
+    records = collections.Counter()
+    for file in VENDOR_FILES:
+        path = out / "past" / str(year) / vendor / f"{file}.csv"
+        assert path in past.files
+        mapping = choose_mapping(mappings, read_csv(path)[0], path.name)
+        for row in csv_rows(path, required=mapping.required_columns()):
+            for item in mapping.reader(row.header, path.name)(row):
+                assert not isinstance(item, RowError), (path, item)
+                records[item.stream] += 1
+    assert records["students"] == past.students
+    assert records["attendance"] == past.attendance_rows == past.students * past.school_days
+    assert records["assessments"] == past.test_rows
+    assert records["evaluations"] == past.evaluation_rows
+
+
+def test_earlier_years_are_whole_years_with_fewer_tests(three_years):
+    out, summary = three_years
+    current_tests = read_csv(out / "c4th" / "tests.csv")[1:]
+    for past in summary.past_years:
+        folder = out / "past" / str(past.school_year) / "c4th"
+        dates = {parse_date(r[1]) for r in read_csv(folder / "attendance.csv")[1:]}
+        assert sorted(dates) == school_days(past.school_year)  # the whole year, not `days`
+        tests = read_csv(folder / "tests.csv")[1:]
+        assert {r[0] for r in tests} == {str(past.school_year)}
+        assert {r[2] for r in tests} == {"定期考査", "単元テスト", "学力調査"}
+        assert {r[3] for r in tests if r[2] == "定期考査"} == {"1学期期末考査", "学年末考査"}
+        assert len(tests) < len(current_tests) / 2
+        terms = {r[2] for r in read_csv(folder / "evaluations.csv")[1:]}
+        assert terms == {"1学期", "2学期", "3学期"}
+        assert 0 < past.long_term_absent < past.students / 10
+    # each year is drawn afresh, not a copy of another
+    marks = [
+        [r[2] for r in read_csv(out / "past" / str(y) / "c4th" / "attendance.csv")[1:]]
+        for y in (2023, 2024)
+    ]
+    assert marks[0] != marks[1]
+
+
+def test_past_years_do_not_change_the_current_year(tmp_path, three_years):
+    out, _ = three_years
+    generate("131130", tmp_path, students=300, days=250, seed=5)
+    current = tree(tmp_path)
+    assert {k: v for k, v in tree(out).items() if not k.startswith("past/")} == current
+
+
+def test_past_years_before_the_known_calendar_are_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match="2022"):
+        generate("131130", tmp_path / "out", students=10, days=5, school_year=2024, past_years=2)
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="past_years"):
+        generate("131130", tmp_path / "out", students=10, days=5, past_years=-1)

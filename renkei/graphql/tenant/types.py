@@ -24,7 +24,7 @@ from graphene_django import DjangoObjectType
 
 from renkei.accounts import policy
 from renkei.accounts.models import Role
-from renkei.edudata import alerts, learning
+from renkei.edudata import alerts, karte, learning
 from renkei.edudata.codes import (
     SENSITIVE_NURSE_REASONS,
     AssessmentKind,
@@ -619,6 +619,35 @@ class MunicipalityType(graphene.ObjectType):
 
 # -- the student board ----------------------------------------------------------------------
 
+
+class AttendanceRecordType(graphene.ObjectType):
+    class Meta:
+        name = "AttendanceRecord"
+        description = "1 年度の出欠の記録（指導要録の欄）。出欠簿の記録から数えた日数です。"
+
+    school_days = graphene.Int(required=True, description="授業日数（出欠簿に記録のある日）")
+    excused_days = graphene.Int(required=True, description="出席停止・忌引等の日数")
+    required_days = graphene.Int(required=True, description="出席しなければならない日数")
+    absence_days = graphene.Int(required=True, description="欠席日数")
+    attended_days = graphene.Int(required=True, description="出席日数")
+
+
+class PupilSchoolYearType(graphene.ObjectType):
+    class Meta:
+        name = "PupilSchoolYear"
+        description = (
+            "個人カルテの 1 年度: その年度の学級（前の学校のものを含む）と出欠の記録。"
+            "テストと評価は StudentBoard の assessments / evaluations に schoolYear を指定します。"
+        )
+
+    school_year = graphene.Int(required=True)
+    homeroom = graphene.Field(HomeroomType, description="その年度の学級（名簿にない年度は null）")
+    attendance_number = graphene.Int()
+    attendance = graphene.Field(
+        AttendanceRecordType, description="出欠の記録（出欠簿にその年度の記録がなければ null）"
+    )
+
+
 MAX_RANGE_DAYS = 400
 
 
@@ -691,6 +720,14 @@ class StudentBoardType(graphene.ObjectType):
         weeks=_weeks_arg(),
         description="学習ツールの利用（週ごと、古い週から）",
     )
+    school_years = graphene.List(
+        graphene.NonNull(PupilSchoolYearType),
+        required=True,
+        count=graphene.Int(
+            default_value=3, description=f"基準日の年度からさかのぼる年数（1〜{karte.MAX_YEARS}）"
+        ),
+        description="個人カルテ: 基準日の年度から新しい順に、記録のある年度だけ",
+    )
     surveys = graphene.List(graphene.NonNull(SurveyResponseType), required=True, **_range_args())
     absence_summary = graphene.Field(AbsenceSummaryType, required=True)
     alerts = graphene.List(graphene.NonNull(AlertType), required=True)
@@ -739,6 +776,20 @@ class StudentBoardType(graphene.ObjectType):
 
         year = school_year or school_year_of(board.as_of)
         return board.student.evaluations.filter(school_year=year).order_by("term", "subject")
+
+    @staticmethod
+    def resolve_school_years(board: StudentBoardData, info, count: int = 3):
+        from renkei.edudata.models import school_year_of
+        from renkei.graphql.tenant.errors import UserInputError
+
+        try:
+            years = karte.pupil_years(board.student, school_year_of(board.as_of), count)
+        except ValueError as e:
+            raise UserInputError(str(e)) from None
+        for year in years:
+            if year.homeroom is not None:
+                info.context.loaders.school.prime(year.homeroom.school_id, year.homeroom.school)
+        return years
 
     @staticmethod
     def resolve_m365_usage(board: StudentBoardData, info, since=None, until=None):

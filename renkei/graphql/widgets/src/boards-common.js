@@ -507,3 +507,61 @@ export function ensureBoardStyles() {
   style.textContent = STYLES;
   (document.head || document.documentElement).appendChild(style);
 }
+
+// -- 個人カルテ: the five subjects and tests taken together ----------------------------------
+
+/** The five subjects of the 個人カルテ's trend (算数 and 数学 are one line, as are 外国語 and 英語). */
+export const FIVE_SUBJECTS = [
+  { key: "japanese", ja: "国語", en: "Japanese", names: ["国語"] },
+  { key: "math", ja: "算数・数学", en: "Mathematics", names: ["算数", "数学"] },
+  { key: "science", ja: "理科", en: "Science", names: ["理科"] },
+  { key: "social", ja: "社会", en: "Social studies", names: ["社会"] },
+  { key: "english", ja: "英語", en: "English", names: ["英語", "外国語"] },
+];
+
+/** The key of one of the five subjects, or the subject's own name. */
+export function subjectKey(subject) {
+  const found = FIVE_SUBJECTS.find((s) => s.names.includes(subject));
+  return found ? found.key : subject;
+}
+
+/** Score as a percent of the maximum, one decimal. */
+export function scorePercent(row) {
+  return Math.round((row.score / row.maxScore) * 1000) / 10;
+}
+
+function average(values) {
+  return Math.round((values.reduce((s, v) => s + v, 0) / values.length) * 10) / 10;
+}
+
+/** Average percent per subject key over test rows with a maximum (subjects without tests left out). */
+export function subjectAverages(rows) {
+  const by = new Map();
+  for (const row of rows) {
+    if (!(row.maxScore > 0)) continue;
+    const key = subjectKey(row.subject);
+    if (!by.has(key)) by.set(key, []);
+    by.get(key).push((row.score / row.maxScore) * 100);
+  }
+  return new Map([...by].map(([key, values]) => [key, average(values)]));
+}
+
+/**
+ * Tests taken together: the same kind in the same month (a 定期考査 over three days, a
+ * month's 単元テスト, a 学力調査), newest first, each with its subjects' percent.
+ */
+export function testSittings(rows) {
+  const groups = new Map();
+  for (const row of rows) {
+    if (!(row.maxScore > 0)) continue;
+    const month = row.takenOn.slice(0, 7);
+    const id = `${row.kind}|${month}`;
+    if (!groups.has(id)) groups.set(id, { kind: row.kind, month, last: "", rows: [] });
+    const group = groups.get(id);
+    group.rows.push(row);
+    if (row.takenOn > group.last) group.last = row.takenOn;
+  }
+  return [...groups.values()]
+    .map((group) => ({ ...group, scores: subjectAverages(group.rows) }))
+    .sort((a, b) => (a.last < b.last ? 1 : a.last > b.last ? -1 : 0));
+}

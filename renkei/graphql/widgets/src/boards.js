@@ -12,7 +12,8 @@
 // selecting them without step-up makes the server refuse the whole board.
 //
 // data-state on the element: loading → ready | error. The student board's sensitive section
-// has its own data-state: locked | loading | ready | error.
+// has its own data-state: locked | loading | ready | error; its 個人カルテ section (earlier
+// school years, its own query) has loading | ready | error.
 
 import {
   BarController,
@@ -24,6 +25,8 @@ import {
   LineController,
   LineElement,
   PointElement,
+  RadarController,
+  RadialLinearScale,
   Tooltip,
 } from "chart.js";
 import { ensureStyles, graphqlRequest, renderError, t, WidgetError } from "./graphql.js";
@@ -34,6 +37,7 @@ import {
   CONDITIONS,
   dayRange,
   ensureBoardStyles,
+  FIVE_SUBJECTS,
   FONT_STACK,
   fullDay,
   h,
@@ -51,12 +55,17 @@ import {
   ruleBadge,
   schoolDateTime,
   schoolYearMonths,
+  schoolYearOf,
+  scorePercent,
   section,
   SERIES,
   shortDay,
   shortMonth,
   statusLabel,
   statusLegend,
+  subjectAverages,
+  subjectKey,
+  testSittings,
   todayBadge,
   vh,
   weekday,
@@ -70,6 +79,8 @@ Chart.register(
   BarElement,
   LinearScale,
   CategoryScale,
+  RadarController,
+  RadialLinearScale,
   Tooltip,
   Legend,
 );
@@ -122,6 +133,30 @@ export const STUDENT_BOARD_SENSITIVE_QUERY = `query RenkeiStudentBoardSensitive(
     surveys { survey answeredOn answers }
   }
 }`;
+
+/**
+ * 個人カルテ: the pupil's school years (homeroom, 出欠の記録) and each year's tests and
+ * evaluations, through the board's own fields with a school year: $year is the school year of
+ * the board's as-of day, $lastYear and $yearBefore the two before.
+ */
+export const STUDENT_KARTE_QUERY = `query RenkeiStudentKarte($studentId: ID!, $asOf: Date, $year: Int!, $lastYear: Int!, $yearBefore: Int!) {
+  studentBoard(studentId: $studentId, asOf: $asOf) {
+    schoolYears(count: 3) {
+      schoolYear
+      attendanceNumber
+      homeroom { name grade school { name } }
+      attendance { schoolDays excusedDays requiredDays absenceDays attendedDays }
+    }
+    year: assessments(schoolYear: $year) { ...KarteTest }
+    lastYear: assessments(schoolYear: $lastYear) { ...KarteTest }
+    yearBefore: assessments(schoolYear: $yearBefore) { ...KarteTest }
+    yearEvaluations: evaluations(schoolYear: $year) { ...KarteEvaluation }
+    lastYearEvaluations: evaluations(schoolYear: $lastYear) { ...KarteEvaluation }
+    yearBeforeEvaluations: evaluations(schoolYear: $yearBefore) { ...KarteEvaluation }
+  }
+}
+fragment KarteTest on AssessmentResult { name subject takenOn kind score maxScore }
+fragment KarteEvaluation on SubjectEvaluation { term subject rating viewpoints { name grade } }`;
 
 const RECENT_DAYS = 14;
 
@@ -218,10 +253,25 @@ class BoardElement extends HTMLElement {
           ...plugins.tooltip,
         },
       },
-      scales: {
-        x: { ...axis, ...scales.x },
-        y: { ...axis, ...scales.y, ticks: { ...axis.ticks, ...(scales.y || {}).ticks } },
-      },
+      scales:
+        config.type === "radar"
+          ? {
+              r: {
+                ...scales.r,
+                grid: axis.grid,
+                angleLines: { color: "#d0d7de" },
+                pointLabels: { color: "#1f2328", font: { family: FONT_STACK, size: 13 } },
+                ticks: {
+                  color: "#3d444d",
+                  backdropColor: "rgba(255,255,255,.8)",
+                  ...(scales.r || {}).ticks,
+                },
+              },
+            }
+          : {
+              x: { ...axis, ...scales.x },
+              y: { ...axis, ...scales.y, ticks: { ...axis.ticks, ...(scales.y || {}).ticks } },
+            },
     };
     this._charts.push(new Chart(canvas, { type: config.type, data: config.data, options }));
   }
@@ -729,11 +779,17 @@ export class RenkeiStudentBoard extends BoardElement {
       class: "renkei-board-sensitive",
       "data-testid": "sensitive",
     });
-    this.replaceChildren(this.render(board, sensitive));
+    const karte = section(t(this, "個人カルテ（年度ごとの記録）", "Pupil record by school year"), {
+      class: "renkei-board-karte",
+      "data-testid": "karte",
+    });
+    this.replaceChildren(this.render(board, sensitive, karte));
     this.renderCharts(board);
+    const karteShown = this.loadKarte(current, karte, board);
     if (!stepUp) {
       this.renderLocked(sensitive);
-      this.dataset.state = "ready";
+      await karteShown;
+      if (current()) this.dataset.state = "ready";
       return;
     }
     // The rest of the board is shown; the element is ready once the sensitive part is in.
@@ -771,10 +827,11 @@ export class RenkeiStudentBoard extends BoardElement {
         );
       }
     }
-    this.dataset.state = "ready";
+    await karteShown;
+    if (current()) this.dataset.state = "ready";
   }
 
-  render(board, sensitive) {
+  render(board, sensitive, karte) {
     const root = h("div", { class: "renkei-board renkei-student-board" });
     root.append(this.renderHeader(board));
     root.append(this.renderCalendar(board));
@@ -783,6 +840,7 @@ export class RenkeiStudentBoard extends BoardElement {
     root.append(this.renderEvaluations(board));
     root.append(this.renderM365(board));
     root.append(this.renderLearning(board));
+    root.append(karte);
     root.append(sensitive);
     return root;
   }
@@ -1382,6 +1440,437 @@ export class RenkeiStudentBoard extends BoardElement {
       ),
     );
     return node;
+  }
+
+  // -- 個人カルテ ------------------------------------------------------------------------------
+
+  /** Reads and shows the 個人カルテ; its own errors stay in its section. */
+  async loadKarte(current, node, board) {
+    node.dataset.state = "loading";
+    node.append(
+      h("p", { class: "renkei-loading", role: "status" }, t(this, "読み込んでいます…", "Loading…")),
+    );
+    const year = schoolYearOf(parseDay(board.asOf));
+    try {
+      const data = await graphqlRequest(this, STUDENT_KARTE_QUERY, {
+        studentId: board.pupil.id,
+        asOf: board.asOf,
+        year,
+        lastYear: year - 1,
+        yearBefore: year - 2,
+      });
+      if (!current()) return;
+      const karte = data.studentBoard || {};
+      node.querySelectorAll(":scope > :not(h3)").forEach((child) => child.remove());
+      this.renderKarte(node, year, karte);
+      node.dataset.state = "ready";
+      this.renderCharts();
+    } catch (error) {
+      if (!current()) return;
+      node.querySelectorAll(":scope > :not(h3)").forEach((child) => child.remove());
+      node.dataset.state = "error";
+      node.append(
+        h(
+          "p",
+          { role: "alert", class: "renkei-error" },
+          error instanceof WidgetError
+            ? error.message
+            : t(this, "個人カルテを表示できませんでした。", "The pupil record could not be shown."),
+        ),
+      );
+    }
+  }
+
+  renderKarte(node, year, karte) {
+    const tests = new Map([
+      [year, karte.year || []],
+      [year - 1, karte.lastYear || []],
+      [year - 2, karte.yearBefore || []],
+    ]);
+    const evaluations = new Map([
+      [year, karte.yearEvaluations || []],
+      [year - 1, karte.lastYearEvaluations || []],
+      [year - 2, karte.yearBeforeEvaluations || []],
+    ]);
+    const years = (karte.schoolYears || []).map((y) => y.schoolYear);
+    for (const [y, rows] of [...tests, ...evaluations]) {
+      if (rows.length && !years.includes(y)) years.push(y);
+    }
+    years.sort((a, b) => b - a);
+    if (!years.length) {
+      node.append(emptyNote(t(this, "年度ごとの記録はありません。", "No records by school year.")));
+      return;
+    }
+    node.append(
+      h(
+        "p",
+        { class: "renkei-board-note" },
+        t(
+          this,
+          "基準日の年度と、その前の 2 年度の記録です（前の学校のものを含みます）。",
+          "The school year of the as-of day and the two before it (including a previous school).",
+        ),
+      ),
+    );
+    const byYear = new Map((karte.schoolYears || []).map((y) => [y.schoolYear, y]));
+    node.append(this.renderKarteAttendance(years, byYear));
+    node.append(this.renderKarteTrend([...years].reverse(), tests));
+    node.append(this.renderKarteRadar(year, tests));
+    node.append(h("h4", {}, t(this, "年度ごとのテストと評価", "Tests and evaluations by year")));
+    for (const y of years) {
+      node.append(this.renderKarteYear(y, byYear.get(y), tests.get(y) || [], evaluations.get(y) || []));
+    }
+  }
+
+  yearLabel(year) {
+    return t(this, `${year}年度`, `${year}–${String((year + 1) % 100).padStart(2, "0")}`);
+  }
+
+  classLabel(entry) {
+    const homeroom = entry && entry.homeroom;
+    if (!homeroom) return t(this, "（学級の登録なし）", "(no class)");
+    return `${homeroom.school.name} ${homeroom.name}`;
+  }
+
+  renderKarteAttendance(years, byYear) {
+    const part = h("div", { "data-testid": "karte-attendance" });
+    part.append(h("h4", {}, t(this, "出欠の記録", "Attendance record")));
+    const days = (n) => (n === null || n === undefined ? "—" : n);
+    part.append(
+      h(
+        "div",
+        { class: "renkei-board-scroll" },
+        h(
+          "table",
+          { class: "renkei-board-table" },
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", { scope: "col" }, t(this, "年度", "School year")),
+              h("th", { scope: "col" }, t(this, "学校・学級", "School and class")),
+              h("th", { scope: "col", class: "num" }, t(this, "授業日数", "School days")),
+              h(
+                "th",
+                { scope: "col", class: "num" },
+                t(this, "出席停止・忌引等", "Suspension, mourning"),
+              ),
+              h(
+                "th",
+                { scope: "col", class: "num" },
+                t(this, "出席しなければならない日数", "Days required"),
+              ),
+              h("th", { scope: "col", class: "num" }, t(this, "欠席日数", "Days absent")),
+              h("th", { scope: "col", class: "num" }, t(this, "出席日数", "Days attended")),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            years.map((y) => {
+              const entry = byYear.get(y);
+              const record = (entry && entry.attendance) || {};
+              return h(
+                "tr",
+                { dataset: { year: y } },
+                h("th", { scope: "row" }, this.yearLabel(y)),
+                h("td", {}, this.classLabel(entry)),
+                h("td", { class: "num" }, days(record.schoolDays)),
+                h("td", { class: "num" }, days(record.excusedDays)),
+                h("td", { class: "num" }, days(record.requiredDays)),
+                h("td", { class: "num" }, days(record.absenceDays)),
+                h("td", { class: "num" }, days(record.attendedDays)),
+              );
+            }),
+          ),
+        ),
+      ),
+    );
+    return part;
+  }
+
+  renderKarteTrend(years, tests) {
+    const part = h("div", { "data-testid": "karte-trend" });
+    part.append(h("h4", {}, t(this, "5 教科の平均得点率の推移", "Five subjects over the years")));
+    const averages = new Map(years.map((y) => [y, subjectAverages(tests.get(y) || [])]));
+    const subjects = FIVE_SUBJECTS.filter((s) => years.some((y) => averages.get(y).has(s.key)));
+    if (!subjects.length) {
+      part.append(emptyNote(t(this, "5 教科のテストの記録はありません。", "No tests in the five subjects.")));
+      return part;
+    }
+    const name = (s) => t(this, s.ja, s.en);
+    const value = (y, s) => averages.get(y).get(s.key) ?? null;
+    part.dataset.chart = "line";
+    part.append(
+      h(
+        "p",
+        { class: "renkei-board-note" },
+        t(
+          this,
+          "年度ごとに、その教科のすべてのテストの得点率（満点に対する %）を平均しています。",
+          "Per school year, the average of every test's score as a percent of its maximum.",
+        ),
+      ),
+    );
+    this._chart(
+      part,
+      t(
+        this,
+        `5 教科の平均得点率（%）の年度ごとの折れ線グラフ。教科: ${subjects.map(name).join("、")}。値は下の表にあります。`,
+        `Line chart of the five subjects' average test score (%) per school year. Subjects: ${subjects.map(name).join(", ")}. The values are in the table below.`,
+      ),
+      {
+        type: "line",
+        data: {
+          labels: years.map((y) => this.yearLabel(y)),
+          datasets: subjects.map((s, i) => {
+            const style = SERIES[i % SERIES.length];
+            return {
+              label: name(s),
+              data: years.map((y) => value(y, s)),
+              borderColor: style.color,
+              backgroundColor: style.color,
+              pointStyle: style.point,
+              pointRadius: 5,
+              pointHoverRadius: 7,
+              borderWidth: 2,
+              spanGaps: true,
+            };
+          }),
+        },
+        options: {
+          scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } } },
+          plugins: {
+            tooltip: {
+              callbacks: { label: (item) => `${item.dataset.label}: ${item.formattedValue}%` },
+            },
+          },
+        },
+      },
+    );
+    part.append(
+      this.karteTable(
+        [t(this, "年度", "School year"), ...subjects.map(name)],
+        years.map((y) => [
+          this.yearLabel(y),
+          ...subjects.map((s) => (value(y, s) === null ? "—" : `${value(y, s)}%`)),
+        ]),
+      ),
+    );
+    return part;
+  }
+
+  sittingName(sitting) {
+    const names = new Set(sitting.rows.map((row) => row.name));
+    if (names.size === 1) return [...names][0];
+    const month = Number(sitting.month.slice(5, 7));
+    return t(
+      this,
+      `${label(this, ASSESSMENT_KINDS, sitting.kind)}（${month}月）`,
+      `${label(this, ASSESSMENT_KINDS, sitting.kind)} (${shortMonth(this, month - 1)})`,
+    );
+  }
+
+  renderKarteRadar(year, tests) {
+    const part = h("div", { "data-testid": "karte-radar" });
+    part.append(
+      h("h4", {}, t(this, "最新のテストと昨年度の同じテスト", "Latest test beside last year's")),
+    );
+    // A radar needs three axes: the latest tests taken together in three subjects or more.
+    const wide = (s) => s.scores.size >= 3;
+    const latest = testSittings(tests.get(year) || []).find(wide);
+    if (!latest) {
+      part.append(
+        emptyNote(
+          t(
+            this,
+            "この年度に 3 教科以上そろったテストはありません。",
+            "No test this school year covers three subjects or more.",
+          ),
+        ),
+      );
+      return part;
+    }
+    const before = testSittings(tests.get(year - 1) || []).filter(
+      (s) => s.kind === latest.kind && wide(s),
+    );
+    const previous = before.find((s) => s.month.slice(5) === latest.month.slice(5)) || before[0];
+    const subjects = [];
+    for (const row of latest.rows) {
+      if (!subjects.some((s) => s.key === subjectKey(row.subject))) {
+        subjects.push({ key: subjectKey(row.subject), name: row.subject });
+      }
+    }
+    const now = `${this.yearLabel(year)} ${this.sittingName(latest)}`;
+    const then = previous ? `${this.yearLabel(year - 1)} ${this.sittingName(previous)}` : null;
+    const pick = (sitting, s) => (sitting ? (sitting.scores.get(s.key) ?? null) : null);
+    if (!previous) {
+      part.append(
+        h(
+          "p",
+          { class: "renkei-board-note" },
+          t(
+            this,
+            "昨年度に同じ種類のテストの記録がないため、今年度の結果だけを示します。",
+            "Last year has no test of the same kind: this year's result only.",
+          ),
+        ),
+      );
+    }
+    part.dataset.chart = "radar";
+    const datasets = [[now, latest, SERIES[0]], ...(previous ? [[then, previous, SERIES[1]]] : [])];
+    this._chart(
+      part,
+      t(
+        this,
+        `レーダーチャート: ${now}${then ? ` と ${then}` : ""}の教科ごとの得点率（%）。値は下の表にあります。`,
+        `Radar chart of the score (%) per subject: ${now}${then ? ` and ${then}` : ""}. The values are in the table below.`,
+      ),
+      {
+        type: "radar",
+        data: {
+          labels: subjects.map((s) => s.name),
+          datasets: datasets.map(([name, sitting, style], i) => ({
+            label: name,
+            data: subjects.map((s) => pick(sitting, s)),
+            borderColor: style.color,
+            backgroundColor: style.color,
+            pointStyle: style.point,
+            pointRadius: 4,
+            borderWidth: 2,
+            borderDash: i ? [6, 4] : [],
+            fill: false,
+            spanGaps: true,
+          })),
+        },
+        options: {
+          scales: { r: { min: 0, max: 100, ticks: { stepSize: 25, callback: (v) => `${v}%` } } },
+          plugins: {
+            tooltip: {
+              callbacks: { label: (item) => `${item.dataset.label}: ${item.formattedValue}%` },
+            },
+          },
+        },
+      },
+    );
+    const cell = (v) => (v === null ? "—" : `${v}%`);
+    part.append(
+      this.karteTable(
+        [t(this, "教科", "Subject"), now, ...(then ? [then] : [])],
+        subjects.map((s) => [
+          s.name,
+          cell(pick(latest, s)),
+          ...(previous ? [cell(pick(previous, s))] : []),
+        ]),
+      ),
+    );
+    return part;
+  }
+
+  renderKarteYear(year, entry, tests, evaluations) {
+    const rows = tests.filter((row) => row.maxScore > 0);
+    const details = h(
+      "details",
+      { class: "renkei-karte-year", "data-testid": "karte-year", dataset: { year } },
+      h(
+        "summary",
+        {},
+        `${this.yearLabel(year)} ${entry ? this.classLabel(entry) : ""} — `,
+        t(
+          this,
+          `テスト ${rows.length} 件・評価 ${evaluations.length} 件`,
+          `${rows.length} tests, ${evaluations.length} evaluations`,
+        ),
+      ),
+    );
+    if (rows.length) {
+      details.append(
+        this.karteTable(
+          [
+            t(this, "実施日", "Date"),
+            t(this, "テスト", "Test"),
+            t(this, "教科", "Subject"),
+            t(this, "種別", "Kind"),
+            t(this, "得点", "Score"),
+            t(this, "得点率", "Percent"),
+          ],
+          rows.map((row) => [
+            h("time", { datetime: row.takenOn }, longDay(this, row.takenOn)),
+            row.name,
+            row.subject,
+            label(this, ASSESSMENT_KINDS, row.kind),
+            `${row.score} / ${row.maxScore}`,
+            `${scorePercent(row)}%`,
+          ]),
+          4,
+        ),
+      );
+    }
+    if (evaluations.length) {
+      const viewpoints = [];
+      for (const row of evaluations) {
+        for (const v of row.viewpoints) if (!viewpoints.includes(v.name)) viewpoints.push(v.name);
+      }
+      details.append(
+        this.karteTable(
+          [t(this, "学期", "Term"), t(this, "教科", "Subject"), t(this, "評定", "Rating"), ...viewpoints],
+          evaluations.map((row) => {
+            const grades = new Map(row.viewpoints.map((v) => [v.name, v.grade]));
+            return [
+              row.term,
+              row.subject,
+              row.rating ?? "—",
+              ...viewpoints.map((name) => grades.get(name) || "—"),
+            ];
+          }),
+          Infinity, // ratings and viewpoints are codes, not amounts
+        ),
+      );
+    }
+    if (!rows.length && !evaluations.length) {
+      details.append(
+        emptyNote(t(this, "テストと評価の記録はありません。", "No tests or evaluations.")),
+      );
+    }
+    return details;
+  }
+
+  /**
+   * A table whose first column heads its rows (the charts' text alternative); the columns from
+   * `firstNumber` on are numbers, right-aligned.
+   */
+  karteTable(columns, rows, firstNumber = 1) {
+    return h(
+      "div",
+      { class: "renkei-board-scroll" },
+      h(
+        "table",
+        { class: "renkei-board-table" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            columns.map((c, i) => h("th", { scope: "col", class: i >= firstNumber ? "num" : null }, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          rows.map(([first, ...rest]) =>
+            h(
+              "tr",
+              {},
+              h("th", { scope: "row" }, first),
+              rest.map((value, i) => h("td", { class: i + 1 >= firstNumber ? "num" : null }, value)),
+            ),
+          ),
+        ),
+      ),
+    );
   }
 
   /** Charts are drawn after the board is in the document (Chart.js measures its box). */
