@@ -318,8 +318,8 @@ class StreamWriter:
                 quarantined AS (
                     INSERT INTO edudata_quarantinedrow
                         (run_id, file, line, "column", value, reason)
-                    SELECT %(run)s, (%(files)s::text[])[file], line, %(column)s, day,
-                        %(column)s || ' ' || day || ' は' || CASE
+                    SELECT %(run)s, (%(files)s::text[])[file], line, %(column)s::text, day,
+                        %(column)s::text || ' ' || day || ' は' || CASE
                             WHEN first_year IS NULL THEN 'この児童生徒の在籍（学級）がない日です'
                             WHEN year < first_year THEN '在籍の始まり（' || first_year
                                 || '年度）より前です'
