@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('edudata', '0011_learning_subjects_and_drills'),
+        ("edudata", "0011_learning_subjects_and_drills"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='homeroom',
-            name='teachers',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=150), blank=True, default=list, size=None, verbose_name='担任（利用者名）'),
+            model_name="homeroom",
+            name="teachers",
+            field=django.contrib.postgres.fields.ArrayField(
+                base_field=models.CharField(max_length=150),
+                blank=True,
+                default=list,
+                size=None,
+                verbose_name="担任（利用者名）",
+            ),
         ),
     ]
