@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 from django.test import Client
-from tenant_api_support import AS_OF, YEAR, step_up
+from tenant_api_support import AS_OF, YEAR, access_log_rows, step_up
 
 from renkei.accounts import policy
 from renkei.edudata import homerooms, notes
@@ -65,12 +65,22 @@ def _checkin(response):
 
 
 @pytest.mark.parametrize("who", ["teacher_a", "manager_a"])
-def test_the_homeroom_teacher_and_the_managers_read_the_comment(gql, world, classes, who):
+def test_the_homeroom_teacher_and_the_managers_read_the_comment(gql, world, classes, who, shibuya):
     response = _board(gql, classes[who], world)
     assert not response.errors, response.text
     row = _checkin(response)
     assert row["answers"] == {"weather": "あめ", "comment": COMMENT}
     assert row["freeCommentWithheld"] is False
+    # the read is in the access log, as a sensitive one
+    assert access_log_rows(shibuya, username=classes[who].username) == [
+        {
+            "student_pseudonym": world["a1"].pseudonym,
+            "username": classes[who].username,
+            "what": "student_board",
+            "via": "graphql",
+            "sensitive": True,
+        }
+    ]
 
 
 def test_a_teacher_of_another_class_sees_the_mood_not_the_comment(gql, world, classes):
