@@ -10,7 +10,17 @@ import pytest
 from source_support import PACKAGE, names_used
 
 from renkei.accounts import policy
+from renkei.connectors import reading
 from renkei.connectors.pipeline import do_import
+from renkei.connectors.records import (
+    EnrollmentRecord,
+    HomeroomRecord,
+    Origin,
+    SchoolRecord,
+    StudentRecord,
+    SurveyRecord,
+)
+from renkei.connectors.sdk import Connector
 from renkei.edudata import notes
 from renkei.edudata.models import (
     Enrollment,
@@ -25,6 +35,7 @@ from renkei.tenants.context import in_tenant
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.system("test")
+SCHOOL = "B113211300012"
 
 
 @pytest.fixture
@@ -156,3 +167,58 @@ def test_a_check_in_on_a_day_the_pupil_was_not_enrolled_is_quarantined_with_why(
     assert (again.rows_accepted, again.rows_rejected) == (2, 5)
     with in_tenant(shibuya):
         assert SurveyResponse.objects.count() == 2
+
+
+class _CheckinsThenRoster(Connector):
+    """A vendor's export with the answers first and the roster after them."""
+
+    name = "test-checkins-then-roster"
+    parallel_read = False
+
+    def read(self, config, state):
+        def at(line):
+            return Origin(file="mixed.csv", line=line)
+
+        # the first waits for the end of the run (its pupil is not known when it is loaded)
+        for line, day in ((2, dt.date(2024, 6, 3)), (3, dt.date(2025, 6, 2))):
+            yield SurveyRecord(
+                origin=at(line),
+                principal_name="late@example.jp",
+                survey="心の天気",
+                answered_on=day,
+                answers={"weather": "あめ"},
+            )
+        yield SchoolRecord(origin=at(4), code=SCHOOL, name="渋谷区立第一小学校")
+        yield HomeroomRecord(
+            origin=at(5), school_code=SCHOOL, school_year=2025, grade=3, name="3年1組"
+        )
+        yield StudentRecord(
+            origin=at(6),
+            source_id="late",
+            school_code=SCHOOL,
+            grade=3,
+            principal_name="late@example.jp",
+        )
+        yield EnrollmentRecord(
+            origin=at(7),
+            student_source_id="late",
+            school_code=SCHOOL,
+            school_year=2025,
+            homeroom_name="3年1組",
+        )
+
+
+def test_check_ins_of_a_pupil_on_a_roster_read_after_them_are_checked_too(
+    shibuya, home, monkeypatch
+):
+    """Rows whose pupil is not yet known wait for the end of the run; the enrolment check
+    applies to them there."""
+    monkeypatch.setattr(reading, "FIRST_CHUNK_ROWS", 1)  # each answer its own chunk
+    run = do_import(_CheckinsThenRoster, shibuya, actor=ACTOR)
+    assert run.status == "succeeded", run.message
+    assert (run.rows_read, run.rows_accepted, run.rows_rejected) == (6, 5, 1)
+    with in_tenant(shibuya):
+        (reason,) = run.quarantine.values_list("line", "reason")
+        kept = list(SurveyResponse.objects.values_list("answered_on", flat=True))
+    assert kept == [dt.date(2025, 6, 2)]
+    assert reason[0] == 2 and "在籍の始まり（2025年度）より前" in reason[1]
