@@ -165,3 +165,49 @@ def home(tmp_path, monkeypatch):
     """RENKEI_HOME for this test (connector settings files, local storage)."""
     monkeypatch.setenv("RENKEI_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+# -- OpenTelemetry in memory ------------------------------------------------------------------
+# The providers can be set only once per process: the modules that read spans and metrics
+# (tests/platform/test_telemetry.py, tests/edudata/test_sensitive_leaks.py) share them.
+
+_otel_providers: dict = {}
+
+
+@pytest.fixture(scope="module")
+def otel():
+    """The process's providers, exporting to memory; library instrumentation and recording
+    only while the asking module's tests run (pytest-django may run them in two groups: set
+    up once, re-armed)."""
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from renkei.platform import telemetry
+
+    class Recorder(InMemorySpanExporter):
+        """Keeps spans only while a module that asked for them runs."""
+
+        armed = False
+
+        def export(self, spans):
+            return super().export(spans) if self.armed else SpanExportResult.SUCCESS
+
+    if not _otel_providers:
+        if telemetry._state is not None:
+            pytest.fail("telemetry was set up outside this fixture; it must own the providers")
+        exporter, reader = Recorder(), InMemoryMetricReader()
+        assert telemetry.setup_telemetry(
+            service_name="renkei-test", span_exporters=[exporter], metric_readers=[reader]
+        )
+        _otel_providers.update(exporter=exporter, reader=reader)
+    else:
+        telemetry.instrument_libraries()
+    exporter, reader = _otel_providers["exporter"], _otel_providers["reader"]
+    exporter.armed = True
+    try:
+        yield exporter, reader
+    finally:
+        exporter.armed = False
+        exporter.clear()
+        telemetry.uninstrument_libraries()

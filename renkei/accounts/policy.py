@@ -27,6 +27,7 @@ from renkei.platform.audit import Actor
 FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありません。")
 FORBIDDEN_PUPIL = _("この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。")
 FORBIDDEN_AGGREGATES = _("この集計を見る権限がありません。")
+FORBIDDEN_HOMEROOM_TEACHERS = _("担任を設定できるのは、その学校の管理職だけです。")
 STEP_UP_NEEDED = _(
     "要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。"
 )
@@ -175,6 +176,33 @@ def analyst_prefectures(principal: Principal) -> list[str]:
             for g in principal.grants
             if g.role == Role.PREFECTURE_ANALYST and g.prefecture_code
         }
+    )
+
+
+def may_read_free_comments(
+    principal: Principal, municipality, school_code: str, homeroom_teachers: Iterable[str]
+) -> bool:
+    """A pupil's free comments (a check-in's ひとこと), after step-up: the managers (管理職) of
+    the pupil's school and the homeroom teacher (担任) of the pupil's current homeroom, listed
+    in ``homeroom_teachers`` by user name. Other staff of the school see the mood, not the
+    comment; no one outside the school sees either."""
+    if not principal.step_up:
+        return False
+    for grant in principal.grants_in(municipality):
+        if school_code not in grant.school_codes:
+            continue
+        if grant.role == Role.SCHOOL_MANAGER:
+            return True
+        if grant.role == Role.TEACHER and principal.username in homeroom_teachers:
+            return True
+    return False
+
+
+def may_set_homeroom_teachers(principal: Principal, municipality, school_code: str) -> bool:
+    """Who is 担任 decides who reads free comments: the school's managers set it."""
+    return any(
+        g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
+        for g in principal.grants_in(municipality)
     )
 
 

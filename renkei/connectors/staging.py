@@ -188,11 +188,12 @@ class StreamWriter:
             )
             with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
                 copy.write(chunk.data)
+        rows = chunk.rows - self._quarantine_not_enrolled(stream, table)
         inserted = None if staged.met_stored else self._insert_all(stream, table)
         with connection.cursor() as cursor:
             if inserted is None:
                 inserted = self._insert(cursor, stream, table)
-            if inserted == chunk.rows:
+            if inserted == rows:
                 return
             # Some rows are not in: their pupil is not on the roster (it may be on one read
             # later: such rows wait for the end), or they met a stored row.
@@ -204,7 +205,7 @@ class StreamWriter:
                 self._params,
             )
             staged.set_aside += cursor.rowcount
-            if inserted < chunk.rows - cursor.rowcount:
+            if inserted < rows - cursor.rowcount:
                 # A stored row was met: one stored before this run (to update if it differs),
                 # or one this run inserted (a duplicate key). Either way nothing is written
                 # now; the end of the run decides, knowing every duplicate.
@@ -281,6 +282,7 @@ class StreamWriter:
                     cursor, stream, f"stg_{stream.name}" if staged.met_stored else set_aside
                 )
             if staged.set_aside:  # rows of pupils on a roster read after them
+                self._quarantine_not_enrolled(stream, set_aside)
                 cursor.execute(
                     f"""
                     SELECT count(*) FROM {set_aside} s WHERE EXISTS (
@@ -305,6 +307,53 @@ class StreamWriter:
                 SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
             {**self._params, "column": column, "reason": f"{who}（{column}「"},
         )
+
+    def _quarantine_not_enrolled(self, stream: StreamSpec, table: str) -> int:
+        """Quarantine (and take out of ``table``) the rows of known pupils dated on a day they
+        were not enrolled, for streams that ask (``only_enrolled_days``). A pupil is enrolled
+        in the school years of their homerooms (enrolments are per school year), until their
+        graduation day. Returns how many rows were taken out."""
+        if not stream.only_enrolled_days:
+            return 0
+        day = f"s.{stream.date_column}"
+        year = f"(extract(year FROM {day})::int - (extract(month FROM {day}) < 4)::int)"
+        years = (
+            "SELECT h.school_year FROM edudata_enrollment e JOIN edudata_homeroom h"
+            " ON h.id = e.homeroom_id WHERE e.student_id = r.student_id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH checked AS (
+                    SELECT s.seq, s.file, s.line, to_char({day}, 'YYYY-MM-DD') AS day,
+                           {year} AS year, {day} > p.graduation_date AS after_graduation,
+                           to_char(p.graduation_date, 'YYYY-MM-DD') AS graduated,
+                           ({years} ORDER BY 1 LIMIT 1) AS first_year,
+                           ({years} ORDER BY 1 DESC LIMIT 1) AS last_year,
+                           {year} IN ({years}) AS enrolled
+                    FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+                    JOIN edudata_student p ON p.id = r.student_id),
+                outside AS (
+                    SELECT * FROM checked WHERE NOT enrolled OR after_graduation IS TRUE),
+                quarantined AS (
+                    INSERT INTO edudata_quarantinedrow
+                        (run_id, file, line, "column", value, reason)
+                    SELECT %(run)s, (%(files)s::text[])[file], line, %(column)s::text, day,
+                        %(column)s::text || ' ' || day || ' は' || CASE
+                            WHEN first_year IS NULL THEN 'この児童生徒の在籍（学級）がない日です'
+                            WHEN year < first_year THEN '在籍の始まり（' || first_year
+                                || '年度）より前です'
+                            WHEN year > last_year THEN '在籍の終わり（' || last_year
+                                || '年度）より後です'
+                            WHEN after_graduation THEN '卒業日 ' || graduated || ' より後です'
+                            ELSE year || '年度で、この年度には在籍（学級）がありません'
+                        END || '。在籍していない日の回答は取り込みません'
+                        || '（日付か、名簿の学級の在籍を確かめてください）。'
+                    FROM outside)
+                DELETE FROM {table} WHERE seq IN (SELECT seq FROM outside)""",
+                {**self._params, "column": stream.date_label},
+            )
+            return cursor.rowcount
 
     def _quarantine_duplicates(self, cursor, stream: StreamSpec, scope: str) -> None:
         """Quarantine every staged row but the first of its key; none of them is applied."""

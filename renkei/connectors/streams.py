@@ -66,6 +66,10 @@ class StreamSpec:
     ref: str = "student_source_id"  # how the record names its pupil
     date_column: str | None = None  # for the school years to refresh
     label: str = ""  # Japanese name of the natural key, for messages
+    # Rows dated on a day the pupil was not enrolled are quarantined (staging.py): for records
+    # a pupil makes (a check-in), which cannot exist outside their enrolment.
+    only_enrolled_days: bool = False
+    date_label: str = ""  # Japanese name of date_column, for messages
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -86,6 +90,7 @@ class StreamSpec:
         *,
         label: str,
         date_column: str | None = None,
+        only_enrolled_days: bool = False,
     ) -> StreamSpec:
         """The stream of ``record`` rows stored as ``model``. A record field the model lacks,
         or a model without its natural key, fails here, when the module loads."""
@@ -100,6 +105,10 @@ class StreamSpec:
             raise ImproperlyConfigured(
                 f"{record.__name__} has a field that {model.__name__} does not store: {e}"
             ) from None
+        if only_enrolled_days and dict(columns).get(date_column) != "date":
+            raise ImproperlyConfigured(
+                f"{record.__name__}: only_enrolled_days needs date_column to name a DateField"
+            )
         return cls(
             name=record.stream,
             table=model._meta.db_table,
@@ -108,6 +117,8 @@ class StreamSpec:
             ref=ref,
             date_column=date_column,
             label=label,
+            only_enrolled_days=only_enrolled_days,
+            date_label=str(model._meta.get_field(date_column).verbose_name) if date_column else "",
         )
 
     @property
@@ -206,6 +217,7 @@ DATA_STREAMS = {
             SurveyResponse,
             date_column="answered_on",
             label="同じ児童生徒・アンケート・回答日",
+            only_enrolled_days=True,
         ),
     )
 }

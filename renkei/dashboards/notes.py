@@ -1,6 +1,6 @@
-"""The pupil board's staff records (共有配慮事項, 日常所見, 支援記録) and the class board's 新着:
-the forms post here, each through its action (renkei/edudata/notes.py), then back to the
-board with a message."""
+"""The pupil board's staff records (共有配慮事項, 日常所見, 支援記録), the class board's 新着
+and its 担任: the forms post here, each through its action (renkei/edudata/notes.py,
+renkei/edudata/homerooms.py), then back to the board with a message."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 from django.views.decorators.http import require_POST
 
+from renkei.accounts import policy
 from renkei.dashboards.access import tenant_principal
-from renkei.edudata import notes
+from renkei.edudata import homerooms, notes
 from renkei.edudata.models import StaffNote
 
 TEXT = forms.Textarea(attrs={"rows": 3})
@@ -77,6 +78,38 @@ def news_context(principal, municipality, students, today) -> dict:
     if not principal.step_up:
         return {"news": None}
     return {"news": notes.news(principal, municipality, students, today)}
+
+
+class TeachersForm(forms.Form):
+    teachers = forms.CharField(
+        label=_l("担任の利用者名（複数はカンマ区切り）"), required=False, max_length=800
+    )
+
+
+def teachers_context(principal, municipality, homeroom) -> dict:
+    """The class board's 担任 (who reads check-ins' free comments); a form for managers."""
+    may_set = policy.may_set_homeroom_teachers(principal, municipality, homeroom.school.code)
+    form = TeachersForm(initial={"teachers": ", ".join(homeroom.teachers)}) if may_set else None
+    return {"teachers_form": form}
+
+
+@login_required
+@require_POST
+def set_teachers(request, homeroom_id: int):
+    principal = tenant_principal(request)
+    form = TeachersForm(request.POST)
+    back = redirect(reverse("dashboards:class_board", args=[homeroom_id]) + "#teachers")
+    if not form.is_valid():
+        messages.error(request, _("入力を確かめてください: %(e)s") % {"e": form.errors.as_text()})
+        return back
+    names = form.cleaned_data["teachers"].replace("、", ",").split(",")
+    try:
+        homerooms.do_set_homeroom_teachers(principal, request.tenant, homeroom_id, names)
+    except homerooms.HomeroomError as e:
+        messages.error(request, str(e))
+    else:
+        messages.success(request, _("担任を設定しました。"))
+    return back
 
 
 def _back(student_pk: int):

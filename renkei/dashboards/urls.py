@@ -9,6 +9,7 @@ app_name = "dashboards"
 urlpatterns = [
     path("boards/classes/", views.class_list, name="class_list"),
     path("boards/classes/<int:homeroom_id>/", views.class_board, name="class_board"),
+    path("boards/classes/<int:homeroom_id>/teachers/", notes.set_teachers, name="set_teachers"),
     path("boards/students/<int:student_id>/", views.student_board, name="student_board"),
     path("boards/students/<int:student_id>/notes/", notes.add_note, name="add_note"),
     path("boards/students/<int:student_id>/support/", notes.open_case, name="open_case"),

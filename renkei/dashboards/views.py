@@ -174,6 +174,7 @@ def class_board(request, homeroom_id: int):
             "student_href": reverse("dashboards:student_board", args=[0]).replace("/0/", "/{id}/"),
             "verify_href": f"{reverse('verify')}?next={request.path}",
             **note_pages.news_context(principal, request.tenant, pupils, as_of),
+            **note_pages.teachers_context(principal, request.tenant, homeroom),
         },
     )
 

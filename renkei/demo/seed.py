@@ -41,6 +41,7 @@ def prepare(verbosity: int = 0) -> None:
     _ensure_users()
     for code, _ in DEMO_MUNICIPALITIES:
         _school_records(Municipality.objects.get(code=code))
+        _homeroom_teacher(Municipality.objects.get(code=code))
 
 
 DEMO_STUDENTS = 600  # each of DEMO_MUNICIPALITIES
@@ -190,6 +191,33 @@ def _school_records(municipality) -> None:
             text="保護者と面談。週 1 回、放課後に別室で学習することにした。",
             follow_up_on=as_of + dt.timedelta(days=3),
         )
+
+
+def _homeroom_teacher(municipality) -> None:
+    """The demo manager makes the demo teacher 担任 of the first class of their school in the
+    latest school year (so the teacher reads that class's check-in comments). Skipped when a
+    class has one."""
+    from django.contrib.auth import get_user_model
+
+    from renkei.accounts import policy
+    from renkei.edudata import homerooms
+    from renkei.edudata.models import Homeroom
+    from renkei.tenants.context import in_tenant
+
+    manager = get_user_model().objects.get(username=f"manager-{municipality.code}")
+    principal = policy.principal_for(manager, step_up=True)
+    with in_tenant(municipality):
+        if Homeroom.objects.exclude(teachers=[]).exists():
+            return
+        first = (
+            Homeroom.objects.filter(school__code__in=principal.school_codes_in(municipality))
+            .order_by("-school_year", "grade", "name")
+            .first()
+        )
+        if first is not None:
+            homerooms.do_set_homeroom_teachers(
+                principal, municipality, first.pk, [f"teacher-{municipality.code}"]
+            )
 
 
 def print_welcome(port: int = 8000) -> None:

@@ -15,7 +15,10 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from renkei.accounts import policy
-from renkei.edudata.models import AccessLog, School, Student, StudentIdentity
+from renkei.edudata.models import AccessLog, Enrollment, School, Student, StudentIdentity
+
+# The key of a free comment in a survey's answers (the checkin mappings' ``comment``).
+FREE_COMMENT = "comment"
 
 
 def visible_schools(principal: policy.Principal, municipality) -> QuerySet:
@@ -73,6 +76,45 @@ def read_pupil(
         raise policy.StepUpRequired(policy.STEP_UP_NEEDED)
     log_pupil_read(principal, [student], what=what, via=via, sensitive=sensitive)
     return student
+
+
+def current_homeroom_teachers(student_pks: Iterable[int]) -> dict[int, list[str]]:
+    """The 担任 (user names) of each pupil's current homeroom: that of their latest school
+    year. A pupil without an enrollment has none."""
+    found: dict[int, list[str]] = {}
+    rows = (
+        Enrollment.objects.filter(student_id__in=list(student_pks))
+        .order_by("student_id", "-homeroom__school_year", "-id")
+        .values_list("student_id", "homeroom__teachers")
+    )
+    for student_id, teachers in rows:
+        found.setdefault(student_id, teachers)
+    return found
+
+
+def free_comment_readers(
+    principal: policy.Principal, municipality, students: Iterable[Student]
+) -> set[int]:
+    """The pupils (pks) among ``students`` whose free comments the principal may read
+    (:func:`policy.may_read_free_comments`); the caller checked that it may see the pupils."""
+    if not principal.step_up:
+        return set()
+    pks = [s.pk for s in students]
+    schools = dict(Student.objects.filter(pk__in=pks).values_list("pk", "school__code"))
+    teachers = current_homeroom_teachers(pks)
+    return {
+        pk
+        for pk, school_code in schools.items()
+        if policy.may_read_free_comments(principal, municipality, school_code, teachers.get(pk, []))
+    }
+
+
+def shown_answers(answers, *, free_comment: bool):
+    """A survey's answers as a reader sees them: without the free comment unless they may
+    read it (:func:`free_comment_readers`)."""
+    if free_comment or not isinstance(answers, dict):
+        return answers
+    return {k: v for k, v in answers.items() if k != FREE_COMMENT}
 
 
 def pupil_names(student_pks) -> dict[int, tuple[str, str]]:

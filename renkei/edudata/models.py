@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext
@@ -94,6 +95,12 @@ class Homeroom(models.Model):
     school_year = models.PositiveSmallIntegerField("年度")
     grade = models.PositiveSmallIntegerField("学年")
     name = models.CharField("学級名", max_length=50)
+    # 担任: user names of the public schema's accounts, not foreign keys (nothing in a tenant
+    # schema references the public one). Set by the school (homerooms.do_set_homeroom_teachers);
+    # a roster import leaves it alone.
+    teachers = ArrayField(
+        models.CharField(max_length=150), default=list, blank=True, verbose_name="担任（利用者名）"
+    )
 
     class Meta:
         verbose_name = "学級"

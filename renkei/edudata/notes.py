@@ -187,7 +187,7 @@ class NewsEntry:
 class News:
     notes: list[StaffNote]
     due: list[SupportCase]
-    checkins: list[SurveyResponse]
+    checkins: list[SurveyResponse]  # answers as the reader may see them (access.shown_answers)
     names: dict[int, str]  # pupil -> name, for the pupils named above
 
     def entries(self) -> list[NewsEntry]:
@@ -202,22 +202,23 @@ class News:
                 entry(timezone.localtime(n.written_at).date(), n.get_kind_display(), n.student)
                 for n in self.notes
             ),
-            *(
-                entry(
-                    c.answered_on,
-                    _("心の天気: %(weather)s") % {"weather": c.answers.get("weather", "")},
-                    c.student,
-                )
-                for c in self.checkins
-            ),
+            *(entry(c.answered_on, _checkin_line(c.answers), c.student) for c in self.checkins),
         ]
         return due + sorted(new, key=lambda e: e.day, reverse=True)
+
+
+def _checkin_line(answers: dict) -> str:
+    line = _("心の天気: %(weather)s") % {"weather": answers.get("weather", "")}
+    if comment := answers.get(access.FREE_COMMENT):
+        line += _("（ひとこと: %(comment)s）") % {"comment": comment}
+    return line
 
 
 def news(principal: policy.Principal, municipality, students, today: dt.date) -> News:
     """New notes (NEWS_DAYS), follow-ups due (by today + NEWS_DAYS) and 心の天気 check-ins
     of LOW_MOODS in the last NEWS_DAYS days, of ``students`` that the principal may see,
-    after step-up; the pupils named are logged as read."""
+    after step-up (a check-in's comment only for those who may read it); the pupils named
+    are logged as read."""
     if not principal.step_up:
         raise policy.StepUpRequired(policy.STEP_UP_NEEDED)
     visible = access.visible_students(principal, municipality).filter(
@@ -256,5 +257,12 @@ def news(principal: policy.Principal, municipality, students, today: dt.date) ->
     access.log_pupil_read(
         principal, named.values(), what="class_board_news", via="web", sensitive=True
     )
+    # Free comments only for the pupils whose comments this reader may read (their 担任 and
+    # the school's managers); the rows are not saved, so stripping them here is safe.
+    readable = access.free_comment_readers(principal, municipality, named.values())
+    for checkin in checkins:
+        checkin.answers = access.shown_answers(
+            checkin.answers, free_comment=checkin.student_id in readable
+        )
     names = {pk: name for pk, (name, _kana) in access.pupil_names(named).items()}
     return News(notes, due, checkins, names)

@@ -38,6 +38,7 @@ ACTIONS: dict[str, Any] = {
     "note.add": _("共有配慮事項・日常所見の記入"),
     "support.open": _("支援記録の開始"),
     "support.action": _("支援記録への対応の記入"),
+    "homeroom.teachers": _("学級担任の設定"),
 }
 
 # How the actor reached the action.

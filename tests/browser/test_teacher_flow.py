@@ -163,12 +163,15 @@ def test_teacher_step_up_unlocks_sensitive_section(page, demo_server):
     server = demo_server
     sign_in(page, server.base_url, TEACHER)
     own_school = demo_schools(CODE)[0]
-    pupil = server.query(
-        f"SELECT s.id FROM m{CODE}.edudata_student s JOIN m{CODE}.edudata_school sc "
+    # a pupil who answered 心の天気 (the demo's pupils answer it on most school days)
+    pupil, checkins = server.query(
+        f"SELECT s.id, count(r.id) FROM m{CODE}.edudata_student s JOIN m{CODE}.edudata_school sc "
         f"ON sc.id = s.school_id JOIN m{CODE}.edudata_enrollment e ON e.student_id = s.id "
-        f"WHERE sc.code = %s ORDER BY s.id LIMIT 1",
+        f"LEFT JOIN m{CODE}.edudata_surveyresponse r ON r.student_id = s.id "
+        f"WHERE sc.code = %s GROUP BY s.id ORDER BY count(r.id) = 0, s.id LIMIT 1",
         (own_school,),
-    )[0][0]
+    )[0]
+    assert checkins, "no pupil of the teacher's school answered 心の天気 in the demo"
     board_url = f"{server.base_url}/m/{CODE}/boards/students/{pupil}/"
 
     # given the pupil's board without the second factor
@@ -178,6 +181,13 @@ def test_teacher_step_up_unlocks_sensitive_section(page, demo_server):
     assert sensitive.count() == 1, "the student board has no sensitive section"
     assert sensitive.get_attribute("data-state") == "locked", sensitive.get_attribute("data-state")
     assert "二要素認証" in sensitive.inner_text(), sensitive.inner_text()
+    # the calendar shows no mood yet, and says that the second factor shows it
+    calendar = page.locator('renkei-student-board [data-testid="attendance-calendar"]')
+    assert calendar.locator("td[data-mood]").count() == 0
+    locked = calendar.locator('[data-testid="mood-locked"]')
+    assert (
+        "心の天気" in locked.inner_text() and locked.locator("a[href*='/accounts/verify/']").count()
+    )
     screenshot(page, "teacher-sensitive-locked")
 
     # when they follow the section's link to the step-up page and enter the TOTP
@@ -207,4 +217,9 @@ def test_teacher_step_up_unlocks_sensitive_section(page, demo_server):
     )
     content = (sensitive.text_content() or "").replace("要配慮情報", "", 1).strip()
     assert content, "the unlocked sensitive section shows nothing below its heading"
+    # and the calendar shows the days' moods
+    calendar = page.locator('renkei-student-board [data-testid="attendance-calendar"]')
+    assert calendar.locator('[data-testid="mood-locked"]').count() == 0
+    assert calendar.locator("td[data-mood]").count() >= 1, calendar.inner_text()[:500]
+    assert "心の天気" in (calendar.locator("td[data-mood]").first.get_attribute("title") or "")
     screenshot(page, "teacher-sensitive-unlocked", tablet=True)

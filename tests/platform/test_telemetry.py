@@ -1,8 +1,9 @@
 """OpenTelemetry: spans and metrics around imports, requests, SQL, tasks and federation
 fan-out, each tagged with the tenant code, and no personal data anywhere in them or in the
 log. OTLP export (gRPC and HTTP) is checked in a subprocess against local receivers: the
-providers can be set only once per process, and this module sets them for its own tests
-(in-memory exporter and metric reader) and uninstruments the libraries when it is done."""
+providers can be set only once per process; the ``otel`` fixture (tests/conftest.py, shared
+with the leak walk) sets them (in-memory exporter and metric reader) and uninstruments the
+libraries when a module is done."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -42,42 +42,6 @@ TEST_ACTOR = Actor.system("test")
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = telemetry.TENANT_ATTRIBUTE
-
-
-class Recorder(InMemorySpanExporter):
-    """Keeps spans only while this module's tests run."""
-
-    armed = False
-
-    def export(self, spans):
-        return super().export(spans) if self.armed else SpanExportResult.SUCCESS
-
-
-_providers: dict = {}
-
-
-@pytest.fixture(scope="module")
-def otel():
-    """The process's providers, exporting to memory; library instrumentation only while this
-    module's tests run (pytest-django may run them in two groups: set up once, re-armed)."""
-    if not _providers:
-        if telemetry._state is not None:
-            pytest.fail("telemetry was set up before this module; it must own the providers")
-        exporter, reader = Recorder(), InMemoryMetricReader()
-        assert telemetry.setup_telemetry(
-            service_name="renkei-test", span_exporters=[exporter], metric_readers=[reader]
-        )
-        _providers.update(exporter=exporter, reader=reader)
-    else:
-        telemetry.instrument_libraries()
-    exporter, reader = _providers["exporter"], _providers["reader"]
-    exporter.armed = True
-    try:
-        yield exporter, reader
-    finally:
-        exporter.armed = False
-        exporter.clear()
-        telemetry.uninstrument_libraries()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from graphene_django import DjangoObjectType
 
 from renkei.accounts import policy
 from renkei.accounts.models import Role
-from renkei.edudata import alerts, karte, learning
+from renkei.edudata import access, alerts, karte, learning
 from renkei.edudata.codes import (
     SENSITIVE_NURSE_REASONS,
     AssessmentKind,
@@ -242,7 +242,32 @@ class SurveyResponseType(DjangoObjectType):
             "アンケート回答（心の天気など）。全体が要配慮情報: 二要素認証の後のみ、集計もしません。"
         )
 
-    answers = GenericScalar(required=True, description="回答（JSON）")
+    answers = GenericScalar(
+        required=True,
+        description="回答（JSON）。自由記述（comment）は担任と管理職にだけ含まれます。",
+    )
+    free_comment_withheld = graphene.Boolean(
+        required=True,
+        description="自由記述があるが、閲覧者が担任・管理職でないため answers から除いたとき true",
+    )
+
+    @staticmethod
+    def resolve_answers(row: SurveyResponse, info):
+        return access.shown_answers(row.answers, free_comment=_free_comment(row))
+
+    @staticmethod
+    def resolve_free_comment_withheld(row: SurveyResponse, info) -> bool:
+        policy.check_fields(info.context.principal, SurveyResponse, ["answers"])
+        return bool(
+            isinstance(row.answers, dict)
+            and row.answers.get(access.FREE_COMMENT)
+            and not _free_comment(row)
+        )
+
+
+def _free_comment(row: SurveyResponse) -> bool:
+    # Set by StudentBoardType.resolve_surveys, the only way to a SurveyResponse; unset means no.
+    return getattr(row, "free_comment_readable", False)
 
 
 # -- learning tools (not sensitive: DESIGN rule 6, docs/school-records.md) ------------------
@@ -804,7 +829,16 @@ class StudentBoardType(graphene.ObjectType):
     def resolve_surveys(board: StudentBoardData, info, since=None, until=None):
         policy.check_fields(info.context.principal, SurveyResponse, ["answers"])
         start, end = _range(board, since, until)
-        return board.student.surveys.filter(answered_on__range=(start, end)).order_by("answered_on")
+        principal, municipality = info.context.principal, info.context.municipality
+        readable = board.student.pk in access.free_comment_readers(
+            principal, municipality, [board.student]
+        )
+        rows = list(
+            board.student.surveys.filter(answered_on__range=(start, end)).order_by("answered_on")
+        )
+        for row in rows:
+            row.free_comment_readable = readable
+        return rows
 
     @staticmethod
     def resolve_absence_summary(board: StudentBoardData, info):

@@ -481,6 +481,7 @@ renkei-class-board, renkei-student-board {
 .renkei-marker-poor { color: #a4262c; }
 .renkei-marker-fair { color: #7a5200; }
 .renkei-marker-nurse { color: #1f4477; font-weight: 700; }
+.renkei-marker-mood { color: #4a3b00; }
 
 .renkei-board-chart { position: relative; width: 100%; height: 280px; margin: .5rem 0; }
 .renkei-board-chart canvas { display: block; max-width: 100%; }

@@ -130,7 +130,7 @@ export const STUDENT_BOARD_SENSITIVE_QUERY = `query RenkeiStudentBoardSensitive(
     attendance { date reason }
     health { date symptoms }
     nurseVisits { visitedAt note }
-    surveys { survey answeredOn answers }
+    surveys { survey answeredOn answers freeCommentWithheld }
   }
 }`;
 
@@ -157,6 +157,19 @@ export const STUDENT_KARTE_QUERY = `query RenkeiStudentKarte($studentId: ID!, $a
 }
 fragment KarteTest on AssessmentResult { name subject takenOn kind score maxScore }
 fragment KarteEvaluation on SubjectEvaluation { term subject rating viewpoints { name grade } }`;
+
+// 心の天気 check-ins (the checkin connector's answers: weather, comment) on the calendar.
+const CHECKIN_SURVEY = "心の天気";
+const MOODS = {
+  はれ: { text: "☀", en: "sunny" },
+  晴れ: { text: "☀", en: "sunny" },
+  くもり: { text: "☁", en: "cloudy" },
+  曇り: { text: "☁", en: "cloudy" },
+  あめ: { text: "☂", en: "rainy" },
+  雨: { text: "☂", en: "rainy" },
+  かみなり: { text: "⚡", en: "stormy" },
+  雷: { text: "⚡", en: "stormy" },
+};
 
 const RECENT_DAYS = 14;
 
@@ -788,6 +801,7 @@ export class RenkeiStudentBoard extends BoardElement {
     const karteShown = this.loadKarte(current, karte, board);
     if (!stepUp) {
       this.renderLocked(sensitive);
+      this.renderMoodsLocked();
       await karteShown;
       if (current()) this.dataset.state = "ready";
       return;
@@ -805,10 +819,12 @@ export class RenkeiStudentBoard extends BoardElement {
       const more = await graphqlRequest(this, STUDENT_BOARD_SENSITIVE_QUERY, variables);
       if (!current()) return;
       this.renderSensitive(sensitive, board, more.studentBoard || {});
+      this.renderMoods((more.studentBoard || {}).surveys || []);
     } catch (error) {
       if (!current()) return;
       if (error instanceof WidgetError && error.code === "STEP_UP_REQUIRED") {
         this.renderLocked(sensitive);
+        this.renderMoodsLocked();
       } else {
         sensitive.querySelectorAll(".renkei-loading").forEach((node) => node.remove());
         sensitive.dataset.state = "error";
@@ -1045,6 +1061,68 @@ export class RenkeiStudentBoard extends BoardElement {
     cell.title = text;
     cell.append(vh(text));
     return cell;
+  }
+
+  /** Before step-up the calendar says that the check-ins are there to be revealed. */
+  renderMoodsLocked() {
+    const calendar = this.querySelector("[data-testid='attendance-calendar']");
+    if (!calendar || calendar.querySelector(".renkei-mood-note")) return;
+    const verify = hrefFrom(this.getAttribute("verify-href"), "");
+    calendar.append(
+      h(
+        "p",
+        { class: "renkei-mood-note renkei-muted", "data-testid": "mood-locked" },
+        t(
+          this,
+          "心の天気（毎日の気分の回答）は要配慮情報です。二要素認証で本人確認をすると、このカレンダーに表示されます。",
+          "心の天気 (the daily mood check-in) is sensitive information. It is shown on this calendar after you confirm your identity with two-factor authentication.",
+        ),
+        verify
+          ? [" ", h("a", { href: verify }, t(this, "二要素認証へ", "Go to two-factor authentication"))]
+          : null,
+      ),
+    );
+  }
+
+  /** Each day's 心の天気 on the calendar (after step-up; the comment stays in the list). */
+  renderMoods(surveys) {
+    const calendar = this.querySelector("[data-testid='attendance-calendar']");
+    if (!calendar) return;
+    let shown = 0;
+    for (const response of surveys) {
+      const answers = response.answers;
+      if (response.survey !== CHECKIN_SURVEY || !answers || typeof answers !== "object") continue;
+      const cell = calendar.querySelector(`td[data-date="${response.answeredOn}"]`);
+      const mood = String(answers.weather || "");
+      if (!cell || !mood) continue;
+      const known = MOODS[mood];
+      let markers = cell.querySelector(".renkei-cal-markers");
+      if (!markers) {
+        markers = h("span", { class: "renkei-cal-markers", "aria-hidden": "true" });
+        cell.insertBefore(markers, cell.querySelector(".renkei-vh"));
+      }
+      markers.append(h("span", { class: "renkei-marker-mood" }, known ? known.text : "●"));
+      const text = t(this, `心の天気: ${mood}`, `mood: ${known ? known.en : mood}`);
+      const hidden = cell.querySelector(".renkei-vh");
+      const parts = [cell.title || (hidden && hidden.textContent) || "", text];
+      cell.title = parts.filter(Boolean).join(t(this, "、", ", "));
+      if (hidden) hidden.textContent = cell.title;
+      cell.dataset.mood = mood;
+      shown += 1;
+    }
+    calendar.append(
+      h(
+        "p",
+        { class: "renkei-mood-note renkei-muted", "data-testid": "mood-legend" },
+        shown
+          ? t(
+              this,
+              "☀ はれ ☁ くもり ☂ あめ ⚡ かみなり: 心の天気（二要素認証済みのため表示。閲覧は記録されます）",
+              "☀ sunny ☁ cloudy ☂ rainy ⚡ stormy: mood check-ins (shown after two-factor authentication; viewing is logged)",
+            )
+          : t(this, "この期間の心の天気の回答はありません。", "No mood check-ins in this period."),
+      ),
+    );
   }
 
   renderNurseVisits(board) {
@@ -2046,6 +2124,17 @@ export class RenkeiStudentBoard extends BoardElement {
             {},
             entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, answerText(this, v))]),
           ),
+          response.freeCommentWithheld
+            ? h(
+                "p",
+                { class: "renkei-muted", "data-testid": "comment-withheld" },
+                t(
+                  this,
+                  "ひとこと（自由記述）は担任と管理職だけが読めます。",
+                  "The free comment can be read only by the homeroom teacher and the school's managers.",
+                ),
+              )
+            : null,
         ),
       );
     }
