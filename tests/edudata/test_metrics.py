@@ -624,6 +624,8 @@ def collect(battery: Battery, universe: Universe, muni, schools) -> None:
                     what,
                 )
                 battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.denominator, what)
+            elif name == "futoko":  # its count: tests/edudata/test_release_attack.py
+                battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.denominator, what)
             elif name == "attendance_rate":
                 if m == str(SCHOOL_YEAR):
                     battery.figure("pop", U.atoms(school, g, ALL_BINS), cell.pupils, what)
