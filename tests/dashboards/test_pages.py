@@ -359,3 +359,12 @@ def test_futoko_figures_are_not_on_the_page_without_the_municipalitys_board(
     assert not policy.may_see_municipality_only_aggregates(prefecture, shibuya)
     rows = year_over_year(shibuya, 2025, with_futoko=False)["rows"]
     assert [r["metric"] for r in rows] == ["long_term_absence"]
+
+
+def test_the_prefecture_page_offers_no_futoko_and_says_why(client, pages):
+    client.force_login(pages["pref"])
+    r = client.get("/prefecture/?metric=futoko&year=2025")
+    assert r.status_code == 200
+    html = _text(r)
+    assert "指標「不登校」は市区町村の教育委員会と学校だけに公開されます" in html
+    assert 'value="futoko"' not in html and 'value="long_term_absence"' in html
