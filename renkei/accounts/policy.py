@@ -151,6 +151,13 @@ def may_see_own_exact_figures(principal: Principal, municipality) -> bool:
     return bool(principal.roles_in(municipality) & AGGREGATE_ROLES)
 
 
+def may_see_municipality_only_aggregates(principal: Principal, municipality) -> bool:
+    """Municipality-wide figures released to the municipality alone (不登校: absence reasons
+    are sensitive, DESIGN rule 6): its admins and board analysts; never the prefecture's
+    analysts. A school's own such figures: :func:`may_see_school_aggregates`."""
+    return bool(principal.roles_in(municipality) & AGGREGATE_ROLES)
+
+
 def may_see_school_aggregates(principal: Principal, municipality, school_code: str) -> bool:
     if principal.roles_in(municipality) & AGGREGATE_ROLES:
         return True

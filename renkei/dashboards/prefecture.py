@@ -22,7 +22,7 @@ from strawberry.utils.str_converters import to_camel_case  # as the schema names
 from renkei.accounts import policy
 from renkei.dashboards import audit_trail as audit_trail_pages
 from renkei.dashboards.views import chosen_year
-from renkei.edudata.metrics import METRICS, MUNICIPALITY, TOTAL
+from renkei.edudata.metrics import METRICS, MUNICIPALITY, PREFECTURE_WIDE_METRICS, TOTAL
 from renkei.edudata.models import school_year_of
 from renkei.graphql.federation import auth
 from renkei.graphql.federation.schema import FederationContext, schema
@@ -109,7 +109,15 @@ def prefecture_home(request):
     years = list(range(current - 4, current + 1))
     notes = []  # what was asked for but could not be shown, said on the page
     metric = request.GET.get("metric", "long_term_absence")
-    if metric not in METRICS:
+    if metric in METRICS and metric not in PREFECTURE_WIDE_METRICS:  # 不登校: never here
+        notes.append(
+            _(
+                "指標「%(label)s」は市区町村の教育委員会と学校だけに公開されます。長期欠席を表示しています。"
+            )
+            % {"label": METRICS[metric].label_ja}
+        )
+        metric = "long_term_absence"
+    elif metric not in PREFECTURE_WIDE_METRICS:
         notes.append(
             _("指標「%(asked)s」はありません。長期欠席を表示しています。") % {"asked": metric[:40]}
         )
@@ -117,7 +125,7 @@ def prefecture_home(request):
     year, year_note = chosen_year(request, years, current - 1)
     if year_note:
         notes.append(year_note)
-    spec = METRICS[metric]
+    spec = PREFECTURE_WIDE_METRICS[metric]
     breakdown = request.GET.get("breakdown", "")
     if breakdown not in BREAKDOWNS or (breakdown and breakdown not in spec.dimensions):
         notes.append(
@@ -134,7 +142,8 @@ def prefecture_home(request):
             "prefecture_name": PREFECTURES.get(code, code),
             "prefecture_code": code,
             "metrics": [
-                (name, s.label_en if english else s.label_ja) for name, s in METRICS.items()
+                (name, s.label_en if english else s.label_ja)
+                for name, s in PREFECTURE_WIDE_METRICS.items()
             ],
             "metric": metric,
             "spec": spec,

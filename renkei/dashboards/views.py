@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from renkei.accounts import policy
 from renkei.dashboards import notes as note_pages
 from renkei.dashboards.access import tenant_principal
-from renkei.edudata import access
+from renkei.edudata import access, metrics
 from renkei.edudata.models import AttendanceDay, Homeroom, School, Student, school_year_of
 from renkei.edudata.rollups import years_with_data
 
@@ -211,6 +211,8 @@ def long_term_absence(request):
     principal = tenant_principal(request)
     _require_aggregates(principal, request.tenant)
     years, year, year_note = _years(request)
+    # 不登校 is released to the municipality's own board only (not the prefecture's analysts).
+    futoko = policy.may_see_municipality_only_aggregates(principal, request.tenant)
     return render(
         request,
         "dashboards/long_term_absence.html",
@@ -218,12 +220,45 @@ def long_term_absence(request):
             "years": years,
             "year": year,
             "year_note": year_note,
+            "futoko": futoko,
+            "year_over_year": year_over_year(request.tenant, year, with_futoko=futoko),
             "endpoint": _graphql_url(),
             "schools": School.objects.order_by("code"),
             "k": request.tenant.min_cell_size,
             "own_figures": policy.may_see_own_exact_figures(principal, request.tenant),
         },
     )
+
+
+#: The figures of 長期欠席's year-over-year table: (label, metric, the cell's codes).
+YEAR_OVER_YEAR = (
+    (
+        gettext_lazy("長期欠席（年間30日以上）"),
+        "long_term_absence",
+        {"absence_category": "long_term"},
+    ),
+    (gettext_lazy("うち不登校"), "futoko", {}),
+)
+
+
+def year_over_year(municipality, year: int, *, with_futoko: bool) -> dict:
+    """長期欠席 (and 不登校) of the municipality in the three school years up to ``year``, side
+    by side: each the released cell (metrics.compute, the same the API serves), None for a
+    year without data."""
+    years = [year - 2, year - 1, year]
+    rows = []
+    for label, metric, codes in YEAR_OVER_YEAR:
+        if metric == "futoko" and not with_futoko:
+            continue
+        cells = []
+        for y in years:
+            table = metrics.compute(metric, municipality, school_year=y)
+            try:
+                cells.append(table.cell(**codes))
+            except KeyError:  # no pupils that year
+                cells.append(None)
+        rows.append({"label": label, "metric": metric, "cells": cells})
+    return {"years": years, "rows": rows}
 
 
 @login_required

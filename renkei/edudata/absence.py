@@ -13,8 +13,11 @@ municipality.
   school's statutory report, not an analysis.
 * The board's table (:func:`survey_table`): counts of its own municipality, by school type
   and grade and reason, as the survey's form has them. They are the municipality's own exact
-  figures for its report to MEXT; nothing here leaves the tenant except as that download, and
-  no figure of it reaches the prefecture or any metric.
+  figures for its report to MEXT; nothing here leaves the tenant except as that download.
+* The 不登校 metric (``futoko`` in :mod:`renkei.edudata.metrics`) counts analyzable pupils by
+  their latest classification (the ``LongAbsenceReasonYear`` rollup, refreshed here), released
+  with disclosure control to the municipality's own board and schools only: no prefecture
+  table, federation field or widget token carries it (docs/disclosure.md).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from renkei.accounts import policy
-from renkei.edudata import access
+from renkei.edudata import access, rollups
 from renkei.edudata.codes import ABSENCE_STATUSES, LONG_TERM_DAYS, AttendanceStatus
 from renkei.edudata.models import (
     AbsenceClassification,
@@ -169,6 +172,8 @@ def do_classify_long_absence(
         decided_at=timezone.now(),
         decided_by=principal.username[:150],
     )
+    # The 不登校 metric counts the latest decision: its rollup and the data version follow.
+    rollups.refresh([school_year], only=rollups.LONG_ABSENCE_REASONS)
     audit.record(
         principal.actor(municipality),
         "absence.classify",

@@ -655,6 +655,27 @@ class AttendancePupilYear(RollupCell):
         indexes = [models.Index(fields=["school_year"])]
 
 
+class LongAbsenceReasonYear(models.Model):
+    """The current (latest) classification of each analyzable pupil's long-term absence in a
+    school year: what the 不登校 metric counts, beside AttendancePupilYear (which says who is
+    long-term absent). Opted-out pupils are not in it. Refreshed with the rollups and when a
+    classification is recorded (absence.do_classify_long_absence)."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    school_year = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=12, choices=LongAbsenceReason.choices)
+
+    sensitive = Sensitive(whole_model=True)  # a pupil's reason: read by the release engine only
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "school_year"], name="rollup_long_absence_reason_key"
+            )
+        ]
+        indexes = [models.Index(fields=["school_year"])]
+
+
 class NurseVisitMonth(RollupCell):
     month = models.PositiveSmallIntegerField()
     reason_category = models.CharField(max_length=8)

@@ -19,6 +19,8 @@ _ANALYZABLE = "st.opted_out_at IS NULL"
 # 心の相談 and any other sensitive reason: in no rollup, so in no figure anywhere.
 _SENSITIVE_NURSE = ", ".join(f"'{r}'" for r in sorted(SENSITIVE_NURSE_REASONS))
 
+LONG_ABSENCE_REASONS = "edudata_longabsencereasonyear"
+
 _REFRESH = [
     # Days are counted per pupil and month first (a city-year is millions of rows), then the
     # few pupil-month rows get their school and grade.
@@ -119,16 +121,30 @@ _REFRESH = [
         WHERE r.school_year = %(year)s
         GROUP BY 1, 2, 3, 4, 5, 6, 7""",
     ),
+    # The school's latest decision per pupil and year (the table is append-only).
+    (
+        LONG_ABSENCE_REASONS,
+        f"""
+        INSERT INTO edudata_longabsencereasonyear (student_id, school_year, reason)
+        SELECT DISTINCT ON (c.student_id) c.student_id, c.school_year, c.reason
+        FROM edudata_absenceclassification c
+        JOIN edudata_student st ON st.id = c.student_id AND {_ANALYZABLE}
+        WHERE c.school_year = %(year)s
+        ORDER BY c.student_id, c.decided_at DESC, c.id DESC""",
+    ),
 ]
 
 
-def refresh(school_years: Iterable[int]) -> None:
-    """Recompute every rollup for the given school years in the current tenant."""
+def refresh(school_years: Iterable[int], *, only: str | None = None) -> None:
+    """Recompute every rollup (or the one named ``only``) for the given school years in the
+    current tenant."""
     with connection.cursor() as cursor:
         for year in sorted(set(school_years)):
             start, end = school_year_bounds(year)
             params = {"year": year, "start": start, "end": end}
             for table, insert in _REFRESH:
+                if only is not None and table != only:
+                    continue
                 cursor.execute(f"DELETE FROM {table} WHERE school_year = %(year)s", params)
                 cursor.execute(insert, params)
     bump_data_version()

@@ -272,6 +272,7 @@ def protect_table(
     structural_zeros: Collection[Key] = (),
     insensitive: Collection[Key] = (),
     published: Collection[Key] = (),
+    withheld: Collection[Key] = (),
 ) -> ReleasedTable:
     """Build all margins from leaf ``counts`` and apply disclosure control.
 
@@ -281,7 +282,9 @@ def protect_table(
     e.g. absence days in a month too short for anyone to be absent 10 days), which are
     released unless they are needed as complements. ``published`` cells (any level) are
     released elsewhere already - a margin another table shares - so they are never taken as
-    complements: the protection works around them.
+    complements: the protection works around them. ``withheld`` cells (any level) are
+    withheld elsewhere already, so they are withheld here too: a table that refines another
+    never releases what the other protects.
     """
     dims = tuple(dimensions)
     structural_zeros = frozenset(structural_zeros)
@@ -309,7 +312,8 @@ def protect_table(
 
     relations = _relations(keys, index, dims)
     fixed = {index[tuple(key)] for key in published}
-    state = _Protector(values, open_leaves, is_leaf, relations, k, sensitive, fixed).run()
+    forced = {index[tuple(key)] for key in withheld}
+    state = _Protector(values, open_leaves, is_leaf, relations, k, sensitive, fixed, forced).run()
 
     cells = {}
     for i, key in enumerate(keys):
@@ -410,6 +414,7 @@ class _Protector:
         k: int,
         sensitive: list[bool],
         fixed: Collection[int] = (),
+        forced: Collection[int] = (),
     ) -> None:
         self.fixed = frozenset(fixed)
         self.values = values
@@ -421,6 +426,8 @@ class _Protector:
             PRIMARY if sensitive[i] and values[i] < k and i not in self.fixed else None
             for i in range(len(values))
         ]
+        for i in forced:  # withheld by a linked table; its honest reason, for the audits
+            self.state[i] = self.state[i] or (PRIMARY if values[i] < k else COMPLEMENTARY)
         self.relations_of: list[list[int]] = [[] for _ in values]
         for r, members in enumerate(relations):
             for member in members:

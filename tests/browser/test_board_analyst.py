@@ -55,6 +55,16 @@ def test_long_term_absence_dashboard_and_school_karte(page, demo_server):
     for i in range(charts.count()):
         assert charts.nth(i).locator("canvas").count(), f"renkei-chart #{i} has no canvas"
         assert (charts.nth(i).get_attribute("data-suppressed-count") or "").isdigit()
+    # and 不登校 is there, with 長期欠席 and 不登校 of three school years side by side
+    assert page.locator("renkei-chart[metric=futoko]").count() == 1
+    assert page.locator("renkei-table[metric=futoko]").count() == 1
+    years = page.locator("[data-testid=year-over-year] thead th[data-year]")
+    assert years.count() == 3
+    rows = page.locator("[data-testid=year-over-year] tbody tr")
+    assert [rows.nth(i).get_attribute("data-metric") for i in range(rows.count())] == [
+        "long_term_absence",
+        "futoko",
+    ]
     screenshot(page, "board-long-term-absence", tablet=True)
 
     # when they open 学校カルテ and pick a school

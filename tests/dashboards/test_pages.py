@@ -271,3 +271,100 @@ def test_prefecture_rows_are_labelled_in_the_readers_language():
     }
     assert side_by_side(result)["rows"][0]["label"] == "小学校 3年"
     assert side_by_side(result, english=True)["rows"][0]["label"] == "Elementary grade 3"
+
+
+# -- 長期欠席: 不登校 and three school years ---------------------------------------------------
+
+
+@pytest.fixture
+def absences(pages, shibuya):
+    """School A's grade 3 gets 38 more pupils in 2024 and 2025: 26 absent 31 days each year,
+    classified by the school (12 不登校 as the latest decision, 14 その他), 12 present."""
+    from renkei.edudata.models import AbsenceClassification, Student
+    from renkei.edudata.privacy import pseudonym_for
+
+    with in_tenant(shibuya):
+        for n in range(38):
+            pupil = Student.objects.create(
+                pseudonym=pseudonym_for(shibuya, "test", f"x{n}"),
+                school=pages["A"],
+                grade=3,
+                birth_year_month="2017-05",
+            )
+            for year in (2024, 2025):
+                first = dt.date(year, 4, 7)
+                AttendanceDay.objects.bulk_create(
+                    AttendanceDay(
+                        student=pupil,
+                        date=first + dt.timedelta(days=d),
+                        status="absent_other" if n < 26 else "present",
+                    )
+                    for d in range(31 if n < 26 else 1)
+                )
+                for at, reason in enumerate(("other", "futoko" if n < 12 else "other")):
+                    if n < 26:
+                        AbsenceClassification.objects.create(
+                            student=pupil,
+                            school_year=year,
+                            reason=reason,
+                            absence_days=31,
+                            decided_at=dt.datetime(year, 6, 1 + at, tzinfo=dt.UTC),
+                            decided_by="test",
+                        )
+        rollups.refresh([2024, 2025])
+    return pages
+
+
+def test_long_term_absence_shows_futoko_and_three_years_as_released(client, absences, shibuya):
+    from renkei.edudata import metrics
+
+    client.force_login(absences["board"])
+    html = _text(client.get("/m/131130/analysis/long-term-absence/?year=2025"))
+    # the 不登校 widgets, for the board
+    assert 'data-testid="futoko"' in html
+    assert 'metric="futoko" school-year="2025" breakdown="grade"' in html
+    # three school years side by side, each the released figure the API serves
+    table = html[html.index('data-testid="year-over-year"') :]
+    assert table.index('data-year="2023"') < table.index('data-year="2024"')
+    assert table.index('data-year="2024"') < table.index('data-year="2025"')
+    shown = 0
+    for metric, codes in (("long_term_absence", {"absence_category": "long_term"}),
+                          ("futoko", {})):  # fmt: skip
+        row = table[table.index(f'data-metric="{metric}"') :].split("</tr>")[0]
+        cells = row.split("<td")[1:]
+        assert len(cells) == 3
+        assert 'data-state="no-data"' in cells[0]  # 2023: nothing imported
+        for year, cell in zip((2024, 2025), cells[1:], strict=True):
+            released = metrics.compute(metric, shibuya, school_year=year).cell(**codes)
+            assert not released.suppressed, (metric, year)  # 26 and 12 of 38 pupils
+            assert f'data-pupils="{released.pupils}"' in cell
+            assert f"{released.value:.1f}%" in cell
+            shown += 1
+    assert shown == 4
+    _no_names(html)
+
+
+def test_futoko_figures_are_not_on_the_page_without_the_municipalitys_board(
+    client, absences, shibuya
+):
+    from renkei.accounts import policy
+    from renkei.dashboards.views import year_over_year
+
+    # the page is the board's (a teacher is refused); the 不登校 rows and widgets go with
+    # the policy's answer, which a prefecture analyst never gets
+    client.force_login(absences["teacher"])
+    assert client.get("/m/131130/analysis/long-term-absence/").status_code == 403
+    prefecture = policy.principal_for(absences["pref"])
+    assert policy.may_see_tenant_aggregates(prefecture, shibuya)
+    assert not policy.may_see_municipality_only_aggregates(prefecture, shibuya)
+    rows = year_over_year(shibuya, 2025, with_futoko=False)["rows"]
+    assert [r["metric"] for r in rows] == ["long_term_absence"]
+
+
+def test_the_prefecture_page_offers_no_futoko_and_says_why(client, pages):
+    client.force_login(pages["pref"])
+    r = client.get("/prefecture/?metric=futoko&year=2025")
+    assert r.status_code == 200
+    html = _text(r)
+    assert "指標「不登校」は市区町村の教育委員会と学校だけに公開されます" in html
+    assert 'value="futoko"' not in html and 'value="long_term_absence"' in html

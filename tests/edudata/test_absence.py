@@ -19,9 +19,11 @@ from renkei.edudata.models import (
     AttendanceDay,
     Enrollment,
     Homeroom,
+    LongAbsenceReasonYear,
     Student,
     StudentIdentity,
 )
+from renkei.edudata.privacy import do_record_opt_out, do_withdraw_opt_out
 from renkei.platform.models import AuditEvent
 from renkei.tenants.context import in_tenant
 
@@ -138,6 +140,44 @@ def test_a_pupil_under_30_days_or_an_unknown_reason_is_refused_with_why(world):
         )
     with in_tenant(world["municipality"]):
         assert not AbsenceClassification.objects.exists()
+        assert not LongAbsenceReasonYear.objects.exists()
+    assert not AuditEvent.objects.filter(action="absence.classify").exists()
+
+
+def test_the_futoko_rollup_holds_the_latest_decision_of_analyzable_pupils(world, make_user):
+    municipality = world["municipality"]
+    a1, b1 = world["a1"].pk, world["b1"].pk
+
+    def rollup():
+        with in_tenant(municipality):
+            return dict(
+                LongAbsenceReasonYear.objects.filter(school_year=YEAR).values_list(
+                    "student_id", "reason"
+                )
+            )
+
+    def data_version():
+        municipality.refresh_from_db()
+        return municipality.data_version
+
+    # each decision refreshes the rollup and makes a new data version (new releases)
+    versions = [data_version()]
+    classify(world, world["teacher_a"], "a1", "futoko")
+    assert rollup() == {a1: "futoko"}
+    versions.append(data_version())
+    classify(world, world["teacher_a"], "a1", "illness")  # the latest decision counts
+    classify(world, world["teacher_b"], "b1", "futoko")
+    assert rollup() == {a1: "illness", b1: "futoko"}
+    versions.append(data_version())
+    assert len(set(versions)) == 3
+    # a pupil left out of analysis is out of the 不登校 count, and back when withdrawn
+    admin = policy.principal_for(make_user("admin", "tenant_admin", municipality=municipality))
+    with in_tenant(municipality):
+        do_record_opt_out(admin, municipality, Student.objects.get(pk=b1))
+    assert rollup() == {a1: "illness"}
+    with in_tenant(municipality):
+        do_withdraw_opt_out(admin, municipality, Student.objects.get(pk=b1))
+    assert rollup() == {a1: "illness", b1: "futoko"}
 
 
 def test_the_survey_table_counts_each_long_absence_once_by_current_reason(world):

@@ -17,9 +17,15 @@ absence days, visits are at least visitors, a month's pupils are the year's, ...
 withheld figure may be pinned: each must take at least two values over the integer
 solutions. Zeros count.
 
-Over time: the attacker records every table, one pupil opts out, the attacker records them
-again and bounds that pupil's contribution to every figure from the difference and the
-published tolerance; nothing about the pupil may be decided.
+Over time: the attacker records every table, one pupil opts out (or the school changes one
+pupil's 不登校 classification), the attacker records them again and bounds that pupil's
+contribution to every figure from the difference and the published tolerance; nothing about
+the pupil may be decided.
+
+不登校 (``futoko``) is released to each municipality's own board and schools only: the
+attacker holds every municipality's and school's table of it (every board's together), with
+the population and long-term absence figures it could be differenced against; no prefecture
+table of it exists.
 """
 
 from __future__ import annotations
@@ -49,7 +55,6 @@ sparse = pytest.importorskip("scipy.sparse")
 
 pytestmark = pytest.mark.slow
 
-PREFECTURE = "14"
 # code -> (name, pupils, seed, pupils who opt out): small towns, most cells below k.
 ATTACK_WORLD = {
     _code("14301"): ("攻撃テスト町A", 130, 31, 0),
@@ -59,6 +64,15 @@ ATTACK_WORLD = {
 }
 DAYS = 45
 ALL_BINS = ("0", "1-9", "10-29", "30+:illness", "30+:accident", "30+:other")
+LONG_BINS = tuple(b for b in ALL_BINS if b.startswith("30+"))
+# 不登校: every long-term absentee of a world is classified, 不登校 for two in three. The
+# attack world's small towns have few, all withheld; so a second world (two larger towns of
+# 新潟県, a sixth of whose pupils are long-term absent) has 不登校 figures released to attack.
+FUTOKO_WORLD = {
+    _code("15202"): ("不登校テスト市", 260, 41, 0),
+    _code("15204"): ("不登校テスト町", 160, 42, 0),
+}
+FUTOKO_TOWN = _code("15202")
 DIST_BINS = {
     "0": {"0"},
     "1-9": {"1-9"},
@@ -74,6 +88,7 @@ SCORE_GROUPS = {"0-39": SCORE_LEAVES[:4], "40-69": SCORE_LEAVES[4:7], "70-100": 
 def attack_world(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         built = build_world(ATTACK_WORLD, days=DAYS, with_users=False)
+        _classify_long_absences(built, ATTACK_WORLD)
     yield built
     with django_db_blocker.unblock():
         drop_world(ATTACK_WORLD, users=False)
@@ -82,6 +97,61 @@ def attack_world(django_db_setup, django_db_blocker):
 @pytest.fixture
 def prefecture(attack_world, db):
     return attack_world
+
+
+@pytest.fixture(scope="module")
+def futoko_world(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        built = build_world(FUTOKO_WORLD, days=DAYS, with_users=False)
+        _classify_long_absences(built, FUTOKO_WORLD, every=6)
+    yield built
+    with django_db_blocker.unblock():
+        drop_world(FUTOKO_WORLD, users=False)
+
+
+@pytest.fixture
+def futoko_prefecture(futoko_world, db):
+    return futoko_world
+
+
+def _classify_long_absences(world, spec, every=None):
+    """Each long-term absentee classified as schools do; with ``every``, that share of the
+    pupils made long-term absent first (all but their first 10 days)."""
+    from renkei.edudata import rollups
+    from renkei.edudata.models import (
+        AbsenceClassification,
+        AttendanceDay,
+        AttendancePupilYear,
+        Student,
+    )
+
+    first = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+    for code in spec:
+        with in_tenant(world.municipality(code)):
+            if every:
+                pks = list(Student.objects.order_by("pk").values_list("pk", flat=True))[::every]
+                for pk in pks:
+                    days = AttendanceDay.objects.filter(student_id=pk).order_by("date")
+                    later = list(days.values_list("pk", flat=True)[10:])
+                    AttendanceDay.objects.filter(pk__in=later).update(status="absent_other")
+                rollups.refresh([SCHOOL_YEAR])
+            long_term = AttendancePupilYear.objects.filter(
+                school_year=SCHOOL_YEAR, absence_days__gte=30
+            ).order_by("student_id")
+            # A first decision, then the current one (the rollup must count the latest).
+            AbsenceClassification.objects.bulk_create(
+                AbsenceClassification(
+                    student_id=row.student_id,
+                    school_year=SCHOOL_YEAR,
+                    reason=reason,
+                    absence_days=row.absence_days,
+                    decided_at=first + dt.timedelta(days=later),
+                    decided_by="test",
+                )
+                for i, row in enumerate(long_term)
+                for later, reason in enumerate(("other", "futoko" if i % 3 else "illness"))
+            )
+            rollups.refresh([SCHOOL_YEAR], only=rollups.LONG_ABSENCE_REASONS)
 
 
 def _sql(sql, params=()):
@@ -99,7 +169,9 @@ class Truth:
     """The finest cells of every quantity, with their true values (variables of the
     attack), read straight from the rollups of each municipality."""
 
-    def __init__(self, world):
+    def __init__(self, world, spec=ATTACK_WORLD):
+        self.spec = spec
+        self.prefecture = next(iter(spec))[:2]
         self.value: dict[tuple, int] = defaultdict(int)
         self.groups: dict[str, dict[int, str]] = {}  # municipality -> school id -> type
         self.school_ids: dict[str, dict[str, int]] = {}  # municipality -> 学校コード -> id
@@ -109,7 +181,7 @@ class Truth:
         self.learning_months: set[str] = set()
         self.subjects: set[str] = set()
         self.days_in: dict[str, int] = {}  # month -> most school days of any pupil
-        for code in ATTACK_WORLD:
+        for code in spec:
             with in_tenant(world.municipality(code)):
                 self._read(code)
         self.grades = {
@@ -121,10 +193,13 @@ class Truth:
     def _read(self, m):
         self.school_ids[m] = dict(_sql("SELECT code, id FROM edudata_school"))
         schools = self.groups.setdefault(m, {})
-        for s, kind, grade, ill, acc, oth in _sql(
+        for s, kind, grade, ill, acc, oth, reason in _sql(
             """
                 SELECT y.school_id, y.school_type, y.grade, y.absent_illness, y.absent_accident,
-                       y.absent_other
+                       y.absent_other,
+                       (SELECT c.reason FROM edudata_absenceclassification c
+                        WHERE c.student_id = y.student_id AND c.school_year = y.school_year
+                        ORDER BY c.decided_at DESC, c.id DESC LIMIT 1)
                 FROM edudata_attendancepupilyear y JOIN edudata_student st ON st.id = y.student_id
                 WHERE st.opted_out_at IS NULL AND y.school_year = %s""",
             [SCHOOL_YEAR],
@@ -132,6 +207,8 @@ class Truth:
             schools[s] = kind
             b = absence_bin({"ill": ill, "acc": acc, "oth": oth})
             self.value["pop", m, s, f"{kind}-{grade}", b] += 1
+            if b in LONG_BINS and reason == "futoko":
+                self.value["fu", m, s, f"{kind}-{grade}", b] += 1
         for s, kind, grade, month, days, excused, absent in _sql(
             """
                 SELECT a.school_id, a.school_type, a.grade, a.month, a.school_days,
@@ -215,6 +292,7 @@ class Truth:
         out = []
         for m, s, g in self.cells(("pref", None, None), TOTAL):
             out += [("pop", m, s, g, b) for b in ALL_BINS]
+            out += [("fu", m, s, g, b) for b in LONG_BINS]  # 不登校 among them
             for mo in months:
                 out += [("mon", m, s, g, mo, c) for c in ("lt10", "ge10")]
                 out += [("A", m, s, g, mo), ("R", m, s, g, mo)]
@@ -244,17 +322,24 @@ def _subsets(dims):
     return [list(c) for n in range(len(dims) + 1) for c in itertools.combinations(dims, n)]
 
 
-def pull_everything(world, truth):
-    """(area, metric, cell) for every table every role can read, at every level."""
+def pull_everything(world, truth, names=None):
+    """(area, metric, cell) for every table every role can read, at every level: the
+    prefecture's for the metrics released there, each municipality's and school's for all
+    (or for the metrics ``names``)."""
     pulled = []
     for spec in METRICS.values():
+        if names is not None and spec.name not in names:
+            continue
+        prefecture_wide = spec.scope == metrics.PREFECTURE_WIDE
         for breakdown in _subsets(spec.dimensions):
-            tables = compute_prefecture(
-                spec.name, PREFECTURE, school_year=SCHOOL_YEAR, breakdown=breakdown
-            )
-            pulled += [(("pref", None, None), spec.name, c) for c in tables[TOTAL].cells]
-            for code in ATTACK_WORLD:
-                pulled += [(("muni", code, None), spec.name, c) for c in tables[code].cells]
+            if prefecture_wide:
+                tables = compute_prefecture(
+                    spec.name, truth.prefecture, school_year=SCHOOL_YEAR, breakdown=breakdown
+                )
+                pulled += [(("pref", None, None), spec.name, c) for c in tables[TOTAL].cells]
+            for code in truth.spec:
+                if prefecture_wide:
+                    pulled += [(("muni", code, None), spec.name, c) for c in tables[code].cells]
                 municipality = world.municipality(code)
                 own = compute(spec.name, municipality, school_year=SCHOOL_YEAR, breakdown=breakdown)
                 pulled += [(("muni", code, None), spec.name, c) for c in own.cells]
@@ -301,6 +386,9 @@ def figures(truth, area, name, cell):
         bins = LONG_TERM_BINS if name == "long_term_absence" else DIST_BINS
         c = key[dim]
         parts.append(("pupils", form("pop", ALL_BINS if c == TOTAL else sorted(bins[c]))))
+        parts.append(("denominator", form("pop", ALL_BINS)))
+    elif name == "futoko":
+        parts.append(("pupils", form("fu", LONG_BINS)))
         parts.append(("denominator", form("pop", ALL_BINS)))
     elif name == "attendance_rate":
         months = in_scope(truth.months)
@@ -431,6 +519,8 @@ class Attack:
         inf = np.inf
         for m, s, g in t.cells(("pref", None, None), TOTAL):
             pupils = {("pop", m, s, g, b): 1 for b in ALL_BINS}
+            for b in LONG_BINS:  # 不登校 are some of the long-term absentees
+                constrain({("fu", m, s, g, b): 1, ("pop", m, s, g, b): -1}, -inf, 0)
             high = {("pop", m, s, g, b): 1 for b in ALL_BINS if b not in ("0", "1-9")}
             absences = {}
             for mo in sorted(t.months):
@@ -702,15 +792,22 @@ def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
             Student.objects.get(pk=pupil.student_id),
             requested_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC),
         )
-    after_truth = Truth(prefecture)
-    after = _snapshot(prefecture, truth)
+    contribution = assert_nothing_learned(
+        before, _snapshot(prefecture, truth), truth, Truth(prefecture)
+    )
+    # the pupil used a learning tool: the learning figures are among those attacked
+    assert any(c for what, c in contribution.items() if what[1] == "learning_active_rate")
+
+
+def assert_nothing_learned(before, after, truth, after_truth, *, least=50):
+    """Comparing every table before and after one pupil's change decides nothing about that
+    pupil, and no released figure moved at all. ``least``: the figures the pupil is in."""
     # The pupil's contribution to each figure, which the attacker is after.
     contribution = {
         what: attack_value(truth, f) - attack_value(after_truth, f)
         for what, (f, _) in before.items()
     }
-    assert sum(1 for c in contribution.values() if c) > 50  # the pupil is in many figures
-    assert any(c for what, c in contribution.items() if what[1] == "learning_active_rate")
+    assert sum(1 for c in contribution.values() if c) >= least  # the pupil is in them
     learned, moved = [], []
     for what, (f, value) in before.items():
         later = after.get(what, (f, None))[1]
@@ -728,6 +825,137 @@ def test_a_pupils_opt_out_reveals_nothing_about_that_pupil(prefecture):
             learned.append((what, contribution[what], low, high))
     assert learned == []
     assert moved == []  # no released figure moved at all: nothing to compare
+    return contribution
+
+
+# -- 不登校, released to each municipality only --------------------------------------------
+
+
+# 不登校 and the figures of the same pupils it could be differenced against. (The attack world
+# above holds every metric with 不登校; here, where a sixth of the pupils are absent nearly
+# every day, the attendance-day and month tables pin some pupil counts on their own, without
+# 不登校: a finding about those tables, reported, not about this one.)
+POPULATION_METRICS = {"long_term_absence", "absence_days_distribution", "futoko"}
+
+
+def test_no_withheld_futoko_or_population_figure_is_pinned(futoko_prefecture):
+    # given every table of every role in a world where 不登校 has released cells: each
+    # municipality's and school's 不登校 (every board's and school's together) beside the
+    # population and long-term absence of every level (prefecture, municipality, school)
+    truth = Truth(futoko_prefecture, FUTOKO_WORLD)
+    pulled = pull_everything(futoko_prefecture, truth, POPULATION_METRICS)
+    released, withheld = _split(pulled, truth)
+    futoko = {w: f for w, f in released.items() if w[1] == "futoko" and w[3] == "pupils"}
+    assert sum(1 for _f, v in futoko.values() if v) >= 2  # released, non-zero counts
+    assert any(w[1] == "futoko" for w in withheld)
+    # when the attacker solves for every withheld figure, then none is pinned
+    assert Attack(truth, released).pinned(withheld) == []
+
+
+def _futoko_pupil(municipality):
+    """A pupil whose school's latest decision is 不登校 (the first by id)."""
+    from renkei.edudata.models import LongAbsenceReasonYear, Student
+
+    with in_tenant(municipality):
+        return Student.objects.select_related("school").get(
+            pk=LongAbsenceReasonYear.objects.filter(reason="futoko")
+            .order_by("student_id")
+            .values_list("student_id", flat=True)
+            .first()
+        )
+
+
+def _principal(code, role, schools=(), step_up=False):
+    from renkei.accounts import policy
+
+    grant = policy.Grant(
+        role=role, municipality_code=code, prefecture_code=None, school_codes=frozenset(schools)
+    )
+    return policy.Principal(user_id=1, username=f"test-{role}", grants=(grant,), step_up=step_up)
+
+
+def _town_futoko(snapshot):
+    """The town's released 不登校 count (all grades), as the board reads it."""
+    return next(
+        value
+        for what, (_f, value) in snapshot.items()
+        if what[:2] == (("muni", FUTOKO_TOWN, None), "futoko")
+        and dict(what[2]) == {"grade": TOTAL}
+        and what[3] == "pupils"
+    )
+
+
+def test_a_changed_futoko_classification_reveals_nothing_about_that_pupil(futoko_prefecture):
+    from renkei.edudata import absence
+
+    municipality = futoko_prefecture.municipality(FUTOKO_TOWN)
+    truth = Truth(futoko_prefecture, FUTOKO_WORLD)
+    metrics.clear_cache()
+    before = _snapshot(futoko_prefecture, truth)
+    assert _town_futoko(before) is not None  # released: the change could show there
+    # when the school reclassifies one 不登校 pupil as その他, through its action
+    pupil = _futoko_pupil(municipality)
+    teacher = _principal(FUTOKO_TOWN, "teacher", [pupil.school.code], step_up=True)
+    with in_tenant(municipality):
+        absence.do_classify_long_absence(teacher, municipality, pupil.pk, SCHOOL_YEAR, "other")
+    after_truth = Truth(futoko_prefecture, FUTOKO_WORLD)
+    # then the truth lost one 不登校 pupil (the rollup followed the action) ...
+    fu = {k: v for k, v in truth.value.items() if k[0] == "fu"}
+    fu_after = {k: v for k, v in after_truth.value.items() if k[0] == "fu"}
+    assert sum(fu.values()) - 1 == sum(fu_after.values())
+    # ... and nothing released says so
+    after = _snapshot(futoko_prefecture, truth)
+    assert_nothing_learned(before, after, truth, after_truth, least=3)
+
+
+def test_a_futoko_pupils_opt_out_reveals_nothing_about_that_pupil(futoko_prefecture):
+    from renkei.edudata.models import Student
+    from renkei.edudata.privacy import do_record_opt_out
+
+    municipality = futoko_prefecture.municipality(FUTOKO_TOWN)
+    truth = Truth(futoko_prefecture, FUTOKO_WORLD)
+    metrics.clear_cache()
+    before = _snapshot(futoko_prefecture, truth)
+    pupil = _futoko_pupil(municipality)
+    with in_tenant(municipality):
+        do_record_opt_out(
+            _principal(FUTOKO_TOWN, "tenant_admin"),
+            municipality,
+            Student.objects.get(pk=pupil.pk),
+            requested_at=dt.datetime(2025, 7, 1, tzinfo=dt.UTC),
+        )
+    after_truth = Truth(futoko_prefecture, FUTOKO_WORLD)
+    fu = {k: v for k, v in truth.value.items() if k[0] == "fu"}
+    fu_after = {k: v for k, v in after_truth.value.items() if k[0] == "fu"}
+    assert sum(fu.values()) - 1 == sum(fu_after.values())  # the pupil was a 不登校 one
+    after = _snapshot(futoko_prefecture, truth)
+    assert_nothing_learned(before, after, truth, after_truth)
+
+
+def test_futoko_is_the_municipality_figure_and_no_prefecture_table_has_it(futoko_prefecture):
+    truth = Truth(futoko_prefecture, FUTOKO_WORLD)
+    municipality = futoko_prefecture.municipality(FUTOKO_TOWN)
+    table = compute("futoko", municipality, school_year=SCHOOL_YEAR, breakdown=["grade"])
+    long_term = compute("long_term_absence", municipality, school_year=SCHOOL_YEAR)
+    # the board gets its 不登校 figure: released, near the truth (the latest decisions of
+    # analyzable pupils), its rate over the same released denominator as long-term absence
+    total = table.cell(grade=TOTAL)
+    true = sum(v for k, v in truth.value.items() if k[0] == "fu" and k[1] == FUTOKO_TOWN)
+    assert not total.suppressed and abs(total.pupils - true) <= NOISE_BOUND
+    assert total.denominator == long_term.cell(absence_category=TOTAL).pupils
+    assert total.value == pytest.approx(100.0 * total.pupils / total.denominator)
+    # small cells are withheld, with a reason, never 0
+    withheld = [c for c in table.cells if c.suppressed]
+    assert withheld and all(c.value is None and c.reason for c in withheld)
+    # a prefecture analyst gets no number for it, whatever the breakdown
+    for breakdown in ([], ["grade"]):
+        with pytest.raises(ValueError, match="市区町村の教育委員会と学校だけに公開"):
+            compute_prefecture(
+                "futoko", truth.prefecture, school_year=SCHOOL_YEAR, breakdown=breakdown
+            )
+    # and its rows are not a family a trusted aggregator may ask for
+    with pytest.raises(ValueError, match="集計の種類「futoko」はありません"):
+        metrics.exact_rows(municipality, "futoko", [FUTOKO_TOWN, SCHOOL_YEAR])
 
 
 def attack_value(truth, f):
@@ -753,6 +981,7 @@ def _parts(what, truth):
     name, key = what[1], dict(what[2])
     if key.get("month", str(SCHOOL_YEAR)) != str(SCHOOL_YEAR) or name in (
         "long_term_absence",
+        "futoko",
         "absence_days_distribution",
         "assessment_score_distribution",
     ):

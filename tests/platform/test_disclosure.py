@@ -456,6 +456,21 @@ def test_table_with_only_large_cells_releases_everything() -> None:
     assert table.cell(TOTAL, TOTAL).value == sum(counts.values())
 
 
+def test_a_cell_withheld_by_a_linked_table_is_withheld_and_protected_here() -> None:
+    # given a table that would release everything, and one of its cells withheld by a
+    # linked table (a refinement must not release what the other protects)
+    counts = {key: 10 + i for i, key in enumerate(GRID)}
+    linked = ("r1", TOTAL)
+    table = protect_table(counts, [ROWS, COLS], 10, withheld=[linked])
+    # then it is withheld here too, and not recoverable from the cells released here
+    assert table[linked].suppressed
+    truth = true_values(counts, [ROWS, COLS])
+    solved, intervals = attack(table, truth)
+    assert solved == {}
+    assert all(lo < hi for lo, hi in intervals.values())
+    assert protect_table(counts, [ROWS, COLS], 10).suppressed == ()  # only because of it
+
+
 @pytest.mark.parametrize("k", [9, 0, -1, 5])
 def test_k_below_ten_is_refused(k: int) -> None:
     with pytest.raises(ValueError, match="k must be"):

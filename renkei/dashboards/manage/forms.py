@@ -24,7 +24,7 @@ from renkei.accounts.models import SCHOOL_ROLES, Membership, Role
 from renkei.accounts.tokens import MAX_LIFETIME, TokenError, normalize_networks, normalize_origin
 from renkei.connectors.pipeline import stored_config_values
 from renkei.connectors.sdk import japanese_reason
-from renkei.edudata.metrics import METRICS
+from renkei.edudata.metrics import PREFECTURE_WIDE_METRICS
 from renkei.edudata.models import School, StudentIdentity
 
 # -- connector settings -------------------------------------------------------------------------
@@ -400,7 +400,10 @@ class WidgetTokenForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["metrics"].choices = [(m.name, m.label_ja) for m in METRICS.values()]
+        # Not the MUNICIPALITY_ONLY metrics (不登校): a token may be embedded anywhere.
+        self.fields["metrics"].choices = [
+            (m.name, m.label_ja) for m in PREFECTURE_WIDE_METRICS.values()
+        ]
 
     def clean_allowed_origins(self):
         lines = [
@@ -423,7 +426,7 @@ class WidgetTokenForm(forms.Form):
     def ordered_metrics(self) -> list[str]:
         """The chosen metrics in the registry's order (the snippet shows the first)."""
         chosen = set(self.cleaned_data["metrics"])
-        return [name for name in METRICS if name in chosen]
+        return [name for name in PREFECTURE_WIDE_METRICS if name in chosen]
 
 
 # -- members ------------------------------------------------------------------------------------

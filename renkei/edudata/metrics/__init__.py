@@ -35,6 +35,13 @@ municipality > school) as its first dimension:
   learning minutes per week (0 = no learning-tool use, 1-29, 30-59, 60-119, 120+; all but 0
   under "active"). The minutes distribution and the share of active pupils are both read
   from it, so one protection covers both.
+* ``futoko:<municipality>`` (``LongAbsenceReasonYear``): one municipality's pupils of the
+  year split into under 30 absence days and long-term absent by the school's classification
+  (不登校 or not). Absence reasons are sensitive (DESIGN rule 6): the table is made from that
+  municipality's rows alone, released to its own board and schools only (a metric of
+  ``scope`` MUNICIPALITY_ONLY: :func:`compute_prefecture`, the federation and widget tokens
+  refuse it), and it refines the population table, whose released and withheld cells it
+  keeps as they are (:meth:`_CanonicalTables.futoko_table`).
 
 Only dimensions that partition pupils go into one protected table, because *k* counts
 pupils: a pupil is in every month and may visit the nurse for two reasons. Figures over
@@ -62,6 +69,7 @@ from renkei.edudata.codes import (
     COUNTED_NURSE_REASONS,
     LONG_TERM_DAYS,
     AssessmentKind,
+    LongAbsenceReason,
     NurseVisitReason,
 )
 from renkei.edudata.metrics import exact, release
@@ -74,6 +82,8 @@ __all__ = [
     "DIMENSION_LABELS",
     "METRICS",
     "MUNICIPALITY",
+    "MUNICIPALITY_ONLY",
+    "PREFECTURE_WIDE_METRICS",
     "TOTAL",
     "Metric",
     "MetricCell",
@@ -93,6 +103,7 @@ ABSENCE_DAYS = "absence_days"
 ABSENCE_CATEGORY = "absence_category"
 MONTHLY_ABSENCE = "monthly_absence"
 NURSE_REASON = "nurse_reason"
+FUTOKO_SPLIT = "futoko_split"  # internal: the year's pupils by long-term absence and 不登校
 APP = "app"
 M365_USE = "m365_use"  # internal: whether a pupil of the month used the app
 LEARNING_MINUTES = "learning_minutes"
@@ -136,6 +147,11 @@ LONG_TERM_CODES = {
     TOTAL: TOTAL,
 }
 DISTRIBUTION_CODES = {"0": "0", "1-9": "1-9", "10-29": "10-29", "30+": "30+", TOTAL: TOTAL}
+# The futoko table's split of the year's pupils: "0-29" and "30+" are the population table's
+# cells of the same names, so its released and withheld cells carry over.
+_FUTOKO_LEAVES = ("0-29", "30+:futoko", "30+:other")
+_FUTOKO_PARENTS = {"30+:futoko": "30+", "30+:other": "30+"}
+_FUTOKO_SHARED = ("0-29", "30+", TOTAL)
 MONTHLY_ABSENCE_DAYS = 10
 # Released absence days of a group bound its pupils absent 10+ days by days / 10: days are
 # withheld where that bound would be below this many pupils (see attendance_days_table).
@@ -265,6 +281,14 @@ REASON_LABELS: Mapping[str, str] = {
 
 Key = tuple[str, ...]
 
+#: Metric.scope: released at every entry point, or to the municipality's own users only.
+PREFECTURE_WIDE = "prefecture"
+MUNICIPALITY_ONLY = "municipality"
+MUNICIPALITY_ONLY_MESSAGE = (
+    "指標「{label}」は市区町村の教育委員会と学校だけに公開する指標です（長期欠席の理由は"
+    "機微な情報のため、都道府県の集計・連携 API・ウィジェット用トークンでは扱いません）。"
+)
+
 
 # -- public types -------------------------------------------------------------------------------
 
@@ -277,6 +301,10 @@ class Metric:
     metric-specific dimensions every answer is broken down by (they are part of what the
     metric means, e.g. the absence category of long-term absence). ``min_cell_size`` is the
     metric's own floor for *k*; the tenant's ``min_cell_size`` applies when it is larger.
+    ``scope`` is who it is released to: PREFECTURE_WIDE (every entry point, the federation
+    included) or MUNICIPALITY_ONLY (a sensitive item, DESIGN rule 6: the municipality's own
+    API and dashboards, for its board and schools; no prefecture table, federation field or
+    widget token).
     """
 
     name: str
@@ -290,6 +318,7 @@ class Metric:
     categories: tuple[str, ...] = ()
     min_cell_size: int = MIN_K
     value_label_ja: str = ""
+    scope: str = PREFECTURE_WIDE
     _build: Callable[..., list[MetricCell]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -467,8 +496,8 @@ def compute_prefecture(
 ) -> dict[str, MetricTable]:
     """The prefecture's own table (key ``TOTAL``: its local municipalities together) and
     each local municipality's (all, or those named), from the same release. ``breakdown``
-    must not name the municipality."""
-    spec = _spec(metric)
+    must not name the municipality. A MUNICIPALITY_ONLY metric is refused (ValueError)."""
+    spec = require_prefecture_wide(metric)
     dims = check_breakdown(spec, breakdown)
     wanted = None if municipalities is None else set(municipalities)
 
@@ -616,6 +645,8 @@ def warm(prefecture_code: str) -> int:
                 canonical.learning_table(rest)
             elif kind == "assessment":
                 canonical.assessment_tables()
+            elif kind == "futoko" and canonical.scope.member(rest) is not None:
+                canonical.futoko_table(rest)
             else:
                 continue
             done += 1
@@ -626,6 +657,16 @@ def _spec(metric: str) -> Metric:
     spec = METRICS.get(metric)
     if spec is None:
         raise ValueError(f"指標「{metric}」はありません。使える指標: {', '.join(METRICS)}")
+    return spec
+
+
+def require_prefecture_wide(metric: str) -> Metric:
+    """The metric, when it may leave the municipality (a prefecture table, the federation, a
+    deployment elsewhere, a widget token); ValueError in Japanese for a MUNICIPALITY_ONLY
+    one, before anything is computed."""
+    spec = _spec(metric)
+    if spec.scope != PREFECTURE_WIDE:
+        raise ValueError(MUNICIPALITY_ONLY_MESSAGE.format(label=spec.label_ja))
     return spec
 
 
@@ -893,6 +934,22 @@ _LEARNING_SQL = """
 
 _SCHOOL_SQL = "SELECT id FROM {s}.edudata_school WHERE code = %s"
 
+# The population's pupils (same rows, same 30-day line) by the school's latest classification.
+# Not one of the FAMILIES: these rows never leave their deployment, not even for a trusted
+# aggregator (exact_rows serves FAMILIES only).
+_FUTOKO_SQL = f"""
+    SELECT y.school_id, y.school_type, y.grade,
+           CASE WHEN y.absence_days < {LONG_TERM_DAYS} THEN '0-29'
+                WHEN r.reason = '{LongAbsenceReason.FUTOKO.value}' THEN '30+:futoko'
+                ELSE '30+:other' END,
+           count(*)
+    FROM {{s}}.edudata_attendancepupilyear y
+    JOIN {{s}}.edudata_student st ON st.id = y.student_id AND st.opted_out_at IS NULL
+    LEFT JOIN {{s}}.edudata_longabsencereasonyear r
+           ON r.student_id = y.student_id AND r.school_year = y.school_year
+    WHERE y.school_year = %s
+    GROUP BY 1, 2, 3, 4"""  # noqa: S608
+
 #: The rows a release reads from each municipality, by family: the statement and the types
 #: of its parameters (a list is a list of strings).
 FAMILIES: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -1011,6 +1068,7 @@ class _CanonicalTables:
         k: int | None = None,
         published: Callable[[], Iterable[Key]] | None = None,
         one_pupil: Callable[[str, Key], int] | None = None,
+        withheld: Callable[[], Iterable[Key]] | None = None,
     ) -> release.Protected:
         def make(previous: release.Protected | None) -> release.Protected:
             d = tuple(dims())
@@ -1026,6 +1084,7 @@ class _CanonicalTables:
                     previous,
                     frozenset(published() if published else ()),
                     one_pupil,
+                    frozenset(withheld() if withheld else ()),
                 )
 
         return self._release(name, make)
@@ -1274,6 +1333,64 @@ class _CanonicalTables:
             lambda: counts,
             published=lambda: {key for key in month_table.released if key[-1] == TOTAL},
         )
+
+    # 不登校: one municipality's own table -------------------------------------------------
+    def futoko_table(self, code: str) -> release.Protected | None:
+        """area (the municipality's schools, their total being the municipality) x grade x
+        (under 30 absence days / long-term absent as 不登校 / long-term absent otherwise).
+
+        Made from that municipality's rows alone - absence reasons never meet another
+        municipality's data (DESIGN rule 6) - and released to it only (MUNICIPALITY_ONLY).
+        It refines the population table: its "0-29", "30+" and total cells are that table's,
+        released or withheld here exactly as the population release has them (``published``
+        and ``withheld``), and where "30+" is withheld so are its parts. So 不登校 is released
+        only beside a released long-term count, the long-term absentees minus 不登校 are
+        protected together with the counts they could be differenced against, and nothing the
+        population table withholds is recovered or bounded here (a 不登校 count next to a
+        withheld long-term one would bound it, and through the prefecture's relations, which
+        this table does not hold, could pin another municipality's).
+        """
+        member = self.scope.member(code)
+        pop = self.population_table()
+        schools = tuple(s for s in self.schools if s.split(":")[0] == code)
+        if member is None or member.url is not None or pop is None or not schools:
+            return None  # a remote municipality answers for itself; its reasons stay there
+        counts = self._read(f"futoko:{code}", lambda: self._read_futoko(member))
+
+        def shared(released: bool) -> set[Key]:
+            """The shared cells the population release released (or withheld); under a
+            withheld "30+" both parts too, so that a released 不登校 count never bounds a
+            long-term count the population table withholds."""
+            keys = set()
+            for area in (*schools, TOTAL):
+                for g in self.grade_dim().codes:
+                    for c in _FUTOKO_SHARED:
+                        if ((code if area == TOTAL else area, g, c) in pop.released) == released:
+                            keys.add((area, g, c))
+                            if c == "30+" and not released:
+                                keys.update((area, g, part) for part in _FUTOKO_PARENTS)
+            return keys
+
+        return self._table(
+            f"futoko:{code}",
+            lambda: (
+                Dimension(AREA, schools),
+                self.grade_dim(),
+                Dimension(FUTOKO_SPLIT, _FUTOKO_LEAVES, _FUTOKO_PARENTS),
+            ),
+            lambda: counts,
+            published=lambda: shared(True),
+            withheld=lambda: shared(False),
+        )
+
+    def _read_futoko(self, member: release.Member) -> dict[Key, int]:
+        counts: dict[Key, int] = {}
+        for school_id, kind, grade, split, n in _local_rows(
+            [member], _FUTOKO_SQL, lambda m: [self.year]
+        ):
+            key = (area_code(member.code, school_id), grade_code(kind, grade), split)
+            counts[key] = counts.get(key, 0) + int(n)
+        return counts
 
     # assessments -----------------------------------------------------------------------
     def assessment_tables(self) -> dict[str, release.Protected]:
@@ -1582,6 +1699,22 @@ def _build_learning_active(
                 canonical, months, m, key, _learning_part, canonical, LEARNING_ACTIVE, key
             )
             cells.append(_cell({MONTH: m, GRADE: g}, active, active, den))
+
+
+def _build_futoko(canonical: _CanonicalTables, by: set[str], area: str) -> list[MetricCell]:
+    """不登校 pupils over the year's pupils, at a municipality or one of its schools; never
+    at the prefecture (MUNICIPALITY_ONLY: compute_prefecture refuses before this)."""
+    if area == TOTAL:
+        return []
+    code = area.split(":")[0]
+    table, pop = canonical.futoko_table(code), canonical.population_table()
+    if table is None or pop is None:
+        return []
+    at = TOTAL if area == code else area  # the futoko table's total is the municipality
+    cells = []
+    for g in _grade_codes(canonical, GRADE in by):
+        futoko = table.count((at, g, "30+:futoko"))
+        cells.append(_cell({GRADE: g}, futoko, futoko, pop.count((area, g, TOTAL))))
     return cells
 
 
@@ -1644,6 +1777,25 @@ _METRICS = (
         source="edudata.AttendancePupilYear",
         value_label_ja="割合（%）",
         _build=_build_population_categories(LONG_TERM_CODES, ABSENCE_CATEGORY),
+    ),
+    Metric(
+        name="futoko",
+        label_ja="不登校",
+        label_en="Futoko (school non-attendance)",
+        description_ja="年度の欠席日数が30日以上で、学校が長期欠席の理由を「不登校」と分類した"
+        "児童生徒の人数と割合（文部科学省「児童生徒の問題行動・不登校等生徒指導上の諸課題に関する"
+        "調査」の区分。学校の最新の分類）。分母は年度の児童生徒数。市区町村の教育委員会と学校だけに"
+        "公開し、都道府県には渡らない。",
+        description_en="Pupils absent 30 days or more in the school year whose school classified "
+        "the absence as futoko (non-attendance) for MEXT's annual survey (the latest "
+        "classification), count and rate over the year's pupils. Released to the "
+        "municipality's own board and schools only, never to the prefecture.",
+        unit="%",
+        dimensions=(GRADE,),
+        source="edudata.LongAbsenceReasonYear, edudata.AttendancePupilYear",
+        value_label_ja="割合（%）",
+        scope=MUNICIPALITY_ONLY,
+        _build=_build_futoko,
     ),
     Metric(
         name="monthly_absence_10_days",
@@ -1740,3 +1892,8 @@ _METRICS = (
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
+#: The metrics released at every entry point: the federation's fields and catalogue, the
+#: prefecture page and widget tokens offer these only.
+PREFECTURE_WIDE_METRICS: dict[str, Metric] = {
+    m.name: m for m in _METRICS if m.scope == PREFECTURE_WIDE
+}

@@ -206,6 +206,7 @@ def protect(
     previous: Protected | None = None,
     published: frozenset[Key] = frozenset(),
     one_pupil: Callable[[str, Key], int] | None = None,
+    withheld: frozenset[Key] = frozenset(),
 ) -> Protected:
     """Protect one table and keep its released figures only, perturbed.
 
@@ -217,14 +218,21 @@ def protect(
     or a transfer moves a count by one, which no released figure shows, so comparing the
     releases before and after tells nothing about that pupil. ``measures`` are sums over
     the same leaves as ``counts`` (days attended, visits), released where the count is.
-    ``published`` cells are released by a linked table already (see disclosure).
+    ``published`` cells are released by a linked table already, ``withheld`` ones withheld
+    by it (see disclosure).
     ``one_pupil(measure, key)`` is the most one pupil can add to a measure at a cell (the
     school days of its months, for days): a published magnitude stays while within that
     plus the noise of the truth.
     """
     counts = {key: int(v) for key, v in counts.items() if v}
     table = disclosure.protect_table(
-        counts, dims, k, structural_zeros=structural, insensitive=insensitive, published=published
+        counts,
+        dims,
+        k,
+        structural_zeros=structural,
+        insensitive=insensitive,
+        published=published,
+        withheld=withheld,
     )
     released = frozenset(c.key for c in table if not c.suppressed)
 

@@ -1,7 +1,8 @@
 """The prefecture federation: an Apollo Federation v2 subgraph (strawberry).
 
 ``Prefecture`` and ``Municipality`` are entities keyed by ``code``; each has one field per
-metric of the registry (:data:`renkei.edudata.metrics.METRICS`), generated from it, whose
+metric that may leave a municipality (``metrics.PREFECTURE_WIDE_METRICS``: not the
+MUNICIPALITY_ONLY ones such as 不登校), generated from the registry, whose
 arguments are exactly the breakdowns the metric allows (``byMonth``, ``byGrade``, and at the
 prefecture level ``byMunicipality``). A metric answers with a ``MetricResult``: released cells
 only (a withheld cell has ``value: null`` and a reason, never 0) and the status of every
@@ -50,7 +51,15 @@ from strawberry.permission import BasePermission
 
 from renkei.accounts import policy
 from renkei.edudata import metrics
-from renkei.edudata.metrics import GRADE, METRICS, MONTH, MUNICIPALITY, TOTAL, Metric, release
+from renkei.edudata.metrics import (
+    GRADE,
+    MONTH,
+    MUNICIPALITY,
+    PREFECTURE_WIDE_METRICS,
+    TOTAL,
+    Metric,
+    release,
+)
 from renkei.edudata.models import OutOfCalendar, check_school_year
 from renkei.graphql import edge
 from renkei.graphql.federation import auth, fanout
@@ -490,7 +499,7 @@ def _municipalities(root: Prefecture, info: strawberry.Info) -> list[Municipalit
     ]
 
 
-for _spec in METRICS.values():
+for _spec in PREFECTURE_WIDE_METRICS.values():
     setattr(
         Prefecture, _spec.name, _metric_field(_spec, _resolve_prefecture_metric, prefecture=True)
     )
@@ -525,7 +534,7 @@ class Query:
 
     @strawberry.field(description="指標の一覧", permission_classes=[PrefectureAnalyst])
     def metrics(self, info: strawberry.Info) -> list[MetricDefinition]:
-        return [MetricDefinition.of(spec) for spec in METRICS.values()]
+        return [MetricDefinition.of(spec) for spec in PREFECTURE_WIDE_METRICS.values()]
 
 
 # -- schema -----------------------------------------------------------------------------------

@@ -242,6 +242,7 @@ def _tenant_metric(request: HttpRequest) -> JsonResponse:
     except OutOfCalendar as e:
         return _error(400, "BAD_USER_INPUT", str(e))
     try:
+        metrics.require_prefecture_wide(metric)  # a MUNICIPALITY_ONLY metric never leaves
         with in_tenant(municipality):
             table = metrics.compute(
                 metric, municipality, school_year=school_year, breakdown=breakdown

@@ -181,6 +181,11 @@ def _metrics_module():
     return metrics
 
 
+def _widget_may_read(ctx: RequestContext, spec) -> bool:
+    """A widget token may be embedded anywhere: never a MUNICIPALITY_ONLY metric (不登校)."""
+    return not ctx.is_widget or spec.scope == _metrics_module().PREFECTURE_WIDE
+
+
 def resolve_metric_definitions(ctx: RequestContext) -> list[MetricDefinitionType]:
     allowed = ctx.token_metrics
     return [
@@ -195,7 +200,7 @@ def resolve_metric_definitions(ctx: RequestContext) -> list[MetricDefinitionType
             categories=list(getattr(m, "categories", ())),
         )
         for name, m in sorted(_metrics_module().METRICS.items())
-        if allowed is None or name in allowed
+        if (allowed is None or name in allowed) and _widget_may_read(ctx, m)
     ]
 
 
@@ -208,14 +213,25 @@ def resolve_metric(
 ) -> MetricTableType:
     """A disclosure-controlled table from metrics.compute (which reads rollups of analyzable
     pupils only and suppresses small cells): municipality-wide for tenant admins and board
-    analysts; one school for them and for that school's own staff."""
+    analysts (and the prefecture's analysts, except for MUNICIPALITY_ONLY metrics); one
+    school for them and for that school's own staff."""
     permissions.require_metric_for_token(ctx, name)
+    metrics = _metrics_module()
+    spec = metrics.METRICS.get(name)
+    if spec is not None and not (
+        _widget_may_read(ctx, spec)
+        and (
+            school_code is not None
+            or spec.scope == metrics.PREFECTURE_WIDE
+            or policy.may_see_municipality_only_aggregates(ctx.principal, ctx.municipality)
+        )
+    ):  # 不登校: the municipality's own board and schools only, never a prefecture analyst
+        raise policy.AccessDenied(metrics.MUNICIPALITY_ONLY_MESSAGE.format(label=spec.label_ja))
     if school_code is None:
         allowed = policy.may_see_tenant_aggregates(ctx.principal, ctx.municipality)
     else:
         allowed = policy.may_see_school_aggregates(ctx.principal, ctx.municipality, school_code)
     policy.require(allowed, policy.FORBIDDEN_AGGREGATES)
-    metrics = _metrics_module()
     try:
         check_school_year(school_year)
         table = metrics.compute(

@@ -223,6 +223,17 @@ def test_remote_tenant_answers_a_valid_token_with_its_released_table(fed_server,
         }
 
 
+def test_remote_tenant_never_answers_futoko(fed_server, world):
+    # 不登校 is its municipality's own: a prefecture elsewhere gets a clear refusal, no table,
+    # even with a valid token for exactly that question
+    body = fanout.tenant_request(TOKYO_B, "futoko", SCHOOL_YEAR, ["grade"])
+    response = tenant_post(fed_server, body, good_token(body))
+    assert response.status_code == 400
+    data = response.json()
+    assert "教育委員会と学校だけに公開" in json.dumps(data, ensure_ascii=False)
+    assert "cells" not in data
+
+
 @pytest.mark.parametrize(
     "case",
     [

@@ -162,7 +162,8 @@ def test_metric_catalogue(run, world):
         world.users["fed-pref13"],
     )
     names = [m["name"] for m in result.data["metrics"]]
-    assert names == list(metrics.METRICS)
+    assert names == list(metrics.PREFECTURE_WIDE_METRICS)  # 不登校 stays in its municipality
+    assert "futoko" in metrics.METRICS and "futoko" not in names
 
 
 # -- access -------------------------------------------------------------------------------

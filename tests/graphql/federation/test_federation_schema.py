@@ -51,12 +51,15 @@ def test_service_sdl_is_a_federation_2_subgraph_with_both_entities():
 
 
 def test_every_metric_of_the_registry_is_a_field_with_its_own_breakdowns():
-    from renkei.edudata.metrics import METRICS
+    from renkei.edudata.metrics import METRICS, PREFECTURE_WIDE_METRICS
 
     gql = federation.schema._schema
     for type_name, extra in (("Prefecture", {"byMunicipality"}), ("Municipality", set())):
         fields = gql.type_map[type_name].fields
-        for spec in METRICS.values():
+        # 不登校 is released to its municipality only: no field of the federation has it
+        assert "futoko" in METRICS and "futoko" not in PREFECTURE_WIDE_METRICS
+        assert not {n for n in fields if "futoko" in n.lower()}, type_name
+        for spec in PREFECTURE_WIDE_METRICS.values():
             camel = re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), spec.name)
             args = set(fields[camel].args)
             wanted = {"schoolYear", *extra}
@@ -207,3 +210,19 @@ def test_school_year_out_of_range_is_a_clear_error(run, world, year):
         query.replace("CODE", world.codes[0]).replace("YEAR", str(year)), world.users["fed-pref13"]
     )
     assert f"年度 {year} は範囲外です" in result.errors[0].message
+
+
+def test_futoko_is_refused_to_a_prefecture_analyst_with_no_number(run, world):
+    analyst = world.users["fed-pref13"]
+    for query in (
+        '{ prefecture(code: "13") { futoko(schoolYear: 2025) { k } } }',
+        '{ municipality(code: "CODE") { futoko(schoolYear: 2025, byGrade: true) { k } } }',
+        '{ prefecture(code: "13") { municipalities { futoko(schoolYear: 2025) { k } } } }',
+    ):
+        result = run(query.replace("CODE", world.codes[0]), analyst)
+        assert result.data is None, query
+        assert "Cannot query field 'futoko'" in result.errors[0].message, query
+    # nor is it in the catalogue an analyst reads
+    result = run("{ metrics { name } }", analyst)
+    assert "futoko" not in {m["name"] for m in result.data["metrics"]}
+    assert "long_term_absence" in {m["name"] for m in result.data["metrics"]}

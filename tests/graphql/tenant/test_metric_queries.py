@@ -91,6 +91,33 @@ def test_who_may_read_which_table(client, gql, loaded):
             assert r.codes == ["FORBIDDEN"] and r.data == {"metric": None}, (who, school)
 
 
+def test_futoko_is_read_by_the_municipalitys_board_and_schools_as_released(
+    client, gql, loaded, shinjuku
+):
+    # 不登校 (MUNICIPALITY_ONLY): its board gets the municipality's table, each school's staff
+    # their school's, both exactly as compute released them; other schools' staff nothing
+    own, other = loaded["schools"][0], loaded["schools"][1]
+    for who, school, allowed in (
+        ("board", None, True),
+        ("admin", other, True),
+        ("teacher", own, True),
+        ("teacher", None, False),
+        ("teacher", other, False),
+    ):
+        client.force_login(loaded[who])
+        r = gql(client, TABLE, {"name": "futoko", "by": ["grade"], "school": school}, code="131041")
+        if not allowed:
+            assert r.codes == ["FORBIDDEN"] and r.data == {"metric": None}, (who, school)
+            continue
+        assert not r.errors, (who, school, r.text)
+        expected = released(shinjuku, "futoko", breakdown=["grade"], school_code=school)
+        got = r.data["metric"]["cells"]
+        assert [(c["pupils"], c["value"], c["suppressed"]) for c in got] == [
+            (c.pupils, c.value, c.suppressed) for c in expected.cells
+        ]
+        assert got and all(c["value"] is None and c["reason"] for c in got if c["suppressed"])
+
+
 def test_bad_arguments_are_clear_errors(client, gql, loaded):
     client.force_login(loaded["board"])
     for variables in (

@@ -217,3 +217,27 @@ def test_admin_issued_analyst_token_reads_no_pupil(client, gql, people, shibuya,
     assert r.codes == ["FORBIDDEN"]
     r = gql(client, "{ schools { code } }", token=issued.secret)
     assert len(r.data["schools"]) == 2
+
+
+def test_a_widget_token_never_reads_futoko_even_when_it_names_it(client, gql, people, shibuya):
+    # 不登校 is released to the municipality's own board and schools only; a widget token
+    # may be embedded on any site. The 管理 form does not offer it, and a token issued
+    # another way with its name is refused all the same: no number, the reason said.
+    token = tokens.do_issue_token(
+        people["admin"],
+        shibuya,
+        name="ポータルのグラフ",
+        role="board_analyst",
+        widget=True,
+        metrics=["futoko", "long_term_absence"],
+        actor=TEST_ACTOR,
+    )
+    r = gql(client, '{ metric(name: "futoko", schoolYear: 2025) { k cells { pupils } } }',
+            token=token.secret)  # fmt: skip
+    assert r.codes == ["FORBIDDEN"] and "教育委員会と学校だけに公開" in r.errors[0]["message"]
+    assert r.data == {"metric": None}
+    r = gql(client, "{ metrics { name } }", token=token.secret)
+    assert [m["name"] for m in r.data["metrics"]] == ["long_term_absence"]
+    r = gql(client, '{ metric(name: "long_term_absence", schoolYear: 2025) { k } }',
+            token=token.secret)  # fmt: skip
+    assert not r.errors, r.text

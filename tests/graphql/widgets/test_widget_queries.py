@@ -44,7 +44,7 @@ def test_the_tenant_query_is_valid_against_the_tenant_schema():
     assert errors(tenant_schema.graphql_schema, QUERIES["TENANT_METRIC"]) == []
 
 
-@pytest.mark.parametrize("metric", sorted(metrics.METRICS))
+@pytest.mark.parametrize("metric", sorted(metrics.PREFECTURE_WIDE_METRICS))
 def test_the_federation_query_is_valid_for_every_metric_and_breakdown(metric):
     spec = metrics.METRICS[metric]
     allowed = [d for d in spec.dimensions if d in FLAGS] + ["municipality"]
@@ -52,6 +52,13 @@ def test_the_federation_query_is_valid_for_every_metric_and_breakdown(metric):
         for breakdown in itertools.combinations(allowed, size):
             query = federation_query(metric, breakdown)
             assert errors(federation_schema._schema, query) == [], (metric, breakdown)
+
+
+def test_a_widget_asking_the_federation_for_futoko_is_refused_by_the_schema():
+    # 不登校 is released to its municipality only: a widget on a prefecture page gets an error
+    assert errors(federation_schema._schema, federation_query("futoko", ())) == [
+        "Cannot query field 'futoko' on type 'Prefecture'."
+    ]
 
 
 def test_a_breakdown_the_metric_does_not_have_is_refused_by_the_schema():
