@@ -40,6 +40,7 @@ def prepare(verbosity: int = 0) -> None:
         )
     _ensure_users()
     for code, _ in DEMO_MUNICIPALITIES:
+        _classify_long_absences(Municipality.objects.get(code=code))
         _school_records(Municipality.objects.get(code=code))
         _homeroom_teacher(Municipality.objects.get(code=code))
 
@@ -141,6 +142,45 @@ def _ensure_users() -> None:
         "prefecture_analyst",
         prefecture=Prefecture.for_code(DEMO_PREFECTURE),
     )
+
+
+def _classify_long_absences(municipality) -> None:
+    """Each school's classification of its long-term absentees (30+ days) in every year of the
+    register, so 長期欠席 shows 不登校 over the years: 病気 where illness is most of the days
+    (the page's own suggestion), otherwise mostly 不登校 and some その他. Recorded through the
+    school page's action by one stand-in for the schools' staff (the demo has staff accounts
+    at one school only). Skipped when there are classifications."""
+    from renkei.accounts import policy
+    from renkei.edudata import absence
+    from renkei.edudata.models import AbsenceClassification, School, Student
+    from renkei.tenants.context import in_tenant
+
+    with in_tenant(municipality):
+        if AbsenceClassification.objects.exists():
+            return
+        staff = policy.Principal(
+            user_id=None,
+            username="demo-school-staff",
+            grants=(
+                policy.Grant(
+                    role="teacher",
+                    municipality_code=municipality.code,
+                    prefecture_code=None,
+                    school_codes=frozenset(School.objects.values_list("code", flat=True)),
+                ),
+            ),
+            step_up=True,
+        )
+        for year in absence.register_years():
+            for i, pupil in enumerate(absence.long_absences(Student.objects.all(), year)):
+                reason = pupil.suggested or (
+                    absence.LongAbsenceReason.OTHER
+                    if i % 5 == 4
+                    else absence.LongAbsenceReason.FUTOKO
+                )
+                absence.do_classify_long_absence(
+                    staff, municipality, pupil.student.pk, year, reason
+                )
 
 
 def _school_records(municipality) -> None:
