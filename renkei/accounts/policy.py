@@ -145,16 +145,11 @@ def may_see_tenant_aggregates(principal: Principal, municipality) -> bool:
     )
 
 
-def may_see_own_exact_figures(principal: Principal, municipality) -> bool:
-    """The municipality's own exact counts (its statutory survey returns): its admins and
-    board analysts only; never the prefecture's analysts, who get released tables."""
-    return bool(principal.roles_in(municipality) & AGGREGATE_ROLES)
-
-
-def may_see_municipality_only_aggregates(principal: Principal, municipality) -> bool:
-    """Municipality-wide figures released to the municipality alone (不登校: absence reasons
-    are sensitive, DESIGN rule 6): its admins and board analysts; never the prefecture's
-    analysts. A school's own such figures: :func:`may_see_school_aggregates`."""
+def is_own_board(principal: Principal, municipality) -> bool:
+    """The municipality's own admins and board analysts, never the prefecture's analysts:
+    they alone see its exact counts (its statutory survey returns) and the figures released
+    to the municipality alone (不登校: absence reasons are sensitive, DESIGN rule 6). A
+    school's own released figures: :func:`may_see_school_aggregates`."""
     return bool(principal.roles_in(municipality) & AGGREGATE_ROLES)
 
 

@@ -122,7 +122,7 @@ def survey_csv(request):
     type, grade and reason, the municipality's own exact figures (see edudata/absence.py)."""
     principal = tenant_principal(request)
     policy.require(
-        policy.may_see_own_exact_figures(principal, request.tenant),
+        policy.is_own_board(principal, request.tenant),
         _("この表は、この自治体の自治体管理者・教育委員会だけがダウンロードできます。"),
     )
     years = absence.register_years()

@@ -211,8 +211,9 @@ def long_term_absence(request):
     principal = tenant_principal(request)
     _require_aggregates(principal, request.tenant)
     years, year, year_note = _years(request)
-    # 不登校 is released to the municipality's own board only (not the prefecture's analysts).
-    futoko = policy.may_see_municipality_only_aggregates(principal, request.tenant)
+    # 不登校 and the exact survey table are the municipality's own board's only (not the
+    # prefecture's analysts, whom _require_aggregates admits).
+    own_board = policy.is_own_board(principal, request.tenant)
     return render(
         request,
         "dashboards/long_term_absence.html",
@@ -220,12 +221,12 @@ def long_term_absence(request):
             "years": years,
             "year": year,
             "year_note": year_note,
-            "futoko": futoko,
-            "year_over_year": year_over_year(request.tenant, year, with_futoko=futoko),
+            "futoko": own_board,
+            "year_over_year": year_over_year(request.tenant, year, with_futoko=own_board),
             "endpoint": _graphql_url(),
             "schools": School.objects.order_by("code"),
             "k": request.tenant.min_cell_size,
-            "own_figures": policy.may_see_own_exact_figures(principal, request.tenant),
+            "own_figures": own_board,
         },
     )
 

@@ -356,7 +356,7 @@ def test_futoko_figures_are_not_on_the_page_without_the_municipalitys_board(
     assert client.get("/m/131130/analysis/long-term-absence/").status_code == 403
     prefecture = policy.principal_for(absences["pref"])
     assert policy.may_see_tenant_aggregates(prefecture, shibuya)
-    assert not policy.may_see_municipality_only_aggregates(prefecture, shibuya)
+    assert not policy.is_own_board(prefecture, shibuya)
     rows = year_over_year(shibuya, 2025, with_futoko=False)["rows"]
     assert [r["metric"] for r in rows] == ["long_term_absence"]
 

@@ -252,4 +252,4 @@ def test_the_board_downloads_the_survey_table_and_teachers_cannot(world):
     with in_tenant(world["municipality"]):
         prefecture = policy.principal_for(world["prefecture"])
         assert policy.may_see_tenant_aggregates(prefecture, world["municipality"])
-        assert not policy.may_see_own_exact_figures(prefecture, world["municipality"])
+        assert not policy.is_own_board(prefecture, world["municipality"])

@@ -223,7 +223,7 @@ def resolve_metric(
         and (
             school_code is not None
             or spec.scope == metrics.PREFECTURE_WIDE
-            or policy.may_see_municipality_only_aggregates(ctx.principal, ctx.municipality)
+            or policy.is_own_board(ctx.principal, ctx.municipality)
         )
     ):  # 不登校: the municipality's own board and schools only, never a prefecture analyst
         raise policy.AccessDenied(metrics.MUNICIPALITY_ONLY_MESSAGE.format(label=spec.label_ja))
