@@ -337,7 +337,7 @@ class StreamWriter:
                     SELECT * FROM checked WHERE NOT enrolled OR after_graduation IS TRUE),
                 quarantined AS (
                     INSERT INTO edudata_quarantinedrow
-                        (run_id, file, line, "column", value, reason)
+                        (run_id, file, line, "column", value, reason, kind)
                     SELECT %(run)s, (%(files)s::text[])[file], line, %(column)s::text, day,
                         %(column)s::text || ' ' || day || ' は' || CASE
                             WHEN first_year IS NULL THEN 'この児童生徒の在籍（学級）がない日です'
@@ -348,7 +348,7 @@ class StreamWriter:
                             WHEN after_graduation THEN '卒業日 ' || graduated || ' より後です'
                             ELSE year || '年度で、この年度には在籍（学級）がありません'
                         END || '。在籍していない日の回答は取り込みません'
-                        || '（日付か、名簿の学級の在籍を確かめてください）。'
+                        || '（日付か、名簿の学級の在籍を確かめてください）。', 'error'
                     FROM outside)
                 DELETE FROM {table} WHERE seq IN (SELECT seq FROM outside)""",
                 {**self._params, "column": stream.date_label},
