@@ -376,6 +376,10 @@ def _uninstrument_django_connections() -> None:
         raw = wrapper.connection
         if hasattr(raw, "_otel_orig_cursor_factory"):
             PsycopgInstrumentor.uninstrument_connection(raw)
+            # It leaves its markers set, and instrumenting this connection again would then
+            # be refused (a second test module re-arming telemetry got no SQL spans).
+            del raw._otel_orig_cursor_factory
+            raw._is_instrumented_by_opentelemetry = False
         elif getattr(raw.cursor_factory, "__name__", "") == "TracedCursorFactory":
             # Opened through the wrapped psycopg.connect: back to the cursor Django asked for.
             raw.cursor_factory = raw.cursor_factory.__mro__[1]

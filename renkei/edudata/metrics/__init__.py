@@ -1699,6 +1699,7 @@ def _build_learning_active(
                 canonical, months, m, key, _learning_part, canonical, LEARNING_ACTIVE, key
             )
             cells.append(_cell({MONTH: m, GRADE: g}, active, active, den))
+    return cells
 
 
 def _build_futoko(canonical: _CanonicalTables, by: set[str], area: str) -> list[MetricCell]:
