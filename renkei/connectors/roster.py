@@ -160,7 +160,9 @@ class RosterWriter:
                 "grade": record.grade,
                 "birth_year_month": record.birth_year_month,
                 "sex": record.sex,
-                "graduation_date": record.graduation_date,
+                # A roster without the column (or with it empty) says nothing about leaving:
+                # it never erases a known date, from which retention counts.
+                "graduation_date": record.graduation_date or student.graduation_date,
             }
             if any(getattr(student, k, None) != v for k, v in values.items()):
                 for k, v in values.items():

@@ -157,6 +157,35 @@ def test_reimport_changes_nothing(tmp_path, shibuya):
         )
 
 
+def test_a_roster_without_leaving_dates_keeps_the_known_ones(tmp_path, shibuya):
+    with_date = write_csv(
+        tmp_path / "卒業.csv",
+        [*ROSTER_HEADER, "卒業日"],
+        [[*row, "R8.3.20" if row[6] == "C001" else ""] for row in read_rows(roster(tmp_path))],
+    )
+    import_c4th(shibuya, with_date)
+    # The usual nightly roster has no 卒業日 column; another has it empty for everyone.
+    import_c4th(shibuya, roster(tmp_path))
+    emptied = write_csv(
+        tmp_path / "空欄.csv",
+        [*ROSTER_HEADER, "卒業日"],
+        [[*row, ""] for row in read_rows(roster(tmp_path))],
+    )
+    assert import_c4th(shibuya, emptied).status == "succeeded"
+    with in_tenant(shibuya):
+        dates = dict(
+            StudentIdentity.objects.filter(source_system="c4th").values_list(
+                "source_id", "student__graduation_date"
+            )
+        )
+    assert dates == {"C001": dt.date(2026, 3, 20), "C002": None, "C003": None}
+
+
+def read_rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="cp932", newline="") as f:
+        return list(csv.reader(f))[1:]
+
+
 def test_changed_mark_updates_in_place(tmp_path, shibuya):
     import_c4th(shibuya, roster(tmp_path), attendance(tmp_path, [["", "C001", "R7.4.7", "病", ""]]))
     import_c4th(shibuya, attendance(tmp_path, [["", "C001", "R7.4.7", "事", ""]], "fix.csv"))
