@@ -161,41 +161,28 @@ class FakeGraph:
         self._downloads: dict[str, bytes] = {}
         self._report_calls = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._https: HttpsServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeGraph:
-        self._tmp = tempfile.TemporaryDirectory(prefix="fake-graph-")
-        context = _tls_context(Path(self._tmp.name))
         fake = self
 
         class Handler(_Handler):
             graph = fake
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # Handshake in the handler thread, not in accept(), so one stuck client cannot block.
-        self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._https = HttpsServer(Handler, "fake-graph-")
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._tmp:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._https:
+            self._https.stop()
+            self._https = None
 
     @property
     def base_url(self) -> str:
-        assert self._server, "FakeGraph is not started"
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        assert self._https, "FakeGraph is not started"
+        return self._https.base_url
 
     @property
     def graph_url(self) -> str:
@@ -203,8 +190,8 @@ class FakeGraph:
 
     @property
     def ca_file(self) -> Path:
-        assert self._tmp, "FakeGraph is not started"
-        return Path(self._tmp.name) / "ca.pem"
+        assert self._https, "FakeGraph is not started"
+        return self._https.ca_file
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         """Connector config fields that point at this fake."""
@@ -356,6 +343,35 @@ def _int_or(value: str | None, default: Any) -> Any:
         return int(value or "")
     except ValueError:
         return default
+
+
+class HttpsServer:
+    """A threaded HTTPS server on 127.0.0.1 with its own throwaway CA (``ca_file``), started
+    at once; the fakes' handlers answer on it."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], prefix: str) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        context = _tls_context(Path(self._tmp.name))
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        # Handshake in the handler thread, not in accept(), so one stuck client cannot block.
+        self._server.socket = context.wrap_socket(
+            self._server.socket, server_side=True, do_handshake_on_connect=False
+        )
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def ca_file(self) -> Path:
+        return Path(self._tmp.name) / "ca.pem"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._tmp.cleanup()
 
 
 class _Server(ThreadingHTTPServer):

@@ -15,8 +15,6 @@ import base64
 import datetime as dt
 import json
 import secrets
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,8 +23,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+from fake_graph import HttpsServer
 from fake_graph import _Handler as _GraphHandler
-from fake_graph import _Server, _tls_context
 
 
 @dataclass
@@ -54,8 +52,7 @@ class FakeLrs:
     def __post_init__(self) -> None:
         self._tokens: set[str] = set()
         self._clock = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
-        self._server: _Server | None = None
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._https: HttpsServer | None = None
 
     def add(self, *statements: dict[str, Any]) -> None:
         """Store statements now: each gets a ``stored`` time a second after the last."""
@@ -66,39 +63,28 @@ class FakeLrs:
             )
 
     def start(self) -> FakeLrs:
-        self._tmp = tempfile.TemporaryDirectory(prefix="fake-lrs-")
-        context = _tls_context(Path(self._tmp.name))
         fake = self
 
         class Handler(_LrsHandler):
             lrs = fake
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True, do_handshake_on_connect=False
-        )
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._https = HttpsServer(Handler, "fake-lrs-")
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._tmp:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._https:
+            self._https.stop()
+            self._https = None
 
     @property
     def base_url(self) -> str:
-        assert self._server, "FakeLrs is not started"
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        assert self._https, "FakeLrs is not started"
+        return self._https.base_url
 
     @property
     def ca_file(self) -> Path:
-        assert self._tmp, "FakeLrs is not started"
-        return Path(self._tmp.name) / "ca.pem"
+        assert self._https, "FakeLrs is not started"
+        return self._https.ca_file
 
     def config(self, auth: str = "basic", **overrides: Any) -> dict[str, Any]:
         """xapi connector config fields that pull from this LRS."""

@@ -335,24 +335,19 @@ function learningNote(element, weeks) {
   );
 }
 
-function plainTable(columns, rows, attrs = {}) {
+/**
+ * A table whose first column heads its rows (the charts' text alternative); the columns from
+ * `firstNumber` on are numbers, right-aligned.
+ */
+function headedTable(columns, rows, { firstNumber = 1, attrs = {} } = {}) {
+  const numeric = (i) => (i >= firstNumber ? "num" : null);
   return h(
     "div",
     { class: "renkei-board-scroll" },
     h(
       "table",
       { class: "renkei-board-table", ...attrs },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          columns.map(([text, numeric]) =>
-            h("th", { scope: "col", class: numeric ? "num" : null }, text),
-          ),
-        ),
-      ),
+      h("thead", {}, h("tr", {}, columns.map((c, i) => h("th", { scope: "col", class: numeric(i) }, c)))),
       h(
         "tbody",
         {},
@@ -361,7 +356,7 @@ function plainTable(columns, rows, attrs = {}) {
             "tr",
             {},
             h("th", { scope: "row" }, first),
-            rest.map((value) => h("td", { class: "num" }, value)),
+            rest.map((value, i) => h("td", { class: numeric(i + 1) }, value)),
           ),
         ),
       ),
@@ -455,12 +450,12 @@ export class RenkeiClassBoard extends BoardElement {
       return node;
     }
     node.append(
-      plainTable(
+      headedTable(
         [
-          [t(this, "週", "Week")],
-          [t(this, "使った児童生徒", "Pupils who used a tool"), true],
-          [t(this, "合計（分）", "Total (min)"), true],
-          [t(this, "1人あたり中央値（分）", "Median per pupil (min)"), true],
+          t(this, "週", "Week"),
+          t(this, "使った児童生徒", "Pupils who used a tool"),
+          t(this, "合計（分）", "Total (min)"),
+          t(this, "1人あたり中央値（分）", "Median per pupil (min)"),
         ],
         weeks
           .slice()
@@ -472,8 +467,10 @@ export class RenkeiClassBoard extends BoardElement {
             week.medianMinutes,
           ]),
         {
-          "data-testid": "class-learning-weeks",
-          "aria-label": t(this, "学級の週ごとの学習時間", "The class's learning time per week"),
+          attrs: {
+            "data-testid": "class-learning-weeks",
+            "aria-label": t(this, "学級の週ごとの学習時間", "The class's learning time per week"),
+          },
         },
       ),
     );
@@ -1484,12 +1481,12 @@ export class RenkeiStudentBoard extends BoardElement {
         "details",
         {},
         h("summary", {}, t(this, "表で見る", "Show as a table")),
-        plainTable(
+        headedTable(
           [
-            [t(this, "週", "Week")],
-            [t(this, "学習時間（分）", "Minutes"), true],
-            [t(this, "活動数", "Activities"), true],
-            ...names.map((name) => [name, true]),
+            t(this, "週", "Week"),
+            t(this, "学習時間（分）", "Minutes"),
+            t(this, "活動数", "Activities"),
+            ...names,
           ],
           weeks.map((week) => [
             h("time", { datetime: week.weekStart }, weekLabel(week.weekStart)),
@@ -1497,24 +1494,24 @@ export class RenkeiStudentBoard extends BoardElement {
             week.activities,
             ...subjects.map((subject) => minutesOf(week, subject)),
           ]),
-          { "data-testid": "learning-weeks" },
+          { attrs: { "data-testid": "learning-weeks" } },
         ),
       ),
     );
     node.append(h("h4", {}, t(this, "教科別（この期間）", "By subject (this period)")));
     node.append(
-      plainTable(
+      headedTable(
         [
-          [t(this, "教科", "Subject")],
-          [t(this, "学習時間（分）", "Minutes"), true],
-          [t(this, "活動数", "Activities"), true],
+          t(this, "教科", "Subject"),
+          t(this, "学習時間（分）", "Minutes"),
+          t(this, "活動数", "Activities"),
         ],
         subjects.map((subject, i) => [
           names[i],
           totals.get(subject).minutes,
           totals.get(subject).activities,
         ]),
-        { "data-testid": "learning-subjects" },
+        { attrs: { "data-testid": "learning-subjects" } },
       ),
     );
     return node;
@@ -1729,7 +1726,7 @@ export class RenkeiStudentBoard extends BoardElement {
       },
     );
     part.append(
-      this.karteTable(
+      headedTable(
         [t(this, "年度", "School year"), ...subjects.map(name)],
         years.map((y) => [
           this.yearLabel(y),
@@ -1835,7 +1832,7 @@ export class RenkeiStudentBoard extends BoardElement {
     );
     const cell = (v) => (v === null ? "—" : `${v}%`);
     part.append(
-      this.karteTable(
+      headedTable(
         [t(this, "教科", "Subject"), now, ...(then ? [then] : [])],
         subjects.map((s) => [
           s.name,
@@ -1865,7 +1862,7 @@ export class RenkeiStudentBoard extends BoardElement {
     );
     if (rows.length) {
       details.append(
-        this.karteTable(
+        headedTable(
           [
             t(this, "実施日", "Date"),
             t(this, "テスト", "Test"),
@@ -1882,7 +1879,7 @@ export class RenkeiStudentBoard extends BoardElement {
             `${row.score} / ${row.maxScore}`,
             `${scorePercent(row)}%`,
           ]),
-          4,
+          { firstNumber: 4 },
         ),
       );
     }
@@ -1892,7 +1889,7 @@ export class RenkeiStudentBoard extends BoardElement {
         for (const v of row.viewpoints) if (!viewpoints.includes(v.name)) viewpoints.push(v.name);
       }
       details.append(
-        this.karteTable(
+        headedTable(
           [t(this, "学期", "Term"), t(this, "教科", "Subject"), t(this, "評定", "Rating"), ...viewpoints],
           evaluations.map((row) => {
             const grades = new Map(row.viewpoints.map((v) => [v.name, v.grade]));
@@ -1903,7 +1900,7 @@ export class RenkeiStudentBoard extends BoardElement {
               ...viewpoints.map((name) => grades.get(name) || "—"),
             ];
           }),
-          Infinity, // ratings and viewpoints are codes, not amounts
+          { firstNumber: Infinity }, // ratings and viewpoints are codes, not amounts
         ),
       );
     }
@@ -1913,42 +1910,6 @@ export class RenkeiStudentBoard extends BoardElement {
       );
     }
     return details;
-  }
-
-  /**
-   * A table whose first column heads its rows (the charts' text alternative); the columns from
-   * `firstNumber` on are numbers, right-aligned.
-   */
-  karteTable(columns, rows, firstNumber = 1) {
-    return h(
-      "div",
-      { class: "renkei-board-scroll" },
-      h(
-        "table",
-        { class: "renkei-board-table" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            columns.map((c, i) => h("th", { scope: "col", class: i >= firstNumber ? "num" : null }, c)),
-          ),
-        ),
-        h(
-          "tbody",
-          {},
-          rows.map(([first, ...rest]) =>
-            h(
-              "tr",
-              {},
-              h("th", { scope: "row" }, first),
-              rest.map((value, i) => h("td", { class: i + 1 >= firstNumber ? "num" : null }, value)),
-            ),
-          ),
-        ),
-      ),
-    );
   }
 
   /** Charts are drawn after the board is in the document (Chart.js measures its box). */
