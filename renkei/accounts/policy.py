@@ -93,6 +93,27 @@ class Principal:
 
 ANONYMOUS = Principal(user_id=None, username="", grants=())
 
+# What each role reaches, in words, for the municipality's public 取扱い方針 page
+# (renkei.dashboards.privacy_policy): the rules below, said once for guardians.
+ROLE_REACH = {
+    Role.TEACHER: _(
+        "所属校の児童生徒の記録（出欠・健康観察・成績・学習の記録など）。要配慮情報は"
+        "二要素認証で本人確認をした後だけ。心の天気のひとことは担任だけが読めます。"
+    ),
+    Role.SCHOOL_MANAGER: _(
+        "所属校の児童生徒の記録（教員と同じ）。担任の設定、開示請求への回答など学校の管理。"
+    ),
+    Role.TENANT_ADMIN: _(
+        "自治体全体の集計と設定・取り込みの管理。個々の児童生徒の記録は見ません"
+        "（開示・訂正・削除の請求への対応を除く）。"
+    ),
+    Role.BOARD_ANALYST: _("自治体全体の集計だけ。個々の児童生徒の記録は見ません。"),
+    Role.PREFECTURE_ANALYST: _(
+        "都道府県の職員。秘匿処理をした集計表だけ（少人数のセルは公開しません）。"
+        "児童生徒一人ひとりの記録や自治体内のページには入れません。"
+    ),
+}
+
 
 def principal_for(request_or_user, *, step_up: bool | None = None) -> Principal:
     """The principal of a request (second factor read from django-otp) or of a user. A
@@ -224,7 +245,7 @@ def sensitive_fields(model) -> frozenset[str]:
     """The field names of ``model`` classed sensitive (all concrete fields if the whole model
     is)."""
     marker = getattr(model, "sensitive", None)
-    if marker is None:
+    if not hasattr(marker, "whole_model"):  # unmarked (AccessLog has a field of that name)
         return frozenset()
     if marker.whole_model:
         return frozenset(f.name for f in model._meta.concrete_fields)

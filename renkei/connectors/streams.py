@@ -32,10 +32,15 @@ from renkei.connectors.records import (
 from renkei.edudata.models import (
     AssessmentResult,
     AttendanceDay,
+    Enrollment,
     HealthObservation,
+    Homeroom,
     LearningActivity,
     M365DailyUsage,
     NurseVisit,
+    School,
+    Student,
+    StudentIdentity,
     SubjectEvaluation,
     SurveyResponse,
 )
@@ -70,6 +75,7 @@ class StreamSpec:
     # a pupil makes (a check-in), which cannot exist outside their enrolment.
     only_enrolled_days: bool = False
     date_label: str = ""  # Japanese name of date_column, for messages
+    model: type[models.Model] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -119,6 +125,7 @@ class StreamSpec:
             label=label,
             only_enrolled_days=only_enrolled_days,
             date_label=str(model._meta.get_field(date_column).verbose_name) if date_column else "",
+            model=model,
         )
 
     @property
@@ -221,3 +228,19 @@ DATA_STREAMS = {
         ),
     )
 }
+
+# Where the roster streams land (roster.py upserts them).
+ROSTER_MODELS: dict[str, tuple[type[models.Model], ...]] = {
+    "schools": (School,),
+    "homerooms": (Homeroom,),
+    "students": (Student, StudentIdentity),
+    "enrollments": (Enrollment,),
+}
+
+
+def models_filled_by(stream: str) -> tuple[type[models.Model], ...]:
+    """The models a stream's records are stored as (none for a stream that only removes
+    rows, such as voided xAPI statements)."""
+    if stream in DATA_STREAMS:
+        return (DATA_STREAMS[stream].model,)
+    return ROSTER_MODELS.get(stream, ())

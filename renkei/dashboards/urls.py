@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards import absence, notes, views
+from renkei.dashboards import absence, notes, privacy_policy, views
 
 app_name = "dashboards"
 
@@ -23,4 +23,5 @@ urlpatterns = [
     path("analysis/long-term-absence/survey.csv", absence.survey_csv, name="absence_survey_csv"),
     path("analysis/schools/", views.school_list, name="school_list"),
     path("analysis/schools/<str:school_code>/", views.school_karte, name="school_karte"),
+    path("privacy/", privacy_policy.privacy_policy, name="privacy_policy"),
 ]

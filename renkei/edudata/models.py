@@ -300,19 +300,21 @@ class LearningActivity(models.Model):
     """Activity information (xAPI-like): actor, verb, object, time, duration."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="activities")
-    verb = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=300)
-    object_name = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField()
-    duration_seconds = models.PositiveIntegerField(null=True, blank=True)
-    source_system = models.CharField(max_length=40)
+    verb = models.CharField("動作（動詞）", max_length=100)
+    object_id = models.CharField("教材・課題の ID", max_length=300)
+    object_name = models.CharField("教材・課題の名前", max_length=200, blank=True)
+    occurred_at = models.DateTimeField("日時")
+    duration_seconds = models.PositiveIntegerField("学習時間（秒）", null=True, blank=True)
+    source_system = models.CharField("記録したシステム", max_length=40)
     # 教科 as the tool names it (国語, 算数, ...); empty when the statement does not say.
     subject = models.CharField("教科", max_length=40, blank=True, default="")
     # A drill's questions answered and answered right (xAPI result.score, a drill's CSV).
-    items_attempted = models.PositiveIntegerField(null=True, blank=True)
-    items_correct = models.PositiveIntegerField(null=True, blank=True)
+    items_attempted = models.PositiveIntegerField("解答数", null=True, blank=True)
+    items_correct = models.PositiveIntegerField("正答数", null=True, blank=True)
     # The xAPI statement id (empty for CSV sources): a later voiding statement names it.
-    statement_id = models.CharField(max_length=36, blank=True, default="", db_index=True)
+    statement_id = models.CharField(
+        "xAPI ステートメント ID", max_length=36, blank=True, default="", db_index=True
+    )
 
     class Meta:
         verbose_name = "学習活動"
@@ -327,9 +329,9 @@ class M365DailyUsage(models.Model):
     """Microsoft 365 app use per pupil per day, from the Graph usage reports. No UPN here."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="m365_usage")
-    date = models.DateField()
-    app = models.CharField(max_length=20)
-    active = models.BooleanField(default=True)
+    date = models.DateField("日付")
+    app = models.CharField("アプリ", max_length=20)
+    active = models.BooleanField("利用あり", default=True)
 
     class Meta:
         verbose_name = "Microsoft 365 利用"
