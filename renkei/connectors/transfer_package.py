@@ -195,7 +195,8 @@ def open_package(data: bytes, code: str, *, destination_code: str) -> Package:
         )
     if not normalize_code(code):
         raise PackageError(
-            "転校コードが入力されていません。転学の書類に記された転校コードを入力してください。"
+            "転校コードが入力されていません。管理 › 転校 の転入の画面で、転学の書類に"
+            "記された転校コードとともに取り込んでください。"
         )
     try:
         enc = header["encryption"]

@@ -19,6 +19,7 @@ from renkei.connectors.builtin.transfer import TransferConnector
 from renkei.connectors.pipeline import do_import
 from renkei.connectors.transfer import Consent, TransferError, do_export_transfer
 from renkei.connectors.transfer_package import (
+    HEADER,
     PAYLOAD,
     normalize_code,
     open_package,
@@ -330,6 +331,32 @@ def flip_a_byte_of_the_payload(path):
     path.write_bytes(bytes(data))
 
 
+def rezip(path, header=None, payload=None):
+    """The package with a member changed and the zip's own checksums made right again, as
+    someone who meant to change it would."""
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    if header:
+        members[HEADER] = header(json.loads(members[HEADER]))
+    if payload:
+        members[PAYLOAD] = payload(members[PAYLOAD])
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+
+
+def flip_a_byte_and_fix_the_checksum(path):
+    rezip(path, payload=lambda data: data[:50] + bytes([data[50] ^ 1]) + data[51:])
+
+
+def readdress(path):
+    def to_shinjuku(header):
+        header["destination_municipality"] = {"code": "131041"}
+        return json.dumps(header, ensure_ascii=False).encode()
+
+    rezip(path, header=to_shinjuku)
+
+
 def _no_consent(manifest):
     del manifest["consent"]
 
@@ -343,6 +370,7 @@ def _version_2(manifest):
     ("spoil", "code", "message"),
     [
         (lambda path, code: flip_a_byte_of_the_payload(path), None, "壊れているか、書き換えられて"),
+        (lambda path, code: flip_a_byte_and_fix_the_checksum(path), None, "書き換えられて"),
         (lambda path, code: None, "0000-0000-0000-0000-0000", "転校コードが違います"),
         (lambda path, code: reseal(path, code, _no_consent), None, "保護者の同意の記録"),
         (
@@ -351,7 +379,7 @@ def _version_2(manifest):
             "バージョン 2 には対応していません",
         ),
     ],
-    ids=["tampered", "wrong-code", "no-consent", "unknown-version"],
+    ids=["tampered", "tampered-rezipped", "wrong-code", "no-consent", "unknown-version"],
 )
 def test_a_bad_package_is_refused_and_nothing_is_written(
     shibuya, shinjuku, pupil, receiving_school, tmp_path, spoil, code, message
@@ -450,3 +478,25 @@ def test_only_admins_and_the_schools_managers_after_step_up_may_export(shibuya, 
             destination_code="131041",
             consent=CONSENT,
         )
+
+
+@pytest.mark.django_db
+def test_a_package_readdressed_to_us_is_refused(
+    shibuya, shinjuku, pupil, receiving_school, tmp_path
+):
+    # 大阪市's package, its clear header changed to name 新宿区: the header is authenticated
+    exported, path = export(shibuya, pupil, tmp_path, destination="271004")
+    readdress(path)
+    run = import_into(shinjuku, path, exported.code)
+    assert run.status == "failed"
+    assert "書き換えられて" in run.message
+    assert pupils_in(shinjuku) == 0
+
+
+@pytest.mark.django_db
+def test_a_package_without_its_code_points_to_the_transfer_page(
+    shibuya, shinjuku, pupil, receiving_school, tmp_path
+):
+    _exported, path = export(shibuya, pupil, tmp_path)
+    run = import_into(shinjuku, path, "")
+    assert run.status == "failed" and "管理 › 転校" in run.message
