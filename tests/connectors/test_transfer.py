@@ -15,7 +15,7 @@ import pytest
 
 from renkei.accounts import policy
 from renkei.accounts.models import Role
-from renkei.connectors.builtin.transfer import TransferConnector
+from renkei.connectors.builtin.transfer import TransferConnector, grade_at
 from renkei.connectors.pipeline import do_import
 from renkei.connectors.transfer import Consent, TransferError, do_export_transfer
 from renkei.connectors.transfer_package import (
@@ -500,3 +500,17 @@ def test_a_package_without_its_code_points_to_the_transfer_page(
     _exported, path = export(shibuya, pupil, tmp_path)
     run = import_into(shinjuku, path, "")
     assert run.status == "failed" and "管理 › 転校" in run.message
+
+
+@pytest.mark.parametrize(
+    ("grade", "sent_from", "to", "expected"),
+    [
+        (3, "B1", "B1", 3),
+        (1, "C1", "C2", 7),  # 中学校 1年 → 義務教育学校 7年
+        (8, "C2", "C1", 2),
+        (4, "D2", "D1", 1),  # 中等教育学校 4年 → 高等学校 1年
+        (5, "C2", "B1", 5),
+    ],
+)
+def test_the_grade_is_counted_as_the_receiving_school_counts(grade, sent_from, to, expected):
+    assert grade_at(grade, sent_from, to) == expected

@@ -71,6 +71,15 @@ RECORD_FILES: dict[str, type[Record]] = {
     "evaluations": EvaluationRecord,
 }
 XAPI_FILE = "xapi/statements.jsonl"
+# School years before a school type's first grade (中学1年 is the 7th year of school), so a
+# grade can be counted again at a school of another type (中学校 → 義務教育学校: 1 → 7).
+_YEARS_BEFORE = {"C1": 6, "D1": 9, "D2": 6}
+
+
+def grade_at(grade: int, from_type: str, to_type: str) -> int:
+    """The grade at a school of ``to_type`` of a pupil in ``grade`` at one of ``from_type``."""
+    moved = grade + _YEARS_BEFORE.get(from_type, 0) - _YEARS_BEFORE.get(to_type, 0)
+    return moved if 1 <= moved <= 12 else grade
 
 
 class TransferConfig(ConnectorConfig):
@@ -127,7 +136,8 @@ class TransferConnector(Connector):
         except PackageError as e:
             raise SourceError(str(e)) from None
         transfer_id = _transfer_id(package)
-        school_code = _receiving_school(config, package)
+        school = _receiving_school(config, package)
+        sent_from = str((package.manifest.get("sending_school") or {}).get("code", ""))[:2]
         if StudentIdentity.objects.filter(source_system=SYSTEM, source_id=transfer_id).exists():
             raise SourceError(
                 f"この転校パッケージ（転校ID {transfer_id[:8]}…）の児童生徒は既に転入しています。"
@@ -144,7 +154,7 @@ class TransferConnector(Connector):
                 target = _inner(folder, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content)
-            yield from _roster(folder / "oneroster", transfer_id, school_code)
+            yield from _roster(folder / "oneroster", transfer_id, school, sent_from)
             for name, record_type in RECORD_FILES.items():
                 yield from _records(package, name, record_type, transfer_id)
             if (folder / XAPI_FILE).is_file():
@@ -173,7 +183,7 @@ def _transfer_id(package: Package) -> str:
     return value
 
 
-def _receiving_school(config: TransferConfig, package: Package) -> str:
+def _receiving_school(config: TransferConfig, package: Package) -> School:
     named = (package.manifest.get("destination_school") or {}).get("code", "")
     code = (config.school_code or named or "").strip().upper()
     if not code:
@@ -181,17 +191,21 @@ def _receiving_school(config: TransferConfig, package: Package) -> str:
             "転入先の学校が決まっていません。転入先の学校を選んでから取り込んでください"
             "（パッケージにも転入先の学校は記されていません）。"
         )
-    if not School.objects.filter(code=code).exists():
+    school = School.objects.filter(code=code).first()
+    if school is None:
         raise SourceError(
             f"転入先の学校コード {code} の学校がこの自治体に登録されていません。"
             "名簿を取り込んで学校を登録するか、学校を選び直してください。"
         )
-    return code
+    return school
 
 
-def _roster(folder: Path, transfer_id: str, school_code: str) -> Iterator[Record | RowError]:
-    """The pupil from the OneRoster part, moved to the receiving school. The sending school's
-    org, class and enrollment rows give no records here (they are another municipality's)."""
+def _roster(
+    folder: Path, transfer_id: str, school: School, sent_from: str
+) -> Iterator[Record | RowError]:
+    """The pupil from the OneRoster part, moved to the receiving school (the grade counted as
+    that school counts). The sending school's org, class and enrollment rows give no records
+    here (they are another municipality's)."""
     lenient = OneRosterConfig(paths=[folder], jp_profile="lenient")
     for item in OneRosterConnector().read(lenient, RunState()):
         if isinstance(item, (RowError, RowWarning)):
@@ -206,7 +220,10 @@ def _roster(folder: Path, transfer_id: str, school_code: str) -> Iterator[Record
                 )
                 continue
             # The old municipality's account (principal name) means nothing here.
-            yield item.model_copy(update={"school_code": school_code, "principal_name": ""})
+            grade = grade_at(item.grade, sent_from, school.school_type)
+            yield item.model_copy(
+                update={"school_code": school.code, "grade": grade, "principal_name": ""}
+            )
 
 
 def _records(
