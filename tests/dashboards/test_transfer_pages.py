@@ -128,11 +128,17 @@ def test_without_consent_nothing_is_made(world, shibuya):
     assert transfers_out(shibuya) == 0
 
 
-def test_a_manager_of_another_school_cannot_export_the_pupil(world, shibuya):
+def test_a_manager_of_another_school_can_neither_export_nor_download(world, shibuya):
     other = signed_in(world["manager_b"], "131130")
     answer = other.post(SHIBUYA + "transfers/", export_form(world))
     assert answer.status_code == 400
     assert transfers_out(shibuya) == 0
+    signed_in(world["manager_a"], "131130").post(SHIBUYA + "transfers/", export_form(world))
+    with in_tenant(shibuya):
+        transfer = TransferOut.objects.select_related("student").get()
+    listing = other.get(SHIBUYA + "transfers/").content.decode()
+    assert transfer.student.pseudonym[:8] not in listing  # another school's transfer
+    assert other.get(SHIBUYA + f"transfers/{transfer.pk}/package/").status_code == 404
 
 
 def test_teachers_are_refused_and_step_up_is_asked_first(world, shibuya):
