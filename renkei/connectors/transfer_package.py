@@ -147,6 +147,11 @@ def _outer(data: bytes) -> tuple[bytes, dict[str, Any], bytes]:
                 raise PackageError(
                     f"転校パッケージではありません（{HEADER} と {PAYLOAD} を含む zip のはずです）。"
                 )
+            # Read before anything is authenticated: sizes as declared, never a zip bomb.
+            if zf.getinfo(HEADER).file_size > 64 * 1024 or (
+                zf.getinfo(PAYLOAD).file_size > MAX_PACKAGE_BYTES
+            ):
+                raise PackageError(_BROKEN)
             header_bytes, payload = zf.read(HEADER), zf.read(PAYLOAD)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as e:
         if isinstance(e, zipfile.BadZipFile) and "CRC" in str(e):
