@@ -229,6 +229,20 @@ def may_set_homeroom_teachers(principal: Principal, municipality, school_code: s
     )
 
 
+def may_transfer_pupil(principal: Principal, municipality, school_code: str) -> bool:
+    """A 転校 transfer of a pupil of ``school_code`` (the package out, or a pupil in): the
+    municipality's admins, or the managers (管理職) of that school; after step-up either way
+    (the package holds every record of the pupil)."""
+    if not principal.step_up:
+        return False
+    if may_administer_tenant(principal, municipality):
+        return True
+    return any(
+        g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
+        for g in principal.grants_in(municipality)
+    )
+
+
 def may_administer_tenant(principal: Principal, municipality) -> bool:
     return bool(principal.roles_in(municipality) & ADMIN_ROLES)
 

@@ -472,6 +472,27 @@ class OptOut(models.Model):
         ]
 
 
+class TransferOut(models.Model):
+    """A 転校 transfer package made for one pupil (renkei.connectors.transfer): the guardian's
+    consent it rests on, where it goes, who made it. The transfer code is never stored; the
+    package (encrypted under it) is kept in the tenant's storage for download."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="transfers_out")
+    transfer_id = models.UUIDField("転校ID", unique=True)
+    destination_code = models.CharField("転出先の自治体コード", max_length=6)
+    destination_school_code = models.CharField("転出先の学校コード", max_length=13, blank=True)
+    consent_given_by = models.CharField("同意した保護者", max_length=100)
+    consent_given_on = models.DateField("同意日")
+    exported_at = models.DateTimeField("作成日時")
+    exported_by = models.CharField("作成した職員（同意を記録した職員）", max_length=150)
+    package_key = models.CharField("保管先のキー", max_length=200)
+    package_sha256 = models.CharField("パッケージの SHA-256", max_length=64)
+
+    class Meta:
+        verbose_name = "転校パッケージ"
+        ordering = ["-exported_at", "-pk"]
+
+
 class AccessLog(models.Model):
     """Every read of individual data. Append-only in the database itself (a trigger rejects
     UPDATE, DELETE and TRUNCATE). No foreign keys: the log outlives purged pupils and

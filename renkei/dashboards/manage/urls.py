@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards.manage import resumable, views
+from renkei.dashboards.manage import resumable, transfer, views
 
 app_name = "manage"
 
@@ -35,4 +35,11 @@ urlpatterns = [
     path("widgets/<int:token_id>/revoke/", views.widget_revoke, name="widget_revoke"),
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path("transfers/", transfer.transfers, name="transfers"),
+    path("transfers/in/", transfer.transfer_in, name="transfer_in"),
+    path(
+        "transfers/<int:transfer_pk>/package/",
+        transfer.transfer_package,
+        name="transfer_package",
+    ),
 ]
