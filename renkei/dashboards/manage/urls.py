@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards.manage import resumable, views
+from renkei.dashboards.manage import resumable, settings_views, views
 
 app_name = "manage"
 
@@ -35,4 +35,11 @@ urlpatterns = [
     path("widgets/<int:token_id>/revoke/", views.widget_revoke, name="widget_revoke"),
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path("settings/", settings_views.tenant_settings, name="settings"),
+    path("second-factors/", settings_views.second_factors, name="second_factors"),
+    path(
+        "second-factors/<int:user_id>/reset/",
+        settings_views.second_factor_reset,
+        name="second_factor_reset",
+    ),
 ]
