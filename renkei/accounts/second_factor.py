@@ -88,13 +88,8 @@ def do_start_enrolment(
     """A new, unconfirmed authenticator with a fresh secret (an earlier unconfirmed one is
     dropped). Replacing a confirmed authenticator needs step-up."""
     user = _locked(user)
-    if authenticator(user) is not None and not step_up:
-        raise SecondFactorError(
-            _(
-                "認証アプリは登録済みです。登録し直すには、先に今の認証アプリ"
-                "（または回復コード）で本人確認をしてください。"
-            )
-        )
+    if not may_replace(user, step_up=step_up):
+        raise SecondFactorError(REENROL_NEEDS_STEP_UP)
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()
     device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
     audit.record(
@@ -103,13 +98,28 @@ def do_start_enrolment(
     return device
 
 
+REENROL_NEEDS_STEP_UP = _(
+    "認証アプリは登録済みです。登録し直すには、先に今の認証アプリ"
+    "（または回復コード）で本人確認をしてください。"
+)
+
+
+def may_replace(user, *, step_up: bool) -> bool:
+    """Whether this session may enrol (or confirm) a new authenticator: always when the user
+    has none, only after step-up when they have one."""
+    return step_up or authenticator(user) is None
+
+
 def do_confirm_enrolment(
-    user, token: str, *, actor: Actor, municipality_code: str = ""
+    user, token: str, *, actor: Actor, step_up: bool, municipality_code: str = ""
 ) -> tuple[TOTPDevice, list[str]]:
     """Confirm the pending authenticator with a code from it: it replaces the user's earlier
-    authenticator, and a new set of recovery codes replaces the old (returned, to be shown
+    authenticator (which needs step-up, as starting did: an enrolment left pending is no way
+    around it), and a new set of recovery codes replaces the old (returned, to be shown
     once). A wrong code changes nothing (but counts towards the device's throttling, which
     django-otp commits on its own)."""
+    if not may_replace(user, step_up=step_up):
+        raise SecondFactorError(REENROL_NEEDS_STEP_UP)
     pending = pending_authenticator(user)
     if pending is None:
         raise SecondFactorError(

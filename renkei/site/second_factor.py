@@ -56,12 +56,14 @@ def account(request: HttpRequest) -> HttpResponse:
 
 def _page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     user = request.user
-    pending = sf.pending_authenticator(user)
+    step_up = user.is_verified()
+    # A pending enrolment's secret only to a session that may confirm it.
+    pending = sf.pending_authenticator(user) if sf.may_replace(user, step_up=step_up) else None
     context = {
         "device": sf.authenticator(user),
         "pending": pending,
         "codes_left": sf.recovery_codes_left(user),
-        "step_up": user.is_verified(),
+        "step_up": step_up,
         "verify_href": f"{reverse('verify')}?next={reverse('second_factor')}",
         "error": error,
     }
@@ -96,6 +98,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
             request.user,
             request.POST.get("otp_token", ""),
             actor=actor,
+            step_up=request.user.is_verified(),
             municipality_code=municipality_code,
         )
     except sf.SecondFactorError as e:

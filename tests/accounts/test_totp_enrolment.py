@@ -172,6 +172,25 @@ def test_a_confirmed_authenticator_is_not_replaced_without_step_up(teacher):
     assert enrol_event.changes == {"replaced_earlier": True}
 
 
+def test_an_enrolment_left_pending_is_no_way_around_step_up(teacher):
+    device, _codes = enrol(signed_in(teacher), teacher)
+    owner = signed_in(teacher)
+    assert owner.post(VERIFY, {"otp_token": code(device, 1)}).status_code == 302
+    assert owner.post(ACCOUNT + "start/").status_code == 302  # then the owner walks away
+    pending = sf.pending_authenticator(teacher)
+    secret = base64.b32encode(pending.bin_key).decode().rstrip("=")
+    # A session with the password only neither sees the pending secret nor confirms it.
+    thief = signed_in(teacher)
+    page = thief.get(ACCOUNT).content.decode()
+    assert "totp-secret" not in page and secret not in page.replace(" ", "")
+    refused = thief.post(ACCOUNT + "confirm/", {"otp_token": code(pending)})
+    assert refused.status_code == 400
+    assert "先に今の認証アプリ" in refused.content.decode()
+    assert sf.authenticator(teacher).pk == device.pk
+    pending.refresh_from_db()
+    assert not pending.confirmed
+
+
 def test_recovery_codes_are_renewed_after_step_up_and_the_old_ones_stop(teacher):
     client = signed_in(teacher)
     _device, old = enrol(client, teacher)

@@ -161,6 +161,7 @@ def test_raising_k_asks_first_and_says_what_it_withholds(client_, shinjuku):
     page = asked.content.decode()
     assert "k を 10 から 15 に引き上げると" in page
     assert "一度上げると、下げることはできません" in page
+    assert "東京都の公開表は、東京都内の自治体で最も大きい k で秘匿します" in page
     assert "公開表はすべて k = 15（現在 10）で計算し直され" in page
     # 6 released cells of 渋谷区 in 2 tables; 12, 13 and 13 are below 15 (0 is structural,
     # 新宿区's 14 is another municipality's).
@@ -180,13 +181,19 @@ def test_raising_k_asks_first_and_says_what_it_withholds(client_, shinjuku):
     shinjuku.min_cell_size = 30
     shinjuku.save()
     page = client_.post(SETTINGS, current(min_cell_size=20)).content.decode()
-    assert "すでに県内で最も大きい k = 30 で秘匿しているため、秘匿の基準は変わりません" in page
+    assert "すでに東京都内で最も大きい k = 30 で秘匿しているため、秘匿の基準は変わりません" in page
 
 
 def test_a_shorter_retention_asks_first(client_):
     asked = client_.post(SETTINGS, current(retention_years=3))
     assert asked.status_code == 200
     assert "保存年数を 5 年から 3 年に短くすると" in asked.content.decode()
+    # and with no stored release, k's confirmation says so rather than "0 of 0 cells"
+    page = client_.post(SETTINGS, current(min_cell_size=12)).content.decode()
+    assert (
+        "いま保存されている公開表はありません。次に集計が求められたときから、k = 12 で秘匿します"
+        in page
+    )
     assert shibuya_now().retention_years == 5
     assert client_.post(SETTINGS, current(retention_years=3, confirmed="1")).status_code == 302
     assert shibuya_now().retention_years == 3

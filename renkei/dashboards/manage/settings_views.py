@@ -64,11 +64,12 @@ class TenantSettingsForm(forms.Form):
     alert_monthly_absence_days = _days(gettext_lazy("月間欠席アラート（日）"), 31)
     alert_yearly_absence_days = _days(gettext_lazy("年間欠席アラート（日）"), 366)
     retention_years = forms.IntegerField(
-        label=gettext_lazy("離籍後の保存年数"),
+        label=gettext_lazy("卒業（離籍）後の保存年数"),
         min_value=1,
         max_value=100,
         help_text=gettext_lazy(
-            "卒業・転出などで離籍してから、記録を保存する年数。指導要録（様式2）に合わせ既定は 5 年。"
+            "卒業などで学校を離れてから記録を保存する年数。過ぎた記録は定期削除で消えます。"
+            "指導要録（様式2）に合わせ既定は 5 年。"
         ),
         error_messages={
             "min_value": gettext_lazy("保存年数は 1 年以上にしてください（0 年にはできません）。"),
