@@ -272,3 +272,17 @@ def test_a_reset_is_refused_for_oneself_others_and_members_elsewhere(
     teacher_client = verified_client(teacher)
     assert teacher_client.post(f"{RESETS}{both.pk}/reset/").status_code == 403
     assert not AuditEvent.objects.filter(action="second_factor.reset").exists()
+
+
+def test_a_prefecture_analyst_enrols_on_the_public_site(make_user):
+    from renkei.tenants.models import Prefecture
+
+    analyst = make_user("pref-enrol", "prefecture_analyst", prefecture=Prefecture.for_code("13"))
+    client = signed_in(analyst)
+    assert "まだ登録されていません" in client.get("/accounts/second-factor/").content.decode()
+    assert client.post("/accounts/second-factor/start/").status_code == 302
+    pending = sf.pending_authenticator(analyst)
+    done = client.post("/accounts/second-factor/confirm/", {"otp_token": code(pending)})
+    assert done.status_code == 200 and len(recovery_codes(done)) == 10
+    events = AuditEvent.objects.filter(target="user pref-enrol")
+    assert events.count() == 3 and {e.municipality_code for e in events} == {""}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from browser_support import screenshot, sign_in
 
 pytestmark = pytest.mark.slow
@@ -15,6 +16,12 @@ pytestmark = pytest.mark.slow
 CODE = "131041"  # no other browser test signs in here: re-enrolling does not disturb them
 ADMIN = f"admin-{CODE}"
 MEMBER = f"manager-{CODE}"
+
+
+def axe_violations(page) -> str:
+    """axe-core's WCAG 2 A/AA report of the page ("" when it finds nothing)."""
+    results = Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa"]})
+    return results.generate_report() if results.violations_count else ""
 
 
 def totp_from_secret(secret: str) -> str:
@@ -33,6 +40,7 @@ def test_reset_then_enrol_through_the_qr_code_page(page, demo_server):
     page.goto(f"{base}/m/{CODE}/manage/second-factors/")
     row = page.locator(f'[data-testid="second-factor-{MEMBER}"]')
     assert "登録済み" in row.inner_text()
+    assert axe_violations(page) == ""
     with page.expect_navigation():
         row.get_by_role("button").click()
     assert "二要素認証を解除しました" in page.locator("main").inner_text()
@@ -57,6 +65,7 @@ def test_reset_then_enrol_through_the_qr_code_page(page, demo_server):
     secret = page.locator('[data-testid="totp-secret"]').inner_text()
     assert len(secret.replace(" ", "")) == 32, secret
     screenshot(page, "second-factor-enrol")
+    assert axe_violations(page) == ""
 
     # when: the code of the app is entered, the device is confirmed
     page.fill("#id_otp_token", totp_from_secret(secret))
@@ -67,6 +76,7 @@ def test_reset_then_enrol_through_the_qr_code_page(page, demo_server):
     codes = page.locator('[data-testid="recovery-codes"] li').all_inner_texts()
     assert len(codes) == 10
     screenshot(page, "second-factor-recovery-codes")
+    assert axe_violations(page) == ""
     page.goto(f"{base}/m/{CODE}/accounts/second-factor/")
     assert "登録済み" in page.locator("main").inner_text()
     assert codes[0] not in page.content()
@@ -80,6 +90,7 @@ def test_raising_k_shows_what_it_changes_before_anything_changes(page, demo_serv
     page.goto(f"{base}/m/{CODE}/manage/")
     with page.expect_navigation():
         page.locator(".manage-cards").get_by_role("link", name="自治体の設定").click()
+    assert axe_violations(page) == ""
     page.fill("#id_min_cell_size", "20")
     with page.expect_navigation():
         page.locator("main form").get_by_role("button", name="変更する").click()
@@ -87,6 +98,7 @@ def test_raising_k_shows_what_it_changes_before_anything_changes(page, demo_serv
     assert "k を 10 から 20 に引き上げると" in consequence, consequence
     assert "下げることはできません" in consequence
     screenshot(page, "settings-k-confirmation")
+    assert axe_violations(page) == ""
     # Withdrawn: nothing changed (the other browser tests read 東京都's releases with k = 10).
     with page.expect_navigation():
         page.get_by_role("link", name="やめる").click()

@@ -5,11 +5,13 @@ after step-up: both change how the municipality's data is protected."""
 from __future__ import annotations
 
 import functools
+from collections import Counter
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from renkei.accounts import policy
 from renkei.accounts import second_factor as sf
 from renkei.accounts.models import Membership
-from renkei.dashboards.manage.views import admin_view
+from renkei.dashboards.manage.views import PAGE_SIZE, admin_view
 from renkei.edudata.metrics.k_preview import preview_k
 from renkei.tenants.actions import do_change_municipality_settings
 from renkei.tenants.models import Municipality
@@ -183,15 +185,17 @@ def _members(municipality):
 
 @step_up_view
 def second_factors(request):
-    users = list(_members(request.tenant).order_by("username"))
+    members = _members(request.tenant).order_by("username")
+    page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
+    users = list(page)
     enrolled = set(
         TOTPDevice.objects.filter(user__in=users, confirmed=True).values_list("user_id", flat=True)
     )
-    codes: dict[int, int] = {}
-    for user_id in StaticToken.objects.filter(
-        device__user__in=users, device__confirmed=True
-    ).values_list("device__user_id", flat=True):
-        codes[user_id] = codes.get(user_id, 0) + 1
+    codes = Counter(
+        StaticToken.objects.filter(device__user__in=users, device__confirmed=True).values_list(
+            "device__user_id", flat=True
+        )
+    )
     roles: dict[int, list[str]] = {}
     for m in Membership.objects.filter(municipality=request.tenant, user__in=users):
         roles.setdefault(m.user_id, []).append(m.get_role_display())
@@ -206,7 +210,7 @@ def second_factors(request):
         }
         for u in users
     ]
-    return render(request, "dashboards/manage/second_factors.html", {"rows": rows})
+    return render(request, "dashboards/manage/second_factors.html", {"rows": rows, "page": page})
 
 
 @step_up_view
