@@ -28,6 +28,10 @@ FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありませ�
 FORBIDDEN_PUPIL = _("この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。")
 FORBIDDEN_AGGREGATES = _("この集計を見る権限がありません。")
 FORBIDDEN_HOMEROOM_TEACHERS = _("担任を設定できるのは、その学校の管理職だけです。")
+FORBIDDEN_SECOND_FACTOR_RESET = _(
+    "この利用者の二要素認証は解除できません。解除できるのは、本人確認を済ませた自治体管理者が、"
+    "この自治体だけに役割を持つ利用者について行う場合です（ほかは運用管理者に依頼してください）。"
+)
 STEP_UP_NEEDED = _(
     "要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。"
 )
@@ -245,6 +249,18 @@ def may_transfer_pupil(principal: Principal, municipality, school_code: str) -> 
 
 def may_administer_tenant(principal: Principal, municipality) -> bool:
     return bool(principal.roles_in(municipality) & ADMIN_ROLES)
+
+
+def may_reset_second_factor(principal: Principal, municipality, member) -> bool:
+    """A tenant admin past step-up may reset the second factor of a member whose every role
+    is in this municipality: not a platform operator's, nor one of someone who also works for
+    another municipality or a prefecture (their other admins did not agree)."""
+    if not (principal.step_up and may_administer_tenant(principal, municipality)):
+        return False
+    if member.is_staff or member.is_superuser:
+        return False
+    grants = principal_for(member, step_up=False).grants
+    return bool(grants) and all(g.municipality_code == municipality.code for g in grants)
 
 
 def require(allowed: bool, message: str) -> None:

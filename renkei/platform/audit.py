@@ -40,6 +40,10 @@ ACTIONS: dict[str, Any] = {
     "support.action": _("支援記録への対応の記入"),
     "homeroom.teachers": _("学級担任の設定"),
     "transfer.export": _("転校パッケージの作成"),
+    "second_factor.start": _("認証アプリの登録開始"),
+    "second_factor.enrol": _("認証アプリの登録"),
+    "second_factor.recovery_codes": _("回復コードの発行"),
+    "second_factor.reset": _("二要素認証の解除"),
 }
 
 # How the actor reached the action.

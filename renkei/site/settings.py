@@ -45,6 +45,7 @@ SHARED_APPS = [
     "django.contrib.postgres",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",  # one-time recovery codes (renkei.accounts.second_factor)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -124,6 +125,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "login"
+# The name authenticator apps show beside the user name (the otpauth:// issuer).
+OTP_TOTP_ISSUER = "Renkei"
 LOGIN_REDIRECT_URL = "home"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = _flag("RENKEI_SECURE_COOKIES")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards.manage import resumable, transfer, views
+from renkei.dashboards.manage import resumable, settings_views, transfer, views
 
 app_name = "manage"
 
@@ -41,5 +41,12 @@ urlpatterns = [
         "transfers/<int:transfer_pk>/package/",
         transfer.transfer_package,
         name="transfer_package",
+    ),
+    path("settings/", settings_views.tenant_settings, name="settings"),
+    path("second-factors/", settings_views.second_factors, name="second_factors"),
+    path(
+        "second-factors/<int:user_id>/reset/",
+        settings_views.second_factor_reset,
+        name="second_factor_reset",
     ),
 ]
