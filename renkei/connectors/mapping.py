@@ -101,8 +101,7 @@ class Mapping(BaseModel):
     kind: str
     description: str = ""
     records: list[RecordSpec] = Field(min_length=1)
-    # A code may map to null: the cell then sets nothing (異動区分 転入 is no leaving).
-    codes: dict[str, dict[str, str | None]] = Field(default_factory=dict)
+    codes: dict[str, dict[str, str]] = Field(default_factory=dict)
     # Columns whose presence identifies this layout (default: every required column).
     identify_by: list[str] | None = None
 
@@ -288,7 +287,7 @@ def _timestamp_date(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=No
     )
 
 
-def _code(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str | None:
+def _code(mapping: Mapping, spec: FieldSpec, raw: str, cells, times=None) -> str:
     table = mapping.codes[spec.codes or ""]
     key = normalize_width(raw)
     if key not in table:

@@ -87,7 +87,8 @@ class StudentRecord(Record):
     transfer_date: dt.date | None = Field(default=None, exclude=True)
     withdrawal_date: dt.date | None = Field(default=None, exclude=True)
     left_on: dt.date | None = None
-    leaving_reason: Literal["graduated", "transferred", "withdrew"] | None = Field(
+    # "" (a movement code that is no leaving, such as 転入): the row says nothing about it.
+    leaving_reason: Literal["graduated", "transferred", "withdrew", ""] | None = Field(
         default=None, validate_default=True
     )
     family_name: str = Field(default="", max_length=50)
@@ -142,6 +143,9 @@ class StudentRecord(Record):
 
     @model_validator(mode="after")
     def _per_reason_day(self) -> StudentRecord:
+        if self.leaving_reason == "":
+            object.__setattr__(self, "left_on", None)
+            object.__setattr__(self, "leaving_reason", None)
         for name, reason in _PER_REASON_DAYS.items():
             if (day := getattr(self, name)) is not None:
                 object.__setattr__(self, "left_on", day)  # (a frozen record, being built)
