@@ -303,6 +303,7 @@ def test_oneroster_parses_with_zero_row_errors_and_links_every_pupil(small):
         "homerooms": summary.homerooms,
         "students": summary.students,
         "enrollments": summary.students,
+        "roster_scope": 1,  # a bulk set: the whole truth for its schools and year
     }
     pupils = [i for i in items if isinstance(i, StudentRecord)]
     c4th_ids = {r[3] for r in read_csv(out / "c4th" / "roster.csv")[1:]}
