@@ -326,22 +326,25 @@ class RosterWriter:
           transferred.
         A pupil enrolled in a later year than the roster's is left alone (an old file)."""
         latest = max(scope.school_years)
+        listed = set(scope.listed)
+        known, seen = set(), set()  # pupils this source knows; those it lists now
+        for source_id, student_id in StudentIdentity.objects.filter(
+            source_system=self.system
+        ).values_list("source_id", "student_id"):
+            (seen if source_id in listed else known).add(student_id)
+        unlisted = known - seen
+        if not unlisted:
+            return
         last_year = (
             Enrollment.objects.filter(student=OuterRef("pk"))
             .values("student")
             .annotate(year=Max("homeroom__school_year"))
             .values("year")
         )
-        known = StudentIdentity.objects.filter(source_system=self.system).exclude(
-            source_id__in=scope.listed
-        )
         candidates = (
             Student.objects.filter(
-                left_on__isnull=True,
-                school__code__in=scope.school_codes,
-                pk__in=known.values("student_id"),
+                pk__in=unlisted, left_on__isnull=True, school__code__in=scope.school_codes
             )
-            .exclude(identities__source_system=self.system, identities__source_id__in=scope.listed)
             .annotate(last_year=Subquery(last_year))
             .filter(last_year__lte=latest)
             .select_related("school")
