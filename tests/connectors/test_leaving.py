@@ -169,6 +169,8 @@ def test_year_end_of_the_last_grade_is_graduation_and_a_newer_roster_re_enrols(t
         pupil_id(4): (None, ""),
     }
     assert first.message == ""
+    # the set's declaration is no row: 2 schools, 4 homerooms, 4 pupils, 4 enrollments
+    assert (first.rows_read, first.rows_accepted) == (14, 14)
     # when 2026年度 lists the 小6 at the 中学校 (進学), and no longer lists the 中3
     run = import_oneroster(
         shibuya,
