@@ -251,6 +251,30 @@ def test_a_user_row_with_an_error_is_not_taken_for_a_leaving(tmp_path, shibuya):
     assert leavings(shibuya)[pupil_id(4)] == (None, "")
 
 
+def test_a_pupil_marked_tobedeleted_left_even_when_the_row_is_too_sparse_to_read(tmp_path, shibuya):
+    everyone = [dict(p, end="") for p in FOUR]
+    import_oneroster(shibuya, oneroster_set(tmp_path / "a", 2025, everyone))
+    # pupil 1's row is whole (小3), pupil 4's has nothing but its id and status
+    marked = [dict(everyone[0], status="tobedeleted"), *everyone[1:]]
+    folder = oneroster_set(tmp_path / "b", 2025, marked)
+    users = folder / "users.csv"
+    lines = users.read_text(encoding="utf-8").splitlines()
+    width = len(lines[0].split(","))
+    lines[-1] = ",".join([pupil_id(4), "tobedeleted"] + [""] * (width - 2))
+    users.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = import_oneroster(shibuya, folder)
+    today = timezone.localdate()
+    assert leavings(shibuya)[pupil_id(1)] == (today, "transferred")
+    assert leavings(shibuya)[pupil_id(4)] == (today, "transferred")  # no longer listed
+    with in_tenant(shibuya):
+        [warning] = QuarantinedRow.objects.filter(run=run, kind="warning", file="users.csv")
+        rejected = list(QuarantinedRow.objects.filter(run=run, kind="error"))
+    assert warning.line == 5
+    assert warning.reason.startswith("削除予定（tobedeleted）の児童生徒の行を読めないため")
+    # only pupil 4's enrollment, still in enrollments.csv, is refused
+    assert [(q.file, q.column) for q in rejected] == [("enrollments.csv", "userSourcedId")]
+
+
 def test_an_enrollment_ending_mid_year_is_a_transfer_on_that_day(tmp_path, shibuya):
     pupils = [dict(n=1, school=B1, grade=3, end="2025-10-15"), dict(n=2, school=B1, grade=6)]
     import_oneroster(shibuya, oneroster_set(tmp_path / "s", 2025, pupils))

@@ -780,9 +780,11 @@ class _Reader:
         for row in self._rows("users", ("role",) if legacy_role else (), keep_deleted=True):
             if row.problem:
                 self.unreadable_user = self.unreadable_user or row
+            elif _cell(row, "status").lower() == "tobedeleted":
+                yield from self._deleted_user(row, roles, birth, legacy_role)
+                continue
             else:
-                self.listed_users.add(_cell(row, "sourcedId"))
-            deleted = _cell(row, "status").lower() == "tobedeleted"
+                self.listed_users.add(_cell(row, "sourcedId"))  # read or rejected: listed
             if (yield from self._screen("users", row)):
                 if not row.problem:
                     self.rejected_students.add(_cell(row, "sourcedId"))  # its enrollments say why
@@ -795,8 +797,6 @@ class _Reader:
                 role, role_org = _cell(row, "role").lower(), (orgs[0] if orgs else "")
             elif user_id in roles:
                 role, role_org, _ = roles[user_id]
-            elif deleted:
-                continue  # marked for deletion with its role: nothing to read
             else:
                 reason = (
                     "この利用者の役割は roles.csv の行に誤りがあり取り込めませんでした"
@@ -814,6 +814,40 @@ class _Reader:
             else:
                 self.rejected_students.add(user_id)
             yield record
+
+    def _deleted_user(
+        self,
+        row: CsvRow,
+        roles: dict[str, tuple[str, str, str]],
+        birth: dict[str, tuple[str, str]],
+        legacy_role: bool,
+    ) -> Iterator[Record | RowWarning]:
+        """A users.csv row marked ``tobedeleted``: a pupil's becomes their leaving. It does
+        not list the user, so a row too sparse to read leaves the pupil to the rule for
+        pupils no longer listed. Anything else about such a row is left alone, as before."""
+        user_id = _cell(row, "sourcedId")
+        if legacy_role:
+            orgs = [_ref(o.strip()) for o in _cell(row, "orgSourcedIds").split(",") if o.strip()]
+            role, role_org = _cell(row, "role").lower(), (orgs[0] if orgs else "")
+        elif user_id in roles:
+            role, role_org, _ = roles[user_id]
+        else:
+            return  # its role went with it
+        if role != "student":
+            self.other_users.add(user_id)
+            return
+        record = self._student(row, user_id, role_org, birth.pop(user_id, ("", "unspecified")))
+        if isinstance(record, RowError):
+            yield RowWarning(
+                record.origin,
+                record.column,
+                record.value,
+                f"削除予定（tobedeleted）の児童生徒の行を読めないため（{record.reason}）、"
+                "この行からは離籍を記録していません（名簿に載らない児童生徒として扱います）",
+            )
+            return
+        self.students[user_id] = record.school_code
+        yield record
 
     def _student(
         self, row: CsvRow, user_id: str, role_org: str, birth: tuple[str, str]
