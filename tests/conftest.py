@@ -145,7 +145,8 @@ def school_world(shibuya):
             pseudonym=pseudonym_for(shibuya, "test", "old"),
             school=a,
             grade=6,
-            graduation_date=dt.date(2015, 3, 20),
+            left_on=dt.date(2015, 3, 20),
+            leaving_reason="graduated",
         )
     return {"municipality": shibuya, "A": a, "B": b, **pupils}
 

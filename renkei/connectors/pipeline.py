@@ -315,8 +315,9 @@ def _run(
         run.rows_accepted = run.rows_read - run.rows_rejected
         run.warnings = loader.quarantine.warnings()
         run.state = state.data
+        run.message = loader.roster.summary()  # leavings and re-enrolments, as counts
         if loader.streams.deleted:  # accepted voiding statements that removed stored rows
-            run.message = (
+            run.message += (
                 f"取り消しの statement により、以前に取り込んだ学習記録 "
                 f"{loader.streams.deleted:,} 件を削除しました。"
             )
@@ -398,6 +399,7 @@ class RunWriter:
             if progress:
                 progress(batch.rows_read)
         self.roster.write()  # a roster read after the data rows, or a roster alone
+        self.roster.finish()
         self.streams.finish()
         self.quarantine.flush()
 

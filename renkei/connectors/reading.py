@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from django.db import connections
 
-from renkei.connectors.records import Origin, Record, StatementVoidRecord
+from renkei.connectors.records import Origin, Record, RosterScopeRecord, StatementVoidRecord
 from renkei.connectors.sdk import (
     Connector,
     ConnectorConfig,
@@ -52,7 +52,7 @@ CHUNK_ROWS = 200_000
 ROSTER_BATCH = 10_000  # roster records per batch
 LOOKAHEAD = 4  # batches a child process may have ready before the loader takes them
 MAX_QUARANTINED_VALUE = 1_000  # characters kept of an enormous field
-ROSTER_STREAMS = ("schools", "homerooms", "students", "enrollments")
+ROSTER_STREAMS = ("schools", "homerooms", "students", "enrollments", "roster_scope")
 UNKNOWN_ORIGIN = Origin(file="?", line=0)  # a record a connector yielded without its origin
 
 
@@ -145,6 +145,9 @@ def batches(
     for item in connector.read(config, state):
         if type(item) is RowWarning:  # a note on a row: the row itself is counted elsewhere
             yield from finding(item.origin or UNKNOWN_ORIGIN, item, "warning")
+            continue
+        if type(item) is RosterScopeRecord:  # a declaration about the roster, not a row
+            roster.append(item)
             continue
         origin = item.origin
         if (

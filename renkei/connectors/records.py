@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from decimal import Decimal
 from typing import ClassVar, Literal
 
@@ -24,6 +25,8 @@ from pydantic import (
 
 from renkei.edudata.codes import AttendanceStatus, HealthCondition, NurseVisitReason, Sex
 from renkei.tenants.codes import CodeError, validate_school_code
+
+_JAPAN = zoneinfo.ZoneInfo("Asia/Tokyo")
 
 
 class Origin(BaseModel):
@@ -76,7 +79,18 @@ class StudentRecord(Record):
     grade: int = Field(ge=1, le=12)
     birth_year_month: str = ""
     sex: Literal["male", "female", "other", "unspecified"] = "unspecified"
-    graduation_date: dt.date | None = None
+    # Leaving (卒業・転出・退学): a reason with its day, or one of the per-reason days that
+    # vendor rosters carry as columns (卒業日, 転出日, 退学日), which become the same two
+    # fields. A reason without a day means "left, day not given": the import's day, unless a
+    # day is known already. Nothing given says nothing: a known leaving is never erased.
+    graduation_date: dt.date | None = Field(default=None, exclude=True)
+    transfer_date: dt.date | None = Field(default=None, exclude=True)
+    withdrawal_date: dt.date | None = Field(default=None, exclude=True)
+    left_on: dt.date | None = None
+    # "" (a movement code that is no leaving, such as 転入): the row says nothing about it.
+    leaving_reason: Literal["graduated", "transferred", "withdrew", ""] | None = Field(
+        default=None, validate_default=True
+    )
     family_name: str = Field(default="", max_length=50)
     given_name: str = Field(default="", max_length=50)
     family_name_kana: str = Field(default="", max_length=50)
@@ -93,6 +107,88 @@ class StudentRecord(Record):
         if value and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
             raise ValueError(f"生年月「{value}」は YYYY-MM の形ではありません")
         return value
+
+    # Field validators (fields are validated in order, each sees those before it): an error
+    # then names the column it is about.
+    @field_validator("graduation_date", "transfer_date", "withdrawal_date", "left_on")
+    @classmethod
+    def _one_leaving_not_far_ahead(
+        cls, day: dt.date | None, info: ValidationInfo
+    ) -> dt.date | None:
+        if day is None:
+            return day
+        label = _LEAVING_LABELS[info.field_name or ""]
+        if day > leaving_horizon():
+            raise ValueError(
+                f"{label} {day.isoformat()} は 1 年以上先の日付です。予定日なら 1 年以内のもの"
+                "だけを載せ、日付の誤りなら直してください"
+            )
+        earlier = [
+            _LEAVING_LABELS[name]
+            for name in ("graduation_date", "transfer_date", "withdrawal_date")
+            if name != info.field_name and info.data.get(name) is not None
+        ]
+        if earlier:
+            raise ValueError(
+                f"{earlier[0]}と{label}の両方が入っています。離籍はどちらか一つにしてください"
+            )
+        return day
+
+    @field_validator("leaving_reason")
+    @classmethod
+    def _day_has_a_reason(cls, reason: str | None, info: ValidationInfo) -> str | None:
+        if reason is None and info.data.get("left_on") is not None:
+            raise ValueError("離籍日がありますが、離籍の理由（卒業・転出・退学）がありません")
+        return reason
+
+    @model_validator(mode="after")
+    def _per_reason_day(self) -> StudentRecord:
+        if self.leaving_reason == "":
+            object.__setattr__(self, "left_on", None)
+            object.__setattr__(self, "leaving_reason", None)
+        for name, reason in _PER_REASON_DAYS.items():
+            if (day := getattr(self, name)) is not None:
+                object.__setattr__(self, "left_on", day)  # (a frozen record, being built)
+                object.__setattr__(self, "leaving_reason", reason)
+        return self
+
+
+_LEAVING_LABELS = {
+    "graduation_date": "卒業日",
+    "transfer_date": "転出日",
+    "withdrawal_date": "退学日",
+    "left_on": "離籍日",
+}
+_PER_REASON_DAYS = {
+    "graduation_date": "graduated",
+    "transfer_date": "transferred",
+    "withdrawal_date": "withdrew",
+}
+
+
+def leaving_horizon() -> dt.date:
+    """The latest leaving day a roster may give: a year from today (Japan). A roster made
+    before 卒業式 gives the day ahead; a day further off is a typing error."""
+    today = dt.datetime.now(_JAPAN).date()
+    return (
+        today.replace(year=today.year + 1)
+        if (today.month, today.day) != (2, 29)
+        else (today.replace(year=today.year + 1, day=28))
+    )
+
+
+class RosterScopeRecord(Record):
+    """A roster that is the whole truth for some schools and school years (a OneRoster bulk
+    set) says so with this declaration, once, after its pupils: a pupil of those schools whom
+    this source knew and who is not in ``listed`` has left (privacy docs: leaving). It is
+    not a row of the input and is not counted as one. ``listed``: every pupil id of the
+    roster file, read or rejected, so that a row with an error is never taken for a
+    leaving."""
+
+    stream: ClassVar[str] = "roster_scope"
+    school_codes: list[str] = Field(min_length=1)
+    school_years: list[int] = Field(min_length=1)
+    listed: list[str]
 
 
 class EnrollmentRecord(Record):
@@ -239,6 +335,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
         SchoolRecord,
         HomeroomRecord,
         StudentRecord,
+        RosterScopeRecord,
         EnrollmentRecord,
         AttendanceRecord,
         HealthObservationRecord,

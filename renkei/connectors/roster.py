@@ -8,18 +8,25 @@ All of it runs inside the import's one transaction (``pipeline.do_import``).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db.models import Max, OuterRef, Subquery
+from django.utils import timezone
 
 from renkei.connectors.records import (
     EnrollmentRecord,
     HomeroomRecord,
     Origin,
     Record,
+    RosterScopeRecord,
     SchoolRecord,
     StudentRecord,
 )
+from renkei.edudata.codes import LeavingReason, is_final_grade, school_year_of
 from renkei.edudata.models import Enrollment, Homeroom, School, Student, StudentIdentity
 from renkei.edudata.privacy import pseudonym_for
 
@@ -33,6 +40,13 @@ class RosterWriter:
     _pending: list[Record] = field(default_factory=list)  # read, not written yet
     _students_seen: dict[str, Origin | None] = field(default_factory=dict)
     _enrollments_seen: set[tuple] = field(default_factory=set)
+    # Pupils whose row said nothing about leaving: a left one enrolled in a later school year
+    # came back (finish()).
+    _listed_as_enrolled: list[Student] = field(default_factory=list)
+    _scopes: list[RosterScopeRecord] = field(default_factory=list)
+    today: dt.date = field(default_factory=timezone.localdate)
+    re_enrolled: int = 0
+    left_unlisted: Counter = field(default_factory=Counter)  # reason -> pupils
 
     def add(self, records: list[Record]) -> None:
         self._pending.extend(records)
@@ -49,6 +63,7 @@ class RosterWriter:
         homerooms = self._load_homerooms(records.get("homerooms", []), schools)
         self._load_students(records.get("students", []), schools)
         self._load_enrollments(records.get("enrollments", []), homerooms)
+        self._scopes += records.get("roster_scope", [])
 
     def _load_schools(self, records: list[SchoolRecord]) -> dict[str, School]:
         wanted: dict[str, SchoolRecord] = {}
@@ -160,9 +175,7 @@ class RosterWriter:
                 "grade": record.grade,
                 "birth_year_month": record.birth_year_month,
                 "sex": record.sex,
-                # A roster without the column (or with it empty) says nothing about leaving:
-                # it never erases a known date, from which retention counts.
-                "graduation_date": record.graduation_date or student.graduation_date,
+                **self._leaving(record, student),
             }
             if any(getattr(student, k, None) != v for k, v in values.items()):
                 for k, v in values.items():
@@ -182,10 +195,23 @@ class RosterWriter:
         Student.objects.bulk_create(new_students.values(), batch_size=2000)
         Student.objects.bulk_update(
             changed_students.values(),
-            ["school_id", "grade", "birth_year_month", "sex", "graduation_date"],
+            ["school_id", "grade", "birth_year_month", "sex", "left_on", "leaving_reason"],
             batch_size=2000,
         )
         self._save_identities(identities, identity_rows)
+
+    def _leaving(self, record: StudentRecord, student: Student) -> dict[str, Any]:
+        """When and why the pupil left, after this row. A row without a leaving (no column,
+        or an empty cell) says nothing about it: a known leaving, from which retention counts,
+        is never erased (a later school year's enrolment clears it: finish()). A reason
+        without a day (OneRoster's enabledUser=false) is dated the import's day the first
+        time only: re-imports must not move the day, or retention would never come."""
+        if record.leaving_reason is None:
+            self._listed_as_enrolled.append(student)
+            return {"left_on": student.left_on, "leaving_reason": student.leaving_reason}
+        if record.left_on is None and student.left_on is not None:
+            return {"left_on": student.left_on, "leaving_reason": record.leaving_reason}
+        return {"left_on": record.left_on or self.today, "leaving_reason": record.leaving_reason}
 
     @staticmethod
     def _save_identities(
@@ -261,3 +287,96 @@ class RosterWriter:
                 changed.append(enrollment)
         Enrollment.objects.bulk_create(new)
         Enrollment.objects.bulk_update(changed, ["attendance_number"])
+
+    # -- at the end of the run ------------------------------------------------------------
+
+    def finish(self) -> None:
+        """What needs the whole roster of the run: re-enrolments, then the pupils a complete
+        roster no longer lists."""
+        self._clear_re_enrolled()
+        for scope in self._scopes:
+            self._leave_unlisted(scope)
+
+    def _clear_re_enrolled(self) -> None:
+        """A left pupil whom this roster lists as enrolled in a school year after the one
+        they left in came back (a 小学校 graduate at the municipality's 中学校, a return
+        after 転出): the leaving is cleared."""
+        left = {s.pk: s for s in self._listed_as_enrolled if s.left_on is not None}
+        if not left:
+            return
+        years = dict(Homeroom.objects.values_list("pk", "school_year"))
+        back = []
+        for student_id, homeroom_id in self._enrollments_seen:
+            student = left.get(student_id)
+            if student is not None and years[homeroom_id] > school_year_of(student.left_on):
+                student.left_on, student.leaving_reason = None, ""
+                back.append(left.pop(student_id))
+        Student.objects.bulk_update(back, ["left_on", "leaving_reason"], batch_size=2000)
+        self.re_enrolled += len(back)
+
+    def _leave_unlisted(self, scope: RosterScopeRecord) -> None:
+        """A complete roster (a OneRoster bulk set) is the whole truth for its schools and
+        school years: a pupil this source knew at one of those schools, still on the books
+        there, enrolled last in one of those years or before, and not listed, has left.
+
+        - last enrolled in an earlier year: left when that year ended (31 March); graduated
+          if they were in the last grade of their school type, else transferred;
+        - last enrolled in the roster's latest year: left now (the import's day);
+          graduated if in the last grade and the year is at its end (March), else
+          transferred.
+        A pupil enrolled in a later year than the roster's is left alone (an old file)."""
+        latest = max(scope.school_years)
+        listed = set(scope.listed)
+        known, seen = set(), set()  # pupils this source knows; those it lists now
+        for source_id, student_id in StudentIdentity.objects.filter(
+            source_system=self.system
+        ).values_list("source_id", "student_id"):
+            (seen if source_id in listed else known).add(student_id)
+        unlisted = known - seen
+        if not unlisted:
+            return
+        last_year = (
+            Enrollment.objects.filter(student=OuterRef("pk"))
+            .values("student")
+            .annotate(year=Max("homeroom__school_year"))
+            .values("year")
+        )
+        candidates = (
+            Student.objects.filter(
+                pk__in=unlisted, left_on__isnull=True, school__code__in=scope.school_codes
+            )
+            .annotate(last_year=Subquery(last_year))
+            .filter(last_year__lte=latest)
+            .select_related("school")
+        )
+        year_end = dt.date(latest + 1, 3, 1)
+        changed = []
+        for student in candidates:
+            final = is_final_grade(student.school.school_type, student.grade)
+            if student.last_year < latest:
+                student.left_on = dt.date(student.last_year + 1, 3, 31)
+            else:
+                student.left_on = self.today
+                final = final and self.today >= year_end
+            student.leaving_reason = LeavingReason.GRADUATED if final else LeavingReason.TRANSFERRED
+            self.left_unlisted[student.leaving_reason] += 1
+            changed.append(student)
+        Student.objects.bulk_update(changed, ["left_on", "leaving_reason"], batch_size=2000)
+
+    def summary(self) -> str:
+        """What the roster changed about leaving, for the run's message (counts only)."""
+        parts = []
+        if self.left_unlisted:
+            reasons = "・".join(
+                f"{LeavingReason(r).label} {n:,} 人" for r, n in sorted(self.left_unlisted.items())
+            )
+            parts.append(
+                f"名簿（一括）に載らなくなった児童生徒 {sum(self.left_unlisted.values()):,} 人を"
+                f"離籍としました（{reasons}）。"
+            )
+        if self.re_enrolled:
+            parts.append(
+                f"離籍していた児童生徒 {self.re_enrolled:,} 人が新しい年度の名簿に在籍として"
+                "載っていたため、再在籍として離籍を取り消しました。"
+            )
+        return "".join(parts)

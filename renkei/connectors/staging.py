@@ -311,8 +311,8 @@ class StreamWriter:
     def _quarantine_not_enrolled(self, stream: StreamSpec, table: str) -> int:
         """Quarantine (and take out of ``table``) the rows of known pupils dated on a day they
         were not enrolled, for streams that ask (``only_enrolled_days``). A pupil is enrolled
-        in the school years of their homerooms (enrolments are per school year), until their
-        graduation day. Returns how many rows were taken out."""
+        in the school years of their homerooms (enrolments are per school year), until the day
+        they left (卒業・転出・退学). Returns how many rows were taken out."""
         if not stream.only_enrolled_days:
             return 0
         day = f"s.{stream.date_column}"
@@ -326,15 +326,16 @@ class StreamWriter:
                 f"""
                 WITH checked AS (
                     SELECT s.seq, s.file, s.line, to_char({day}, 'YYYY-MM-DD') AS day,
-                           {year} AS year, {day} > p.graduation_date AS after_graduation,
-                           to_char(p.graduation_date, 'YYYY-MM-DD') AS graduated,
+                           {year} AS year, {day} > p.left_on AS after_leaving,
+                           to_char(p.left_on, 'YYYY-MM-DD') AS left_on,
+                           p.leaving_reason,
                            ({years} ORDER BY 1 LIMIT 1) AS first_year,
                            ({years} ORDER BY 1 DESC LIMIT 1) AS last_year,
                            {year} IN ({years}) AS enrolled
                     FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
                     JOIN edudata_student p ON p.id = r.student_id),
                 outside AS (
-                    SELECT * FROM checked WHERE NOT enrolled OR after_graduation IS TRUE),
+                    SELECT * FROM checked WHERE NOT enrolled OR after_leaving IS TRUE),
                 quarantined AS (
                     INSERT INTO edudata_quarantinedrow
                         (run_id, file, line, "column", value, reason, kind)
@@ -345,7 +346,9 @@ class StreamWriter:
                                 || '年度）より前です'
                             WHEN year > last_year THEN '在籍の終わり（' || last_year
                                 || '年度）より後です'
-                            WHEN after_graduation THEN '卒業日 ' || graduated || ' より後です'
+                            WHEN after_leaving THEN CASE leaving_reason
+                                WHEN 'graduated' THEN '卒業日 ' WHEN 'transferred' THEN '転出日 '
+                                ELSE '退学日 ' END || left_on || ' より後です'
                             ELSE year || '年度で、この年度には在籍（学級）がありません'
                         END || '。在籍していない日の回答は取り込みません'
                         || '（日付か、名簿の学級の在籍を確かめてください）。', 'error'

@@ -1022,6 +1022,7 @@ C4TH_HEADERS = {
         "性別",
         "生年月日",
         "卒業日",
+        "転出日",
     ],
     "attendance": ["児童生徒ID", "日付", "出欠", "理由"],
     "nurse_visits": ["児童生徒ID", "来室日", "来室時刻", "来室理由", "処置内容"],
@@ -1043,6 +1044,8 @@ SUZUKI_HEADERS = {
         "名カナ",
         "性別",
         "生年月日",
+        "卒業年月日",
+        "転出年月日",
     ],
     "attendance": ["個人番号", "年月日", "出欠区分", "事由"],
     "nurse_visits": ["個人番号", "利用日", "利用時刻", "区分", "対応"],
@@ -1078,6 +1081,7 @@ def _write_rosters(world: _World, out_dir: Path) -> list[Path]:
                         _C4TH_SEX[p.sex],
                         _slash(p.birth),
                         _slash(p.graduation) if p.graduation else "",
+                        "",  # 転出日: nobody of the synthetic roster moves away
                     )
                 )
             )
@@ -1097,6 +1101,8 @@ def _write_rosters(world: _World, out_dir: Path) -> list[Path]:
                         p.given[1],
                         _SUZUKI_SEX[p.sex],
                         to_era(p.birth),
+                        to_era(p.graduation) if p.graduation else "",
+                        "",  # 転出年月日
                     )
                 )
             )

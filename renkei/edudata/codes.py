@@ -1,6 +1,8 @@
 """Code lists of the education data model (choices). Plain enums with no model, so the
 connector SDK can use them without a configured Django project."""
 
+import datetime as dt
+
 from django.db.models import TextChoices
 
 
@@ -9,6 +11,30 @@ class Sex(TextChoices):
     FEMALE = "female", "女"
     OTHER = "other", "その他"
     UNSPECIFIED = "unspecified", "未回答"
+
+
+class LeavingReason(TextChoices):
+    """Why a pupil left the municipality's schools (卒業・転出・退学). Retention counts from
+    the day they left, whatever the reason."""
+
+    GRADUATED = "graduated", "卒業"
+    TRANSFERRED = "transferred", "転出"
+    WITHDREW = "withdrew", "退学"
+
+
+# The last grade of each school type (as grades are stored: within the school, so 1-9 in a
+# 義務教育学校 and 1-6 in a 中等教育学校). A pupil who leaves from it at the end of the school
+# year graduated; 特別支援学校 (E1) has departments with their own grades and is left out.
+FINAL_GRADES = {"B1": 6, "C1": 3, "C2": 9, "D1": 3, "D2": 6}
+
+
+def is_final_grade(school_type: str, grade: int) -> bool:
+    return FINAL_GRADES.get(school_type) == grade
+
+
+def school_year_of(day: dt.date) -> int:
+    """年度: the school year starts in April, so 2026-03-31 belongs to 2025."""
+    return day.year if day.month >= 4 else day.year - 1
 
 
 class AttendanceStatus(TextChoices):

@@ -22,16 +22,13 @@ from renkei.edudata.codes import (  # noqa: F401 - re-exported for callers of mo
     AssessmentKind,
     AttendanceStatus,
     HealthCondition,
+    LeavingReason,
     LongAbsenceReason,
     NurseVisitReason,
     Sex,
+    school_year_of,
 )
 from renkei.tenants.codes import SCHOOL_TYPES
-
-
-def school_year_of(day: dt.date) -> int:
-    """年度: the school year starts in April, so 2026-03-31 belongs to 2025."""
-    return day.year if day.month >= 4 else day.year - 1
 
 
 def school_year_bounds(year: int) -> tuple[dt.date, dt.date]:
@@ -132,7 +129,13 @@ class Student(models.Model):
         "生年月", max_length=7, blank=True, help_text="YYYY-MM（日は保持しない）"
     )
     sex = models.CharField("性別", max_length=12, choices=Sex.choices, default=Sex.UNSPECIFIED)
-    graduation_date = models.DateField("卒業日", null=True, blank=True)
+    # When and why the pupil left the municipality's schools, as the rosters say (卒業・転出・
+    # 退学); empty while enrolled. Retention counts from ``left_on`` (privacy.py). A day in
+    # the future is a leaving the roster announces (卒業予定日).
+    left_on = models.DateField("離籍日", null=True, blank=True)
+    leaving_reason = models.CharField(
+        "離籍の理由", max_length=12, choices=LeavingReason.choices, blank=True
+    )
     opted_out_at = models.DateTimeField("分析除外の申出日時", null=True, blank=True)
 
     objects = StudentQuerySet.as_manager()
@@ -141,14 +144,19 @@ class Student(models.Model):
         verbose_name = "児童生徒"
         indexes = [
             models.Index(fields=["school", "grade"]),
-            models.Index(fields=["graduation_date"]),
+            models.Index(fields=["left_on"]),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(birth_year_month="")
                 | Q(birth_year_month__regex=r"^\d{4}-(0[1-9]|1[0-2])$"),
                 name="student_birth_year_month_format",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(left_on__isnull=True, leaving_reason="")
+                | Q(left_on__isnull=False) & ~Q(leaving_reason=""),
+                name="student_left_with_a_reason",
+            ),
         ]
 
     def __str__(self) -> str:

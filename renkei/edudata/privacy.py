@@ -11,11 +11,12 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from renkei.accounts import policy
 from renkei.edudata import access, rollups
-from renkei.edudata.models import OptOut, Student
+from renkei.edudata.models import LeavingReason, OptOut, Student
 from renkei.platform import audit
 from renkei.platform.audit import Actor
 from renkei.platform.keys import pseudonym
@@ -102,7 +103,9 @@ class PurgeReport:
     municipality_code: str
     cutoff: dt.date
     dry_run: bool
-    deleted: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)  # rows per model label
+    # Pupils per leaving reason (LeavingReason values, every reason present, 0 if none).
+    pupils_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def students(self) -> int:
@@ -110,9 +113,20 @@ class PurgeReport:
 
 
 def expired_students(municipality, today: dt.date):
-    """Pupils whose graduation is more than the tenant's retention period ago."""
+    """Pupils who left (卒業・転出・退学, whatever the reason) more than the tenant's retention
+    period ago: those whose ``left_on`` is before the cutoff."""
     cutoff = _years_before(today, municipality.retention_years)
-    return Student.objects.filter(graduation_date__lt=cutoff), cutoff
+    return Student.objects.filter(left_on__lt=cutoff), cutoff
+
+
+def _pupils_by_reason(students) -> dict[str, int]:
+    counts = dict(
+        students.order_by()
+        .values_list("leaving_reason")
+        .annotate(n=Count("pk"))
+        .values_list("leaving_reason", "n")
+    )
+    return {reason: counts.get(reason, 0) for reason in LeavingReason.values}
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
@@ -136,6 +150,7 @@ def do_purge_expired(
         tenant_write_lock()
         students, cutoff = expired_students(municipality, today)
         report = PurgeReport(municipality.code, cutoff, dry_run)
+        report.pupils_by_reason = _pupils_by_reason(students)
         if dry_run:
             report.deleted = _count_cascade(students)
         else:
@@ -147,14 +162,15 @@ def do_purge_expired(
                     actor,
                     "retention.purge",
                     municipality_code=municipality.code,
-                    target=f"graduated before {cutoff.isoformat()}",
-                    changes={"deleted": report.deleted},
+                    target=f"left before {cutoff.isoformat()}",
+                    changes={"deleted": report.deleted, "pupils": report.pupils_by_reason},
                 )
-    log.info(
-        "retention purge %s in %s: cutoff %s, %s",
+    log.info(  # counts only, never a name or a pseudonym
+        "retention purge %s in %s: left before %s, pupils by reason %s, rows %s",
         "dry run" if dry_run else "done",
         municipality.code,
         cutoff,
+        report.pupils_by_reason,
         report.deleted or "nothing to delete",
     )
     return report

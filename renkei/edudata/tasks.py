@@ -114,8 +114,9 @@ def refresh_rollups(tenant_code: str, school_years: list[int] | None = None) -> 
 
 @shared_task(name="renkei.purge_expired")
 def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = None) -> dict:
-    """Retention purge in one tenant: delete pupils graduated longer ago than the tenant's
-    retention period (``today``: ISO date, default today in Asia/Tokyo)."""
+    """Retention purge in one tenant: delete pupils who left (卒業・転出・退学) longer ago than
+    the tenant's retention period (``today``: ISO date, default today in Asia/Tokyo). The
+    result, like the log, holds counts only."""
     day = dt.date.fromisoformat(today) if today else None
     with in_task_tenant(tenant_code) as municipality:
         report = do_purge_expired(
@@ -126,6 +127,7 @@ def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = N
         "cutoff": report.cutoff.isoformat(),
         "dry_run": dry_run,
         "deleted": report.deleted,
+        "pupils_by_reason": report.pupils_by_reason,
     }
 
 

@@ -152,13 +152,24 @@ def cmd_purge(args: argparse.Namespace) -> int:
             report = do_purge_expired(
                 municipality, actor=Actor.command_line(), dry_run=args.dry_run
             )
-        verb = "削除予定" if args.dry_run else "削除"
-        detail = ", ".join(f"{k} {v}" for k, v in report.deleted.items()) or "なし"
-        print(
-            f"{municipality.code} {municipality.name}: 卒業日 {report.cutoff} より前 — "
-            f"{verb}: {detail}"
-        )
+        print(_purge_summary(municipality, report))
     return 0
+
+
+def _purge_summary(municipality, report) -> str:
+    """Counts per leaving reason and per table, and the cutoff; never a name."""
+    from renkei.edudata.codes import LeavingReason
+
+    verb = "削除予定" if report.dry_run else "削除"
+    pupils = "・".join(
+        f"{LeavingReason(reason).label} {n} 人" for reason, n in report.pupils_by_reason.items()
+    )
+    rows = ", ".join(f"{k} {v}" for k, v in report.deleted.items()) or "なし"
+    return (
+        f"{municipality.code} {municipality.name}: 離籍日が {report.cutoff} より前"
+        f"（離籍後 {municipality.retention_years} 年）の児童生徒 — {verb}: {pupils}"
+        f"（合計 {sum(report.pupils_by_reason.values())} 人）; 行数: {rows}"
+    )
 
 
 def cmd_connectors(args: argparse.Namespace) -> int:

@@ -129,7 +129,9 @@ def test_a_check_in_on_a_day_the_pupil_was_not_enrolled_is_quarantined_with_why(
         school = Student.objects.get(pk=first_pk).school
         old = Homeroom.objects.create(school=school, school_year=2023, grade=1, name="1年1組")
         Enrollment.objects.create(student_id=first_pk, homeroom=old)
-        Student.objects.filter(pk=first_pk).update(graduation_date=dt.date(2026, 3, 20))
+        Student.objects.filter(pk=first_pk).update(
+            left_on=dt.date(2026, 3, 20), leaving_reason="graduated"
+        )
         # second: on the roster, but in no homeroom at all
         Enrollment.objects.filter(student_id=second_pk).delete()
     export = tmp_path / "心の天気.csv"

@@ -173,12 +173,17 @@ def test_a_roster_without_leaving_dates_keeps_the_known_ones(tmp_path, shibuya):
     )
     assert import_c4th(shibuya, emptied).status == "succeeded"
     with in_tenant(shibuya):
-        dates = dict(
-            StudentIdentity.objects.filter(source_system="c4th").values_list(
-                "source_id", "student__graduation_date"
-            )
-        )
-    assert dates == {"C001": dt.date(2026, 3, 20), "C002": None, "C003": None}
+        dates = {
+            source_id: (left_on, reason)
+            for source_id, left_on, reason in StudentIdentity.objects.filter(
+                source_system="c4th"
+            ).values_list("source_id", "student__left_on", "student__leaving_reason")
+        }
+    assert dates == {
+        "C001": (dt.date(2026, 3, 20), "graduated"),
+        "C002": (None, ""),
+        "C003": (None, ""),
+    }
 
 
 def read_rows(path: Path) -> list[list[str]]:

@@ -303,6 +303,7 @@ def test_oneroster_parses_with_zero_row_errors_and_links_every_pupil(small):
         "homerooms": summary.homerooms,
         "students": summary.students,
         "enrollments": summary.students,
+        "roster_scope": 1,  # a bulk set: the whole truth for its schools and year
     }
     pupils = [i for i in items if isinstance(i, StudentRecord)]
     c4th_ids = {r[3] for r in read_csv(out / "c4th" / "roster.csv")[1:]}
@@ -497,16 +498,21 @@ def test_earlier_years_have_the_same_pupils_a_grade_lower(three_years):
         assert {level(r) for r in then.values()} == set(range(1, 10))
 
 
-def test_leavers_have_a_graduation_date_on_their_last_roster(three_years):
+@pytest.mark.parametrize(("vendor", "grade_column"), [("c4th", 4), ("suzuki", 3)])
+def test_leavers_have_a_graduation_date_on_their_last_roster(three_years, vendor, grade_column):
+    # both default layouts carry 卒業 (column 13) and 転出 (column 14, empty: nobody moves)
     out, _ = three_years
     for year in (2023, 2024):
-        rows = read_csv(out / "past" / str(year) / "c4th" / "roster.csv")[1:]
+        rows = read_csv(out / "past" / str(year) / vendor / "roster.csv")[1:]
         last_day = school_days(year)[-1]
         graduating = [r for r in rows if r[13]]
         assert graduating and {r[1][:2] for r in graduating} == {"C1"}
-        assert {r[4] for r in graduating} == {"3"}
+        assert {r[grade_column] for r in graduating} == {"3"}
         assert {parse_date(r[13]) for r in graduating} == {last_day}
-        assert len(graduating) == sum(1 for r in rows if r[1].startswith("C1") and r[4] == "3")
+        assert len(graduating) == sum(
+            1 for r in rows if r[1].startswith("C1") and r[grade_column] == "3"
+        )
+        assert not any(r[14] for r in rows)
 
 
 @pytest.mark.parametrize("year", [2023, 2024])

@@ -69,7 +69,8 @@ def test_retention_purge_dry_run_changes_nothing_and_real_run_removes_exactly_ex
             pseudonym=pseudonym_for(shibuya, "test", "recent"),
             school=school_world["A"],
             grade=6,
-            graduation_date=dt.date(2022, 3, 20),
+            left_on=dt.date(2022, 3, 20),
+            leaving_reason="transferred",
         )
         for student in (school_world["old"], recent, school_world["a1"]):
             AttendanceDay.objects.create(

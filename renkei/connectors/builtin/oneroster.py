@@ -11,6 +11,13 @@ the pupil's ids in other systems, which links this roster to C4th and スズキ�
 OneRoster 1.1 sets (a ``role`` and ``orgSourcedIds`` column in users.csv, no roles.csv) are read
 as well. Delta files are refused: this connector replaces a roster, it does not patch one.
 
+Leaving (卒業・転出, docs/connectors.md "Leaving"): a pupil whose homeroom enrollments all
+ended (``endDate``) before the school year's end transferred out on that day; one in the last
+grade of their school type whose enrollments end with the year graduated on that day; a pupil
+with ``enabledUser=false`` or ``status=tobedeleted`` left (on that day, else the import's).
+The set being bulk, it is the whole truth for its schools and school years: it declares so
+(``RosterScopeRecord``) and the pipeline takes the pupils it no longer lists as left.
+
 Every file's header and every row are checked against the Japan profile's rules
 (``oneroster_jp``: JP-HEADER, JP-UUID, JP-GRADE, JP-SCHOOLCODE). The tenant's setting
 ``jp_profile`` decides what a violation does: ``lenient`` (the default) reads the row as usual
@@ -43,8 +50,10 @@ from renkei.connectors.records import (
     HomeroomRecord,
     Origin,
     Record,
+    RosterScopeRecord,
     SchoolRecord,
     StudentRecord,
+    leaving_horizon,
 )
 from renkei.connectors.sdk import (
     CheckResult,
@@ -60,6 +69,7 @@ from renkei.connectors.sdk import (
     csv_rows,
 )
 from renkei.connectors.textio import normalize_text
+from renkei.edudata.codes import LeavingReason, is_final_grade, school_year_of
 
 MANIFEST = "manifest.csv"
 # The files this connector reads, by manifest property (file.<name>).
@@ -346,6 +356,24 @@ def _birth_year_month(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _EnrollmentEnd:
+    open: bool  # an enrollment without endDate: still enrolled
+    last: dt.date  # the latest endDate (when none is open)
+    year: int  # the school year of that enrollment's class
+
+
+def _end_date(value: str) -> dt.date | None:
+    """An enrollment's endDate, or None (empty, or not a date: then it ends nothing)."""
+    m = _DATE_RE.fullmatch(normalize_width(value).strip())
+    if m is None:
+        return None
+    try:
+        return dt.date(*(int(g) for g in m.groups()))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class _School:
     code: str
 
@@ -379,6 +407,9 @@ class _Reader:
         self.rejected_students: set[str] = set()
         self.rejected_roles: set[str] = set()  # users whose roles.csv row was rejected
         self.other_users: set[str] = set()  # teachers and other staff
+        self.listed_users: set[str] = set()  # every sourcedId of users.csv, read or not
+        self.unreadable_user: CsvRow | None = None  # a users.csv row without a sure sourcedId
+        self.enrollment_ends: dict[str, _EnrollmentEnd] = {}
 
     # -- files -------------------------------------------------------------------------------
 
@@ -400,12 +431,14 @@ class _Reader:
             )
         return path
 
-    def _rows(self, name: str, extra: tuple[str, ...] = ()) -> Iterator[CsvRow]:
+    def _rows(
+        self, name: str, extra: tuple[str, ...] = (), keep_deleted: bool = False
+    ) -> Iterator[CsvRow]:
         path = self._path(name)
         if path is None:
             return
         for row in csv_rows(path, required=[*_REQUIRED_COLUMNS[name], *extra]):
-            if _cell(row, "status").lower() == "tobedeleted":
+            if not keep_deleted and _cell(row, "status").lower() == "tobedeleted":
                 continue  # a bulk file may still list records marked for deletion
             yield row
 
@@ -417,6 +450,9 @@ class _Reader:
     ) -> RowError:
         value = _cell(row, column) if value is None else value
         return RowError(self._origin(name, row), column, value, reason)
+
+    def _warning(self, name: str, row: CsvRow, column: str, reason: str) -> RowWarning:
+        return RowWarning(self._origin(name, row), column, _cell(row, column), reason)
 
     def _screen(self, name: str, row: CsvRow) -> Generator[RowError | RowWarning, None, bool]:
         """The one validation step every row goes through: its shape, then the Japan profile.
@@ -444,9 +480,74 @@ class _Reader:
         yield from self._read_demographics(birth)
         roles: dict[str, tuple[str, str, str]] = {}
         yield from self._read_roles(roles)
+        self._read_enrollment_ends()
         yield from self._read_users(roles, birth)
         del roles, birth
         yield from self._read_enrollments()
+        yield from self._scope()
+
+    def _scope(self) -> Iterator[Record | RowWarning]:
+        """A bulk set is the whole truth for its schools and school years (the manifest
+        declares users bulk: a delta is refused up front)."""
+        years = sorted({h.school_year for h in self.homerooms.values()})
+        if not self.schools or not years:
+            return
+        if self.unreadable_user is not None:
+            yield self._warning(
+                "users",
+                self.unreadable_user,
+                "",
+                "この行が読めないため、今回は名簿に載らない児童生徒を離籍とはしていません",
+            )
+            return
+        yield RosterScopeRecord(
+            school_codes=sorted({s.code for s in self.schools.values()}),
+            school_years=years,
+            listed=sorted(self.listed_users),
+        )
+
+    def _read_enrollment_ends(self) -> None:
+        """A first pass over enrollments.csv: when each pupil's homeroom enrollments end
+        (nothing is yielded: the second pass reports what is wrong with the rows)."""
+        for row in self._rows("enrollments"):
+            if row.problem or _cell(row, "role").lower() != "student":
+                continue
+            homeroom = self.homerooms.get(_cell(row, "classSourcedId"))
+            if homeroom is None:
+                continue
+            user_id = _cell(row, "userSourcedId")
+            end = _end_date(_cell(row, "endDate"))
+            known = self.enrollment_ends.get(user_id)
+            if known is None or (not known.open and (end is None or end > known.last)):
+                self.enrollment_ends[user_id] = _EnrollmentEnd(
+                    end is None, end or dt.date.min, homeroom.school_year
+                )
+
+    def _leaving(self, user_id: str, school_type: str, grade: int, row: CsvRow) -> dict[str, Any]:
+        """Whether the pupil of this users.csv row left: from the ends of their enrollments,
+        ``enabledUser=false`` and ``status=tobedeleted``."""
+        end = self.enrollment_ends.get(user_id)
+        left: dict[str, Any] = {}
+        if end is not None and not end.open:
+            if end.last < dt.date(end.year + 1, 3, 1):  # ended before the year's last month
+                left = {"left_on": end.last, "leaving_reason": LeavingReason.TRANSFERRED.value}
+            elif end.last <= dt.date(end.year + 1, 3, 31) and is_final_grade(school_type, grade):
+                left = {"left_on": end.last, "leaving_reason": LeavingReason.GRADUATED.value}
+        if left and left["left_on"] > leaving_horizon():
+            left = {}  # an end planned more than a year ahead is no leaving yet
+        disabled = _cell(row, "enabledUser").lower() == "false"
+        if left or not (disabled or _cell(row, "status").lower() == "tobedeleted"):
+            return left
+        # Left, on a day the set does not say (the import's day): graduated if in the last
+        # grade at the end of the school year, else transferred.
+        year = end.year if end is not None else school_year_of(dt.date.today())
+        year_end = dt.date.today() >= dt.date(year + 1, 3, 1)
+        final = is_final_grade(school_type, grade) and year_end
+        return {
+            "leaving_reason": (
+                LeavingReason.GRADUATED if final else LeavingReason.TRANSFERRED
+            ).value
+        }
 
     def _read_manifest(self) -> None:
         path = self.files.get(MANIFEST)
@@ -676,7 +777,14 @@ class _Reader:
         self, roles: dict[str, tuple[str, str, str]], birth: dict[str, tuple[str, str]]
     ) -> Iterator[Record | RowError | RowWarning]:
         legacy_role = self._path("roles") is None
-        for row in self._rows("users", ("role",) if legacy_role else ()):
+        for row in self._rows("users", ("role",) if legacy_role else (), keep_deleted=True):
+            if row.problem:
+                self.unreadable_user = self.unreadable_user or row
+            elif _cell(row, "status").lower() == "tobedeleted":
+                yield from self._deleted_user(row, roles, birth, legacy_role)
+                continue
+            else:
+                self.listed_users.add(_cell(row, "sourcedId"))  # read or rejected: listed
             if (yield from self._screen("users", row)):
                 if not row.problem:
                     self.rejected_students.add(_cell(row, "sourcedId"))  # its enrollments say why
@@ -706,6 +814,40 @@ class _Reader:
             else:
                 self.rejected_students.add(user_id)
             yield record
+
+    def _deleted_user(
+        self,
+        row: CsvRow,
+        roles: dict[str, tuple[str, str, str]],
+        birth: dict[str, tuple[str, str]],
+        legacy_role: bool,
+    ) -> Iterator[Record | RowWarning]:
+        """A users.csv row marked ``tobedeleted``: a pupil's becomes their leaving. It does
+        not list the user, so a row too sparse to read leaves the pupil to the rule for
+        pupils no longer listed. Anything else about such a row is left alone, as before."""
+        user_id = _cell(row, "sourcedId")
+        if legacy_role:
+            orgs = [_ref(o.strip()) for o in _cell(row, "orgSourcedIds").split(",") if o.strip()]
+            role, role_org = _cell(row, "role").lower(), (orgs[0] if orgs else "")
+        elif user_id in roles:
+            role, role_org, _ = roles[user_id]
+        else:
+            return  # its role went with it
+        if role != "student":
+            self.other_users.add(user_id)
+            return
+        record = self._student(row, user_id, role_org, birth.pop(user_id, ("", "unspecified")))
+        if isinstance(record, RowError):
+            yield RowWarning(
+                record.origin,
+                record.column,
+                record.value,
+                f"削除予定（tobedeleted）の児童生徒の行を読めないため（{record.reason}）、"
+                "この行からは離籍を記録していません（名簿に載らない児童生徒として扱います）",
+            )
+            return
+        self.students[user_id] = record.school_code
+        yield record
 
     def _student(
         self, row: CsvRow, user_id: str, role_org: str, birth: tuple[str, str]
@@ -738,6 +880,7 @@ class _Reader:
             other_ids = parse_user_ids(_cell(row, "userIds"))
         except ValueError as e:
             return self._error("users", row, "userIds", str(e))
+        leaving = self._leaving(user_id, school.code[:2], grade, row)
         username, email = _cell(row, "username"), _cell(row, "email")
         fields: dict[str, Any] = {
             "source_id": user_id,
@@ -751,6 +894,7 @@ class _Reader:
             "given_name_kana": _cell(row, "metadata.jp.kanaGivenName"),
             "principal_name": username if "@" in username or not email else email,
             "other_ids": other_ids,
+            **leaving,
         }
         return build(
             StudentRecord,
@@ -768,6 +912,8 @@ class _Reader:
                 "birth_year_month": "birthDate",
                 "sex": "sex",
                 "other_ids": "userIds",
+                "left_on": "endDate",
+                "leaving_reason": "enabledUser",
             },
         )
 
@@ -806,6 +952,13 @@ class _Reader:
                     f"学校 {school_org} が学級 {class_id} の学校と違います",
                 )
                 continue
+            if _end_date(raw := _cell(row, "endDate")) is None and raw:
+                yield self._warning(
+                    "enrollments",
+                    row,
+                    "endDate",
+                    "endDate は YYYY-MM-DD の日付として読めないため、離籍の判断に使っていません",
+                )
             number: Any = normalize_width(_cell(row, "metadata.jp.ShussekiNo")) or None
             yield build(
                 EnrollmentRecord,

@@ -30,6 +30,7 @@ from renkei.edudata.codes import (
     AssessmentKind,
     AttendanceStatus,
     HealthCondition,
+    LeavingReason,
     NurseVisitReason,
     Sex,
 )
@@ -64,6 +65,7 @@ HealthConditionEnum = _enum("HealthCondition", HealthCondition, "健康観察の
 NurseVisitReasonEnum = _enum("NurseVisitReason", NurseVisitReason, "保健室の来室理由")
 AssessmentKindEnum = _enum("AssessmentKind", AssessmentKind, "テストの種別")
 SexEnum = _enum("Sex", Sex, "性別")
+LeavingReasonEnum = _enum("LeavingReason", LeavingReason, "離籍の理由（卒業・転出・退学）")
 RoleEnum = _enum("Role", Role, "役割")
 AlertRuleEnum = graphene.Enum.from_enum(
     alerts.Rule, name="AlertRule", description="アラートの規則（しきい値は自治体の設定）"
@@ -398,7 +400,8 @@ class PupilType(graphene.ObjectType):
     name_kana = graphene.String(required=True)
     grade = graphene.Int(required=True)
     sex = graphene.Field(SexEnum, required=True)
-    graduation_date = graphene.Date()
+    left_on = graphene.Date(description="離籍日（卒業・転出・退学。在籍中は空、予定日は先の日付）")
+    leaving_reason = graphene.Field(LeavingReasonEnum, description="離籍の理由（在籍中は空）")
     opted_out = graphene.Boolean(required=True, description="分析除外の申出があるか")
     school = graphene.Field(SchoolType, required=True)
 
@@ -413,6 +416,10 @@ class PupilType(graphene.ObjectType):
     @staticmethod
     def resolve_name_kana(student, info) -> str:
         return info.context.loaders.name.load(student.pk)[1]
+
+    @staticmethod
+    def resolve_leaving_reason(student, info) -> str | None:
+        return student.leaving_reason or None
 
     @staticmethod
     def resolve_opted_out(student, info) -> bool:
