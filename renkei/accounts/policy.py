@@ -27,6 +27,9 @@ from renkei.platform.audit import Actor
 FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありません。")
 FORBIDDEN_PUPIL = _("この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。")
 FORBIDDEN_AGGREGATES = _("この集計を見る権限がありません。")
+FORBIDDEN_RIGHTS = _(
+    "開示・訂正・削除の請求に対応できるのは、自治体管理者と、その児童生徒の学校の管理職だけです。"
+)
 FORBIDDEN_HOMEROOM_TEACHERS = _("担任を設定できるのは、その学校の管理職だけです。")
 STEP_UP_NEEDED = _(
     "要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。"
@@ -202,6 +205,18 @@ def may_read_free_comments(
 
 def may_set_homeroom_teachers(principal: Principal, municipality, school_code: str) -> bool:
     """Who is 担任 decides who reads free comments: the school's managers set it."""
+    return any(
+        g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
+        for g in principal.grants_in(municipality)
+    )
+
+
+def may_answer_rights_requests(principal: Principal, municipality, school_code: str) -> bool:
+    """A guardian's 開示・訂正・削除請求 about a pupil (docs/rights.md): the municipality's
+    admins, who answer for the municipality, and the managers (管理職) of the pupil's school.
+    Teachers record opt-outs (staff of the school) but do not answer these."""
+    if may_administer_tenant(principal, municipality):
+        return True
     return any(
         g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
         for g in principal.grants_in(municipality)

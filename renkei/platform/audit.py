@@ -39,6 +39,11 @@ ACTIONS: dict[str, Any] = {
     "support.open": _("支援記録の開始"),
     "support.action": _("支援記録への対応の記入"),
     "homeroom.teachers": _("学級担任の設定"),
+    "rights.receive": _("請求の受付"),
+    "rights.decline": _("請求に対応しない旨の記録"),
+    "rights.disclose": _("開示請求への開示"),
+    "rights.correct": _("訂正請求による訂正"),
+    "rights.delete": _("削除請求による削除"),
 }
 
 # How the actor reached the action.
