@@ -393,16 +393,17 @@ def do_receive_request(
 
 
 def request_for_answer(principal: policy.Principal, municipality, request_pk: int):
-    """A register row and its pupil, for those who may answer it. A row of a pupil deleted
-    since is answered for by the municipality's admins only (there is no school to ask)."""
+    """A register row and its pupil (None once deleted on request), for those who may answer
+    requests about the pupil's school (the school the row names)."""
     request = RightsRequest.objects.filter(pk=request_pk).first()
-    if request is None:
-        raise policy.AccessDenied(policy.FORBIDDEN_RIGHTS)
+    allowed = request is not None and policy.may_answer_rights_requests(
+        principal, municipality, request.school_code
+    )
+    policy.require(allowed, policy.FORBIDDEN_RIGHTS)
     student = Student.objects.filter(pseudonym=request.student_pseudonym).first()
     if student is None:
-        policy.require(
-            policy.may_administer_tenant(principal, municipality), policy.FORBIDDEN_RIGHTS
-        )
+        if not principal.step_up:
+            raise policy.StepUpRequired(policy.STEP_UP_NEEDED)
         return request, None
     return request, access.pupil_for_rights_request(principal, municipality, student.pk)
 

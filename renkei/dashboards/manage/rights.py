@@ -73,6 +73,10 @@ def _staff_pupil(request, student_id: int) -> Student:
     return student
 
 
+def _answered_pupil(request, student_id: int) -> Student:
+    return access.pupil_for_rights_request(request.principal, request.tenant, student_id)
+
+
 # -- forms ----------------------------------------------------------------------------------------
 
 
@@ -257,6 +261,7 @@ def _form_error(request, form) -> None:
 @rights_view
 @require_POST
 def receive(request, student_id: int):
+    _answered_pupil(request, student_id)  # refused before the form is even read
     form = ReceiveForm(request.POST, prefix="receive")
     if not form.is_valid():
         _form_error(request, form)
@@ -334,6 +339,7 @@ def _start_of(day: dt.date) -> dt.datetime:
 @rights_view
 @require_POST
 def correct(request, student_id: int):
+    _answered_pupil(request, student_id)  # refused before the form is even read
     form = CorrectForm(request.POST, prefix="correct")
     if not form.is_valid():
         _form_error(request, form)
@@ -367,6 +373,7 @@ def correct(request, student_id: int):
 @rights_view
 @require_POST
 def delete(request, student_id: int):
+    _answered_pupil(request, student_id)  # refused before the form is even read
     form = DeleteForm(request.POST, prefix="delete")
     if not form.is_valid():
         _form_error(request, form)
