@@ -392,7 +392,8 @@ class StaffNote(models.Model):
     """What staff of the pupil's school write down and share: 共有配慮事項 (what every teacher of
     the pupil must know: an allergy, a family situation) and 日常所見 (a daily observation).
     Sensitive as a whole: school-only, after step-up, never in any aggregate; deleted with the
-    pupil. Written only through renkei.edudata.notes."""
+    pupil. Written only through renkei.edudata.notes (corrected or deleted on a guardian's
+    request through renkei.edudata.rights)."""
 
     class Kind(models.TextChoices):
         CONSIDERATION = "consideration", "共有配慮事項"

@@ -110,13 +110,6 @@ def holdings() -> list[Holding]:
     return found
 
 
-def holding(label: str) -> Holding:
-    for h in holdings():
-        if h.label == label:
-            return h
-    raise RightsError(_("記録の種類「%(label)s」はありません。") % {"label": label[:60]})
-
-
 def correctable_fields() -> list[tuple[Holding, models.Field]]:
     """(holding, field) pairs a correction may change: the fields a school or source system
     wrote, not keys, not links, not derived tables, not the opt-out's own records."""

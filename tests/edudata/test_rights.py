@@ -11,12 +11,15 @@ from django.utils import timezone
 
 from renkei.accounts import policy
 from renkei.connectors.builtin.msgraph import MicrosoftGraphConnector
+from renkei.connectors.builtin.vendor_csv import DrillConnector
 from renkei.connectors.pipeline import do_import
+from renkei.connectors.streams import DATA_STREAMS
 from renkei.edudata import rights
 from renkei.edudata.models import (
     AccessLog,
     AttendanceDay,
     AttendancePupilMonth,
+    LearningActivity,
     M365DailyUsage,
     RightsRequest,
     StaffNote,
@@ -411,3 +414,31 @@ def test_usage_logs_of_an_opted_out_pupil_are_skipped_not_imported(
     assert again.rows_skipped == 0
     with in_tenant(shibuya):
         assert M365DailyUsage.objects.filter(student=records).count() == 2
+
+
+def test_learning_logs_of_an_opted_out_pupil_are_skipped_while_school_records_import(
+    people, records, school_world, shibuya, tmp_path, home
+):
+    with in_tenant(shibuya):
+        do_record_opt_out(people["admin"], shibuya, records)
+    drill = tmp_path / "ドリル学習履歴.csv"
+    drill.write_text(
+        "日付,アカウント,教科,単元名,学習時間（分）,解答数,正答数\r\n"
+        "2025/06/02,a1@example.ed.jp,算数,分数のたし算,25,20,18\r\n"
+        "2025/06/03,nobody@example.ed.jp,算数,小数,10,5,5\r\n",
+        encoding="utf-8",
+    )
+    run = do_import(DrillConnector, shibuya, actor=TEST_ACTOR, paths=[drill])
+    assert run.status == "succeeded", run.message
+    # the unknown account is still an error; the opted-out pupil's row is only skipped
+    assert (run.rows_read, run.rows_accepted, run.rows_rejected, run.rows_skipped) == (2, 0, 1, 1)
+    with in_tenant(shibuya):
+        assert not LearningActivity.objects.exists()
+
+
+def test_only_usage_and_learning_logs_are_analysis_only():
+    """School records (attendance, health, tests, check-ins) are imported for every pupil."""
+    assert {s.table for s in DATA_STREAMS.values() if s.analysis_only} == {
+        "edudata_m365dailyusage",
+        "edudata_learningactivity",
+    }
