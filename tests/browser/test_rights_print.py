@@ -24,6 +24,7 @@ def test_the_disclosure_prints_to_an_a4_pdf(page, demo_server):
 
     # the admin opens the pupil's page and receives a 開示請求
     page.goto(f"{server.base_url}/m/{CODE}/manage/rights/pupils/{pupil}/")
+    screenshot(page, "rights-pupil")
     page.select_option("#id_receive-kind", "disclosure")
     with page.expect_navigation():
         page.locator("#receive button[type=submit]").click()
@@ -38,6 +39,7 @@ def test_the_disclosure_prints_to_an_a4_pdf(page, demo_server):
     assert attendance.locator("th").all_inner_texts()[:3] == ["ID", "日付", "出欠"]
     assert attendance.locator("tbody tr").count() > 0
     screenshot(page, "rights-disclosure")
+    page.screenshot(path=str(SCREENSHOTS / "rights-disclosure-top.png"))  # the first screen
 
     # printed: an A4 PDF of several pages (the print button hidden by the print CSS)
     page.emulate_media(media="print")
