@@ -126,7 +126,9 @@ class Student(models.Model):
     Sex = Sex
 
     pseudonym = models.CharField("仮名ID", max_length=32, unique=True)
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students")
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, related_name="students", verbose_name="学校"
+    )
     grade = models.PositiveSmallIntegerField("学年")
     birth_year_month = models.CharField(
         "生年月", max_length=7, blank=True, help_text="YYYY-MM（日は保持しない）"
@@ -179,7 +181,9 @@ class StudentIdentity(models.Model):
 
 class Enrollment(models.Model):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
-    homeroom = models.ForeignKey(Homeroom, on_delete=models.CASCADE, related_name="enrollments")
+    homeroom = models.ForeignKey(
+        Homeroom, on_delete=models.CASCADE, related_name="enrollments", verbose_name="学級"
+    )
     attendance_number = models.PositiveSmallIntegerField("出席番号", null=True, blank=True)
 
     class Meta:
@@ -439,7 +443,9 @@ class SupportCase(models.Model):
 class SupportAction(models.Model):
     """One thing done for a support case: when, by whom (as the staff wrote it), what."""
 
-    case = models.ForeignKey(SupportCase, on_delete=models.CASCADE, related_name="actions")
+    case = models.ForeignKey(
+        SupportCase, on_delete=models.CASCADE, related_name="actions", verbose_name="支援記録（ID）"
+    )
     done_on = models.DateField("実施日")
     done_by = models.CharField("実施者", max_length=100)
     text = models.TextField("内容")

@@ -64,7 +64,7 @@ class Holding:
     model: type[models.Model]
     lookup: str  # e.g. "student" or "case__student"
     derived: bool  # computed from the other records (a rollup): never corrected by hand
-    parent_field: str  # the foreign key that links a row to the pupil (or to its parent)
+    parent_field: str  # the foreign key that links a row to the pupil ("" for Student)
 
     @property
     def label(self) -> str:
@@ -76,7 +76,7 @@ class Holding:
 
     @property
     def fields(self) -> list[models.Field]:
-        """The fields a reader is shown: all but the link to the pupil or its parent."""
+        """The fields a reader is shown: all but the link to the pupil."""
         return [f for f in self.model._meta.concrete_fields if f.name != self.parent_field]
 
     def rows_of(self, student: Student):
@@ -103,7 +103,10 @@ def holdings() -> list[Holding]:
             lookup = f"{rel.field.name}__{path}" if path else rel.field.name
             # A hidden relation (related_name="+") is a rollup's: derived from the records.
             is_derived = derived or rel.hidden
-            found.append(Holding(related, lookup, derived=is_derived, parent_field=rel.field.name))
+            # The link to the pupil goes without saying; a link to a parent (the case of a
+            # support step) is shown, as the parent's ID.
+            parent = rel.field.name if model is Student else ""
+            found.append(Holding(related, lookup, derived=is_derived, parent_field=parent))
             walk(related, lookup, is_derived)
 
     walk(Student, "", False)
@@ -176,11 +179,17 @@ class Disclosure:
         }
 
 
+def _named(related: models.Model | None) -> bool:
+    """A row another row points at is shown by its name when it has one (a school, a
+    homeroom), else by its ID (a support case: its own section lists it)."""
+    return related is not None and type(related).__str__ is not models.Model.__str__
+
+
 def _json_value(obj: models.Model, f: models.Field):
     value = getattr(obj, f.attname)
     if f.is_relation:
         related = getattr(obj, f.name)
-        return str(related) if related is not None else None
+        return str(related) if _named(related) else value
     if isinstance(value, dt.datetime):
         return timezone.localtime(value).isoformat()
     if isinstance(value, dt.date):
@@ -195,7 +204,8 @@ def _shown_value(obj: models.Model, f: models.Field) -> str:
     if value is None or value == "":
         return ""
     if f.is_relation:
-        return str(getattr(obj, f.name))
+        related = getattr(obj, f.name)
+        return str(related) if _named(related) else str(value)
     if f.choices:
         return str(getattr(obj, f"get_{f.name}_display")())
     if isinstance(value, bool):

@@ -167,6 +167,10 @@ def test_the_disclosure_holds_everything_and_is_logged_and_audited(people, recor
         ]
         assert sections["edudata.staffnote"][0]["text"] == NOTE_TEXT
         assert sections["edudata.supportaction"][0]["text"] == "面談"
+        assert (
+            sections["edudata.supportaction"][0]["case"] == sections["edudata.supportcase"][0]["id"]
+        )
+        assert sections["edudata.student"][0]["school"] == "渋谷区立第一小学校"
         assert sections["edudata.attendancepupilmonth"][0]["absent_illness"] == 1
         assert sections["edudata.accesslog"][0]["username"] == "teacher-a"
         # the request is answered; the read is in the access log, marked sensitive
