@@ -200,3 +200,28 @@ def test_a_manager_corrects_and_deletes_from_the_pupil_page(
     # the register lists the school's requests for the manager
     register = client.get(BASE).content.decode()
     assert register.count("対応済み") >= 2
+
+
+def test_the_admins_opt_out_page_records_both_dates_in_the_register(client, people, pupil, shibuya):
+    client.force_login(people["admin"])  # the admin's own opt-out page needs no step-up
+    manage = "/m/131130/manage/"
+    client.post(
+        manage + "opt-outs/",
+        {"school": pupil.school_id, "source_id": "S-a1", "requested_on": "2025-06-02"},
+    )
+    with in_tenant(shibuya):
+        opt_out = pupil.opt_outs.get()
+    response = client.post(
+        manage + f"opt-outs/{opt_out.pk}/withdraw/", {"requested_on": "2099-01-01"}, follow=True
+    )
+    assert "未来の日付" in response.content.decode()  # refused, nothing changed
+    client.post(manage + f"opt-outs/{opt_out.pk}/withdraw/", {"requested_on": "2025-09-01"})
+    with in_tenant(shibuya):
+        assert list(
+            RightsRequest.objects.order_by("pk").values_list("kind", "received_on", "status")
+        ) == [
+            ("opt_out", dt.date(2025, 6, 2), "answered"),
+            ("opt_out_withdrawal", dt.date(2025, 9, 1), "answered"),
+        ]
+    overview = client.get(manage).content.decode()
+    assert 'data-testid="open-requests">未対応 0 件' in overview
