@@ -126,6 +126,8 @@ def test_a_teacher_of_another_school_gets_a_clear_refusal(verified_client, peopl
             else policy.FORBIDDEN_RIGHTS
         )
         assert str(refusal) in body and "髙橋" not in body and "発熱" not in body
+    register = client.get(BASE)  # school B's register does not list school A's request
+    assert register.status_code == 200 and pupil.pseudonym[:12] not in register.content.decode()
     with in_tenant(shibuya):
         assert RightsRequest.objects.count() == 1
         assert not AccessLog.objects.filter(username="teacher-b").exists()
