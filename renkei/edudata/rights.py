@@ -443,6 +443,8 @@ def do_disclose(
     request, student = request_for_answer(principal, municipality, request_pk)
     if request.kind != RightsRequest.Kind.DISCLOSURE:
         raise RightsError(_("この請求は開示請求ではありません。"))
+    if request.status == RightsRequest.Status.DECLINED:
+        raise RightsError(_("この開示請求は「対応しない」と記録されています。開示していません。"))
     if student is None:
         raise RightsError(_("この児童生徒の記録は削除されています。開示できる記録はありません。"))
     found = disclosure_of(municipality, student, request.pk)

@@ -446,3 +446,18 @@ def test_only_usage_and_learning_logs_are_analysis_only():
         "edudata_m365dailyusage",
         "edudata_learningactivity",
     }
+
+
+def test_a_declined_request_keeps_its_reason_and_discloses_nothing(people, records, shibuya):
+    request = _received(people["admin"], shibuya, records)
+    with in_tenant(shibuya):
+        with pytest.raises(rights.RightsError, match="理由"):
+            rights.do_decline_request(people["admin"], shibuya, request.pk, "")
+        rights.do_decline_request(people["admin"], shibuya, request.pk, "本人確認ができなかった")
+        request.refresh_from_db()
+        assert (request.status, request.reason) == ("declined", "本人確認ができなかった")
+        with pytest.raises(rights.RightsError, match="対応しない"):
+            rights.do_disclose(people["admin"], shibuya, request.pk, fmt="html")
+        with pytest.raises(rights.RightsError, match="既に対応済み"):
+            rights.do_decline_request(people["admin"], shibuya, request.pk, "二度目")
+    assert "本人確認" not in str(AuditEvent.objects.get(action="rights.decline").changes)
