@@ -22,6 +22,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -604,6 +605,32 @@ def do_delete_records(
     _record(principal, municipality, "rights.delete", request, scope=scope, deleted=deleted)
     log.info("deletion on request in %s: %s", municipality.code, deleted)
     return request
+
+
+def outcome_lines(request: RightsRequest) -> list[str]:
+    """What was done, as the register's page says it: kinds by their names, with counts."""
+
+    def title(label: str) -> str:
+        try:
+            return str(apps.get_model(label)._meta.verbose_name)
+        except (LookupError, ValueError):
+            return label
+
+    outcome = request.outcome or {}
+    lines = [
+        _("%(kind)s: %(n)s 件削除") % {"kind": title(label), "n": n}
+        for label, n in (outcome.get("deleted") or {}).items()
+    ]
+    if "field" in outcome:
+        model = title(outcome.get("model", ""))
+        try:
+            field = apps.get_model(outcome["model"])._meta.get_field(outcome["field"]).verbose_name
+        except (LookupError, ValueError):
+            field = outcome["field"]
+        lines.append(_("%(kind)s › %(field)s を訂正（1 件）") % {"kind": model, "field": field})
+    if "rows" in outcome:
+        lines.append(_("開示した記録: %(n)s 件") % {"n": outcome["rows"]})
+    return lines
 
 
 def identity_summary(student: Student) -> list[StudentIdentity]:

@@ -199,6 +199,10 @@ def test_a_manager_corrects_and_deletes_from_the_pupil_page(
             ("correction", "answered"),
             ("deletion", "answered"),
         ]
+    with in_tenant(shibuya):
+        deletion = RightsRequest.objects.get(kind="deletion")
+    detail = client.get(BASE + f"requests/{deletion.pk}/").content.decode()
+    assert "出欠: 1 件削除" in detail and "児童生徒: 1 件削除" in detail
     # the register lists the school's requests for the manager
     register = client.get(BASE).content.decode()
     assert register.count("対応済み") >= 2

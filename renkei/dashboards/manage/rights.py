@@ -416,6 +416,7 @@ def request_detail(request, request_id: int):
         {
             "base_template": _base(request),
             "row": row,
+            "outcome": rights.outcome_lines(row),
             "student": student,
             "decline_form": DeclineForm() if row.status == RightsRequest.Status.RECEIVED else None,
         },
