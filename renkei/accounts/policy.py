@@ -27,6 +27,9 @@ from renkei.platform.audit import Actor
 FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありません。")
 FORBIDDEN_PUPIL = _("この児童生徒の記録を見る権限がありません（所属校の教職員のみ閲覧できます）。")
 FORBIDDEN_AGGREGATES = _("この集計を見る権限がありません。")
+FORBIDDEN_RIGHTS = _(
+    "開示・訂正・削除の請求に対応できるのは、自治体管理者と、その児童生徒の学校の管理職だけです。"
+)
 FORBIDDEN_HOMEROOM_TEACHERS = _("担任を設定できるのは、その学校の管理職だけです。")
 FORBIDDEN_SECOND_FACTOR_RESET = _(
     "この利用者の二要素認証は解除できません。解除できるのは、本人確認を済ませた自治体管理者が、"
@@ -233,18 +236,23 @@ def may_set_homeroom_teachers(principal: Principal, municipality, school_code: s
     )
 
 
-def may_transfer_pupil(principal: Principal, municipality, school_code: str) -> bool:
-    """A 転校 transfer of a pupil of ``school_code`` (the package out, or a pupil in): the
-    municipality's admins, or the managers (管理職) of that school; after step-up either way
-    (the package holds every record of the pupil)."""
-    if not principal.step_up:
-        return False
+def may_answer_rights_requests(principal: Principal, municipality, school_code: str) -> bool:
+    """A guardian's 開示・訂正・削除請求 about a pupil (docs/rights.md): the municipality's
+    admins, who answer for the municipality, and the managers (管理職) of the pupil's school.
+    Teachers record opt-outs (staff of the school) but do not answer these."""
     if may_administer_tenant(principal, municipality):
         return True
     return any(
         g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
         for g in principal.grants_in(municipality)
     )
+
+
+def may_transfer_pupil(principal: Principal, municipality, school_code: str) -> bool:
+    """A 転校 transfer of a pupil of ``school_code`` (the package out, or a pupil in): those
+    who answer guardians' requests, after step-up (the package holds every record of the
+    pupil)."""
+    return principal.step_up and may_answer_rights_requests(principal, municipality, school_code)
 
 
 def may_administer_tenant(principal: Principal, municipality) -> bool:

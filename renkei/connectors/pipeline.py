@@ -202,7 +202,7 @@ def _execute(
         return _failed(run, str(e))
     except ImportCancelled:
         log.info("import #%s into %s cancelled", run.pk, municipality.code)
-        run.rows_read = run.rows_accepted = run.rows_rejected = 0
+        run.rows_read = run.rows_accepted = run.rows_rejected = run.rows_skipped = 0
         return _failed(
             run,
             "取り消されました。この取り込みの変更は反映されていません。",
@@ -312,7 +312,8 @@ def _run(
         )
         run.rows_read = loader.rows_read
         run.rows_rejected = loader.rejected_rows()
-        run.rows_accepted = run.rows_read - run.rows_rejected
+        run.rows_skipped = loader.streams.skipped
+        run.rows_accepted = run.rows_read - run.rows_rejected - run.rows_skipped
         run.warnings = loader.quarantine.warnings()
         run.state = state.data
         run.message = loader.roster.summary()  # leavings and re-enrolments, as counts

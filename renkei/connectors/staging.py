@@ -114,6 +114,8 @@ class StreamWriter:
     _savepoints: int = 0
     _voided: list[str] = field(default_factory=list)  # xAPI statement ids voided in the run
     deleted: int = 0  # stored rows the run's voiding statements deleted
+    # (file, line) of rows of pupils who opted out of analysis (analysis-only streams)
+    _skipped_lines: set[tuple[int, int]] = field(default_factory=set)
 
     def void(self, statement_ids: list[str]) -> None:
         """Statements this run voids: their stored learning activity goes at the end."""
@@ -189,6 +191,7 @@ class StreamWriter:
             with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
                 copy.write(chunk.data)
         rows = chunk.rows - self._quarantine_not_enrolled(stream, table)
+        rows -= self._skip_opted_out(stream, table)
         inserted = None if staged.met_stored else self._insert_all(stream, table)
         with connection.cursor() as cursor:
             if inserted is None:
@@ -283,6 +286,7 @@ class StreamWriter:
                 )
             if staged.set_aside:  # rows of pupils on a roster read after them
                 self._quarantine_not_enrolled(stream, set_aside)
+                self._skip_opted_out(stream, set_aside)
                 cursor.execute(
                     f"""
                     SELECT count(*) FROM {set_aside} s WHERE EXISTS (
@@ -357,6 +361,29 @@ class StreamWriter:
                 {**self._params, "column": stream.date_label},
             )
             return cursor.rowcount
+
+    def _skip_opted_out(self, stream: StreamSpec, table: str) -> int:
+        """Take out of ``table`` the rows of pupils who opted out of analysis, for streams
+        that exist only for analysis: they are not imported and not errors, only counted."""
+        if not stream.analysis_only:
+            return 0
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                DELETE FROM {table} s USING {stream.resolver} r, edudata_student p
+                WHERE r.ref = {stream.ref_key} AND p.id = r.student_id
+                  AND p.opted_out_at IS NOT NULL
+                RETURNING s.file, s.line""",
+                self._params,
+            )
+            # Counted in input rows, as rows_read is (a report's row can hold several apps).
+            self._skipped_lines.update(cursor.fetchall())
+            return cursor.rowcount
+
+    @property
+    def skipped(self) -> int:
+        """Input rows of pupils who opted out of analysis, not imported (not errors)."""
+        return len(self._skipped_lines)
 
     def _quarantine_duplicates(self, cursor, stream: StreamSpec, scope: str) -> None:
         """Quarantine every staged row but the first of its key; none of them is applied."""

@@ -75,6 +75,9 @@ class StreamSpec:
     # a pupil makes (a check-in), which cannot exist outside their enrolment.
     only_enrolled_days: bool = False
     date_label: str = ""  # Japanese name of date_column, for messages
+    # Rows that exist only for analysis (usage and learning logs): a pupil who opted out of
+    # analysis has none imported; their rows are counted as skipped (docs/rights.md).
+    analysis_only: bool = False
     model: type[models.Model] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +100,7 @@ class StreamSpec:
         label: str,
         date_column: str | None = None,
         only_enrolled_days: bool = False,
+        analysis_only: bool = False,
     ) -> StreamSpec:
         """The stream of ``record`` rows stored as ``model``. A record field the model lacks,
         or a model without its natural key, fails here, when the module loads."""
@@ -124,6 +128,7 @@ class StreamSpec:
             date_column=date_column,
             label=label,
             only_enrolled_days=only_enrolled_days,
+            analysis_only=analysis_only,
             date_label=str(model._meta.get_field(date_column).verbose_name) if date_column else "",
             model=model,
         )
@@ -205,19 +210,25 @@ DATA_STREAMS = {
         ),
         StreamSpec.of(EvaluationRecord, SubjectEvaluation, label="同じ児童生徒・年度・学期・教科"),
         StreamSpec.of(
-            M365UsageRecord, M365DailyUsage, date_column="date", label="同じ利用者・日付・アプリ"
+            M365UsageRecord,
+            M365DailyUsage,
+            date_column="date",
+            label="同じ利用者・日付・アプリ",
+            analysis_only=True,
         ),
         StreamSpec.of(
             LearningActivityRecord,
             LearningActivity,
             date_column="occurred_at",
             label="同じ利用者・動詞・対象・日時",
+            analysis_only=True,
         ),
         StreamSpec.of(  # the same table, its pupils named by a school system's ids
             LearningActivityByIdRecord,
             LearningActivity,
             date_column="occurred_at",
             label="同じ児童生徒・動詞・対象・日時",
+            analysis_only=True,
         ),
         StreamSpec.of(
             SurveyRecord,

@@ -185,7 +185,8 @@ def student_board(request, student_id: int):
     _require_school_staff(principal, request.tenant)
     # The page itself shows no record (the widget reads them, logged, through the API), but a
     # pupil of another school must not even get a page: the same check as the API's.
-    if not access.visible_students(principal, request.tenant).filter(pk=student_id).exists():
+    student = access.visible_students(principal, request.tenant).filter(pk=student_id).first()
+    if student is None:
         raise policy.AccessDenied(policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
     return render(
@@ -198,6 +199,7 @@ def student_board(request, student_id: int):
             "endpoint": _graphql_url(),
             "verify_href": f"{reverse('verify')}?next={request.path}",
             "step_up": principal.step_up,
+            "opted_out": student.opted_out_at is not None,
             **note_pages.records_context(principal, request.tenant, student_id),
         },
     )

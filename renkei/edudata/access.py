@@ -154,3 +154,19 @@ def log_pupil_read(
             for s in students
         ]
     )
+
+
+def pupil_for_rights_request(principal: policy.Principal, municipality, student_pk: int):
+    """The pupil a guardian's 開示・訂正・削除請求 is about, for those who answer it
+    (:func:`policy.may_answer_rights_requests`), after step-up (the answer shows everything,
+    sensitive items included). A pupil that does not exist and one the principal may not
+    answer for get the same refusal. The caller logs what it reads."""
+    _current_tenant_or_refuse(municipality)
+    student = Student.objects.select_related("school").filter(pk=student_pk).first()
+    allowed = student is not None and policy.may_answer_rights_requests(
+        principal, municipality, student.school.code
+    )
+    policy.require(allowed, policy.FORBIDDEN_RIGHTS)
+    if not principal.step_up:
+        raise policy.StepUpRequired(policy.STEP_UP_NEEDED)
+    return student

@@ -123,7 +123,9 @@ class Student(models.Model):
     Sex = Sex
 
     pseudonym = models.CharField("仮名ID", max_length=32, unique=True)
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="students")
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, related_name="students", verbose_name="学校"
+    )
     grade = models.PositiveSmallIntegerField("学年")
     birth_year_month = models.CharField(
         "生年月", max_length=7, blank=True, help_text="YYYY-MM（日は保持しない）"
@@ -187,7 +189,9 @@ class StudentIdentity(models.Model):
 
 class Enrollment(models.Model):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
-    homeroom = models.ForeignKey(Homeroom, on_delete=models.CASCADE, related_name="enrollments")
+    homeroom = models.ForeignKey(
+        Homeroom, on_delete=models.CASCADE, related_name="enrollments", verbose_name="学級"
+    )
     attendance_number = models.PositiveSmallIntegerField("出席番号", null=True, blank=True)
 
     class Meta:
@@ -308,12 +312,12 @@ class LearningActivity(models.Model):
     """Activity information (xAPI-like): actor, verb, object, time, duration."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="activities")
-    verb = models.CharField("動作（動詞）", max_length=100)
-    object_id = models.CharField("教材・課題の ID", max_length=300)
-    object_name = models.CharField("教材・課題の名前", max_length=200, blank=True)
+    verb = models.CharField("動詞", max_length=100)
+    object_id = models.CharField("対象ID", max_length=300)
+    object_name = models.CharField("対象", max_length=200, blank=True)
     occurred_at = models.DateTimeField("日時")
-    duration_seconds = models.PositiveIntegerField("学習時間（秒）", null=True, blank=True)
-    source_system = models.CharField("記録したシステム", max_length=40)
+    duration_seconds = models.PositiveIntegerField("時間（秒）", null=True, blank=True)
+    source_system = models.CharField("連携元", max_length=40)
     # 教科 as the tool names it (国語, 算数, ...); empty when the statement does not say.
     subject = models.CharField("教科", max_length=40, blank=True, default="")
     # A drill's questions answered and answered right (xAPI result.score, a drill's CSV).
@@ -321,7 +325,7 @@ class LearningActivity(models.Model):
     items_correct = models.PositiveIntegerField("正答数", null=True, blank=True)
     # The xAPI statement id (empty for CSV sources): a later voiding statement names it.
     statement_id = models.CharField(
-        "xAPI ステートメント ID", max_length=36, blank=True, default="", db_index=True
+        "statement ID", max_length=36, blank=True, default="", db_index=True
     )
 
     class Meta:
@@ -400,7 +404,8 @@ class StaffNote(models.Model):
     """What staff of the pupil's school write down and share: 共有配慮事項 (what every teacher of
     the pupil must know: an allergy, a family situation) and 日常所見 (a daily observation).
     Sensitive as a whole: school-only, after step-up, never in any aggregate; deleted with the
-    pupil. Written only through renkei.edudata.notes."""
+    pupil. Written only through renkei.edudata.notes (corrected or deleted on a guardian's
+    request through renkei.edudata.rights)."""
 
     class Kind(models.TextChoices):
         CONSIDERATION = "consideration", "共有配慮事項"
@@ -446,7 +451,9 @@ class SupportCase(models.Model):
 class SupportAction(models.Model):
     """One thing done for a support case: when, by whom (as the staff wrote it), what."""
 
-    case = models.ForeignKey(SupportCase, on_delete=models.CASCADE, related_name="actions")
+    case = models.ForeignKey(
+        SupportCase, on_delete=models.CASCADE, related_name="actions", verbose_name="支援記録（ID）"
+    )
     done_on = models.DateField("実施日")
     done_by = models.CharField("実施者", max_length=100)
     text = models.TextField("内容")
@@ -501,6 +508,57 @@ class TransferOut(models.Model):
         ordering = ["-exported_at", "-pk"]
 
 
+class RightsRequest(models.Model):
+    """請求受付簿: one request of a pupil or guardian (開示, 訂正, 削除, 分析除外 and its
+    withdrawal), when it was made, who recorded it and when it was answered, so the
+    municipality can show that it answered each one. No foreign key: the register outlives a
+    pupil deleted on request (削除請求) and keys the pupil by pseudonym, as the access log does.
+    Written only through renkei.edudata.rights and renkei.edudata.privacy."""
+
+    class Kind(models.TextChoices):
+        DISCLOSURE = "disclosure", "開示"
+        CORRECTION = "correction", "訂正"
+        DELETION = "deletion", "削除"
+        OPT_OUT = "opt_out", "分析除外"
+        OPT_OUT_WITHDRAWAL = "opt_out_withdrawal", "分析除外の取下げ"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "受付"
+        ANSWERED = "answered", "対応済み"
+        DECLINED = "declined", "対応しない（理由あり）"
+
+    kind = models.CharField("請求の種類", max_length=20, choices=Kind.choices)
+    student_pseudonym = models.CharField("児童生徒（仮名ID）", max_length=32)
+    school_code = models.CharField("学校コード", max_length=13)
+    received_on = models.DateField("請求日")
+    recorded_at = models.DateTimeField("記録日時")
+    recorded_by = models.CharField("記録者", max_length=150)
+    status = models.CharField(
+        "状態", max_length=10, choices=Status.choices, default=Status.RECEIVED
+    )
+    answered_at = models.DateTimeField("対応日時", null=True, blank=True)
+    answered_by = models.CharField("対応者", max_length=150, blank=True)
+    # Why a correction or deletion was made (required for those), or why a request was
+    # declined: written by staff, kept here, never in the audit trail or a log line.
+    reason = models.TextField("理由", blank=True)
+    # What was done, in counts and names of kinds and fields, never contents.
+    outcome = models.JSONField("対応の内容（件数）", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "請求受付簿"
+        ordering = ["-received_on", "-pk"]
+        indexes = [
+            models.Index(fields=["student_pseudonym", "received_on"]),
+            models.Index(fields=["status", "received_on"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="received") | Q(answered_at__isnull=False),
+                name="rights_request_answered_has_time",
+            )
+        ]
+
+
 class AccessLog(models.Model):
     """Every read of individual data. Append-only in the database itself (a trigger rejects
     UPDATE, DELETE and TRUNCATE). No foreign keys: the log outlives purged pupils and
@@ -523,7 +581,9 @@ class AccessLog(models.Model):
 
 
 class ImportRun(models.Model):
-    """One run of a connector into this tenant. rows_read = rows_accepted + rows_rejected."""
+    """One run of a connector into this tenant. rows_read = rows_accepted + rows_rejected +
+    rows_skipped (rows of pupils who opted out of analysis, in streams that exist only for
+    analysis: docs/rights.md)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "待機中"
@@ -555,6 +615,9 @@ class ImportRun(models.Model):
     rows_read = models.PositiveBigIntegerField("読んだ行", default=0)
     rows_accepted = models.PositiveBigIntegerField("取り込んだ行", default=0)
     rows_rejected = models.PositiveBigIntegerField("除外した行", default=0)
+    # Valid rows not stored because their pupil opted out of analysis (M365 usage, learning
+    # logs: renkei.connectors.streams.StreamSpec.analysis_only). Not errors.
+    rows_skipped = models.PositiveBigIntegerField("分析除外で取り込まなかった行", default=0)
     # Findings on rows that were accepted (QuarantinedRow.Kind.WARNING); not a row count.
     warnings = models.PositiveBigIntegerField("警告", default=0)
     # Live while it runs (written from outside the run's transaction, see connectors/jobs.py).
@@ -576,7 +639,11 @@ class ImportRun(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status="succeeded")
-                | Q(rows_read=models.F("rows_accepted") + models.F("rows_rejected")),
+                | Q(
+                    rows_read=models.F("rows_accepted")
+                    + models.F("rows_rejected")
+                    + models.F("rows_skipped")
+                ),
                 name="import_run_counts_add_up",
             ),
             models.UniqueConstraint(
@@ -640,10 +707,12 @@ class RollupCell(models.Model):
     """What every rollup row is broken down by: the school (and its type) and the grade, in
     a school year. Rows only ever aggregate analyzable pupils."""
 
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
-    school_type = models.CharField(max_length=2)
-    grade = models.PositiveSmallIntegerField()
-    school_year = models.PositiveSmallIntegerField()
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="+", verbose_name="学校"
+    )
+    school_type = models.CharField("学校種", max_length=2)
+    grade = models.PositiveSmallIntegerField("学年")
+    school_year = models.PositiveSmallIntegerField("年度")
 
     class Meta:
         abstract = True
@@ -651,18 +720,19 @@ class RollupCell(models.Model):
 
 class AttendancePupilMonth(RollupCell):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    month = models.PositiveSmallIntegerField()
-    school_days = models.PositiveSmallIntegerField()
-    present = models.PositiveSmallIntegerField()
-    late = models.PositiveSmallIntegerField()
-    early_leave = models.PositiveSmallIntegerField()
-    absent_illness = models.PositiveSmallIntegerField()
-    absent_accident = models.PositiveSmallIntegerField()
-    absent_other = models.PositiveSmallIntegerField()
-    suspension = models.PositiveSmallIntegerField()
-    mourning = models.PositiveSmallIntegerField()
+    month = models.PositiveSmallIntegerField("月")
+    school_days = models.PositiveSmallIntegerField("授業日数")
+    present = models.PositiveSmallIntegerField("出席")
+    late = models.PositiveSmallIntegerField("遅刻")
+    early_leave = models.PositiveSmallIntegerField("早退")
+    absent_illness = models.PositiveSmallIntegerField("欠席（病気）")
+    absent_accident = models.PositiveSmallIntegerField("欠席（事故）")
+    absent_other = models.PositiveSmallIntegerField("欠席（その他）")
+    suspension = models.PositiveSmallIntegerField("出席停止")
+    mourning = models.PositiveSmallIntegerField("忌引")
 
     class Meta:
+        verbose_name = "出欠の月集計（集計用）"
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year", "month"], name="rollup_pupil_month_key"
@@ -673,13 +743,14 @@ class AttendancePupilMonth(RollupCell):
 
 class AttendancePupilYear(RollupCell):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    school_days = models.PositiveSmallIntegerField()
-    absence_days = models.PositiveSmallIntegerField()
-    absent_illness = models.PositiveSmallIntegerField()
-    absent_accident = models.PositiveSmallIntegerField()
-    absent_other = models.PositiveSmallIntegerField()
+    school_days = models.PositiveSmallIntegerField("授業日数")
+    absence_days = models.PositiveSmallIntegerField("欠席日数")
+    absent_illness = models.PositiveSmallIntegerField("欠席（病気）")
+    absent_accident = models.PositiveSmallIntegerField("欠席（事故）")
+    absent_other = models.PositiveSmallIntegerField("欠席（その他）")
 
     class Meta:
+        verbose_name = "出欠の年集計（集計用）"
         constraints = [
             models.UniqueConstraint(fields=["student", "school_year"], name="rollup_pupil_year_key")
         ]
@@ -693,12 +764,13 @@ class LongAbsenceReasonYear(models.Model):
     classification is recorded (absence.do_classify_long_absence)."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    school_year = models.PositiveSmallIntegerField()
-    reason = models.CharField(max_length=12, choices=LongAbsenceReason.choices)
+    school_year = models.PositiveSmallIntegerField("年度")
+    reason = models.CharField("長期欠席の理由", max_length=12, choices=LongAbsenceReason.choices)
 
     sensitive = Sensitive(whole_model=True)  # a pupil's reason: read by the release engine only
 
     class Meta:
+        verbose_name = "長期欠席の理由の年集計（集計用）"
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year"], name="rollup_long_absence_reason_key"
@@ -730,14 +802,18 @@ class LearningPupilMonth(RollupCell):
     """A pupil's learning-tool use in one month (pupils with any learning activity only)."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    month = models.PositiveSmallIntegerField()
-    activities = models.PositiveIntegerField()
-    minutes = models.PositiveIntegerField(help_text="月の学習時間（分、記録のない活動は 0 分）")
+    month = models.PositiveSmallIntegerField("月")
+    activities = models.PositiveIntegerField("活動数")
+    minutes = models.PositiveIntegerField(
+        "学習時間（分）", help_text="月の学習時間（分、記録のない活動は 0 分）"
+    )
     weekly_minutes = models.PositiveIntegerField(
-        help_text="1 週あたりの平均（月の学習時間 ÷ 月の暦日数 × 7、分）"
+        "週あたりの学習時間（分）",
+        help_text="1 週あたりの平均（月の学習時間 ÷ 月の暦日数 × 7、分）",
     )
 
     class Meta:
+        verbose_name = "学習時間の月集計（集計用）"
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year", "month"], name="rollup_learning_month_key"

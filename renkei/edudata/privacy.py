@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from renkei.accounts import policy
 from renkei.edudata import access, rollups
-from renkei.edudata.models import LeavingReason, OptOut, Student
+from renkei.edudata.models import LeavingReason, OptOut, RightsRequest, Student
+from renkei.edudata.rights import RightsError, answered_request
 from renkei.platform import audit
 from renkei.platform.audit import Actor
 from renkei.platform.keys import pseudonym
@@ -50,13 +51,20 @@ def do_record_opt_out(
     student: Student,
     requested_at: dt.datetime | None = None,
 ) -> OptOut:
-    """Record that a pupil (or guardian) asked to be left out of analysis. From now on the
-    pupil is outside ``Student.objects.analyzable()``; school records stay."""
+    """Record that a pupil (or guardian) asked, at ``requested_at``, to be left out of
+    analysis (docs/rights.md says what analysis covers). From now on the pupil is outside
+    ``Student.objects.analyzable()``; school records stay. The request goes into the
+    register (請求受付簿) as answered."""
     _require_may_record(principal, municipality, student)
-    student = Student.objects.select_for_update().get(pk=student.pk)
+    student = (
+        Student.objects.select_related("school").select_for_update(of=("self",)).get(pk=student.pk)
+    )
     if student.opted_out_at is not None:
         raise OptOutError("この児童生徒は既に分析除外の申出が記録されています。")
     requested_at = requested_at or timezone.now()
+    _in_register(
+        principal, RightsRequest.Kind.OPT_OUT, student, timezone.localdate(requested_at)
+    ).save()
     opt_out = OptOut.objects.create(
         student=student, requested_at=requested_at, recorded_by_user_id=principal.user_id or 0
     )
@@ -75,13 +83,22 @@ def do_record_opt_out(
 
 
 @transaction.atomic
-def do_withdraw_opt_out(principal: policy.Principal, municipality, student: Student) -> OptOut:
-    """Withdraw an opt-out: the pupil is analyzable again from now on."""
+def do_withdraw_opt_out(
+    principal: policy.Principal,
+    municipality,
+    student: Student,
+    requested_on: dt.date | None = None,
+) -> OptOut:
+    """Withdraw an opt-out (asked for on ``requested_on``, today if not given): the pupil is
+    analyzable again from now on. The withdrawal goes into the register as answered."""
     _require_may_record(principal, municipality, student)
-    student = Student.objects.select_for_update().get(pk=student.pk)
+    student = (
+        Student.objects.select_related("school").select_for_update(of=("self",)).get(pk=student.pk)
+    )
     opt_out = OptOut.objects.filter(student=student, withdrawn_at__isnull=True).first()
     if opt_out is None:
         raise OptOutError("取り下げる分析除外の申出がありません。")
+    _in_register(principal, RightsRequest.Kind.OPT_OUT_WITHDRAWAL, student, requested_on).save()
     opt_out.withdrawn_at = timezone.now()
     opt_out.withdrawn_by_user_id = principal.user_id or 0
     opt_out.save(update_fields=["withdrawn_at", "withdrawn_by_user_id"])
@@ -96,6 +113,14 @@ def do_withdraw_opt_out(principal: policy.Principal, municipality, student: Stud
     )
     log.info("opt-out withdrawn in %s", municipality.code)
     return opt_out
+
+
+def _in_register(principal, kind: str, student: Student, received_on: dt.date | None):
+    """The opt-out (or its withdrawal) as an answered request of the register (unsaved)."""
+    try:
+        return answered_request(principal, kind, student, received_on)
+    except RightsError as e:
+        raise OptOutError(str(e)) from None
 
 
 @dataclass

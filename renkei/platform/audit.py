@@ -44,6 +44,11 @@ ACTIONS: dict[str, Any] = {
     "second_factor.enrol": _("認証アプリの登録"),
     "second_factor.recovery_codes": _("回復コードの発行"),
     "second_factor.reset": _("二要素認証の解除"),
+    "rights.receive": _("請求の受付"),
+    "rights.decline": _("請求に対応しない旨の記録"),
+    "rights.disclose": _("開示請求への開示"),
+    "rights.correct": _("訂正請求による訂正"),
+    "rights.delete": _("削除請求による削除"),
 }
 
 # How the actor reached the action.

@@ -251,6 +251,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"取り込み #{run.pk} 完了: 読んだ行 {run.rows_read:,} / 取り込んだ行 {run.rows_accepted:,} / "
         f"除外した行 {run.rows_rejected:,} / {seconds:.1f} 秒 / {rate:,.0f} 行/秒"
     )
+    if run.rows_skipped:
+        print(
+            f"分析除外の申出がある児童生徒の行 {run.rows_skipped:,} 行は取り込みませんでした"
+            "（エラーではありません）"
+        )
     if run.warnings:
         print(f"警告 {run.warnings:,} 件（取り込んだ行が規格に合っていません。種別「警告」）")
     if run.rows_rejected or run.warnings:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards.manage import resumable, settings_views, transfer, views
+from renkei.dashboards.manage import resumable, rights, settings_views, transfer, views
 
 app_name = "manage"
 
@@ -48,5 +48,28 @@ urlpatterns = [
         "second-factors/<int:user_id>/reset/",
         settings_views.second_factor_reset,
         name="second_factor_reset",
+    ),
+    path("rights/", rights.register, name="rights"),
+    path("rights/pupils/<int:student_id>/", rights.pupil, name="rights_pupil"),
+    path("rights/pupils/<int:student_id>/receive/", rights.receive, name="rights_receive"),
+    path("rights/pupils/<int:student_id>/opt-out/", rights.opt_out, name="rights_opt_out"),
+    path(
+        "rights/pupils/<int:student_id>/opt-out/withdraw/",
+        rights.opt_out_withdraw,
+        name="rights_opt_out_withdraw",
+    ),
+    path("rights/pupils/<int:student_id>/correct/", rights.correct, name="rights_correct"),
+    path("rights/pupils/<int:student_id>/delete/", rights.delete, name="rights_delete"),
+    path("rights/requests/<int:request_id>/", rights.request_detail, name="rights_request"),
+    path("rights/requests/<int:request_id>/decline/", rights.decline, name="rights_decline"),
+    path(
+        "rights/requests/<int:request_id>/disclosure/",
+        rights.disclosure_html,
+        name="rights_disclosure",
+    ),
+    path(
+        "rights/requests/<int:request_id>/disclosure.json",
+        rights.disclosure_json,
+        name="rights_disclosure_json",
     ),
 ]

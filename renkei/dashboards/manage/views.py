@@ -39,6 +39,7 @@ from renkei.connectors.error_report import error_report_download
 from renkei.dashboards import audit_trail as audit_trail_pages
 from renkei.dashboards.access import tenant_principal
 from renkei.dashboards.manage import forms
+from renkei.dashboards.manage.rights import OptOutDateForm
 from renkei.dashboards.views import school_years
 from renkei.edudata.metrics import METRICS
 from renkei.edudata.models import (
@@ -46,6 +47,7 @@ from renkei.edudata.models import (
     ConnectorSetting,
     ImportRun,
     OptOut,
+    RightsRequest,
     School,
     Student,
 )
@@ -104,6 +106,7 @@ def index(request):
     context = {
         "last_run": ImportRun.objects.order_by("-started_at", "-pk").first(),
         "open_opt_outs": OptOut.objects.filter(withdrawn_at__isnull=True).count(),
+        "open_requests": RightsRequest.objects.filter(status=RightsRequest.Status.RECEIVED).count(),
         "live_widget_tokens": _live_widget_tokens(request.tenant).count(),
         "members": Membership.objects.filter(municipality=request.tenant).count(),
         "connector_settings": ConnectorSetting.objects.filter(enabled=True).count(),
@@ -405,8 +408,17 @@ def opt_outs(request):
 @require_POST
 def opt_out_withdraw(request, opt_out_id: int):
     opt_out = get_object_or_404(OptOut.objects.select_related("student__school"), pk=opt_out_id)
+    dated = OptOutDateForm(request.POST)  # the day the withdrawal was asked for (optional)
+    if not dated.is_valid():
+        messages.error(request, " ".join(dated.errors.get("requested_on", [])))
+        return redirect("manage:opt_outs")
     try:
-        do_withdraw_opt_out(request.principal, request.tenant, opt_out.student)
+        do_withdraw_opt_out(
+            request.principal,
+            request.tenant,
+            opt_out.student,
+            dated.cleaned_data["requested_on"],
+        )
     except (OptOutError, policy.AccessDenied) as e:
         messages.error(request, str(e))
     else:

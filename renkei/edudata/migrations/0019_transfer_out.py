@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('edudata', '0015_futoko_rollup'),
+        ('edudata', '0018_rights_register'),
     ]
 
     operations = [

@@ -823,13 +823,20 @@ class StudentBoardType(graphene.ObjectType):
                 info.context.loaders.school.prime(year.homeroom.school_id, year.homeroom.school)
         return years
 
+    # Usage and learning logs are analysis (docs/rights.md): none for an opted-out pupil,
+    # whatever was imported before the opt-out (the board says why: pupil.optedOut).
     @staticmethod
     def resolve_m365_usage(board: StudentBoardData, info, since=None, until=None):
         start, end = _range(board, since, until)
+        if board.student.opted_out_at is not None:
+            return []
         return board.student.m365_usage.filter(date__range=(start, end)).order_by("date", "app")
 
     @staticmethod
     def resolve_learning_weeks(board: StudentBoardData, info, weeks: int = learning.DEFAULT_WEEKS):
+        if board.student.opted_out_at is not None:
+            _learning(learning.week_starts, board.as_of, weeks)  # the same refusal of bad weeks
+            return []
         return _learning(learning.pupil_weeks, board.student.pk, board.as_of, weeks)
 
     @staticmethod
