@@ -39,6 +39,7 @@ ACTIONS: dict[str, Any] = {
     "support.open": _("支援記録の開始"),
     "support.action": _("支援記録への対応の記入"),
     "homeroom.teachers": _("学級担任の設定"),
+    "schoolyear.close": _("年度の締め"),
 }
 
 # How the actor reached the action.
