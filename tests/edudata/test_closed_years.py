@@ -185,6 +185,22 @@ def test_a_closed_years_figures_do_not_change_when_its_pupils_are_purged(world):
     assert not Revision.objects.filter(municipality__prefecture_id=PREFECTURE).exists()
 
 
+def test_closing_itself_moves_no_released_figure(world):
+    # given every answer released while the year is open
+    released = everything(world)
+    # when both boards close it (the year's releases are then made from the kept counts)
+    _close_all(world)
+    metrics.clear_cache()
+    # then every answer is the same: comparing the releases before and after closing
+    # tells nothing, and the releases are now the year's final, kept ones
+    assert everything(world) == released
+    assert set(
+        Release.objects.filter(prefecture_id=PREFECTURE, school_year=SCHOOL_YEAR).values_list(
+            "closed", flat=True
+        )
+    ) == {True}
+
+
 def test_the_same_changes_revise_an_open_years_figures_and_are_recorded(world):
     from django.utils import timezone
 
