@@ -974,6 +974,7 @@ def year_rows(municipality, school_year: int) -> dict[str, list[list]]:
     the live rollups (the 不登校 rows as "futoko"): the de-identified counts closing a year
     keeps (renkei.edudata.history). Read in the municipality's schema."""
     member = release.Member(municipality.code, municipality.schema_name, 0, 0)
+    # The parameters the _read_* methods of _CanonicalTables ask each family with.
     params = {
         "population": [member.code, school_year],
         "months": [member.code, school_year],
