@@ -301,7 +301,7 @@ def _run(
             loader.load(batches, progress.rows)
         loaded = time.monotonic()
         progress.phase(ImportRun.Phase.ROLLUPS)
-        rollups.refresh(loader.school_years)
+        rollups.refresh(loader.school_years, kind="import")
         log.info(
             "import #%s phases: read and load %.1f s (%.1f s of it waiting for the "
             "reader), rollups %.1f s",

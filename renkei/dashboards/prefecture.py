@@ -48,6 +48,15 @@ query Compare($code: String!, $year: Int!) {
   }
 }
 """
+# The year's revisions and which municipalities closed it (改訂履歴), from the same schema.
+HISTORY_QUERY = """
+query History($code: String!, $year: Int!) {
+  prefecture(code: $code) {
+    revisions(schoolYear: $year) { municipalityCode municipalityName kind kindLabel revisedOn }
+    municipalities { code name closedSchoolYears }
+  }
+}
+"""
 log = logging.getLogger(__name__)
 TOKEN_DAYS = (1, 7, 30)  # a gateway's token is renewed by a person: keep the choice short
 NOT_ANALYST = gettext_lazy("都道府県の比較は、都道府県の分析担当者だけが見られます。")
@@ -72,6 +81,26 @@ def comparison(
     if answer.errors:
         return None, answer.errors[0].message
     return answer.data["prefecture"]["result"], None
+
+
+def revision_history(principal: policy.Principal, prefecture_code: str, year: int) -> dict | None:
+    """The year's 改訂履歴: its revisions (newest first) and, per municipality, whether it
+    closed the year (its figures final). None when the schema refuses."""
+    answer = schema.execute_sync(
+        HISTORY_QUERY,
+        variable_values={"code": prefecture_code, "year": year},
+        context_value=FederationContext(principal=principal),
+    )
+    if answer.errors:
+        return None
+    data = answer.data["prefecture"]
+    return {
+        "revisions": data["revisions"],
+        "municipalities": [
+            {"code": m["code"], "name": m["name"], "closed": year in m["closedSchoolYears"]}
+            for m in data["municipalities"]
+        ],
+    }
 
 
 def side_by_side(result: dict, english: bool = False) -> dict:
@@ -162,6 +191,7 @@ def prefecture_home(request):
             "result": result,
             "table": side_by_side(result, english) if result else None,
             "has_months": "month" in spec.dimensions,
+            "history": revision_history(principal, code, year),
         },
     )
 

@@ -173,7 +173,8 @@ def do_classify_long_absence(
         decided_by=principal.username[:150],
     )
     # The 不登校 metric counts the latest decision: its rollup and the data version follow.
-    rollups.refresh([school_year], only=rollups.LONG_ABSENCE_REASONS)
+    # 不登校 only: no figure a prefecture sees changes (kind=None, no revision).
+    rollups.refresh([school_year], only=rollups.LONG_ABSENCE_REASONS, kind=None)
     audit.record(
         principal.actor(municipality),
         "absence.classify",

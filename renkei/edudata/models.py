@@ -832,6 +832,27 @@ class AssessmentBin(RollupCell):
         indexes = [models.Index(fields=["school_year"])]
 
 
+class FrozenCounts(models.Model):
+    """The de-identified counts one family of a closed school year's tables is made of
+    (the rows the release engine reads from the rollups: counts per school, grade and
+    category, never a pupil), kept when the year is closed (renkei.edudata.history). Every
+    release of a closed year is made from these, not from the live rollups, so its figures
+    stay as released whatever happens to the pupils' rows later."""
+
+    school_year = models.PositiveSmallIntegerField()
+    family = models.CharField(max_length=20)
+    rows = models.JSONField()
+    frozen_at = models.DateTimeField(auto_now_add=True)
+
+    # 不登校 counts are among them: read by the release engine only.
+    sensitive = Sensitive(whole_model=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school_year", "family"], name="frozen_counts_once")
+        ]
+
+
 # -- connector settings -------------------------------------------------------------------------
 
 

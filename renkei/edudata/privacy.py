@@ -70,7 +70,7 @@ def do_record_opt_out(
     )
     student.opted_out_at = requested_at
     student.save(update_fields=["opted_out_at"])
-    rollups.refresh(rollups.years_with_data())
+    rollups.refresh(rollups.years_with_data(), kind="opt_out")
     audit.record(
         principal.actor(municipality),
         "optout.record",
@@ -104,7 +104,7 @@ def do_withdraw_opt_out(
     opt_out.save(update_fields=["withdrawn_at", "withdrawn_by_user_id"])
     student.opted_out_at = None
     student.save(update_fields=["opted_out_at"])
-    rollups.refresh(rollups.years_with_data())
+    rollups.refresh(rollups.years_with_data(), kind="opt_out_withdrawal")
     audit.record(
         principal.actor(municipality),
         "optout.withdraw",
@@ -179,8 +179,9 @@ def do_purge_expired(
         if dry_run:
             report.deleted = _count_cascade(students)
         else:
+            years = rollups.years_of(students)
             _, per_model = students.delete()
-            rollups.bump_data_version()  # pupil-keyed rollup rows went with them
+            rollups.bump_data_version("purge", years)  # pupil-keyed rollup rows went with them
             report.deleted = {label: n for label, n in per_model.items() if n}
             if report.deleted:
                 audit.record(

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Iterable
 
 from django.db import connection
+from django.utils import timezone
 
 from renkei.edudata.codes import SENSITIVE_NURSE_REASONS
 from renkei.edudata.models import school_year_bounds
@@ -135,11 +136,16 @@ _REFRESH = [
 ]
 
 
-def refresh(school_years: Iterable[int], *, only: str | None = None) -> None:
+def refresh(
+    school_years: Iterable[int], *, only: str | None = None, kind: str | None = "correction"
+) -> None:
     """Recompute every rollup (or the one named ``only``) for the given school years in the
-    current tenant."""
+    current tenant. ``kind`` is what changed the data, for the prefecture's revision history
+    (``tenants.Revision.Kind``: import, opt_out, ...; None when no figure a prefecture sees
+    can change)."""
+    school_years = sorted(set(school_years))
     with connection.cursor() as cursor:
-        for year in sorted(set(school_years)):
+        for year in school_years:
             start, end = school_year_bounds(year)
             params = {"year": year, "start": start, "end": end}
             for table, insert in _REFRESH:
@@ -147,23 +153,53 @@ def refresh(school_years: Iterable[int], *, only: str | None = None) -> None:
                     continue
                 cursor.execute(f"DELETE FROM {table} WHERE school_year = %(year)s", params)
                 cursor.execute(insert, params)
-    bump_data_version()
-    log.info("rollups refreshed for school years %s", sorted(set(school_years)))
+    bump_data_version(kind, school_years)
+    log.info("rollups refreshed for school years %s", school_years)
 
 
-def bump_data_version() -> None:
+def bump_data_version(kind: str | None = None, school_years: Iterable[int] | None = None) -> None:
     """Mark the current tenant's aggregates as changed, in the caller's transaction: the
     released tables of its prefecture are keyed by these versions (renkei.edudata.metrics),
     so the next question gets a table computed from the new data, and a rolled-back change
-    leaves the old version, and the old release, in place."""
+    leaves the old version, and the old release, in place.
+
+    With a ``kind`` (``tenants.Revision.Kind``), each of ``school_years`` (all, when None)
+    whose tables were already released and that the municipality has not closed gets a
+    revision: the prefecture sees that, and when, its figures were revised. A closed year
+    gets none: its figures are kept as released (renkei.edudata.history)."""
     from renkei.edudata.metrics import release
-    from renkei.tenants.models import Municipality
+    from renkei.tenants.models import ClosedSchoolYear, Municipality, Release, Revision
 
     tenant = connection.tenant
     # A fresh random version, not a counter: a rolled-back change would give the next one
     # the same number, and a process that read the uncommitted rows would serve them.
     Municipality.objects.filter(pk=tenant.pk).update(data_version=secrets.randbits(62))
+    if kind is not None:
+        released = Release.objects.filter(prefecture_id=tenant.prefecture_id)
+        if school_years is not None:
+            released = released.filter(school_year__in=list(school_years))
+        closed = ClosedSchoolYear.objects.filter(municipality_id=tenant.pk)
+        years = set(released.values_list("school_year", flat=True)) - set(
+            closed.values_list("school_year", flat=True)
+        )
+        today = timezone.localdate()
+        for year in sorted(years):
+            Revision.objects.get_or_create(
+                municipality_id=tenant.pk, school_year=year, kind=kind, revised_on=today
+            )
     release.warm_after_commit(tenant.prefecture_id)
+
+
+def years_of(students) -> list[int]:
+    """School years the pupil-keyed rollups hold rows of these pupils in: the years deleting
+    them changes (the yearly and 不登校 rollups follow the monthly one)."""
+    from renkei.edudata.models import AttendancePupilMonth, LearningPupilMonth
+
+    years: set[int] = set()
+    for model in (AttendancePupilMonth, LearningPupilMonth):
+        rows = model.objects.filter(student__in=students).values_list("school_year", flat=True)
+        years.update(rows.distinct())
+    return sorted(years)
 
 
 def years_with_data() -> list[int]:

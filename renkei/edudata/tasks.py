@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Max, Min
 
 from renkei.edudata import rollups
+from renkei.edudata.history import do_close_due_school_years
 from renkei.edudata.models import AttendanceDay, Homeroom, school_year_of
 from renkei.edudata.privacy import do_purge_expired
 from renkei.platform import telemetry
@@ -131,6 +132,24 @@ def purge_expired(tenant_code: str, dry_run: bool = False, today: str | None = N
     }
 
 
+@shared_task(name="renkei.close_school_years")
+def close_school_years(tenant_code: str, today: str | None = None) -> dict:
+    """Close the tenant's school years past their deadline (renkei.edudata.history): their
+    released figures are final from then on. Runs before the purge."""
+    day = dt.date.fromisoformat(today) if today else None
+    with in_task_tenant(tenant_code) as municipality:
+        closed = do_close_due_school_years(
+            municipality, day, actor=Actor.schedule("nightly school-year closing")
+        )
+    return {"tenant": tenant_code, "closed": closed}
+
+
+@shared_task(name="renkei.schedule_school_year_closing")
+def schedule_school_year_closing() -> list[str]:
+    """Nightly (beat), before the purge: one ``renkei.close_school_years`` per tenant."""
+    return fan_out(close_school_years, tenant_codes())
+
+
 @shared_task(name="renkei.schedule_retention_purges")
 def schedule_retention_purges(dry_run: bool = False) -> list[str]:
     """Nightly (beat): one ``renkei.purge_expired`` per tenant."""
@@ -146,11 +165,13 @@ def schedule_rollup_refresh() -> list[str]:
 
 __all__ = [
     "TaskFailed",
+    "close_school_years",
     "fan_out",
     "in_task_tenant",
     "purge_expired",
     "refresh_rollups",
     "schedule_retention_purges",
     "schedule_rollup_refresh",
+    "schedule_school_year_closing",
     "tenant_codes",
 ]

@@ -49,6 +49,7 @@ ACTIONS: dict[str, Any] = {
     "rights.disclose": _("開示請求への開示"),
     "rights.correct": _("訂正請求による訂正"),
     "rights.delete": _("削除請求による削除"),
+    "schoolyear.close": _("年度の締め"),
 }
 
 # How the actor reached the action.

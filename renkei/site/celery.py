@@ -8,6 +8,8 @@ in-process, in the caller's thread; with a broker (production: Redis) tasks go t
 Tasks carry the tenant code as their first argument and run inside that tenant
 (``renkei.edudata.tasks``, ``renkei.connectors.tasks``). Periodic jobs (beat, Asia/Tokyo):
 
+    01:30  renkei.schedule_school_year_closing one renkei.close_school_years per tenant
+                                              (years past their deadline; before the purge)
     02:00  renkei.schedule_retention_purges   one renkei.purge_expired per tenant
     04:00  renkei.schedule_msgraph_pulls      one renkei.pull_msgraph per tenant that has
                                               RENKEI_HOME/connectors/<code>/msgraph.yaml
@@ -52,6 +54,10 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 6 * 3600},
     broker_connection_retry_on_startup=True,
     beat_schedule={
+        "school-year-closing-nightly": {
+            "task": "renkei.schedule_school_year_closing",
+            "schedule": crontab(hour=1, minute=30),
+        },
         "retention-purge-nightly": {
             "task": "renkei.schedule_retention_purges",
             "schedule": crontab(hour=2, minute=0),

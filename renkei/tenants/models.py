@@ -160,7 +160,9 @@ class Release(models.Model):
     ``cells`` holds released figures only: a withheld cell is stored without its value, so
     nothing here is finer than what any analyst may see. ``version`` is a digest of the
     data versions and k of the prefecture's municipalities; a change in any of them makes a
-    new row (old rows are removed when the new one is stored).
+    new row (old rows are removed when the new one is stored, except ``closed`` ones: a
+    release of a school year every municipality of the prefecture has closed is kept, so
+    last year's evidence can be reproduced).
     """
 
     prefecture = models.ForeignKey(Prefecture, on_delete=models.CASCADE, related_name="releases")
@@ -173,6 +175,7 @@ class Release(models.Model):
     )
     withheld_cells = models.PositiveIntegerField(help_text="秘匿したセルの数（補完秘匿を含む）")
     total_cells = models.PositiveIntegerField()
+    closed = models.BooleanField(default=False, help_text="締めた年度の公開表（削除しない）")
     computed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -186,3 +189,66 @@ class Release(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefecture_id} {self.table} {self.school_year}"
+
+
+class ClosedSchoolYear(models.Model):
+    """A school year (April to March) a municipality has closed: its released figures are
+    final. Closing keeps the de-identified counts the year's tables are made of in the
+    tenant (``edudata.FrozenCounts``), and every release of the year is made from those
+    from then on, so a purge, a late opt-out, a re-import or a correction changes none of
+    its figures (renkei.edudata.history, docs/disclosure.md)."""
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="closed_school_years"
+    )
+    school_year = models.PositiveSmallIntegerField("年度")
+    closed_at = models.DateTimeField("締めた日時", auto_now_add=True)
+    automatic = models.BooleanField("期限による自動の締め", default=False)
+
+    class Meta:
+        verbose_name = "締めた年度"
+        verbose_name_plural = "締めた年度"
+        ordering = ["municipality", "school_year"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "school_year"], name="school_year_closed_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.municipality_id} {self.school_year}"
+
+
+class Revision(models.Model):
+    """A municipality's figures of an open school year changed after its tables had been
+    released: which municipality, which year, on which day and through what kind of change.
+    Nothing personal and no count: the released figures themselves are versioned
+    (``Release``); this tells a prefecture analyst that, and when, they were revised."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", "データの取込"
+        OPT_OUT = "opt_out", "分析除外の申出"
+        OPT_OUT_WITHDRAWAL = "opt_out_withdrawal", "分析除外の取下げ"
+        PURGE = "purge", "保存期間経過による削除"
+        CORRECTION = "correction", "訂正・再集計"
+
+    municipality = models.ForeignKey(
+        Municipality, on_delete=models.CASCADE, related_name="revisions"
+    )
+    school_year = models.PositiveSmallIntegerField("年度")
+    kind = models.CharField("変更の種類", max_length=20, choices=Kind.choices)
+    revised_on = models.DateField("改訂日")
+
+    class Meta:
+        verbose_name = "改訂履歴"
+        verbose_name_plural = "改訂履歴"
+        ordering = ["-revised_on", "municipality", "school_year", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["municipality", "school_year", "kind", "revised_on"],
+                name="revision_once_a_day",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.municipality_id} {self.school_year} {self.kind} {self.revised_on}"

@@ -26,6 +26,7 @@ PAGES = {
         f"/m/{CODE}/manage/ingest-tokens/",
         f"/m/{CODE}/manage/widgets/",
         f"/m/{CODE}/manage/members/",
+        f"/m/{CODE}/manage/school-years/",
     ],
     "pref-13": ["/prefecture/", "/prefecture/token/", "/prefecture/audit/"],
 }

@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from renkei.dashboards.manage import resumable, rights, settings_views, transfer, views
+from renkei.dashboards.manage import (
+    resumable,
+    rights,
+    school_years,
+    settings_views,
+    transfer,
+    views,
+)
 
 app_name = "manage"
 
@@ -72,4 +79,5 @@ urlpatterns = [
         rights.disclosure_json,
         name="rights_disclosure_json",
     ),
+    path("school-years/", school_years.school_years, name="school_years"),
 ]

@@ -72,7 +72,7 @@ from renkei.edudata.codes import (
     LongAbsenceReason,
     NurseVisitReason,
 )
-from renkei.edudata.metrics import exact, release
+from renkei.edudata.metrics import exact, frozen, release
 from renkei.platform import disclosure, telemetry
 from renkei.platform.disclosure import MIN_K, TOTAL, Dimension
 from renkei.tenants.codes import SCHOOL_TYPES
@@ -812,7 +812,12 @@ def _union(
     members run the same statement in their own database and send the rows (:mod:`.exact`).
     """
     local = [m for m in members if m.url is None]
-    rows = _local_rows(local, FAMILIES[family][0], params)
+    # A school year the member closed is read from the counts kept at closing (.frozen).
+    closed = [m for m in local if family != "school" and params(m)[1] in m.closed]
+    live = [m for m in local if m not in closed]
+    rows = _local_rows(live, FAMILIES[family][0], params)
+    if closed:
+        rows += frozen.rows(closed, family, params(closed[0])[1])
     for m in members:
         if m.url is not None:
             with telemetry.tenant_span(m.code, "renkei.release.read", remote=True):
@@ -851,7 +856,7 @@ def exact_rows(municipality, family: str, params: Any) -> list[list]:
         raise ValueError(
             f"集計の種類「{str(family)[:40]}」はありません。使える種類: {', '.join(FAMILIES)}"
         )
-    select, types = FAMILIES[family]
+    types = FAMILIES[family][1]
     if not (
         isinstance(params, list)
         and len(params) == len(types)
@@ -862,8 +867,9 @@ def exact_rows(municipality, family: str, params: Any) -> list[list]:
     ):
         names = {str: "文字列", int: "整数", list: "文字列のリスト"}
         raise ValueError(f"「{family}」の params は [{', '.join(names[t] for t in types)}] です。")
-    member = release.Member(municipality.code, municipality.schema_name, 0, 0)
-    rows = _local_rows([member], select, lambda m: params)
+    closed = frozenset(municipality.closed_school_years.values_list("school_year", flat=True))
+    member = release.Member(municipality.code, municipality.schema_name, 0, 0, closed=closed)
+    rows = _union([member], family, lambda m: params)
     # Sums arrive as Decimal; every figure here is a whole number.
     return [[int(v) if isinstance(v, Decimal) else v for v in row] for row in rows]
 
@@ -963,6 +969,29 @@ FAMILIES: dict[str, tuple[str, tuple[type, ...]]] = {
 }
 
 
+def year_rows(municipality, school_year: int) -> dict[str, list[list]]:
+    """Every family's rows of one municipality and school year as the engine reads them from
+    the live rollups (the 不登校 rows as "futoko"): the de-identified counts closing a year
+    keeps (renkei.edudata.history). Read in the municipality's schema."""
+    member = release.Member(municipality.code, municipality.schema_name, 0, 0)
+    # The parameters the _read_* methods of _CanonicalTables ask each family with.
+    params = {
+        "population": [member.code, school_year],
+        "months": [member.code, school_year],
+        "nurse": [member.code, school_year, list(NURSE_REASONS)],
+        "m365": [member.code, school_year, list(M365_APPS)],
+        "assessment": [member.code, school_year, ASSESSMENT_KIND],
+        "learning": [member.code, school_year],
+    }
+    kept = {f: _local_rows([member], FAMILIES[f][0], lambda m, p=p: p) for f, p in params.items()}
+    kept["futoko"] = _local_rows([member], _FUTOKO_SQL, lambda m: [school_year])
+    # Sums arrive as Decimal; every figure here is a whole number.
+    return {
+        family: [[int(v) if isinstance(v, Decimal) else v for v in row] for row in rows]
+        for family, rows in kept.items()
+    }
+
+
 class _CanonicalTables:
     """The canonical tables of one prefecture and school year.
 
@@ -989,7 +1018,13 @@ class _CanonicalTables:
 
     def _read(self, family: str, make: Callable[[], Any]) -> Any:
         """Exact rows of a family of tables, once per version in this process."""
-        key = ("rows", self.scope.prefecture_code, family, self.year, self.scope.version)
+        key = (
+            "rows",
+            self.scope.prefecture_code,
+            family,
+            self.year,
+            self.scope.version_for(self.year),
+        )
         return self._once(("rows", family), lambda: release.remember(key, make))
 
     def _release(self, name: str, make: Callable[[], release.Protected]) -> release.Protected:
@@ -1385,9 +1420,11 @@ class _CanonicalTables:
 
     def _read_futoko(self, member: release.Member) -> dict[Key, int]:
         counts: dict[Key, int] = {}
-        for school_id, kind, grade, split, n in _local_rows(
-            [member], _FUTOKO_SQL, lambda m: [self.year]
-        ):
+        if self.year in member.closed:  # kept at closing, as every family (.frozen)
+            rows = frozen.rows([member], "futoko", self.year)
+        else:
+            rows = _local_rows([member], _FUTOKO_SQL, lambda m: [self.year])
+        for school_id, kind, grade, split, n in rows:
             key = (area_code(member.code, school_id), grade_code(kind, grade), split)
             counts[key] = counts.get(key, 0) + int(n)
         return counts

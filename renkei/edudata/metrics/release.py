@@ -68,6 +68,9 @@ class Member:
     data_version: int
     k: int
     url: str | None = None
+    #: School years the municipality has closed: their tables are made from the counts
+    #: kept at closing (edudata.FrozenCounts), whatever its data version says.
+    closed: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,32 @@ class Scope:
 
     @cached_property
     def version(self) -> str:
-        state = [ALGORITHM, self.k, *((m.code, m.data_version) for m in self.members)]
+        """Everything the prefecture's answers depend on (the federation's answer cache)."""
+        state = [
+            ALGORITHM,
+            self.k,
+            *((m.code, m.data_version, sorted(m.closed)) for m in self.members),
+        ]
         return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+
+    def version_for(self, school_year: int) -> str:
+        """What one school year's tables depend on: a municipality that closed the year
+        counts by its frozen counts, not by its data version, so a change of its data after
+        closing makes no new release of that year (docs/disclosure.md, closed school years)."""
+        state = [
+            ALGORITHM,
+            self.k,
+            *(
+                (m.code, "closed" if school_year in m.closed else m.data_version)
+                for m in self.members
+            ),
+        ]
+        return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+
+    def closed(self, school_year: int) -> bool:
+        """Whether every municipality of the prefecture has closed the year: its releases
+        are then final and kept."""
+        return bool(self.members) and all(school_year in m.closed for m in self.members)
 
     def member(self, code: str) -> Member | None:
         return next((m for m in self.members if m.code == code), None)
@@ -105,6 +132,8 @@ def scope_for(prefecture_code: str, *, include: str | None = None) -> Scope:
     ``include``: a municipality answered here although the federation settings name it as
     remote (a deployment asked for its own municipality's table by a prefecture elsewhere).
     """
+    from django.contrib.postgres.aggregates import ArrayAgg
+
     from renkei.tenants.models import Municipality
 
     remote = remote_codes() - {include}
@@ -112,9 +141,13 @@ def scope_for(prefecture_code: str, *, include: str | None = None) -> Scope:
         Municipality.objects.filter(prefecture_id=prefecture_code)
         .exclude(code__in=list(remote))
         .order_by("code")
-        .values_list("code", "schema_name", "data_version", "min_cell_size")
+        .annotate(closed=ArrayAgg("closed_school_years__school_year", default=[]))
+        .values_list("code", "schema_name", "data_version", "min_cell_size", "closed")
     )
-    members = [Member(c, s, int(v), int(k)) for c, s, v, k in rows]
+    members = [
+        Member(c, s, int(v), int(k), closed=frozenset(y for y in closed if y is not None))
+        for c, s, v, k, closed in rows
+    ]
     members += [
         Member(c, "", v, k, url=url)
         for c, v, k, url in exact.versions(prefecture_code, exclude=include)
@@ -365,8 +398,9 @@ def forget() -> None:
 def released_table(
     scope: Scope, table: str, school_year: int, make: Callable[[Protected | None], Protected]
 ) -> Protected:
-    """The release of ``table`` for this scope's version: remembered, stored, or made now."""
-    version = scope.version
+    """The release of ``table`` for this scope's version of the year: remembered, stored,
+    or made now."""
+    version = scope.version_for(school_year)
     return remember(
         ("release", scope.prefecture_code, table, school_year, version),
         lambda: _load_or_make(scope, table, school_year, version, make),
@@ -412,8 +446,9 @@ def _stored(
 
 
 def _store(scope: Scope, table: str, school_year: int, version: str, protected: Protected) -> bool:
-    """Store a release (and forget older versions of the table); False when this version
-    was stored already."""
+    """Store a release (and forget older versions of the table, but never a release of a
+    closed school year: it is the year's evidence); False when this version was stored
+    already."""
     from renkei.tenants.models import Prefecture, Release
 
     if connection.in_atomic_block and connection.needs_rollback:
@@ -430,9 +465,13 @@ def _store(scope: Scope, table: str, school_year: int, version: str, protected: 
                 primary_cells=protected.primary,
                 withheld_cells=protected.withheld,
                 total_cells=len(protected.cells),
+                closed=scope.closed(school_year),
             )
             Release.objects.filter(
-                prefecture_id=scope.prefecture_code, table=table, school_year=school_year
+                prefecture_id=scope.prefecture_code,
+                table=table,
+                school_year=school_year,
+                closed=False,
             ).exclude(version=version).delete()
     except IntegrityError:
         return False

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('edudata', '0016_leaving'),
+        ('edudata', '0017_frozen_counts'),
     ]
 
     operations = [

@@ -50,7 +50,7 @@ from strawberry.federation.schema import FederationAny
 from strawberry.permission import BasePermission
 
 from renkei.accounts import policy
-from renkei.edudata import metrics
+from renkei.edudata import history, metrics
 from renkei.edudata.metrics import (
     GRADE,
     MONTH,
@@ -508,6 +508,62 @@ for _spec in PREFECTURE_WIDE_METRICS.values():
         _spec.name,
         _metric_field(_spec, _resolve_municipality_metric, prefecture=False),
     )
+
+
+@strawberry.type(
+    description=(
+        "市区町村の数値の改訂: 公開済みの年度（締めていない年度）のデータが変わった日と変更の"
+        "種類。公開値は版ごとに作り直され、許容幅を超えた値だけが変わる。個人に関する情報も"
+        "件数も含まない"
+    )
+)
+class Revision:
+    municipality_code: str
+    municipality_name: str
+    school_year: int
+    kind: str = strawberry.field(
+        description="変更の種類: import / opt_out / opt_out_withdrawal / purge / correction"
+    )
+    kind_label: str = strawberry.field(description="変更の種類の表示名（日本語）")
+    revised_on: str = strawberry.field(description="改訂日（YYYY-MM-DD、日本時間）")
+
+
+def _revisions(
+    root: Prefecture, info: strawberry.Info, school_year: int | None = None
+) -> list[Revision]:
+    year = None if school_year is None else _check_year(school_year)
+    return [
+        Revision(
+            municipality_code=r.municipality.code,
+            municipality_name=r.municipality.name,
+            school_year=r.school_year,
+            kind=r.kind,
+            kind_label=gettext(r.get_kind_display()),
+            revised_on=r.revised_on.isoformat(),
+        )
+        for r in history.revisions(root.code, year)
+    ]
+
+
+def _closed_school_years(root: Municipality, info: strawberry.Info) -> list[int]:
+    return history.closed_school_years(root.code)
+
+
+Prefecture.revisions = strawberry.field(  # type: ignore[attr-defined]
+    resolver=_revisions,
+    description=(
+        "この都道府県の市区町村の改訂履歴（新しい順）。schoolYear で年度を絞れる。"
+        "締めた年度の数値は改訂されない"
+    ),
+    permission_classes=[AnalystOfThisPrefecture],
+)
+Municipality.closed_school_years = strawberry.field(  # type: ignore[attr-defined]
+    resolver=_closed_school_years,
+    description=(
+        "締めた年度: その数値は締めたときの集計から作られ、削除・分析除外・再取込で変わらない"
+    ),
+    permission_classes=[AnalystOfThisMunicipality],
+)
 Prefecture.municipalities = strawberry.field(  # type: ignore[attr-defined]
     resolver=_municipalities,
     description="この都道府県の市区町村（連携先を含む）",

@@ -80,6 +80,8 @@ ALLOWED_OBJECT_TYPES = {
     "CodeLabel": "the label of a code of a fixed hierarchy (school year, grade, category) "
     "or of a municipality",
     "MunicipalityAnswer": "whether a municipality answered",
+    "Revision": "that a municipality's figures of a school year were revised, the day and "
+    "the kind of change (no count, nothing personal)",
     "MetricDefinition": "the registry entry of a metric",
     "_Service": "federation: the SDL",
 }
