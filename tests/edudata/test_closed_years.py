@@ -133,7 +133,9 @@ def _change_everything(world) -> dict[str, int]:
             .order_by("-absence_days", "student_id")
             .values_list("student_id", flat=True)[: before // 3]
         )
-        Student.objects.filter(pk__in=ids).update(graduation_date=dt.date(2015, 3, 20))
+        Student.objects.filter(pk__in=ids).update(
+            left_on=dt.date(2015, 3, 20), leaving_reason="graduated"
+        )
         purged = do_purge_expired(town, TODAY, actor=_admin(TOWN).actor(town)).students
         # a late opt-out
         pupil = Student.objects.order_by("pk").first()
@@ -236,7 +238,9 @@ def test_closing_one_municipality_keeps_its_own_figures_while_others_change(worl
     town = world.municipality(TOWN)
     with in_tenant(town):
         ids = list(Student.objects.order_by("pk").values_list("pk", flat=True)[:30])
-        Student.objects.filter(pk__in=ids).update(graduation_date=dt.date(2015, 3, 20))
+        Student.objects.filter(pk__in=ids).update(
+            left_on=dt.date(2015, 3, 20), leaving_reason="graduated"
+        )
         do_purge_expired(town, TODAY, actor=_admin(TOWN).actor(town))
     assert metrics.release.scope_for(PREFECTURE).version_for(SCHOOL_YEAR) == version
     assert not Revision.objects.filter(municipality__code=TOWN).exists()
@@ -258,7 +262,9 @@ def test_a_trusted_aggregator_is_sent_the_kept_counts_of_a_closed_year(world):
     do_close_school_year(_admin(TOWN), town, SCHOOL_YEAR, today=TODAY)
     with in_tenant(town):
         ids = list(Student.objects.order_by("pk").values_list("pk", flat=True)[:30])
-        Student.objects.filter(pk__in=ids).update(graduation_date=dt.date(2015, 3, 20))
+        Student.objects.filter(pk__in=ids).update(
+            left_on=dt.date(2015, 3, 20), leaving_reason="graduated"
+        )
         do_purge_expired(town, TODAY, actor=_admin(TOWN).actor(town))
     town.refresh_from_db()
     assert sorted(map(list, metrics.exact_rows(town, "population", [TOWN, SCHOOL_YEAR]))) == sorted(
