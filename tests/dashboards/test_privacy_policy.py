@@ -7,17 +7,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import TEST_ACTOR
 
 from renkei.accounts import policy
 from renkei.accounts.models import Role
 from renkei.connectors.pipeline import do_import
 from renkei.dashboards.privacy_policy import pupil_models
 from renkei.edudata.models import AccessLog, ImportRun, Student, StudentIdentity
+from renkei.platform.audit import Actor
 from renkei.tenants.actions import do_change_municipality_settings
 from renkei.tenants.context import in_tenant
 
 PAGE = "/m/131130/privacy/"
+ACTOR = Actor.system("test")
 
 
 def _files(folder):
@@ -46,7 +47,7 @@ def test_anyone_reads_it_without_signing_in_and_it_states_the_real_settings(db, 
 
     do_change_municipality_settings(
         shibuya,
-        actor=TEST_ACTOR,
+        actor=ACTOR,
         retention_years=7,
         min_cell_size=15,
         alert_consecutive_absence_days=4,
@@ -71,7 +72,7 @@ def test_the_information_held_follows_the_connectors_in_use(db, client, shibuya,
     assert "Renkei が自動で記録" in _item_row(html, "閲覧記録")
     assert '<th scope="row">Microsoft 365 利用</th>' not in html
 
-    run = do_import("oneroster", shibuya, actor=TEST_ACTOR, paths=[synth_data / "oneroster"])
+    run = do_import("oneroster", shibuya, actor=ACTOR, paths=[synth_data / "oneroster"])
     assert run.status == ImportRun.Status.SUCCEEDED
     html = _page(client)
     assert "OneRoster 1.2 CSV" in html
@@ -87,7 +88,7 @@ def test_the_information_held_follows_the_connectors_in_use(db, client, shibuya,
             assert f"{family} {given}" not in html and f"{family}{given}" not in html
     assert not any(p in html for p in pseudonyms)
 
-    run = do_import("c4th", shibuya, actor=TEST_ACTOR, paths=_files(synth_data / "c4th"))
+    run = do_import("c4th", shibuya, actor=ACTOR, paths=_files(synth_data / "c4th"))
     assert run.status == ImportRun.Status.SUCCEEDED
     row = _item_row(_page(client), "保健室利用")
     assert "EDUCOM Manager C4th" in row
@@ -98,10 +99,10 @@ def test_the_information_held_follows_the_connectors_in_use(db, client, shibuya,
 def test_every_kind_of_pupil_record_is_described(db, client, shibuya, synth_data):
     """Nothing held about a pupil is left off: every model hanging off Student is on the page
     once the connectors that bring it are in use, with a Japanese label for every field."""
-    run = do_import("oneroster", shibuya, actor=TEST_ACTOR, paths=[synth_data / "oneroster"])
+    run = do_import("oneroster", shibuya, actor=ACTOR, paths=[synth_data / "oneroster"])
     assert run.status == ImportRun.Status.SUCCEEDED, run.message
     for connector in ("c4th", "checkin", "drill", "xapi", "msgraph"):
-        run = do_import(connector, shibuya, actor=TEST_ACTOR, paths=_files(synth_data / connector))
+        run = do_import(connector, shibuya, actor=ACTOR, paths=_files(synth_data / connector))
         assert run.status == ImportRun.Status.SUCCEEDED, (connector, run.message)
     html = _page(client)
     missing = []
