@@ -82,11 +82,17 @@ def do_change_membership(
     membership.role = role
     membership.school_codes = sorted(set(school_codes))
     membership.save()
+    after = _described(membership)
+    # Role and schools both, before and after, even when one stayed: what the person could
+    # read before and after the change is what an audit asks.
+    changes = {"user": after["user"]} | {
+        name: {"before": before[name], "after": after[name]} for name in ("role", "schools")
+    }
     audit.record(
         actor,
         "membership.change",
         target=f"membership {membership.pk}",
-        changes=audit.diff(before, _described(membership)),
+        changes=changes,
         **_scope(membership),
     )
     return membership

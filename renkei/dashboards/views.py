@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from renkei.accounts import policy
+from renkei.dashboards import care as care_pages
 from renkei.dashboards import notes as note_pages
 from renkei.dashboards.access import tenant_principal
 from renkei.edudata import access, metrics
@@ -185,7 +186,13 @@ def student_board(request, student_id: int):
     _require_school_staff(principal, request.tenant)
     # The page itself shows no record (the widget reads them, logged, through the API), but a
     # pupil of another school must not even get a page: the same check as the API's.
-    if not access.visible_students(principal, request.tenant).filter(pk=student_id).exists():
+    student = (
+        access.visible_students(principal, request.tenant)
+        .select_related("school")
+        .filter(pk=student_id)
+        .first()
+    )
+    if student is None:
         raise policy.AccessDenied(policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
     return render(
@@ -199,6 +206,7 @@ def student_board(request, student_id: int):
             "verify_href": f"{reverse('verify')}?next={request.path}",
             "step_up": principal.step_up,
             **note_pages.records_context(principal, request.tenant, student_id),
+            **care_pages.assignments_context(principal, request.tenant, student),
         },
     )
 

@@ -39,6 +39,8 @@ ACTIONS: dict[str, Any] = {
     "support.open": _("支援記録の開始"),
     "support.action": _("支援記録への対応の記入"),
     "homeroom.teachers": _("学級担任の設定"),
+    "assignment.add": _("SC・SSW の担当の追加"),
+    "assignment.remove": _("SC・SSW の担当の解除"),
 }
 
 # How the actor reached the action.
