@@ -123,6 +123,12 @@ def tenant_home(request):
             "schools": schools.order_by("code"),
             "own_schools": own_schools,
             "is_school_staff": bool(own_schools),
+            "reads_health": bool(
+                principal.reading_schools(request.tenant, policy.Records.HEALTH)[0]
+            ),
+            "reads_assigned": bool(
+                principal.reading_schools(request.tenant, policy.Records.CARE)[1]
+            ),
             "sees_aggregates": sees_aggregates,
             "administers": policy.may_administer_tenant(principal, request.tenant),
             "step_up": principal.step_up,

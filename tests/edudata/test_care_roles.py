@@ -299,6 +299,8 @@ def test_pages_and_api_for_the_nurse(world, verified_client):
     a1, b1 = world["a1"].pk, world["b1"].pk
     with in_tenant(world["municipality"]):
         homeroom = world["a1"].enrollments.get().homeroom_id
+    home = client.get("/m/131130/").content.decode()
+    assert f"{BOARD}/health/" in home and f"{BOARD}/classes/" not in home
     listing = client.get(f"{BOARD}/health/?homeroom={homeroom}").content.decode()
     assert "名前 a1" in listing and "名前 a2" in listing and "名前 b1" not in listing
     page = client.get(f"{BOARD}/health/students/{a1}/").content.decode()
@@ -332,6 +334,8 @@ def test_pages_for_the_sc_and_the_managers_assignment_form(world, verified_clien
     )
     assert "担当にしました" in response.content.decode()
     sc = verified_client(world["sc_a"])
+    home = sc.get("/m/131130/").content.decode()
+    assert f"{BOARD}/assigned/" in home and f"{BOARD}/health/" not in home
     listing = sc.get(f"{BOARD}/assigned/").content.decode()
     assert "名前 a1" in listing and "名前 a2" not in listing
     page = sc.get(f"{BOARD}/assigned/{a1}/").content.decode()
