@@ -118,3 +118,50 @@ def test_the_members_page_refuses_a_counselor_without_schools(admin_client, make
     )
     assert not Membership.objects.filter(user__username="new-care").exists()
     assert not AuditEvent.objects.filter(action="membership.add", username="admin-roles").exists()
+
+
+def test_the_members_page_changes_schools_and_role_audited(admin_client, make_user, shibuya):
+    sc = make_user("sc-moves", "school_counselor", municipality=shibuya, schools=[A])
+    membership = Membership.objects.get(user=sc)
+    change = f"/m/131130/manage/members/{membership.pk}/change/"
+    assert 'value="school_counselor" selected' in admin_client.get(change).content.decode()
+    response = admin_client.post(
+        change, {"role": "school_social_worker", "schools": [A, B]}, follow=True
+    )
+    assert "「sc-moves」の役割を「スクールソーシャルワーカー」に変更しました" in (
+        response.content.decode()
+    )
+    membership.refresh_from_db()
+    assert (membership.role, membership.school_codes) == ("school_social_worker", [A, B])
+    event = AuditEvent.objects.get(action="membership.change", username="admin-roles")
+    assert event.changes == {
+        "user": "sc-moves",
+        "role": {"before": "school_counselor", "after": "school_social_worker"},
+        "schools": {"before": [A], "after": [A, B]},
+    }
+    # no schools: refused, nothing changed, nothing recorded
+    response = admin_client.post(change, {"role": "school_nurse"})
+    assert "「養護教諭」には所属校を 1 つ以上選んでください" in response.content.decode()
+    membership.refresh_from_db()
+    assert membership.role == "school_social_worker"
+    assert (
+        AuditEvent.objects.filter(action="membership.change", username="admin-roles").count() == 1
+    )
+
+
+def test_an_admin_does_not_give_up_their_own_admin_role(admin_client, make_user, shibuya, osaka):
+    make_user("admin-other", "tenant_admin", municipality=shibuya)  # not the last one
+    own = Membership.objects.get(user__username="admin-roles")
+    response = admin_client.post(
+        f"/m/131130/manage/members/{own.pk}/change/", {"role": "board_analyst"}, follow=True
+    )
+    assert "自分の自治体管理者の役割は変更できません" in response.content.decode()
+    own.refresh_from_db()
+    assert own.role == "tenant_admin"
+    # another municipality's membership is not found through this one's page
+    make_user("admin-osaka-x", "tenant_admin", municipality=osaka)
+    other = Membership.objects.get(user__username="admin-osaka-x")
+    answer = admin_client.post(f"/m/131130/manage/members/{other.pk}/change/", {"role": "teacher"})
+    assert answer.status_code == 404
+    other.refresh_from_db()
+    assert other.role == "tenant_admin"

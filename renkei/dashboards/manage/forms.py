@@ -442,6 +442,23 @@ TENANT_ROLES = (
 )
 
 
+def check_schools_for_role(form: forms.Form, role: str | None, schools: list[str]) -> None:
+    """The roles that work in schools name one or more; the others name none."""
+    if role in SCHOOL_SCOPED_ROLES and not schools:
+        form.add_error(
+            "schools",
+            _("「%(role)s」には所属校を 1 つ以上選んでください。") % {"role": Role(role).label},
+        )
+    elif role and role not in SCHOOL_SCOPED_ROLES and schools:
+        form.add_error(
+            "schools",
+            _(
+                "この役割には所属校を指定できません（教員・管理職・養護教諭・"
+                "スクールカウンセラー・スクールソーシャルワーカーだけです）。"
+            ),
+        )
+
+
 class MembershipForm(forms.Form):
     username = forms.CharField(
         label=_l("ユーザー名"),
@@ -481,19 +498,7 @@ class MembershipForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         role, schools = cleaned.get("role"), cleaned.get("schools") or []
-        if role in SCHOOL_SCOPED_ROLES and not schools:
-            self.add_error(
-                "schools",
-                _("「%(role)s」には所属校を 1 つ以上選んでください。") % {"role": Role(role).label},
-            )
-        elif role and role not in SCHOOL_SCOPED_ROLES and schools:
-            self.add_error(
-                "schools",
-                _(
-                    "この役割には所属校を指定できません（教員・管理職・養護教諭・"
-                    "スクールカウンセラー・スクールソーシャルワーカーだけです）。"
-                ),
-            )
+        check_schools_for_role(self, role, schools)
         user = getattr(self, "user", None)
         if (
             user is not None

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards.manage import resumable, views
+from renkei.dashboards.manage import resumable, roles, views
 
 app_name = "manage"
 
@@ -35,4 +35,5 @@ urlpatterns = [
     path("widgets/<int:token_id>/revoke/", views.widget_revoke, name="widget_revoke"),
     path("members/", views.members, name="members"),
     path("members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path("members/<int:membership_id>/change/", roles.member_change, name="member_change"),
 ]
