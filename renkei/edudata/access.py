@@ -51,11 +51,11 @@ def pupils_for(principal: policy.Principal, municipality, records: Records) -> Q
     inside the municipality's schema."""
     _current_tenant_or_refuse(municipality)
     schools, assigned_schools = principal.reading_schools(municipality, records)
-    condition = Q(school__code__in=schools) if schools else Q(pk__in=[])
+    condition = Q(school__code__in=schools)
     if assigned_schools and principal.user_id is not None:
-        assigned = PupilAssignment.objects.filter(user_id=principal.user_id)
-        condition |= Q(school__code__in=assigned_schools, pk__in=assigned.values("student_id"))
-    if not schools and not assigned_schools:
+        mine = PupilAssignment.objects.filter(user_id=principal.user_id).values("student_id")
+        condition |= Q(school__code__in=assigned_schools, pk__in=mine)
+    elif not schools:
         return Student.objects.none()
     return Student.objects.filter(condition)
 
@@ -123,11 +123,13 @@ def free_comment_readers(
     pks = [s.pk for s in students]
     schools = dict(Student.objects.filter(pk__in=pks).values_list("pk", "school__code"))
     teachers = current_homeroom_teachers(pks)
-    assigned = set(
-        PupilAssignment.objects.filter(
-            student_id__in=pks, user_id=principal.user_id or 0
-        ).values_list("student_id", flat=True)
-    )
+    assigned: set[int] = set()
+    if principal.reading_schools(municipality, Records.CARE)[1]:  # an SC or SSW
+        assigned = set(
+            PupilAssignment.objects.filter(
+                student_id__in=pks, user_id=principal.user_id or 0
+            ).values_list("student_id", flat=True)
+        )
     return {
         pk
         for pk, school_code in schools.items()
