@@ -93,9 +93,12 @@ def assignments_context(principal, municipality, student) -> dict:
     """For the managers of the pupil's school: who is assigned, and the form to change it."""
     if not policy.may_assign_pupils(principal, municipality, student.school.code):
         return {"assignments": None}
+    current = assignments.assignments_of(principal, municipality, student.pk)
+    taken = {a.user_id for a in current}
+    staff = assignments.assignable_staff(municipality, student.school.code)
     return {
-        "assignments": assignments.assignments_of(principal, municipality, student.pk),
-        "assignable": assignments.assignable_staff(municipality, student.school.code),
+        "assignments": current,
+        "assignable": [entry for entry in staff if entry[0] not in taken],
     }
 
 

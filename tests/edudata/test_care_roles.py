@@ -333,6 +333,8 @@ def test_pages_for_the_sc_and_the_managers_assignment_form(world, verified_clien
         f"{BOARD}/students/{a1}/assignments/", {"username": "sc-a"}, follow=True
     )
     assert "担当にしました" in response.content.decode()
+    board = response.content.decode()  # sc-a assigned, no longer offered; ssw-ab still is
+    assert '<option value="sc-a">' not in board and '<option value="ssw-ab">' in board
     sc = verified_client(world["sc_a"])
     home = sc.get("/m/131130/").content.decode()
     assert f"{BOARD}/assigned/" in home and f"{BOARD}/health/" not in home
