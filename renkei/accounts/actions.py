@@ -73,20 +73,35 @@ def do_add_membership(
 def do_change_membership(
     membership: Membership, *, actor: Actor, role: str, school_codes: Iterable[str]
 ) -> Membership:
-    """Change the role or the schools of a membership (Django's admin)."""
+    """Change the role or the schools of a membership (管理 › 利用者と役割, Django's admin). As
+    with removing, the last tenant admin stays one, and an admin does not give up their own
+    admin role here."""
     _lock_memberships_of(membership.municipality)
     membership = Membership.objects.select_related("user", "municipality").get(pk=membership.pk)
     before = _described(membership)
     if membership.role == Role.TENANT_ADMIN and role != Role.TENANT_ADMIN:
         _refuse_removing_the_last_admin(membership)
+        if membership.user_id == actor.user_id and actor.via != "admin":
+            raise MembershipError(
+                _(
+                    "自分の自治体管理者の役割は変更できません。"
+                    "ほかの自治体管理者に依頼してください。"
+                )
+            )
     membership.role = role
     membership.school_codes = sorted(set(school_codes))
     membership.save()
+    after = _described(membership)
+    # Role and schools both, before and after, even when one stayed: what the person could
+    # read before and after the change is what an audit asks.
+    changes = {"user": after["user"]} | {
+        name: {"before": before[name], "after": after[name]} for name in ("role", "schools")
+    }
     audit.record(
         actor,
         "membership.change",
         target=f"membership {membership.pk}",
-        changes=audit.diff(before, _described(membership)),
+        changes=changes,
         **_scope(membership),
     )
     return membership

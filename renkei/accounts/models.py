@@ -17,9 +17,20 @@ class Role(models.TextChoices):
     SCHOOL_MANAGER = "school_manager", _("管理職")
     BOARD_ANALYST = "board_analyst", _("教育委員会（分析）")
     PREFECTURE_ANALYST = "prefecture_analyst", _("都道府県（分析）")
+    SCHOOL_NURSE = "school_nurse", _("養護教諭")
+    SCHOOL_COUNSELOR = "school_counselor", _("スクールカウンセラー")
+    SCHOOL_SOCIAL_WORKER = "school_social_worker", _("スクールソーシャルワーカー")
 
 
+# The school staff (教員・管理職): they read a pupil's school records and write the school's.
 SCHOOL_ROLES = frozenset({Role.TEACHER, Role.SCHOOL_MANAGER})
+# Roles whose membership names schools (所属校, or for SC/SSW the schools they work at). What
+# each reads there is the rule table of renkei.accounts.policy (READS).
+SCHOOL_SCOPED_ROLES = SCHOOL_ROLES | {
+    Role.SCHOOL_NURSE,
+    Role.SCHOOL_COUNSELOR,
+    Role.SCHOOL_SOCIAL_WORKER,
+}
 
 
 class Membership(models.Model):
@@ -42,7 +53,7 @@ class Membership(models.Model):
         blank=True,
         related_name="memberships",
     )
-    # 学校コード of the schools a teacher or manager belongs to. Codes, not foreign keys:
+    # 学校コード of the schools a school-scoped role (SCHOOL_SCOPED_ROLES) works at. Codes, not foreign keys:
     # schools live in the tenant schema and nothing may reference into a tenant schema.
     school_codes = ArrayField(
         models.CharField(max_length=13),
@@ -73,7 +84,16 @@ class Membership(models.Model):
             ),
             models.CheckConstraint(
                 name="membership_schools_only_for_school_roles",
-                condition=Q(role__in=["teacher", "school_manager"]) | Q(school_codes=[]),
+                condition=Q(
+                    role__in=[
+                        "teacher",
+                        "school_manager",
+                        "school_nurse",
+                        "school_counselor",
+                        "school_social_worker",
+                    ]
+                )
+                | Q(school_codes=[]),
             ),
             models.UniqueConstraint(
                 fields=["user", "role", "municipality"],

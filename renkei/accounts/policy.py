@@ -3,6 +3,8 @@
 Every view and resolver asks here, and takes its querysets from here, already scoped:
 
 * teachers and school managers see individual data of the schools they belong to, nothing else;
+* 養護教諭, スクールカウンセラー and スクールソーシャルワーカー read the kinds of a pupil's records
+  the rule table (``READS``) gives their role, of the pupils it reaches;
 * tenant admins and board analysts see their municipality's aggregates, never a single pupil;
 * prefecture analysts see released aggregates of their prefecture's municipalities, no rows;
 * sensitive items (``Sensitive`` on a model) need step-up authentication (a second factor);
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
-from renkei.accounts.models import SCHOOL_ROLES, Membership, Role
+from renkei.accounts.models import Membership, Role
 from renkei.platform.audit import Actor
 
 FORBIDDEN_TENANT = _("この自治体のデータを見る権限がありません。")
@@ -35,12 +38,65 @@ FORBIDDEN_SECOND_FACTOR_RESET = _(
     "この利用者の二要素認証は解除できません。解除できるのは、本人確認を済ませた自治体管理者が、"
     "この自治体だけに役割を持つ利用者について行う場合です（ほかは運用管理者に依頼してください）。"
 )
+FORBIDDEN_ASSIGNMENTS = _(
+    "スクールカウンセラー・スクールソーシャルワーカーの担当を決められるのは、"
+    "その児童生徒の学校の管理職だけです。"
+)
 STEP_UP_NEEDED = _(
     "要配慮情報です。二要素認証（ワンタイムパスワード）で本人確認をしてから表示してください。"
 )
 
 ADMIN_ROLES = frozenset({Role.TENANT_ADMIN})
 AGGREGATE_ROLES = frozenset({Role.TENANT_ADMIN, Role.BOARD_ANALYST})
+
+
+# -- who reads which records of a pupil: the rule table -------------------------------------------
+
+
+class Records(StrEnum):
+    """The kinds of a pupil's records, as the rule table grants them."""
+
+    IDENTITY = "identity"  # name, kana, grade, homeroom: what it takes to find the pupil
+    SCHOOL = "school"  # the boards: attendance, tests, evaluations, learning, Microsoft 365
+    HEALTH = "health"  # 健康観察 and 保健室利用 (symptoms, notes, 心の相談: after step-up)
+    CARE = "care"  # staff notes, 支援記録, 心の天気 check-ins, 長期欠席の理由 (after step-up)
+
+
+class Reach(StrEnum):
+    """Which pupils of the schools a membership names."""
+
+    SCHOOLS = "schools"  # every pupil of those schools
+    ASSIGNED = "assigned"  # only those the school's manager assigned to the person
+
+
+@dataclass(frozen=True)
+class Reads:
+    records: frozenset[Records]
+    reach: Reach
+
+
+# The one rule table (docs/school-records.md shows it). A role not here reads no pupil's records.
+# 心の天気's free comment has a rule of its own on top (may_read_free_comments).
+READS: dict[str, Reads] = {
+    Role.TEACHER: Reads(frozenset(Records), Reach.SCHOOLS),
+    Role.SCHOOL_MANAGER: Reads(frozenset(Records), Reach.SCHOOLS),
+    Role.SCHOOL_NURSE: Reads(frozenset({Records.IDENTITY, Records.HEALTH}), Reach.SCHOOLS),
+    Role.SCHOOL_COUNSELOR: Reads(frozenset({Records.IDENTITY, Records.CARE}), Reach.ASSIGNED),
+    Role.SCHOOL_SOCIAL_WORKER: Reads(frozenset({Records.IDENTITY, Records.CARE}), Reach.ASSIGNED),
+}
+ASSIGNED_ROLES = frozenset(role for role, reads in READS.items() if reads.reach == Reach.ASSIGNED)
+
+# The table in words, for the municipality's public 取扱い方針 page.
+RECORDS_LABELS = {
+    Records.IDENTITY: _("氏名・学年・学級"),
+    Records.SCHOOL: _("出欠・テスト・評価・学習の記録・Microsoft 365 の利用"),
+    Records.HEALTH: _("健康観察・保健室利用"),
+    Records.CARE: _("共有配慮事項・支援記録・心の天気・長期欠席の理由"),
+}
+REACH_LABELS = {
+    Reach.SCHOOLS: _("所属校のすべての児童生徒"),
+    Reach.ASSIGNED: _("所属校の児童生徒のうち、管理職が担当として割り当てた児童生徒だけ"),
+}
 
 
 class AccessDenied(PermissionDenied):
@@ -80,11 +136,23 @@ class Principal:
         return {g.role for g in self.grants_in(municipality)}
 
     def school_codes_in(self, municipality) -> frozenset[str]:
-        codes: set[str] = set()
+        """The schools where they are staff (教員・管理職): the class and pupil boards, the
+        school's own figures. Those are the schools where the rule table lets them read the
+        school records of every pupil."""
+        return self.reading_schools(municipality, Records.SCHOOL)[0]
+
+    def reading_schools(
+        self, municipality, records: Records
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(every pupil, assigned pupils only): the schools where the rule table (READS) lets
+        them read ``records`` of every pupil, and those where only of the pupils assigned to
+        them."""
+        reach: dict[Reach, set[str]] = {Reach.SCHOOLS: set(), Reach.ASSIGNED: set()}
         for grant in self.grants_in(municipality):
-            if grant.role in SCHOOL_ROLES:
-                codes |= grant.school_codes
-        return frozenset(codes)
+            reads = READS.get(grant.role)
+            if reads is not None and records in reads.records:
+                reach[reads.reach] |= grant.school_codes
+        return frozenset(reach[Reach.SCHOOLS]), frozenset(reach[Reach.ASSIGNED])
 
     def actor(self, municipality=None) -> Actor:
         """The principal as the audit trail records it, with its roles in ``municipality``
@@ -115,6 +183,18 @@ ROLE_REACH = {
         "（開示・訂正・削除の請求への対応を除く）。"
     ),
     Role.BOARD_ANALYST: _("自治体全体の集計だけ。個々の児童生徒の記録は見ません。"),
+    Role.SCHOOL_NURSE: _(
+        "養護教諭。所属校の児童生徒の健康観察と保健室利用。症状・記録・心の相談は"
+        "二要素認証で本人確認をした後だけ。成績や支援記録は見ません。"
+    ),
+    Role.SCHOOL_COUNSELOR: _(
+        "スクールカウンセラー。担当として割り当てられた児童生徒の支援記録・心の天気など"
+        "（本人確認の後）。割り当ての解除で見られなくなります。記録は書きません。"
+    ),
+    Role.SCHOOL_SOCIAL_WORKER: _(
+        "スクールソーシャルワーカー。担当として割り当てられた児童生徒の支援記録・心の天気など"
+        "（本人確認の後）。割り当ての解除で見られなくなります。記録は書きません。"
+    ),
     Role.PREFECTURE_ANALYST: _(
         "都道府県の職員。秘匿処理をした集計表だけ（少人数のセルは公開しません）。"
         "児童生徒一人ひとりの記録や自治体内のページには入れません。"
@@ -210,12 +290,18 @@ def analyst_prefectures(principal: Principal) -> list[str]:
 
 
 def may_read_free_comments(
-    principal: Principal, municipality, school_code: str, homeroom_teachers: Iterable[str]
+    principal: Principal,
+    municipality,
+    school_code: str,
+    homeroom_teachers: Iterable[str],
+    *,
+    assigned: bool = False,
 ) -> bool:
     """A pupil's free comments (a check-in's ひとこと), after step-up: the managers (管理職) of
-    the pupil's school and the homeroom teacher (担任) of the pupil's current homeroom, listed
-    in ``homeroom_teachers`` by user name. Other staff of the school see the mood, not the
-    comment; no one outside the school sees either."""
+    the pupil's school, the homeroom teacher (担任) of the pupil's current homeroom, listed
+    in ``homeroom_teachers`` by user name, and the スクールカウンセラー / スクールソーシャル
+    ワーカー working at the school to whom the pupil is ``assigned``. Other staff of the school
+    see the mood, not the comment; no one else sees either."""
     if not principal.step_up:
         return False
     for grant in principal.grants_in(municipality):
@@ -225,7 +311,18 @@ def may_read_free_comments(
             return True
         if grant.role == Role.TEACHER and principal.username in homeroom_teachers:
             return True
+        if grant.role in ASSIGNED_ROLES and assigned:
+            return True
     return False
+
+
+def may_assign_pupils(principal: Principal, municipality, school_code: str) -> bool:
+    """Who a スクールカウンセラー / スクールソーシャルワーカー works with decides what they read:
+    the managers of the pupil's school decide it."""
+    return any(
+        g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
+        for g in principal.grants_in(municipality)
+    )
 
 
 def may_set_homeroom_teachers(principal: Principal, municipality, school_code: str) -> bool:

@@ -27,6 +27,12 @@ def nav(request) -> dict:
         if principal.school_codes_in(tenant):
             classes = reverse("dashboards:class_list")
             items.append((_("学級ボード"), classes, classes.removesuffix("classes/")))
+        if principal.reading_schools(tenant, policy.Records.HEALTH)[0]:
+            health = reverse("dashboards:health")
+            items.append((_("保健"), health, health))
+        if principal.reading_schools(tenant, policy.Records.CARE)[1]:
+            assigned = reverse("dashboards:assigned")
+            items.append((_("担当児童生徒"), assigned, assigned))
         if policy.may_see_tenant_aggregates(principal, tenant):
             long_term = reverse("dashboards:long_term_absence")
             items.append((_("長期欠席"), long_term, long_term))

@@ -108,6 +108,26 @@ def _item(model: type[models.Model], sources: tuple[str, ...]) -> HeldItem:
     return HeldItem(str(model._meta.verbose_name), sources, fields)
 
 
+@dataclass(frozen=True)
+class RoleReach:
+    label: str
+    summary: str
+    records: tuple[str, ...]  # the kinds of a pupil's records the role reads (the rule table)
+    pupils: str  # which pupils
+
+
+def _role(role: Role) -> RoleReach:
+    reads = policy.READS.get(role)
+    if reads is None:
+        return RoleReach(role.label, str(policy.ROLE_REACH[role]), (), "")
+    records = tuple(
+        str(label) for kind, label in policy.RECORDS_LABELS.items() if kind in reads.records
+    )
+    return RoleReach(
+        role.label, str(policy.ROLE_REACH[role]), records, str(policy.REACH_LABELS[reads.reach])
+    )
+
+
 def privacy_policy(request):
     municipality = request.tenant
     sources = sources_in_use()
@@ -118,6 +138,6 @@ def privacy_policy(request):
             "municipality": municipality,
             "sources": sources.values(),
             "items": held_items(sources),
-            "roles": [(role.label, policy.ROLE_REACH[role]) for role in Role],
+            "roles": [_role(role) for role in Role],
         },
     )

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from renkei.dashboards import absence, notes, privacy_policy, views
+from renkei.dashboards import absence, care, notes, privacy_policy, views
 
 app_name = "dashboards"
 
@@ -18,6 +18,16 @@ urlpatterns = [
         notes.add_step,
         name="add_step",
     ),
+    path("boards/students/<int:student_id>/assignments/", care.assign, name="assign_pupil"),
+    path(
+        "boards/students/<int:student_id>/assignments/<int:assignment_id>/remove/",
+        care.unassign,
+        name="unassign_pupil",
+    ),
+    path("boards/health/", care.health, name="health"),
+    path("boards/health/students/<int:student_id>/", care.health_pupil, name="health_pupil"),
+    path("boards/assigned/", care.assigned, name="assigned"),
+    path("boards/assigned/<int:student_id>/", care.care_pupil, name="care_pupil"),
     path("boards/long-term-absence/", absence.classification, name="absence_classification"),
     path("analysis/long-term-absence/", views.long_term_absence, name="long_term_absence"),
     path("analysis/long-term-absence/survey.csv", absence.survey_csv, name="absence_survey_csv"),

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from renkei.accounts import policy
+from renkei.dashboards import care as care_pages
 from renkei.dashboards import notes as note_pages
 from renkei.dashboards.access import tenant_principal
 from renkei.edudata import access, metrics
@@ -122,6 +123,12 @@ def tenant_home(request):
             "schools": schools.order_by("code"),
             "own_schools": own_schools,
             "is_school_staff": bool(own_schools),
+            "reads_health": bool(
+                principal.reading_schools(request.tenant, policy.Records.HEALTH)[0]
+            ),
+            "reads_assigned": bool(
+                principal.reading_schools(request.tenant, policy.Records.CARE)[1]
+            ),
             "sees_aggregates": sees_aggregates,
             "administers": policy.may_administer_tenant(principal, request.tenant),
             "step_up": principal.step_up,
@@ -185,7 +192,12 @@ def student_board(request, student_id: int):
     _require_school_staff(principal, request.tenant)
     # The page itself shows no record (the widget reads them, logged, through the API), but a
     # pupil of another school must not even get a page: the same check as the API's.
-    student = access.visible_students(principal, request.tenant).filter(pk=student_id).first()
+    student = (
+        access.visible_students(principal, request.tenant)
+        .select_related("school")
+        .filter(pk=student_id)
+        .first()
+    )
     if student is None:
         raise policy.AccessDenied(policy.FORBIDDEN_PUPIL)
     as_of, as_of_note = _as_of(request)
@@ -201,6 +213,7 @@ def student_board(request, student_id: int):
             "step_up": principal.step_up,
             "opted_out": student.opted_out_at is not None,
             **note_pages.records_context(principal, request.tenant, student_id),
+            **care_pages.assignments_context(principal, request.tenant, student),
         },
     )
 

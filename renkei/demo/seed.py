@@ -43,6 +43,7 @@ def prepare(verbosity: int = 0) -> None:
         _classify_long_absences(Municipality.objects.get(code=code))
         _school_records(Municipality.objects.get(code=code))
         _homeroom_teacher(Municipality.objects.get(code=code))
+        _assign_counselor(Municipality.objects.get(code=code))
 
 
 DEMO_STUDENTS = 600  # each of DEMO_MUNICIPALITIES
@@ -260,6 +261,26 @@ def _homeroom_teacher(municipality) -> None:
             )
 
 
+def _assign_counselor(municipality) -> None:
+    """The demo manager assigns the pupil with the demo's school records to the demo SC (so
+    sc-<code> reads them after the second factor; ssw-<code> has no pupil yet). Skipped when
+    there is an assignment."""
+    from django.contrib.auth import get_user_model
+
+    from renkei.accounts import policy
+    from renkei.edudata import assignments
+    from renkei.edudata.models import PupilAssignment, StaffNote
+    from renkei.tenants.context import in_tenant
+
+    manager = get_user_model().objects.get(username=f"manager-{municipality.code}")
+    principal = policy.principal_for(manager, step_up=True)
+    with in_tenant(municipality):
+        pupil = StaffNote.objects.values_list("student_id", flat=True).first()
+        if pupil is None or PupilAssignment.objects.exists():
+            return
+        assignments.do_assign_pupil(principal, municipality, pupil, f"sc-{municipality.code}")
+
+
 def print_welcome(port: int = 8000) -> None:
     import base64
 
@@ -282,5 +303,10 @@ def print_welcome(port: int = 8000) -> None:
     print(f"  学校カルテ（教育委員会）   {base}/m/{code}/analysis/schools/")
     print(f"  市区町村の比較（都道府県） {base}/prefecture/")
     print(f"  管理（自治体管理者）       {base}/m/{code}/manage/")
-    secret = base64.b32encode(bytes.fromhex(totp_secret_hex("teacher-131130"))).decode()
-    print(f"\n二要素認証（TOTP）: teacher-131130 の秘密鍵 {secret}（認証アプリに登録）\n")
+    print(f"  保健（養護教諭）           {base}/m/{code}/boards/health/")
+    print(f"  担当児童生徒（SC・SSW）    {base}/m/{code}/boards/assigned/")
+    print("\n二要素認証（TOTP）の秘密鍵（認証アプリに登録）:")
+    for username in ("teacher-131130", "nurse-131130", "sc-131130"):
+        secret = base64.b32encode(bytes.fromhex(totp_secret_hex(username))).decode()
+        print(f"  {username:<18} {secret}")
+    print()

@@ -43,6 +43,9 @@ def demo_users(municipality_code: str) -> list[tuple[str, str, list[str]]]:
         (f"teacher-{municipality_code}", "teacher", [first_school]),
         (f"manager-{municipality_code}", "school_manager", [first_school]),
         (f"board-{municipality_code}", "board_analyst", []),
+        (f"nurse-{municipality_code}", "school_nurse", [first_school]),
+        (f"sc-{municipality_code}", "school_counselor", [first_school]),
+        (f"ssw-{municipality_code}", "school_social_worker", [first_school]),
     ]
 
 

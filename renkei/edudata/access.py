@@ -12,10 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from renkei.accounts import policy
-from renkei.edudata.models import AccessLog, Enrollment, School, Student, StudentIdentity
+from renkei.accounts.policy import Records
+from renkei.edudata.models import (
+    AccessLog,
+    Enrollment,
+    PupilAssignment,
+    School,
+    Student,
+    StudentIdentity,
+)
 
 # The key of a free comment in a survey's answers (the checkin mappings' ``comment``).
 FREE_COMMENT = "comment"
@@ -36,14 +44,26 @@ def _current_tenant_or_refuse(municipality):
         raise policy.AccessDenied("自治体のスキーマに入っていないため、個人の記録は読めません。")
 
 
-def visible_students(principal: policy.Principal, municipality) -> QuerySet:
-    """Pupils whose individual records this principal may see: those of their own schools.
-    Must be called inside the municipality's schema."""
+def pupils_for(principal: policy.Principal, municipality, records: Records) -> QuerySet:
+    """Pupils whose ``records`` this principal may read, by the rule table (``policy.READS``):
+    every pupil of the schools where their role reads them, and the pupils assigned to them
+    (PupilAssignment) in the schools where their role reads only those. Must be called
+    inside the municipality's schema."""
     _current_tenant_or_refuse(municipality)
-    codes = principal.school_codes_in(municipality)
-    if not codes:
+    schools, assigned_schools = principal.reading_schools(municipality, records)
+    condition = Q(school__code__in=schools)
+    if assigned_schools and principal.user_id is not None:
+        mine = PupilAssignment.objects.filter(user_id=principal.user_id).values("student_id")
+        condition |= Q(school__code__in=assigned_schools, pk__in=mine)
+    elif not schools:
         return Student.objects.none()
-    return Student.objects.filter(school__code__in=codes)
+    return Student.objects.filter(condition)
+
+
+def visible_students(principal: policy.Principal, municipality) -> QuerySet:
+    """Pupils whose school records (the boards) this principal may see: those of the schools
+    where they are staff. Must be called inside the municipality's schema."""
+    return pupils_for(principal, municipality, Records.SCHOOL)
 
 
 def may_see_pupil(principal: policy.Principal, municipality, student) -> bool:
@@ -58,14 +78,15 @@ def read_pupil(
     what: str,
     via: str,
     sensitive: bool = False,
+    records: Records = Records.SCHOOL,
 ):
-    """Fetch one pupil for reading their records, after checking, and log the read.
+    """Fetch one pupil for reading their ``records``, after checking, and log the read.
 
     ``what`` names the records read (e.g. "student_board"); ``sensitive`` says whether
     sensitive items are part of it, which needs step-up.
     """
     student = (
-        visible_students(principal, municipality)
+        pupils_for(principal, municipality, records)
         .select_related("school")
         .filter(pk=student_pk)
         .first()
@@ -102,10 +123,19 @@ def free_comment_readers(
     pks = [s.pk for s in students]
     schools = dict(Student.objects.filter(pk__in=pks).values_list("pk", "school__code"))
     teachers = current_homeroom_teachers(pks)
+    assigned: set[int] = set()
+    if principal.reading_schools(municipality, Records.CARE)[1]:  # an SC or SSW
+        assigned = set(
+            PupilAssignment.objects.filter(
+                student_id__in=pks, user_id=principal.user_id or 0
+            ).values_list("student_id", flat=True)
+        )
     return {
         pk
         for pk, school_code in schools.items()
-        if policy.may_read_free_comments(principal, municipality, school_code, teachers.get(pk, []))
+        if policy.may_read_free_comments(
+            principal, municipality, school_code, teachers.get(pk, []), assigned=pk in assigned
+        )
     }
 
 

@@ -467,6 +467,29 @@ class SupportAction(models.Model):
         ordering = ["done_on", "pk"]
 
 
+class PupilAssignment(models.Model):
+    """A pupil assigned to a スクールカウンセラー or スクールソーシャルワーカー by a manager (管理職) of
+    the pupil's school: what lets them read the pupil's sensitive records (the rule table,
+    renkei.accounts.policy.READS), as long as their membership also names the school. Written
+    only through renkei.edudata.assignments; deleted with the pupil."""
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="assignments")
+    # The public schema's account, by id (nothing in a tenant schema references the public one);
+    # the name as it was, for the list.
+    user_id = models.BigIntegerField("担当者")
+    username = models.CharField("担当者（利用者名）", max_length=150)
+    assigned_at = models.DateTimeField("担当にした日時")
+    assigned_by = models.CharField("担当にした人", max_length=150)
+
+    class Meta:
+        verbose_name = "SC・SSW の担当"
+        verbose_name_plural = "SC・SSW の担当"
+        constraints = [
+            models.UniqueConstraint(fields=["student", "user_id"], name="assignment_natural_key")
+        ]
+        indexes = [models.Index(fields=["user_id"])]
+
+
 class OptOut(models.Model):
     """A request to be left out of analysis (分析を望まない児童生徒), and its withdrawal."""
 

@@ -53,10 +53,19 @@ def _text(text: str, what: str) -> str:
     return text
 
 
-def _pupil(principal, municipality, student_pk: int) -> Student:
-    """The pupil, if the principal is staff of their school and stepped up (logged)."""
+def _pupil(
+    principal, municipality, student_pk: int, records: policy.Records = policy.Records.SCHOOL
+) -> Student:
+    """The pupil, if the principal is staff of their school (or, to read, whoever the rule
+    table lets read the pupil's ``records``) and stepped up (logged)."""
     return access.read_pupil(
-        principal, municipality, student_pk, what="staff_notes", via="web", sensitive=True
+        principal,
+        municipality,
+        student_pk,
+        what="staff_notes",
+        via="web",
+        sensitive=True,
+        records=records,
     )
 
 
@@ -160,8 +169,10 @@ class PupilRecords:
 
 
 def pupil_records(principal: policy.Principal, municipality, student_pk: int) -> PupilRecords:
-    """Everything staff wrote about one pupil, for the pupil board (a logged, sensitive read)."""
-    student = _pupil(principal, municipality, student_pk)
+    """Everything staff wrote about one pupil, for the pupil board and the SC's and SSW's
+    page (a logged, sensitive read): whoever reads the pupil's care records (policy.READS).
+    Writing stays with the staff of the school."""
+    student = _pupil(principal, municipality, student_pk, policy.Records.CARE)
     notes = list(StaffNote.objects.filter(student=student))
     # 共有配慮事項 first: what every teacher must know before anything else
     notes.sort(key=lambda n: n.kind != StaffNote.Kind.CONSIDERATION)

@@ -50,6 +50,8 @@ ACTIONS: dict[str, Any] = {
     "rights.correct": _("訂正請求による訂正"),
     "rights.delete": _("削除請求による削除"),
     "schoolyear.close": _("年度の締め"),
+    "assignment.add": _("SC・SSW の担当の追加"),
+    "assignment.remove": _("SC・SSW の担当の解除"),
 }
 
 # How the actor reached the action.

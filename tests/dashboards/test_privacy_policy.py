@@ -125,6 +125,13 @@ def test_every_role_says_what_it_reaches(db, client, shibuya):
     html = _page(client)
     for role in Role:
         assert f'<th scope="row">{role.label}</th><td>{policy.ROLE_REACH[role]}</td>' in html
+    # the records each school role reads come from the rule table itself
+    nurse = re.search(r'<th scope="row">養護教諭</th>.*?</tr>', html, re.S).group(0)
+    assert "健康観察・保健室利用" in nurse and "支援記録" not in nurse.split("</td>", 1)[1]
+    counselor = re.search(r'<th scope="row">スクールカウンセラー</th>.*?</tr>', html, re.S).group(0)
+    assert "管理職が担当として割り当てた児童生徒だけ" in counselor
+    board = re.search(r'<th scope="row">教育委員会（分析）</th>.*?</tr>', html, re.S).group(0)
+    assert "見ません</td>" in board
 
 
 @pytest.mark.parametrize(("language", "heading"), [("ja", "保存期間"), ("en", "Retention")])

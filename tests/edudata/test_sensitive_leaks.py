@@ -13,6 +13,14 @@ and the admin's CSV downloads. The figures must be identical in the three walks,
 distinctive texts and counts of the sensitive rows must appear in no answer, download, log
 record (every logger at DEBUG) or span. The metrics and federation fields are found from the
 registry and the schema, so a metric added later is walked without a change here.
+
+Then the roles beside the teachers (養護教諭, スクールカウンセラー, スクールソーシャルワーカー, each
+naming every school, each past the second factor) walk every entry point a person reaches:
+the tenant API (pupil and class boards with every sensitive field, schools, metrics), the
+board pages (class, pupil, health, assigned, absence) and the CSV downloads. A distinctive
+text may appear only where the rule table (policy.READS) lets that role read it: the
+nurse's 保健室 notes on the health pages, the SC's assigned pupil's care records on that
+pupil's page, nothing for an SSW whose assignment was removed.
 """
 
 from __future__ import annotations
@@ -35,10 +43,11 @@ from fed_world import SCHOOL_YEAR, _code, build_world, drop_world
 from renkei.accounts import policy
 from renkei.accounts.tokens import do_issue_token
 from renkei.connectors.pipeline import do_import
-from renkei.edudata import notes, rollups
+from renkei.edudata import assignments, notes, rollups
 from renkei.edudata.metrics import METRICS, MUNICIPALITY_ONLY
 from renkei.edudata.models import (
     AttendanceDay,
+    Homeroom,
     NurseVisit,
     RollupCell,
     School,
@@ -330,6 +339,130 @@ def change_sensitive_rows(municipality) -> None:
         rollups.refresh([SCHOOL_YEAR])
 
 
+# -- the roles beside the teachers -----------------------------------------------------------------
+
+CARE_ROLES = {"nurse": "school_nurse", "sc": "school_counselor", "ssw": "school_social_worker"}
+SECRETS = (NOTE, CONCERN, STEP, COMMENT, COMMENT_CHANGED, NURSE_NOTE)
+PUPIL_BOARD_QUERY = """query($id: ID!) { studentBoard(studentId: $id) {
+  pupil { id name } attendance { date status reason } health { date symptoms }
+  nurseVisits { visitedAt reasonCategory note } assessments { name score }
+  surveys { survey answers freeCommentWithheld } } }"""
+CLASS_BOARD_QUERY = """query($id: ID!) { classBoard(homeroomId: $id) {
+  pupils { pupil { id name } alerts { message } } } }"""
+
+
+def _verified(user) -> Client:
+    """A client signed in as ``user`` and past the second factor (TOTP) in the municipality."""
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = Client()
+    client.force_login(user)
+    verified = client.post(
+        f"/m/{CODE}/accounts/verify/", {"otp_token": f"{totp(device.bin_key):06d}"}
+    )
+    assert verified.status_code == 302
+    return client
+
+
+def _answer(response) -> str:
+    body = _text(response) if response.streaming else response.content.decode()
+    return f"{response.status_code} {body}"
+
+
+def _entry_points(
+    client: Client, pupils: list[int], homerooms: list[int], runs: list[int]
+) -> dict[str, str]:
+    """What one person gets from every entry point: pages, downloads, the tenant API."""
+    base = f"/m/{CODE}"
+    urls = [
+        f"{base}/",
+        f"{base}/boards/classes/",
+        f"{base}/boards/health/",
+        f"{base}/boards/assigned/",
+        f"{base}/boards/long-term-absence/",
+        f"{base}/analysis/long-term-absence/",
+        f"{base}/analysis/long-term-absence/survey.csv",
+        f"{base}/analysis/schools/",
+        f"{base}/manage/access-log.csv",
+        f"{base}/manage/audit.csv",
+        *(f"{base}/manage/imports/{run}/errors.csv" for run in runs),
+        *(f"{base}/boards/classes/{h}/" for h in homerooms),
+        *(f"{base}/boards/health/?homeroom={h}" for h in homerooms),
+    ]
+    for pupil in pupils:
+        urls += [
+            f"{base}/boards/students/{pupil}/",
+            f"{base}/boards/health/students/{pupil}/",
+            f"{base}/boards/assigned/{pupil}/",
+        ]
+    answers = {url: _answer(client.get(url)) for url in urls}
+    asks = [(f"studentBoard {p}", PUPIL_BOARD_QUERY, {"id": p}) for p in pupils]
+    asks += [(f"classBoard {h}", CLASS_BOARD_QUERY, {"id": h}) for h in homerooms]
+    asks.append(("schools", "{ schools { code name } }", {}))
+    for name in sorted(METRICS)[:3]:
+        variables = {"name": name, "schoolYear": SCHOOL_YEAR, "breakdown": [], "schoolCode": None}
+        asks.append((f"metric {name}", QUERIES["TENANT_METRIC"], variables))
+    for key, query, variables in asks:
+        response = client.post(
+            f"{base}/graphql",
+            data=json.dumps({"query": query, "variables": variables}),
+            content_type="application/json",
+        )
+        answers[f"graphql {key}"] = _answer(response)
+    return answers
+
+
+def role_walk(municipality) -> dict:
+    """Each new role, naming every school, walks every entry point after the SC was assigned
+    one pupil with records and the SSW was assigned the same pupil and removed again."""
+    from django.contrib.auth import get_user_model
+
+    from renkei.accounts.models import Membership
+
+    with in_tenant(municipality):
+        schools = sorted(School.objects.values_list("code", flat=True))
+        noted = sorted(set(StaffNote.objects.values_list("student_id", flat=True)))
+        homerooms = sorted(Homeroom.objects.values_list("pk", flat=True))[:3]
+        runs = list(municipality_runs())
+    users = {}
+    for key, role in CARE_ROLES.items():
+        users[key] = get_user_model().objects.create_user(username=f"{USERS}{key}")
+        Membership.objects.create(
+            user=users[key], role=role, municipality=municipality, school_codes=schools
+        )
+    manager = policy.Principal(
+        user_id=None,
+        username=f"{USERS}manager",
+        grants=(policy.Grant("school_manager", CODE, None, frozenset(schools)),),
+        step_up=True,
+    )
+    assigned = noted[0]
+    with in_tenant(municipality):
+        assignments.do_assign_pupil(manager, municipality, assigned, f"{USERS}sc")
+        removed = assignments.do_assign_pupil(manager, municipality, assigned, f"{USERS}ssw")
+        assignments.do_unassign_pupil(manager, municipality, assigned, removed.pk)
+    pupils = noted[:6]
+    return {
+        "assigned": assigned,
+        "answers": {
+            key: _entry_points(_verified(user), pupils, homerooms, runs)
+            for key, user in users.items()
+        },
+    }
+
+
+def _may_show(role: str, secret: str, where: str, assigned: int) -> bool:
+    """Where the rule table lets ``role`` read ``secret`` (policy.READS)."""
+    if role == "nurse":
+        return secret == NURSE_NOTE and f"/m/{CODE}/boards/health/students/" in where
+    if role == "sc":
+        care = secret in (NOTE, CONCERN, STEP, COMMENT_CHANGED)
+        return care and where == f"/m/{CODE}/boards/assigned/{assigned}/"
+    return False
+
+
 # -- the test ---------------------------------------------------------------------------------
 
 
@@ -400,6 +533,7 @@ def walks(world, otel, django_db_blocker, tmp_path_factory):
             after, downloads = walk(municipality, *args)
             change_sensitive_rows(municipality)
             changed, downloads_changed = walk(municipality, *args)
+            roles = role_walk(municipality)
     finally:
         logging.getLogger().removeHandler(records)
         for logger, level in zip(loggers, levels, strict=True):
@@ -409,6 +543,7 @@ def walks(world, otel, django_db_blocker, tmp_path_factory):
         "after": after,
         "changed": changed,
         "downloads": "\n".join([*downloads.values(), *downloads_changed.values()]),
+        "roles": roles,
         "logs": "\n".join(
             f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in records.records
         ),
@@ -436,3 +571,22 @@ def test_no_download_log_or_span_names_them(walks, place, db):
     assert len(content) > 1000  # they were recorded
     assert MARK not in content, f"a sensitive text is in the {place}"
     assert "心の相談" not in content, f"心の相談 is in the {place}"
+
+
+@pytest.mark.parametrize("role", sorted(CARE_ROLES))
+def test_the_new_roles_read_only_what_the_rule_table_gives_them(walks, role, db):
+    answers, assigned = walks["roles"]["answers"][role], walks["roles"]["assigned"]
+    assert len(answers) > 30
+    shown = {
+        (secret, where)
+        for where, answer in answers.items()
+        for secret in SECRETS
+        if secret in answer
+    }
+    leaked = {(s, w) for s, w in shown if not _may_show(role, s, w, assigned)}
+    assert leaked == set(), f"{role} read what its role does not give it"
+    # and they do read what it gives them (the walk reached the records)
+    expected = {"nurse": {NURSE_NOTE}, "sc": {NOTE, CONCERN, STEP, COMMENT_CHANGED}, "ssw": set()}
+    assert {s for s, _w in shown} == expected[role]
+    refused = [w for w, answer in answers.items() if answer.startswith("403")]
+    assert f"/m/{CODE}/boards/classes/" in refused and f"/m/{CODE}/manage/audit.csv" in refused

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _l
 from pydantic import BaseModel, ValidationError
 
-from renkei.accounts.models import SCHOOL_ROLES, Membership, Role
+from renkei.accounts.models import SCHOOL_SCOPED_ROLES, Membership, Role
 from renkei.accounts.tokens import MAX_LIFETIME, TokenError, normalize_networks, normalize_origin
 from renkei.connectors.pipeline import stored_config_values
 from renkei.connectors.sdk import japanese_reason
@@ -431,7 +431,32 @@ class WidgetTokenForm(forms.Form):
 
 # -- members ------------------------------------------------------------------------------------
 
-TENANT_ROLES = (Role.TENANT_ADMIN, Role.TEACHER, Role.SCHOOL_MANAGER, Role.BOARD_ANALYST)
+TENANT_ROLES = (
+    Role.TENANT_ADMIN,
+    Role.TEACHER,
+    Role.SCHOOL_MANAGER,
+    Role.SCHOOL_NURSE,
+    Role.SCHOOL_COUNSELOR,
+    Role.SCHOOL_SOCIAL_WORKER,
+    Role.BOARD_ANALYST,
+)
+
+
+def check_schools_for_role(form: forms.Form, role: str | None, schools: list[str]) -> None:
+    """The roles that work in schools name one or more; the others name none."""
+    if role in SCHOOL_SCOPED_ROLES and not schools:
+        form.add_error(
+            "schools",
+            _("「%(role)s」には所属校を 1 つ以上選んでください。") % {"role": Role(role).label},
+        )
+    elif role and role not in SCHOOL_SCOPED_ROLES and schools:
+        form.add_error(
+            "schools",
+            _(
+                "この役割には所属校を指定できません（教員・管理職・養護教諭・"
+                "スクールカウンセラー・スクールソーシャルワーカーだけです）。"
+            ),
+        )
 
 
 class MembershipForm(forms.Form):
@@ -447,7 +472,8 @@ class MembershipForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         choices=[],
         help_text=_l(
-            "教員・管理職は所属校を 1 つ以上選んでください。それ以外の役割では選べません。"
+            "教員・管理職・養護教諭は所属校を、スクールカウンセラー・スクールソーシャルワーカーは"
+            "担当する学校を 1 つ以上選んでください。自治体管理者・教育委員会では選べません。"
         ),
     )
 
@@ -472,12 +498,7 @@ class MembershipForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         role, schools = cleaned.get("role"), cleaned.get("schools") or []
-        if role in SCHOOL_ROLES and not schools:
-            self.add_error("schools", _("教員・管理職には所属校を 1 つ以上選んでください。"))
-        elif role and role not in SCHOOL_ROLES and schools:
-            self.add_error(
-                "schools", _("この役割には所属校を指定できません（教員・管理職だけです）。")
-            )
+        check_schools_for_role(self, role, schools)
         user = getattr(self, "user", None)
         if (
             user is not None

@@ -5,6 +5,7 @@ from django.urls import path
 from renkei.dashboards.manage import (
     resumable,
     rights,
+    roles,
     school_years,
     settings_views,
     transfer,
@@ -80,4 +81,5 @@ urlpatterns = [
         name="rights_disclosure_json",
     ),
     path("school-years/", school_years.school_years, name="school_years"),
+    path("members/<int:membership_id>/change/", roles.member_change, name="member_change"),
 ]
