@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from renkei.accounts import policy
+from renkei.accounts.models import Role
 
 
 def nav(request) -> dict:
@@ -41,6 +42,12 @@ def nav(request) -> dict:
         if policy.may_administer_tenant(principal, tenant):
             manage = reverse("manage:index")
             items.append((_("管理"), manage, manage))
+        elif Role.SCHOOL_MANAGER in principal.roles_in(tenant):
+            # a school's managers answer guardians' requests and make 転校 packages
+            rights = reverse("manage:rights")
+            items.append((_("請求受付簿"), rights, rights))
+            transfers = reverse("manage:transfers")
+            items.append((_("転校"), transfers, transfers))
     path = request.path
     current = max(
         (item for item in items if path == item[1] or (item[2] and path.startswith(item[2]))),
@@ -48,8 +55,10 @@ def nav(request) -> dict:
         default=None,
     )
     return {
+        "administers_tenant": tenant is not None
+        and policy.may_administer_tenant(principal, tenant),
         "nav": [
             {"label": label, "url": url, "current": (label, url, prefix) == current}
             for label, url, prefix in items
-        ]
+        ],
     }

@@ -98,7 +98,7 @@ def test_the_information_held_follows_the_connectors_in_use(db, client, shibuya,
 
 def test_every_kind_of_pupil_record_is_described(db, client, shibuya, synth_data):
     """Nothing held about a pupil is left off: every model hanging off Student is on the page
-    once the connectors that bring it are in use, with a Japanese label for every field."""
+    once the connectors that bring it are in use, with a label of its own for every field."""
     run = do_import("oneroster", shibuya, actor=ACTOR, paths=[synth_data / "oneroster"])
     assert run.status == ImportRun.Status.SUCCEEDED, run.message
     for connector in ("c4th", "checkin", "drill", "xapi", "msgraph"):
@@ -115,7 +115,7 @@ def test_every_kind_of_pupil_record_is_described(db, client, shibuya, synth_data
             if field.primary_key or field.is_relation:
                 continue
             label = str(field.verbose_name)
-            if label not in row or not re.search(r"[^\x00-\x7f]", label):
+            if label not in row or label == field.name.replace("_", " "):  # no label of its own
                 missing.append(f"{model.__name__}.{field.name} ({label})")
     assert not missing, missing
 

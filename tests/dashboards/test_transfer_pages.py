@@ -173,3 +173,17 @@ def test_a_wrong_code_is_refused_on_the_page(world, shibuya, shinjuku):
     assert "転校コードが違います" in answer.content.decode()
     with in_tenant(shinjuku):
         assert not Student.objects.exists()
+
+
+def test_a_school_manager_finds_requests_and_transfers_in_the_menu_and_nothing_of_the_admins(
+    world,
+):
+    manager = signed_in(world["manager_a"], "131130")
+    home = manager.get("/m/131130/").content.decode()
+    assert f'href="{SHIBUYA}rights/"' in home and f'href="{SHIBUYA}transfers/"' in home
+    page = manager.get(f"{SHIBUYA}transfers/").content.decode()
+    assert f'href="{SHIBUYA}transfers/"' in page
+    for admin_only in ("imports/", "connectors/", "members/", "settings/", "school-years/"):
+        assert f'href="{SHIBUYA}{admin_only}"' not in page  # links that would answer 403
+    teacher = signed_in(world["teacher_a"], "131130", verified=False)
+    assert f'href="{SHIBUYA}transfers/"' not in teacher.get("/m/131130/").content.decode()
