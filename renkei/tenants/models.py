@@ -75,7 +75,7 @@ class Municipality(TenantMixin):
         help_text="公開する集計の各セルに必要な最少人数。10 以上で、引き上げのみ可能。",
     )
     retention_years = models.PositiveSmallIntegerField(
-        "卒業後の保存年数", default=5, help_text="指導要録（様式2）に合わせ既定は 5 年。"
+        "離籍後の保存年数", default=5, help_text="指導要録（様式2）に合わせ既定は 5 年。"
     )
     alert_consecutive_absence_days = models.PositiveSmallIntegerField(
         "連続欠席アラート（日）", default=3

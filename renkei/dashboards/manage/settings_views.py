@@ -66,7 +66,7 @@ class TenantSettingsForm(forms.Form):
     alert_monthly_absence_days = _days(gettext_lazy("月間欠席アラート（日）"), 31)
     alert_yearly_absence_days = _days(gettext_lazy("年間欠席アラート（日）"), 366)
     retention_years = forms.IntegerField(
-        label=gettext_lazy("卒業（離籍）後の保存年数"),
+        label=gettext_lazy("離籍（卒業・転出・退学）後の保存年数"),
         min_value=1,
         max_value=100,
         help_text=gettext_lazy(
