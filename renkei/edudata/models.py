@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.postgres.fields import ArrayField
-from django.db import models
+from django.db import connection, models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.db.models import Q
 from django.utils.translation import gettext
 
@@ -529,6 +531,16 @@ class TransferOut(models.Model):
     class Meta:
         verbose_name = "転校パッケージ"
         ordering = ["-exported_at", "-pk"]
+
+
+@receiver(post_delete, sender=TransferOut)
+def _delete_transfer_package(sender, instance: TransferOut, **kwargs) -> None:
+    """The package file goes with its row, however the row goes (the retention purge, a
+    削除請求): encrypted or not, it holds the pupil's records. Once the deletion commits."""
+    from renkei.platform.storage import get_storage
+
+    tenant_code, key = connection.tenant.code, instance.package_key
+    transaction.on_commit(lambda: get_storage().delete(tenant_code, key))
 
 
 class RightsRequest(models.Model):

@@ -514,3 +514,22 @@ def test_a_package_without_its_code_points_to_the_transfer_page(
 )
 def test_the_grade_is_counted_as_the_receiving_school_counts(grade, sent_from, to, expected):
     assert grade_at(grade, sent_from, to) == expected
+
+
+def test_the_package_file_goes_when_the_pupil_is_purged(
+    shibuya, pupil, tmp_path, django_capture_on_commit_callbacks
+):
+    from renkei.edudata.privacy import do_purge_expired
+    from renkei.platform.storage import get_storage
+
+    exported, _path = export(shibuya, pupil, tmp_path)
+    key = exported.transfer.package_key
+    assert get_storage().exists(shibuya.code, key)
+    with in_tenant(shibuya):
+        Student.objects.filter(pk=pupil.pk).update(
+            left_on=dt.date(2015, 7, 1), leaving_reason="transferred"
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            report = do_purge_expired(shibuya, dt.date(2026, 12, 6), actor=admin("131130").actor())
+    assert report.students == 1
+    assert not get_storage().exists(shibuya.code, key)
