@@ -13,9 +13,9 @@ import datetime as dt
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection, models, transaction
+from django.db.models import Q
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
-from django.db.models import Q
 from django.utils.translation import gettext
 
 from renkei.edudata.codes import (  # noqa: F401 - re-exported for callers of models
