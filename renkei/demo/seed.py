@@ -305,8 +305,15 @@ def print_welcome(port: int = 8000) -> None:
     print(f"  管理（自治体管理者）       {base}/m/{code}/manage/")
     print(f"  保健（養護教諭）           {base}/m/{code}/boards/health/")
     print(f"  担当児童生徒（SC・SSW）    {base}/m/{code}/boards/assigned/")
+    print(f"  取扱い方針（公開・ログイン不要） {base}/m/{code}/privacy/")
     print("\n二要素認証（TOTP）の秘密鍵（認証アプリに登録）:")
-    for username in ("teacher-131130", "nurse-131130", "sc-131130"):
+    for username in (
+        "teacher-131130",
+        "manager-131130",
+        "admin-131130",
+        "nurse-131130",
+        "sc-131130",
+    ):
         secret = base64.b32encode(bytes.fromhex(totp_secret_hex(username))).decode()
         print(f"  {username:<18} {secret}")
     print()
