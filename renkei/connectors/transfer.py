@@ -175,7 +175,7 @@ def do_export_transfer(
             consent_given_on=consent.given_on,
             exported_at=now,
             exported_by=principal.username[:150],
-            package_key=key,
+            package_path=key,
             package_sha256=hashlib.sha256(package).hexdigest(),
         )
         access.log_pupil_read(

@@ -525,7 +525,7 @@ class TransferOut(models.Model):
     consent_given_on = models.DateField("同意日")
     exported_at = models.DateTimeField("作成日時")
     exported_by = models.CharField("作成した職員（同意を記録した職員）", max_length=150)
-    package_key = models.CharField("保管先のキー", max_length=200)
+    package_path = models.CharField("保管先", max_length=200)
     package_sha256 = models.CharField("パッケージの SHA-256", max_length=64)
 
     class Meta:
@@ -539,7 +539,7 @@ def _delete_transfer_package(sender, instance: TransferOut, **kwargs) -> None:
     削除請求): encrypted or not, it holds the pupil's records. Once the deletion commits."""
     from renkei.platform.storage import get_storage
 
-    tenant_code, key = connection.tenant.code, instance.package_key
+    tenant_code, key = connection.tenant.code, instance.package_path
     transaction.on_commit(lambda: get_storage().delete(tenant_code, key))
 
 

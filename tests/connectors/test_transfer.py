@@ -153,7 +153,7 @@ def export(shibuya, pupil, tmp_path, destination="131041", **kwargs):
         )
         from renkei.platform.storage import get_storage
 
-        with get_storage().open(shibuya.code, exported.transfer.package_key) as stored:
+        with get_storage().open(shibuya.code, exported.transfer.package_path) as stored:
             data = stored.read()
     path = tmp_path / exported.filename
     path.write_bytes(data)
@@ -523,7 +523,7 @@ def test_the_package_file_goes_when_the_pupil_is_purged(
     from renkei.platform.storage import get_storage
 
     exported, _path = export(shibuya, pupil, tmp_path)
-    key = exported.transfer.package_key
+    key = exported.transfer.package_path
     assert get_storage().exists(shibuya.code, key)
     with in_tenant(shibuya):
         Student.objects.filter(pk=pupil.pk).update(

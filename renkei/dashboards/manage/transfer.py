@@ -202,11 +202,11 @@ def transfer_package(request, transfer_pk: int):
         request.principal, request.tenant, transfer.student.school.code
     ):
         raise Http404
-    stored = get_storage().open(request.tenant.code, transfer.package_key)
+    stored = get_storage().open(request.tenant.code, transfer.package_path)
     return FileResponse(
         stored,
         as_attachment=True,
-        filename=Path(transfer.package_key).name,
+        filename=Path(transfer.package_path).name,
         content_type="application/zip",
     )
 

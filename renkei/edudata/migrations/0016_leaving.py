@@ -4,19 +4,16 @@
 from django.db import migrations, models
 
 
-def graduations_to_leavings(apps, schema_editor):
-    Student = apps.get_model("edudata", "Student")
-    Student.objects.filter(graduation_date__isnull=False).update(
-        left_on=models.F("graduation_date"), leaving_reason="graduated"
-    )
-
-
-def leavings_to_graduations(apps, schema_editor):
-    # Back to the old field: only graduations had a place there.
-    Student = apps.get_model("edudata", "Student")
-    Student.objects.filter(leaving_reason="graduated").update(
-        graduation_date=models.F("left_on")
-    )
+# SQL, not Python: a new tenant's schema is made by replaying the migrations' SQL
+# (renkei.tenants.schema), which a RunPython would prevent.
+GRADUATIONS_TO_LEAVINGS = """
+UPDATE edudata_student SET left_on = graduation_date, leaving_reason = 'graduated'
+WHERE graduation_date IS NOT NULL
+"""
+# Back to the old field: only graduations had a place there.
+LEAVINGS_TO_GRADUATIONS = """
+UPDATE edudata_student SET graduation_date = left_on WHERE leaving_reason = 'graduated'
+"""
 
 
 class Migration(migrations.Migration):
@@ -41,7 +38,7 @@ class Migration(migrations.Migration):
             name="left_on",
             field=models.DateField(blank=True, null=True, verbose_name="離籍日"),
         ),
-        migrations.RunPython(graduations_to_leavings, leavings_to_graduations),
+        migrations.RunSQL(GRADUATIONS_TO_LEAVINGS, LEAVINGS_TO_GRADUATIONS),
         migrations.RemoveIndex(
             model_name="student",
             name="edudata_stu_graduat_d93839_idx",

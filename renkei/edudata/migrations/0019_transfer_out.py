@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('consent_given_on', models.DateField(verbose_name='同意日')),
                 ('exported_at', models.DateTimeField(verbose_name='作成日時')),
                 ('exported_by', models.CharField(max_length=150, verbose_name='作成した職員（同意を記録した職員）')),
-                ('package_key', models.CharField(max_length=200, verbose_name='保管先のキー')),
+                ('package_path', models.CharField(max_length=200, verbose_name='保管先')),
                 ('package_sha256', models.CharField(max_length=64, verbose_name='パッケージの SHA-256')),
                 ('student', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transfers_out', to='edudata.student')),
             ],
