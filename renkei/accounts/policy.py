@@ -316,32 +316,32 @@ def may_read_free_comments(
     return False
 
 
-def may_assign_pupils(principal: Principal, municipality, school_code: str) -> bool:
-    """Who a スクールカウンセラー / スクールソーシャルワーカー works with decides what they read:
-    the managers of the pupil's school decide it."""
+def is_school_manager(principal: Principal, municipality, school_code: str) -> bool:
+    """A manager (管理職) of that school: the rules below that belong to the school's
+    management (担任, SC/SSW assignments, guardians' requests) all start here."""
     return any(
         g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
         for g in principal.grants_in(municipality)
     )
+
+
+def may_assign_pupils(principal: Principal, municipality, school_code: str) -> bool:
+    """Who a スクールカウンセラー / スクールソーシャルワーカー works with decides what they read:
+    the managers of the pupil's school decide it."""
+    return is_school_manager(principal, municipality, school_code)
 
 
 def may_set_homeroom_teachers(principal: Principal, municipality, school_code: str) -> bool:
     """Who is 担任 decides who reads free comments: the school's managers set it."""
-    return any(
-        g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
-        for g in principal.grants_in(municipality)
-    )
+    return is_school_manager(principal, municipality, school_code)
 
 
 def may_answer_rights_requests(principal: Principal, municipality, school_code: str) -> bool:
     """A guardian's 開示・訂正・削除請求 about a pupil (docs/rights.md): the municipality's
     admins, who answer for the municipality, and the managers (管理職) of the pupil's school.
     Teachers record opt-outs (staff of the school) but do not answer these."""
-    if may_administer_tenant(principal, municipality):
-        return True
-    return any(
-        g.role == Role.SCHOOL_MANAGER and school_code in g.school_codes
-        for g in principal.grants_in(municipality)
+    return may_administer_tenant(principal, municipality) or is_school_manager(
+        principal, municipality, school_code
     )
 
 
