@@ -44,10 +44,9 @@ class HeldItem:
         return any(f.sensitive for f in self.fields)
 
 
-def sources_in_use() -> dict[str, Source]:
+def sources_in_use(installed: dict[str, type]) -> dict[str, Source]:
     """The connectors whose data this municipality holds: enabled in 管理, or imported from
     at least once (switching a connector off does not delete what it brought)."""
-    installed, _problems = registry.discover()
     settings = dict(ConnectorSetting.objects.values_list("connector", "enabled"))
     imported = set(
         ImportRun.objects.filter(status=ImportRun.Status.SUCCEEDED)
@@ -74,10 +73,9 @@ def pupil_models() -> list[type[models.Model]]:
     return found
 
 
-def held_items(sources: dict[str, Source]) -> list[HeldItem]:
+def held_items(installed: dict[str, type], sources: dict[str, Source]) -> list[HeldItem]:
     """What is held about pupils, model by model: from which of the municipality's systems,
     or recorded in Renkei itself. Kinds only a connector it does not use brings are left out."""
-    installed, _problems = registry.discover()
     brought_by: dict[type[models.Model], list[str]] = {}
     for name, connector in installed.items():
         for stream in connector().discover():
@@ -130,14 +128,15 @@ def _role(role: Role) -> RoleReach:
 
 def privacy_policy(request):
     municipality = request.tenant
-    sources = sources_in_use()
+    installed, _problems = registry.discover()
+    sources = sources_in_use(installed)
     return render(
         request,
         "dashboards/privacy_policy.html",
         {
             "municipality": municipality,
             "sources": sources.values(),
-            "items": held_items(sources),
+            "items": held_items(installed, sources),
             "roles": [_role(role) for role in Role],
         },
     )
