@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from renkei.edudata.codes import (  # noqa: F401 - re-exported for callers of models
     ABSENCE_STATUSES,
@@ -77,12 +78,12 @@ class Sensitive:
 
 
 class School(models.Model):
-    code = models.CharField("学校コード", max_length=13, unique=True)
-    name = models.CharField("学校名", max_length=100)
-    school_type = models.CharField("学校種", max_length=2, choices=sorted(SCHOOL_TYPES.items()))
+    code = models.CharField(_("学校コード"), max_length=13, unique=True)
+    name = models.CharField(_("学校名"), max_length=100)
+    school_type = models.CharField(_("学校種"), max_length=2, choices=sorted(SCHOOL_TYPES.items()))
 
     class Meta:
-        verbose_name = "学校"
+        verbose_name = _("学校")
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -91,18 +92,21 @@ class School(models.Model):
 
 class Homeroom(models.Model):
     school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="homerooms")
-    school_year = models.PositiveSmallIntegerField("年度")
-    grade = models.PositiveSmallIntegerField("学年")
-    name = models.CharField("学級名", max_length=50)
+    school_year = models.PositiveSmallIntegerField(_("年度"))
+    grade = models.PositiveSmallIntegerField(_("学年"))
+    name = models.CharField(_("学級名"), max_length=50)
     # 担任: user names of the public schema's accounts, not foreign keys (nothing in a tenant
     # schema references the public one). Set by the school (homerooms.do_set_homeroom_teachers);
     # a roster import leaves it alone.
     teachers = ArrayField(
-        models.CharField(max_length=150), default=list, blank=True, verbose_name="担任（利用者名）"
+        models.CharField(max_length=150),
+        default=list,
+        blank=True,
+        verbose_name=_("担任（利用者名）"),
     )
 
     class Meta:
-        verbose_name = "学級"
+        verbose_name = _("学級")
         constraints = [
             models.UniqueConstraint(
                 fields=["school", "school_year", "name"], name="homeroom_natural_key"
@@ -124,28 +128,28 @@ class Student(models.Model):
 
     Sex = Sex
 
-    pseudonym = models.CharField("仮名ID", max_length=32, unique=True)
+    pseudonym = models.CharField(_("仮名ID"), max_length=32, unique=True)
     school = models.ForeignKey(
-        School, on_delete=models.PROTECT, related_name="students", verbose_name="学校"
+        School, on_delete=models.PROTECT, related_name="students", verbose_name=_("学校")
     )
-    grade = models.PositiveSmallIntegerField("学年")
+    grade = models.PositiveSmallIntegerField(_("学年"))
     birth_year_month = models.CharField(
-        "生年月", max_length=7, blank=True, help_text="YYYY-MM（日は保持しない）"
+        _("生年月"), max_length=7, blank=True, help_text="YYYY-MM（日は保持しない）"
     )
-    sex = models.CharField("性別", max_length=12, choices=Sex.choices, default=Sex.UNSPECIFIED)
+    sex = models.CharField(_("性別"), max_length=12, choices=Sex.choices, default=Sex.UNSPECIFIED)
     # When and why the pupil left the municipality's schools, as the rosters say (卒業・転出・
     # 退学); empty while enrolled. Retention counts from ``left_on`` (privacy.py). A day in
     # the future is a leaving the roster announces (卒業予定日).
-    left_on = models.DateField("離籍日", null=True, blank=True)
+    left_on = models.DateField(_("離籍日"), null=True, blank=True)
     leaving_reason = models.CharField(
-        "離籍の理由", max_length=12, choices=LeavingReason.choices, blank=True
+        _("離籍の理由"), max_length=12, choices=LeavingReason.choices, blank=True
     )
-    opted_out_at = models.DateTimeField("分析除外の申出日時", null=True, blank=True)
+    opted_out_at = models.DateTimeField(_("分析除外の申出日時"), null=True, blank=True)
 
     objects = StudentQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "児童生徒"
+        verbose_name = _("児童生徒")
         indexes = [
             models.Index(fields=["school", "grade"]),
             models.Index(fields=["left_on"]),
@@ -171,16 +175,16 @@ class StudentIdentity(models.Model):
     """Who a pupil is in one source system. Read only through school-scoped views."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="identities")
-    source_system = models.CharField("連携元", max_length=40)
-    source_id = models.CharField("連携元ID", max_length=100)
-    family_name = models.CharField("姓", max_length=50, blank=True)
-    given_name = models.CharField("名", max_length=50, blank=True)
-    family_name_kana = models.CharField("姓（かな）", max_length=50, blank=True)
-    given_name_kana = models.CharField("名（かな）", max_length=50, blank=True)
-    principal_name = models.CharField("ユーザープリンシパル名", max_length=254, blank=True)
+    source_system = models.CharField(_("連携元"), max_length=40)
+    source_id = models.CharField(_("連携元ID"), max_length=100)
+    family_name = models.CharField(_("姓"), max_length=50, blank=True)
+    given_name = models.CharField(_("名"), max_length=50, blank=True)
+    family_name_kana = models.CharField(_("姓（かな）"), max_length=50, blank=True)
+    given_name_kana = models.CharField(_("名（かな）"), max_length=50, blank=True)
+    principal_name = models.CharField(_("ユーザープリンシパル名"), max_length=254, blank=True)
 
     class Meta:
-        verbose_name = "児童生徒の識別情報"
+        verbose_name = _("児童生徒の識別情報")
         constraints = [
             models.UniqueConstraint(
                 fields=["source_system", "source_id"], name="identity_natural_key"
@@ -192,12 +196,12 @@ class StudentIdentity(models.Model):
 class Enrollment(models.Model):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="enrollments")
     homeroom = models.ForeignKey(
-        Homeroom, on_delete=models.CASCADE, related_name="enrollments", verbose_name="学級"
+        Homeroom, on_delete=models.CASCADE, related_name="enrollments", verbose_name=_("学級")
     )
-    attendance_number = models.PositiveSmallIntegerField("出席番号", null=True, blank=True)
+    attendance_number = models.PositiveSmallIntegerField(_("出席番号"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "在籍"
+        verbose_name = _("在籍")
         constraints = [
             models.UniqueConstraint(fields=["student", "homeroom"], name="enrollment_natural_key")
         ]
@@ -207,14 +211,14 @@ class AttendanceDay(models.Model):
     """One row per pupil per school day (出席簿, a legal record: kept even after opt-out)."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance")
-    date = models.DateField("日付")
-    status = models.CharField("出欠", max_length=16, choices=AttendanceStatus.choices)
-    reason = models.CharField("欠席等の理由", max_length=200, blank=True)
+    date = models.DateField(_("日付"))
+    status = models.CharField(_("出欠"), max_length=16, choices=AttendanceStatus.choices)
+    reason = models.CharField(_("欠席等の理由"), max_length=200, blank=True)
 
     sensitive = Sensitive("reason")
 
     class Meta:
-        verbose_name = "出欠"
+        verbose_name = _("出欠")
         constraints = [
             models.UniqueConstraint(fields=["student", "date"], name="attendance_natural_key")
         ]
@@ -227,14 +231,14 @@ class HealthObservation(models.Model):
     Condition = HealthCondition
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="health")
-    date = models.DateField("日付")
-    condition = models.CharField("体調", max_length=8, choices=Condition.choices)
-    symptoms = models.CharField("症状", max_length=200, blank=True)
+    date = models.DateField(_("日付"))
+    condition = models.CharField(_("体調"), max_length=8, choices=Condition.choices)
+    symptoms = models.CharField(_("症状"), max_length=200, blank=True)
 
     sensitive = Sensitive("symptoms")
 
     class Meta:
-        verbose_name = "健康観察"
+        verbose_name = _("健康観察")
         constraints = [
             models.UniqueConstraint(fields=["student", "date"], name="health_natural_key")
         ]
@@ -246,14 +250,14 @@ class NurseVisit(models.Model):
     Reason = NurseVisitReason
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="nurse_visits")
-    visited_at = models.DateTimeField("来室日時")
-    reason_category = models.CharField("来室理由", max_length=8, choices=Reason.choices)
-    note = models.TextField("記録", blank=True)
+    visited_at = models.DateTimeField(_("来室日時"))
+    reason_category = models.CharField(_("来室理由"), max_length=8, choices=Reason.choices)
+    note = models.TextField(_("記録"), blank=True)
 
     sensitive = Sensitive("note")
 
     class Meta:
-        verbose_name = "保健室利用"
+        verbose_name = _("保健室利用")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "visited_at"], name="nurse_visit_natural_key"
@@ -265,16 +269,16 @@ class AssessmentResult(models.Model):
     Kind = AssessmentKind
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="assessments")
-    school_year = models.PositiveSmallIntegerField("年度")
-    kind = models.CharField("種別", max_length=8, choices=Kind.choices)
-    name = models.CharField("テスト名", max_length=100)
-    subject = models.CharField("教科", max_length=40)
-    taken_on = models.DateField("実施日")
-    score = models.DecimalField("得点", max_digits=6, decimal_places=1)
-    max_score = models.DecimalField("満点", max_digits=6, decimal_places=1)
+    school_year = models.PositiveSmallIntegerField(_("年度"))
+    kind = models.CharField(_("種別"), max_length=8, choices=Kind.choices)
+    name = models.CharField(_("テスト名"), max_length=100)
+    subject = models.CharField(_("教科"), max_length=40)
+    taken_on = models.DateField(_("実施日"))
+    score = models.DecimalField(_("得点"), max_digits=6, decimal_places=1)
+    max_score = models.DecimalField(_("満点"), max_digits=6, decimal_places=1)
 
     class Meta:
-        verbose_name = "テスト結果"
+        verbose_name = _("テスト結果")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year", "kind", "name", "subject"],
@@ -291,14 +295,14 @@ class SubjectEvaluation(models.Model):
     """評定 (1–5) and 観点別評価 (A/B/C per viewpoint)."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="evaluations")
-    school_year = models.PositiveSmallIntegerField("年度")
-    term = models.CharField("学期", max_length=20)
-    subject = models.CharField("教科", max_length=40)
-    rating = models.PositiveSmallIntegerField("評定", null=True, blank=True)
-    viewpoints = models.JSONField("観点別評価", default=dict, blank=True)
+    school_year = models.PositiveSmallIntegerField(_("年度"))
+    term = models.CharField(_("学期"), max_length=20)
+    subject = models.CharField(_("教科"), max_length=40)
+    rating = models.PositiveSmallIntegerField(_("評定"), null=True, blank=True)
+    viewpoints = models.JSONField(_("観点別評価"), default=dict, blank=True)
 
     class Meta:
-        verbose_name = "評価"
+        verbose_name = _("評価")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year", "term", "subject"], name="evaluation_natural_key"
@@ -314,24 +318,24 @@ class LearningActivity(models.Model):
     """Activity information (xAPI-like): actor, verb, object, time, duration."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="activities")
-    verb = models.CharField("動詞", max_length=100)
-    object_id = models.CharField("対象ID", max_length=300)
-    object_name = models.CharField("対象", max_length=200, blank=True)
-    occurred_at = models.DateTimeField("日時")
-    duration_seconds = models.PositiveIntegerField("時間（秒）", null=True, blank=True)
-    source_system = models.CharField("連携元", max_length=40)
+    verb = models.CharField(_("動詞"), max_length=100)
+    object_id = models.CharField(_("対象ID"), max_length=300)
+    object_name = models.CharField(_("対象"), max_length=200, blank=True)
+    occurred_at = models.DateTimeField(_("日時"))
+    duration_seconds = models.PositiveIntegerField(_("時間（秒）"), null=True, blank=True)
+    source_system = models.CharField(_("連携元"), max_length=40)
     # 教科 as the tool names it (国語, 算数, ...); empty when the statement does not say.
-    subject = models.CharField("教科", max_length=40, blank=True, default="")
+    subject = models.CharField(_("教科"), max_length=40, blank=True, default="")
     # A drill's questions answered and answered right (xAPI result.score, a drill's CSV).
-    items_attempted = models.PositiveIntegerField("解答数", null=True, blank=True)
-    items_correct = models.PositiveIntegerField("正答数", null=True, blank=True)
+    items_attempted = models.PositiveIntegerField(_("解答数"), null=True, blank=True)
+    items_correct = models.PositiveIntegerField(_("正答数"), null=True, blank=True)
     # The xAPI statement id (empty for CSV sources): a later voiding statement names it.
     statement_id = models.CharField(
-        "statement ID", max_length=36, blank=True, default="", db_index=True
+        _("statement ID"), max_length=36, blank=True, default="", db_index=True
     )
 
     class Meta:
-        verbose_name = "学習活動"
+        verbose_name = _("学習活動")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "verb", "object_id", "occurred_at"], name="activity_natural_key"
@@ -343,12 +347,12 @@ class M365DailyUsage(models.Model):
     """Microsoft 365 app use per pupil per day, from the Graph usage reports. No UPN here."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="m365_usage")
-    date = models.DateField("日付")
-    app = models.CharField("アプリ", max_length=20)
-    active = models.BooleanField("利用あり", default=True)
+    date = models.DateField(_("日付"))
+    app = models.CharField(_("アプリ"), max_length=20)
+    active = models.BooleanField(_("利用あり"), default=True)
 
     class Meta:
-        verbose_name = "Microsoft 365 利用"
+        verbose_name = _("Microsoft 365 利用")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "date", "app"], name="m365_usage_natural_key"
@@ -361,14 +365,14 @@ class SurveyResponse(models.Model):
     across tenants."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="surveys")
-    survey = models.CharField("アンケート", max_length=100)
-    answered_on = models.DateField("回答日")
-    answers = models.JSONField("回答", default=dict)
+    survey = models.CharField(_("アンケート"), max_length=100)
+    answered_on = models.DateField(_("回答日"))
+    answers = models.JSONField(_("回答"), default=dict)
 
     sensitive = Sensitive(whole_model=True)
 
     class Meta:
-        verbose_name = "アンケート回答"
+        verbose_name = _("アンケート回答")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "survey", "answered_on"], name="survey_natural_key"
@@ -387,17 +391,17 @@ class AbsenceClassification(models.Model):
     student = models.ForeignKey(
         Student, on_delete=models.CASCADE, related_name="absence_classifications"
     )
-    school_year = models.PositiveSmallIntegerField("年度")
-    reason = models.CharField("長期欠席の理由", max_length=12, choices=Reason.choices)
-    note = models.TextField("補足", blank=True)
-    absence_days = models.PositiveSmallIntegerField("分類時の欠席日数")
-    decided_at = models.DateTimeField("分類日時")
-    decided_by = models.CharField("分類した人", max_length=150)
+    school_year = models.PositiveSmallIntegerField(_("年度"))
+    reason = models.CharField(_("長期欠席の理由"), max_length=12, choices=Reason.choices)
+    note = models.TextField(_("補足"), blank=True)
+    absence_days = models.PositiveSmallIntegerField(_("分類時の欠席日数"))
+    decided_at = models.DateTimeField(_("分類日時"))
+    decided_by = models.CharField(_("分類した人"), max_length=150)
 
     sensitive = Sensitive(whole_model=True)
 
     class Meta:
-        verbose_name = "長期欠席の理由"
+        verbose_name = _("長期欠席の理由")
         indexes = [models.Index(fields=["school_year", "student"])]
         ordering = ["-decided_at", "-pk"]
 
@@ -414,15 +418,15 @@ class StaffNote(models.Model):
         OBSERVATION = "observation", "日常所見"
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="staff_notes")
-    kind = models.CharField("種類", max_length=16, choices=Kind.choices)
-    text = models.TextField("内容")
-    written_at = models.DateTimeField("記入日時")
-    written_by = models.CharField("記入者", max_length=150)
+    kind = models.CharField(_("種類"), max_length=16, choices=Kind.choices)
+    text = models.TextField(_("内容"))
+    written_at = models.DateTimeField(_("記入日時"))
+    written_by = models.CharField(_("記入者"), max_length=150)
 
     sensitive = Sensitive(whole_model=True)
 
     class Meta:
-        verbose_name = "共有配慮事項・日常所見"
+        verbose_name = _("共有配慮事項・日常所見")
         indexes = [models.Index(fields=["student", "written_at"])]
         ordering = ["-written_at", "-pk"]
 
@@ -436,16 +440,16 @@ class SupportCase(models.Model):
         CLOSED = "closed", "終結"
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="support_cases")
-    concern = models.TextField("気になること")
-    status = models.CharField("状態", max_length=8, choices=Status.choices, default=Status.OPEN)
-    follow_up_on = models.DateField("次に確認する日", null=True, blank=True)
-    opened_at = models.DateTimeField("開始日時")
-    opened_by = models.CharField("記入者", max_length=150)
+    concern = models.TextField(_("気になること"))
+    status = models.CharField(_("状態"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    follow_up_on = models.DateField(_("次に確認する日"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("開始日時"))
+    opened_by = models.CharField(_("記入者"), max_length=150)
 
     sensitive = Sensitive(whole_model=True)
 
     class Meta:
-        verbose_name = "支援記録"
+        verbose_name = _("支援記録")
         indexes = [models.Index(fields=["status", "follow_up_on"])]
         ordering = ["-opened_at", "-pk"]
 
@@ -454,18 +458,21 @@ class SupportAction(models.Model):
     """One thing done for a support case: when, by whom (as the staff wrote it), what."""
 
     case = models.ForeignKey(
-        SupportCase, on_delete=models.CASCADE, related_name="actions", verbose_name="支援記録（ID）"
+        SupportCase,
+        on_delete=models.CASCADE,
+        related_name="actions",
+        verbose_name=_("支援記録（ID）"),
     )
-    done_on = models.DateField("実施日")
-    done_by = models.CharField("実施者", max_length=100)
-    text = models.TextField("内容")
-    recorded_at = models.DateTimeField("記入日時")
-    recorded_by = models.CharField("記入者", max_length=150)
+    done_on = models.DateField(_("実施日"))
+    done_by = models.CharField(_("実施者"), max_length=100)
+    text = models.TextField(_("内容"))
+    recorded_at = models.DateTimeField(_("記入日時"))
+    recorded_by = models.CharField(_("記入者"), max_length=150)
 
     sensitive = Sensitive(whole_model=True)
 
     class Meta:
-        verbose_name = "支援記録の対応"
+        verbose_name = _("支援記録の対応")
         ordering = ["done_on", "pk"]
 
 
@@ -478,13 +485,13 @@ class PupilAssignment(models.Model):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="assignments")
     # The public schema's account, by id (nothing in a tenant schema references the public one);
     # the name as it was, for the list.
-    user_id = models.BigIntegerField("担当者")
-    username = models.CharField("担当者（利用者名）", max_length=150)
-    assigned_at = models.DateTimeField("担当にした日時")
-    assigned_by = models.CharField("担当にした人", max_length=150)
+    user_id = models.BigIntegerField(_("担当者"))
+    username = models.CharField(_("担当者（利用者名）"), max_length=150)
+    assigned_at = models.DateTimeField(_("担当にした日時"))
+    assigned_by = models.CharField(_("担当にした人"), max_length=150)
 
     class Meta:
-        verbose_name = "SC・SSW の担当"
+        verbose_name = _("SC・SSW の担当")
         verbose_name_plural = "SC・SSW の担当"
         constraints = [
             models.UniqueConstraint(fields=["student", "user_id"], name="assignment_natural_key")
@@ -496,13 +503,13 @@ class OptOut(models.Model):
     """A request to be left out of analysis (分析を望まない児童生徒), and its withdrawal."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="opt_outs")
-    requested_at = models.DateTimeField("申出日時")
-    recorded_by_user_id = models.BigIntegerField("記録者")
-    withdrawn_at = models.DateTimeField("取下げ日時", null=True, blank=True)
-    withdrawn_by_user_id = models.BigIntegerField("取下げ記録者", null=True, blank=True)
+    requested_at = models.DateTimeField(_("申出日時"))
+    recorded_by_user_id = models.BigIntegerField(_("記録者"))
+    withdrawn_at = models.DateTimeField(_("取下げ日時"), null=True, blank=True)
+    withdrawn_by_user_id = models.BigIntegerField(_("取下げ記録者"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "分析除外の申出"
+        verbose_name = _("分析除外の申出")
         constraints = [
             models.UniqueConstraint(
                 fields=["student"],
@@ -518,18 +525,18 @@ class TransferOut(models.Model):
     package (encrypted under it) is kept in the tenant's storage for download."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="transfers_out")
-    transfer_id = models.UUIDField("転校ID", unique=True)
-    destination_code = models.CharField("転出先の自治体コード", max_length=6)
-    destination_school_code = models.CharField("転出先の学校コード", max_length=13, blank=True)
-    consent_given_by = models.CharField("同意した保護者", max_length=100)
-    consent_given_on = models.DateField("同意日")
-    exported_at = models.DateTimeField("作成日時")
-    exported_by = models.CharField("作成した職員（同意を記録した職員）", max_length=150)
-    package_path = models.CharField("保管先", max_length=200)
-    package_sha256 = models.CharField("パッケージの SHA-256", max_length=64)
+    transfer_id = models.UUIDField(_("転校ID"), unique=True)
+    destination_code = models.CharField(_("転出先の自治体コード"), max_length=6)
+    destination_school_code = models.CharField(_("転出先の学校コード"), max_length=13, blank=True)
+    consent_given_by = models.CharField(_("同意した保護者"), max_length=100)
+    consent_given_on = models.DateField(_("同意日"))
+    exported_at = models.DateTimeField(_("作成日時"))
+    exported_by = models.CharField(_("作成した職員（同意を記録した職員）"), max_length=150)
+    package_path = models.CharField(_("保管先"), max_length=200)
+    package_sha256 = models.CharField(_("パッケージの SHA-256"), max_length=64)
 
     class Meta:
-        verbose_name = "転校パッケージ"
+        verbose_name = _("転校パッケージ")
         ordering = ["-exported_at", "-pk"]
 
 
@@ -562,25 +569,25 @@ class RightsRequest(models.Model):
         ANSWERED = "answered", "対応済み"
         DECLINED = "declined", "対応しない（理由あり）"
 
-    kind = models.CharField("請求の種類", max_length=20, choices=Kind.choices)
-    student_pseudonym = models.CharField("児童生徒（仮名ID）", max_length=32)
-    school_code = models.CharField("学校コード", max_length=13)
-    received_on = models.DateField("請求日")
-    recorded_at = models.DateTimeField("記録日時")
-    recorded_by = models.CharField("記録者", max_length=150)
+    kind = models.CharField(_("請求の種類"), max_length=20, choices=Kind.choices)
+    student_pseudonym = models.CharField(_("児童生徒（仮名ID）"), max_length=32)
+    school_code = models.CharField(_("学校コード"), max_length=13)
+    received_on = models.DateField(_("請求日"))
+    recorded_at = models.DateTimeField(_("記録日時"))
+    recorded_by = models.CharField(_("記録者"), max_length=150)
     status = models.CharField(
-        "状態", max_length=10, choices=Status.choices, default=Status.RECEIVED
+        _("状態"), max_length=10, choices=Status.choices, default=Status.RECEIVED
     )
-    answered_at = models.DateTimeField("対応日時", null=True, blank=True)
-    answered_by = models.CharField("対応者", max_length=150, blank=True)
+    answered_at = models.DateTimeField(_("対応日時"), null=True, blank=True)
+    answered_by = models.CharField(_("対応者"), max_length=150, blank=True)
     # Why a correction or deletion was made (required for those), or why a request was
     # declined: written by staff, kept here, never in the audit trail or a log line.
-    reason = models.TextField("理由", blank=True)
+    reason = models.TextField(_("理由"), blank=True)
     # What was done, in counts and names of kinds and fields, never contents.
-    outcome = models.JSONField("対応の内容（件数）", default=dict, blank=True)
+    outcome = models.JSONField(_("対応の内容（件数）"), default=dict, blank=True)
 
     class Meta:
-        verbose_name = "請求受付簿"
+        verbose_name = _("請求受付簿")
         ordering = ["-received_on", "-pk"]
         indexes = [
             models.Index(fields=["student_pseudonym", "received_on"]),
@@ -599,16 +606,16 @@ class AccessLog(models.Model):
     UPDATE, DELETE and TRUNCATE). No foreign keys: the log outlives purged pupils and
     deleted users, and keys only pseudonyms."""
 
-    at = models.DateTimeField("日時", auto_now_add=True)
-    user_id = models.BigIntegerField("利用者ID")
-    username = models.CharField("利用者", max_length=150)
-    student_pseudonym = models.CharField("児童生徒（仮名ID）", max_length=32)
-    what = models.CharField("閲覧内容", max_length=100)
-    via = models.CharField("経路", max_length=40)
-    sensitive = models.BooleanField("要配慮情報", default=False)
+    at = models.DateTimeField(_("日時"), auto_now_add=True)
+    user_id = models.BigIntegerField(_("利用者ID"))
+    username = models.CharField(_("利用者"), max_length=150)
+    student_pseudonym = models.CharField(_("児童生徒（仮名ID）"), max_length=32)
+    what = models.CharField(_("閲覧内容"), max_length=100)
+    via = models.CharField(_("経路"), max_length=40)
+    sensitive = models.BooleanField(_("要配慮情報"), default=False)
 
     class Meta:
-        verbose_name = "閲覧記録"
+        verbose_name = _("閲覧記録")
         indexes = [models.Index(fields=["student_pseudonym", "at"]), models.Index(fields=["at"])]
 
 
@@ -635,41 +642,45 @@ class ImportRun(models.Model):
         ROLLUPS = "rollups", "集計"
         DONE = "done", "完了"
 
-    connector = models.CharField("コネクタ", max_length=60)
-    connector_version = models.CharField("バージョン", max_length=30)
-    status = models.CharField("状態", max_length=12, choices=Status.choices, default=Status.RUNNING)
-    message = models.TextField("メッセージ", blank=True)
-    started_at = models.DateTimeField("開始", auto_now_add=True)
-    finished_at = models.DateTimeField("終了", null=True, blank=True)
-    started_by = models.CharField("実行者", max_length=150, blank=True)
+    connector = models.CharField(_("コネクタ"), max_length=60)
+    connector_version = models.CharField(_("バージョン"), max_length=30)
+    status = models.CharField(
+        _("状態"), max_length=12, choices=Status.choices, default=Status.RUNNING
+    )
+    message = models.TextField(_("メッセージ"), blank=True)
+    started_at = models.DateTimeField(_("開始"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("終了"), null=True, blank=True)
+    started_by = models.CharField(_("実行者"), max_length=150, blank=True)
     # How it was started (platform.audit.VIA_LABELS: web, api, cli, schedule, ...).
-    started_via = models.CharField("経路", max_length=20, blank=True)
-    files = models.JSONField("取り込んだファイル（保管先）", default=list, blank=True)
-    config = models.JSONField("設定（秘密の値は伏せ字）", default=dict, blank=True)
-    state = models.JSONField("コネクタの状態", default=dict, blank=True)
-    rows_read = models.PositiveBigIntegerField("読んだ行", default=0)
-    rows_accepted = models.PositiveBigIntegerField("取り込んだ行", default=0)
-    rows_rejected = models.PositiveBigIntegerField("除外した行", default=0)
+    started_via = models.CharField(_("経路"), max_length=20, blank=True)
+    files = models.JSONField(_("取り込んだファイル（保管先）"), default=list, blank=True)
+    config = models.JSONField(_("設定（秘密の値は伏せ字）"), default=dict, blank=True)
+    state = models.JSONField(_("コネクタの状態"), default=dict, blank=True)
+    rows_read = models.PositiveBigIntegerField(_("読んだ行"), default=0)
+    rows_accepted = models.PositiveBigIntegerField(_("取り込んだ行"), default=0)
+    rows_rejected = models.PositiveBigIntegerField(_("除外した行"), default=0)
     # Valid rows not stored because their pupil opted out of analysis (M365 usage, learning
     # logs: renkei.connectors.streams.StreamSpec.analysis_only). Not errors.
-    rows_skipped = models.PositiveBigIntegerField("分析除外で取り込まなかった行", default=0)
+    rows_skipped = models.PositiveBigIntegerField(_("分析除外で取り込まなかった行"), default=0)
     # Findings on rows that were accepted (QuarantinedRow.Kind.WARNING); not a row count.
-    warnings = models.PositiveBigIntegerField("警告", default=0)
+    warnings = models.PositiveBigIntegerField(_("警告"), default=0)
     # Live while it runs (written from outside the run's transaction, see connectors/jobs.py).
-    phase = models.CharField("段階", max_length=12, choices=Phase.choices, default=Phase.RECEIVED)
-    progress_rows = models.PositiveBigIntegerField("読んだ行（途中）", default=0)
+    phase = models.CharField(
+        _("段階"), max_length=12, choices=Phase.choices, default=Phase.RECEIVED
+    )
+    progress_rows = models.PositiveBigIntegerField(_("読んだ行（途中）"), default=0)
     # Counted from the line breaks of the files when they were received: for "time left".
-    rows_expected = models.PositiveBigIntegerField("見込みの行数", null=True, blank=True)
-    began_at = models.DateTimeField("実行開始", null=True, blank=True)
-    cancel_requested = models.BooleanField("取り消しの依頼", default=False)
+    rows_expected = models.PositiveBigIntegerField(_("見込みの行数"), null=True, blank=True)
+    began_at = models.DateTimeField(_("実行開始"), null=True, blank=True)
+    cancel_requested = models.BooleanField(_("取り消しの依頼"), default=False)
     # Push API (renkei.connectors.api): the token that created the run (only it reads the run
     # back), and the client's Idempotency-Key with a digest of what was sent under it.
-    ingest_token_id = models.BigIntegerField("取り込み用トークン", null=True, blank=True)
-    client_request_id = models.CharField("Idempotency-Key", max_length=200, blank=True)
-    request_digest = models.CharField("送信内容の SHA-256", max_length=64, blank=True)
+    ingest_token_id = models.BigIntegerField(_("取り込み用トークン"), null=True, blank=True)
+    client_request_id = models.CharField(_("Idempotency-Key"), max_length=200, blank=True)
+    request_digest = models.CharField(_("送信内容の SHA-256"), max_length=64, blank=True)
 
     class Meta:
-        verbose_name = "取り込み"
+        verbose_name = _("取り込み")
         ordering = ["-started_at"]
         constraints = [
             models.CheckConstraint(
@@ -721,17 +732,17 @@ class QuarantinedRow(models.Model):
         WARNING = "warning", "警告"
 
     run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="quarantine")
-    file = models.CharField("ファイル", max_length=255)
-    line = models.PositiveIntegerField("行")
-    column = models.CharField("列", max_length=100, blank=True)
-    value = models.TextField("値", blank=True)
-    reason = models.TextField("理由")
+    file = models.CharField(_("ファイル"), max_length=255)
+    line = models.PositiveIntegerField(_("行"))
+    column = models.CharField(_("列"), max_length=100, blank=True)
+    value = models.TextField(_("値"), blank=True)
+    reason = models.TextField(_("理由"))
     kind = models.CharField(
-        "種別", max_length=7, choices=Kind.choices, default=Kind.ERROR, db_default=Kind.ERROR
+        _("種別"), max_length=7, choices=Kind.choices, default=Kind.ERROR, db_default=Kind.ERROR
     )
 
     class Meta:
-        verbose_name = "除外した行・警告"
+        verbose_name = _("除外した行・警告")
         indexes = [models.Index(fields=["run", "file", "line"])]
 
 
@@ -743,11 +754,11 @@ class RollupCell(models.Model):
     a school year. Rows only ever aggregate analyzable pupils."""
 
     school = models.ForeignKey(
-        School, on_delete=models.CASCADE, related_name="+", verbose_name="学校"
+        School, on_delete=models.CASCADE, related_name="+", verbose_name=_("学校")
     )
-    school_type = models.CharField("学校種", max_length=2)
-    grade = models.PositiveSmallIntegerField("学年")
-    school_year = models.PositiveSmallIntegerField("年度")
+    school_type = models.CharField(_("学校種"), max_length=2)
+    grade = models.PositiveSmallIntegerField(_("学年"))
+    school_year = models.PositiveSmallIntegerField(_("年度"))
 
     class Meta:
         abstract = True
@@ -755,19 +766,19 @@ class RollupCell(models.Model):
 
 class AttendancePupilMonth(RollupCell):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    month = models.PositiveSmallIntegerField("月")
-    school_days = models.PositiveSmallIntegerField("授業日数")
-    present = models.PositiveSmallIntegerField("出席")
-    late = models.PositiveSmallIntegerField("遅刻")
-    early_leave = models.PositiveSmallIntegerField("早退")
-    absent_illness = models.PositiveSmallIntegerField("欠席（病気）")
-    absent_accident = models.PositiveSmallIntegerField("欠席（事故）")
-    absent_other = models.PositiveSmallIntegerField("欠席（その他）")
-    suspension = models.PositiveSmallIntegerField("出席停止")
-    mourning = models.PositiveSmallIntegerField("忌引")
+    month = models.PositiveSmallIntegerField(_("月"))
+    school_days = models.PositiveSmallIntegerField(_("授業日数"))
+    present = models.PositiveSmallIntegerField(_("出席"))
+    late = models.PositiveSmallIntegerField(_("遅刻"))
+    early_leave = models.PositiveSmallIntegerField(_("早退"))
+    absent_illness = models.PositiveSmallIntegerField(_("欠席（病気）"))
+    absent_accident = models.PositiveSmallIntegerField(_("欠席（事故）"))
+    absent_other = models.PositiveSmallIntegerField(_("欠席（その他）"))
+    suspension = models.PositiveSmallIntegerField(_("出席停止"))
+    mourning = models.PositiveSmallIntegerField(_("忌引"))
 
     class Meta:
-        verbose_name = "出欠の月集計（集計用）"
+        verbose_name = _("出欠の月集計（集計用）")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year", "month"], name="rollup_pupil_month_key"
@@ -778,14 +789,14 @@ class AttendancePupilMonth(RollupCell):
 
 class AttendancePupilYear(RollupCell):
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    school_days = models.PositiveSmallIntegerField("授業日数")
-    absence_days = models.PositiveSmallIntegerField("欠席日数")
-    absent_illness = models.PositiveSmallIntegerField("欠席（病気）")
-    absent_accident = models.PositiveSmallIntegerField("欠席（事故）")
-    absent_other = models.PositiveSmallIntegerField("欠席（その他）")
+    school_days = models.PositiveSmallIntegerField(_("授業日数"))
+    absence_days = models.PositiveSmallIntegerField(_("欠席日数"))
+    absent_illness = models.PositiveSmallIntegerField(_("欠席（病気）"))
+    absent_accident = models.PositiveSmallIntegerField(_("欠席（事故）"))
+    absent_other = models.PositiveSmallIntegerField(_("欠席（その他）"))
 
     class Meta:
-        verbose_name = "出欠の年集計（集計用）"
+        verbose_name = _("出欠の年集計（集計用）")
         constraints = [
             models.UniqueConstraint(fields=["student", "school_year"], name="rollup_pupil_year_key")
         ]
@@ -799,13 +810,13 @@ class LongAbsenceReasonYear(models.Model):
     classification is recorded (absence.do_classify_long_absence)."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    school_year = models.PositiveSmallIntegerField("年度")
-    reason = models.CharField("長期欠席の理由", max_length=12, choices=LongAbsenceReason.choices)
+    school_year = models.PositiveSmallIntegerField(_("年度"))
+    reason = models.CharField(_("長期欠席の理由"), max_length=12, choices=LongAbsenceReason.choices)
 
     sensitive = Sensitive(whole_model=True)  # a pupil's reason: read by the release engine only
 
     class Meta:
-        verbose_name = "長期欠席の理由の年集計（集計用）"
+        verbose_name = _("長期欠席の理由の年集計（集計用）")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year"], name="rollup_long_absence_reason_key"
@@ -837,18 +848,18 @@ class LearningPupilMonth(RollupCell):
     """A pupil's learning-tool use in one month (pupils with any learning activity only)."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
-    month = models.PositiveSmallIntegerField("月")
-    activities = models.PositiveIntegerField("活動数")
+    month = models.PositiveSmallIntegerField(_("月"))
+    activities = models.PositiveIntegerField(_("活動数"))
     minutes = models.PositiveIntegerField(
-        "学習時間（分）", help_text="月の学習時間（分、記録のない活動は 0 分）"
+        _("学習時間（分）"), help_text="月の学習時間（分、記録のない活動は 0 分）"
     )
     weekly_minutes = models.PositiveIntegerField(
-        "週あたりの学習時間（分）",
+        _("週あたりの学習時間（分）"),
         help_text="1 週あたりの平均（月の学習時間 ÷ 月の暦日数 × 7、分）",
     )
 
     class Meta:
-        verbose_name = "学習時間の月集計（集計用）"
+        verbose_name = _("学習時間の月集計（集計用）")
         constraints = [
             models.UniqueConstraint(
                 fields=["student", "school_year", "month"], name="rollup_learning_month_key"
@@ -901,18 +912,18 @@ class ConnectorSetting(models.Model):
     ``set_secret_values``.
     """
 
-    connector = models.CharField("コネクタ", max_length=60, unique=True)
-    config = models.JSONField("設定（秘密の値を除く）", default=dict, blank=True)
-    secrets = models.TextField("秘密の値（暗号化）", blank=True)
-    enabled = models.BooleanField("有効", default=True)
+    connector = models.CharField(_("コネクタ"), max_length=60, unique=True)
+    config = models.JSONField(_("設定（秘密の値を除く）"), default=dict, blank=True)
+    secrets = models.TextField(_("秘密の値（暗号化）"), blank=True)
+    enabled = models.BooleanField(_("有効"), default=True)
     # Files dropped into inbox/<connector>/ of the tenant's storage are imported
     # (renkei.connectors.inbox).
-    inbox_enabled = models.BooleanField("受信箱から取り込む", default=False)
-    updated_at = models.DateTimeField("更新日時", auto_now=True)
-    updated_by = models.CharField("更新者", max_length=150, blank=True)
+    inbox_enabled = models.BooleanField(_("受信箱から取り込む"), default=False)
+    updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
+    updated_by = models.CharField(_("更新者"), max_length=150, blank=True)
 
     class Meta:
-        verbose_name = "コネクタ設定"
+        verbose_name = _("コネクタ設定")
         ordering = ["connector"]
 
     def __str__(self) -> str:
@@ -937,13 +948,13 @@ class InboxFile(models.Model):
     saw that size. A file is complete once a later look, at least a while after, finds the
     same size (renkei.connectors.inbox); the row goes when the file does."""
 
-    connector = models.CharField("コネクタ", max_length=60)
-    name = models.CharField("ファイル名", max_length=255)
-    size = models.PositiveBigIntegerField("大きさ（バイト）")
-    seen_at = models.DateTimeField("この大きさで最初に見た日時")
+    connector = models.CharField(_("コネクタ"), max_length=60)
+    name = models.CharField(_("ファイル名"), max_length=255)
+    size = models.PositiveBigIntegerField(_("大きさ（バイト）"))
+    seen_at = models.DateTimeField(_("この大きさで最初に見た日時"))
 
     class Meta:
-        verbose_name = "受信箱のファイル"
+        verbose_name = _("受信箱のファイル")
         constraints = [
             models.UniqueConstraint(fields=["connector", "name"], name="inbox_file_once"),
         ]
