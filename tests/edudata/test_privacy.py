@@ -1,9 +1,9 @@
 import datetime as dt
 import threading
-import time
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from lock_support import someone_waits_on_an_advisory_lock
 
 from renkei.accounts import policy
 from renkei.edudata.models import AccessLog, AttendanceDay, OptOut, Student
@@ -196,26 +196,10 @@ def test_a_purge_waits_for_the_running_import_of_its_tenant_whoever_calls_it(shi
     purger = threading.Thread(target=purge)
     purger.start()
     # then the purge waits on that lock, and has done nothing
-    assert _someone_waits_on_an_advisory_lock(), "the purge did not wait for the import"
+    assert someone_waits_on_an_advisory_lock(), "the purge did not wait for the import"
     assert done == []
     # and it runs once the import ends
     release.set()
     importer.join(30)
     purger.join(30)
     assert len(done) == 1 and done[0].dry_run
-
-
-def _someone_waits_on_an_advisory_lock(seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            # Activity is a snapshot per transaction, and the test runs in one: drop it.
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND wait_event = 'advisory' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                return True
-        time.sleep(0.05)
-    return False

@@ -7,11 +7,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
+from lock_support import someone_waits_on_an_advisory_lock
 
 from renkei.connectors.pipeline import Progress, do_import
 from renkei.edudata import rollups
@@ -218,7 +218,7 @@ def test_a_purge_during_an_import_waits_and_neither_harms_the_other(tmp_path, ho
         threads.append(purger)
         purger.start()
         # the purge waits for the import: it has deleted nothing yet
-        assert _someone_waits_on_an_advisory_lock(), "the purge did not wait for the import"
+        assert someone_waits_on_an_advisory_lock(), "the purge did not wait for the import"
         assert reports == []
         progress.go.set()
         importer.join(120)
@@ -244,18 +244,3 @@ def test_a_purge_during_an_import_waits_and_neither_harms_the_other(tmp_path, ho
         for thread in threads:
             thread.join(120)
         in_own_connection(cleanup)
-
-
-def _someone_waits_on_an_advisory_lock(seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_stat_clear_snapshot()")
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                " AND wait_event = 'advisory' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                return True
-        time.sleep(0.05)
-    return False
