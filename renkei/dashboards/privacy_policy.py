@@ -18,7 +18,8 @@ from django.utils.translation import gettext as _
 from renkei.accounts import policy
 from renkei.accounts.models import Role
 from renkei.connectors import registry, streams
-from renkei.edudata.models import AccessLog, ConnectorSetting, ImportRun, Student
+from renkei.edudata import rights
+from renkei.edudata.models import AccessLog, ConnectorSetting, ImportRun
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,10 @@ def sources_in_use(installed: dict[str, type]) -> dict[str, Source]:
 
 
 def pupil_models() -> list[type[models.Model]]:
-    """Student and every model that hangs off a pupil (their records, and the records of
-    those, such as a support case's steps), found from the relations so that a new kind of
-    record cannot be left off the page. Rollups (hidden relations) are derived, not held."""
-    found: list[type[models.Model]] = [Student]
-    for model in found:
-        for relation in model._meta.related_objects:
-            if relation.related_model not in found:
-                found.append(relation.related_model)
-    return found
+    """Student and every model that holds rows about a pupil: the list 開示 works from
+    (renkei.edudata.rights), so a new kind of record cannot be left off the page. Rollups
+    are derived, not held."""
+    return [h.model for h in rights.holdings() if not h.derived]
 
 
 def held_items(installed: dict[str, type], sources: dict[str, Source]) -> list[HeldItem]:
