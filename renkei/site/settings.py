@@ -65,8 +65,7 @@ DATABASES = {
         # django-tenants' backend, with the tenant's schema sent with every statement: safe
         # behind a pooler in transaction mode (renkei/tenants/postgresql_backend/base.py).
         "ENGINE": "renkei.tenants.postgresql_backend",
-        # Production: 60 without a pooler or with one in session mode; 0 behind a pooler in
-        # transaction mode (it keeps the server connections; infra/README.md).
+        # Production: 60 (infra/README.md), with or without a pooler.
         "CONN_MAX_AGE": int(os.environ.get("RENKEI_CONN_MAX_AGE", "0")),
         **environment.database_settings(),
         # Several test runs on one server (parallel checkouts, CI jobs) each need their own.
