@@ -102,3 +102,31 @@ def test_the_push_api_says_503_in_its_own_shape_when_the_database_is_out_of_reac
     assert response.status_code == 503 and response["Retry-After"]
     assert response.json()["error"]["code"] == "unavailable"
     assert "データベースに一時的に接続できません" in response.json()["error"]["message"]
+
+
+def test_statements_in_a_pipeline_run_in_the_tenant(shibuya, shinjuku):
+    with in_tenant(shinjuku):
+        school("B113204100011", "新宿の学校")
+    with in_tenant(shibuya):
+        school("B113211300011", "渋谷の学校")
+        connection.ensure_connection()
+        raw = connection.connection
+        with raw.pipeline():  # one message per statement (the prefix cannot ride along)
+            cursors = [raw.cursor(), raw.cursor()]
+            cursors[0].execute("SELECT name FROM edudata_school")
+            cursors[1].execute("SELECT current_schemas(false)")
+        assert cursors[0].fetchall() == [("渋谷の学校",)]
+        assert cursors[1].fetchall() == [(["m131130", "public"],)]
+
+
+def test_a_cursor_that_would_not_send_the_schema_is_refused(shibuya):
+    import psycopg
+
+    connection.ensure_connection()
+    raw = connection.connection
+    routed, raw.cursor_factory = raw.cursor_factory, psycopg.ClientCursor
+    try:
+        with pytest.raises(ImproperlyConfigured, match="do not send the tenant's schema"):
+            connection.cursor()
+    finally:
+        raw.cursor_factory = routed

@@ -51,8 +51,14 @@ class RoutedCursor(Cursor):
     of the Django connection it belongs to."""
 
     def execute(self, query, params=None, **kwargs):
-        prefix = self.connection.tenant_routing.search_path_prefix()
+        routing = self.connection.tenant_routing
+        prefix = routing.search_path_prefix()
         if not prefix or (isinstance(query, str) and TRANSACTION_CONTROL.match(query)):
+            return super().execute(query, params, **kwargs)
+        if self.connection.pgconn.pipeline_status:
+            # A pipeline sends one statement per message, and all of them up to its Sync
+            # run in one transaction: the schema goes first, as a statement of its own.
+            routing.set_search_path_in_pipeline()
             return super().execute(query, params, **kwargs)
         super().execute(_prefixed(prefix, query, params), params, **kwargs)
         self.nextset()  # the caller's result, after SET's
@@ -124,6 +130,24 @@ class DatabaseWrapper(base.DatabaseWrapper):
         prefix = self.search_path_prefix()
         if prefix:
             psycopg.ClientCursor(self.connection).execute(prefix)
+
+    def set_search_path_in_pipeline(self) -> None:
+        paths = ", ".join(quote_schema_name(s) for s in self._get_cursor_search_paths())
+        psycopg.ClientCursor(self.connection).execute(
+            "SELECT set_config('search_path', %s, true)", [paths]
+        )
+
+    def create_cursor(self, name=None):
+        cursor = super().create_cursor(name)
+        if name is None and not isinstance(cursor, RoutedCursor):
+            # Something replaced the connection's cursor factory (a tracer instrumenting an
+            # open connection): its statements would run in whatever schema the server
+            # connection has. Refuse rather than guess.
+            raise ImproperlyConfigured(
+                f"the database connection makes {type(cursor).__name__} cursors, which do not "
+                "send the tenant's schema: wrap RoutedCursor instead of replacing it"
+            )
+        return cursor
 
     def _handle_search_path(self, cursor=None):
         # django-tenants calls this for every cursor it opens, to SET the session's
