@@ -18,6 +18,9 @@ SET as a statement of its own). It is always on: one code path with or without a
 Two things cannot carry the prefix, so they must run inside a transaction (``atomic``), where
 the schema is set just before them, and refuse to run outside one: COPY, and server-side
 cursors (``QuerySet.iterator()``; outside a transaction it reads through an ordinary cursor).
+In a psycopg pipeline (one statement per message, all of them one transaction up to its Sync)
+the schema goes as a statement of its own just before each one. A cursor that would not send
+the schema at all (its class replaced under the connection) is refused.
 Several statements in one message need client-side binding (Django's default); prepared
 statements stay off (Django's default), since a pooler in transaction mode loses them too.
 """
