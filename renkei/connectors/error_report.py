@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db import transaction
 from django.http import StreamingHttpResponse
 
 from renkei.edudata.models import ImportRun, QuarantinedRow
@@ -42,7 +43,9 @@ def error_report_download(run: ImportRun, municipality) -> StreamingHttpResponse
     """The report without the values, as a download (管理 and the push API)."""
 
     def lines():
-        with in_tenant(municipality):  # the body is streamed after the view returns
+        # The body is streamed after the view returns; in a transaction, iterator() reads
+        # it in chunks (a server-side cursor, renkei.tenants.postgresql_backend).
+        with in_tenant(municipality), transaction.atomic():
             yield from error_report_lines(run, values=False)
 
     return csv_download(lines(), f"import-{run.pk}-errors.csv")

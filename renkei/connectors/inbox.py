@@ -31,12 +31,10 @@ import logging
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from renkei.connectors import jobs, registry, uploads
@@ -45,7 +43,7 @@ from renkei.edudata.models import ConnectorSetting, InboxFile
 from renkei.edudata.tasks import tenant_codes
 from renkei.platform.audit import Actor
 from renkei.platform.storage import S3Storage, get_storage
-from renkei.tenants.context import get_municipality, in_tenant
+from renkei.tenants.context import get_municipality, held_lock, in_tenant
 
 log = logging.getLogger(__name__)
 
@@ -131,20 +129,10 @@ def _enabled():
     return ConnectorSetting.objects.filter(enabled=True, inbox_enabled=True)
 
 
-@contextlib.contextmanager
-def _one_sweep_at_a_time(schema_name: str) -> Iterator[bool]:
-    """Whether this sweep holds the tenant's inbox lock (a session lock, not the tenant write
-    lock: a running import holds that one for its whole run)."""
-    key = f"renkei-inbox:{schema_name}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
-        alone = bool(cursor.fetchone()[0])
-    try:
-        yield alone
-    finally:
-        if alone:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+def _one_sweep_at_a_time(schema_name: str):
+    """Whether this sweep holds the tenant's inbox lock (not the tenant write lock: a running
+    import holds that one for its whole run)."""
+    return held_lock(f"renkei-inbox:{schema_name}", wait=False)
 
 
 def _sweep_connector(

@@ -7,6 +7,7 @@ import json
 
 from django import forms
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -100,19 +101,20 @@ def trail_csv(request, events, *, filename: str, page_template: str, context: di
 
     def lines():
         yield BOM + writer.writerow([str(h) for h in CSV_HEADER])
-        for event in rows.iterator(chunk_size=2000):
-            _labelled(event)
-            yield writer.writerow(
-                [
-                    timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M:%S"),
-                    event.username,
-                    event.role,
-                    event.via_label,
-                    event.action_label,
-                    event.target,
-                    " / ".join(event.change_lines),
-                ]
-            )
+        with transaction.atomic():  # iterator() then reads in chunks (a server-side cursor)
+            for event in rows.iterator(chunk_size=2000):
+                _labelled(event)
+                yield writer.writerow(
+                    [
+                        timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M:%S"),
+                        event.username,
+                        event.role,
+                        event.via_label,
+                        event.action_label,
+                        event.target,
+                        " / ".join(event.change_lines),
+                    ]
+                )
 
     stamp = timezone.localdate().strftime("%Y%m%d")
     return csv_download(lines(), f"{filename}-{stamp}.csv")

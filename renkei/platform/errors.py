@@ -6,13 +6,21 @@
   gets a page that says so instead of an empty body.
 
 404 and 500 pages are the templates ``404.html`` and ``500.html``; 403 is ``403.html``.
+* The database out of reach (its server or the pooler in front of it restarting, a dropped
+  connection) is a 503 that says to try again (``503.html``), not a 500: the request's
+  transaction was rolled back by the server with the connection, so nothing of it was written.
 """
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.utils.translation import gettext as _
+from django.views import defaults
 
 NUL_MESSAGE = "URL または入力に、使えない制御文字（NUL）が含まれています。"
 
@@ -65,3 +73,27 @@ class ClearErrorsMiddleware:
             )
             response["Allow"] = allowed
         return response
+
+
+UNAVAILABLE_MESSAGE = (
+    "データベースに一時的に接続できません。この操作は保存されていません。"
+    "少し待ってからもう一度お試しください。"
+)
+RETRY_AFTER_SECONDS = "10"
+
+
+def server_error(request):
+    """``handler500`` of both URLconfs: a 503 when the database could not be reached (no
+    database access here: the page is static, as ``500.html`` is), else Django's 500."""
+    if not isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        return defaults.server_error(request)
+    if "/api/" in request.path:  # the push API answers in its own error shape
+        response = JsonResponse(
+            {"error": {"code": "unavailable", "message": UNAVAILABLE_MESSAGE}},
+            status=503,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    else:
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response

@@ -359,12 +359,16 @@ def _django_connections():
 
 
 def _instrument_django_connections() -> None:
-    """Connections opened before instrumenting (psycopg.connect is wrapped for new ones)."""
-    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    """Connections opened before instrumenting (psycopg.connect is wrapped for new ones).
+    Their traced cursors wrap the cursor class Django's backend gave them, as the wrapped
+    connect does (``instrument_connection`` would put plain psycopg cursors in its place,
+    which send statements without the tenant's schema: renkei.tenants.postgresql_backend)."""
+    from opentelemetry.instrumentation.psycopg import _new_cursor_factory
 
     for wrapper in _django_connections():
-        if not hasattr(wrapper.connection, "_otel_orig_cursor_factory"):
-            PsycopgInstrumentor.instrument_connection(wrapper.connection)
+        raw = wrapper.connection
+        if getattr(raw.cursor_factory, "__name__", "") != "TracedCursorFactory":
+            raw.cursor_factory = _new_cursor_factory(base_factory=raw.cursor_factory)
 
 
 def _uninstrument_django_connections() -> None:

@@ -62,7 +62,10 @@ ROOT_URLCONF = "renkei.site.urls_tenant"
 
 DATABASES = {
     "default": {
-        "ENGINE": "django_tenants.postgresql_backend",
+        # django-tenants' backend, with the tenant's schema sent with every statement: safe
+        # behind a pooler in transaction mode (renkei/tenants/postgresql_backend/base.py).
+        "ENGINE": "renkei.tenants.postgresql_backend",
+        # Production: 60 (infra/README.md), with or without a pooler.
         "CONN_MAX_AGE": int(os.environ.get("RENKEI_CONN_MAX_AGE", "0")),
         **environment.database_settings(),
         # Several test runs on one server (parallel checkouts, CI jobs) each need their own.

@@ -17,3 +17,6 @@ urlpatterns = [
     path("prefecture/", include("renkei.dashboards.urls_public")),
     path("api/v1/openapi.json", ingest_openapi_json, name="ingest-openapi"),
 ]
+
+# A database out of reach is a 503 (renkei.platform.errors).
+handler500 = "renkei.platform.errors.server_error"

@@ -17,3 +17,6 @@ urlpatterns = [
     path("widgets/", include("renkei.graphql.widgets.urls")),
     path("api/v1/", ingest_api.urls),
 ]
+
+# A database out of reach is a 503 (renkei.platform.errors).
+handler500 = "renkei.platform.errors.server_error"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.db import connection
 
 from renkei.tenants.codes import CodeError, validate_municipality_code
@@ -18,29 +19,38 @@ def _write_lock_key(schema_name: str) -> str:
 
 
 @contextmanager
+def held_lock(key: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an advisory lock while the block runs several transactions; yields whether it is
+    held (``wait=False`` gives up at once when someone else holds it).
+
+    The lock belongs to an open transaction on a connection of its own. A session lock on
+    Django's connection would not hold behind a pooler in transaction mode: its unlock, or
+    the next import's lock, may reach another server connection. A transaction keeps its
+    server connection under any pooler, and ends with the process (``kill -9`` included),
+    which releases the lock. Each holder so uses one more server connection while it runs."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory")  # a plain psycopg cursor: no tenant tables are touched here
+    with psycopg.connect(**params) as holder:  # commits (releasing the lock) on exit
+        if wait:
+            holder.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+            yield True
+        else:
+            yield holder.execute(
+                "SELECT pg_try_advisory_xact_lock(hashtext(%s))", [key]
+            ).fetchone()[0]
+
+
+@contextmanager
 def tenant_write_session(schema_name: str) -> Iterator[None]:
-    """Hold the tenant's write lock for a whole import (several transactions). It is a
-    session lock: it dies with the connection, ``kill -9`` of the process included."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [_write_lock_key(schema_name)])
-    try:
+    """Hold the tenant's write lock for a whole import (several transactions)."""
+    with held_lock(_write_lock_key(schema_name)):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_unlock(hashtext(%s))", [_write_lock_key(schema_name)]
-            )
 
 
 def tenant_write_idle(schema_name: str) -> bool:
     """Whether nobody holds the tenant's write lock (no import is running there now)."""
-    with connection.cursor() as cursor:
-        key = _write_lock_key(schema_name)
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [key])
-        if not cursor.fetchone()[0]:
-            return False
-        cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
-    return True
+    with held_lock(_write_lock_key(schema_name), wait=False) as free:
+        return free
 
 
 def tenant_write_lock() -> None:

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -474,7 +475,9 @@ def access_log_csv(request):
     writer = line_writer()
 
     def lines():
-        with in_tenant(tenant):
+        # In a transaction: iterator() then reads through a server-side cursor, in chunks
+        # (renkei.tenants.postgresql_backend).
+        with in_tenant(tenant), transaction.atomic():
             yield BOM + writer.writerow(ACCESS_LOG_HEADER)
             values = rows.values_list(
                 "at", "username", "student_pseudonym", "what", "via", "sensitive"

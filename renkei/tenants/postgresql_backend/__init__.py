@@ -1,0 +1,1 @@
+"""Renkei's database backend (``ENGINE = "renkei.tenants.postgresql_backend"``): see base.py."""
