@@ -46,6 +46,8 @@ def test_a_short_load_sees_no_errors_and_no_other_tenants_data(tmp_path):
             max_requests=2000,
             workers=2,
             think="0.2,0.6",
+            push_every="0.5,1",
+            settle=0,
             each=1,
             canary=True,
             vendor_slots=2,
@@ -72,4 +74,4 @@ def test_a_short_load_sees_no_errors_and_no_other_tenants_data(tmp_path):
     assert figures["push_problems"] == []
     # the good pushes ran and their marks are there
     assert figures["pushes_accepted"] > 0
-    assert figures["pushes_landed"] == figures["pushes_accepted"]
+    assert figures["pushes_landed"] == figures["pushes_imported"] >= figures["pushes_accepted"]
