@@ -77,7 +77,8 @@ def extra_tenants(n: int, pupils: int) -> list[list]:
     for i in range(n):
         first_five = f"{'13' if i % 2 == 0 else '27'}{901 + i:03d}"
         code = first_five + str(municipality_check_digit(first_five))
-        tenants.append([code, f"自治体{code}", code[:2], pupils])  # synth names schools so
+        # the name synth gives the municipality's schools (自治体139017立第一小学校)
+        tenants.append([code, f"自治体{code}", code[:2], pupils])
     return tenants
 
 
@@ -122,6 +123,9 @@ def _actor():
     return Actor.system("load-bench")
 
 
+_HASH: dict[str, str] = {}
+
+
 def _account(username: str, role: str, *, totp: bool = False, **where) -> str:
     """The user (password PASSWORD) with that one membership; its TOTP key (hex) if asked."""
     from django.contrib.auth import get_user_model
@@ -146,9 +150,6 @@ def _account(username: str, role: str, *, totp: bool = False, **where) -> str:
         user=user, name="load", defaults={"key": secrets.token_hex(20), "confirmed": True}
     )
     return device.key
-
-
-_HASH: dict[str, str] = {}
 
 
 def _analysts(prefecture: str, n: int) -> list[str]:
@@ -446,6 +447,7 @@ def drive(
     settle: float = 30,
     each: int = 0,
     canary: bool = False,
+    until_each_done: bool = False,
     env: dict | None = None,
 ) -> dict:
     """Run locust headless against ``base``; returns the users' report (load_users.py)."""
@@ -467,6 +469,7 @@ def drive(
         "RENKEI_LOAD_MAX_REQUESTS": str(max_requests),
         "RENKEI_LOAD_EACH": str(each),
         "RENKEI_LOAD_CANARY": "1" if canary else "",
+        "RENKEI_LOAD_UNTIL_DONE": "1" if until_each_done else "",
     }
     with (out / "locust.log").open("wb") as log:
         subprocess.run(
@@ -511,6 +514,7 @@ def run(
     settle: float = 30,
     each: int = 0,
     canary: bool = False,
+    until_each_done: bool = False,
     vendor_slots: int = 4,
 ) -> dict:
     """Prepare the world, serve, drive, verify. Returns everything measured (see summarize)."""
@@ -535,7 +539,7 @@ def run(
         report = drive(
             base, world_path, out, users=users, spawn_rate=spawn_rate, run_time=run_time,
             max_requests=max_requests, think=think, push_every=push_every, settle=settle,
-            each=each, canary=canary, env=env,
+            each=each, canary=canary, until_each_done=until_each_done, env=env,
         )  # fmt: skip
         pushes_path = out / "pushes.json"
         pushes = {"attempts": report["attempts"], "pushes": report["pushes"]}

@@ -54,6 +54,7 @@ SETTLE = float(os.environ.get("RENKEI_LOAD_SETTLE", "30") or 0)
 MAX_REQUESTS = int(os.environ.get("RENKEI_LOAD_MAX_REQUESTS", "0") or 0)
 EACH = int(os.environ.get("RENKEI_LOAD_EACH", "0") or 0)
 CANARY = os.environ.get("RENKEI_LOAD_CANARY", "") == "1"
+UNTIL_DONE = os.environ.get("RENKEI_LOAD_UNTIL_DONE", "") == "1"
 PASSWORD = WORLD["password"]
 
 # What the widgets send (renkei/graphql/widgets/src/boards.js and queries.js).
@@ -99,9 +100,18 @@ fragment Result on MetricResult { schoolYear dimensions k complete
 
 # -- what each user may see -----------------------------------------------------------------
 
-# A pupil's name as the API writes it ("姓 名", kanji or kana); a school's as synth names it.
-NAME_RE = re.compile(r"[一-龥々ヶぁ-んァ-ヶー]+ [一-龥々ヶぁ-んァ-ヶー]+")
-SCHOOL_RE = re.compile(r"[^\s\"'<>()（）、。:：]*?立第[一二三四五六七八九十]+(?:小学校|中学校)")
+# A pupil's name as the API writes it: "姓 名" in kanji, hiragana or katakana. Every pair of
+# neighbouring words of one script is a candidate (overlapping: "です やまだ たろう" gives
+# "です やまだ" and "やまだ たろう"), so text around a name never hides it.
+NAME_RES = [
+    re.compile(rf"(?<![{chars}])(?=([{chars}]+ [{chars}]+))")
+    for chars in ("一-龥々ヶ", "ぁ-ゖー", "ァ-ヺー")
+]
+
+
+def name_candidates(text: str) -> set[str]:
+    return {found for pattern in NAME_RES for found in pattern.findall(text)}
+
 
 TENANTS = WORLD["tenants"]
 ALL_NAMES: set[str] = set()
@@ -131,6 +141,7 @@ class Scope:
             if set(pupil_schools).intersection(at)
         }
         self.forbidden_names = ALL_NAMES - {n for pair in self.pupils.values() for n in pair}
+        self.forbidden_schools = sorted(ALL_SCHOOLS - self.schools)
 
     @classmethod
     def teacher(cls, code: str, school: str) -> Scope:
@@ -145,8 +156,8 @@ class Scope:
         return cls([c for c, t in TENANTS.items() if t["prefecture"] == prefecture])
 
     def leaks(self, text: str) -> list[str]:
-        found = [f"pupil name {n}" for n in set(NAME_RE.findall(text)) & self.forbidden_names]
-        found += [f"school {s}" for s in set(SCHOOL_RE.findall(text)) & ALL_SCHOOLS - self.schools]
+        found = [f"pupil name {n}" for n in name_candidates(text) & self.forbidden_names]
+        found += [f"school {s}" for s in self.forbidden_schools if s in text]
         found += [f"municipality {m}" for m in self.other_municipalities if m in text]
         return found
 
@@ -200,6 +211,20 @@ def _measured(request_type, name, response_time, exception, context, **_kw):
             SAMPLES.append(f"{name}: {exception}"[:400])
     STATE["requests"] += 1
     if MAX_REQUESTS and STATE["requests"] == MAX_REQUESTS:
+        gevent.spawn(STATE["environment"].runner.quit)
+
+
+DONE: set[str] = set()
+
+
+def _done(user) -> None:
+    """One kind of user finished a whole action; with ``RENKEI_LOAD_UNTIL_DONE=1`` (the smoke
+    test) the load stops once every kind has, instead of after a fixed time a busy machine may
+    not give every kind."""
+    DONE.add(type(user).__name__)
+    kinds = {cls.__name__ for cls in STATE["environment"].user_classes}
+    if UNTIL_DONE and kinds <= DONE and not STATE.get("stopping"):
+        STATE["stopping"] = True
         gevent.spawn(STATE["environment"].runner.quit)
 
 
@@ -402,6 +427,8 @@ class Teacher(RenkeiUser):
             self.pupil_ids = [
                 int(x["pupil"]["id"]) for x in payload["data"]["classBoard"]["pupils"]
             ]
+        if self.canary:
+            _done(self)
 
     @task(2)
     def pupil_board(self):
@@ -428,6 +455,7 @@ class Teacher(RenkeiUser):
             "board: pupil board sensitive (GraphQL)",
         ) as r:
             self.check(r, self.scope)
+        _done(self)
 
 
 class BoardAnalyst(RenkeiUser):
@@ -476,6 +504,7 @@ class BoardAnalyst(RenkeiUser):
         ) as r:
             self.check(r, self.scope)
         self.metric("attendance_rate", breakdown=["month"], schoolCode=school)
+        _done(self)
 
 
 class PrefectureAnalyst(RenkeiUser):
@@ -516,6 +545,7 @@ class PrefectureAnalyst(RenkeiUser):
             token=self.token,
         ) as r:
             self.check(r, self.scope)
+        _done(self)
 
 
 def _push(client, code: str, token: str | None, path: str, name: str, key: str):
@@ -566,6 +596,7 @@ class Vendor(RenkeiUser):
                 catch_response=True,
             ) as r:
                 self.check(r, self.scope)
+            _done(self)
 
 
 class WrongTokenVendor(RenkeiUser):
@@ -602,6 +633,7 @@ class WrongTokenVendor(RenkeiUser):
                 r.failure(f"a push with {kind} token answered {r.status_code}, not {expected}")
             else:
                 r.success()
+        _done(self)
 
 
 if CANARY:
