@@ -268,9 +268,7 @@ def _write_report(environment, **_kw):
 def _users(kind: str):
     """The accounts of one kind, spread over municipalities (and schools), in turn."""
     pools = {
-        "teacher": [
-            (code, a) for code, t in TENANTS.items() for a in t["teachers"] if t["teachers"]
-        ],
+        "teacher": [(code, a) for code, t in TENANTS.items() for a in t["teachers"]],
         "board": [(code, a) for code, t in TENANTS.items() for a in t["boards"]],
         "vendor": [(code, s) for code, t in TENANTS.items() for s in t["vendor"]["slots"]],
     }[kind]
