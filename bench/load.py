@@ -43,6 +43,7 @@ import datetime as dt
 import json
 import math
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -420,6 +421,20 @@ def server(env: dict, workers: int, log_dir: Path):
             log.close()
 
 
+def stop_embedded(home: Path) -> None:
+    """Stop the embedded PostgreSQL of ``home``. pgserver stops it when its last user exits
+    normally, but gunicorn's workers end by signal and stay on its list: without this the
+    bench would leave the server running."""
+    import pgserver
+
+    pgdata = home / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    owner = pwd.getpwuid(pgdata.stat().st_uid).pw_name
+    as_owner = {"user": owner} if owner != pwd.getpwuid(os.geteuid()).pw_name else {}
+    pgserver.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, **as_owner)
+
+
 def run_jobs() -> None:
     """The job runner: runs queued imports as they come (the embedded worker, polling)."""
     import django
@@ -715,11 +730,15 @@ def main() -> None:
         flush=True,
     )
     started = dt.datetime.now()
-    result = run(
-        env, out, tenants, users=args.users, spawn_rate=args.spawn_rate, run_time=args.run_time,
-        max_requests=args.max_requests, workers=args.workers, think=args.think,
-        push_every=args.push_every, settle=args.settle,
-    )  # fmt: skip
+    try:
+        result = run(
+            env, out, tenants, users=args.users, spawn_rate=args.spawn_rate,
+            run_time=args.run_time, max_requests=args.max_requests, workers=args.workers,
+            think=args.think, push_every=args.push_every, settle=args.settle,
+        )  # fmt: skip
+    finally:
+        if "DATABASE_URL" not in env:
+            stop_embedded(Path(env["RENKEI_HOME"]))
     print(f"prepared in {result['prepared_seconds']:.0f} s; run started {started:%H:%M:%S}")
     print_report(result)
 
