@@ -294,9 +294,9 @@ class StreamWriter:
 
     @staticmethod
     def _insert_sql(stream: StreamSpec, table: str, on_conflict: str) -> str:
-        """The INSERT, answering how many rows it wrote. Counted from RETURNING: through a
-        Citus coordinator ``cursor.rowcount`` of INSERT…SELECT…ON CONFLICT is the rows
-        selected, not those inserted (citus#3377). The join stays in a subquery, the shape
+        """The INSERT, answering how many rows it wrote. Counted from RETURNING: for
+        INSERT…SELECT…ON CONFLICT a Citus coordinator reports the rows selected as the row
+        count, not those inserted (citus#3377). The join stays in a subquery, the shape
         Citus runs on the tenant's worker (``rollups.insert_select``)."""
         # In the order of the natural key: the indexes are then written page after page.
         return f"""
