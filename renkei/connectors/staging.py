@@ -3,18 +3,22 @@ inserted by natural key at once; at the end of the run, what needs the whole run
 pupils on a roster read later, updates of rows stored before, duplicates). Plus the
 quarantine, where every rejected row goes with file, line, column, value and reason.
 
-All of it runs inside the import's one transaction (``pipeline.do_import``).
+All of it runs inside the import's one transaction (``pipeline.do_import``). The statements
+keep to shapes a Citus coordinator runs the same as PostgreSQL (docs/scaling.md; guarded by
+tests/test_citus_shapes.py): anti-joins rather than NOT EXISTS against the staging tables,
+counts from RETURNING, joins of an INSERT…SELECT inside a subquery.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
-from psycopg.errors import UniqueViolation
+from psycopg import errors
 
 from renkei.connectors.reading import MAX_QUARANTINED_VALUE, UNKNOWN_ORIGIN, Chunk
 from renkei.connectors.records import Origin
@@ -26,6 +30,51 @@ BATCH_ROWS = 20_000  # quarantined rows per COPY
 # every other session's snapshots get slower until COMMIT. Savepoints (one per chunk that
 # bets on new rows, see StreamWriter._insert_all) stay below.
 MAX_SAVEPOINTS = 50
+
+
+def is_unique_violation(error: DatabaseError, table: str) -> bool:
+    """Whether ``error`` is a unique key of ``table`` violated. PostgreSQL says so with
+    SQLSTATE 23505; a Citus coordinator passes a worker's violation on as XX000, naming the
+    shard's constraint ("attendance_natural_key_102127"), so the name counts as well."""
+    cause = error.__cause__
+    if not isinstance(cause, errors.Error):
+        return False
+    if isinstance(cause, errors.UniqueViolation):
+        return True
+    named = {
+        cause.diag.constraint_name,
+        *re.findall(r'"([^"]+)"', cause.diag.message_primary or ""),
+    }
+    named.discard(None)
+    if not named:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = %s::regclass AND i.indisunique",
+            [table],
+        )
+        keys = [row[0] for row in cursor.fetchall()]
+    return any(_on_shard(name, key) for name in named for key in keys)
+
+
+def _on_shard(name: str, key: str) -> bool:
+    """Whether ``name`` is constraint ``key`` as Citus names it on a shard: ``key_<shard id>``,
+    or, when that would pass 63 bytes, ``<key clipped>_<8 hex digits of hash>_<shard id>``."""
+    if name == key:
+        return True
+    base, _, shard = name.rpartition("_")
+    if not shard.isdigit():
+        return False
+    if base == key:
+        return True
+    clipped, _, digest = base.rpartition("_")
+    return (
+        len(digest) == 8
+        and all(c in "0123456789abcdef" for c in digest)
+        and len(key) > len(clipped) > 0
+        and key.startswith(clipped)
+    )
 
 
 class Quarantine:
@@ -202,13 +251,15 @@ class StreamWriter:
             # later: such rows wait for the end), or they met a stored row.
             cursor.execute(
                 f"""
-                INSERT INTO stg_{stream.name}_set_aside SELECT * FROM {table} s
-                WHERE NOT EXISTS (SELECT 1 FROM {stream.resolver} r
-                                  WHERE r.ref = {stream.ref_key})""",
+                INSERT INTO stg_{stream.name}_set_aside SELECT s.* FROM {table} s
+                LEFT JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+                WHERE r.ref IS NULL
+                RETURNING 1""",
                 self._params,
             )
-            staged.set_aside += cursor.rowcount
-            if inserted < rows - cursor.rowcount:
+            set_aside = len(cursor.fetchall())
+            staged.set_aside += set_aside
+            if inserted < rows - set_aside:
                 # A stored row was met: one stored before this run (to update if it differs),
                 # or one this run inserted (a duplicate key). Either way nothing is written
                 # now; the end of the run decides, knowing every duplicate.
@@ -226,9 +277,9 @@ class StreamWriter:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(self._insert_sql(stream, table, ""), self._params)
-                return cursor.rowcount
-        except IntegrityError as e:
-            if not isinstance(e.__cause__, UniqueViolation):
+                return cursor.fetchone()[0]
+        except DatabaseError as e:
+            if not is_unique_violation(e, stream.table):
                 raise
             self._staged[stream.name].met_stored = True
             return None
@@ -239,17 +290,26 @@ class StreamWriter:
         cursor.execute(
             self._insert_sql(stream, table, f"ON CONFLICT ({conflict}) DO NOTHING"), self._params
         )
-        return cursor.rowcount
+        return cursor.fetchone()[0]
 
     @staticmethod
     def _insert_sql(stream: StreamSpec, table: str, on_conflict: str) -> str:
+        """The INSERT, answering how many rows it wrote. Counted from RETURNING: for
+        INSERT…SELECT…ON CONFLICT a Citus coordinator reports the rows selected as the row
+        count, not those inserted (citus#3377). The join stays in a subquery, the shape
+        Citus runs on the tenant's worker (``rollups.insert_select``)."""
         # In the order of the natural key: the indexes are then written page after page.
         return f"""
-            INSERT INTO {stream.table} (student_id, {", ".join(stream.names)})
-            SELECT r.student_id, {", ".join(f"s.{c}" for c in stream.names)}
-            FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
-            ORDER BY r.student_id, {", ".join(f"s.{k}" for k in stream.key)}, s.seq
-            {on_conflict}"""
+            WITH inserted AS (
+                INSERT INTO {stream.table} (student_id, {", ".join(stream.names)})
+                SELECT * FROM (
+                    SELECT r.student_id, {", ".join(f"s.{c}" for c in stream.names)}
+                    FROM {table} s JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+                    ORDER BY r.student_id, {", ".join(f"s.{k}" for k in stream.key)}, s.seq
+                ) q
+                {on_conflict}
+                RETURNING 1)
+            SELECT count(*) FROM inserted"""
 
     def _collect_changes(self, cursor, stream: StreamSpec, table: str) -> int:
         """Keep the rows of ``table`` whose stored row (same pupil and key) differs."""
@@ -267,10 +327,11 @@ class StreamWriter:
             CROSS JOIN LATERAL (SELECT id, {updated} FROM {stream.table}
                                 WHERE student_id = r.student_id AND {same_key} LIMIT 1) t
             WHERE ({", ".join(f"t.{c}" for c in stream.updated)}) IS DISTINCT FROM
-                  ({", ".join(f"s.{c}" for c in stream.updated)})""",
+                  ({", ".join(f"s.{c}" for c in stream.updated)})
+            RETURNING 1""",
             self._params,
         )
-        return cursor.rowcount
+        return len(cursor.fetchall())
 
     # what needs the whole run ---------------------------------------------------------------
 
@@ -289,8 +350,8 @@ class StreamWriter:
                 self._skip_opted_out(stream, set_aside)
                 cursor.execute(
                     f"""
-                    SELECT count(*) FROM {set_aside} s WHERE EXISTS (
-                        SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
+                    SELECT count(*) FROM {set_aside} s
+                    JOIN {stream.resolver} r ON r.ref = {stream.ref_key}""",
                     self._params,
                 )
                 known = cursor.fetchone()[0]
@@ -305,10 +366,12 @@ class StreamWriter:
         cursor.execute(
             f"""
             INSERT INTO edudata_quarantinedrow (run_id, file, line, "column", value, reason, kind)
-            SELECT %(run)s, (%(files)s::text[])[s.file], s.line, %(column)s, s.ref,
-                   %(reason)s || s.ref || '」）。先に名簿を取り込んでください。', 'error'
-            FROM stg_{stream.name}_set_aside s WHERE NOT EXISTS (
-                SELECT 1 FROM {stream.resolver} r WHERE r.ref = {stream.ref_key})""",
+            SELECT * FROM (
+                SELECT %(run)s, (%(files)s::text[])[s.file], s.line, %(column)s, s.ref,
+                       %(reason)s || s.ref || '」）。先に名簿を取り込んでください。', 'error'
+                FROM stg_{stream.name}_set_aside s
+                LEFT JOIN {stream.resolver} r ON r.ref = {stream.ref_key}
+                WHERE r.ref IS NULL) q""",
             {**self._params, "column": column, "reason": f"{who}（{column}「"},
         )
 
@@ -357,10 +420,10 @@ class StreamWriter:
                         END || '。在籍していない日の回答は取り込みません'
                         || '（日付か、名簿の学級の在籍を確かめてください）。', 'error'
                     FROM outside)
-                DELETE FROM {table} WHERE seq IN (SELECT seq FROM outside)""",
+                DELETE FROM {table} WHERE seq IN (SELECT seq FROM outside) RETURNING 1""",
                 {**self._params, "column": stream.date_label},
             )
-            return cursor.rowcount
+            return len(cursor.fetchall())
 
     def _skip_opted_out(self, stream: StreamSpec, table: str) -> int:
         """Take out of ``table`` the rows of pupils who opted out of analysis, for streams
@@ -376,9 +439,10 @@ class StreamWriter:
                 RETURNING s.file, s.line""",
                 self._params,
             )
+            taken_out = cursor.fetchall()
             # Counted in input rows, as rows_read is (a report's row can hold several apps).
-            self._skipped_lines.update(cursor.fetchall())
-            return cursor.rowcount
+            self._skipped_lines.update(taken_out)
+            return len(taken_out)
 
     @property
     def skipped(self) -> int:

@@ -22,15 +22,28 @@ _SENSITIVE_NURSE = ", ".join(f"'{r}'" for r in sorted(SENSITIVE_NURSE_REASONS))
 
 LONG_ABSENCE_REASONS = "edudata_longabsencereasonyear"
 
+
+def insert_select(table: str, columns: str, select: str) -> str:
+    """``INSERT INTO table (columns) SELECT * FROM (select) q``: the joins stay inside the
+    subquery. On a Citus coordinator an INSERT…SELECT into a table with an identity column
+    whose own SELECT joins tables is pulled to the coordinator and refused ("requires
+    repartitioning"); in this shape it runs on the worker that holds the tenant's schema.
+    The same statement on plain PostgreSQL."""
+    return f"INSERT INTO {table} ({columns}) SELECT * FROM ({select}) q"
+
+
+# (rollup table, its columns filled, the SELECT of the rows of one school year)
 _REFRESH = [
     # Days are counted per pupil and month first (a city-year is millions of rows), then the
     # few pupil-month rows get their school and grade.
     (
         "edudata_attendancepupilmonth",
+        (
+            "student_id, school_id, school_type, grade, school_year, month, school_days, present, "
+            "late, early_leave, absent_illness, absent_accident, absent_other, suspension, "
+            "mourning"
+        ),
         f"""
-        INSERT INTO edudata_attendancepupilmonth (student_id, school_id, school_type, grade,
-            school_year, month, school_days, present, late, early_leave, absent_illness,
-            absent_accident, absent_other, suspension, mourning)
         SELECT a.student_id, st.school_id, sc.school_type, st.grade, %(year)s, a.month,
                a.school_days, a.present, a.late, a.early_leave, a.absent_illness,
                a.absent_accident, a.absent_other, a.suspension, a.mourning
@@ -51,9 +64,11 @@ _REFRESH = [
     # Built from the monthly rollup (already analyzable only): cheap.
     (
         "edudata_attendancepupilyear",
+        (
+            "student_id, school_id, school_type, grade, school_year, school_days, absence_days, "
+            "absent_illness, absent_accident, absent_other"
+        ),
         """
-        INSERT INTO edudata_attendancepupilyear (student_id, school_id, school_type, grade,
-            school_year, school_days, absence_days, absent_illness, absent_accident, absent_other)
         SELECT student_id, school_id, school_type, grade, school_year, sum(school_days),
                sum(absent_illness + absent_accident + absent_other), sum(absent_illness),
                sum(absent_accident), sum(absent_other)
@@ -62,9 +77,8 @@ _REFRESH = [
     ),
     (
         "edudata_nursevisitmonth",
+        "school_id, school_type, grade, school_year, month, reason_category, visits, pupils",
         f"""
-        INSERT INTO edudata_nursevisitmonth (school_id, school_type, grade, school_year, month,
-            reason_category, visits, pupils)
         SELECT st.school_id, sc.school_type, st.grade, %(year)s,
                extract(month FROM v.visited_at AT TIME ZONE 'Asia/Tokyo')::int,
                v.reason_category, count(*), count(DISTINCT v.student_id)
@@ -77,9 +91,8 @@ _REFRESH = [
     ),
     (
         "edudata_m365appmonth",
+        "school_id, school_type, grade, school_year, month, app, active_pupils",
         f"""
-        INSERT INTO edudata_m365appmonth (school_id, school_type, grade, school_year, month, app,
-            active_pupils)
         SELECT st.school_id, sc.school_type, st.grade, %(year)s,
                extract(month FROM u.date)::int, u.app, count(DISTINCT u.student_id)
         FROM edudata_m365dailyusage u
@@ -93,9 +106,11 @@ _REFRESH = [
     # per week of the month (minutes / days of the month x 7), in the school's time zone.
     (
         "edudata_learningpupilmonth",
+        (
+            "student_id, school_id, school_type, grade, school_year, month, activities, minutes, "
+            "weekly_minutes"
+        ),
         f"""
-        INSERT INTO edudata_learningpupilmonth (student_id, school_id, school_type, grade,
-            school_year, month, activities, minutes, weekly_minutes)
         SELECT l.student_id, st.school_id, sc.school_type, st.grade, %(year)s,
                extract(month FROM l.month_start)::int, l.activities, round(l.seconds / 60.0),
                round(l.seconds * 7 / (60.0 * extract(
@@ -111,9 +126,8 @@ _REFRESH = [
     ),
     (
         "edudata_assessmentbin",
+        "school_id, school_type, grade, school_year, kind, subject, score_bin, pupils",
         f"""
-        INSERT INTO edudata_assessmentbin (school_id, school_type, grade, school_year, kind,
-            subject, score_bin, pupils)
         SELECT st.school_id, sc.school_type, st.grade, r.school_year, r.kind, r.subject,
                least(floor(r.score / r.max_score * 10), 9)::int, count(DISTINCT r.student_id)
         FROM edudata_assessmentresult r
@@ -125,8 +139,8 @@ _REFRESH = [
     # The school's latest decision per pupil and year (the table is append-only).
     (
         LONG_ABSENCE_REASONS,
+        "student_id, school_year, reason",
         f"""
-        INSERT INTO edudata_longabsencereasonyear (student_id, school_year, reason)
         SELECT DISTINCT ON (c.student_id) c.student_id, c.school_year, c.reason
         FROM edudata_absenceclassification c
         JOIN edudata_student st ON st.id = c.student_id AND {_ANALYZABLE}
@@ -148,11 +162,11 @@ def refresh(
         for year in school_years:
             start, end = school_year_bounds(year)
             params = {"year": year, "start": start, "end": end}
-            for table, insert in _REFRESH:
+            for table, columns, select in _REFRESH:
                 if only is not None and table != only:
                     continue
                 cursor.execute(f"DELETE FROM {table} WHERE school_year = %(year)s", params)
-                cursor.execute(insert, params)
+                cursor.execute(insert_select(table, columns, select), params)
     bump_data_version(kind, school_years)
     log.info("rollups refreshed for school years %s", school_years)
 
@@ -206,6 +220,6 @@ def years_with_data() -> list[int]:
     """School years that have rollups in this tenant (the years an opt-out change touches)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            " UNION ".join(f"SELECT DISTINCT school_year FROM {table}" for table, _ in _REFRESH)
+            " UNION ".join(f"SELECT DISTINCT school_year FROM {table}" for table, *_ in _REFRESH)
         )
         return sorted(row[0] for row in cursor.fetchall())

@@ -1,4 +1,5 @@
 import pytest
+from citus_support import on_citus
 from django.db import connection
 from django_tenants.utils import schema_exists
 
@@ -32,10 +33,22 @@ def test_onboarding_creates_a_migrated_schema_and_domain():
 
 def test_cloned_access_log_trigger_calls_its_own_schema(shibuya):
     with connection.cursor() as c:
-        c.execute("""SELECT p.pronamespace::regnamespace::text FROM pg_trigger t
-                     JOIN pg_proc p ON p.oid = t.tgfoid
+        c.execute("""SELECT t.tgname, t.tgisinternal, p.pronamespace::regnamespace::text,
+                            p.proname
+                     FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
                      WHERE t.tgrelid = 'm131130.edudata_accesslog'::regclass""")
-        assert {row[0] for row in c.fetchall()} == {"m131130"}
+        triggers = c.fetchall()
+    ours = {(name, schema) for name, internal, schema, _ in triggers if not internal}
+    assert ours == {
+        ("access_log_no_update_or_delete", "m131130"),
+        ("access_log_no_truncate", "m131130"),
+    }
+    internal = {(name, function) for name, internal, _, function in triggers if internal}
+    if on_citus():  # a distributed table's own: TRUNCATE goes on to the shard
+        assert {function for _, function in internal} == {"citus_truncate_trigger"}
+        assert all(name.startswith("truncate_trigger_") for name, _ in internal)
+    else:
+        assert internal == set()
 
 
 @pytest.mark.parametrize(
