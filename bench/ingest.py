@@ -187,7 +187,10 @@ def compare(
     """(a) once and (b) around it, as the machine is now: the ratio (a)/(b) in rows/s, and
     the seconds of (a)."""
     load = os.getloadavg()[0]
-    # (b) before and after (a), averaged: the load of a shared machine drifts within minutes
+    # (b) before and after (a), averaged: the load of a shared machine drifts within minutes.
+    # (b) first also has this process hold the embedded server, so that (a) neither starts
+    # it nor waits for its shutdown checkpoint when it exits (pgserver stops the server with
+    # the last process using it), which (b) never paid.
     before = raw_copy_seconds(env, attendance)
     pipeline, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(attendance))
     print("   ", out.strip().splitlines()[0])
