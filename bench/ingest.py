@@ -26,6 +26,7 @@ server is stopped and the directory removed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import os
@@ -185,16 +186,22 @@ def compare(
     env: dict, code: str, roster: Path, attendance: Path, rows: int, label: str
 ) -> tuple[float, float]:
     """(a) once and (b) around it, as the machine is now: the ratio (a)/(b) in rows/s, and
-    the seconds of (a)."""
+    the seconds of (a). Also the CPU time each took, which the machine's load does not
+    change much: what a machine with no core to spare would see."""
     load = os.getloadavg()[0]
+    server = None if "DATABASE_URL" in env else Path(env["RENKEI_HOME"])
     # (b) before and after (a), averaged: the load of a shared machine drifts within minutes.
     # (b) first also has this process hold the embedded server, so that (a) neither starts
     # it nor waits for its shutdown checkpoint when it exits (pgserver stops the server with
     # the last process using it), which (b) never paid.
+    start = cpu_seconds(server)
     before = raw_copy_seconds(env, attendance)
+    raw_started = cpu_seconds(server)
     pipeline, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(attendance))
     print("   ", out.strip().splitlines()[0])
+    raw_resumed = cpu_seconds(server)
     after = raw_copy_seconds(env, attendance)
+    end = cpu_seconds(server)
     raw = (before + after) / 2
     ratio = raw / pipeline
     print(
@@ -204,7 +211,40 @@ def compare(
         f"ratio (a)/(b) {ratio:.2f}  "
         f"(load average {load:.2f} before, {os.getloadavg()[0]:.2f} after)"
     )
+    a_client, a_db = (x - y for x, y in zip(raw_resumed, raw_started, strict=True))
+    b_client, b_db = (
+        (x - y + z - w) / 2 for x, y, z, w in zip(raw_started, start, end, raw_resumed, strict=True)
+    )
+    if server is not None:
+        print(
+            f"{label}: CPU time of (a) {a_client + a_db:.1f} s ({a_client:.1f} s in the import's "
+            f"processes, {a_db:.1f} s in PostgreSQL), of (b) {b_client + b_db:.1f} s "
+            f"({b_db:.1f} s in PostgreSQL); (b)/(a) in CPU {(b_client + b_db) / (a_client + a_db):.2f}"
+        )
     return ratio, pipeline
+
+
+def cpu_seconds(home: Path | None) -> tuple[float, float]:
+    """CPU seconds used so far by this process and its ended children (the commands it ran:
+    an import and its reader), and by every process of the embedded PostgreSQL of ``home``
+    (those ended included; 0 without one)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    clients = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    pid_file = home / "pgdata" / "postmaster.pid" if home else None
+    if pid_file is None or not pid_file.exists():
+        return clients, 0.0
+    import psutil  # (pgserver's dependency)
+
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+    times = postmaster.cpu_times()  # with its children that ended
+    server = times.user + times.system + times.children_user + times.children_system
+    for child in postmaster.children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            server += sum(child.cpu_times()[:2])
+    return clients, server
 
 
 def stop_embedded_server(home: Path) -> None:
