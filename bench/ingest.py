@@ -123,44 +123,50 @@ def renkei(env: dict, *args: str) -> tuple[float, str]:
     return time.perf_counter() - started, out.stdout
 
 
-def raw_copy_seconds(env: dict, attendance: Path) -> float:
-    """COPY the same rows, already resolved to student ids, into the same table (emptied
-    first) of the tenant whose roster was imported alone."""
+def setup_django(env: dict) -> None:
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "renkei.site.settings")
     import django
 
     django.setup()
+
+
+def raw_copy_seconds(prepared: Path) -> float:
+    """COPY the rows of ``prepared`` (resolve_for_copy) into the attendance table (emptied
+    first) of the tenant whose roster was imported alone."""
     from django.db import connection
 
     from renkei.tenants.context import in_tenant
 
-    prepared = attendance.with_suffix(".copy.tsv")
-    with in_tenant(RAW_TENANT):
-        if not prepared.exists():
-            resolve_for_copy(attendance, prepared)
-        with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE edudata_attendanceday")
-            started = time.perf_counter()
-            with (
-                prepared.open("rb") as f,
-                cursor.cursor.copy(
-                    "COPY edudata_attendanceday (student_id, date, status, reason) FROM STDIN"
-                ) as copy,
-            ):
-                while chunk := f.read(1 << 20):
-                    copy.write(chunk)
-            return time.perf_counter() - started  # (autocommit: with the COMMIT's checks)
+    with in_tenant(RAW_TENANT), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE edudata_attendanceday")
+        started = time.perf_counter()
+        with (
+            prepared.open("rb") as f,
+            cursor.cursor.copy(
+                "COPY edudata_attendanceday (student_id, date, status, reason) FROM STDIN"
+            ) as copy,
+        ):
+            while chunk := f.read(1 << 20):
+                copy.write(chunk)
+        return time.perf_counter() - started  # (autocommit: with the COMMIT's checks)
 
 
-def resolve_for_copy(attendance: Path, prepared: Path) -> None:
+def resolve_for_copy(attendance: Path) -> Path:
+    """The attendance rows as raw COPY takes them: pupil ids (of the tenant whose roster was
+    imported alone), ISO dates, statuses."""
     from renkei.connectors.eras import parse_date
     from renkei.edudata.models import StudentIdentity
+    from renkei.tenants.context import in_tenant
 
     status = {"": "present", "病": "absent_illness", "遅": "late", "欠": "absent_other"}
-    ids = dict(
-        StudentIdentity.objects.filter(source_system="c4th").values_list("source_id", "student_id")
-    )
+    with in_tenant(RAW_TENANT):
+        ids = dict(
+            StudentIdentity.objects.filter(source_system="c4th").values_list(
+                "source_id", "student_id"
+            )
+        )
+    prepared = attendance.with_suffix(".copy.tsv")
     dates: dict[str, str] = {}
     with attendance.open(encoding="cp932", newline="") as src, prepared.open("w") as out:
         reader = csv.reader(src)
@@ -168,6 +174,7 @@ def resolve_for_copy(attendance: Path, prepared: Path) -> None:
         for _, source_id, date, mark, reason in reader:
             iso = dates.get(date) or dates.setdefault(date, parse_date(date).isoformat())
             out.write(f"{ids[source_id]}\t{iso}\t{status[mark]}\t{reason}\n")
+    return prepared
 
 
 class CpuHog:
@@ -183,7 +190,7 @@ class CpuHog:
 
 
 def compare(
-    env: dict, code: str, roster: Path, attendance: Path, rows: int, label: str
+    env: dict, code: str, roster: Path, attendance: Path, prepared: Path, rows: int, label: str
 ) -> tuple[float, float]:
     """(a) once and (b) around it, as the machine is now: the ratio (a)/(b) in rows/s, and
     the seconds of (a). Also the CPU time each took, which the machine's load does not
@@ -191,16 +198,16 @@ def compare(
     load = os.getloadavg()[0]
     server = None if "DATABASE_URL" in env else Path(env["RENKEI_HOME"])
     # (b) before and after (a), averaged: the load of a shared machine drifts within minutes.
-    # (b) first also has this process hold the embedded server, so that (a) neither starts
-    # it nor waits for its shutdown checkpoint when it exits (pgserver stops the server with
-    # the last process using it), which (b) never paid.
+    # This process holds the embedded server from resolve_for_copy on, so that (a) neither
+    # starts it nor waits for its shutdown checkpoint when it exits (pgserver stops the
+    # server with the last process using it), which (b) never paid.
     start = cpu_seconds(server)
-    before = raw_copy_seconds(env, attendance)
+    before = raw_copy_seconds(prepared)
     raw_started = cpu_seconds(server)
     pipeline, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(attendance))
     print("   ", out.strip().splitlines()[0])
     raw_resumed = cpu_seconds(server)
-    after = raw_copy_seconds(env, attendance)
+    after = raw_copy_seconds(prepared)
     end = cpu_seconds(server)
     raw = (before + after) / 2
     ratio = raw / pipeline
@@ -458,12 +465,14 @@ def measure(args: argparse.Namespace, rows: int, work: Path, env: dict) -> None:
         f"({attendance.stat().st_size / 1e6:.0f} MB, cp932) on {os.cpu_count()} cores"
     )
     renkei(env, "import", "c4th", "--tenant", RAW_TENANT, str(roster))
+    setup_django(env)
+    prepared = resolve_for_copy(attendance)
 
-    quiet, pipeline = compare(env, QUIET_TENANT, roster, attendance, rows, "quiet")
+    quiet, pipeline = compare(env, QUIET_TENANT, roster, attendance, prepared, rows, "quiet")
     print(f"ratio (a)/(b) in rows/s, quiet machine: {quiet:.2f}  (target ≥ 0.8)")
     if not args.quiet_only:
         with CpuHog():
-            busy, _ = compare(env, BUSY_TENANT, roster, attendance, rows, "busy ")
+            busy, _ = compare(env, BUSY_TENANT, roster, attendance, prepared, rows, "busy ")
         print(f"ratio (a)/(b) in rows/s, quiet machine: {quiet:.2f}  (target ≥ 0.8)")
         print(f"ratio (a)/(b) in rows/s, one CPU-bound process beside: {busy:.2f}  (target ≥ 0.6)")
     if args.web:
