@@ -59,7 +59,6 @@ STAGING_TYPES = {
     "SmallIntegerField": "int",
     "TextField": "text",
 }
-PUPIL_REFERENCES = ("student_source_id", "principal_name")  # how a record names its pupil
 
 
 @dataclass(frozen=True)
@@ -104,8 +103,7 @@ class StreamSpec:
     ) -> StreamSpec:
         """The stream of ``record`` rows stored as ``model``. A record field the model lacks,
         or a model without its natural key, fails here, when the module loads."""
-        ref = next(r for r in PUPIL_REFERENCES if r in record.model_fields)
-        names = [n for n in record.model_fields if n not in (ref, "origin")]
+        ref, *names = reading.copy_fields(record)
         try:
             columns = tuple(
                 (name, STAGING_TYPES[model._meta.get_field(name).get_internal_type()])

@@ -210,7 +210,12 @@ class Enrollment(models.Model):
 class AttendanceDay(models.Model):
     """One row per pupil per school day (出席簿, a legal record: kept even after opt-out)."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="attendance")
+    # No index of its own, here and on every table the import fills: the natural key's unique
+    # index leads with the pupil and serves the same lookups; each imported row writes one
+    # index fewer.
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="attendance", db_index=False
+    )
     date = models.DateField(_("日付"))
     status = models.CharField(_("出欠"), max_length=16, choices=AttendanceStatus.choices)
     reason = models.CharField(_("欠席等の理由"), max_length=200, blank=True)
@@ -230,7 +235,9 @@ class HealthObservation(models.Model):
 
     Condition = HealthCondition
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="health")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="health", db_index=False
+    )
     date = models.DateField(_("日付"))
     condition = models.CharField(_("体調"), max_length=8, choices=Condition.choices)
     symptoms = models.CharField(_("症状"), max_length=200, blank=True)
@@ -249,7 +256,9 @@ class NurseVisit(models.Model):
 
     Reason = NurseVisitReason
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="nurse_visits")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="nurse_visits", db_index=False
+    )
     visited_at = models.DateTimeField(_("来室日時"))
     reason_category = models.CharField(_("来室理由"), max_length=8, choices=Reason.choices)
     note = models.TextField(_("記録"), blank=True)
@@ -268,7 +277,9 @@ class NurseVisit(models.Model):
 class AssessmentResult(models.Model):
     Kind = AssessmentKind
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="assessments")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="assessments", db_index=False
+    )
     school_year = models.PositiveSmallIntegerField(_("年度"))
     kind = models.CharField(_("種別"), max_length=8, choices=Kind.choices)
     name = models.CharField(_("テスト名"), max_length=100)
@@ -294,7 +305,9 @@ class AssessmentResult(models.Model):
 class SubjectEvaluation(models.Model):
     """評定 (1–5) and 観点別評価 (A/B/C per viewpoint)."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="evaluations")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="evaluations", db_index=False
+    )
     school_year = models.PositiveSmallIntegerField(_("年度"))
     term = models.CharField(_("学期"), max_length=20)
     subject = models.CharField(_("教科"), max_length=40)
@@ -317,7 +330,9 @@ class SubjectEvaluation(models.Model):
 class LearningActivity(models.Model):
     """Activity information (xAPI-like): actor, verb, object, time, duration."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="activities")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
     verb = models.CharField(_("動詞"), max_length=100)
     object_id = models.CharField(_("対象ID"), max_length=300)
     object_name = models.CharField(_("対象"), max_length=200, blank=True)
@@ -346,7 +361,9 @@ class LearningActivity(models.Model):
 class M365DailyUsage(models.Model):
     """Microsoft 365 app use per pupil per day, from the Graph usage reports. No UPN here."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="m365_usage")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="m365_usage", db_index=False
+    )
     date = models.DateField(_("日付"))
     app = models.CharField(_("アプリ"), max_length=20)
     active = models.BooleanField(_("利用あり"), default=True)
@@ -364,7 +381,9 @@ class SurveyResponse(models.Model):
     """Survey answers (e.g. 心の天気): sensitive as a whole, school-only, never aggregated
     across tenants."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="surveys")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="surveys", db_index=False
+    )
     survey = models.CharField(_("アンケート"), max_length=100)
     answered_on = models.DateField(_("回答日"))
     answers = models.JSONField(_("回答"), default=dict)

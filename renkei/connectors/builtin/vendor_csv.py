@@ -12,6 +12,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from renkei.connectors.mapping import Mapping, choose_mapping, load_mappings
+from renkei.connectors.reading import CopyRows
 from renkei.connectors.records import RECORD_TYPES, Record
 from renkei.connectors.sdk import (
     CheckResult,
@@ -72,17 +73,15 @@ class VendorCsvConnector(Connector):
             return CheckResult(False, str(e))
         return CheckResult(True, f"{len(config.paths)} 件のファイルを読めます。")
 
-    def read(self, config: VendorCsvConfig, state: RunState) -> Iterator[Record | RowError]:
+    def read(
+        self, config: VendorCsvConfig, state: RunState
+    ) -> Iterator[Record | RowError | CopyRows]:
         mappings = self.mappings(config)
         # Decide every file's layout before reading any row: a file that fits no layout, or
         # does not decode, fails the run up front.
         plan = [(path, *self._layout(path, mappings)) for path in config.paths]
         for path, mapping, encoding in plan:
-            read = None
-            for row in csv_rows(path, mapping.required_columns(), encoding):
-                if read is None:
-                    read = mapping.reader(row.header, path.name)
-                yield from read(row)
+            yield from mapping.read(csv_rows(path, mapping.required_columns(), encoding), path.name)
 
     @classmethod
     def _mapping_for(cls, path: Path, mappings: list[Mapping]) -> Mapping:
