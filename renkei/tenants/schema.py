@@ -215,8 +215,8 @@ def migrate_tenants(
 def _find_missing_migrations(
     schemas: Sequence[str], problems: list[TenantProblem]
 ) -> dict[str, frozenset[tuple[str, str]]]:
-    """Which of the code's migrations each schema has not recorded: three catalog questions
-    plus one query per ``_SCHEMAS_PER_QUERY`` schemas, whatever the tenant count."""
+    """Which of the code's migrations each schema has not recorded: one query for which
+    schemas can be read, then one per ``_SCHEMAS_PER_QUERY`` schemas."""
     _, expected, _ = _code_migrations()
     readable = []
     with connection.cursor() as cursor:
@@ -336,6 +336,8 @@ def _replay_in_parallel(
     jobs: list[tuple[str, _Batch]], workers: int, report: TenantMigrateReport
 ) -> None:
     """Each worker thread has its own connection (Django's are per thread)."""
+    if not jobs:
+        return
     todo: queue.SimpleQueue[tuple[str, _Batch]] = queue.SimpleQueue()
     for job in jobs:
         todo.put(job)

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django.test.utils import CaptureQueriesContext
 
+import renkei.edudata.migrations as edudata_migrations
 from renkei.tenants.schema import (
     Problem,
     create_tenant_schema,
@@ -58,21 +59,27 @@ def schemas(django_db_blocker):
 @pytest.fixture
 def extra_migration(tmp_path, monkeypatch, settings):
     """extra_migration(*statements): the code now has one more edudata migration, running
-    ``statements`` (RunSQL, one each)."""
+    ``statements`` (RunSQL, one each; or from one RunPython with ``python=True``)."""
 
-    def add(*statements: str) -> None:
-        real = Path(__import__("renkei.edudata.migrations").edudata.migrations.__file__).parent
+    def add(*statements: str, python: bool = False) -> None:
+        real = Path(edudata_migrations.__file__).parent
         leaf = next(n for n in MigrationLoader(None).graph.leaf_nodes() if n[0] == "edudata")
         package = tmp_path / EXTRA_PACKAGE
         package.mkdir()
         # The package's path is itself and the real migrations: Django lists and imports both.
         (package / "__init__.py").write_text(f"__path__ = [{str(package)!r}, {str(real)!r}]\n")
-        operations = ", ".join(
-            f"migrations.RunSQL({s!r}, migrations.RunSQL.noop)" for s in statements
-        )
+        if python:  # a data migration: runs the statements from Python
+            source = f"def forwards(apps, schema_editor):\n    for s in {statements!r}:\n"
+            source += "        schema_editor.execute(s)\n\n\n"
+            operations = "migrations.RunPython(forwards, migrations.RunPython.noop)"
+        else:
+            source = ""
+            operations = ", ".join(
+                f"migrations.RunSQL({s!r}, migrations.RunSQL.noop)" for s in statements
+            )
         (package / f"{EXTRA[1]}.py").write_text(
             "from django.db import migrations\n\n\n"
-            "class Migration(migrations.Migration):\n"
+            f"{source}class Migration(migrations.Migration):\n"
             f"    dependencies = [{leaf!r}]\n"
             f"    operations = [{operations}]\n"
         )
@@ -179,6 +186,17 @@ def test_a_migration_applied_in_parallel_leaves_identical_schemas(
         assert EXTRA in reference["migrations"]
         for schema in replayed:
             assert _catalog(schema) == reference, schema
+
+
+def test_a_migration_that_needs_python_goes_through_django_tenants(
+    schemas, extra_migration, django_db_blocker
+):
+    a, b = schemas(2)
+    extra_migration(ADD_COLUMN, python=True)
+    with django_db_blocker.unblock():
+        report = migrate_tenants([a, b])
+        assert report.migrated == [a, b] and not report.problems
+        assert all(_has_column(s, "migrate_probe") and _recorded(s, EXTRA) for s in (a, b))
 
 
 def test_a_schema_whose_apply_fails_is_rolled_back_whole_and_a_rerun_finishes_it(
