@@ -6,7 +6,9 @@ tenants in the same run, extrapolated to N.
     .venv/bin/python bench/migrate.py [--tenants 1700] [--sample 20] [--workers 4]
 
 Targets at 1,700 tenants: no-op <= 10 s, one migration <= 3 min. Onboarding's per-tenant time
-is printed first and last (flat is the target).
+is printed first and last (flat is the target); since the machine's load drifts over the long
+onboarding, ``--rounds`` more onboardings then take turns with onboardings into an empty
+database on the same server, and their ratio is printed too.
 
 The added migration (a column and an index on edudata_school, two RunSQL operations) lives in
 a temporary migration package: the real edudata migrations plus one file, in a temporary
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -107,6 +110,38 @@ def added_migration():
             forget_code_migrations()
 
 
+def onboarding_against_empty(rounds: int) -> tuple[list[float], list[float]]:
+    """Onboarding here (N tenants) and into an empty database on the same server, taking
+    turns, so that both see the same machine load: flatness without the load's drift."""
+    from django.db import connection
+
+    from renkei.tenants.schema import migrate_all
+
+    here = connection.settings_dict["NAME"]
+    empty = f"{here}_empty"
+
+    def use(name: str) -> None:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{empty}"')
+    try:
+        use(empty)
+        migrate_all(verbosity=0)
+        at_n, at_0 = [], []
+        for _ in range(rounds):
+            use(here)
+            at_n += onboard(fresh_codes(1))
+            use(empty)
+            at_0 += onboard(fresh_codes(1))
+    finally:
+        use(here)
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
+    return at_n, at_0
+
+
 def django_tenants_per_schema(schemas: list[str]) -> float:
     """Seconds per schema of `migrate_schemas --tenant` (the old path), schema by schema."""
     from django.core.management import call_command
@@ -137,6 +172,9 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1700)
     parser.add_argument("--sample", type=int, default=20, help="tenants the baseline migrates")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--rounds", type=int, default=20, help="onboardings compared with an empty database"
+    )
     args = parser.parse_args()
     print(f"start: {load()} on {os.cpu_count()} cores")
     with scratch_database():
@@ -154,6 +192,12 @@ def main() -> None:
         times = onboard(fresh_codes(args.tenants))
         print(f"\n== onboarding {args.tenants} tenants: {time.perf_counter() - start:.0f} s")
         print_flatness(times, existing)
+        at_n, at_0 = map(statistics.median, onboarding_against_empty(args.rounds))
+        print(
+            f"{args.rounds} more, taking turns with an empty database on the same server: "
+            f"median {at_n:.3f} s here against {at_0:.3f} s there, ratio {at_n / at_0:.2f} "
+            "(flat ≈ 1.0)"
+        )
         print(load())
 
         schemas = tenant_schema_names()
