@@ -3,7 +3,7 @@
 renkei demo                       migrate, onboard the demo municipalities, serve
 renkei onboard --code C --name N  onboard one municipality
 renkei tenants                    list tenants
-renkei migrate                    migrate public, and every tenant
+renkei migrate [--workers N]      migrate public, then every tenant schema behind the code
 renkei purge [--dry-run]          retention purge in every (or one) tenant
 renkei serve [--port N]           serve on 127.0.0.1
 renkei check [--deploy]           system checks (secrets, and production settings)
@@ -54,7 +54,7 @@ def _schema_ready() -> None:
         print("データベースを準備しています（renkei migrate）…", file=sys.stderr)
         from renkei.tenants.schema import migrate_all
 
-        migrate_all(verbosity=0)
+        _report_tenant_migration(migrate_all(verbosity=0), quiet=True)
 
 
 def cmd_manage(args: argparse.Namespace) -> int:
@@ -80,12 +80,42 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `renkei migrate` says about a tenant schema it had to leave alone.
+_MIGRATE_PROBLEMS = {
+    "missing_schema": "スキーマがありません（自治体は登録済み）",
+    "no_migration_table": "スキーマに django_migrations 表がありません",
+    "inconsistent_history": "適用記録の順序が依存関係と合いません",
+    "missing_tables": "適用済みと記録された移行の表がありません",
+    "apply_failed": "移行に失敗しました（このスキーマは失敗した移行の前の状態です）",
+}
+
+
+def _report_tenant_migration(report, *, quiet: bool = False) -> int:
+    """Each schema left alone on its own line (stderr), then one summary line; 1 if any."""
+    for p in report.problems:
+        print(f"エラー: {p.schema}: {_MIGRATE_PROBLEMS[p.problem]} — {p.detail}", file=sys.stderr)
+    if not quiet or report.problems:
+        print(
+            f"テナント {report.schemas} 件: 最新 {report.up_to_date}・更新 {len(report.migrated)}"
+            f"・問題 {len(report.problems)}",
+            file=sys.stderr if report.problems else sys.stdout,
+        )
+    if report.problems:
+        print(
+            "問題のあるスキーマは失敗した移行の前の状態のままです。原因を直して "
+            "`renkei migrate` をもう一度実行すると、残りだけを更新します。",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     _setup_django()
-    from renkei.tenants.schema import migrate_all
+    from renkei.tenants.schema import DEFAULT_WORKERS, migrate_all
 
-    migrate_all(verbosity=args.verbosity)
-    return 0
+    report = migrate_all(verbosity=args.verbosity, workers=args.workers or DEFAULT_WORKERS)
+    return _report_tenant_migration(report, quiet=args.verbosity == 0)
 
 
 def cmd_onboard(args: argparse.Namespace) -> int:
@@ -358,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("migrate", help="public と全テナントのスキーマを更新する")
     p.add_argument("-v", "--verbosity", type=int, default=1)
+    p.add_argument("--workers", type=int, help="テナントを同時に更新する接続の数（既定 4）")
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("purge", help="保存期間を過ぎた児童生徒のデータを削除する")
