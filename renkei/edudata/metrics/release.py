@@ -372,20 +372,35 @@ def margins(counts: Mapping[Key, int], dims: Sequence[Dimension]) -> dict[Key, i
 _MEMORY: OrderedDict[tuple, Any] = OrderedDict()
 _MEMORY_LOCK = threading.Lock()
 _MEMORY_SIZE = 512
+_MAKING: dict[tuple, threading.Lock] = {}  # keys being made now, and who makes them
 
 
 def remember(key: tuple, make: Callable[[], Any]) -> Any:
     """``make()`` once per key in this process (LRU). Used for releases and for the exact
-    rows a version's releases are computed from (in memory only)."""
+    rows a version's releases are computed from (in memory only).
+
+    Callers that ask for the same key while it is being made wait for that one ``make()``
+    instead of making it again: after an import every board and query of the prefecture asks
+    for the new version at once, and each making it would hold a server thread for seconds."""
     with _MEMORY_LOCK:
         if key in _MEMORY:
             _MEMORY.move_to_end(key)
             return _MEMORY[key]
-    value = make()
-    with _MEMORY_LOCK:
-        _MEMORY[key] = value
-        while len(_MEMORY) > _MEMORY_SIZE:
-            _MEMORY.popitem(last=False)
+        making = _MAKING.setdefault(key, threading.Lock())
+    with making:
+        with _MEMORY_LOCK:
+            if key in _MEMORY:  # made while this caller waited
+                _MEMORY.move_to_end(key)
+                return _MEMORY[key]
+        try:
+            value = make()
+            with _MEMORY_LOCK:
+                _MEMORY[key] = value
+                while len(_MEMORY) > _MEMORY_SIZE:
+                    _MEMORY.popitem(last=False)
+        finally:
+            with _MEMORY_LOCK:
+                _MAKING.pop(key, None)
     return value
 
 
