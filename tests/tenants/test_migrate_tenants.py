@@ -29,6 +29,11 @@ from renkei.tenants.schema import (
 EXTRA_PACKAGE = "edudata_migrations_plus_one"
 EXTRA = ("edudata", "0900_migrate_test")
 
+# Database tests, so that pytest-django runs them with the others that use the database: a
+# test it takes for one without runs after the browser tests, whose Playwright keeps an event
+# loop running in this thread until the session ends (Django then refuses the connection).
+pytestmark = pytest.mark.django_db(transaction=True)
+
 # What the test migration does to a schema, one statement per operation.
 ADD_COLUMN = "ALTER TABLE edudata_school ADD COLUMN migrate_probe text"
 ADD_INDEX = "CREATE INDEX edudata_school_migrate_probe ON edudata_school (migrate_probe)"
@@ -248,6 +253,7 @@ def test_missing_and_half_migrated_schemas_are_named_and_the_others_migrated(
     assert "before edudata.0001_initial" in named[out_of_order][1]
 
 
+@pytest.mark.django_db  # (not transactional: the shibuya fixture lives in the test transaction)
 def test_the_command_names_a_tenant_without_its_schema_and_exits_non_zero(
     db, shibuya, capsys, monkeypatch
 ):
