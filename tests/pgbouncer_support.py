@@ -18,41 +18,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from apt_support import apt_install
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 POOL_SIZE = 2  # server connections per database: fewer than the clients of a test
 
 
-def _apt_get(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["apt-get", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
-
-
 def _install() -> str:
-    """Try `apt-get install -y pgbouncer` (root only; `apt-get update` first when the package
-    lists are stale). Returns why it did not work, or ""."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not running as root, so apt-get cannot be used"
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available on this machine"
-    try:
-        result = _apt_get("install", "-y", "pgbouncer")
-        if result.returncode != 0:
-            _apt_get("update")
-            result = _apt_get("install", "-y", "pgbouncer")
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"apt-get install pgbouncer did not finish: {e}"
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        return f"apt-get install pgbouncer exited {result.returncode}: {' / '.join(tail)}"
-    # Debian starts a system-wide pgbouncer service on port 6432; the tests start their own.
-    subprocess.run(["systemctl", "disable", "--now", "pgbouncer"], capture_output=True)
-    return ""
+    reason = apt_install("pgbouncer")
+    if not reason:
+        # Debian starts a system-wide pgbouncer service on port 6432; the tests start their own.
+        subprocess.run(["systemctl", "disable", "--now", "pgbouncer"], capture_output=True)
+    return reason
 
 
 def pgbouncer_path() -> str:

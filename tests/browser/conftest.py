@@ -21,42 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from apt_support import apt_install
 from browser_support import DESKTOP, launch_args
 
 CHROMIUM = "/usr/bin/chromium"
 
 
 PACKAGES = ["chromium", "fonts-noto-cjk"]  # the font: screenshots of Japanese pages
-
-
-def _apt_get(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["apt-get", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
-
-
-def _install_chromium() -> str:
-    """Try `apt-get install -y chromium fonts-noto-cjk` (root only; `apt-get update` first
-    when the package lists are stale). Returns why it did not work, or ""."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "not running as root, so apt-get cannot be used"
-    if shutil.which("apt-get") is None:
-        return "apt-get is not available on this machine"
-    try:
-        result = _apt_get("install", "-y", *PACKAGES)
-        if result.returncode != 0:
-            _apt_get("update")
-            result = _apt_get("install", "-y", *PACKAGES)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"apt-get install chromium did not finish: {e}"
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-        return f"apt-get install chromium exited {result.returncode}: {' / '.join(tail)}"
-    return ""
 
 
 def _warn_without_japanese_fonts() -> None:
@@ -77,7 +48,7 @@ def chromium_path() -> str:
     if os.path.exists(CHROMIUM):
         _warn_without_japanese_fonts()
         return CHROMIUM
-    reason = _install_chromium()
+    reason = apt_install(*PACKAGES)
     if os.path.exists(CHROMIUM):
         _warn_without_japanese_fonts()
         return CHROMIUM
