@@ -124,8 +124,17 @@ def onboarding_against_empty(rounds: int) -> tuple[list[float], list[float]]:
         connection.close()
         connection.settings_dict["NAME"] = name
 
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{empty}"')
+    def on_server(sql: str) -> None:
+        """CREATE and DROP DATABASE run outside a transaction: not through Django's
+        connection, which sends each statement with the tenant's schema in one message."""
+        import psycopg
+
+        params = connection.get_connection_params()
+        params.pop("cursor_factory")
+        with psycopg.connect(**params, autocommit=True) as server:
+            server.execute(sql)
+
+    on_server(f'CREATE DATABASE "{empty}"')
     try:
         use(empty)
         migrate_all(verbosity=0)
@@ -137,8 +146,7 @@ def onboarding_against_empty(rounds: int) -> tuple[list[float], list[float]]:
             at_0 += onboard(fresh_codes(1))
     finally:
         use(here)
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
+        on_server(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)')
     return at_n, at_0
 
 
