@@ -44,6 +44,7 @@ from django.db import IntegrityError, connection, transaction
 from renkei.edudata.metrics import exact
 from renkei.platform import disclosure
 from renkei.platform.disclosure import MIN_K, Dimension
+from renkei.tenants.context import held_lock
 
 log = logging.getLogger(__name__)
 
@@ -422,6 +423,9 @@ def released_table(
     )
 
 
+MAKING_POLL = 0.1  # seconds between two looks for a release another process is making
+
+
 def _load_or_make(
     scope: Scope,
     table: str,
@@ -430,10 +434,33 @@ def _load_or_make(
     make: Callable[[Protected | None], Protected],
 ) -> Protected:
     """The stored release of this version; else one made now from the data and the latest
-    stored release of the table (whose figures carry over where still true enough)."""
-    stored = _stored(scope.prefecture_code, table, school_year, version)
-    if stored is not None:
-        return stored
+    stored release of the table (whose figures carry over where still true enough).
+
+    One process makes it while the others wait for it: after an import, the warm-up (in the
+    process that ran it) and every server process ask for the new version at once, and each
+    making it too would take the CPU the other pages need. They wait holding no connection
+    (behind a transaction pooler, waiters in a transaction would hold its server
+    connections), looking for the stored release every MAKING_POLL seconds."""
+    key = f"release:{scope.prefecture_code}:{table}:{school_year}:{version}"
+    while True:
+        stored = _stored(scope.prefecture_code, table, school_year, version)
+        if stored is not None:
+            return stored
+        with held_lock(key, wait=False) as mine:
+            if mine:
+                # (stored meanwhile by the process that held the lock a moment ago?)
+                stored = _stored(scope.prefecture_code, table, school_year, version)
+                return stored or _make(scope, table, school_year, version, make)
+        time.sleep(MAKING_POLL)
+
+
+def _make(
+    scope: Scope,
+    table: str,
+    school_year: int,
+    version: str,
+    make: Callable[[Protected | None], Protected],
+) -> Protected:
     protected = make(_stored(scope.prefecture_code, table, school_year))
     if not _store(scope, table, school_year, version, protected):
         # Another process stored this version first, perhaps from another previous
