@@ -42,6 +42,9 @@ from graphql import (
     visit,
 )
 
+from renkei.platform import errors
+from renkei.platform.errors import RETRY_AFTER_SECONDS as RETRY_AFTER
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
@@ -356,7 +359,10 @@ def error_response(status: int, code: str, message: str, **headers: str) -> Json
 
 
 def internal_error_response(error: BaseException, where: str) -> JsonResponse:
-    """A 500 that says which request id to quote; the cause goes to the log."""
+    """A 500 that says which request id to quote; the cause goes to the log. The database
+    out of reach is a 503 to retry instead (its server or the pooler restarting)."""
+    if errors.is_unavailable(error):
+        return unavailable_response(error, where)
     log.error(
         "unexpected error in %s rid=%s: %s",
         where,
@@ -365,6 +371,30 @@ def internal_error_response(error: BaseException, where: str) -> JsonResponse:
         exc_info=error,
     )
     return error_response(500, "INTERNAL_SERVER_ERROR", internal_message())
+
+
+UNAVAILABLE = "UNAVAILABLE"  # extensions.code of an answer to retry: HTTP 503
+
+
+def unavailable_response(error: BaseException, where: str) -> JsonResponse:
+    log_unavailable(error, where)
+    return error_response(
+        503, UNAVAILABLE, errors.unavailable_message(), **{"Retry-After": RETRY_AFTER}
+    )
+
+
+def log_unavailable(error: BaseException, where: str) -> None:
+    log.warning(
+        "database unavailable in %s rid=%s: %s", where, request_id.get(), type(error).__name__
+    )
+
+
+def unavailable_error() -> dict[str, Any]:
+    """The JSON of an error whose cause is the database out of reach."""
+    return {
+        "message": errors.unavailable_message(),
+        "extensions": {"code": UNAVAILABLE, "requestId": request_id.get()},
+    }
 
 
 def internal_message() -> str:

@@ -20,6 +20,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.views import defaults
 
 NUL_MESSAGE = "URL または入力に、使えない制御文字（NUL）が含まれています。"
@@ -75,21 +76,30 @@ class ClearErrorsMiddleware:
         return response
 
 
-UNAVAILABLE_MESSAGE = (
+UNAVAILABLE_MESSAGE = gettext_noop(
     "データベースに一時的に接続できません。この操作は保存されていません。"
     "少し待ってからもう一度お試しください。"
 )
 RETRY_AFTER_SECONDS = "10"
 
 
+def is_unavailable(error: BaseException | None) -> bool:
+    """Whether ``error`` is the database out of reach (a 503 to retry, not a 500)."""
+    return isinstance(error, OperationalError | InterfaceError)
+
+
+def unavailable_message() -> str:
+    return _(UNAVAILABLE_MESSAGE)
+
+
 def server_error(request):
     """``handler500`` of both URLconfs: a 503 when the database could not be reached (no
     database access here: the page is static, as ``500.html`` is), else Django's 500."""
-    if not isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+    if not is_unavailable(sys.exc_info()[1]):
         return defaults.server_error(request)
     if "/api/" in request.path:  # the push API answers in its own error shape
         response = JsonResponse(
-            {"error": {"code": "unavailable", "message": UNAVAILABLE_MESSAGE}},
+            {"error": {"code": "unavailable", "message": unavailable_message()}},
             status=503,
             json_dumps_params={"ensure_ascii": False},
         )

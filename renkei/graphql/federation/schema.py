@@ -64,6 +64,7 @@ from renkei.edudata.models import OutOfCalendar, check_school_year
 from renkei.graphql import edge
 from renkei.graphql.federation import auth, fanout
 from renkei.graphql.plain_lists import PlainListExecutionContext
+from renkei.platform import errors
 from renkei.tenants.codes import PREFECTURES, CodeError, validate_municipality_code
 
 MAX_METRIC_FIELDS_PER_REQUEST = 10
@@ -682,6 +683,8 @@ def should_mask_error(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or edge.is_bad_variable(error):
         return False  # about the query or its variables, not our internals
+    if errors.is_unavailable(original):
+        return False  # kept for error_code; its message is replaced (views._format_error)
     return not isinstance(original, auth.FederationError)
 
 
@@ -690,6 +693,8 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, auth.FederationError):
         return original.code
+    if errors.is_unavailable(original):
+        return edge.UNAVAILABLE
     if (error.extensions or {}).get("code"):
         return error.extensions["code"]
     if edge.is_bad_variable(error):

@@ -140,7 +140,11 @@ class FederationView(GraphQLView):
     def create_response(self, response_data, sub_response: HttpResponse) -> HttpResponse:
         response = super().create_response(response_data, sub_response)
         if isinstance(response_data, dict) and response_data.get("errors"):
-            if response_data.get("data") is None:
+            codes = {(e.get("extensions") or {}).get("code") for e in response_data["errors"]}
+            if edge.UNAVAILABLE in codes:  # the database went out of reach: to retry
+                response.status_code = 503
+                response["Retry-After"] = edge.RETRY_AFTER
+            elif response_data.get("data") is None:
                 response.status_code = 400  # nothing ran: the request was refused
             else:
                 response.status_code = edge.status_for(response_data)
@@ -159,6 +163,8 @@ def _format_error(error: GraphQLError) -> dict[str, Any]:
     formatted = dict(error.formatted)
     code = error_code(error)
     extensions = {**(formatted.get("extensions") or {}), "code": code}
+    if code == edge.UNAVAILABLE:
+        return {**formatted, **edge.unavailable_error()}
     if code == "INTERNAL_SERVER_ERROR":
         formatted["message"] = edge.internal_message()
         extensions["requestId"] = edge.request_id.get()

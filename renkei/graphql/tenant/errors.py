@@ -11,6 +11,7 @@ from graphql import GraphQLError
 
 from renkei.accounts import policy
 from renkei.graphql import edge
+from renkei.platform import errors
 
 WHERE = "the tenant GraphQL API"
 
@@ -43,6 +44,9 @@ def format_error(error: Exception) -> dict:
         return _internal(str(error))
     formatted = dict(error.formatted)
     original = error.original_error
+    if errors.is_unavailable(original):  # the view answers 503 (TenantGraphQLView)
+        edge.log_unavailable(original, WHERE)
+        return edge.unavailable_error()
     extensions = dict(formatted.get("extensions") or {})
     code = code_for(original)
     if code is not None:

@@ -136,6 +136,8 @@ class TenantGraphQLView(GraphQLView):
         # Fresh rule classes per request: introspection follows DEBUG as it is now.
         self.validation_rules = validation.rules_for_request()
         response = super().dispatch(request, *args, **kwargs)
+        if response.status_code == 503:
+            response["Retry-After"] = edge.RETRY_AFTER
         if token is not None and request.headers.get("Origin"):
             _allow_origin(response, request.headers["Origin"])
         return response
@@ -149,6 +151,8 @@ class TenantGraphQLView(GraphQLView):
 
     def get_response(self, request: HttpRequest, data: dict, show_graphiql: bool = False):
         result, status = super().get_response(request, data, show_graphiql)
+        if result and f'"{edge.UNAVAILABLE}"' in result:
+            return result, 503  # the database went out of reach: to retry, nothing was written
         if status == 200 and result and '"BAD_USER_INPUT"' in result:
             status = edge.status_for(json.loads(result))
         return result, status

@@ -10,9 +10,10 @@ import time
 
 import jwt
 import pytest
+from django.db import OperationalError
 from fed_world import SCHOOL_YEAR
 
-from renkei.graphql.federation import auth
+from renkei.graphql.federation import auth, fanout
 from renkei.platform import service_tokens
 from renkei.platform.audit import Actor
 
@@ -333,3 +334,17 @@ def test_an_error_of_ours_before_execution_is_masked_not_blamed_on_the_caller(
     rid = error["extensions"]["requestId"]
     [logged] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert rid in logged.getMessage() and logged.exc_info[0] is RuntimeError
+
+
+def test_the_database_out_of_reach_is_a_503_to_retry(client, bearer, monkeypatch):
+    def unreachable(code):
+        raise OperationalError("connection to server at 10.9.8.7, port 6432 failed")
+
+    monkeypatch.setattr(fanout, "prefecture_targets", unreachable)
+    response = client.post(
+        URL, data=json.dumps({"query": METRIC}), content_type="application/json", **bearer
+    )
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "UNAVAILABLE" and "保存されていません" in error["message"]
+    assert "10.9.8.7" not in response.content.decode()

@@ -4,6 +4,7 @@ cost and alias limits, malformed documents, masked internal errors."""
 import json
 
 import pytest
+from django.db import OperationalError
 from django.test import Client
 from graphql import specified_rules
 from tenant_api_support import access_log_rows
@@ -150,6 +151,28 @@ def test_internal_errors_are_masked_unless_debug(client, gql, people, monkeypatc
     assert r.codes == ["INTERNAL_SERVER_ERROR"] and "secret detail" not in r.text
     settings.DEBUG = True
     assert "secret detail" in gql(client, "{ me { username } }").text
+
+
+@pytest.mark.parametrize("language, words", [("ja", "保存されていません"), ("en", "was not saved")])
+def test_the_database_out_of_reach_is_a_503_to_retry(client, people, monkeypatch, language, words):
+    """Its server or the pooler restarting mid-request: not a masked internal error but an
+    answer that says to try again, and nothing of the connection's details."""
+
+    def unreachable(ctx):
+        raise OperationalError("connection to server at 10.9.8.7, port 6432 failed")
+
+    monkeypatch.setattr(resolvers, "resolve_me", unreachable)
+    client.force_login(people["teacher_a"])
+    response = client.post(
+        "/m/131130/graphql",
+        data=json.dumps({"query": "{ me { username } }"}),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 503 and response["Retry-After"] == "10"
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "UNAVAILABLE" and words in error["message"]
+    assert error["extensions"]["requestId"] and "10.9.8.7" not in response.content.decode()
 
 
 def test_the_view_passes_validation_rules():
