@@ -315,12 +315,16 @@ def _spreads(selection_set: SelectionSetNode | None):
 # -- answers and logs ---------------------------------------------------------------------------
 
 
+def error_codes(response: dict[str, Any]) -> set[str | None]:
+    """The ``extensions.code`` of each error of a GraphQL answer."""
+    return {(e.get("extensions") or {}).get("code") for e in response.get("errors") or ()}
+
+
 def status_for(response: dict[str, Any]) -> int:
     """400 when bad input left the answer empty (nothing but nulls), as for a request refused
     before GraphQL ran; otherwise GraphQL's 200 with partial data (a gateway keeps the parts
     that answered, e.g. the good ``_entities`` representations)."""
-    codes = {(e.get("extensions") or {}).get("code") for e in response.get("errors") or ()}
-    if "BAD_USER_INPUT" not in codes:
+    if "BAD_USER_INPUT" not in error_codes(response):
         return 200
     stack = [response.get("data")]
     while stack:

@@ -140,8 +140,7 @@ class FederationView(GraphQLView):
     def create_response(self, response_data, sub_response: HttpResponse) -> HttpResponse:
         response = super().create_response(response_data, sub_response)
         if isinstance(response_data, dict) and response_data.get("errors"):
-            codes = {(e.get("extensions") or {}).get("code") for e in response_data["errors"]}
-            if edge.UNAVAILABLE in codes:  # the database went out of reach: to retry
+            if edge.UNAVAILABLE in edge.error_codes(response_data):  # to retry
                 response.status_code = 503
                 response["Retry-After"] = edge.RETRY_AFTER
             elif response_data.get("data") is None:

@@ -151,7 +151,11 @@ class TenantGraphQLView(GraphQLView):
 
     def get_response(self, request: HttpRequest, data: dict, show_graphiql: bool = False):
         result, status = super().get_response(request, data, show_graphiql)
-        if result and f'"{edge.UNAVAILABLE}"' in result:
+        if (
+            result
+            and f'"{edge.UNAVAILABLE}"' in result
+            and edge.UNAVAILABLE in edge.error_codes(json.loads(result))
+        ):
             return result, 503  # the database went out of reach: to retry, nothing was written
         if status == 200 and result and '"BAD_USER_INPUT"' in result:
             status = edge.status_for(json.loads(result))
