@@ -33,13 +33,14 @@ import csv
 import datetime as dt
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from onboarding import stop_embedded_server
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's renkei, for the raw COPY made in this process
@@ -302,23 +303,6 @@ def _is_other_client(process) -> bool:
     own = connection.connection.info.backend_pid if connection.connection else None
     client = "[local]" in title or "127.0.0.1(" in title  # "postgres: user db [local] idle"
     return client and process.pid != own
-
-
-def stop_embedded_server(home: Path) -> None:
-    """Stop the embedded PostgreSQL of ``home``: the processes this script started may
-    leave it running (pgserver stops it with the last process that used it, and a process
-    killed by a signal never says it is gone)."""
-    pid_file = home / "pgdata" / "postmaster.pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text().split()[0])
-    try:
-        os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 30
-    while pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
 
 
 ADMIN_SETUP = """

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from onboarding import fresh_codes, onboard, print_flatness
+from onboarding import embedded_home, fresh_codes, onboard, print_flatness
 
 EXTRA_PACKAGE = "bench_edudata_migrations"
 EXTRA_NAME = "0900_bench_migrate"
@@ -52,8 +52,8 @@ def scratch_database():
     """A database of its own: on DATABASE_URL's server if set, else embedded."""
     url = os.environ.get("DATABASE_URL")
     if not url:
-        os.environ["RENKEI_HOME"] = tempfile.mkdtemp(prefix="renkei-bench-migrate-")
-        yield
+        with embedded_home("renkei-bench-migrate-"):
+            yield
         return
     import psycopg
 
