@@ -507,7 +507,6 @@ def measure(args: argparse.Namespace, rows: int, work: Path, env: dict) -> None:
     quiet, quiet_daily, pipeline = compare(
         env, QUIET_TENANT, QUIET_DAILY, roster, attendance, prepared, rows, "quiet"
     )
-    print(f"ratio (a)/(b) in rows/s, quiet machine: {quiet:.2f}  (target ≥ 0.8)")
     if not args.quiet_only:
         with CpuHog():
             busy, busy_daily, _ = compare(

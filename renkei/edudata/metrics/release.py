@@ -423,9 +423,6 @@ def released_table(
     )
 
 
-MAKING_POLL = 0.1  # seconds between two looks for a release another process is making
-
-
 def _load_or_make(
     scope: Scope,
     table: str,
@@ -434,39 +431,45 @@ def _load_or_make(
     make: Callable[[Protected | None], Protected],
 ) -> Protected:
     """The stored release of this version; else one made now from the data and the latest
-    stored release of the table (whose figures carry over where still true enough).
+    stored release of the table (whose figures carry over where still true enough), by one
+    process at a time (_one_process_at_a_time)."""
 
-    One process makes it while the others wait for it: after an import, the warm-up (in the
-    process that ran it) and every server process ask for the new version at once, and each
-    making it too would take the CPU the other pages need. They wait holding no connection
-    (behind a transaction pooler, waiters in a transaction would hold its server
-    connections), looking for the stored release every MAKING_POLL seconds."""
-    key = f"release:{scope.prefecture_code}:{table}:{school_year}:{version}"
-    while True:
-        stored = _stored(scope.prefecture_code, table, school_year, version)
-        if stored is not None:
-            return stored
-        with held_lock(key, wait=False) as mine:
-            if mine:
-                # (stored meanwhile by the process that held the lock a moment ago?)
-                stored = _stored(scope.prefecture_code, table, school_year, version)
-                return stored or _make(scope, table, school_year, version, make)
-        time.sleep(MAKING_POLL)
+    def stored() -> Protected | None:
+        return _stored(scope.prefecture_code, table, school_year, version)
+
+    def made() -> Protected:
+        protected = make(_stored(scope.prefecture_code, table, school_year))
+        if not _store(scope, table, school_year, version, protected):
+            # Another process stored this version first, perhaps from another previous
+            # release: serve the stored one, so that every process answers the same.
+            return stored() or protected
+        return protected
+
+    return _one_process_at_a_time(
+        f"release:{scope.prefecture_code}:{table}:{school_year}:{version}", stored, made
+    )
 
 
-def _make(
-    scope: Scope,
-    table: str,
-    school_year: int,
-    version: str,
-    make: Callable[[Protected | None], Protected],
+MAKING_POLL = 0.1  # seconds between two looks for what another process is making
+
+
+def _one_process_at_a_time(
+    key: str, find: Callable[[], Protected | None], make: Callable[[], Protected]
 ) -> Protected:
-    protected = make(_stored(scope.prefecture_code, table, school_year))
-    if not _store(scope, table, school_year, version, protected):
-        # Another process stored this version first, perhaps from another previous
-        # release: serve the stored one, so that every process answers the same.
-        return _stored(scope.prefecture_code, table, school_year, version) or protected
-    return protected
+    """What ``find`` finds; else ``make()`` under the advisory lock ``key``, while other
+    processes that want it wait. After an import, the warm-up (in the process that ran it)
+    and every server process ask for the new version at once, and each making it too would
+    take the CPU the other pages need. They wait holding no connection (behind a transaction
+    pooler, waiters in a transaction would hold its server connections), looking again every
+    MAKING_POLL seconds."""
+    while True:
+        found = find()
+        if found is not None:
+            return found
+        with held_lock(key, wait=False) as mine:
+            if mine:  # (found meanwhile: made by the process that held the lock a moment ago?)
+                return find() or make()
+        time.sleep(MAKING_POLL)
 
 
 def _stored(
