@@ -175,6 +175,9 @@ class Release(models.Model):
     )
     withheld_cells = models.PositiveIntegerField(help_text="秘匿したセルの数（補完秘匿を含む）")
     total_cells = models.PositiveIntegerField()
+    # A release made from the same inputs as the previous one is that one, not protected
+    # again (renkei.edudata.metrics.release.protect).
+    inputs = models.CharField(max_length=64, blank=True, help_text="保護した入力のダイジェスト")
     closed = models.BooleanField(default=False, help_text="締めた年度の公開表（削除しない）")
     computed_at = models.DateTimeField(auto_now_add=True)
 

@@ -515,6 +515,75 @@ def test_a_data_change_remakes_the_learning_tables_asked_for_before(muni):
     ) == sorted(learning)
 
 
+def test_a_new_version_keeps_each_release_whose_inputs_did_not_change(muni, monkeypatch):
+    """After a push every table of the prefecture gets a new version; only those whose
+    figures' inputs changed are protected again, the others are the previous release."""
+    from renkei.edudata import rollups
+    from renkei.edudata.metrics import release
+    from renkei.tenants.models import Release
+
+    def stored():
+        return {
+            table: (version, inputs, cells)
+            for table, version, inputs, cells in Release.objects.filter(
+                prefecture_id=muni.prefecture_id, school_year=SCHOOL_YEAR
+            ).values_list("table", "version", "inputs", "cells")
+        }
+
+    protected = []
+    original = release.disclosure.protect_table
+    monkeypatch.setattr(
+        release.disclosure,
+        "protect_table",
+        lambda *a, **kw: protected.append(1) or original(*a, **kw),
+    )
+    # given the month tables and the absence days were asked for
+    metrics.clear_cache()
+    compute("monthly_absence_10_days", muni, school_year=SCHOOL_YEAR, breakdown=["month"])
+    compute("attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month"])
+    before = stored()
+    assert "attendance_days" in before
+    months = sorted(t for t in before if t.startswith("month:"))
+    assert len(months) >= 2 and all(before[t][1] for t in months)
+    assert protected
+    # when the version changes but no figure does (as for another municipality's push)
+    with in_tenant(muni):
+        rollups.bump_data_version()
+    metrics.clear_cache()
+    protected.clear()
+    metrics.warm(muni.prefecture_id)
+    # then every table is stored at the new version, as it was, and none protected again
+    kept = stored()
+    assert set(kept) == set(before)
+    for table in before:
+        assert kept[table][0] != before[table][0], table
+        assert kept[table][1:] == before[table][1:], table
+    assert protected == []
+    # when one pupil's mark of the first month changes
+    year, month = map(int, months[0].split(":")[1].split("-"))
+    with in_tenant(muni):
+        changed = _sql(
+            "UPDATE edudata_attendanceday SET status = 'absent_illness' WHERE id = ("
+            " SELECT a.id FROM edudata_attendanceday a"
+            " JOIN edudata_student st ON st.id = a.student_id AND st.opted_out_at IS NULL"
+            " WHERE a.status = 'present' AND extract(year FROM a.date) = %s"
+            " AND extract(month FROM a.date) = %s ORDER BY a.id LIMIT 1) RETURNING id",
+            [year, month],
+        )
+        assert changed
+        rollups.refresh([SCHOOL_YEAR])
+    metrics.clear_cache()
+    metrics.warm(muni.prefecture_id)
+    after = stored()
+    # then the absence days (which hold that day) are protected again, and the tables of
+    # the other months are kept as they were
+    assert after["attendance_days"][1] != kept["attendance_days"][1]
+    assert protected
+    for table in months[1:]:
+        assert after[table][0] != kept[table][0], table
+        assert after[table][1:] == kept[table][1:], table
+
+
 def test_assessment_distribution_equals_the_raw_rows(muni):
     with in_tenant(muni):
         results = _sql(

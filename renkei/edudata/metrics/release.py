@@ -162,7 +162,8 @@ class Protected:
 
     ``values`` and ``measures`` hold released cells only (withheld cells are absent), so
     this object can be stored and served as it is. ``primary`` counts the cells below k
-    (the least any protection must withhold); ``withheld`` all cells withheld.
+    (the least any protection must withhold); ``withheld`` all cells withheld. ``inputs``
+    is the digest of what it was protected from (:func:`inputs_digest`).
     """
 
     dims: tuple[Dimension, ...]
@@ -172,6 +173,7 @@ class Protected:
     measures: Mapping[str, Mapping[Key, int]]
     primary: int
     withheld: int
+    inputs: str = ""
 
     def count(self, key: Key) -> disclosure.Cell:
         return self._cell(key, self.values.get(key))
@@ -198,7 +200,9 @@ class Protected:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], primary: int, withheld: int) -> Protected:
+    def from_json(
+        cls, data: Mapping[str, Any], primary: int, withheld: int, inputs: str = ""
+    ) -> Protected:
         dims = tuple(
             Dimension(name, tuple(leaves), parents) for name, leaves, parents in data["dims"]
         )
@@ -214,6 +218,7 @@ class Protected:
             },
             primary=primary,
             withheld=withheld,
+            inputs=inputs,
         )
 
 
@@ -257,8 +262,18 @@ def protect(
     ``one_pupil(measure, key)`` is the most one pupil can add to a measure at a cell (the
     school days of its months, for days): a published magnitude stays while within that
     plus the noise of the truth.
+
+    When ``previous`` was protected from the very same inputs, it is the answer as it is:
+    after a push, most of a prefecture's tables get a new version (any municipality's data
+    changed) but not new figures (another municipality's, another month's or another school
+    year's did), and protecting them again would cost the CPU the pages need for nothing.
     """
     counts = {key: int(v) for key, v in counts.items() if v}
+    inputs = inputs_digest(
+        name, dims, k, counts, measures, structural, insensitive, published, withheld, one_pupil
+    )
+    if previous is not None and previous.inputs == inputs:
+        return previous
     table = disclosure.protect_table(
         counts,
         dims,
@@ -303,7 +318,45 @@ def protect(
         measures=kept,
         primary=primary,
         withheld=len(table.suppressed),
+        inputs=inputs,
     )
+
+
+def inputs_digest(
+    name: str,
+    dims: Sequence[Dimension],
+    k: int,
+    counts: Mapping[Key, int],
+    measures: Mapping[str, Mapping[Key, int]],
+    structural: frozenset[Key],
+    insensitive: frozenset[Key],
+    published: frozenset[Key],
+    withheld: frozenset[Key],
+    one_pupil: Callable[[str, Key], int] | None,
+) -> str:
+    """A digest of everything :func:`protect` reads but the previous release, and of the
+    algorithm: equal digests make equal releases. ``one_pupil`` counts by its values at
+    every cell of every measure."""
+    nonzero = {key: int(v) for key, v in counts.items() if v}
+    bounds = (
+        [
+            [m, sorted((key, one_pupil(m, key)) for key in _all_cells(dims))]
+            for m in sorted(measures)
+        ]
+        if one_pupil is not None and measures
+        else []
+    )
+    state = [
+        ALGORITHM,
+        name,
+        [[d.name, list(d.leaves), sorted(d.parents.items())] for d in dims],
+        k,
+        sorted(nonzero.items()),
+        [[m, sorted((key, int(v)) for key, v in measures[m].items())] for m in sorted(measures)],
+        *(sorted(keys) for keys in (structural, insensitive, published, withheld)),
+        bounds,
+    ]
+    return hashlib.sha256(json.dumps(state, separators=(",", ":")).encode()).hexdigest()
 
 
 # -- cell-key perturbation ----------------------------------------------------------------
@@ -438,8 +491,9 @@ def _load_or_make(
         return _stored(scope.prefecture_code, table, school_year, version)
 
     def made() -> Protected:
-        protected = make(_stored(scope.prefecture_code, table, school_year))
-        if not _store(scope, table, school_year, version, protected):
+        previous = _stored(scope.prefecture_code, table, school_year)
+        protected = make(previous)
+        if not _store(scope, table, school_year, version, protected, kept=protected is previous):
             # Another process stored this version first, perhaps from another previous
             # release: serve the stored one, so that every process answers the same.
             return stored() or protected
@@ -484,16 +538,24 @@ def _stored(
         rows = rows.filter(version=version)
     row = (
         rows.order_by("-computed_at", "-pk")
-        .values_list("cells", "primary_cells", "withheld_cells")
+        .values_list("cells", "primary_cells", "withheld_cells", "inputs")
         .first()
     )
     return Protected.from_json(*row) if row is not None else None
 
 
-def _store(scope: Scope, table: str, school_year: int, version: str, protected: Protected) -> bool:
+def _store(
+    scope: Scope,
+    table: str,
+    school_year: int,
+    version: str,
+    protected: Protected,
+    *,
+    kept: bool = False,
+) -> bool:
     """Store a release (and forget older versions of the table, but never a release of a
     closed school year: it is the year's evidence); False when this version was stored
-    already."""
+    already. ``kept``: the previous release, stored again for this version (same inputs)."""
     from renkei.tenants.models import Prefecture, Release
 
     if connection.in_atomic_block and connection.needs_rollback:
@@ -510,6 +572,7 @@ def _store(scope: Scope, table: str, school_year: int, version: str, protected: 
                 primary_cells=protected.primary,
                 withheld_cells=protected.withheld,
                 total_cells=len(protected.cells),
+                inputs=protected.inputs,
                 closed=scope.closed(school_year),
             )
             Release.objects.filter(
@@ -521,13 +584,14 @@ def _store(scope: Scope, table: str, school_year: int, version: str, protected: 
     except IntegrityError:
         return False
     log.info(
-        "release %s %s %s: %d of %d cells withheld (%d below k)",
+        "release %s %s %s: %d of %d cells withheld (%d below k)%s",
         scope.prefecture_code,
         table,
         school_year,
         protected.withheld,
         len(protected.cells),
         protected.primary,
+        ", kept: same inputs as the previous release" if kept else "",
     )
     return True
 
