@@ -11,7 +11,9 @@ rows, already resolved to pupil ids, into the same table of another tenant, just
 and just after it (their mean: a shared machine's load drifts); prints rows/s of both and
 the ratio (target ≥ 0.8). Between (a) and the second (b) it also times (a'), the daily case:
 the attendance file alone into a tenant whose roster was imported before (as (b)'s was),
-printed beside (a), which stays the end-to-end number. Then the same again with one CPU-bound process
+printed beside (a), which stays the end-to-end number. Before each of these timed steps the
+database is vacuumed and analyzed, untimed, so that no step pays for autovacuum visiting the
+2M rows the step before wrote. Then the same again with one CPU-bound process
 running beside them, which this script starts and stops itself (target ≥ 0.6: on a busy
 machine an import that needs a core to parse and another to load loses more than COPY).
 --quiet-only skips that. Then imports files of different sizes in fresh processes and
@@ -183,6 +185,21 @@ def resolve_for_copy(attendance: Path) -> Path:
     return prepared
 
 
+def settle() -> None:
+    """VACUUM (ANALYZE) the database, untimed, so that no measured step pays for the one
+    before it: after 2M rows are written, autovacuum would visit the table during the next
+    step (an import pays for the COPY before it, the daily case for the import). Each
+    step's own rows are then as visited as the others' were. Run outside a transaction: not
+    through Django's connection, which sends each statement with the tenant's schema."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory")
+    with psycopg.connect(**params, autocommit=True) as server:
+        server.execute("VACUUM (ANALYZE)")
+
+
 class CpuHog:
     """One CPU-bound process beside the measured ones, for as long as the block runs."""
 
@@ -217,15 +234,22 @@ def compare(
     # This process holds the embedded server from resolve_for_copy on, so that (a) neither
     # starts it nor waits for its shutdown checkpoint when it exits (pgserver stops the
     # server with the last process using it), which (b) never paid.
+    settle()
     start = cpu_seconds(server)
     before = raw_copy_seconds(prepared)
+    raw_ended = cpu_seconds(server)
+    settle()
     raw_started = cpu_seconds(server)
     pipeline, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(attendance))
     print("   ", out.strip().splitlines()[0])
     raw_resumed = cpu_seconds(server)
+    settle()
+    daily_started = cpu_seconds(server)
     alone, out = renkei(env, "import", "c4th", "--tenant", daily, str(attendance))
     print("   ", out.strip().splitlines()[0])
     daily_ended = cpu_seconds(server)
+    settle()
+    after_started = cpu_seconds(server)
     after = raw_copy_seconds(prepared)
     end = cpu_seconds(server)
     raw = (before + after) / 2
@@ -243,9 +267,9 @@ def compare(
         f"start, rollups); ratio (a')/(b) {raw / alone:.2f}"
     )
     a_client, a_db = (x - y for x, y in zip(raw_resumed, raw_started, strict=True))
-    d_client, d_db = (x - y for x, y in zip(daily_ended, raw_resumed, strict=True))
+    d_client, d_db = (x - y for x, y in zip(daily_ended, daily_started, strict=True))
     b_client, b_db = (
-        (x - y + z - w) / 2 for x, y, z, w in zip(raw_started, start, end, daily_ended, strict=True)
+        (x - y + z - w) / 2 for x, y, z, w in zip(raw_ended, start, end, after_started, strict=True)
     )
     if server is not None:
         for name, client, db in (("(a)", a_client, a_db), ("(a')", d_client, d_db)):
