@@ -11,9 +11,10 @@ rows, already resolved to pupil ids, into the same table of another tenant, just
 and just after it (their mean: a shared machine's load drifts); prints rows/s of both and
 the ratio (target ≥ 0.8). Between (a) and the second (b) it also times (a'), the daily case:
 the attendance file alone into a tenant whose roster was imported before (as (b)'s was),
-printed beside (a), which stays the end-to-end number. Before each of these timed steps the
-database is vacuumed and analyzed, untimed, so that no step pays for autovacuum visiting the
-2M rows the step before wrote. Then the same again with one CPU-bound process
+printed beside (a), which stays the end-to-end number. After each of these timed steps the
+tenant it wrote is vacuumed and analyzed, and a checkpoint taken, untimed, so that no step
+pays for autovacuum visiting (or a checkpoint writing) the 2M rows the step before wrote.
+Then the same again with one CPU-bound process
 running beside them, which this script starts and stops itself (target ≥ 0.6: on a busy
 machine an import that needs a core to parse and another to load loses more than COPY).
 --quiet-only skips that. Then imports files of different sizes in fresh processes and
@@ -185,19 +186,28 @@ def resolve_for_copy(attendance: Path) -> Path:
     return prepared
 
 
-def settle() -> None:
-    """VACUUM (ANALYZE) the database, untimed, so that no measured step pays for the one
-    before it: after 2M rows are written, autovacuum would visit the table during the next
-    step (an import pays for the COPY before it, the daily case for the import). Each
-    step's own rows are then as visited as the others' were. Run outside a transaction: not
-    through Django's connection, which sends each statement with the tenant's schema."""
+def settle(code: str) -> None:
+    """VACUUM (ANALYZE) the tables of the tenant a step just wrote, untimed, so that the next
+    step does not pay for autovacuum visiting those 2M rows (an import paid for the raw COPY
+    before it, the daily case for the import). The other tenants are left as they are: a
+    fresh tenant's tables stay never vacuumed, as a new municipality's are. Run outside a
+    transaction: not through Django's connection, which sends each statement with the
+    tenant's schema."""
     import psycopg
     from django.db import connection
 
     params = connection.get_connection_params()
     params.pop("cursor_factory")
     with psycopg.connect(**params, autocommit=True) as server:
-        server.execute("VACUUM (ANALYZE)")
+        tables = server.execute(
+            "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables"
+            " WHERE schemaname = %s",
+            [f"m{code}"],
+        ).fetchall()
+        server.execute(f"VACUUM (ANALYZE) {', '.join(t for (t,) in tables)}")
+        # What the VACUUM dirtied is written now, not by a checkpoint during the next step.
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            server.execute("CHECKPOINT")
 
 
 class CpuHog:
@@ -234,21 +244,21 @@ def compare(
     # This process holds the embedded server from resolve_for_copy on, so that (a) neither
     # starts it nor waits for its shutdown checkpoint when it exits (pgserver stops the
     # server with the last process using it), which (b) never paid.
-    settle()
+    settle(daily)  # its roster, just imported
     start = cpu_seconds(server)
     before = raw_copy_seconds(prepared)
     raw_ended = cpu_seconds(server)
-    settle()
+    settle(RAW_TENANT)
     raw_started = cpu_seconds(server)
     pipeline, out = renkei(env, "import", "c4th", "--tenant", code, str(roster), str(attendance))
     print("   ", out.strip().splitlines()[0])
     raw_resumed = cpu_seconds(server)
-    settle()
+    settle(code)
     daily_started = cpu_seconds(server)
     alone, out = renkei(env, "import", "c4th", "--tenant", daily, str(attendance))
     print("   ", out.strip().splitlines()[0])
     daily_ended = cpu_seconds(server)
-    settle()
+    settle(daily)
     after_started = cpu_seconds(server)
     after = raw_copy_seconds(prepared)
     end = cpu_seconds(server)
