@@ -90,26 +90,24 @@ class Scope:
     @cached_property
     def version(self) -> str:
         """Everything the prefecture's answers depend on (the federation's answer cache)."""
-        state = [
-            ALGORITHM,
-            self.k,
-            *((m.code, m.data_version, sorted(m.closed)) for m in self.members),
-        ]
-        return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+        return _digest(
+            [ALGORITHM, self.k, *((m.code, m.data_version, sorted(m.closed)) for m in self.members)]
+        )
 
     def version_for(self, school_year: int) -> str:
         """What one school year's tables depend on: a municipality that closed the year
         counts by its frozen counts, not by its data version, so a change of its data after
         closing makes no new release of that year (docs/disclosure.md, closed school years)."""
-        state = [
-            ALGORITHM,
-            self.k,
-            *(
-                (m.code, "closed" if school_year in m.closed else m.data_version)
-                for m in self.members
-            ),
-        ]
-        return hashlib.sha256(json.dumps(state).encode()).hexdigest()
+        return _digest(
+            [
+                ALGORITHM,
+                self.k,
+                *(
+                    (m.code, "closed" if school_year in m.closed else m.data_version)
+                    for m in self.members
+                ),
+            ]
+        )
 
     def closed(self, school_year: int) -> bool:
         """Whether every municipality of the prefecture has closed the year: its releases
@@ -118,6 +116,10 @@ class Scope:
 
     def member(self, code: str) -> Member | None:
         return next((m for m in self.members if m.code == code), None)
+
+
+def _digest(state: list) -> str:
+    return hashlib.sha256(json.dumps(state).encode()).hexdigest()
 
 
 def remote_codes() -> frozenset[str]:
@@ -163,7 +165,7 @@ class Protected:
     ``values`` and ``measures`` hold released cells only (withheld cells are absent), so
     this object can be stored and served as it is. ``primary`` counts the cells below k
     (the least any protection must withhold); ``withheld`` all cells withheld. ``inputs``
-    is the digest of what it was protected from (:func:`inputs_digest`).
+    is the digest of what it was protected from (:func:`protect`).
     """
 
     dims: tuple[Dimension, ...]
@@ -269,8 +271,21 @@ def protect(
     year's did), and protecting them again would cost the CPU the pages need for nothing.
     """
     counts = {key: int(v) for key, v in counts.items() if v}
-    inputs = inputs_digest(
-        name, dims, k, counts, measures, structural, insensitive, published, withheld, one_pupil
+    # Everything below reads but the previous release (one_pupil by its values at every
+    # cell of every measure), and the algorithm: equal digests make equal releases.
+    inputs = _digest(
+        [
+            ALGORITHM,
+            name,
+            [[d.name, list(d.leaves), sorted(d.parents.items())] for d in dims],
+            k,
+            sorted(counts.items()),
+            [[m, sorted((c, int(v)) for c, v in measures[m].items())] for m in sorted(measures)],
+            *(sorted(keys) for keys in (structural, insensitive, published, withheld)),
+            [[m, sorted((c, one_pupil(m, c)) for c in _all_cells(dims))] for m in sorted(measures)]
+            if one_pupil is not None
+            else [],
+        ]
     )
     if previous is not None and previous.inputs == inputs:
         return previous
@@ -320,43 +335,6 @@ def protect(
         withheld=len(table.suppressed),
         inputs=inputs,
     )
-
-
-def inputs_digest(
-    name: str,
-    dims: Sequence[Dimension],
-    k: int,
-    counts: Mapping[Key, int],
-    measures: Mapping[str, Mapping[Key, int]],
-    structural: frozenset[Key],
-    insensitive: frozenset[Key],
-    published: frozenset[Key],
-    withheld: frozenset[Key],
-    one_pupil: Callable[[str, Key], int] | None,
-) -> str:
-    """A digest of everything :func:`protect` reads but the previous release, and of the
-    algorithm: equal digests make equal releases. ``one_pupil`` counts by its values at
-    every cell of every measure."""
-    nonzero = {key: int(v) for key, v in counts.items() if v}
-    bounds = (
-        [
-            [m, sorted((key, one_pupil(m, key)) for key in _all_cells(dims))]
-            for m in sorted(measures)
-        ]
-        if one_pupil is not None and measures
-        else []
-    )
-    state = [
-        ALGORITHM,
-        name,
-        [[d.name, list(d.leaves), sorted(d.parents.items())] for d in dims],
-        k,
-        sorted(nonzero.items()),
-        [[m, sorted((key, int(v)) for key, v in measures[m].items())] for m in sorted(measures)],
-        *(sorted(keys) for keys in (structural, insensitive, published, withheld)),
-        bounds,
-    ]
-    return hashlib.sha256(json.dumps(state, separators=(",", ":")).encode()).hexdigest()
 
 
 # -- cell-key perturbation ----------------------------------------------------------------
