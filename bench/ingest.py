@@ -14,6 +14,9 @@ the attendance file alone into a tenant whose roster was imported before (as (b)
 printed beside (a), which stays the end-to-end number. After each of these timed steps the
 tenant it wrote is vacuumed and analyzed, and a checkpoint taken, untimed, so that no step
 pays for autovacuum visiting (or a checkpoint writing) the 2M rows the step before wrote.
+Then (d), the daily file: one school day's marks for every pupil into the tenant of (a'),
+which now holds the whole run, against the same file into a tenant holding only the roster
+(flat is the target: an import costs what its file costs, not the year stored before it).
 Then the same again with one CPU-bound process
 running beside them, which this script starts and stops itself (target ≥ 0.6: on a busy
 machine an import that needs a core to parse and another to load loses more than COPY).
@@ -292,6 +295,39 @@ def compare(
     return ratio, raw / alone, pipeline
 
 
+def day_file(directory: Path, day: dt.date, pupils: int = 10_000) -> Path:
+    """One school day's marks for every pupil: the file a municipality sends every day."""
+    path = directory / f"day_{day.isoformat()}.csv"
+    with path.open("w", encoding="cp932", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["学校コード", "児童生徒ID", "日付", "出欠", "理由"])
+        date = f"R{day.year - 2018}.{day.month}.{day.day}"
+        for n in range(pupils):
+            w.writerow([SCHOOL, f"C{n:07d}", date, MARKS[(n * 7 + day.day) % len(MARKS)], ""])
+    return path
+
+
+def one_day(env: dict, work: Path, roster: Path, rows: int) -> None:
+    """(d) The daily file into ``QUIET_DAILY``, which holds the whole of (a') by now (a school
+    year's marks at 2M rows), against the same file into a tenant that holds only the roster.
+    Two days, in the order empty, full, full, empty (the machine's load drifts). An import
+    should cost what its file costs, not what the year stored before it does: ratio ≈ 1."""
+    renkei(env, "onboard", "--code", DAY_TENANT, "--name", "目黒区")
+    renkei(env, "import", "c4th", "--tenant", DAY_TENANT, str(roster))
+    settle(DAY_TENANT)
+    stored_days = school_days(-(-rows // 10_000) + 2)
+    files = [day_file(work, day) for day in stored_days[-2:]]  # the next two school days
+    empty = renkei(env, "import", "c4th", "--tenant", DAY_TENANT, str(files[0]))[0]
+    full = renkei(env, "import", "c4th", "--tenant", QUIET_DAILY, str(files[0]))[0]
+    full += renkei(env, "import", "c4th", "--tenant", QUIET_DAILY, str(files[1]))[0]
+    empty += renkei(env, "import", "c4th", "--tenant", DAY_TENANT, str(files[1]))[0]
+    print(
+        f"(d) a day's file (10,000 marks) into a tenant holding {rows:,} marks: {full / 2:.1f} s, "
+        f"into one holding only the roster: {empty / 2:.1f} s (each the mean of two days, "
+        f"process start included); ratio {full / empty:.2f}  (target ≈ 1: flat)"
+    )
+
+
 def cpu_seconds(home: Path | None) -> tuple[float, float]:
     """CPU seconds used so far by this process and its ended children (the commands it ran:
     an import and its reader), and by every process of the embedded PostgreSQL of ``home``
@@ -492,6 +528,7 @@ def web_path(env: dict, work: Path, roster: Path, rows: int, cli_seconds: float)
 RAW_TENANT = "131041"  # (b) COPYs into this tenant's table
 QUIET_TENANT, BUSY_TENANT = "131130", "131016"  # (a) imports into these, fresh
 QUIET_DAILY, BUSY_DAILY = "131059", "131067"  # (a') imports into these, roster imported first
+DAY_TENANT = "131105"  # (d): the roster only, then a day's marks
 
 
 def main() -> None:
@@ -541,6 +578,7 @@ def measure(args: argparse.Namespace, rows: int, work: Path, env: dict) -> None:
     quiet, quiet_daily, pipeline = compare(
         env, QUIET_TENANT, QUIET_DAILY, roster, attendance, prepared, rows, "quiet"
     )
+    one_day(env, work, roster, rows)
     if not args.quiet_only:
         with CpuHog():
             busy, busy_daily, _ = compare(

@@ -2,7 +2,7 @@
 the rest: archive the raw input → let the connector decode and parse it (``reading.py``) →
 validate every record → pseudonymize and upsert the roster (``roster.py``) → bulk load the
 data streams declared in ``streams.py`` (COPY into staging tables, then insert by natural
-key: ``staging.py``) → refresh the rollups → record the run.
+key: ``staging.py``) → refresh the rollups the run's rows can change → record the run.
 
 Guarantees: rows read = accepted + rejected, always; a bad row is quarantined with file, line,
 column, value and reason, never dropped (a warning on an accepted row is kept the same way, as
@@ -301,7 +301,15 @@ def _run(
             loader.load(batches, progress.rows)
         loaded = time.monotonic()
         progress.phase(ImportRun.Phase.ROLLUPS)
-        rollups.refresh(loader.school_years, kind="import")
+        # Only the rollups of the tables the run wrote, for the months of its rows; all of
+        # them for the run's years when it changed how stored pupils are labelled.
+        relabelled = loader.roster.relabelled
+        rollups.refresh(
+            loader.school_years,
+            sources=None if relabelled else loader.streams.written,
+            days=None if relabelled else loader.streams.days,
+            kind="import",
+        )
         log.info(
             "import #%s phases: read and load %.1f s (%.1f s of it waiting for the "
             "reader), rollups %.1f s",

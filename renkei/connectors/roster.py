@@ -47,6 +47,9 @@ class RosterWriter:
     today: dt.date = field(default_factory=timezone.localdate)
     re_enrolled: int = 0
     left_unlisted: Counter = field(default_factory=Counter)  # reason -> pupils
+    # Whether a stored pupil's school or grade, or a stored school's type, changed: every
+    # rollup row of theirs is labelled with them, so every rollup of the run's years follows.
+    relabelled: bool = False
 
     def add(self, records: list[Record]) -> None:
         self._pending.extend(records)
@@ -76,6 +79,7 @@ class RosterWriter:
             if school is None:
                 existing[code] = School(code=code, name=record.name, school_type=record.school_type)
             elif (school.name, school.school_type) != (record.name, record.school_type):
+                self.relabelled |= school.school_type != record.school_type
                 school.name, school.school_type = record.name, record.school_type
                 changed.append(school)
         School.objects.bulk_create([s for s in existing.values() if s.pk is None])
@@ -178,6 +182,9 @@ class RosterWriter:
                 **self._leaving(record, student),
             }
             if any(getattr(student, k, None) != v for k, v in values.items()):
+                self.relabelled |= student.pk is not None and (
+                    (student.school_id, student.grade) != (values["school_id"], values["grade"])
+                )
                 for k, v in values.items():
                     setattr(student, k, v)
                 if student.pk is not None:

@@ -163,6 +163,10 @@ class StreamWriter:
     _savepoints: int = 0
     _voided: list[str] = field(default_factory=list)  # xAPI statement ids voided in the run
     deleted: int = 0  # stored rows the run's voiding statements deleted
+    # What the run may have changed, for the rollups: the tables written, and the first and
+    # last day of their rows (None until a dated row is staged or deleted)
+    written: set[str] = field(default_factory=set)
+    days: tuple[dt.date, dt.date] | None = None
     # (file, line) of rows of pupils who opted out of analysis (analysis-only streams)
     _skipped_lines: set[tuple[int, int]] = field(default_factory=set)
 
@@ -359,6 +363,7 @@ class StreamWriter:
                     staged.changes += self._collect_changes(cursor, stream, set_aside)
             if staged.changes:
                 self._apply_changes(cursor, stream)
+            self.written.add(stream.table)
             self._note_school_years(cursor, stream)
 
     def _quarantine_unknown(self, cursor, stream: StreamSpec) -> None:
@@ -496,7 +501,15 @@ class StreamWriter:
             )
             days = [timezone.localdate(row[0]) for row in cursor.fetchall()]
         self.deleted = len(days)
-        self.school_years |= {school_year_of(day) for day in days}  # their figures change
+        if days:  # their figures change
+            self.written.add(LearningActivity._meta.db_table)
+            self._note_days(min(days), max(days))
+
+    def _note_days(self, first: dt.date, last: dt.date) -> None:
+        self.school_years |= set(range(school_year_of(first), school_year_of(last) + 1))
+        if self.days is not None:
+            first, last = min(first, self.days[0]), max(last, self.days[1])
+        self.days = (first, last)
 
     def _note_school_years(self, cursor, stream: StreamSpec) -> None:
         staging = f"stg_{stream.name}"
@@ -506,11 +519,12 @@ class StreamWriter:
             )
             first, last = cursor.fetchone()
             if first is not None:
-                first, last = (
-                    timezone.localdate(d) if isinstance(d, dt.datetime) else d
-                    for d in (first, last)
+                self._note_days(
+                    *(
+                        timezone.localdate(d) if isinstance(d, dt.datetime) else d
+                        for d in (first, last)
+                    )
                 )
-                self.school_years |= set(range(school_year_of(first), school_year_of(last) + 1))
         elif "school_year" in stream.names:
             cursor.execute(f"SELECT DISTINCT school_year FROM {staging}")
             self.school_years |= {row[0] for row in cursor.fetchall()}

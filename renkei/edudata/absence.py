@@ -174,7 +174,7 @@ def do_classify_long_absence(
     )
     # The 不登校 metric counts the latest decision: its rollup and the data version follow.
     # 不登校 only: no figure a prefecture sees changes (kind=None, no revision).
-    rollups.refresh([school_year], only=rollups.LONG_ABSENCE_REASONS, kind=None)
+    rollups.refresh([school_year], sources=[AbsenceClassification._meta.db_table], kind=None)
     audit.record(
         principal.actor(municipality),
         "absence.classify",

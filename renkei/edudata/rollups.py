@@ -4,9 +4,11 @@ by opt-out changes; each refresh replaces the year's rows in the caller's transa
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 from django.utils import timezone
@@ -32,11 +34,19 @@ def insert_select(table: str, columns: str, select: str) -> str:
     return f"INSERT INTO {table} ({columns}) SELECT * FROM ({select}) q"
 
 
-# (rollup table, its columns filled, the SELECT of the rows of one school year)
+@dataclass(frozen=True)
+class Rollup:
+    table: str
+    columns: str  # the columns the SELECT fills
+    select: str  # its rows of school year %(year)s whose day is in %(start)s..%(end)s
+    source: str  # the table it is computed from: a change there changes it
+    monthly: bool = False  # keyed by month: one month's rows come from that month's rows alone
+
+
 _REFRESH = [
     # Days are counted per pupil and month first (a city-year is millions of rows), then the
     # few pupil-month rows get their school and grade.
-    (
+    Rollup(
         "edudata_attendancepupilmonth",
         (
             "student_id, school_id, school_type, grade, school_year, month, school_days, present, "
@@ -60,9 +70,11 @@ _REFRESH = [
               GROUP BY student_id, date_part('month', date)::int) a
         JOIN edudata_student st ON st.id = a.student_id AND {_ANALYZABLE}
         JOIN edudata_school sc ON sc.id = st.school_id""",
+        "edudata_attendanceday",
+        monthly=True,
     ),
     # Built from the monthly rollup (already analyzable only): cheap.
-    (
+    Rollup(
         "edudata_attendancepupilyear",
         (
             "student_id, school_id, school_type, grade, school_year, school_days, absence_days, "
@@ -74,8 +86,9 @@ _REFRESH = [
                sum(absent_accident), sum(absent_other)
         FROM edudata_attendancepupilmonth WHERE school_year = %(year)s
         GROUP BY student_id, school_id, school_type, grade, school_year""",
+        "edudata_attendanceday",
     ),
-    (
+    Rollup(
         "edudata_nursevisitmonth",
         "school_id, school_type, grade, school_year, month, reason_category, visits, pupils",
         f"""
@@ -88,8 +101,10 @@ _REFRESH = [
         WHERE (v.visited_at AT TIME ZONE 'Asia/Tokyo')::date BETWEEN %(start)s AND %(end)s
           AND v.reason_category NOT IN ({_SENSITIVE_NURSE})
         GROUP BY 1, 2, 3, 5, 6""",
+        "edudata_nursevisit",
+        monthly=True,
     ),
-    (
+    Rollup(
         "edudata_m365appmonth",
         "school_id, school_type, grade, school_year, month, app, active_pupils",
         f"""
@@ -100,11 +115,13 @@ _REFRESH = [
         JOIN edudata_school sc ON sc.id = st.school_id
         WHERE u.active AND u.date BETWEEN %(start)s AND %(end)s
         GROUP BY 1, 2, 3, 5, 6""",
+        "edudata_m365dailyusage",
+        monthly=True,
     ),
     # Learning tools (xAPI statements, drills): a pupil-month per pupil with any activity, its
     # minutes (an activity without a duration is 0 minutes but still use) and their average
     # per week of the month (minutes / days of the month x 7), in the school's time zone.
-    (
+    Rollup(
         "edudata_learningpupilmonth",
         (
             "student_id, school_id, school_type, grade, school_year, month, activities, minutes, "
@@ -123,8 +140,10 @@ _REFRESH = [
               GROUP BY 1, 2) l
         JOIN edudata_student st ON st.id = l.student_id AND {_ANALYZABLE}
         JOIN edudata_school sc ON sc.id = st.school_id""",
+        "edudata_learningactivity",
+        monthly=True,
     ),
-    (
+    Rollup(
         "edudata_assessmentbin",
         "school_id, school_type, grade, school_year, kind, subject, score_bin, pupils",
         f"""
@@ -135,9 +154,10 @@ _REFRESH = [
         JOIN edudata_school sc ON sc.id = st.school_id
         WHERE r.school_year = %(year)s
         GROUP BY 1, 2, 3, 4, 5, 6, 7""",
+        "edudata_assessmentresult",
     ),
     # The school's latest decision per pupil and year (the table is append-only).
-    (
+    Rollup(
         LONG_ABSENCE_REASONS,
         "student_id, school_year, reason",
         f"""
@@ -146,29 +166,57 @@ _REFRESH = [
         JOIN edudata_student st ON st.id = c.student_id AND {_ANALYZABLE}
         WHERE c.school_year = %(year)s
         ORDER BY c.student_id, c.decided_at DESC, c.id DESC""",
+        "edudata_absenceclassification",
     ),
 ]
 
 
 def refresh(
-    school_years: Iterable[int], *, only: str | None = None, kind: str | None = "correction"
+    school_years: Iterable[int],
+    *,
+    sources: Collection[str] | None = None,
+    days: tuple[dt.date, dt.date] | None = None,
+    kind: str | None = "correction",
 ) -> None:
-    """Recompute every rollup (or the one named ``only``) for the given school years in the
-    current tenant. ``kind`` is what changed the data, for the prefecture's revision history
-    (``tenants.Revision.Kind``: import, opt_out, ...; None when no figure a prefecture sees
-    can change)."""
+    """Recompute the rollups of the given school years in the current tenant: all of them, or
+    those computed from the tables in ``sources``. With ``days`` (the first and last day whose
+    rows changed), a monthly rollup is recomputed for those days' months only: a daily import
+    then reads one month of rows, not the whole year's. ``kind`` is what changed the data, for
+    the prefecture's revision history (``tenants.Revision.Kind``: import, opt_out, ...; None
+    when no figure a prefecture sees can change)."""
     school_years = sorted(set(school_years))
     with connection.cursor() as cursor:
         for year in school_years:
-            start, end = school_year_bounds(year)
-            params = {"year": year, "start": start, "end": end}
-            for table, columns, select in _REFRESH:
-                if only is not None and table != only:
+            for rollup in _REFRESH:
+                if sources is not None and rollup.source not in sources:
                     continue
-                cursor.execute(f"DELETE FROM {table} WHERE school_year = %(year)s", params)
-                cursor.execute(insert_select(table, columns, select), params)
+                start, end = school_year_bounds(year)
+                rows = "school_year = %(year)s"
+                if rollup.monthly and days is not None:
+                    start = max(start, days[0].replace(day=1))
+                    end = min(end, _month_end(days[1]))
+                    if start > end:
+                        continue  # no changed day in this school year
+                    rows += " AND month = ANY(%(months)s)"
+                params = {"year": year, "start": start, "end": end, "months": _months(start, end)}
+                cursor.execute(f"DELETE FROM {rollup.table} WHERE {rows}", params)
+                cursor.execute(insert_select(rollup.table, rollup.columns, rollup.select), params)
     bump_data_version(kind, school_years)
     log.info("rollups refreshed for school years %s", school_years)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    following = day.replace(day=28) + dt.timedelta(days=4)
+    return following - dt.timedelta(days=following.day)
+
+
+def _months(start: dt.date, end: dt.date) -> list[int]:
+    """The calendar months from ``start``'s to ``end``'s (at most a school year's twelve)."""
+    months, month = [], start.replace(day=1)
+    while month <= end:
+        months.append(month.month)
+        month = _month_end(month) + dt.timedelta(days=1)
+    return months
 
 
 def bump_data_version(kind: str | None = None, school_years: Iterable[int] | None = None) -> None:
@@ -220,6 +268,6 @@ def years_with_data() -> list[int]:
     """School years that have rollups in this tenant (the years an opt-out change touches)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            " UNION ".join(f"SELECT DISTINCT school_year FROM {table}" for table, *_ in _REFRESH)
+            " UNION ".join(f"SELECT DISTINCT school_year FROM {r.table}" for r in _REFRESH)
         )
         return sorted(row[0] for row in cursor.fetchall())

@@ -13,7 +13,7 @@ import pytest
 
 from renkei.connectors.builtin.xapi import MAX_STATEMENT, VOIDED
 from renkei.connectors.pipeline import do_import
-from renkei.edudata.models import LearningActivity, StudentIdentity
+from renkei.edudata.models import LearningActivity, LearningPupilMonth, StudentIdentity
 from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
 
@@ -249,6 +249,8 @@ def test_a_voiding_statement_deletes_what_an_earlier_import_stored(shibuya, rost
         assert list(LearningActivity.objects.values_list("student_id", "statement_id")) == [
             (second_pk, kept["id"])
         ]
+        # and the deleted activity is gone from the figures too
+        assert list(LearningPupilMonth.objects.values_list("student_id", flat=True)) == [second_pk]
     # the voiding statement itself names no pupil: the teacher's account is not on the roster
     # and is not reported as an unknown pupil
     with in_tenant(shibuya):

@@ -151,7 +151,7 @@ def _classify_long_absences(world, spec, every=None):
                 for i, row in enumerate(long_term)
                 for later, reason in enumerate(("other", "futoko" if i % 3 else "illness"))
             )
-            rollups.refresh([SCHOOL_YEAR], only=rollups.LONG_ABSENCE_REASONS)
+            rollups.refresh([SCHOOL_YEAR], sources=[AbsenceClassification._meta.db_table])
 
 
 def _sql(sql, params=()):
