@@ -1,6 +1,7 @@
 """Rollups: precomputed tables that dashboards and cross-tenant aggregates read instead of raw
 rows. Only analyzable pupils (no opt-out) are in them. Refreshed per school year by imports and
-by opt-out changes; each refresh replaces the year's rows in the caller's transaction."""
+by opt-out changes; each refresh replaces the year's rows in the caller's transaction (an
+import, only those of the rollups and months its rows can change)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ for the months of its rows. What it leaves alone must be what a full refresh wou
 import datetime as dt
 
 import pytest
+from django.db import transaction
 
 from renkei.edudata import rollups
 from renkei.edudata.models import (
@@ -59,8 +60,6 @@ def written_by(model, **filters) -> set[str]:
 def as_a_full_refresh_gives() -> dict:
     """The figures after recomputing every rollup of the year from all rows, in a transaction
     rolled back: what the import's narrower refresh must have left."""
-    from django.db import transaction
-
     with transaction.atomic():
         rollups.refresh([YEAR], kind=None)
         full = figures()
