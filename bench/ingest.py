@@ -315,14 +315,16 @@ def one_day(env: dict, work: Path, roster: Path, rows: int) -> None:
     renkei(env, "onboard", "--code", DAY_TENANT, "--name", "目黒区")
     renkei(env, "import", "c4th", "--tenant", DAY_TENANT, str(roster))
     settle(DAY_TENANT)
-    stored_days = school_days(-(-rows // 10_000) + 2)
-    files = [day_file(work, day) for day in stored_days[-2:]]  # the next two school days
+    pupils = min(rows, 10_000)  # the roster's (write_exports)
+    stored_days = school_days(-(-rows // pupils) + 2)
+    files = [day_file(work, day, pupils) for day in stored_days[-2:]]  # the next two days
     empty = renkei(env, "import", "c4th", "--tenant", DAY_TENANT, str(files[0]))[0]
     full = renkei(env, "import", "c4th", "--tenant", QUIET_DAILY, str(files[0]))[0]
     full += renkei(env, "import", "c4th", "--tenant", QUIET_DAILY, str(files[1]))[0]
     empty += renkei(env, "import", "c4th", "--tenant", DAY_TENANT, str(files[1]))[0]
     print(
-        f"(d) a day's file (10,000 marks) into a tenant holding {rows:,} marks: {full / 2:.1f} s, "
+        f"(d) a day's file ({pupils:,} marks) into a tenant holding {rows:,} marks: "
+        f"{full / 2:.1f} s, "
         f"into one holding only the roster: {empty / 2:.1f} s (each the mean of two days, "
         f"process start included); ratio {full / empty:.2f}  (target ≈ 1: flat)"
     )
