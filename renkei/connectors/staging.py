@@ -163,9 +163,8 @@ class StreamWriter:
     _savepoints: int = 0
     _voided: list[str] = field(default_factory=list)  # xAPI statement ids voided in the run
     deleted: int = 0  # stored rows the run's voiding statements deleted
-    # What the run may have changed, for the rollups: the tables written, and the first and
-    # last day of their rows (None until a dated row is staged or deleted)
-    written: set[str] = field(default_factory=set)
+    # The first and last day of the rows the run staged or deleted (None until one is), for
+    # the rollups
     days: tuple[dt.date, dt.date] | None = None
     # (file, line) of rows of pupils who opted out of analysis (analysis-only streams)
     _skipped_lines: set[tuple[int, int]] = field(default_factory=set)
@@ -363,7 +362,6 @@ class StreamWriter:
                     staged.changes += self._collect_changes(cursor, stream, set_aside)
             if staged.changes:
                 self._apply_changes(cursor, stream)
-            self.written.add(stream.table)
             self._note_school_years(cursor, stream)
 
     def _quarantine_unknown(self, cursor, stream: StreamSpec) -> None:
@@ -502,8 +500,15 @@ class StreamWriter:
             days = [timezone.localdate(row[0]) for row in cursor.fetchall()]
         self.deleted = len(days)
         if days:  # their figures change
-            self.written.add(LearningActivity._meta.db_table)
             self._note_days(min(days), max(days))
+
+    @property
+    def written(self) -> set[str]:
+        """The tables the run wrote (the rollups computed from them may have changed)."""
+        tables = {staged.stream.table for staged in self._staged.values()}
+        if self.deleted:
+            tables.add(LearningActivity._meta.db_table)
+        return tables
 
     def _note_days(self, first: dt.date, last: dt.date) -> None:
         self.school_years |= set(range(school_year_of(first), school_year_of(last) + 1))

@@ -57,11 +57,11 @@ def written_by(model, **filters) -> set[str]:
     )
 
 
-def as_a_full_refresh_gives() -> dict:
+def as_a_full_refresh_gives(years=(YEAR,)) -> dict:
     """The figures after recomputing every rollup of the year from all rows, in a transaction
     rolled back: what the import's narrower refresh must have left."""
     with transaction.atomic():
-        rollups.refresh([YEAR], kind=None)
+        rollups.refresh(years, kind=None)
         full = figures()
         transaction.set_rollback(True)
     return full
@@ -137,12 +137,36 @@ def test_a_roster_that_moves_a_pupil_up_relabels_every_month(tmp_path, year_of_m
         assert after == as_a_full_refresh_gives()
 
 
-def test_an_import_of_other_years_marks_leaves_this_year_as_it_is(tmp_path, year_of_marks):
+def test_days_across_two_school_years_recompute_one_month_of_each(tmp_path, year_of_marks):
+    """March 31 is school year 2024, April 8 is 2025: each year gets its own month only."""
     with in_tenant(year_of_marks):
-        this_year = written_by(AttendancePupilMonth)
-    earlier = attendance(tmp_path, [["", "C001", "R6.6.3", "", ""]], name="2024.csv")
-    run = import_c4th(year_of_marks, earlier)
+        june, february = (written_by(AttendancePupilMonth, month=m) for m in (6, 2))
+    marks = [["", "C001", "R7.3.31", "", ""], ["", "C001", "R7.4.8", "病", ""]]
+    run = import_c4th(year_of_marks, attendance(tmp_path, marks, name="turn.csv"))
     assert run.status == "succeeded", run.message
     with in_tenant(year_of_marks):
-        assert written_by(AttendancePupilMonth, school_year=YEAR) == this_year
-        assert AttendancePupilMonth.objects.filter(school_year=2024, month=6).count() == 1
+        assert figures() == as_a_full_refresh_gives([YEAR - 1, YEAR])
+        assert AttendancePupilMonth.objects.filter(school_year=YEAR - 1, month=3).count() == 1
+        assert written_by(AttendancePupilMonth, month=6) == june
+        assert written_by(AttendancePupilMonth, month=2) == february
+
+
+def test_an_opted_out_pupil_stays_out_of_every_month_after_a_days_import(
+    tmp_path, year_of_marks, make_user
+):
+    """The opt-out took the pupil out of every month; a day's import, which recomputes its
+    own month only, must not bring them back anywhere."""
+    from renkei.accounts import policy
+    from renkei.edudata.privacy import do_record_opt_out
+
+    admin = policy.principal_for(make_user("adm", "tenant_admin", municipality=year_of_marks))
+    with in_tenant(year_of_marks):
+        pupil = Student.objects.get(identities__source_id="C001")
+        do_record_opt_out(admin, year_of_marks, pupil)
+    day = [["", "C001", "R7.6.4", "病", ""], ["", "C002", "R7.6.4", "", ""]]
+    run = import_c4th(year_of_marks, attendance(tmp_path, day, name="june.csv"))
+    assert run.status == "succeeded", run.message
+    with in_tenant(year_of_marks):
+        assert not AttendancePupilMonth.objects.filter(student=pupil).exists()
+        assert not AttendancePupilYear.objects.filter(student=pupil).exists()
+        assert figures() == as_a_full_refresh_gives()
