@@ -18,6 +18,7 @@ logged with its cause and a request id, which the answer also carries (``request
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -65,6 +66,7 @@ class Operation:
     variables: dict[str, Any] | None
     operation_name: str | None
     extensions: dict[str, Any] | None
+    document: DocumentNode  # the query, parsed and checked (check_document)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -228,9 +230,12 @@ def read_operation(request: HttpRequest, *, max_tokens: int = DEFAULT_MAX_TOKENS
         raise _bad_request(gettext("operationName は文字列で指定してください。"))
     if extensions is not None and not isinstance(extensions, dict):
         raise _bad_request(gettext("extensions はオブジェクト（{...}）で指定してください。"))
-    check_document(query, max_tokens=max_tokens)
     return Operation(
-        query=query, variables=variables, operation_name=name or None, extensions=extensions
+        query=query,
+        variables=variables,
+        operation_name=name or None,
+        extensions=extensions,
+        document=check_document(query, max_tokens=max_tokens),
     )
 
 
@@ -238,8 +243,26 @@ def _bad_request(message: str) -> Refusal:
     return Refusal(400, "BAD_REQUEST", message)
 
 
+# Clients send the same few query texts again and again (the widgets' boards, a vendor's
+# report): each is parsed and checked once per process. Documents are never changed after
+# parsing, so threads share them; a refused text raises and is not kept.
+REMEMBERED_DOCUMENTS = 256
+REMEMBERED_QUERY_CHARS = 16 * 1024  # longer texts are parsed every time: bounded memory
+
+
 def check_document(query: str, *, max_tokens: int) -> DocumentNode:
     """Parse with a token limit, then bound the nesting of fragment spreads."""
+    if len(query) <= REMEMBERED_QUERY_CHARS:
+        return _remembered_document(query, max_tokens)
+    return _checked_document(query, max_tokens)
+
+
+@functools.lru_cache(maxsize=REMEMBERED_DOCUMENTS)
+def _remembered_document(query: str, max_tokens: int) -> DocumentNode:
+    return _checked_document(query, max_tokens)
+
+
+def _checked_document(query: str, max_tokens: int) -> DocumentNode:
     try:
         document = parse(query, max_tokens=max_tokens)
     except GraphQLSyntaxError as e:

@@ -9,6 +9,7 @@ from django.test import Client
 from graphql import specified_rules
 from tenant_api_support import access_log_rows
 
+from renkei.graphql import edge
 from renkei.graphql.tenant import resolvers, validation
 from renkei.graphql.tenant.views import graphql_view
 
@@ -183,3 +184,49 @@ def test_the_view_passes_validation_rules():
     assert {validation.DepthLimit, validation.CostLimit, validation.AliasLimit} <= set(rules)
     assert validation.NoIntrospection in validation.rules_for_request(debug=False)
     assert validation.NoIntrospection not in validation.rules_for_request(debug=True)
+
+
+def test_a_query_text_is_parsed_and_validated_once_per_process(
+    client, gql, people, world, monkeypatch
+):
+    """The widgets send the same texts on every request: the answer is the same the second
+    time, without parsing or validating again. A text that failed is checked every time."""
+    edge._remembered_document.cache_clear()
+    validation._passed.clear()
+    parsed, validated = [], []
+    real_parse, real_validate = edge.parse, validation.validate
+    monkeypatch.setattr(edge, "parse", lambda *a, **k: parsed.append(1) or real_parse(*a, **k))
+    monkeypatch.setattr(
+        validation, "validate", lambda *a, **k: validated.append(1) or real_validate(*a, **k)
+    )
+    client.force_login(people["teacher_a"])
+    query = "query Once($id: ID!) { classBoard(homeroomId: $id) { homeroom { name } } }"
+    first = gql(client, query, {"id": world["hA"].pk})
+    again = gql(client, query, {"id": world["hA"].pk})
+    assert first.data == again.data and first.data["classBoard"]["homeroom"]["name"]
+    assert (len(parsed), len(validated)) == (1, 1)
+
+    for _ in range(2):
+        assert gql(client, "{ notAFieldOfQuery }").codes == ["GRAPHQL_VALIDATION_FAILED"]
+    assert (len(parsed), len(validated)) == (2, 3)
+
+
+def test_a_refused_query_is_worded_in_each_request_language(client, people):
+    """Refusals are never remembered: each is worded for the request that gets it."""
+    client.force_login(people["teacher_a"])
+    deep = (
+        "{ schools { homerooms { school { homerooms { school { homerooms { school { "
+        "homerooms { school { name } } } } } } } } } }"
+    )
+    messages = {}
+    for language in ("ja", "en", "ja"):
+        response = client.post(
+            "/m/131130/graphql",
+            data=json.dumps({"query": deep}),
+            content_type="application/json",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        [error] = response.json()["errors"]
+        assert error["extensions"]["code"] == "QUERY_TOO_DEEP"
+        messages.setdefault(language, set()).add(error["message"])
+    assert "段" in messages["ja"].pop() and "段" not in messages["en"].pop()
