@@ -245,9 +245,11 @@ def _bad_request(message: str) -> Refusal:
 
 # Clients send the same few query texts again and again (the widgets' boards, a vendor's
 # report): each is parsed and checked once per process. Documents are never changed after
-# parsing, so threads share them; a refused text raises and is not kept.
-REMEMBERED_DOCUMENTS = 256
-REMEMBERED_QUERY_CHARS = 16 * 1024  # longer texts are parsed every time: bounded memory
+# parsing, so threads share them; a refused text raises and is not kept. A parsed document
+# takes about 100 times its text in memory, so only short texts are kept (the widgets' are
+# under 1,000 characters): at most about 30 MB per process, whatever clients send.
+REMEMBERED_DOCUMENTS = 128
+REMEMBERED_QUERY_CHARS = 2048
 
 
 def check_document(query: str, *, max_tokens: int) -> DocumentNode:

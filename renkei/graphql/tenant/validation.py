@@ -32,6 +32,8 @@ from graphql import (
 )
 from graphql.validation import ValidationContext
 
+from renkei.graphql import edge
+
 # Cost of a field when it is not listed: 1. The boards read many rows per field; a request may
 # hold a few of them, not dozens (aliases would otherwise multiply any query for free).
 FIELD_COSTS: dict[tuple[str, str], int] = {
@@ -245,8 +247,9 @@ def rules_for_request(*, debug: bool | None = None) -> tuple[type[ValidationRule
 
 # Query texts that passed, with the rules and limits they passed under: validating the
 # widgets' board queries again took 5-6 ms of CPU per request. Only passes are kept: errors
-# are worded in the request's language. Bounded: emptied when full.
-REMEMBERED_PASSES = 256
+# are worded in the request's language. Bounded, as the parsed documents are (edge.py):
+# short texts only, and emptied when full.
+REMEMBERED_PASSES = 128
 _passed: set[tuple] = set()
 
 
@@ -263,7 +266,7 @@ def errors_of(
     if key in _passed:
         return []
     errors = validate(schema, document, rules, max_errors=max_errors)
-    if not errors:
+    if not errors and len(query) <= edge.REMEMBERED_QUERY_CHARS:
         if len(_passed) >= REMEMBERED_PASSES:
             _passed.clear()
         _passed.add(key)

@@ -210,6 +210,12 @@ def test_a_query_text_is_parsed_and_validated_once_per_process(
         assert gql(client, "{ notAFieldOfQuery }").codes == ["GRAPHQL_VALIDATION_FAILED"]
     assert (len(parsed), len(validated)) == (2, 3)
 
+    # A long text is not kept (a parsed document takes about 100 times its text in memory).
+    long = "{ me { username } }" + " " * edge.REMEMBERED_QUERY_CHARS
+    for _ in range(2):
+        assert gql(client, long).data == {"me": {"username": "teacher-a"}}
+    assert (len(parsed), len(validated)) == (4, 5)
+
 
 def test_a_refused_query_is_worded_in_each_request_language(client, people):
     """Refusals are never remembered: each is worded for the request that gets it."""
