@@ -161,11 +161,11 @@ class TenantGraphQLView(GraphQLView):
     ):
         """graphene-django's, less what this view never takes (GET, GraphiQL, mutations: the
         schema has none), on the document the edge parsed, validated once per query text."""
-        graphql_schema = self.schema.graphql_schema
+        graphql_schema, operation = self.schema.graphql_schema, request.renkei_operation
         errors = validation.errors_of(
             graphql_schema,
-            request.renkei_operation.document,
-            query,
+            operation.document,
+            operation.query,
             self.validation_rules,
             graphene_settings.MAX_VALIDATION_ERRORS,
         )
@@ -174,7 +174,7 @@ class TenantGraphQLView(GraphQLView):
         try:
             return execute(
                 graphql_schema,
-                request.renkei_operation.document,
+                operation.document,
                 root_value=self.get_root_value(request),
                 context_value=self.get_context(request),
                 variable_values=variables,
