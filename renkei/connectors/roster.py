@@ -64,6 +64,7 @@ def insert_rows(
     return answered
 
 
+# What a pupil's identity says of them, as both the roster record and the model name it.
 _IDENTITY_NAMES = (
     "family_name",
     "given_name",
@@ -231,13 +232,7 @@ class RosterWriter:
                     setattr(student, k, v)
                 if student.pk is not None:
                     changed_students[student.pk] = student
-            names = {
-                "family_name": record.family_name,
-                "given_name": record.given_name,
-                "family_name_kana": record.family_name_kana,
-                "given_name_kana": record.given_name_kana,
-                "principal_name": record.principal_name,
-            }
+            names = {name: getattr(record, name) for name in _IDENTITY_NAMES}
             for key in keys:
                 owner_of.setdefault(key, student)
                 identity_rows.append((student, *key, names if key == keys[0] else None))
@@ -298,7 +293,7 @@ class RosterWriter:
         )
         StudentIdentity.objects.bulk_update(
             changed,
-            ["family_name", "given_name", "family_name_kana", "given_name_kana", "principal_name"],
+            list(_IDENTITY_NAMES),
             batch_size=2000,
         )
 
