@@ -1,7 +1,8 @@
 """Decode uploaded CSV files (UTF-8 or CP932) strictly and without loading them whole.
 
-Detection follows PITFALLS.md "Japanese CSV": BOM first, then strict UTF-8 over the
-whole file, then strict CP932 (never ``shift_jis``, which fails on ①, Ⅰ, ㈱, 髙, 﨑).
+Detection: BOM first, then strict UTF-8 over the whole file, then strict CP932 (never
+``shift_jis``, which fails on ①, Ⅰ, ㈱, 髙, 﨑). A reader that goes through the whole file
+anyway can have the choice made from the file's start instead (``whole_file=False``).
 Undecodable bytes are never replaced: they raise DecodeError naming the line.
 """
 
@@ -19,6 +20,10 @@ from typing import IO, NamedTuple
 __all__ = ["DecodeError", "detect_encoding", "normalize_text", "open_text"]
 
 CHUNK_SIZE = 1 << 20
+# Non-ASCII bytes of a file's start that settle UTF-8 against CP932 (whole_file=False): text
+# in CP932 that happens to be valid UTF-8 (pairs of half-width kana can be) stays short.
+DECISIVE_NON_ASCII = 4096
+_ASCII = bytes(range(128))
 SUPPORTED_ENCODINGS = ("utf-8-sig", "utf-8", "cp932")
 _BOM_UTF8 = codecs.BOM_UTF8
 _BOM_UTF16 = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # also covers UTF-32 LE
@@ -62,16 +67,19 @@ def _chunks(f: IO[bytes], chunk_size: int) -> Iterator[bytes]:
         yield chunk
 
 
-def _scan(chunks: Iterable[bytes], encoding: str, base_offset: int = 0) -> _Failure | None:
+def _scan(
+    chunks: Iterable[bytes], encoding: str, base_offset: int = 0, final: bool = True
+) -> _Failure | None:
     """Strictly decode ``chunks`` with an incremental decoder; return the first failure.
 
     The incremental decoder keeps an incomplete multibyte sequence at a chunk end
-    pending, so characters split across chunks are not mistaken for errors.
+    pending, so characters split across chunks are not mistaken for errors (nor, with
+    ``final`` False, one cut at the end of the chunks: the file goes on).
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     consumed = base_offset  # file offset just past the bytes fed so far
     newlines = 0
-    for chunk in _with_final(chunks):
+    for chunk in _with_final(chunks) if final else chunks:
         data = b"" if chunk is None else chunk
         pending = len(decoder.getstate()[0])
         try:
@@ -145,7 +153,10 @@ def _binary(source: str | os.PathLike[str] | IO[bytes]) -> Iterator[IO[bytes]]:
 
 
 def detect_encoding(
-    path_or_binary_file: str | os.PathLike[str] | IO[bytes], *, chunk_size: int = CHUNK_SIZE
+    path_or_binary_file: str | os.PathLike[str] | IO[bytes],
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    whole_file: bool = True,
 ) -> str:
     """Return "utf-8-sig", "utf-8" or "cp932" after checking the whole file decodes.
 
@@ -153,6 +164,12 @@ def detect_encoding(
     and rewound to it. An empty file is "utf-8". When neither UTF-8 nor CP932 works,
     the error reports whichever failure lies further into the file: the encoding
     that decoded more is most likely the intended one, so its error is the real typo.
+
+    ``whole_file`` False, for a caller that reads the file through with ``open_text``
+    next: the choice is made from the file's start, once it holds DECISIVE_NON_ASCII
+    non-ASCII bytes that decode, and the strict reading checks the rest (a bad byte
+    further on fails there, naming its line). That saves a pass over a big file; a file
+    with fewer non-ASCII bytes is checked whole, as before.
     """
     with _binary(path_or_binary_file) as f:
         start = f.tell()
@@ -161,6 +178,9 @@ def detect_encoding(
             raise DecodeError(
                 f"UTF-16 のファイルには対応していません。{_RESAVE}", encoding_tried=[]
             )
+        f.seek(start)
+        if not whole_file and (chosen := _decided_by_start(f, head, chunk_size)):
+            return chosen
         f.seek(start)
         if head == _BOM_UTF8:
             failure = _scan_file(f, "utf-8-sig", chunk_size)
@@ -177,6 +197,24 @@ def detect_encoding(
             return "cp932"
         worst = max(utf8_failure, cp932_failure, key=lambda x: x.offset)
         raise _error(worst, ["utf-8", "cp932"])
+
+
+def _decided_by_start(f: IO[bytes], head: bytes, chunk_size: int) -> str | None:
+    """The encoding the file's start settles (see detect_encoding), or None: the start
+    does not decide (the whole file is short of non-ASCII bytes, or neither decodes it)."""
+    if head == _BOM_UTF8:
+        return "utf-8-sig"
+    sample, non_ascii = [], 0
+    while non_ascii < DECISIVE_NON_ASCII:
+        chunk = f.read(chunk_size)
+        if not chunk:
+            return None  # read whole already: the whole-file check costs no more
+        sample.append(chunk)
+        non_ascii += len(chunk.translate(None, _ASCII))
+    for encoding in ("utf-8", "cp932"):
+        if _scan(sample, encoding, final=False) is None:
+            return encoding
+    return None
 
 
 class _CheckedText:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from renkei.connectors import reading
 from renkei.connectors.error_report import error_report_lines
 from renkei.connectors.pipeline import do_import
 from renkei.edudata.models import (
@@ -256,6 +257,24 @@ def test_unreadable_files_fail_the_run_up_front(tmp_path, shibuya, content, mess
     assert run.status == "failed" and message in run.message, run.message
     with in_tenant(shibuya):
         assert Student.objects.count() == 0  # the roster of the same run is not half-loaded
+        assert ImportRun.objects.get(pk=run.pk).rows_accepted == 0
+
+
+def test_a_bad_byte_far_into_a_big_file_fails_the_run_at_its_line(tmp_path, shibuya, monkeypatch):
+    """The encoding is told from the file's start (textio.DECISIVE_NON_ASCII): a bad byte
+    past it is found by the reading, after chunks of the run were loaded, and those go too."""
+    monkeypatch.setattr(reading, "FIRST_CHUNK_ROWS", 500)
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 500)
+    import_c4th(shibuya, roster(tmp_path, pupils=(("C001", "髙橋", "一郎"),)))
+    days = [dt.date(2025, 4, 7) + dt.timedelta(days=n) for n in range(3000)]
+    rows = [["", "C001", d.isoformat(), "病", "発熱のため"] for d in days]
+    path = write_csv(tmp_path / "a.csv", ATTENDANCE_HEADER, rows)
+    with path.open("ab") as f:
+        f.write(b",C001,2034-01-01,\x82\xff,\n")  # line 3002
+    run = import_c4th(shibuya, path)
+    assert run.status == "failed" and "3002 行目" in run.message, run.message
+    with in_tenant(shibuya):
+        assert AttendanceDay.objects.count() == 0
         assert ImportRun.objects.get(pk=run.pk).rows_accepted == 0
 
 

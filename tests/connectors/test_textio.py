@@ -204,3 +204,55 @@ def test_cp932_trail_bytes_0x80_0xa0_are_fine(tmp_path):
     text = "÷\n"  # 0x81 0x80 in cp932
     assert text.encode("cp932") == b"\x81\x80\n"
     assert detect_encoding(write(tmp_path, text.encode("cp932"))) == "cp932"
+
+
+# -- deciding from the file's start (whole_file=False) --------------------------------------
+
+DECISIVE_ROWS = "".join(f"{n},髙橋①,欠席\n" for n in range(1, 1001))  # 10+ non-ASCII bytes a row
+
+
+def test_start_decides_cp932_and_the_reading_checks_the_rest(tmp_path):
+    # A bad byte past the decisive start: detection from the start does not read that far,
+    # the whole-file check and the strict reading both name its line.
+    path = write(tmp_path, ("id,名前,理由\n" + DECISIVE_ROWS).encode("cp932") + b"x,\x82\xff\n")
+    assert detect_encoding(path, whole_file=False, chunk_size=4096) == "cp932"
+    with pytest.raises(DecodeError) as whole:
+        detect_encoding(path)
+    with pytest.raises(DecodeError) as reading:
+        with open_text(path, "cp932") as f:
+            list(csv.reader(f))
+    assert whole.value.line == reading.value.line == 1002
+    assert str(reading.value).startswith("1002 行目に CP932 として読めないバイト列があります")
+
+
+def test_start_decides_utf8_with_a_character_cut_at_a_chunk_end(tmp_path):
+    data = ("id,名前,理由\n" + DECISIVE_ROWS).encode()
+    path = write(tmp_path, data + b"x,\xff\n")
+    # 4099 = 4096 + 3: 4096 is not a multiple of a row's length, so chunks end mid-character
+    assert detect_encoding(path, whole_file=False, chunk_size=4099) == "utf-8"
+    with pytest.raises(DecodeError, match=r"^1002 行目に UTF-8 として"):
+        with open_text(path, "utf-8") as f:
+            list(csv.reader(f))
+
+
+def test_ascii_start_reads_on_to_the_first_non_ascii_bytes(tmp_path):
+    data = b"id,note\n" + b"1,ok\n" * 5000 + ("2,髙橋\n" * 2000).encode("cp932")
+    path = write(tmp_path, data)
+    assert detect_encoding(path, whole_file=False, chunk_size=1024) == "cp932"
+    with open_text(path, "cp932") as f:
+        assert list(csv.reader(f))[-1] == ["2", "髙橋"]
+
+
+def test_short_of_a_decisive_start_the_whole_file_is_checked(tmp_path):
+    path = write(tmp_path, b"id,name\n1,abc\n2,\x82\xff\n3,ok\n")
+    with pytest.raises(DecodeError, match=r"^3 行目に UTF-8 としても CP932 としても"):
+        detect_encoding(path, whole_file=False)
+    assert detect_encoding(write(tmp_path, CSV_TEXT.encode("cp932")), whole_file=False) == "cp932"
+
+
+def test_a_bom_decides_at_once(tmp_path):
+    path = write(tmp_path, codecs.BOM_UTF8 + "名前\n髙橋\n".encode() + b"\xff\n")
+    assert detect_encoding(path, whole_file=False) == "utf-8-sig"
+    with pytest.raises(DecodeError, match=r"^3 行目"):
+        with open_text(path, "utf-8-sig") as f:
+            list(csv.reader(f))

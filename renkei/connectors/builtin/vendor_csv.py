@@ -77,9 +77,11 @@ class VendorCsvConnector(Connector):
         self, config: VendorCsvConfig, state: RunState
     ) -> Iterator[Record | RowError | CopyRows]:
         mappings = self.mappings(config)
-        # Decide every file's layout before reading any row: a file that fits no layout, or
-        # does not decode, fails the run up front.
-        plan = [(path, *self._layout(path, mappings)) for path in config.paths]
+        # Decide every file's layout before reading any row: a file that fits no layout
+        # fails the run up front. Its encoding is told from its start, as the reading that
+        # follows checks every byte (a bad one fails the run at its line, before the run's
+        # one transaction commits): checking the whole file first would read it twice.
+        plan = [(path, *self._layout(path, mappings, whole_file=False)) for path in config.paths]
         for path, mapping, encoding in plan:
             yield from mapping.read(csv_rows(path, mapping.required_columns(), encoding), path.name)
 
@@ -88,12 +90,15 @@ class VendorCsvConnector(Connector):
         return cls._layout(path, mappings)[0]
 
     @staticmethod
-    def _layout(path: Path, mappings: list[Mapping]) -> tuple[Mapping, str]:
-        """The file's mapping, and its encoding (checked over the whole file)."""
+    def _layout(
+        path: Path, mappings: list[Mapping], whole_file: bool = True
+    ) -> tuple[Mapping, str]:
+        """The file's mapping, and its encoding (checked over the whole file, unless not
+        ``whole_file``: see detect_encoding)."""
         if not path.is_file():
             raise SourceError(f"ファイル {path} がありません。")
         try:
-            encoding = detect_encoding(path)
+            encoding = detect_encoding(path, whole_file=whole_file)
             with open_text(path, encoding) as text:
                 header = [h.strip() for h in next(csv.reader(text), [])]
         except DecodeError as e:
