@@ -5,6 +5,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from renkei.connectors import reading
 from renkei.connectors.error_report import error_report_lines
@@ -276,6 +277,27 @@ def test_a_bad_byte_far_into_a_big_file_fails_the_run_at_its_line(tmp_path, shib
     with in_tenant(shibuya):
         assert AttendanceDay.objects.count() == 0
         assert ImportRun.objects.get(pk=run.pk).rows_accepted == 0
+
+
+def test_each_chunk_is_written_grouped_by_pupil(tmp_path, shibuya, monkeypatch):
+    """A file day by day (as C4th writes it) is inserted pupil by pupil within each chunk,
+    each pupil's days in the file's order: what keeps the insert's index writes together."""
+    monkeypatch.setattr(reading, "FIRST_CHUNK_ROWS", 6)
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 6)
+    import_c4th(shibuya, roster(tmp_path))
+    days = ["R7.4.7", "R7.4.8", "R7.4.9", "R7.4.10"]
+    rows = [["", pupil, day, "", ""] for day in days for pupil in ("C003", "C001", "C002")]
+    run = import_c4th(shibuya, write_csv(tmp_path / "a.csv", ATTENDANCE_HEADER, rows))
+    assert (run.status, run.rows_accepted) == ("succeeded", 12)
+    with in_tenant(shibuya):
+        ids = dict(StudentIdentity.objects.values_list("student_id", "source_id"))
+        with connection.cursor() as cursor:  # the rows in the order they were written
+            cursor.execute("SELECT student_id, date FROM edudata_attendanceday ORDER BY ctid")
+            written = [(ids[student], date.day) for student, date in cursor.fetchall()]
+    assert written == [
+        *[("C001", 7), ("C001", 8), ("C002", 7), ("C002", 8), ("C003", 7), ("C003", 8)],
+        *[("C001", 9), ("C001", 10), ("C002", 9), ("C002", 10), ("C003", 9), ("C003", 10)],
+    ]
 
 
 def test_missing_required_column_is_named(tmp_path, shibuya):
