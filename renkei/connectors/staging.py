@@ -150,6 +150,14 @@ class Staged:
     set_aside: int = 0  # rows whose pupil was not on the roster when their chunk loaded
     met_stored: bool = False  # a row met a stored row: an update, or a duplicate in this run
     changes: int = 0  # rows with values for a stored row, applied at the end
+    # The first and last value of the stream's date column among the rows inserted so far
+    # (None: none yet): every staged row's, as long as neither of the two above happened.
+    inserted_days: tuple[Any, Any] | None = None
+
+    def note_inserted(self, first: Any, last: Any) -> None:
+        if first is not None:
+            days = self.inserted_days or (first, last)
+            self.inserted_days = (min(days[0], first), max(days[1], last))
 
 
 @dataclass
@@ -244,10 +252,10 @@ class StreamWriter:
                 copy.write(chunk.data)
         rows = chunk.rows - self._quarantine_not_enrolled(stream, table)
         rows -= self._skip_opted_out(stream, table)
-        inserted = None if staged.met_stored else self._insert_all(stream, table)
+        inserted = None if staged.met_stored else self._insert_all(staged, table)
         with connection.cursor() as cursor:
             if inserted is None:
-                inserted = self._insert(cursor, stream, table)
+                inserted = self._insert(cursor, staged, table)
             if inserted == rows:
                 return
             # Some rows are not in: their pupil is not on the roster (it may be on one read
@@ -269,7 +277,7 @@ class StreamWriter:
                 staged.met_stored = True
                 staged.changes += self._collect_changes(cursor, stream, table)
 
-    def _insert_all(self, stream: StreamSpec, table: str) -> int | None:
+    def _insert_all(self, staged: Staged, table: str) -> int | None:
         """Insert the rows of ``table`` whose pupil is known, betting that no row meets a
         stored one (so far none has, in this run): a plain INSERT costs less than one that
         looks for a stored row first. Lost, the bet costs the statement (undone, back to its
@@ -279,25 +287,28 @@ class StreamWriter:
         self._savepoints += 1
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(self._insert_sql(stream, table, ""), self._params)
-                return cursor.fetchone()[0]
+                return self._inserted(cursor, staged, table, "")
         except DatabaseError as e:
-            if not is_unique_violation(e, stream.table):
+            if not is_unique_violation(e, staged.stream.table):
                 raise
-            self._staged[stream.name].met_stored = True
+            staged.met_stored = True
             return None
 
-    def _insert(self, cursor, stream: StreamSpec, table: str) -> int:
+    def _insert(self, cursor, staged: Staged, table: str) -> int:
         """Insert the rows of ``table`` whose pupil is known and whose key is new."""
-        conflict = ", ".join(("student_id", *stream.key))
-        cursor.execute(
-            self._insert_sql(stream, table, f"ON CONFLICT ({conflict}) DO NOTHING"), self._params
-        )
-        return cursor.fetchone()[0]
+        conflict = ", ".join(("student_id", *staged.stream.key))
+        return self._inserted(cursor, staged, table, f"ON CONFLICT ({conflict}) DO NOTHING")
+
+    def _inserted(self, cursor, staged: Staged, table: str, on_conflict: str) -> int:
+        cursor.execute(self._insert_sql(staged.stream, table, on_conflict), self._params)
+        inserted, first, last = cursor.fetchone()
+        staged.note_inserted(first, last)
+        return inserted
 
     @staticmethod
     def _insert_sql(stream: StreamSpec, table: str, on_conflict: str) -> str:
-        """The INSERT, answering how many rows it wrote. Counted from RETURNING: for
+        """The INSERT, answering how many rows it wrote, and the first and last value of
+        the stream's date column among them. Counted from RETURNING: for
         INSERT…SELECT…ON CONFLICT a Citus coordinator reports the rows selected as the row
         count, not those inserted (citus#3377). The join stays in a subquery, the shape
         Citus runs on the tenant's worker (``rollups.insert_select``)."""
@@ -318,8 +329,8 @@ class StreamWriter:
                     {order}
                 ) q
                 {on_conflict}
-                RETURNING 1)
-            SELECT count(*) FROM inserted"""
+                RETURNING {stream.date_column or "NULL"} AS day)
+            SELECT count(*), min(day), max(day) FROM inserted"""
 
     def _collect_changes(self, cursor, stream: StreamSpec, table: str) -> int:
         """Keep the rows of ``table`` whose stored row (same pupil and key) differs."""
@@ -365,11 +376,11 @@ class StreamWriter:
                     self._params,
                 )
                 known = cursor.fetchone()[0]
-                if known and self._insert(cursor, stream, set_aside) < known:
+                if known and self._insert(cursor, staged, set_aside) < known:
                     staged.changes += self._collect_changes(cursor, stream, set_aside)
             if staged.changes:
                 self._apply_changes(cursor, stream)
-            self._note_school_years(cursor, stream)
+            self._note_school_years(cursor, staged)
 
     def _quarantine_unknown(self, cursor, stream: StreamSpec) -> None:
         column, who = stream.unknown
@@ -523,13 +534,17 @@ class StreamWriter:
             first, last = min(first, self.days[0]), max(last, self.days[1])
         self.days = (first, last)
 
-    def _note_school_years(self, cursor, stream: StreamSpec) -> None:
+    def _note_school_years(self, cursor, staged: Staged) -> None:
+        stream = staged.stream
         staging = f"stg_{stream.name}"
         if stream.date_column:
-            cursor.execute(
-                f"SELECT min({stream.date_column}), max({stream.date_column}) FROM {staging}"
-            )
-            first, last = cursor.fetchone()
+            if staged.met_stored or staged.set_aside:  # not every row went in by one INSERT
+                cursor.execute(
+                    f"SELECT min({stream.date_column}), max({stream.date_column}) FROM {staging}"
+                )
+                first, last = cursor.fetchone()
+            else:  # every staged row went in by an INSERT that returned its first and last
+                first, last = staged.inserted_days or (None, None)
             if first is not None:
                 self._note_days(
                     *(

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.db import transaction
 
+from renkei.connectors import reading
 from renkei.edudata import rollups
 from renkei.edudata.models import (
     AttendancePupilMonth,
@@ -170,3 +171,27 @@ def test_an_opted_out_pupil_stays_out_of_every_month_after_a_days_import(
         assert not AttendancePupilMonth.objects.filter(student=pupil).exists()
         assert not AttendancePupilYear.objects.filter(student=pupil).exists()
         assert figures() == as_a_full_refresh_gives()
+
+
+def test_marks_over_several_chunks_recompute_the_months_of_every_chunk(
+    tmp_path, year_of_marks, monkeypatch
+):
+    """Each chunk's INSERT tells the first and last day it wrote: the months to recompute
+    span them all, not those of the first or last chunk."""
+    monkeypatch.setattr(reading, "FIRST_CHUNK_ROWS", 1)
+    monkeypatch.setattr(reading, "CHUNK_ROWS", 1)
+    days = attendance(
+        tmp_path,
+        [
+            ["", "C001", "R7.6.4", "病", ""],
+            ["", "C002", "R7.4.9", "病", ""],
+            ["", "C003", "R7.5.1", "病", ""],
+        ],
+        name="days.csv",
+    )
+    run = import_c4th(year_of_marks, days)
+    assert run.status == "succeeded", run.message
+    with in_tenant(year_of_marks):
+        after = figures()
+        assert after == as_a_full_refresh_gives()
+        assert {row[2] for row in after["months"]} == {4, 5, 6, 2}
