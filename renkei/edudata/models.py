@@ -784,7 +784,9 @@ class RollupCell(models.Model):
 
 
 class AttendancePupilMonth(RollupCell):
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # (the natural key leads with the pupil)
     month = models.PositiveSmallIntegerField(_("月"))
     school_days = models.PositiveSmallIntegerField(_("授業日数"))
     present = models.PositiveSmallIntegerField(_("出席"))
@@ -807,7 +809,9 @@ class AttendancePupilMonth(RollupCell):
 
 
 class AttendancePupilYear(RollupCell):
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # (the natural key leads with the pupil)
     school_days = models.PositiveSmallIntegerField(_("授業日数"))
     absence_days = models.PositiveSmallIntegerField(_("欠席日数"))
     absent_illness = models.PositiveSmallIntegerField(_("欠席（病気）"))
@@ -828,7 +832,9 @@ class LongAbsenceReasonYear(models.Model):
     long-term absent). Opted-out pupils are not in it. Refreshed with the rollups and when a
     classification is recorded (absence.do_classify_long_absence)."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # (the natural key leads with the pupil)
     school_year = models.PositiveSmallIntegerField(_("年度"))
     reason = models.CharField(_("長期欠席の理由"), max_length=12, choices=LongAbsenceReason.choices)
 
@@ -866,7 +872,9 @@ class M365AppMonth(RollupCell):
 class LearningPupilMonth(RollupCell):
     """A pupil's learning-tool use in one month (pupils with any learning activity only)."""
 
-    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
+    student = models.ForeignKey(
+        Student, on_delete=models.CASCADE, related_name="+", db_index=False
+    )  # (the natural key leads with the pupil)
     month = models.PositiveSmallIntegerField(_("月"))
     activities = models.PositiveIntegerField(_("活動数"))
     minutes = models.PositiveIntegerField(

@@ -1,0 +1,38 @@
+"""Indexes of the tables an import writes: every row it writes pays for each of them."""
+
+import pytest
+from django.apps import apps
+from django.db import connection, models
+
+from renkei.connectors.streams import DATA_STREAMS
+from renkei.edudata import rollups
+
+pytestmark = pytest.mark.django_db
+
+
+def keyed_by_pupil(model: type[models.Model]) -> bool:
+    """Its natural key (a unique constraint) leads with the pupil."""
+    return any(
+        isinstance(c, models.UniqueConstraint) and c.fields and c.fields[0] == "student"
+        for c in model._meta.constraints
+    )
+
+
+def test_no_table_an_import_writes_has_an_index_of_the_pupil_alone(shibuya):
+    """The natural key's unique index serves every lookup by pupil (migrations 0021, 0022)."""
+    written = {s.model._meta.db_table for s in DATA_STREAMS.values()}
+    written |= {r.table for r in rollups._REFRESH}  # the rollups an import refreshes
+    tables = sorted(
+        m._meta.db_table
+        for m in apps.get_app_config("edudata").get_models()
+        if m._meta.db_table in written and keyed_by_pupil(m)
+    )
+    assert {"edudata_attendanceday", "edudata_attendancepupilmonth"} <= set(tables)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT tablename, indexname FROM pg_indexes
+               WHERE schemaname = %s AND tablename = ANY(%s)
+                 AND indexdef LIKE '%%(student_id)'""",
+            [f"m{shibuya.code}", tables],
+        )
+        assert cursor.fetchall() == []
