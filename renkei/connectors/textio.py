@@ -23,6 +23,7 @@ CHUNK_SIZE = 1 << 20
 # Non-ASCII bytes of a file's start that settle UTF-8 against CP932 (whole_file=False): text
 # in CP932 that happens to be valid UTF-8 (pairs of half-width kana can be) stays short.
 DECISIVE_NON_ASCII = 4096
+SAMPLE_LIMIT = 16 << 20  # bytes of the start read to find them; fewer there: check it whole
 _ASCII = bytes(range(128))
 SUPPORTED_ENCODINGS = ("utf-8-sig", "utf-8", "cp932")
 _BOM_UTF8 = codecs.BOM_UTF8
@@ -169,7 +170,7 @@ def detect_encoding(
     next: the choice is made from the file's start, once it holds DECISIVE_NON_ASCII
     non-ASCII bytes that decode, and the strict reading checks the rest (a bad byte
     further on fails there, naming its line). That saves a pass over a big file; a file
-    with fewer non-ASCII bytes is checked whole, as before.
+    whose first SAMPLE_LIMIT bytes hold fewer non-ASCII bytes is checked whole, as before.
     """
     with _binary(path_or_binary_file) as f:
         start = f.tell()
@@ -201,20 +202,29 @@ def detect_encoding(
 
 def _decided_by_start(f: IO[bytes], head: bytes, chunk_size: int) -> str | None:
     """The encoding the file's start settles (see detect_encoding), or None: the start
-    does not decide (the whole file is short of non-ASCII bytes, or neither decodes it)."""
+    does not decide (too few non-ASCII bytes in its first SAMPLE_LIMIT bytes, or neither
+    encoding decodes them). Reads a chunk at a time: a file's start may be long."""
     if head == _BOM_UTF8:
         return "utf-8-sig"
-    sample, non_ascii = [], 0
+    start, non_ascii = f.tell(), 0
     while non_ascii < DECISIVE_NON_ASCII:
         chunk = f.read(chunk_size)
-        if not chunk:
-            return None  # read whole already: the whole-file check costs no more
-        sample.append(chunk)
+        if not chunk or f.tell() - start > SAMPLE_LIMIT:
+            return None
         non_ascii += len(chunk.translate(None, _ASCII))
+    size = f.tell() - start
     for encoding in ("utf-8", "cp932"):
-        if _scan(sample, encoding, final=False) is None:
+        f.seek(start)
+        if _scan(_chunks_of(f, size, chunk_size), encoding, final=False) is None:
             return encoding
     return None
+
+
+def _chunks_of(f: IO[bytes], size: int, chunk_size: int) -> Iterator[bytes]:
+    """The next ``size`` bytes of ``f``, a chunk at a time."""
+    while size > 0 and (chunk := f.read(min(chunk_size, size))):
+        size -= len(chunk)
+        yield chunk
 
 
 class _CheckedText:

@@ -4,6 +4,7 @@ import io
 
 import pytest
 
+from renkei.connectors import textio
 from renkei.connectors.textio import DecodeError, detect_encoding, normalize_text, open_text
 
 # Characters that cp932 has and shift_jis lacks (PITFALLS.md "Japanese CSV").
@@ -256,3 +257,13 @@ def test_a_bom_decides_at_once(tmp_path):
     with pytest.raises(DecodeError, match=r"^3 行目"):
         with open_text(path, "utf-8-sig") as f:
             list(csv.reader(f))
+
+
+def test_a_start_too_sparse_in_non_ascii_bytes_is_checked_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(textio, "SAMPLE_LIMIT", 64 * 1024)
+    data = ("id,名前\n" + "1,ok\n" * 40_000 + DECISIVE_ROWS).encode("cp932") + b"x,\x82\xff\n"
+    path = write(tmp_path, data)  # 4,096 non-ASCII bytes lie past the first 64 KB
+    with pytest.raises(DecodeError, match=r"^41002 行目に UTF-8 としても CP932 としても"):
+        detect_encoding(path, whole_file=False, chunk_size=4096)
+    monkeypatch.setattr(textio, "SAMPLE_LIMIT", 16 << 20)
+    assert detect_encoding(path, whole_file=False, chunk_size=4096) == "cp932"
