@@ -122,6 +122,43 @@ def test_an_id_named_first_as_another_pupils_other_id_gets_the_names_of_its_own_
         assert set(StudentIdentity.objects.values_list("student_id", flat=True)) == {pupil.pk}
 
 
+def test_a_roster_again_updates_only_the_names_and_numbers_that_changed(shibuya):
+    """Stored identities and enrolments are compared as values: a renamed pupil and a new
+    attendance number are written, an unchanged pupil's rows are not touched."""
+    rejected: list = []
+
+    def rows(model, **filters) -> dict:
+        """source id -> (where the row version lies, which an update moves; the value
+        compared)"""
+        field = "student__identities__source_id" if model is Enrollment else "source_id"
+        compared = "attendance_number" if model is Enrollment else "family_name"
+        ctid = f"{model._meta.db_table}.ctid::text"
+        written = model.objects.filter(**filters).extra(select={"x": ctid})
+        return {k: (x, v) for k, x, v in written.values_list(field, "x", compared)}
+
+    with in_tenant(shibuya):
+        first = _writer(shibuya, rejected)
+        first.add(_pupil(1, 2, grade=1, family_name="山田"))
+        first.add(_pupil(2, 3, grade=1, family_name="佐藤"))
+        first.write()
+        identities, enrolments = rows(StudentIdentity), rows(Enrollment)
+
+        again = _writer(shibuya, rejected)
+        again.add(_pupil(1, 2, grade=1, family_name="山﨑"))  # renamed
+        pupil = _pupil(2, 3, grade=1, family_name="佐藤")
+        pupil[-1] = pupil[-1].model_copy(update={"attendance_number": 7})  # renumbered
+        again.add(pupil)
+        again.write()
+
+        assert rejected == []
+        assert {k: v for k, (_, v) in rows(StudentIdentity).items()} == {"P1": "山﨑", "P2": "佐藤"}
+        assert {k: v for k, (_, v) in rows(Enrollment).items()} == {"P1": 1, "P2": 7}
+        assert rows(StudentIdentity)["P2"] == identities["P2"]  # not rewritten
+        assert rows(StudentIdentity)["P1"][0] != identities["P1"][0]
+        assert rows(Enrollment)["P1"] == enrolments["P1"]
+        assert rows(Enrollment)["P2"][0] != enrolments["P2"][0]
+
+
 def test_insert_rows_wants_a_value_for_every_column(shibuya):
     """Django keeps defaults in Python, not in the table: a column left out would be NULL or
     refused, so a field list that misses one is a programming error, said at once."""
