@@ -329,7 +329,7 @@ def read(
 ) -> Iterator[Iterator[Batch]]:
     """The connector's batches, read in a child process if the connector allows it. On
     leaving, a child still running (the load failed) is killed."""
-    if not cls.parallel_read or multiprocessing.current_process().daemon:
+    if not cls.reads_in_parallel(config) or multiprocessing.current_process().daemon:
         yield batches(cls(), config, state, streams)  # (a daemon process may not fork)
         return
     context = multiprocessing.get_context("fork")

@@ -126,6 +126,13 @@ class Connector:
     parallel_read: ClassVar[bool] = False
 
     @classmethod
+    def reads_in_parallel(cls, config: ConnectorConfig) -> bool:
+        """Whether this run's ``read`` goes to a forked process: ``parallel_read``, unless a
+        connector knows the run gains nothing from it (roster files alone: the roster is
+        written once all of it is read, so the records would only be sent across)."""
+        return cls.parallel_read
+
+    @classmethod
     def export_kinds(cls) -> dict[str, str]:
         """The layouts a file for this connector may have (kind → description), when it has
         several: an upload may name one, and a file of another layout is then refused."""

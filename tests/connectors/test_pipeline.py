@@ -2,6 +2,7 @@
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -298,6 +299,17 @@ def test_each_chunk_is_written_grouped_by_pupil(tmp_path, shibuya, monkeypatch):
         *[("C001", 7), ("C001", 8), ("C002", 7), ("C002", 8), ("C003", 7), ("C003", 8)],
         *[("C001", 9), ("C001", 10), ("C002", 9), ("C002", 10), ("C003", 9), ("C003", 10)],
     ]
+
+
+def test_roster_files_alone_are_read_in_this_process(tmp_path, shibuya, monkeypatch):
+    """A child process pays off only with data files to load while it reads; roster records
+    are written once all are read. A reading child that dies at once shows which path ran."""
+    monkeypatch.setattr(reading, "_child", lambda *args: os._exit(1))
+    alone = import_c4th(shibuya, roster(tmp_path))
+    assert alone.status == "succeeded", alone.message
+    marks = attendance(tmp_path, [["", "C001", "R7.4.7", "", ""]])
+    with pytest.raises(RuntimeError, match="読み込み用のプロセスが途中で終了しました"):
+        import_c4th(shibuya, roster(tmp_path), marks)
 
 
 def test_missing_required_column_is_named(tmp_path, shibuya):
