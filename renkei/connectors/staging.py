@@ -151,7 +151,8 @@ class Staged:
     met_stored: bool = False  # a row met a stored row: an update, or a duplicate in this run
     changes: int = 0  # rows with values for a stored row, applied at the end
     # The first and last value of the stream's date column among the rows inserted so far
-    # (None: none yet): every staged row's, as long as neither of the two above happened.
+    # (None: none yet): those of every staged row, as long as no row was set aside and none
+    # met a stored row.
     inserted_days: tuple[Any, Any] | None = None
 
     def note_inserted(self, first: Any, last: Any) -> None:
