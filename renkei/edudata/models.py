@@ -772,8 +772,17 @@ class RollupCell(models.Model):
     """What every rollup row is broken down by: the school (and its type) and the grade, in
     a school year. Rows only ever aggregate analyzable pupils."""
 
+    # No constraint and no index in the database (migration 0023): a refresh writes its rows
+    # from a join with edudata_school, schools are never deleted, and every reader filters by
+    # school_year first. The constraint's check cost each of a refresh's rows as much as its
+    # insert (a big import's refresh writes about 100,000).
     school = models.ForeignKey(
-        School, on_delete=models.CASCADE, related_name="+", verbose_name=_("学校")
+        School,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("学校"),
+        db_constraint=False,
+        db_index=False,
     )
     school_type = models.CharField(_("学校種"), max_length=2)
     grade = models.PositiveSmallIntegerField(_("学年"))
