@@ -448,6 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         args.paths = [*args.paths, *extra]
     elif extra and args.command != "manage":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in ("import", "purge"):
+        # These exit as soon as their change commits: a release warm-up in a background
+        # thread would be cut off (with the embedded server, by its shutdown: an error
+        # after 完了). The prefecture's next question makes what it needs itself.
+        os.environ.setdefault("RENKEI_RELEASE_WARMUP", "0")
     from django.db import DatabaseError
 
     try:
