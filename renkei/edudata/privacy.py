@@ -70,7 +70,7 @@ def do_record_opt_out(
     )
     student.opted_out_at = requested_at
     student.save(update_fields=["opted_out_at"])
-    rollups.refresh(rollups.years_with_data(), kind="opt_out")
+    rollups.refresh(rollups.years_with_data(), kind="opt_out", pupils=[student.pk])
     audit.record(
         principal.actor(municipality),
         "optout.record",
@@ -104,7 +104,7 @@ def do_withdraw_opt_out(
     opt_out.save(update_fields=["withdrawn_at", "withdrawn_by_user_id"])
     student.opted_out_at = None
     student.save(update_fields=["opted_out_at"])
-    rollups.refresh(rollups.years_with_data(), kind="opt_out_withdrawal")
+    rollups.refresh(rollups.years_with_data(), kind="opt_out_withdrawal", pupils=[student.pk])
     audit.record(
         principal.actor(municipality),
         "optout.withdraw",

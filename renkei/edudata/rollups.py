@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from renkei.edudata.codes import SENSITIVE_NURSE_REASONS
-from renkei.edudata.models import school_year_bounds
+from renkei.edudata.models import Student, school_year_bounds
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ class Rollup:
     select: str  # its rows of school year %(year)s whose day is in %(start)s..%(end)s
     source: str  # the table it is computed from: a change there changes it
     monthly: bool = False  # keyed by month: one month's rows come from that month's rows alone
+    # A row per pupil (student_id): a pupil's rows come from their own rows alone. The others
+    # hold cells of a school and grade, counting the pupils labelled with them.
+    by_pupil: bool = False
 
 
 _REFRESH = [
@@ -73,6 +76,7 @@ _REFRESH = [
         JOIN edudata_school sc ON sc.id = st.school_id""",
         "edudata_attendanceday",
         monthly=True,
+        by_pupil=True,
     ),
     # Built from the monthly rollup (already analyzable only): cheap.
     Rollup(
@@ -88,6 +92,7 @@ _REFRESH = [
         FROM edudata_attendancepupilmonth WHERE school_year = %(year)s
         GROUP BY student_id, school_id, school_type, grade, school_year""",
         "edudata_attendanceday",
+        by_pupil=True,
     ),
     Rollup(
         "edudata_nursevisitmonth",
@@ -143,6 +148,7 @@ _REFRESH = [
         JOIN edudata_school sc ON sc.id = st.school_id""",
         "edudata_learningactivity",
         monthly=True,
+        by_pupil=True,
     ),
     Rollup(
         "edudata_assessmentbin",
@@ -168,6 +174,7 @@ _REFRESH = [
         WHERE c.school_year = %(year)s
         ORDER BY c.student_id, c.decided_at DESC, c.id DESC""",
         "edudata_absenceclassification",
+        by_pupil=True,
     ),
 ]
 
@@ -178,14 +185,26 @@ def refresh(
     sources: Collection[str] | None = None,
     days: tuple[dt.date, dt.date] | None = None,
     kind: str | None = "correction",
+    pupils: Collection[int] | None = None,
 ) -> None:
     """Recompute the rollups of the given school years in the current tenant: all of them, or
     those computed from the tables in ``sources``. With ``days`` (the first and last day whose
     rows changed), a monthly rollup is recomputed for those days' months only: a daily import
-    then reads one month of rows, not the whole year's. ``kind`` is what changed the data, for
-    the prefecture's revision history (``tenants.Revision.Kind``: import, opt_out, ...; None
-    when no figure a prefecture sees can change)."""
+    then reads one month of rows, not the whole year's. With ``pupils`` (ids of pupils who
+    opted out or withdrew, their labels unchanged), only what they can change: their own rows
+    of the rollups by pupil, and the cells of their schools and grades in the others (an
+    opt-out then reads one pupil's rows, not a city's years). ``kind`` is what changed the
+    data, for the prefecture's revision history (``tenants.Revision.Kind``: import, opt_out,
+    ...; None when no figure a prefecture sees can change)."""
     school_years = sorted(set(school_years))
+    only = {"pupils": [], "schools": [], "grades": []}
+    if pupils is not None:
+        labels = list(Student.objects.filter(pk__in=pupils).values_list("school_id", "grade"))
+        only = {
+            "pupils": list(pupils),
+            "schools": sorted({school for school, _ in labels}),
+            "grades": sorted({grade for _, grade in labels}),
+        }
     with connection.cursor() as cursor:
         for year in school_years:
             for rollup in _REFRESH:
@@ -199,9 +218,26 @@ def refresh(
                     if start > end:
                         continue  # no changed day in this school year
                     rows += " AND month = ANY(%(months)s)"
-                params = {"year": year, "start": start, "end": end, "months": _months(start, end)}
+                select = rollup.select
+                if pupils is not None:
+                    # The same condition on what is deleted and on what is computed again; on
+                    # columns the SELECT groups by, so PostgreSQL applies it before grouping.
+                    mine = (
+                        "student_id = ANY(%(pupils)s)"
+                        if rollup.by_pupil
+                        else "school_id = ANY(%(schools)s) AND grade = ANY(%(grades)s)"
+                    )
+                    rows += f" AND {mine}"
+                    select = f"SELECT * FROM ({select}) affected WHERE {mine}"
+                params = {
+                    "year": year,
+                    "start": start,
+                    "end": end,
+                    "months": _months(start, end),
+                    **only,
+                }
                 cursor.execute(f"DELETE FROM {rollup.table} WHERE {rows}", params)
-                cursor.execute(insert_select(rollup.table, rollup.columns, rollup.select), params)
+                cursor.execute(insert_select(rollup.table, rollup.columns, select), params)
     bump_data_version(kind, school_years)
     log.info("rollups refreshed for school years %s", school_years)
 
