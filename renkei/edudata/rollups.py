@@ -193,9 +193,10 @@ def refresh(
     then reads one month of rows, not the whole year's. With ``pupils`` (ids of pupils who
     opted out or withdrew, their labels unchanged), only what they can change: their own rows
     of the rollups by pupil, and the cells of their schools and grades in the others (an
-    opt-out then reads one pupil's rows, not a city's years). ``kind`` is what changed the
-    data, for the prefecture's revision history (``tenants.Revision.Kind``: import, opt_out,
-    ...; None when no figure a prefecture sees can change)."""
+    opt-out then reads one pupil's rows and one school's grade, not a city's years). ``kind``
+    is what changed the data, for the prefecture's revision history
+    (``tenants.Revision.Kind``: import, opt_out, ...; None when no figure a prefecture sees
+    can change)."""
     school_years = sorted(set(school_years))
     only = {"pupils": [], "schools": [], "grades": []}
     if pupils is not None:
