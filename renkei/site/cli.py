@@ -168,9 +168,20 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+def _no_release_warmup() -> None:
+    """For a command that exits as soon as its change commits: a release warm-up in a
+    background thread would be cut off (with the embedded server, by its shutdown: an error
+    after 完了). The prefecture's next question makes what it needs itself. (This process's
+    settings only: a server started later warms as configured.)"""
+    from django.conf import settings
+
+    settings.RENKEI_RELEASE_WARMUP = False
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     _setup_django()
     _schema_ready()
+    _no_release_warmup()
     from renkei.edudata.privacy import do_purge_expired
     from renkei.platform.audit import Actor
     from renkei.tenants.context import get_municipality, in_tenant
@@ -222,6 +233,7 @@ def cmd_connectors(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     _setup_django()
     _schema_ready()
+    _no_release_warmup()
     import json
     import time
 
@@ -448,11 +460,6 @@ def main(argv: list[str] | None = None) -> int:
         args.paths = [*args.paths, *extra]
     elif extra and args.command != "manage":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command in ("import", "purge"):
-        # These exit as soon as their change commits: a release warm-up in a background
-        # thread would be cut off (with the embedded server, by its shutdown: an error
-        # after 完了). The prefecture's next question makes what it needs itself.
-        os.environ.setdefault("RENKEI_RELEASE_WARMUP", "0")
     from django.db import DatabaseError
 
     try:
