@@ -45,6 +45,7 @@ from renkei.edudata.models import (
     school_year_of,
 )
 from renkei.platform import audit
+from renkei.tenants.context import tenant_rollup_lock
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ def do_classify_long_absence(
             )
             % {"year": school_year, "days": days, "limit": LONG_TERM_DAYS}
         )
+    tenant_rollup_lock()  # before the pupil's row (tenants.context says why)
     # One decision at a time per pupil: two staff saving at once both land, in order.
     Student.objects.select_for_update().filter(pk=student.pk).first()
     row = AbsenceClassification.objects.create(

@@ -21,7 +21,7 @@ from renkei.edudata.rights import RightsError, answered_request
 from renkei.platform import audit
 from renkei.platform.audit import Actor
 from renkei.platform.keys import pseudonym
-from renkei.tenants.context import tenant_write_lock
+from renkei.tenants.context import tenant_rollup_lock, tenant_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ def do_record_opt_out(
     ``Student.objects.analyzable()``; school records stay. The request goes into the
     register (請求受付簿) as answered."""
     _require_may_record(principal, municipality, student)
+    tenant_rollup_lock()  # before the pupil's row (tenants.context says why)
     student = (
         Student.objects.select_related("school").select_for_update(of=("self",)).get(pk=student.pk)
     )
@@ -92,6 +93,7 @@ def do_withdraw_opt_out(
     """Withdraw an opt-out (asked for on ``requested_on``, today if not given): the pupil is
     analyzable again from now on. The withdrawal goes into the register as answered."""
     _require_may_record(principal, municipality, student)
+    tenant_rollup_lock()  # before the pupil's row (tenants.context says why)
     student = (
         Student.objects.select_related("school").select_for_update(of=("self",)).get(pk=student.pk)
     )

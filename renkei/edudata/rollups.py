@@ -11,11 +11,12 @@ import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from renkei.edudata.codes import SENSITIVE_NURSE_REASONS
 from renkei.edudata.models import Student, school_year_bounds
+from renkei.tenants.context import tenant_rollup_lock
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,7 @@ _REFRESH = [
 ]
 
 
+@transaction.atomic  # its deletes and inserts land together, in the caller's transaction if any
 def refresh(
     school_years: Iterable[int],
     *,
@@ -197,6 +199,7 @@ def refresh(
     is what changed the data, for the prefecture's revision history
     (``tenants.Revision.Kind``: import, opt_out, ...; None when no figure a prefecture sees
     can change)."""
+    tenant_rollup_lock()  # one refresh of a tenant at a time, to the end of the transaction
     school_years = sorted(set(school_years))
     only = {"pupils": [], "schools": [], "grades": []}
     if pupils is not None:

@@ -62,6 +62,20 @@ def tenant_write_lock() -> None:
         )
 
 
+def tenant_rollup_lock() -> None:
+    """Hold the current tenant's rollup lock to the end of the current transaction: one rollup
+    refresh at a time. Two at once would each delete the rows they see and insert what they
+    computed, neither seeing the other's: a cell counted twice, or a pupil's row refused as a
+    duplicate (an opt-out failing). A change that refreshes takes it before it locks any row:
+    an import takes it when it refreshes, at its end, and its COMMIT checks the pupils of its
+    rollup rows, which a change waiting here while holding a pupil's row would deadlock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            [f"renkei-rollups:{connection.schema_name}"],
+        )
+
+
 class UnknownTenant(LookupError):
     """No municipality with that code is onboarded."""
 

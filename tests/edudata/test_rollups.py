@@ -1,11 +1,15 @@
-"""Rollups refreshed for some pupils only (an opt-out, its withdrawal) end exactly as a full
-refresh of every school year would."""
+"""Rollups refreshed for some pupils only (an opt-out, its withdrawal), or by two changes at
+once, end exactly as a full refresh of every school year would."""
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
+from lock_support import someone_waits_on_a_lock
 
 from renkei.accounts import policy
 from renkei.connectors.pipeline import do_import
@@ -18,6 +22,7 @@ from renkei.edudata.models import (
     LearningActivity,
     M365DailyUsage,
     NurseVisit,
+    School,
     Student,
     school_year_of,
 )
@@ -102,3 +107,109 @@ def test_an_opt_out_and_its_withdrawal_refresh_what_a_full_refresh_would(
         do_withdraw_opt_out(admin, shibuya, pupil)
         assert rollup_rows() == before
         assert after_a_full_refresh() == before
+
+
+def in_own_connection(work):
+    """Run ``work`` in a thread of its own, on its own connection: what it writes commits
+    (the test's transaction would hide it from the other connections)."""
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    return result[0] if result else None
+
+
+def test_two_refreshes_at_once_count_every_row_once(osaka):
+    """Two changes refresh the same rollups at once (an opt-out during an import's final
+    refresh, two opt-outs of one class): the second waits for the first to commit, then
+    recomputes from its rows. Without the rollup lock, the second's DELETE cannot see the
+    first's new rows: a nurse-visit cell is counted twice, a pupil's month is refused as a
+    duplicate."""
+    year = 2025
+
+    def seed() -> None:
+        with in_tenant(osaka), transaction.atomic():
+            school = School.objects.create(
+                code="B127210000018", name="大阪市立試験小学校", school_type="B1"
+            )
+            for n in (1, 2):
+                pupil = Student.objects.create(
+                    pseudonym=f"race-{n}", school=school, grade=4, birth_year_month="2016-05"
+                )
+                for day in (dt.date(2025, 5, 7), dt.date(2025, 5, 8), dt.date(2025, 6, 2)):
+                    AttendanceDay.objects.create(student=pupil, date=day, status="present")
+                NurseVisit.objects.create(
+                    student=pupil,
+                    visited_at=dt.datetime(2025, 5, 7, 10, 0, tzinfo=dt.UTC),
+                    reason_category="injury",
+                )
+            rollups.refresh([year], kind=None)
+
+    def refresh() -> None:
+        with in_tenant(osaka), transaction.atomic():
+            rollups.refresh([year], kind=None)
+
+    def clean() -> None:
+        with in_tenant(osaka), transaction.atomic(), connection.cursor() as cursor:
+            for rollup in rollups._REFRESH:
+                cursor.execute(f"DELETE FROM {rollup.table}")
+            Student.objects.filter(pseudonym__startswith="race-").delete()  # rows with them
+            School.objects.filter(code="B127210000018").delete()
+
+    holding, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with in_tenant(osaka), transaction.atomic():
+                rollups.refresh([year], kind=None)
+                holding.set()
+                release.wait(60)  # commits only once the second is under way
+        finally:
+            connection.close()
+
+    def second() -> None:
+        try:
+            refresh()
+        except BaseException as e:
+            failures.append(e)
+        finally:
+            connection.close()
+
+    in_own_connection(seed)
+    try:
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        threads[0].start()
+        assert holding.wait(30)
+        threads[1].start()
+        assert someone_waits_on_a_lock(), "the second refresh did not wait for the first"
+        release.set()
+        for thread in threads:
+            thread.join(60)
+        assert failures == []
+
+        def rows_then_recomputed():
+            with in_tenant(osaka):
+                stored = rollup_rows()
+                with transaction.atomic():
+                    rollups.refresh([year], kind=None)
+                    recomputed = rollup_rows()
+                    transaction.set_rollback(True)
+            return stored, recomputed
+
+        stored, recomputed = in_own_connection(rows_then_recomputed)
+        # One cell: the two pupils' visits, counted once each.
+        nurse = [row[1:] for row in stored["edudata_nursevisitmonth"]]
+        assert nurse == [("B1", 4, 2025, 5, "injury", 2, 2)]
+        assert len(stored["edudata_attendancepupilmonth"]) == 4  # two pupils, two months
+        assert stored == recomputed
+    finally:
+        release.set()
+        in_own_connection(clean)
