@@ -69,3 +69,16 @@ def test_rollups_check_their_pupil_but_not_their_school(shibuya):
     assert {"edudata_attendancepupilmonth", "edudata_attendancepupilyear"} <= pupil_keyed
     assert {table for table, _ in references} == pupil_keyed
     assert school_indexes == []
+
+
+def test_every_rollup_table_has_an_index_that_leads_with_the_school_year(shibuya):
+    """``rollups.years_with_data`` (every opt-out asks it) probes these indexes for the
+    first, the last and each year's first row: without one, it reads the whole table."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT DISTINCT tablename FROM pg_indexes
+               WHERE schemaname = %s AND indexdef LIKE '%%USING btree (school_year%%'""",
+            [f"m{shibuya.code}"],
+        )
+        indexed = {row[0] for row in cursor.fetchall()}
+    assert {r.table for r in rollups._REFRESH} - indexed == set()

@@ -17,11 +17,14 @@ from renkei.edudata import rollups
 from renkei.edudata.codes import LongAbsenceReason
 from renkei.edudata.models import (
     AbsenceClassification,
+    AssessmentBin,
     AssessmentResult,
     AttendanceDay,
     LearningActivity,
+    M365AppMonth,
     M365DailyUsage,
     NurseVisit,
+    NurseVisitMonth,
     School,
     Student,
     school_year_of,
@@ -107,6 +110,25 @@ def test_an_opt_out_and_its_withdrawal_refresh_what_a_full_refresh_would(
         do_withdraw_opt_out(admin, shibuya, pupil)
         assert rollup_rows() == before
         assert after_a_full_refresh() == before
+
+
+def test_the_years_with_data_are_those_of_any_rollup_row_gaps_left_out(school_world, shibuya):
+    school = school_world["A"]
+    cell = {"school": school, "school_type": "B1", "grade": 3}
+    with in_tenant(shibuya):
+        assert rollups.years_with_data() == []
+        NurseVisitMonth.objects.create(
+            **cell, school_year=2021, month=5, reason_category="injury", visits=1, pupils=1
+        )
+        AssessmentBin.objects.create(
+            **cell, school_year=2024, kind="national", subject="国語", score_bin=5, pupils=1
+        )
+        M365AppMonth.objects.create(**cell, school_year=2024, month=5, app="teams", active_pupils=1)
+        assert rollups.years_with_data() == [2021, 2024]  # not 2022 nor 2023
+        NurseVisitMonth.objects.create(
+            **cell, school_year=2023, month=6, reason_category="illness", visits=2, pupils=1
+        )
+        assert rollups.years_with_data() == [2021, 2023, 2024]
 
 
 def in_own_connection(work):
