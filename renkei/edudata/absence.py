@@ -45,7 +45,6 @@ from renkei.edudata.models import (
     school_year_of,
 )
 from renkei.platform import audit
-from renkei.tenants.context import tenant_rollup_lock
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +161,9 @@ def do_classify_long_absence(
             )
             % {"year": school_year, "days": days, "limit": LONG_TERM_DAYS}
         )
-    tenant_rollup_lock()  # before the pupil's row (tenants.context says why)
-    # One decision at a time per pupil: two staff saving at once both land, in order.
-    Student.objects.select_for_update().filter(pk=student.pk).first()
+    # One decision at a time per pupil: two staff saving at once both land, in order. FOR NO
+    # KEY UPDATE, which an import's checks of its rows' pupils pass (tenant_rollup_lock).
+    Student.objects.select_for_update(no_key=True).filter(pk=student.pk).first()
     row = AbsenceClassification.objects.create(
         student=student,
         school_year=school_year,
@@ -176,7 +175,12 @@ def do_classify_long_absence(
     )
     # The 不登校 metric counts the latest decision: its rollup and the data version follow.
     # 不登校 only: no figure a prefecture sees changes (kind=None, no revision).
-    rollups.refresh([school_year], sources=[AbsenceClassification._meta.db_table], kind=None)
+    rollups.refresh(
+        [school_year],
+        sources=[AbsenceClassification._meta.db_table],
+        kind=None,
+        pupils=[student.pk],  # the 不登校 rollup is kept per pupil: this pupil's row only
+    )
     audit.record(
         principal.actor(municipality),
         "absence.classify",

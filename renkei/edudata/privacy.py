@@ -21,7 +21,7 @@ from renkei.edudata.rights import RightsError, answered_request
 from renkei.platform import audit
 from renkei.platform.audit import Actor
 from renkei.platform.keys import pseudonym
-from renkei.tenants.context import tenant_rollup_lock, tenant_write_lock
+from renkei.tenants.context import tenant_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,7 @@ def do_record_opt_out(
     ``Student.objects.analyzable()``; school records stay. The request goes into the
     register (請求受付簿) as answered."""
     _require_may_record(principal, municipality, student)
-    tenant_rollup_lock()  # before the pupil's row (tenants.context says why)
-    student = (
-        Student.objects.select_related("school").select_for_update(of=("self",)).get(pk=student.pk)
-    )
+    student = _locked(student)
     if student.opted_out_at is not None:
         raise OptOutError("この児童生徒は既に分析除外の申出が記録されています。")
     requested_at = requested_at or timezone.now()
@@ -93,10 +90,7 @@ def do_withdraw_opt_out(
     """Withdraw an opt-out (asked for on ``requested_on``, today if not given): the pupil is
     analyzable again from now on. The withdrawal goes into the register as answered."""
     _require_may_record(principal, municipality, student)
-    tenant_rollup_lock()  # before the pupil's row (tenants.context says why)
-    student = (
-        Student.objects.select_related("school").select_for_update(of=("self",)).get(pk=student.pk)
-    )
+    student = _locked(student)
     opt_out = OptOut.objects.filter(student=student, withdrawn_at__isnull=True).first()
     if opt_out is None:
         raise OptOutError("取り下げる分析除外の申出がありません。")
@@ -115,6 +109,17 @@ def do_withdraw_opt_out(
     )
     log.info("opt-out withdrawn in %s", municipality.code)
     return opt_out
+
+
+def _locked(student: Student) -> Student:
+    """The pupil, their row locked to the end of the transaction: one opt-out change of a
+    pupil at a time. FOR NO KEY UPDATE, which an import's checks of its rows' pupils pass
+    (tenants.context.tenant_rollup_lock says why that matters)."""
+    return (
+        Student.objects.select_related("school")
+        .select_for_update(of=("self",), no_key=True)
+        .get(pk=student.pk)
+    )
 
 
 def _in_register(principal, kind: str, student: Student, received_on: dt.date | None):

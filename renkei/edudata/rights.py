@@ -40,7 +40,7 @@ from renkei.edudata.models import (
 )
 from renkei.platform import audit
 from renkei.platform.models import AuditEvent
-from renkei.tenants.context import tenant_rollup_lock, tenant_write_lock
+from renkei.tenants.context import tenant_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +513,6 @@ def do_correct_record(
     records to ``value`` (as typed), with the reason. Rollups are refreshed in the same
     transaction. The audit event names the kind and the field, never the values."""
     tenant_write_lock()  # not while an import writes the same rows
-    tenant_rollup_lock()  # nor an opt-out refreshes (before any row: tenants.context says why)
     student = access.pupil_for_rights_request(principal, municipality, student_pk)
     h, f = _correctable(target)
     reason = _reason(reason)
@@ -578,7 +577,6 @@ def do_delete_records(
     Rollups are refreshed in the same transaction. The audit event and the register keep
     the counts per kind; the access log and the register itself stay (pseudonyms only)."""
     tenant_write_lock()
-    tenant_rollup_lock()
     student = access.pupil_for_rights_request(principal, municipality, student_pk)
     reason = _reason(reason)
     if scope == SCOPE_PUPIL:

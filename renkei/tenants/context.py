@@ -64,11 +64,14 @@ def tenant_write_lock() -> None:
 
 def tenant_rollup_lock() -> None:
     """Hold the current tenant's rollup lock to the end of the current transaction: one rollup
-    refresh at a time. Two at once would each delete the rows they see and insert what they
-    computed, neither seeing the other's: a cell counted twice, or a pupil's row refused as a
-    duplicate (an opt-out failing). A change that refreshes takes it before it locks any row:
-    an import takes it when it refreshes, at its end, and its COMMIT checks the pupils of its
-    rollup rows, which a change waiting here while holding a pupil's row would deadlock."""
+    refresh at a time (``edudata.rollups.refresh`` takes it). Two at once would each delete
+    the rows they see and insert what they computed, neither seeing the other's: a cell
+    counted twice, or a pupil's row refused as a duplicate (an opt-out failing).
+
+    Taken last, when the refresh starts, as an import takes it: never wait here holding a
+    lock an import needs to finish. An import's COMMIT checks the pupils of the rollup rows
+    it wrote (FOR KEY SHARE), so a change that locks its pupil's row first locks it FOR NO
+    KEY UPDATE, which those checks pass, never FOR UPDATE."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))",

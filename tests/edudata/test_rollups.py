@@ -25,6 +25,7 @@ from renkei.edudata.models import (
     M365DailyUsage,
     NurseVisit,
     NurseVisitMonth,
+    RightsRequest,
     School,
     Student,
     school_year_of,
@@ -148,19 +149,21 @@ def in_own_connection(work):
     return result[0] if result else None
 
 
-def test_two_refreshes_at_once_count_every_row_once(osaka):
-    """Two changes refresh the same rollups at once (an opt-out during an import's final
-    refresh, two opt-outs of one class): the second waits for the first to commit, then
-    recomputes from its rows. Without the rollup lock, the second's DELETE cannot see the
-    first's new rows: a nurse-visit cell is counted twice, a pupil's month is refused as a
-    duplicate."""
-    year = 2025
+YEAR = 2025
 
-    def seed() -> None:
+
+@pytest.fixture
+def race_pupils(osaka):
+    """Two pupils of 大阪市 with attendance and nurse visits, their rollups refreshed, all
+    committed (the test's transaction would hide them from the threads' connections), and
+    removed again afterwards. Yields their ids."""
+
+    def seed() -> list[int]:
         with in_tenant(osaka), transaction.atomic():
             school = School.objects.create(
                 code="B127210000018", name="大阪市立試験小学校", school_type="B1"
             )
+            pupils = []
             for n in (1, 2):
                 pupil = Student.objects.create(
                     pseudonym=f"race-{n}", school=school, grade=4, birth_year_month="2016-05"
@@ -172,66 +175,138 @@ def test_two_refreshes_at_once_count_every_row_once(osaka):
                     visited_at=dt.datetime(2025, 5, 7, 10, 0, tzinfo=dt.UTC),
                     reason_category="injury",
                 )
-            rollups.refresh([year], kind=None)
-
-    def refresh() -> None:
-        with in_tenant(osaka), transaction.atomic():
-            rollups.refresh([year], kind=None)
+                pupils.append(pupil.pk)
+            rollups.refresh([YEAR], kind=None)
+            return pupils
 
     def clean() -> None:
         with in_tenant(osaka), transaction.atomic(), connection.cursor() as cursor:
             for rollup in rollups._REFRESH:
                 cursor.execute(f"DELETE FROM {rollup.table}")
+            RightsRequest.objects.filter(student_pseudonym__startswith="race-").delete()
             Student.objects.filter(pseudonym__startswith="race-").delete()  # rows with them
             School.objects.filter(code="B127210000018").delete()
 
-    holding, release = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
+    yield in_own_connection(seed)
+    in_own_connection(clean)
 
-    def first() -> None:
-        try:
-            with in_tenant(osaka), transaction.atomic():
-                rollups.refresh([year], kind=None)
-                holding.set()
-                release.wait(60)  # commits only once the second is under way
-        finally:
-            connection.close()
 
-    def second() -> None:
+def stored_and_recomputed(osaka) -> tuple[dict, dict]:
+    """The committed rollup rows, and what a full refresh makes of them (rolled back)."""
+
+    def read():
+        with in_tenant(osaka):
+            stored = rollup_rows()
+            with transaction.atomic():
+                rollups.refresh([YEAR], kind=None)
+                recomputed = rollup_rows()
+                transaction.set_rollback(True)
+        return stored, recomputed
+
+    return in_own_connection(read)
+
+
+def in_thread(work, failures: list) -> threading.Thread:
+    """Start ``work`` in a thread of its own connection; what it raises goes to ``failures``."""
+
+    def run() -> None:
         try:
-            refresh()
-        except BaseException as e:
+            work()
+        except BaseException as e:  # reported by the test's assertion
             failures.append(e)
         finally:
             connection.close()
 
-    in_own_connection(seed)
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_two_refreshes_at_once_count_every_row_once(osaka, race_pupils):
+    """Two changes refresh the same rollups at once (an opt-out during an import's final
+    refresh, two opt-outs of one class): the second waits for the first to commit, then
+    recomputes from its rows. Without the rollup lock, the second's DELETE cannot see the
+    first's new rows: a nurse-visit cell is counted twice, a pupil's month is refused as a
+    duplicate."""
+    holding, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def first() -> None:
+        with in_tenant(osaka), transaction.atomic():
+            rollups.refresh([YEAR], kind=None)
+            holding.set()
+            release.wait(60)  # commits only once the second is under way
+
+    def second() -> None:
+        with in_tenant(osaka), transaction.atomic():
+            rollups.refresh([YEAR], kind=None)
+
+    threads = [in_thread(first, failures)]
     try:
-        threads = [threading.Thread(target=first), threading.Thread(target=second)]
-        threads[0].start()
         assert holding.wait(30)
-        threads[1].start()
+        threads.append(in_thread(second, failures))
         assert someone_waits_on_a_lock(), "the second refresh did not wait for the first"
+    finally:
         release.set()
         for thread in threads:
             thread.join(60)
-        assert failures == []
+    assert failures == []
+    stored, recomputed = stored_and_recomputed(osaka)
+    # One cell: the two pupils' visits, counted once each.
+    nurse = [row[1:] for row in stored["edudata_nursevisitmonth"]]
+    assert nurse == [("B1", 4, 2025, 5, "injury", 2, 2)]
+    assert len(stored["edudata_attendancepupilmonth"]) == 4  # two pupils, two months
+    assert stored == recomputed
 
-        def rows_then_recomputed():
-            with in_tenant(osaka):
-                stored = rollup_rows()
-                with transaction.atomic():
-                    rollups.refresh([year], kind=None)
-                    recomputed = rollup_rows()
-                    transaction.set_rollback(True)
-            return stored, recomputed
 
-        stored, recomputed = in_own_connection(rows_then_recomputed)
-        # One cell: the two pupils' visits, counted once each.
-        nurse = [row[1:] for row in stored["edudata_nursevisitmonth"]]
-        assert nurse == [("B1", 4, 2025, 5, "injury", 2, 2)]
-        assert len(stored["edudata_attendancepupilmonth"]) == 4  # two pupils, two months
-        assert stored == recomputed
+def test_an_opt_out_during_an_import_of_its_pupils_marks_neither_waits_nor_deadlocks(
+    osaka, race_pupils
+):
+    """An import has written a pupil's marks (its checks of their pupil hold that pupil's
+    row FOR KEY SHARE to its COMMIT) and has yet to refresh; the pupil opts out meanwhile.
+    The opt-out locks its pupil FOR NO KEY UPDATE, which those checks pass, and takes the
+    rollup lock last: it ends at once, and the import's refresh, waiting for it, ends after.
+    Locked FOR UPDATE, the opt-out would wait for the import; taking the rollup lock first
+    as well, it would then hold what the import's refresh waits for: a deadlock."""
+    pupil = race_pupils[0]
+    admin = policy.Principal(
+        user_id=None,
+        username="race-admin",
+        grants=(policy.Grant("tenant_admin", osaka.code, None, frozenset()),),
+    )
+    loaded, go = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+    new_day = dt.date(2025, 6, 3)
+
+    def import_run() -> None:
+        with in_tenant(osaka), transaction.atomic():
+            AttendanceDay.objects.create(student_id=pupil, date=new_day, status="late")
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as an import checks pupils
+            loaded.set()
+            go.wait(60)
+            rollups.refresh(
+                [YEAR], sources=["edudata_attendanceday"], days=(new_day, new_day), kind=None
+            )
+
+    def opt_out() -> None:
+        with in_tenant(osaka):
+            do_record_opt_out(admin, osaka, Student.objects.get(pk=pupil))
+
+    importer = in_thread(import_run, failures)
+    threads = [importer]
+    try:
+        assert loaded.wait(30)
+        threads.append(in_thread(opt_out, failures))
+        threads[1].join(15)
+        assert not threads[1].is_alive(), "the opt-out waited for the import"
     finally:
-        release.set()
-        in_own_connection(clean)
+        go.set()
+        for thread in threads:
+            thread.join(60)
+    assert failures == []
+    stored, recomputed = stored_and_recomputed(osaka)
+    assert stored == recomputed
+    # The import's refresh, after the opt-out's, left the pupil out too.
+    assert [r for r in stored["edudata_attendancepupilmonth"] if r[0] == pupil] == []
+    assert len(stored["edudata_attendancepupilmonth"]) == 2  # the classmate's two months
