@@ -69,9 +69,10 @@ def tenant_rollup_lock() -> None:
     counted twice, or a pupil's row refused as a duplicate (an opt-out failing).
 
     Taken last, when the refresh starts, as an import takes it: never wait here holding a
-    lock an import needs to finish. An import's COMMIT checks the pupils of the rollup rows
-    it wrote (FOR KEY SHARE), so a change that locks its pupil's row first locks it FOR NO
-    KEY UPDATE, which those checks pass, never FOR UPDATE."""
+    lock an import needs to finish. An import's checks of the pupils of the rows it writes
+    (its marks, then its rollup rows at COMMIT) hold those pupils FOR KEY SHARE to its
+    COMMIT, so a change that locks its pupil's row first locks it FOR NO KEY UPDATE, which
+    those checks pass, never FOR UPDATE."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))",
