@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from concurrency_support import in_own_connection
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
@@ -17,22 +18,6 @@ from renkei.tenants.models import Municipality
 pytestmark = pytest.mark.django_db
 
 BASE = "/m/131130/manage/"
-
-
-def in_own_connection(work):
-    """Run ``work`` in a thread of its own: its writes commit at once (autocommit)."""
-    result: list = []
-
-    def run() -> None:
-        try:
-            result.append(work())
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(60)
-    return result[0] if result else None
 
 
 def test_two_admins_removing_each_other_at_once_leave_one():

@@ -2,8 +2,8 @@ import datetime as dt
 import threading
 
 import pytest
+from concurrency_support import someone_waits_on_an_advisory_lock
 from django.db import DatabaseError, connection, transaction
-from lock_support import someone_waits_on_an_advisory_lock
 
 from renkei.accounts import policy
 from renkei.edudata.models import AccessLog, AttendanceDay, OptOut, Student

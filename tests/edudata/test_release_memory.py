@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from concurrency_support import in_own_connection
 from django.db import connection
 
 from renkei.edudata.metrics import release
@@ -59,13 +60,6 @@ def test_a_failed_making_is_made_again_by_the_next_caller():
         assert calls == ["fail"]
     finally:
         release.forget()
-
-
-def in_own_connection(work):
-    """Run ``work`` in a thread of its own: its own database connection, which commits."""
-    thread = threading.Thread(target=lambda: (work(), connection.close()))
-    thread.start()
-    thread.join(10)
 
 
 @pytest.mark.django_db

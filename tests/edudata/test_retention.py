@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from concurrency_support import in_own_connection, someone_waits_on_an_advisory_lock
 from django.db import connection
-from lock_support import someone_waits_on_an_advisory_lock
 
 from renkei.connectors.pipeline import Progress, do_import
 from renkei.edudata import rollups
@@ -136,23 +136,6 @@ def roster(path: Path, year: int, ids: list[int]) -> Path:
             grade = 3 if year == 2025 else 4
             writer.writerow([year, SCHOOL, "渋谷区立第一小学校", grade, 1, n, f"R{n:03d}", "山田", "太郎", "男"])  # fmt: skip
     return path
-
-
-def in_own_connection(work):
-    """Run ``work`` in a thread of its own: what it writes commits at once, and what the
-    test's own transaction would hide is seen."""
-    result: list = []
-
-    def run() -> None:
-        try:
-            result.append(work())
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(120)
-    return result[0] if result else None
 
 
 class HeldWhileLoading(Progress):

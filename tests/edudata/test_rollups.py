@@ -7,9 +7,9 @@ import datetime as dt
 import threading
 
 import pytest
+from concurrency_support import in_own_connection, in_thread, someone_waits_on_a_lock
 from django.db import connection, transaction
 from django.utils import timezone
-from lock_support import someone_waits_on_a_lock
 
 from renkei.accounts import policy
 from renkei.connectors.pipeline import do_import
@@ -132,23 +132,6 @@ def test_the_years_with_data_are_those_of_any_rollup_row_gaps_left_out(school_wo
         assert rollups.years_with_data() == [2021, 2023, 2024]
 
 
-def in_own_connection(work):
-    """Run ``work`` in a thread of its own, on its own connection: what it writes commits
-    (the test's transaction would hide it from the other connections)."""
-    result: list = []
-
-    def run() -> None:
-        try:
-            result.append(work())
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(60)
-    return result[0] if result else None
-
-
 YEAR = 2025
 
 
@@ -204,22 +187,6 @@ def stored_and_recomputed(osaka) -> tuple[dict, dict]:
         return stored, recomputed
 
     return in_own_connection(read)
-
-
-def in_thread(work, failures: list) -> threading.Thread:
-    """Start ``work`` in a thread of its own connection; what it raises goes to ``failures``."""
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as e:  # reported by the test's assertion
-            failures.append(e)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def test_two_refreshes_at_once_count_every_row_once(osaka, race_pupils):
@@ -293,8 +260,7 @@ def test_an_opt_out_during_an_import_of_its_pupils_marks_neither_waits_nor_deadl
         with in_tenant(osaka):
             do_record_opt_out(admin, osaka, Student.objects.get(pk=pupil))
 
-    importer = in_thread(import_run, failures)
-    threads = [importer]
+    threads = [in_thread(import_run, failures)]
     try:
         assert loaded.wait(30)
         threads.append(in_thread(opt_out, failures))

@@ -1,10 +1,47 @@
-"""Seeing, from a test, that another connection waits on a lock."""
+"""Races in tests: work on database connections of their own, in threads, and seeing that
+one of them waits on a lock."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from django.db import connection
+
+
+def in_own_connection(work, seconds: float = 120.0):
+    """Run ``work`` in a thread of its own, on its own connection, and return what it returns
+    (None if it raised or did not end in ``seconds``): what it writes commits at once, and it
+    sees what the test's own transaction would hide."""
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(seconds)
+    return result[0] if result else None
+
+
+def in_thread(work, failures: list) -> threading.Thread:
+    """Start ``work`` in a thread of its own, on its own connection; what it raises is added
+    to ``failures`` for the test to assert on."""
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as e:
+            failures.append(e)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 def someone_waits_on_an_advisory_lock(seconds: float = 30.0) -> bool:
