@@ -32,35 +32,37 @@ from renkei.edudata.codes import LeavingReason, is_final_grade, school_year_of
 from renkei.edudata.models import Enrollment, Homeroom, School, Student, StudentIdentity
 from renkei.edudata.privacy import pseudonym_for
 
-INSERT_BATCH = 10_000  # new rows per INSERT statement
-
 
 def insert_rows(
     model: type[models.Model], fields: tuple[str, ...], rows: list[tuple], returning: str = ""
 ) -> list[tuple]:
     """Insert new rows of ``model``, their values in ``fields`` order (attribute names, every
-    column but the id), with one INSERT … SELECT * FROM unnest(one array per column) per
-    ``INSERT_BATCH`` rows; the ``returning`` columns of each row inserted. For plain values
-    (text, numbers, dates): the ORM's bulk_create prepares each value of each object in
-    Python: about 6 s of a 100k-pupil roster's first import."""
+    column but the id): COPYed into a temporary table, then one INSERT … SELECT; the
+    ``returning`` columns of each row inserted. For plain values (text, numbers, dates).
+    psycopg adapts COPY rows in C: passing one array per column instead (``unnest``) cost
+    5 times as much, in Python, and the ORM's bulk_create more (about 6 s of a 100k-pupil
+    roster's first import)."""
     meta = model._meta
     missing = {f.attname for f in meta.concrete_fields if not f.primary_key} - set(fields)
     if missing:  # a column left out would get no default: Django keeps defaults in Python
         raise ImproperlyConfigured(f"insert_rows({model.__name__}): no value for {missing}")
+    if not rows:
+        return []
     columns = [meta.get_field(name) for name in fields]
-    # Table, column and type names come from the model, never from input.
+    # Table, column and type names come from the model, never from input. The temporary
+    # table has the types of the model's columns (the staging tables' pattern: on a Citus
+    # coordinator, rows move from it to the tenant's node).
     names = ", ".join(f.column for f in columns)
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in columns)
-    sql = f"INSERT INTO {meta.db_table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
-    if returning:
-        sql += f" RETURNING {returning}"
-    answered: list[tuple] = []
+    typed = ", ".join(f"{f.column} {f.db_type(connection)}" for f in columns)
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), INSERT_BATCH):
-            batch = rows[start : start + INSERT_BATCH]
-            cursor.execute(sql, [list(column) for column in zip(*batch, strict=True)])
-            if returning:
-                answered += cursor.fetchall()
+        cursor.execute(f"CREATE TEMP TABLE new_rows ({typed}) ON COMMIT DROP")
+        with cursor.cursor.copy("COPY new_rows FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        sql = f"INSERT INTO {meta.db_table} ({names}) SELECT * FROM new_rows"  # noqa: S608
+        cursor.execute(sql + (f" RETURNING {returning}" if returning else ""))
+        answered = cursor.fetchall() if returning else []
+        cursor.execute("DROP TABLE new_rows")
     return answered
 
 

@@ -164,3 +164,43 @@ def test_insert_rows_wants_a_value_for_every_column(shibuya):
     refused, so a field list that misses one is a programming error, said at once."""
     with in_tenant(shibuya), pytest.raises(ImproperlyConfigured, match="attendance_number"):
         insert_rows(Enrollment, ("student_id", "homeroom_id"), [(1, 1)])
+
+
+def test_insert_rows_keeps_every_value_as_given(shibuya):
+    """The rows travel as COPY text: a backslash, a tab, a line break or the text ``\\N`` in a
+    name must come back as written, an empty name stay empty and a missing day stay NULL;
+    the ids come back for each row."""
+    names = ["C:\\\\名簿", "山田\t太郎", "一行目\n二行目", "\\N", ""]
+    with in_tenant(shibuya):
+        school = RosterWriter(shibuya, "c4th", lambda *a: None, set())._load_schools(
+            [SchoolRecord(code=SCHOOL, name="渋谷区立第一小学校")]
+        )[SCHOOL]
+        fields = tuple(f.attname for f in Student._meta.concrete_fields if not f.primary_key)
+        values = {"school_id": school.pk, "grade": 1, "birth_year_month": "", "sex": "male",
+                  "leaving_reason": "", "opted_out_at": None}  # fmt: skip
+        pupils = [
+            {**values, "pseudonym": "A", "left_on": None},
+            {
+                **values,
+                "pseudonym": "B",
+                "left_on": dt.date(2026, 3, 31),
+                "leaving_reason": "transferred",
+            },
+        ]
+        ids = dict(
+            insert_rows(
+                Student, fields, [tuple(p[f] for f in fields) for p in pupils], "pseudonym, id"
+            )
+        )
+        assert dict(Student.objects.values_list("pseudonym", "id")) == ids
+        assert dict(Student.objects.values_list("pseudonym", "left_on")) == {
+            "A": None,
+            "B": dt.date(2026, 3, 31),
+        }
+        identity = ("student_id", "source_system", "source_id", "family_name", "given_name",
+                    "family_name_kana", "given_name_kana", "principal_name")  # fmt: skip
+        rows = [(ids["A"], "c4th", f"P{n}", name, "", "", "", "") for n, name in enumerate(names)]
+        assert insert_rows(StudentIdentity, identity, rows) == []
+        stored = dict(StudentIdentity.objects.values_list("source_id", "family_name"))
+        assert stored == {f"P{n}": name for n, name in enumerate(names)}
+        assert insert_rows(StudentIdentity, identity, []) == []
