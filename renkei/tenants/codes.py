@@ -6,6 +6,7 @@ where it can, what the right value would be.
 
 from __future__ import annotations
 
+import functools
 import re
 
 PREFECTURES: dict[str, str] = {
@@ -75,6 +76,9 @@ def validate_prefecture_code(code: str) -> str:
     return code
 
 
+# Each roster row names its school in up to four records, a city has a few dozen schools:
+# the check ran 400,000 times for a 100,000-pupil roster (0.5 s). A refused code is not kept.
+@functools.lru_cache(maxsize=4096)
 def validate_school_code(code: str) -> str:
     """Structural check of a 13-character 学校コード.
 
