@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import psycopg
 from django.db import connection
 
 
@@ -67,3 +70,15 @@ def someone_waits_on_a_lock(seconds: float = 30.0, *, only_advisory: bool = Fals
                 return True
         time.sleep(0.05)
     return False
+
+
+@contextmanager
+def holding(sql: str, params: list) -> Iterator[None]:
+    """Run ``sql`` in a transaction of a connection of its own, kept open while the block runs:
+    the locks it took are held (an import's, say) and released at the end."""
+    params_ = connection.get_connection_params()
+    params_.pop("cursor_factory")
+    with psycopg.connect(**params_) as other:
+        other.execute(sql, params)
+        yield
+        other.rollback()

@@ -40,7 +40,7 @@ from renkei.edudata.models import (
 )
 from renkei.platform import audit
 from renkei.platform.models import AuditEvent
-from renkei.tenants.context import tenant_write_lock
+from renkei.tenants.context import TenantBusy, tenant_write_lock, waiting_briefly
 
 log = logging.getLogger(__name__)
 
@@ -497,6 +497,17 @@ def _years_of(*values) -> set[int]:
     return years
 
 
+def _no_import_running() -> None:
+    """Hold the tenant's write lock to the end of the transaction: no import writes the same
+    rows meanwhile. Waited for briefly: a request says that an import is running rather
+    than wait for its end."""
+    try:
+        with waiting_briefly():
+            tenant_write_lock()
+    except TenantBusy as e:
+        raise RightsError(str(e)) from e
+
+
 @transaction.atomic
 def do_correct_record(
     principal: policy.Principal,
@@ -512,7 +523,7 @@ def do_correct_record(
     """Answer a 訂正請求: set one field (``target`` "app.model:field") of one of the pupil's
     records to ``value`` (as typed), with the reason. Rollups are refreshed in the same
     transaction. The audit event names the kind and the field, never the values."""
-    tenant_write_lock()  # not while an import writes the same rows
+    _no_import_running()
     student = access.pupil_for_rights_request(principal, municipality, student_pk)
     h, f = _correctable(target)
     reason = _reason(reason)
@@ -576,7 +587,7 @@ def do_delete_records(
     of one kind ("kind") or the pupil with everything of theirs ("pupil"), with the reason.
     Rollups are refreshed in the same transaction. The audit event and the register keep
     the counts per kind; the access log and the register itself stay (pseudonyms only)."""
-    tenant_write_lock()
+    _no_import_running()
     student = access.pupil_for_rights_request(principal, municipality, student_pk)
     reason = _reason(reason)
     if scope == SCOPE_PUPIL:

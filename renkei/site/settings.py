@@ -206,6 +206,10 @@ RENKEI_GC_YOUNG_THRESHOLD = int(os.environ.get("RENKEI_GC_YOUNG_THRESHOLD", "200
 # made anew protects the whole prefecture's table at once.
 RENKEI_RELEASE_TIMEOUT_SECONDS = float(os.environ.get("RENKEI_RELEASE_TIMEOUT", "60"))
 
+# How long a change made from a page waits for a lock a running import holds before it says
+# so (tenants.context.waiting_briefly) instead of waiting minutes for the import's end.
+RENKEI_LOCK_WAIT_SECONDS = float(os.environ.get("RENKEI_LOCK_WAIT_SECONDS", "5"))
+
 # -- Jobs -----------------------------------------------------------------------------------
 # With no broker, tasks run in-process (the embedded default); production: Redis.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

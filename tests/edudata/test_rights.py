@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from renkei.accounts import policy
@@ -32,7 +33,7 @@ from renkei.edudata.privacy import do_record_opt_out, do_withdraw_opt_out
 from renkei.edudata.rollups import refresh
 from renkei.platform.audit import Actor
 from renkei.platform.models import AuditEvent
-from renkei.tenants.context import in_tenant
+from renkei.tenants.context import in_tenant, tenant_write_session
 
 pytestmark = pytest.mark.django_db
 
@@ -232,6 +233,40 @@ def test_a_correction_changes_one_field_refreshes_rollups_and_audits_no_values(
     event = AuditEvent.objects.get(action="rights.correct")
     assert event.changes["field"] == "status" and event.changes["records"] == 1
     assert "present" not in str(event.changes) and "指摘" not in str(event.changes)
+
+
+def test_a_correction_during_an_import_says_so_and_is_made_once_it_has_ended(
+    people, records, shibuya, settings
+):
+    """An import holds the tenant's write lock to its end, minutes for a city: a correction
+    asked for from a page meanwhile says that an import is running, within
+    RENKEI_LOCK_WAIT_SECONDS, and changes nothing."""
+    settings.RENKEI_LOCK_WAIT_SECONDS = 0.2
+    correction = {
+        "target": "edudata.attendanceday:status",
+        "value": "present",
+        "reason": "保護者から、6月3日は出席していたとの指摘",
+    }
+    with in_tenant(shibuya):
+        with connection.cursor() as cursor:  # waiting to the end fails the test, not hangs it
+            cursor.execute("SET LOCAL statement_timeout = '30s'")
+        day = AttendanceDay.objects.get(student=records, date=dt.date(2025, 6, 3))
+        with (
+            tenant_write_session(shibuya.schema_name),
+            pytest.raises(rights.RightsError, match="取り込み中"),
+        ):
+            rights.do_correct_record(
+                people["manager_a"], shibuya, records.pk, record_pk=day.pk, **correction
+            )
+        day.refresh_from_db()
+        assert day.status == "absent_illness"
+        assert not RightsRequest.objects.exists()
+
+        rights.do_correct_record(
+            people["manager_a"], shibuya, records.pk, record_pk=day.pk, **correction
+        )
+        day.refresh_from_db()
+        assert day.status == "present"
 
 
 @pytest.mark.parametrize(

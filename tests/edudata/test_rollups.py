@@ -7,7 +7,7 @@ import datetime as dt
 import threading
 
 import pytest
-from concurrency_support import in_own_connection, in_thread, someone_waits_on_a_lock
+from concurrency_support import holding, in_own_connection, in_thread, someone_waits_on_a_lock
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -20,17 +20,19 @@ from renkei.edudata.models import (
     AssessmentBin,
     AssessmentResult,
     AttendanceDay,
+    AttendancePupilMonth,
     LearningActivity,
     M365AppMonth,
     M365DailyUsage,
     NurseVisit,
     NurseVisitMonth,
+    OptOut,
     RightsRequest,
     School,
     Student,
     school_year_of,
 )
-from renkei.edudata.privacy import do_record_opt_out, do_withdraw_opt_out
+from renkei.edudata.privacy import OptOutError, do_record_opt_out, do_withdraw_opt_out
 from renkei.platform.audit import Actor
 from renkei.tenants.context import in_tenant
 
@@ -224,6 +226,41 @@ def test_two_refreshes_at_once_count_every_row_once(osaka, race_pupils):
     assert nurse == [("B1", 4, 2025, 5, "injury", 2, 2)]
     assert len(stored["edudata_attendancepupilmonth"]) == 4  # two pupils, two months
     assert stored == recomputed
+
+
+def test_an_opt_out_of_a_pupil_an_import_is_changing_says_so_instead_of_waiting(
+    osaka, race_pupils, settings
+):
+    """An import whose roster changes a pupil (a new grade in April) holds the pupil's row
+    to its COMMIT, minutes for a city. An opt-out of that pupil from a page then says that
+    an import is running, within RENKEI_LOCK_WAIT_SECONDS, and records nothing; once the
+    import has ended, the same opt-out is recorded."""
+    settings.RENKEI_LOCK_WAIT_SECONDS = 0.2
+    pupil = race_pupils[0]
+    admin = policy.Principal(
+        user_id=None,
+        username="race-admin",
+        grants=(policy.Grant("tenant_admin", osaka.code, None, frozenset()),),
+    )
+    with in_tenant(osaka):
+        with connection.cursor() as cursor:  # waiting to the end fails the test, not hangs it
+            cursor.execute("SET LOCAL statement_timeout = '30s'")
+        student = Student.objects.get(pk=pupil)
+        roster_update = (
+            f"SELECT 1 FROM {osaka.schema_name}.edudata_student WHERE id = %s FOR UPDATE"
+        )
+        with holding(roster_update, [pupil]), pytest.raises(OptOutError, match="取り込み中"):
+            do_record_opt_out(admin, osaka, student)
+        assert not OptOut.objects.filter(student_id=pupil).exists()
+        assert Student.objects.get(pk=pupil).opted_out_at is None
+
+        # The import has ended. (Undone after: race_pupils removes its rows from another
+        # connection, which would wait for this transaction's locks.)
+        with transaction.atomic():
+            do_record_opt_out(admin, osaka, student)
+            assert Student.objects.get(pk=pupil).opted_out_at is not None
+            assert not AttendancePupilMonth.objects.filter(student_id=pupil).exists()
+            transaction.set_rollback(True)
 
 
 def test_an_opt_out_during_an_import_of_its_pupils_marks_neither_waits_nor_deadlocks(
