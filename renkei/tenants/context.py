@@ -86,11 +86,12 @@ def waiting_briefly() -> Iterator[None]:
     the transaction's own setting (a pooler in transaction mode keeps it), set back when the
     block ends; after TenantBusy the transaction is aborted, to be rolled back."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        before = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+            "SELECT set_config('lock_timeout', %s, true)",
             [f"{round(settings.RENKEI_LOCK_WAIT_SECONDS * 1000)}ms"],
         )
-        before = cursor.fetchone()[0]
     try:
         yield
     except OperationalError as e:
