@@ -689,11 +689,15 @@ def test_gunicorn_workers_start_telemetry_after_fork_and_flush_on_exit(tmp_path)
             )
         try:
             base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
+            # Until it answers, however long a loaded machine takes to start it (a count of
+            # tries is a time that depends on how fast each refusal comes), but not after
+            # gunicorn has exited.
+            deadline = time.monotonic() + 120
+            while web.poll() is None and time.monotonic() < deadline:
                 try:
-                    if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                         break
-                except requests.ConnectionError:
+                except requests.RequestException:
                     time.sleep(0.2)
             else:
                 pytest.fail(f"gunicorn did not start:\n{log_path.read_text(errors='replace')}")
