@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from renkei.accounts import policy
 from renkei.connectors.pipeline import do_import
-from renkei.edudata import rollups
+from renkei.edudata import absence, rollups
 from renkei.edudata.codes import LongAbsenceReason
 from renkei.edudata.models import (
     AbsenceClassification,
@@ -260,6 +260,49 @@ def test_an_opt_out_of_a_pupil_an_import_is_changing_says_so_instead_of_waiting(
             do_record_opt_out(admin, osaka, student)
             assert Student.objects.get(pk=pupil).opted_out_at is not None
             assert not AttendancePupilMonth.objects.filter(student_id=pupil).exists()
+            transaction.set_rollback(True)
+
+
+def test_a_classification_of_a_pupil_an_import_is_changing_says_so_instead_of_waiting(
+    osaka, race_pupils, settings
+):
+    """The same for the school's 不登校 classification: it says that an import is running,
+    records nothing, and is recorded once the import has ended."""
+    settings.RENKEI_LOCK_WAIT_SECONDS = 0.2
+    pupil = race_pupils[0]
+
+    def absent_30_days() -> None:  # committed: the holder below must see the pupil's row
+        with in_tenant(osaka):
+            first = dt.date(2025, 9, 1)
+            AttendanceDay.objects.bulk_create(
+                AttendanceDay(student_id=pupil, date=first + dt.timedelta(days=n),
+                              status="absent_other")
+                for n in range(30)
+            )  # fmt: skip
+
+    in_own_connection(absent_30_days)  # (race_pupils removes them with the pupil)
+    teacher = policy.Principal(
+        user_id=None,
+        username="race-teacher",
+        grants=(policy.Grant("teacher", osaka.code, None, frozenset({"B127210000018"})),),
+        step_up=True,
+    )
+    with in_tenant(osaka):
+        with connection.cursor() as cursor:  # waiting to the end fails the test, not hangs it
+            cursor.execute("SET LOCAL statement_timeout = '30s'")
+        roster_update = (
+            f"SELECT 1 FROM {osaka.schema_name}.edudata_student WHERE id = %s FOR UPDATE"
+        )
+        with (
+            holding(roster_update, [pupil]),
+            pytest.raises(absence.ClassificationError, match="取り込み中"),
+        ):
+            absence.do_classify_long_absence(teacher, osaka, pupil, YEAR, "futoko")
+        assert not AbsenceClassification.objects.filter(student_id=pupil).exists()
+
+        with transaction.atomic():  # undone after, as above
+            absence.do_classify_long_absence(teacher, osaka, pupil, YEAR, "futoko")
+            assert AbsenceClassification.objects.filter(student_id=pupil).count() == 1
             transaction.set_rollback(True)
 
 
