@@ -76,9 +76,9 @@ def someone_waits_on_a_lock(seconds: float = 30.0, *, only_advisory: bool = Fals
 def holding(sql: str, params: list) -> Iterator[None]:
     """Run ``sql`` in a transaction of a connection of its own, kept open while the block runs:
     the locks it took are held (an import's, say) and released at the end."""
-    params_ = connection.get_connection_params()
-    params_.pop("cursor_factory")
-    with psycopg.connect(**params_) as other:
+    own = connection.get_connection_params()
+    own.pop("cursor_factory")  # a plain psycopg connection
+    with psycopg.connect(**own) as other:
         other.execute(sql, params)
         yield
         other.rollback()
