@@ -45,7 +45,7 @@ from renkei.edudata.models import (
     school_year_of,
 )
 from renkei.platform import audit
-from renkei.tenants.context import TenantBusy, waiting_briefly
+from renkei.tenants.context import waiting_briefly
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +164,9 @@ def do_classify_long_absence(
         )
     # One decision at a time per pupil: two staff saving at once both land, in order. FOR NO
     # KEY UPDATE, which an import's checks of its rows' pupils pass (tenant_rollup_lock).
-    try:
-        with waiting_briefly():  # an import changing the pupil holds the row to its end
-            Student.objects.select_for_update(no_key=True).filter(pk=student.pk).first()
-    except TenantBusy as e:
-        raise ClassificationError(str(e)) from e
+    # An import changing the pupil holds the row to its end: wait briefly.
+    with waiting_briefly(ClassificationError):
+        Student.objects.select_for_update(no_key=True).filter(pk=student.pk).first()
     row = AbsenceClassification.objects.create(
         student=student,
         school_year=school_year,

@@ -21,7 +21,7 @@ from renkei.edudata.rights import RightsError, answered_request
 from renkei.platform import audit
 from renkei.platform.audit import Actor
 from renkei.platform.keys import pseudonym
-from renkei.tenants.context import TenantBusy, tenant_write_lock, waiting_briefly
+from renkei.tenants.context import tenant_write_lock, waiting_briefly
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +116,12 @@ def _locked(student: Student) -> Student:
     pupil at a time. FOR NO KEY UPDATE, which an import's checks of its rows' pupils pass
     (tenants.context.tenant_rollup_lock says why that matters); an import whose roster
     changes the pupil holds the row to its end, so the wait is brief (waiting_briefly)."""
-    try:
-        with waiting_briefly():
-            return (
-                Student.objects.select_related("school")
-                .select_for_update(of=("self",), no_key=True)
-                .get(pk=student.pk)
-            )
-    except TenantBusy as e:
-        raise OptOutError(str(e)) from e
+    with waiting_briefly(OptOutError):
+        return (
+            Student.objects.select_related("school")
+            .select_for_update(of=("self",), no_key=True)
+            .get(pk=student.pk)
+        )
 
 
 def _in_register(principal, kind: str, student: Student, received_on: dt.date | None):

@@ -40,7 +40,7 @@ from renkei.edudata.models import (
 )
 from renkei.platform import audit
 from renkei.platform.models import AuditEvent
-from renkei.tenants.context import TenantBusy, tenant_write_lock, waiting_briefly
+from renkei.tenants.context import tenant_write_lock, waiting_briefly
 
 log = logging.getLogger(__name__)
 
@@ -501,11 +501,8 @@ def _no_import_running() -> None:
     """Hold the tenant's write lock to the end of the transaction: no import writes the same
     rows meanwhile. Waited for briefly: a request says that an import is running rather
     than wait for its end."""
-    try:
-        with waiting_briefly():
-            tenant_write_lock()
-    except TenantBusy as e:
-        raise RightsError(str(e)) from e
+    with waiting_briefly(RightsError):
+        tenant_write_lock()
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -64,27 +64,16 @@ def tenant_write_lock() -> None:
         )
 
 
-class TenantBusy(Exception):
-    """A change that gave up waiting for a lock an import of its tenant holds
-    (``waiting_briefly``); the message says so, in Japanese."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            _(
-                "この自治体のデータを取り込み中のため、いまは保存できませんでした。"
-                "取り込みが終わってから、もう一度お試しください（管理 › 取り込みで進み具合を確認できます）。"
-            )
-        )
-
-
 @contextmanager
-def waiting_briefly() -> Iterator[None]:
-    """Lock waits in the block give up after ``RENKEI_LOCK_WAIT_SECONDS`` with TenantBusy.
-    For changes made from a page: an import holds the tenant's write lock, and the rows of
-    the pupils its roster changes, to its COMMIT, minutes for a city, and a request waiting
-    that long ends at the server's timeout with nothing saved and nothing said. The limit is
-    the transaction's own setting (a pooler in transaction mode keeps it), set back when the
-    block ends; after TenantBusy the transaction is aborted, to be rolled back."""
+def waiting_briefly(busy: Callable[[str], Exception]) -> Iterator[None]:
+    """Lock waits in the block give up after ``RENKEI_LOCK_WAIT_SECONDS``, raising
+    ``busy(message)``: the caller's own error, whose message its page already shows, saying
+    that an import is running. For changes made from a page: an import holds the tenant's
+    write lock, and the rows of the pupils its roster changes, to its COMMIT, minutes for a
+    city, and a request waiting that long ends at the server's timeout with nothing saved
+    and nothing said. The limit is the transaction's own setting (a pooler in transaction
+    mode keeps it), set back when the block ends; after ``busy`` the transaction is aborted,
+    to be rolled back."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('lock_timeout')")
         before = cursor.fetchone()[0]
@@ -96,7 +85,12 @@ def waiting_briefly() -> Iterator[None]:
         yield
     except OperationalError as e:
         if isinstance(e.__cause__, psycopg.errors.LockNotAvailable):
-            raise TenantBusy() from e
+            raise busy(
+                _(
+                    "この自治体のデータを取り込み中のため、いまは保存できませんでした。"
+                    "取り込みが終わってから、もう一度お試しください（管理 › 取り込みで進み具合を確認できます）。"
+                )
+            ) from e
         raise
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
