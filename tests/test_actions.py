@@ -23,6 +23,8 @@ NOT_ACTIONS = {
     ),
     ("edudata/access.py", "log_pupil_read"): "the access log is itself the trail of reads",
     ("edudata/metrics/release.py", "_store"): "a cache of released figures, derived data",
+    ("edudata/metrics/release.py", "_keep"): "the same cache: a release kept for a new version",
+    ("edudata/metrics/release.py", "_forget_older"): "the same cache: its outdated versions",
     ("demo/seed.py", "_ensure_users.user"): (
         "the demo's own user accounts and second factors (accounts are Django's, made by an "
         "operator in Django's admin, which keeps its own log)"

@@ -160,9 +160,10 @@ class Release(models.Model):
     ``cells`` holds released figures only: a withheld cell is stored without its value, so
     nothing here is finer than what any analyst may see. ``version`` is a digest of the
     data versions and k of the prefecture's municipalities; a change in any of them makes a
-    new row (old rows are removed when the new one is stored, except ``closed`` ones: a
-    release of a school year every municipality of the prefecture has closed is kept, so
-    last year's evidence can be reproduced).
+    new row, or moves the row to the new version when the table's inputs did not change
+    (old rows are removed when the new one is stored, except ``closed`` ones: a release of
+    a school year every municipality of the prefecture has closed is kept as it is, so last
+    year's evidence can be reproduced).
     """
 
     prefecture = models.ForeignKey(Prefecture, on_delete=models.CASCADE, related_name="releases")

@@ -517,17 +517,18 @@ def test_a_data_change_remakes_the_learning_tables_asked_for_before(muni):
 
 def test_a_new_version_keeps_each_release_whose_inputs_did_not_change(muni, monkeypatch):
     """After a push every table of the prefecture gets a new version; only those whose
-    figures' inputs changed are protected again, the others are the previous release."""
+    figures' inputs changed are protected again, the others are the previous release, its
+    row moved to the new version (its cells not written again)."""
     from renkei.edudata import rollups
     from renkei.edudata.metrics import release
     from renkei.tenants.models import Release
 
     def stored():
         return {
-            table: (version, inputs, cells)
-            for table, version, inputs, cells in Release.objects.filter(
+            table: (version, inputs, cells, pk)
+            for table, version, inputs, cells, pk in Release.objects.filter(
                 prefecture_id=muni.prefecture_id, school_year=SCHOOL_YEAR
-            ).values_list("table", "version", "inputs", "cells")
+            ).values_list("table", "version", "inputs", "cells", "pk")
         }
 
     protected = []
@@ -552,13 +553,16 @@ def test_a_new_version_keeps_each_release_whose_inputs_did_not_change(muni, monk
     metrics.clear_cache()
     protected.clear()
     metrics.warm(muni.prefecture_id)
-    # then every table is stored at the new version, as it was, and none protected again
+    # then every table is stored at the new version, as it was, in the same row, and none
+    # protected again
     kept = stored()
     assert set(kept) == set(before)
     for table in before:
         assert kept[table][0] != before[table][0], table
-        assert kept[table][1:] == before[table][1:], table
+        assert kept[table][1:] == before[table][1:], table  # inputs, cells and row
     assert protected == []
+    rows = Release.objects.filter(prefecture_id=muni.prefecture_id, school_year=SCHOOL_YEAR)
+    assert rows.count() == len(kept)  # no older version left behind
     # when one pupil's mark of the first month changes
     year, month = map(int, months[0].split(":")[1].split("-"))
     with in_tenant(muni):
@@ -578,10 +582,49 @@ def test_a_new_version_keeps_each_release_whose_inputs_did_not_change(muni, monk
     # then the absence days (which hold that day) are protected again, and the tables of
     # the other months are kept as they were
     assert after["attendance_days"][1] != kept["attendance_days"][1]
+    assert after["attendance_days"][3] != kept["attendance_days"][3]  # a new row
     assert protected
     for table in months[1:]:
         assert after[table][0] != kept[table][0], table
         assert after[table][1:] == kept[table][1:], table
+
+
+def test_a_release_moved_on_by_another_process_is_not_moved_back(muni):
+    """Two processes making different versions after two pushes may both find the same
+    previous release: the first moves it on, the second must not move it again."""
+    from renkei.edudata.metrics import release
+
+    metrics.clear_cache()
+    compute("attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month"])
+    scope = release.scope_for(muni.prefecture_id)
+    table = "attendance_days"
+    found = release._stored(muni.prefecture_id, table, SCHOOL_YEAR)
+    assert found is not None and not found.closed
+    # the first process keeps it for its version
+    assert release._keep(scope, table, SCHOOL_YEAR, "v-first", found)
+    # the second, holding the same previous release, is told it was stored first elsewhere
+    assert not release._keep(scope, table, SCHOOL_YEAR, "v-second", found)
+    moved = release._stored(muni.prefecture_id, table, SCHOOL_YEAR)
+    assert (moved.pk, moved.version) == (found.pk, "v-first")
+    assert release._stored(muni.prefecture_id, table, SCHOOL_YEAR, "v-second") is None
+
+
+def test_a_closed_years_release_stays_as_it_is_when_a_new_version_keeps_it(muni):
+    from renkei.edudata.metrics import release
+    from renkei.tenants.models import Release
+
+    metrics.clear_cache()
+    compute("attendance_rate", muni, school_year=SCHOOL_YEAR, breakdown=["month"])
+    scope = release.scope_for(muni.prefecture_id)
+    table = "attendance_days"
+    found = release._stored(muni.prefecture_id, table, SCHOOL_YEAR)
+    Release.objects.filter(pk=found.pk).update(closed=True)  # the year's evidence
+    closed = release._stored(muni.prefecture_id, table, SCHOOL_YEAR)
+    assert release._keep(scope, table, SCHOOL_YEAR, "v-after-closing", closed)
+    kept = Release.objects.get(pk=found.pk)
+    assert (kept.version, kept.closed) == (found.version, True)
+    beside = release._stored(muni.prefecture_id, table, SCHOOL_YEAR, "v-after-closing")
+    assert beside.pk != found.pk and beside.protected.to_json() == found.protected.to_json()
 
 
 def test_assessment_distribution_equals_the_raw_rows(muni):

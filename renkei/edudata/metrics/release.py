@@ -40,6 +40,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from renkei.edudata.metrics import exact
 from renkei.platform import disclosure
@@ -466,12 +467,17 @@ def _load_or_make(
     process at a time (_one_process_at_a_time)."""
 
     def stored() -> Protected | None:
-        return _stored(scope.prefecture_code, table, school_year, version)
+        row = _stored(scope.prefecture_code, table, school_year, version)
+        return row.protected if row is not None else None
 
     def made() -> Protected:
         previous = _stored(scope.prefecture_code, table, school_year)
-        protected = make(previous)
-        if not _store(scope, table, school_year, version, protected, kept=protected is previous):
+        protected = make(previous.protected if previous is not None else None)
+        if previous is not None and protected is previous.protected:
+            done = _keep(scope, table, school_year, version, previous)
+        else:
+            done = _store(scope, table, school_year, version, protected)
+        if not done:
             # Another process stored this version first, perhaps from another previous
             # release: serve the stored one, so that every process answers the same.
             return stored() or protected
@@ -504,9 +510,19 @@ def _one_process_at_a_time(
         time.sleep(MAKING_POLL)
 
 
+@dataclass(frozen=True)
+class StoredRelease:
+    """A release as stored: its row, version and whether it is a closed year's."""
+
+    pk: int
+    version: str
+    closed: bool
+    protected: Protected
+
+
 def _stored(
     prefecture_code: str, table: str, school_year: int, version: str | None = None
-) -> Protected | None:
+) -> StoredRelease | None:
     from renkei.tenants.models import Release
 
     rows = Release.objects.filter(
@@ -516,24 +532,21 @@ def _stored(
         rows = rows.filter(version=version)
     row = (
         rows.order_by("-computed_at", "-pk")
-        .values_list("cells", "primary_cells", "withheld_cells", "inputs")
+        .values_list(
+            "pk", "version", "closed", "cells", "primary_cells", "withheld_cells", "inputs"
+        )
         .first()
     )
-    return Protected.from_json(*row) if row is not None else None
+    if row is None:
+        return None
+    pk, stored_version, closed, *cells = row
+    return StoredRelease(pk, stored_version, closed, Protected.from_json(*cells))
 
 
-def _store(
-    scope: Scope,
-    table: str,
-    school_year: int,
-    version: str,
-    protected: Protected,
-    *,
-    kept: bool = False,
-) -> bool:
+def _store(scope: Scope, table: str, school_year: int, version: str, protected: Protected) -> bool:
     """Store a release (and forget older versions of the table, but never a release of a
     closed school year: it is the year's evidence); False when this version was stored
-    already. ``kept``: the previous release, stored again for this version (same inputs)."""
+    already."""
     from renkei.tenants.models import Prefecture, Release
 
     if connection.in_atomic_block and connection.needs_rollback:
@@ -553,25 +566,62 @@ def _store(
                 inputs=protected.inputs,
                 closed=scope.closed(school_year),
             )
-            Release.objects.filter(
-                prefecture_id=scope.prefecture_code,
-                table=table,
-                school_year=school_year,
-                closed=False,
-            ).exclude(version=version).delete()
+            _forget_older(scope, table, school_year, version)
     except IntegrityError:
         return False
     log.info(
-        "release %s %s %s: %d of %d cells withheld (%d below k)%s",
+        "release %s %s %s: %d of %d cells withheld (%d below k)",
         scope.prefecture_code,
         table,
         school_year,
         protected.withheld,
         len(protected.cells),
         protected.primary,
-        ", kept: same inputs as the previous release" if kept else "",
     )
     return True
+
+
+def _keep(
+    scope: Scope, table: str, school_year: int, version: str, previous: StoredRelease
+) -> bool:
+    """The previous release, protected from the same inputs, is this version's: its row
+    takes the new version, its cells are not written again. After a push every table of
+    the prefecture gets a new version and most keep their release; a table's cells are
+    hundreds of KB of JSON at a prefecture of 180 municipalities. A closed year's release
+    stays as it is (the year's evidence): this version is then stored beside it. False when
+    another process stored this version, or moved the previous release on, first."""
+    from renkei.tenants.models import Release
+
+    if previous.closed:
+        return _store(scope, table, school_year, version, previous.protected)
+    if connection.in_atomic_block and connection.needs_rollback:
+        return True  # the caller's transaction is failing; made again next time
+    try:
+        with transaction.atomic():
+            moved = Release.objects.filter(pk=previous.pk, version=previous.version).update(
+                version=version, closed=scope.closed(school_year), computed_at=timezone.now()
+            )
+            if not moved:
+                return False
+            _forget_older(scope, table, school_year, version)
+    except IntegrityError:
+        return False
+    log.info(
+        "release %s %s %s: kept, same inputs as version %s",
+        scope.prefecture_code,
+        table,
+        school_year,
+        previous.version,
+    )
+    return True
+
+
+def _forget_older(scope: Scope, table: str, school_year: int, version: str) -> None:
+    from renkei.tenants.models import Release
+
+    Release.objects.filter(
+        prefecture_id=scope.prefecture_code, table=table, school_year=school_year, closed=False
+    ).exclude(version=version).delete()
 
 
 # -- warming up after a change ------------------------------------------------------------
